@@ -1,0 +1,63 @@
+"""Write each message as one ``.eml`` file in ``MAIL_FILE_PATH``."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from backends.base import EmailBackend
+from backends.errors import ConfigurationError, TransientDeliveryError
+from backends.rendering import RenderedMessage
+from backends.result import SendResult, all_accepted
+
+if TYPE_CHECKING:
+    from settings import GatewaySettings
+
+
+def writable_directory(path: Path) -> Path:
+    """Create ``path`` if needed and prove it writable, or raise ``ConfigurationError``."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        # os.access() says yes to root for any directory; only a real write proves it.
+        probe = path / f".probe-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"MAIL_FILE_PATH={str(path)!r} is not a writable directory ({exc.strerror or exc}); "
+            "set MAIL_FILE_PATH to a directory the gateway can write",
+            variable="MAIL_FILE_PATH",
+        ) from exc
+    return path
+
+
+class FileBackend(EmailBackend):
+    name = "file"
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        super().__init__(settings)
+        assert settings.mail_file_path is not None  # guaranteed by the settings' own validation
+        self.directory = writable_directory(settings.mail_file_path)
+
+    def deliver(self, message: RenderedMessage) -> SendResult:
+        # Nanosecond time first so names sort by arrival; the random suffix keeps concurrent writers apart.
+        name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.eml"
+        final = self.directory / name
+        temporary = self.directory / f".{name}.tmp"
+        try:
+            with open(temporary, "xb") as handle:
+                handle.write(message.data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, final)  # atomic: a reader sees the whole message or none of it
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise TransientDeliveryError(
+                f"could not write {final.name}: {exc.strerror or exc}",
+                backend=self.name,
+                message_id=message.message_id,
+            ) from exc
+        return all_accepted(message.message_id, self.name, message.recipients)

@@ -1,0 +1,70 @@
+"""Turn a flask-mailman message into what goes on the wire: envelope plus bytes, rendered once.
+
+Every backend delivers ``RenderedMessage`` objects, so header errors surface the same way in the memory
+backend as over SMTP, and a message is serialised once however many times it is retried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import formatdate, make_msgid, parseaddr
+
+from flask_mailman import EmailMessage
+from flask_mailman.message import BadHeaderError
+
+from backends.errors import InvalidMessageError
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMessage:
+    message_id: str
+    envelope_from: str
+    recipients: tuple[str, ...]
+    data: bytes  # RFC 5322 bytes with CRLF line endings
+
+
+def addr_spec(address: str) -> str:
+    """``'Name <a@x.org>'`` -> ``'a@x.org'``."""
+    if "\r" in address or "\n" in address:
+        raise InvalidMessageError(f"address {address!r} contains a line break", field="address")
+    _, spec = parseaddr(address)
+    if "@" not in spec:
+        raise InvalidMessageError(f"{address!r} is not an email address", field="address")
+    return spec
+
+
+def _msgid_domain(envelope_from: str) -> str:
+    domain = envelope_from.rpartition("@")[2]
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "localhost"
+
+
+def render_message(message: EmailMessage) -> RenderedMessage:
+    """Render ``message`` for delivery; raise ``InvalidMessageError`` if it cannot be sent.
+
+    A message without a Message-ID gets one here, stored on the message itself, so the ID reported to the
+    caller is the one on the wire and a resend of the same object keeps it. Doing it here also spares
+    flask-mailman's default, which asks DNS for the host's FQDN. Date and charset are filled in here too,
+    because flask-mailman would otherwise read them from the current Flask application, and backends
+    also run outside one (the CLI, the SMTP ingress, library use).
+    """
+    if not message.from_email:
+        raise InvalidMessageError("the message has no sender", field="from")
+    envelope_from = addr_spec(str(message.from_email))
+    recipients = tuple(dict.fromkeys(addr_spec(str(r)) for r in message.recipients()))
+    if not recipients:
+        raise InvalidMessageError("the message has no recipients", field="to")
+    present = {name.lower() for name in message.extra_headers}
+    if "message-id" not in present:
+        message.extra_headers["Message-ID"] = make_msgid(domain=_msgid_domain(envelope_from))
+    if "date" not in present:
+        message.extra_headers["Date"] = formatdate()
+    message.encoding = message.encoding or "utf-8"
+    try:
+        mime = message.message()
+        data = mime.as_bytes(linesep="\r\n")
+    except (BadHeaderError, ValueError, UnicodeError) as exc:
+        raise InvalidMessageError(f"the message cannot be rendered: {exc}") from exc
+    return RenderedMessage(str(mime["Message-ID"]), envelope_from, recipients, data)

@@ -1,0 +1,102 @@
+"""The ``mail-gateway`` command: ``serve`` the HTTP API, or ``send`` one message without HTTP."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from flask import Flask
+
+from backends.errors import ConfigurationError, DeliveryError
+from backends.result import RecipientResult
+from gateway.app import create_app
+from gateway.extension import MailGateway
+from gateway.messages import build_message
+from gateway.problems import InvalidRequest
+from gateway.schemas import parse_message_request
+from settings import GatewaySettings, load_settings
+
+
+def load_app(**overrides: object) -> tuple[GatewaySettings, Flask]:
+    """Settings and app, or exit with the configuration error in one line (no traceback)."""
+    try:
+        settings = load_settings(**overrides)
+        return settings, create_app(settings)
+    except ConfigurationError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """A mail gateway with pluggable backends (smtp, console, file, memory)."""
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default: GATEWAY_HOST, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: GATEWAY_PORT, 8000).")
+@click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Worker threads of the WSGI server.")
+def serve(host: str | None, port: int | None, threads: int) -> None:
+    """Serve the HTTP API under waitress, a production WSGI server."""
+    from waitress import serve as waitress_serve
+
+    overrides = {k: v for k, v in (("gateway_host", host), ("gateway_port", port)) if v is not None}
+    settings, app = load_app(**overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    click.echo(
+        f"mail-gateway ({settings.gateway_env}, backend {settings.backend_name}) on "
+        f"http://{settings.gateway_host}:{settings.gateway_port}",
+        err=True,
+    )
+    try:
+        waitress_serve(app, host=settings.gateway_host, port=settings.gateway_port, threads=threads,
+                       ident="mail-gateway")
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {settings.gateway_host}:{settings.gateway_port} ({exc.strerror or exc}); "
+            "set GATEWAY_HOST/GATEWAY_PORT or pass --host/--port"
+        ) from exc
+
+
+def _recipient_line(result: RecipientResult) -> str:
+    line = f"  {result.status:<9}{result.email}"
+    if result.code is not None:
+        line += f"  {result.code} {result.reason or ''}".rstrip()
+    return line
+
+
+@main.command()
+@click.option("--from", "sender", help="Sender (default: MAIL_DEFAULT_SENDER).")
+@click.option("--to", multiple=True, help="Recipient; repeat for several.")
+@click.option("--cc", multiple=True, help="Cc recipient; repeat for several.")
+@click.option("--bcc", multiple=True, help="Bcc recipient; repeat for several.")
+@click.option("--subject", default="", help="Subject line.")
+@click.option("--text", help="Plain-text body.")
+@click.option("--html", help="HTML body.")
+def send(sender: str | None, to: tuple[str, ...], cc: tuple[str, ...], bcc: tuple[str, ...], subject: str,
+         text: str | None, html: str | None) -> None:
+    """Send one message through the configured backend and print each recipient's outcome."""
+    settings, app = load_app()
+    payload = {"from": sender, "to": list(to), "cc": list(cc), "bcc": list(bcc), "subject": subject,
+               "text": text, "html": html}
+    payload = {k: v for k, v in payload.items() if v is not None}
+    try:
+        request = parse_message_request(payload, default_sender=settings.mail_default_sender)
+    except InvalidRequest as exc:
+        options = {"from": "--from", "text": "--text"}
+        lines = [f"{options.get(e.field, '--' + e.field.split('[')[0])}: {e.message}" for e in exc.errors]
+        raise click.UsageError("\n".join(lines)) from exc
+    with app.app_context():
+        state = MailGateway.state(app)
+        try:
+            result = state.send(build_message(request, default_sender=settings.mail_default_sender))
+        except DeliveryError as exc:
+            click.echo(f"not sent: {exc}", err=True)
+            for recipient in exc.recipients:
+                click.echo(_recipient_line(recipient), err=True)
+            sys.exit(1)
+    # stderr, so the console backend's copy of the message on stdout stays clean
+    click.echo(f"Message-ID: {result.message_id}", err=True)
+    for recipient in result.recipients:
+        click.echo(_recipient_line(recipient), err=True)

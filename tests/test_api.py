@@ -1,0 +1,214 @@
+"""The HTTP API through Flask's test client: success, every validation error, and every delivery failure."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+import pytest
+from smtp_server import FaultHandler, free_port
+
+from gateway import MailGateway, create_app
+
+HELLO = {"from": "app@example.com", "to": ["friend@example.com"], "subject": "Hello",
+         "text": "This is a test email sent from Flask."}
+
+
+@pytest.fixture
+def app(make_settings):
+    return create_app(make_settings(mail_backend="memory"))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def outbox(app):
+    return MailGateway.state(app).backend.outbox
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
+    assert "Traceback" not in response.get_data(as_text=True)
+    return body
+
+
+def test_send_returns_202_with_the_message_id_on_the_wire(app, client) -> None:
+    response = client.post("/v1/messages", json=HELLO)
+    assert response.status_code == 202
+    body = response.get_json()
+    [stored] = outbox(app)
+    parsed = stored.parsed()
+    assert body == {"message_id": parsed["Message-ID"], "backend": "memory",
+                    "recipients": [{"email": "friend@example.com", "status": "accepted"}]}
+    assert parsed["Subject"] == "Hello"
+    assert parsed.get_content().strip() == HELLO["text"]
+
+
+def test_healthz(client) -> None:
+    assert client.get("/healthz").status_code == 200
+
+
+def test_every_field_reaches_the_message(app, client) -> None:
+    payload = {"from": "Jörg <app@example.com>", "to": "friend@example.com", "cc": ["Cé <c@bücher.example>"],
+               "bcc": ["hidden@example.com"], "reply_to": "replies@example.com", "subject": "Grüße",
+               "text": "plain", "html": "<p>html</p>", "headers": {"X-Campaign": "spring"}}
+    response = client.post("/v1/messages", json=payload)
+    assert response.status_code == 202
+    assert len(response.get_json()["recipients"]) == 3
+    parsed = outbox(app)[0].parsed()
+    assert parsed["From"].addresses[0].display_name == "Jörg"
+    assert parsed["Cc"].addresses[0].domain == "xn--bcher-kva.example"
+    assert parsed["Reply-To"] == "replies@example.com"
+    assert parsed["X-Campaign"] == "spring"
+    assert "Bcc" not in parsed and "hidden@example.com" not in stored_text(app)
+    assert parsed.get_body(("html",)).get_content().strip() == "<p>html</p>"
+    assert parsed.get_body(("plain",)).get_content().strip() == "plain"
+
+
+def stored_text(app) -> str:
+    return outbox(app)[0].rendered.data.decode()
+
+
+def test_html_only_is_sent_as_html(app, client) -> None:
+    payload = {**HELLO, "html": "<b>hi</b>"}
+    del payload["text"]
+    assert client.post("/v1/messages", json=payload).status_code == 202
+    assert outbox(app)[0].parsed().get_content_type() == "text/html"
+
+
+def test_from_defaults_to_mail_default_sender(make_settings) -> None:
+    app = create_app(make_settings(mail_backend="memory", mail_default_sender="App <app@example.com>"))
+    payload = {k: v for k, v in HELLO.items() if k != "from"}
+    assert app.test_client().post("/v1/messages", json=payload).status_code == 202
+    assert outbox(app)[0].parsed()["From"] == "App <app@example.com>"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"to": []}, "to"),
+        ({"to": ["not-an-address"]}, "to[0]"),
+        ({"cc": "also not"}, "cc[0]"),
+        ({"from": None}, "from"),
+        ({"text": None}, "text"),
+        ({"colour": "blue"}, "colour"),
+        ({"subject": "Hi\r\nBcc: victim@example.com"}, "subject"),
+        ({"to": ["friend@example.com\r\nBcc: victim@example.com"]}, "to[0]"),
+        ({"headers": {"X-Evil": "a\nBcc: victim@example.com"}}, "headers.X-Evil"),
+        ({"headers": {"Bad Name": "x"}}, "headers.Bad Name"),
+        ({"headers": {"From": "boss@example.com"}}, "headers.From"),
+        ({"to": ["jö@example.com"]}, "to[0]"),
+    ],
+)
+def test_invalid_messages_are_422_naming_the_field(app, client, change, field) -> None:
+    payload = {k: v for k, v in {**HELLO, **change}.items() if v is not None}
+    body = assert_problem(client.post("/v1/messages", json=payload), 422)
+    assert field in [e["field"] for e in body["errors"]]
+    assert all(e["message"] for e in body["errors"])
+    assert outbox(app) == []
+
+
+def test_a_body_that_is_not_an_object_is_422(client) -> None:
+    assert_problem(client.post("/v1/messages", json=["a list"]), 422)
+
+
+def test_malformed_json_is_400(client) -> None:
+    body = assert_problem(client.post("/v1/messages", data='{"to": ', content_type="application/json"), 400)
+    assert "JSON" in body["detail"]
+
+
+def test_a_body_that_is_not_json_is_415(client) -> None:
+    assert_problem(client.post("/v1/messages", data="to=friend", content_type="text/plain"), 415)
+
+
+def test_unknown_routes_and_methods_are_problems(client) -> None:
+    assert_problem(client.get("/nowhere"), 404)
+    assert_problem(client.get("/v1/messages"), 405)
+
+
+@pytest.fixture
+def smtp_app(make_settings, smtp_server_factory):
+    def build(handler, **overrides):
+        server = smtp_server_factory(handler)
+        return create_app(make_settings(**server.settings(**overrides))).test_client(), server
+
+    return build
+
+
+def test_smtp_partial_refusal_is_202_with_each_outcome(smtp_app) -> None:
+    client, server = smtp_app(FaultHandler(rcpt_replies={"b@example.com": "550 5.1.1 unknown user"}))
+    response = client.post("/v1/messages", json={**HELLO, "to": ["a@example.com", "b@example.com"]})
+    assert response.status_code == 202
+    assert response.get_json()["recipients"] == [
+        {"email": "a@example.com", "status": "accepted"},
+        {"email": "b@example.com", "status": "rejected", "code": 550, "reason": "5.1.1 unknown user"},
+    ]
+
+
+def test_smtp_every_recipient_refused_is_422(smtp_app) -> None:
+    client, server = smtp_app(FaultHandler(default_rcpt_reply="550 5.1.1 unknown user"))
+    body = assert_problem(client.post("/v1/messages", json=HELLO), 422)
+    assert body["recipients"] == [{"email": "friend@example.com", "status": "rejected", "code": 550,
+                                   "reason": "5.1.1 unknown user"}]
+
+
+@pytest.mark.parametrize(
+    ("handler", "status", "retry_after"),
+    [
+        (FaultHandler(data_reply="554 5.6.0 rejected"), 502, False),
+        (FaultHandler(data_reply="451 4.3.0 later"), 503, True),
+        (FaultHandler(default_rcpt_reply="450 4.2.0 mailbox busy"), 503, True),
+        (FaultHandler(disconnect_after_data=True), 503, False),
+    ],
+    ids=["554-data", "451-data", "450-every-rcpt", "lost-after-dot"],
+)
+def test_smtp_failures_map_to_status_codes(smtp_app, handler, status, retry_after) -> None:
+    client, _ = smtp_app(handler)
+    response = client.post("/v1/messages", json=HELLO)
+    body = assert_problem(response, status)
+    assert ("Retry-After" in response.headers) is retry_after
+    assert body["message_id"].startswith("<")
+
+
+def test_smtp_connection_refused_is_503(make_settings) -> None:
+    app = create_app(make_settings(mail_backend="smtp", mail_server="127.0.0.1", mail_port=free_port()))
+    response = app.test_client().post("/v1/messages", json=HELLO)
+    assert_problem(response, 503)
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_smtp_refused_login_is_502_without_the_password(smtp_server_factory, make_settings) -> None:
+    from test_smtp_backend import Authenticator
+
+    server = smtp_server_factory(FaultHandler(), authenticator=Authenticator(), auth_require_tls=False)
+    app = create_app(make_settings(**server.settings(mail_username="app", mail_password="wrong-pw")))
+    response = app.test_client().post("/v1/messages", json=HELLO)
+    body = assert_problem(response, 502)
+    assert "app" in body["detail"] and "wrong-pw" not in response.get_data(as_text=True)
+
+
+def test_an_unexpected_error_is_a_500_problem_without_a_traceback(make_settings) -> None:
+    app = create_app(make_settings(mail_backend="failing_backend.ExplodingBackend"))
+    response = app.test_client().post("/v1/messages", json=HELLO)
+    body = assert_problem(response, 500)
+    assert "boom" not in body["detail"]
+
+
+def test_the_console_backend_prints_a_readable_message(make_settings, capsys) -> None:
+    app = create_app(make_settings(mail_backend="console"))
+    assert app.test_client().post("/v1/messages", json={**HELLO, "text": "Grüße aus Köln"}).status_code == 202
+    out = capsys.readouterr().out
+    assert "Subject: Hello" in out and "Grüße aus Köln" in out
+
+
+def test_the_file_backend_leaves_one_parseable_eml(make_settings, tmp_path) -> None:
+    app = create_app(make_settings(mail_backend="file", mail_file_path=tmp_path / "mail"))
+    response = app.test_client().post("/v1/messages", json=HELLO)
+    [path] = list((tmp_path / "mail").iterdir())
+    parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert parsed["Message-ID"] == response.get_json()["message_id"]

@@ -1,0 +1,102 @@
+"""The mail-gateway command through click's runner, and as a real process for start-up and serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from click.testing import CliRunner
+from smtp_server import free_port
+
+from gateway.cli import main
+
+BIN = Path(sys.executable).parent / "mail-gateway"
+
+
+def test_send_prints_each_recipient(monkeypatch, smtp_server) -> None:
+    for name, value in smtp_server.settings().items():
+        monkeypatch.setenv(name.upper(), str(value))
+    result = CliRunner().invoke(main, ["send", "--from", "app@example.com", "--to", "friend@example.com",
+                                       "--to", "other@example.com", "--subject", "Hi", "--text", "Body"])
+    assert result.exit_code == 0, result.output
+    assert "accepted friend@example.com" in result.output and "accepted other@example.com" in result.output
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["friend@example.com", "other@example.com"]]
+
+
+def test_send_that_is_not_accepted_exits_non_zero(monkeypatch) -> None:
+    monkeypatch.setenv("MAIL_BACKEND", "smtp")
+    monkeypatch.setenv("MAIL_SERVER", "127.0.0.1")
+    monkeypatch.setenv("MAIL_PORT", str(free_port()))
+    result = CliRunner().invoke(main, ["send", "--from", "app@example.com", "--to", "friend@example.com",
+                                       "--text", "Body"])
+    assert result.exit_code == 1
+    assert "not sent" in result.output and "could not connect" in result.output
+
+
+def test_send_with_a_bad_address_is_a_usage_error(monkeypatch) -> None:
+    result = CliRunner().invoke(main, ["send", "--from", "app@example.com", "--to", "nobody", "--text", "x"])
+    assert result.exit_code == 2
+    assert "--to" in result.output
+
+
+def test_a_configuration_error_is_one_line_without_a_traceback(monkeypatch) -> None:
+    monkeypatch.setenv("MAIL_PORT", "abc")
+    result = CliRunner().invoke(main, ["send", "--to", "friend@example.com", "--text", "x"])
+    assert result.exit_code == 1
+    assert "MAIL_PORT" in result.output and "Traceback" not in result.output
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "GATEWAY_"))}
+    return {**env, **values}
+
+
+def test_serve_refuses_to_start_when_misconfigured(tmp_path) -> None:
+    cases = [({"MAIL_USE_TLS": "true", "MAIL_USE_SSL": "true"}, "MAIL_USE_SSL"),
+             ({"GATEWAY_ENV": "production"}, "MAIL_SERVER"),
+             ({"MAIL_BACKEND": "nowhere.Backend"}, "MAIL_BACKEND"),
+             ({"MAIL_BACKEND": "file", "MAIL_FILE_PATH": "/proc/x"}, "MAIL_FILE_PATH"),
+             ({"GATEWAY_PORT": "http"}, "GATEWAY_PORT")]
+    for bad, variable in cases:
+        done = subprocess.run([str(BIN), "serve"], env=_env(**bad), cwd=tmp_path, capture_output=True, text=True,
+                              timeout=30)
+        assert done.returncode != 0
+        assert "Traceback" not in done.stderr
+        assert variable in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_serve_runs_a_production_server_and_prints_mail_on_the_console(tmp_path) -> None:
+    port = free_port()
+    process = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=_env(PYTHONUNBUFFERED="1"),
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    assert response.status == 200
+                    assert response.headers["Server"] == "mail-gateway"  # waitress, not Flask's dev server
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/messages", method="POST", headers={"Content-Type": "application/json"},
+            data=json.dumps({"from": "app@example.com", "to": ["friend@example.com"], "subject": "Hello",
+                             "text": "This is a test email sent from Flask."}).encode())
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 202
+            body = json.load(response)
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=10)
+    assert body["backend"] == "console"
+    assert "Subject: Hello" in out and "This is a test email sent from Flask." in out
+    assert f"Message-ID: {body['message_id']}" in out
+    assert "Traceback" not in err
