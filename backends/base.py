@@ -21,6 +21,11 @@ The interface is Django's and flask-mailman's, so a gateway backend can stand wh
     rendered raises ``InvalidMessageError`` before anything is sent. This method is written once here;
     backends implement ``deliver`` (and may override ``send_rendered`` to send a batch faster).
 
+``send_batch(rendered) -> list[SendResult | DeliveryError]``
+    Deliver many already-rendered messages and report each one's outcome, in order, without letting one
+    failure stop the rest. The default sends them one after another on one connection; a backend may
+    override it to use several connections at once. It raises only for what is not a delivery outcome.
+
 ``open() -> bool`` / ``close()``
     Hold a connection open across several ``send_messages`` calls made by the current thread. ``open``
     returns True only when it opened something, so the caller that opened is the one that closes.
@@ -41,6 +46,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar
 
+from backends.errors import DeliveryError
 from backends.rendering import RenderedMessage, render_message
 from backends.result import SendResult
 
@@ -92,6 +98,23 @@ class EmailBackend(ABC):
         finally:
             if opened:
                 self.close()
+
+    def send_batch(self, messages: Sequence[RenderedMessage]) -> list[SendResult | DeliveryError]:
+        """Deliver every message, returning each one's result or delivery error in order."""
+        outcomes: list[SendResult | DeliveryError] = []
+        if not messages:
+            return outcomes
+        opened = self.open()
+        try:
+            for message in messages:
+                try:
+                    outcomes.append(self.deliver(message))
+                except DeliveryError as exc:
+                    outcomes.append(exc)
+        finally:
+            if opened:
+                self.close()
+        return outcomes
 
     @abstractmethod
     def deliver(self, message: RenderedMessage) -> SendResult:

@@ -6,6 +6,8 @@ backend as over SMTP, and a message is serialised once however many times it is 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import formatdate, make_msgid, parseaddr
 
@@ -68,3 +70,35 @@ def render_message(message: EmailMessage) -> RenderedMessage:
     except (BadHeaderError, ValueError, UnicodeError) as exc:
         raise InvalidMessageError(f"the message cannot be rendered: {exc}") from exc
     return RenderedMessage(str(mime["Message-ID"]), envelope_from, recipients, data)
+
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_MESSAGE_ID = re.compile(rb"(?im)^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)")
+_DATE = re.compile(rb"(?im)^date:")
+
+
+def render_raw(
+    envelope_from: str, recipients: Sequence[str], data: bytes, *, add_missing: bool = True
+) -> RenderedMessage:
+    """Wrap a message its sender built (the raw HTTP route, the SMTP ingress) without re-serialising it.
+
+    With ``add_missing``, a Message-ID and a Date are prepended when the header block lacks them (RFC 5322
+    requires a Date; the caller is told the Message-ID); the rest of the bytes are left exactly as given.
+    Without it the bytes are untouched and a message without a Message-ID is reported under ``""``.
+    """
+    if not recipients:
+        raise InvalidMessageError("the message has no recipients", field="rcpt_to")
+    end = _HEADER_END.search(data)
+    header_block = data[: end.start()] if end else data
+    found = _MESSAGE_ID.search(header_block)
+    message_id = found.group(1).strip().decode("ascii", "replace") if found else ""
+    if add_missing:
+        added = b""
+        if not message_id:
+            domain = _msgid_domain(envelope_from) if envelope_from else "localhost"
+            message_id = make_msgid(domain=domain)
+            added += b"Message-ID: " + message_id.encode("ascii") + b"\r\n"
+        if not _DATE.search(header_block):
+            added += b"Date: " + formatdate().encode("ascii") + b"\r\n"
+        data = added + data
+    return RenderedMessage(message_id, envelope_from, tuple(recipients), data)

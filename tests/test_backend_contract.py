@@ -162,3 +162,22 @@ def test_concurrent_sends_each_arrive_exactly_once(case: Case) -> None:
         thread.join()
     subjects = sorted(m["Subject"] for m in case.read())
     assert subjects == sorted(f"t{n}-{i}" for n in range(4) for i in range(5))
+
+
+def test_send_batch_reports_every_outcome_in_order(case: Case) -> None:
+    from backends.rendering import render_message
+
+    rendered = [render_message(message(subject=f"b{i}")) for i in range(3)]
+    outcomes = case.backend.send_batch(rendered)
+    assert [o.message_id for o in outcomes] == [r.message_id for r in rendered]
+    assert [m["Subject"] for m in case.read()] == ["b0", "b1", "b2"]
+
+
+def test_a_raw_message_is_delivered_byte_for_byte_after_the_added_headers(case: Case) -> None:
+    from backends.rendering import render_raw
+
+    raw = b"From: app@example.com\r\nTo: friend@example.com\r\nSubject: raw\r\n\r\nbody line\r\n"
+    [result] = case.backend.send_rendered([render_raw("app@example.com", ["friend@example.com"], raw)])
+    [received] = case.read()
+    assert received["Subject"] == "raw" and received["Message-ID"] == result.message_id
+    assert received["Date"] is not None
