@@ -44,13 +44,12 @@ def page() -> Response:
         summaries.append({"id": message.id, "from": reader.from_, "subject": reader.subject,
                           "date": reader.date.isoformat() if reader.date else ""})
     selected_id = request.args.get("id")
-    selected = None
-    if outbox is not None and selected_id:
-        message = kept_or_404(selected_id)
-        selected = {"id": message.id, "reader": MessageReader(message.data, message.recipients),
-                    "source": message.data.decode("utf-8", errors="replace")}
+    message = outbox.get_kept(selected_id) if outbox is not None and selected_id else None
+    selected = None if message is None else {
+        "id": message.id, "reader": MessageReader(message.data, message.recipients),
+        "source": message.data.decode("utf-8", errors="replace")}
     html = render_template("inbox.html", backend=backend.name, keeps=outbox is not None, messages=summaries,
-                           total=len(kept), selected=selected)
+                           total=len(kept), selected=selected, gone=bool(selected_id) and message is None)
     return Response(html, mimetype="text/html", headers={"Content-Security-Policy": PAGE_POLICY,
                                                         "X-Content-Type-Options": "nosniff"})
 

@@ -23,7 +23,7 @@ def summary(kept: KeptMessage, reader: MessageReader) -> dict[str, Any]:
         "subject": reader.subject,
         "date": _date(reader),
         "size": len(kept.data),
-        "attachments": len(reader.attachments),
+        "attachment_count": len(reader.attachments),
     }
 
 

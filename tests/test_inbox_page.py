@@ -98,3 +98,9 @@ def test_off_in_production_unless_enabled(make_settings) -> None:
     assert off.get("/v1/outbox").status_code == 200  # the API is governed by API keys, not by this switch
     on = create_app(make_settings(**production, gateway_inbox_enabled=True)).test_client()
     assert on.get("/outbox").status_code == 200
+
+
+def test_a_message_that_is_gone_is_explained_not_an_error(client) -> None:
+    response = client.get("/outbox?id=42")
+    assert response.status_code == 200
+    assert "no longer kept" in response.get_data(as_text=True)

@@ -57,7 +57,7 @@ def test_list_is_newest_first_with_a_summary_of_each(app) -> None:
     assert newest["message_id"] == second["message_id"] != first["message_id"]
     assert newest["from"] == "App <app@example.com>"
     assert newest["to"] == ["friend@example.com"] and newest["cc"] == ["c@example.com"]
-    assert newest["attachments"] == 0 and newest["size"] > 100
+    assert newest["attachment_count"] == 0 and newest["size"] > 100
     assert newest["date"].endswith("+00:00")
     assert len({m["id"] for m in listing["messages"]}) == 2
 
@@ -99,11 +99,11 @@ def test_one_message_with_headers_text_html_and_attachments(app) -> None:
     message_id = send_with_attachments(app)
     client = app.test_client()
     listed = client.get("/v1/outbox").json["messages"][0]
-    assert listed["attachments"] == 2
+    assert listed["attachment_count"] == 2
     response = client.get(f"/v1/outbox/{listed['id']}")
     assert response.status_code == 200
     detail = response.json
-    assert detail["message_id"] == message_id and detail["subject"] == "Report"
+    assert detail["message_id"] == message_id and detail["subject"] == "Report" and detail["attachment_count"] == 2
     assert detail["text"].strip() == "See the attached files."
     assert detail["html"].strip() == "<p>See the <b>attached</b> files.</p>"
     assert detail["to"] == ["boss@example.com"] and detail["cc"] == ["team@example.com"]
