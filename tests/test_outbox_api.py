@@ -211,3 +211,22 @@ def test_backends_that_keep_nothing_say_why(make_settings, backend, method, path
     assert response.json["type"].endswith(":no-outbox")
     assert f"{backend} backend does not keep" in response.json["detail"]
     assert "MAIL_BACKEND=memory" in response.json["detail"]
+
+
+def test_file_outbox_shows_malformed_messages_instead_of_failing(make_settings, tmp_path) -> None:
+    directory = tmp_path / "outbox"
+    directory.mkdir()
+    (directory / "1-broken-headers.eml").write_bytes(
+        b"From: <<<\r\nTo: ,,,@, \"unterminated <x@y\r\nSubject: =?utf-8?q?broken\r\nDate: not a date\r\n"
+        b"Content-Type: multipart/mixed\r\n\r\nno boundary\r\n")
+    (directory / "2-bad-charset.eml").write_bytes(
+        b"Subject: charset\r\nContent-Type: text/plain; charset=no-such-charset\r\n\r\nbody\r\n")
+    (directory / "3-not-mail.eml").write_bytes(b"\xff\xfe\x00 garbage")
+    client = create_app(make_settings(mail_backend="file", mail_file_path=directory)).test_client()
+    listing = client.get("/v1/outbox").json
+    assert [m["id"] for m in listing["messages"]] == ["3-not-mail", "2-bad-charset", "1-broken-headers"]
+    assert listing["messages"][2]["date"] is None
+    for message in listing["messages"]:
+        assert client.get(f"/v1/outbox/{message['id']}").status_code == 200
+        assert client.get(f"/outbox?id={message['id']}").status_code == 200
+    assert client.get("/v1/outbox/2-bad-charset").json["text"].strip() == "body"
