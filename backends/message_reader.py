@@ -50,6 +50,13 @@ def _leaves(part: EmailMessage) -> list[EmailMessage]:
     return [part]
 
 
+def _attachment(index: int, part: EmailMessage) -> Attachment:
+    content = _part_bytes(part)
+    return Attachment(index=index, filename=part.get_filename(), content_type=part.get_content_type(),
+                      size=len(content), content_id=(_header(part, "Content-ID")).strip("<> ") or None,
+                      inline=part.get_content_disposition() == "inline", content=content)
+
+
 def _header(parsed: EmailMessage, name: str) -> str:
     try:
         value = parsed.get(name)
@@ -73,18 +80,8 @@ class MessageReader:
         self._text_part = self.parsed.get_body(preferencelist=("plain",))
         self._html_part = self.parsed.get_body(preferencelist=("html",))
         bodies = {id(self._text_part), id(self._html_part)}
-        self.attachments = [
-            Attachment(
-                index=index,
-                filename=leaf.get_filename(),
-                content_type=leaf.get_content_type(),
-                size=len(content := _part_bytes(leaf)),
-                content_id=(leaf.get("Content-ID") or "").strip("<> ") or None,
-                inline=leaf.get_content_disposition() == "inline",
-                content=content,
-            )
-            for index, leaf in enumerate(leaf for leaf in _leaves(self.parsed) if id(leaf) not in bodies)
-        ]
+        others = [leaf for leaf in _leaves(self.parsed) if id(leaf) not in bodies]
+        self.attachments = [_attachment(index, leaf) for index, leaf in enumerate(others)]
 
     @property
     def message_id(self) -> str:

@@ -9,9 +9,14 @@ and the page shows it in an iframe sandboxed without ``allow-scripts`` or ``allo
 
 from __future__ import annotations
 
+import base64
+import re
+from collections.abc import Sequence
+from urllib.parse import unquote
+
 from flask import Blueprint, Flask, Response, render_template, request
 
-from backends.message_reader import MessageReader
+from backends.message_reader import Attachment, MessageReader
 from backends.outbox import outbox_of
 from gateway import outbox_api
 from gateway.extension import MailGateway
@@ -26,6 +31,23 @@ PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; bas
 # URL is opened directly instead of through the page's iframe.
 MESSAGE_HTML_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:; " \
                       "frame-ancestors 'self'"
+
+_CID_REFERENCE = re.compile(r"cid:([^\s\"'<>()]+)", re.IGNORECASE)
+
+
+def inline_cid_images(html: str, attachments: Sequence[Attachment]) -> str:
+    """Replace ``cid:`` references to the message's own images with ``data:`` URIs, the one image source
+    the message's policy allows, so embedded logos show without opening any remote load."""
+    images = {a.content_id: a for a in attachments if a.content_id and a.content_type.startswith("image/")}
+
+    def data_uri(match: re.Match[str]) -> str:
+        image = images.get(unquote(match.group(1)))
+        if image is None:
+            return match.group(0)
+        return f"data:{image.content_type};base64,{base64.b64encode(image.content).decode('ascii')}"
+
+    return _CID_REFERENCE.sub(data_uri, html) if images else html
+
 
 blueprint = Blueprint("inbox", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/outbox/static")
@@ -57,9 +79,10 @@ def page() -> Response:
 @blueprint.get("/outbox/messages/<message_id>/html")
 def message_html(message_id: str) -> Response:
     kept = kept_or_404(message_id)
-    html = MessageReader(kept.data).html
-    if html is None:
+    reader = MessageReader(kept.data)
+    if reader.html is None:
         raise Problem(404, "No HTML part", f"Message {message_id!r} has no HTML part.", "no-html-part")
+    html = inline_cid_images(reader.html, reader.attachments)
     return Response(html, mimetype="text/html", headers={"Content-Security-Policy": MESSAGE_HTML_POLICY,
                                                         "X-Content-Type-Options": "nosniff",
                                                         "Referrer-Policy": "no-referrer"})

@@ -122,7 +122,7 @@ class MailOutbox:
 
     def assert_sent(self, *, count: int | None = None, **criteria: object) -> SentMessage:
         """Assert that a message matching ``criteria`` (see ``find``) was sent — exactly ``count`` of them when
-        given — and return the last one. The failure lists what was sent instead."""
+        given — and return the last one (None for ``count=0``). The failure lists what was sent instead."""
         found = self.find(**criteria)  # type: ignore[arg-type]
         if (count is None and not found) or (count is not None and len(found) != count):
             wanted = ", ".join(f"{name}={value!r}" for name, value in criteria.items()) or "any message"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import base64
+from email.mime.image import MIMEImage
 
-from gateway import create_app
+import pytest
+from flask_mailman import EmailMultiAlternatives
+
+from gateway import MailGateway, create_app
 
 PROBLEM = "application/problem+json"
 HOSTILE = "<script>document.title='owned'</script>"
@@ -104,3 +108,23 @@ def test_a_message_that_is_gone_is_explained_not_an_error(client) -> None:
     response = client.get("/outbox?id=42")
     assert response.status_code == 200
     assert "no longer kept" in response.get_data(as_text=True)
+
+
+def test_embedded_cid_images_are_inlined_as_data_uris(make_settings) -> None:
+    app = create_app(make_settings(mail_backend="memory"))
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
+                           "AAAABJRU5ErkJggg==")  # a 1x1 PNG
+    message = EmailMultiAlternatives("Logo", "text", "app@example.com", ["friend@example.com"])
+    message.attach_alternative('<img src="cid:logo@example.com"><img src="cid:missing@example.com">', "text/html")
+    message.mixed_subtype = "related"
+    image = MIMEImage(png, "png")
+    image.add_header("Content-ID", "<logo@example.com>")
+    message.attach(image)
+    message.encoding = "utf-8"
+    with app.app_context():
+        MailGateway.state(app).send(message)
+    client = app.test_client()
+    message_id = client.get("/v1/outbox").json["messages"][0]["id"]
+    html = client.get(f"/outbox/messages/{message_id}/html").get_data(as_text=True)
+    assert f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}">' in html
+    assert '<img src="cid:missing@example.com">' in html
