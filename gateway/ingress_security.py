@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from backends.errors import ConfigurationError
+from gateway.ingress import describe_peer
 
 if TYPE_CHECKING:
     from settings import GatewaySettings
@@ -114,7 +115,7 @@ class Authenticator:
             if expected is not None and matches:
                 # Only the login is kept on the session; the password is not needed after this.
                 return AuthResult(success=True, auth_data=LoginPassword(auth_data.login, b""))
-        log.warning("AUTH %s refused for a client at %s", mechanism, session.peer)
+        log.warning("AUTH %s refused for a client at %s", mechanism, describe_peer(session.peer))
         return AuthResult(success=False, handled=False)
 
     def __repr__(self) -> str:
