@@ -258,3 +258,36 @@ def test_an_idle_client_is_disconnected_after_the_command_timeout(ingress_factor
     finally:
         client.close()
     wait_until(lambda: ingress.server.active_sessions == 0, "the session has been released")
+
+
+@dataclass
+class HoldingHandler(RecordingHandler):
+    """Holds each message at DATA until the test releases it, telling the test when one is held."""
+
+    holding: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    async def handle_DATA(self, server, session, envelope):
+        self.holding.set()
+        while not self.released.is_set():  # the upstream's own loop; the test thread releases it
+            await asyncio.sleep(0.01)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_client_that_disconnects_mid_delivery_does_not_stop_the_delivery(ingress_factory, smtp_server_factory,
+                                                                           caplog) -> None:
+    upstream = smtp_server_factory(HoldingHandler())
+    ingress = ingress_factory(**upstream.settings())
+    with caplog.at_level(logging.INFO, logger="gateway"):
+        client = ingress.client()
+        client.ehlo()
+        client.mail(SENDER)
+        client.rcpt(RECIPIENTS[0])
+        assert client.docmd("DATA")[0] == 354
+        client.send(message_bytes() + b".\r\n")
+        assert upstream.handler.holding.wait(DEADLINE_SECONDS)
+        client.close()  # gone before the reply to its final dot
+        wait_until(lambda: ingress.server.active_sessions == 0, "the ingress has noticed the disconnection")
+        upstream.handler.released.set()
+        wait_until(lambda: "outcome=accepted code=250" in caplog.text, "the delivery is logged")
+    assert [m.rcpt_tos for m in upstream.messages] == [[RECIPIENTS[0]]]
