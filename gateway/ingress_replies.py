@@ -42,8 +42,9 @@ class Reply:
 
 
 def _clean(text: str) -> str:
-    # Upstream replies and exception texts become part of our reply: no line breaks, bounded length.
-    text = _CONTROL.sub(" ", text).strip()
+    # Upstream replies and exception texts become part of our reply: ASCII (the ingress does not offer
+    # SMTPUTF8), no line breaks, bounded length.
+    text = _CONTROL.sub(" ", text.encode("ascii", "replace").decode("ascii")).strip()
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
 
 

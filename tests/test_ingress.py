@@ -291,3 +291,33 @@ def test_a_client_that_disconnects_mid_delivery_does_not_stop_the_delivery(ingre
         upstream.handler.released.set()
         wait_until(lambda: "outcome=accepted code=250" in caplog.text, "the delivery is logged")
     assert [m.rcpt_tos for m in upstream.messages] == [[RECIPIENTS[0]]]
+
+
+def test_a_non_ascii_address_is_refused_at_rcpt_not_after_data(ingress_factory) -> None:
+    ingress = ingress_factory(mail_backend="memory")
+    with ingress.client() as client:
+        client.ehlo()
+        assert not client.has_extn("smtputf8")
+        assert client.mail(SENDER)[0] == 250
+        client.send("RCPT TO:<j\u00f6rg@example.com>\r\n".encode())
+        assert client.getreply()[0] == 500
+        assert client.rcpt(RECIPIENTS[0])[0] == 250
+        assert client.data(message_bytes())[0] == 250
+    assert ingress.backend.outbox[0].recipients == (RECIPIENTS[0],)
+
+
+def test_the_smtp_ingress_and_the_http_api_share_one_backend(make_settings) -> None:
+    from gateway.app import create_app
+    from gateway.extension import MailGateway
+    from gateway.ingress_server import IngressServer
+
+    settings = make_settings(mail_backend="memory")
+    app = create_app(settings)
+    backend = MailGateway.state(app).backend
+    with IngressServer(settings, backend, port=0) as server:
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=DEADLINE_SECONDS) as client:
+            client.sendmail(SENDER, RECIPIENTS, message_bytes(subject="Over SMTP"))
+    response = app.test_client().post("/v1/messages", json={"from": SENDER, "to": RECIPIENTS, "text": "Hi",
+                                                            "subject": "Over HTTP"})
+    assert response.status_code == 202
+    assert [m.parsed()["Subject"] for m in backend.outbox] == ["Over SMTP", "Over HTTP"]
