@@ -84,12 +84,24 @@ def test_serve_with_smtp_takes_mail_over_http_and_smtp_through_one_backend(tmp_p
     assert "Traceback" not in err
 
 
-def test_smtpd_refuses_to_start_as_an_open_relay(tmp_path) -> None:
-    done = subprocess.run([str(BIN), "smtpd", "--host", "0.0.0.0", "--port", str(free_port())], env=_env(),
-                          cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE_SECONDS)
+@pytest.mark.parametrize(
+    ("command", "bad", "variable"),
+    [
+        (["smtpd", "--host", "0.0.0.0"], {}, "GATEWAY_SMTP_HOST"),
+        (["serve", "--smtp"], {"GATEWAY_SMTP_HOST": "0.0.0.0"}, "GATEWAY_SMTP_HOST"),
+        (["smtpd"], {"GATEWAY_SMTP_PORT": "smtp"}, "GATEWAY_SMTP_PORT"),
+        (["smtpd"], {"GATEWAY_SMTP_USERS": "app-without-password"}, "GATEWAY_SMTP_USERS"),
+        (["smtpd"], {"GATEWAY_SMTP_USERS": "app:s3cret-pw"}, "GATEWAY_SMTP_TLS_CERT"),
+    ],
+    ids=["open-relay", "serve-open-relay", "bad-port", "bad-users", "auth-without-tls"],
+)
+def test_smtpd_refuses_to_start_when_misconfigured(tmp_path, command, bad, variable) -> None:
+    env = _env(**{"GATEWAY_SMTP_PORT": str(free_port()), **bad})
+    done = subprocess.run([str(BIN), *command], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=DEADLINE_SECONDS)
     assert done.returncode != 0
-    assert "GATEWAY_SMTP_HOST" in done.stderr and "open relay" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert variable in done.stderr and "s3cret-pw" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
 
 
 def _swaks(port: int, *args: str) -> subprocess.CompletedProcess:
