@@ -230,3 +230,22 @@ def test_file_outbox_shows_malformed_messages_instead_of_failing(make_settings, 
         assert client.get(f"/v1/outbox/{message['id']}").status_code == 200
         assert client.get(f"/outbox?id={message['id']}").status_code == 200
     assert client.get("/v1/outbox/2-bad-charset").json["text"].strip() == "body"
+
+
+def test_mail_received_over_smtp_shows_in_the_outbox(make_settings) -> None:
+    import smtplib
+
+    from gateway.ingress_server import IngressServer
+
+    settings = make_settings(mail_backend="memory")
+    app = create_app(settings)
+    raw = (b"From: Legacy <cron@example.com>\r\nTo: ops@example.com\r\nSubject: Nightly job\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n\r\nAll good.\r\n")
+    with IngressServer(settings, MailGateway.state(app).backend, port=0) as server:
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=15) as client:
+            client.sendmail("cron@example.com", ["ops@example.com", "archive@example.com"], raw)
+    client = app.test_client()
+    [listed] = client.get("/v1/outbox?from=cron@").json["messages"]
+    detail = client.get(f"/v1/outbox/{listed['id']}").json
+    assert detail["subject"] == "Nightly job" and detail["text"].strip() == "All good."
+    assert detail["bcc"] == ["archive@example.com"]  # an envelope recipient no header names
