@@ -6,6 +6,7 @@ from flask import Flask
 
 from gateway import api
 from gateway.extension import MailGateway
+from gateway.inbox import register_outbox_routes
 from gateway.problems import register_error_handlers
 from settings import GatewaySettings
 
@@ -16,5 +17,6 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     app = Flask("gateway")
     MailGateway(app, settings=settings)
     app.register_blueprint(api.blueprint)
+    register_outbox_routes(app)
     register_error_handlers(app)
     return app
