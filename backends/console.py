@@ -12,6 +12,7 @@ import threading
 from typing import TYPE_CHECKING, TextIO
 
 from backends.base import EmailBackend
+from backends.memory import MemoryBackend
 from backends.message_reader import MessageReader
 from backends.rendering import RenderedMessage
 from backends.result import SendResult, all_accepted
@@ -65,6 +66,9 @@ class ConsoleBackend(EmailBackend):
         self._stream = stream
         self._lock = threading.Lock()
         self.with_summary = settings.console_format == "summary"
+        # In development the console also keeps a bounded copy, so `make run` alone gives a working inbox
+        # page (as a local Mailpit would): printed for the terminal, kept for the browser.
+        self.kept: MemoryBackend | None = MemoryBackend(settings) if settings.console_keeps_messages else None
 
     @property
     def stream(self) -> TextIO:
@@ -84,4 +88,6 @@ class ConsoleBackend(EmailBackend):
             stream = self.stream
             stream.write(output)
             stream.flush()
+        if self.kept is not None:
+            self.kept.deliver(message)
         return all_accepted(message.message_id, self.name, message.recipients)

@@ -1,7 +1,8 @@
 """Reading back the mail a backend kept: what the outbox API, the inbox page and the test fixture need.
 
-Only backends that keep what they deliver (memory, file) implement ``Outbox``; ``outbox_of(backend)`` answers
-None for the others (smtp hands mail on, console prints it), so callers can say why there is nothing to show.
+Backends that keep what they deliver (memory, file) implement ``Outbox``; the console backend keeps a copy in
+``.kept`` in development. ``outbox_of(backend)`` finds either and answers None for the rest (smtp hands mail
+on; console outside development only prints it), so callers can say why there is nothing to show.
 """
 
 from __future__ import annotations
@@ -37,4 +38,7 @@ class Outbox(Protocol):
 
 
 def outbox_of(backend: object) -> Outbox | None:
-    return backend if isinstance(backend, Outbox) else None
+    if isinstance(backend, Outbox):
+        return backend
+    kept = getattr(backend, "kept", None)  # a backend that keeps a copy beside its own work (console)
+    return kept if isinstance(kept, Outbox) else None

@@ -30,7 +30,8 @@ def current_outbox() -> Outbox:
         raise Problem(
             404, "No outbox",
             f"The {backend.name} backend does not keep the messages it sends, so there is nothing to show here; "
-            "set MAIL_BACKEND=memory, or MAIL_BACKEND=file with MAIL_FILE_PATH, to keep them.",
+            "set MAIL_BACKEND=memory, or MAIL_BACKEND=file with MAIL_FILE_PATH, to keep them "
+            "(the console backend keeps a copy with MAIL_CONSOLE_KEEP=true, the default in development).",
             "no-outbox",
         )
     return outbox

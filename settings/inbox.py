@@ -16,6 +16,10 @@ class InboxSettings(BaseSettings):
         None, description="set it to summary or raw (default: summary in development, raw otherwise)"
     )
 
+    mail_console_keep: bool | None = Field(
+        None, description="set it to true or false (default: true in development, so the inbox shows console mail)"
+    )
+
     # The defaults depend on GATEWAY_ENV, a field of the settings class this one is mixed into.
 
     @property
@@ -29,3 +33,9 @@ class InboxSettings(BaseSettings):
         if self.mail_console_format is not None:
             return self.mail_console_format
         return "summary" if getattr(self, "gateway_env", None) == "development" else "raw"
+
+    @property
+    def console_keeps_messages(self) -> bool:
+        if self.mail_console_keep is not None:
+            return self.mail_console_keep
+        return getattr(self, "gateway_env", None) == "development"

@@ -249,3 +249,18 @@ def test_mail_received_over_smtp_shows_in_the_outbox(make_settings) -> None:
     detail = client.get(f"/v1/outbox/{listed['id']}").json
     assert detail["subject"] == "Nightly job" and detail["text"].strip() == "All good."
     assert detail["bcc"] == ["archive@example.com"]  # an envelope recipient no header names
+
+
+def test_the_development_console_prints_and_keeps_a_copy_for_the_inbox(make_settings, capsys) -> None:
+    app = create_app(make_settings(gateway_env="development", mail_backend="console"))
+    client = app.test_client()
+    post(client, subject="seen twice")
+    assert "seen twice" in capsys.readouterr().out
+    assert [m["subject"] for m in client.get("/v1/outbox").json["messages"]] == ["seen twice"]
+    assert client.delete("/v1/outbox").status_code == 204
+    assert client.get("/v1/outbox").json["messages"] == []
+
+
+def test_the_console_keeps_nothing_when_told_not_to(make_settings) -> None:
+    app = create_app(make_settings(gateway_env="development", mail_backend="console", mail_console_keep=False))
+    assert app.test_client().get("/v1/outbox").status_code == 404
