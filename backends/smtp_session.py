@@ -6,25 +6,25 @@ permanent or unknown) and keeps the socket closed on every error path.
 
 from __future__ import annotations
 
+import functools
 import re
 import smtplib
 import socket
 import ssl
-from typing import TYPE_CHECKING
+from typing import Any
 
 from backends.addresses import envelope_address
 from backends.errors import (
     DeliveryError,
     DeliveryOutcomeUnknownError,
+    MessageTooLargeError,
     PermanentDeliveryError,
     RecipientsRefusedError,
     TransientDeliveryError,
 )
 from backends.rendering import RenderedMessage
 from backends.result import RecipientResult, SendResult
-
-if TYPE_CHECKING:
-    from settings import GatewaySettings
+from settings.mail_url import Upstream
 
 BACKEND = "smtp"
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
@@ -43,6 +43,12 @@ class VerifiedSMTP_SSL(smtplib.SMTP_SSL):
             raise
 
 
+@functools.cache
+def local_hostname() -> str:
+    # smtplib would ask DNS for this on every connection; once per process is enough.
+    return socket.getfqdn()
+
+
 def _text(reply: bytes | str) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
@@ -55,58 +61,74 @@ def _fail(kind: type[DeliveryError], detail: str, upstream: str, code: int | Non
     return kind(f"{upstream}: {detail}", backend=BACKEND, smtp_code=code, upstream=upstream, **kw)
 
 
-def tls_context(settings: GatewaySettings) -> ssl.SSLContext:
-    """A context that verifies the server's certificate and host name (Python's defaults)."""
-    return ssl.create_default_context()
+class ConnectionSetupError(TransientDeliveryError):
+    """The upstream could not be reached or refused the session (4xx greeting, refused, timeout):
+    the upstream itself is unavailable, so failover moves to the next one."""
 
 
-def connect(settings: GatewaySettings, context: ssl.SSLContext | None) -> smtplib.SMTP:
-    """Connect, say EHLO, STARTTLS and log in as configured; the result is ready for a transaction."""
-    host, port, timeout = settings.smtp_host, settings.mail_port, settings.mail_timeout
-    upstream = f"{host}:{port}"
+def connect(upstream: Upstream, timeout: float, context: ssl.SSLContext | None,
+            found: dict[str, Any] | None = None) -> smtplib.SMTP:
+    """Connect, say EHLO, STARTTLS and log in as configured; the result is ready for a transaction.
+
+    ``found`` collects what the server showed on the way (banner, extensions, TLS, login), for
+    ``mail-gateway check``.
+    """
+    found = found if found is not None else {}
+    name = upstream.name
+    if upstream.security == "ssl":
+        conn: smtplib.SMTP = VerifiedSMTP_SSL(local_hostname=local_hostname(), timeout=timeout, context=context)
+    else:
+        conn = smtplib.SMTP(local_hostname=local_hostname(), timeout=timeout)
+    conn._host = upstream.host  # smtplib verifies the certificate against this name (STARTTLS and SMTPS)
     try:
-        if settings.mail_use_ssl:
-            conn: smtplib.SMTP = VerifiedSMTP_SSL(host, port, timeout=timeout, context=context)
-        else:
-            conn = smtplib.SMTP(host, port, timeout=timeout)
-    except smtplib.SMTPConnectError as exc:
-        raise _fail(error_for_code(exc.smtp_code), f"refused the connection: {exc.smtp_code} "
-                    f"{_text(exc.smtp_error)}", upstream, exc.smtp_code) from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise _fail(PermanentDeliveryError, f"TLS certificate not trusted: {exc.verify_message}", upstream) from exc
-    except ssl.SSLError as exc:
-        raise _fail(PermanentDeliveryError, f"TLS handshake failed: {exc.reason}", upstream) from exc
-    except (OSError, smtplib.SMTPException) as exc:
-        raise _fail(TransientDeliveryError, f"could not connect: {exc}", upstream) from exc
-    try:
+        code, banner = conn.connect(upstream.host, upstream.port)
+        found["banner"] = f"{code} {_text(banner)}"
+        if code != 220:
+            kind = ConnectionSetupError if 400 <= code < 500 else PermanentDeliveryError
+            raise _fail(kind, f"refused the connection: {code} {_text(banner)}", name, code)
+        _note_tls(conn, found)
         conn.ehlo_or_helo_if_needed()
-        if settings.mail_use_tls:
+        found["extensions"] = dict(conn.esmtp_features)
+        if upstream.security == "starttls":
             conn.starttls(context=context)
+            _note_tls(conn, found)
             conn.ehlo()
-        if settings.mail_username:
-            password = settings.mail_password.get_secret_value() if settings.mail_password else ""
-            conn.login(settings.mail_username, password)
+            found["extensions"] = dict(conn.esmtp_features)
+        if upstream.username:
+            password = upstream.password.get_secret_value() if upstream.password else ""
+            conn.login(upstream.username, password)
+            found["login"] = f"accepted for user {upstream.username!r}"
     except BaseException as exc:
-        conn.close()  # a connection whose STARTTLS or login failed is never reused
-        raise _translate_setup_error(exc, settings, upstream) from exc
+        conn.close()  # a connection whose set-up, STARTTLS or login failed is never reused
+        if isinstance(exc, DeliveryError):
+            raise
+        raise _translate_setup_error(exc, upstream) from exc
     return conn
 
 
-def _translate_setup_error(exc: BaseException, settings: GatewaySettings, upstream: str) -> BaseException:
+def _note_tls(conn: smtplib.SMTP, found: dict[str, Any]) -> None:
+    if isinstance(conn.sock, ssl.SSLSocket):
+        found["tls_version"] = conn.sock.version()
+        subject = conn.sock.getpeercert().get("subject", ())
+        found["certificate_subject"] = ", ".join(f"{k}={v}" for rdn in subject for k, v in rdn)
+
+
+def _translate_setup_error(exc: BaseException, upstream: Upstream) -> BaseException:
+    name = upstream.name
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return _fail(PermanentDeliveryError, f"refused the login of user {settings.mail_username!r}: "
-                     f"{exc.smtp_code} {_text(exc.smtp_error)}", upstream, exc.smtp_code)
+        return _fail(PermanentDeliveryError, f"refused the login of user {upstream.username!r}: "
+                     f"{exc.smtp_code} {_text(exc.smtp_error)}", name, exc.smtp_code)
     if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return _fail(PermanentDeliveryError, f"{exc} (refusing to continue without it)", upstream)
+        return _fail(PermanentDeliveryError, f"{exc} (refusing to continue without it)", name)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return _fail(PermanentDeliveryError, f"TLS certificate not trusted: {exc.verify_message}", upstream)
+        return _fail(PermanentDeliveryError, f"TLS certificate not trusted: {exc.verify_message}", name)
     if isinstance(exc, ssl.SSLError):
-        return _fail(PermanentDeliveryError, f"TLS handshake failed: {exc.reason}", upstream)
+        return _fail(PermanentDeliveryError, f"TLS handshake failed: {exc.reason}", name)
     if isinstance(exc, smtplib.SMTPResponseException):
-        return _fail(error_for_code(exc.smtp_code), f"{exc.smtp_code} {_text(exc.smtp_error)}", upstream,
-                     exc.smtp_code)
+        kind = ConnectionSetupError if 400 <= exc.smtp_code < 500 else PermanentDeliveryError
+        return _fail(kind, f"{exc.smtp_code} {_text(exc.smtp_error)}", name, exc.smtp_code)
     if isinstance(exc, (OSError, smtplib.SMTPException)):
-        return _fail(TransientDeliveryError, f"connection failed during set-up: {exc}", upstream)
+        return _fail(ConnectionSetupError, f"could not connect: {exc or type(exc).__name__}", name)
     return exc
 
 
@@ -134,11 +156,23 @@ def is_usable(conn: smtplib.SMTP) -> bool:
     return conn.sock is not None
 
 
+def size_limit(conn: smtplib.SMTP) -> int | None:
+    """The largest message the server said it accepts (EHLO SIZE), or None when it set no limit."""
+    value = conn.esmtp_features.get("size", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str) -> SendResult:
     """MAIL, RCPT for each recipient, DATA; raise unless at least one recipient accepted the message."""
     ids = {"message_id": message.message_id}
+    wire = wire_data(message.data)
+    limit = size_limit(conn)
+    if limit is not None and len(wire) > limit:
+        raise _fail(MessageTooLargeError, f"the message is {len(wire)} bytes and the server accepts at most "
+                    f"{limit} (its SIZE); it was not sent", upstream, **ids)
+    mail_options = [f"SIZE={len(wire)}"] if conn.has_extn("size") else []
     try:
-        code, reply = conn.mail(envelope_address(message.envelope_from))
+        code, reply = conn.mail(envelope_address(message.envelope_from), mail_options)
         if code != 250:
             reset(conn)
             raise _fail(error_for_code(code), f"refused the sender: {code} {_text(reply)}", upstream, code, **ids)
@@ -158,11 +192,11 @@ def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str
         if code != 354:
             reset(conn)
             raise _fail(error_for_code(code), f"refused DATA: {code} {_text(reply)}", upstream, code, **ids)
-        conn.send(wire_data(message.data))
+        conn.send(wire)
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         conn.close()
-        raise _fail(TransientDeliveryError, f"connection lost before the message was sent: {exc}",
-                    upstream, **ids) from exc
+        raise _fail(TransientDeliveryError, f"connection lost before the message was sent: "
+                    f"{exc or type(exc).__name__}", upstream, **ids) from exc
     try:
         code, reply = conn.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -175,9 +209,22 @@ def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str
     return SendResult(message.message_id, BACKEND, tuple(results))
 
 
+def noop_ok(conn: smtplib.SMTP) -> bool:
+    """Whether the server still answers on this connection (closed when it does not)."""
+    try:
+        code, _ = conn.noop()
+    except (smtplib.SMTPException, OSError):
+        conn.close()
+        return False
+    if code != 250:
+        conn.close()
+    return code == 250
+
+
 def quit_quietly(conn: smtplib.SMTP) -> None:
     try:
-        conn.quit()
+        if conn.sock is not None:
+            conn.quit()
     except (smtplib.SMTPException, OSError):
         pass
     finally:

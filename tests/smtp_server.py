@@ -104,7 +104,9 @@ class SmtpServer:
         return self.handler.messages
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
-        return {"mail_backend": "smtp", "mail_server": HOST, "mail_port": self.port, **overrides}
+        # Retries wait milliseconds, not the production half-second, so fault tests stay fast.
+        return {"mail_backend": "smtp", "mail_server": HOST, "mail_port": self.port, "mail_retry_backoff": 0.001,
+                **overrides}
 
     def stop(self) -> None:
         released = getattr(self.handler, "released", None)
