@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from gateway import api
+from gateway import api, readiness
 from gateway.extension import MailGateway
 from gateway.problems import register_error_handlers
 from settings import GatewaySettings
@@ -16,5 +16,6 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     app = Flask("gateway")
     MailGateway(app, settings=settings)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(readiness.blueprint)
     register_error_handlers(app)
     return app

@@ -11,6 +11,7 @@ from flask import Flask
 from backends.errors import ConfigurationError, DeliveryError
 from backends.result import RecipientResult
 from gateway.app import create_app
+from gateway.cli_check import check
 from gateway.extension import MailGateway
 from gateway.messages import build_message
 from gateway.problems import InvalidRequest
@@ -100,3 +101,6 @@ def send(sender: str | None, to: tuple[str, ...], cc: tuple[str, ...], bcc: tupl
     click.echo(f"Message-ID: {result.message_id}", err=True)
     for recipient in result.recipients:
         click.echo(_recipient_line(recipient), err=True)
+
+
+main.add_command(check)
