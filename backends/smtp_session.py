@@ -93,9 +93,10 @@ def connect(upstream: Upstream, timeout: float, context: ssl.SSLContext | None,
             conn.starttls(context=context)
             _note_tls(conn, found)
             conn.ehlo()
-            found["extensions"] = dict(conn.esmtp_features)
+            found["extensions_after_tls"] = dict(conn.esmtp_features)
         if upstream.username:
             password = upstream.password.get_secret_value() if upstream.password else ""
+            found["login"] = f"failed for user {upstream.username!r}"
             conn.login(upstream.username, password)
             found["login"] = f"accepted for user {upstream.username!r}"
     except BaseException as exc:

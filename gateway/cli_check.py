@@ -17,8 +17,7 @@ from backends.smtp import SmtpBackend
 from settings import load_settings
 
 
-def _extensions(found: dict[str, Any]) -> str:
-    features: dict[str, str] = found.get("extensions", {})
+def _extensions(features: dict[str, str]) -> str:
     shown = []
     for name in sorted(features):
         value = features[name].strip()
@@ -29,7 +28,9 @@ def _extensions(found: dict[str, Any]) -> str:
 def _report(found: dict[str, Any]) -> None:
     click.echo(f"  banner:      {found.get('banner', '-')}")
     if "extensions" in found:
-        click.echo(f"  extensions:  {_extensions(found)}")
+        click.echo(f"  extensions:  {_extensions(found['extensions'])}")
+    if "extensions_after_tls" in found:
+        click.echo(f"  after TLS:   {_extensions(found['extensions_after_tls'])}")
     if "tls_version" in found:
         click.echo(f"  TLS:         {found['tls_version']}, certificate {found.get('certificate_subject') or '-'}")
     else:
