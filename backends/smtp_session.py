@@ -173,23 +173,28 @@ def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str
                     f"{limit} (its SIZE); it was not sent", upstream, **ids)
     mail_options = [f"SIZE={len(wire)}"] if conn.has_extn("size") else []
     try:
-        code, reply = conn.mail(envelope_address(message.envelope_from), mail_options)
+        sender = envelope_address(message.envelope_from)
+        recipients = [envelope_address(r) for r in message.recipients]
+        if conn.has_extn("pipelining"):
+            mail, rcpts, data = _pipelined_commands(conn, sender, recipients, mail_options)
+        else:
+            mail, rcpts, data = _one_command_at_a_time(conn, sender, recipients, mail_options)
+        # zip stops early on purpose: after a refused MAIL, no RCPT was sent one command at a time.
+        results = [_recipient_result(a, reply) for a, reply in zip(message.recipients, rcpts, strict=False)]
+        accepted = any(r.status == "accepted" for r in results)
+        if data is not None and data[0] == 354 and (mail[0] != 250 or not accepted):
+            # The server opened DATA for a transaction it had refused: hang up rather than send anything.
+            conn.close()
+        code, reply = mail
         if code != 250:
             reset(conn)
             raise _fail(error_for_code(code), f"refused the sender: {code} {_text(reply)}", upstream, code, **ids)
-        results: list[RecipientResult] = []
-        for recipient in message.recipients:
-            code, reply = conn.rcpt(envelope_address(recipient))
-            if code in (250, 251):
-                results.append(RecipientResult(recipient, "accepted"))
-            else:
-                status = "deferred" if 400 <= code < 500 else "rejected"
-                results.append(RecipientResult(recipient, status, code, _text(reply)))
-        if not any(r.status == "accepted" for r in results):
+        if not accepted:
             reset(conn)
             kind = TransientDeliveryError if any(r.status == "deferred" for r in results) else RecipientsRefusedError
             raise _fail(kind, "refused every recipient", upstream, results[0].code, recipients=results, **ids)
-        code, reply = conn.docmd("DATA")
+        assert data is not None
+        code, reply = data
         if code != 354:
             reset(conn)
             raise _fail(error_for_code(code), f"refused DATA: {code} {_text(reply)}", upstream, code, **ids)
@@ -208,6 +213,41 @@ def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str
     if code != 250:
         raise _fail(error_for_code(code), f"refused the message: {code} {_text(reply)}", upstream, code, **ids)
     return SendResult(message.message_id, BACKEND, tuple(results))
+
+
+Reply = tuple[int, bytes]
+
+
+def _recipient_result(address: str, reply: Reply) -> RecipientResult:
+    code, text = reply
+    if code in (250, 251):
+        return RecipientResult(address, "accepted")
+    return RecipientResult(address, "deferred" if 400 <= code < 500 else "rejected", code, _text(text))
+
+
+def _one_command_at_a_time(conn: smtplib.SMTP, sender: str, recipients: list[str],
+                           options: list[str]) -> tuple[Reply, list[Reply], Reply | None]:
+    mail = conn.mail(sender, options)
+    if mail[0] != 250:
+        return mail, [], None
+    rcpts = [conn.rcpt(address) for address in recipients]
+    if not any(code in (250, 251) for code, _ in rcpts):
+        return mail, rcpts, None
+    return mail, rcpts, conn.docmd("DATA")
+
+
+def _pipelined_commands(conn: smtplib.SMTP, sender: str, recipients: list[str],
+                        options: list[str]) -> tuple[Reply, list[Reply], Reply]:
+    """RFC 2920: MAIL, every RCPT and DATA in one write, then their replies in order: one round trip
+    instead of one per command. The message itself still waits for the 354 and a recipient's 250."""
+    extra = "".join(f" {option}" for option in options)
+    commands = [f"MAIL FROM:{smtplib.quoteaddr(sender)}{extra}"]
+    commands += [f"RCPT TO:{smtplib.quoteaddr(address)}" for address in recipients]
+    commands.append("DATA")
+    conn.send("".join(f"{command}\r\n" for command in commands))
+    mail = conn.getreply()
+    rcpts = [conn.getreply() for _ in recipients]
+    return mail, rcpts, conn.getreply()
 
 
 def noop_ok(conn: smtplib.SMTP) -> bool:

@@ -37,9 +37,13 @@ class RecordingHandler:
     connections: int = 0
     client_certificates: list[dict | None] = field(default_factory=list)
     live: list[Any] = field(default_factory=list)  # the aiosmtpd protocol object of each connection seen
+    pipelining: bool = False  # advertise RFC 2920 PIPELINING (aiosmtpd reads commands in order either way)
+    buffered_at_mail: list[int] = field(default_factory=list)  # bytes already waiting when MAIL is handled
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
         if server not in self.live:
             self.connections += 1
             self.live.append(server)
@@ -82,6 +86,7 @@ class FaultHandler(RecordingHandler):
             await asyncio.sleep(0.05)
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        self.buffered_at_mail.append(len(server._reader._buffer))  # pipelined RCPT/DATA arrive with MAIL
         if self.mail_reply:
             return self.mail_reply
         envelope.mail_from = address

@@ -27,6 +27,18 @@ def message(to=("a@example.com", "b@example.com"), subject="Hi", body="Body") ->
     return EmailMultiAlternatives(subject, body, "app@example.com", list(to))
 
 
+@pytest.fixture(params=[False, True], ids=["one-by-one", "pipelined"])
+def smtp_server_factory(request, smtp_server_factory):
+    """Every test here runs against a server without and with RFC 2920 PIPELINING."""
+
+    def start(handler=None, **smtp_kwargs):
+        handler = handler if handler is not None else RecordingHandler()
+        handler.pipelining = request.param
+        return smtp_server_factory(handler, **smtp_kwargs)
+
+    return start
+
+
 @pytest.fixture
 def backend_for(make_settings):
     built = []
@@ -70,17 +82,18 @@ def test_451_at_rcpt_is_retried_and_then_transient(smtp_server_factory, backend_
 
 
 @pytest.mark.parametrize(
-    ("handler", "error", "code", "data_commands"),
+    ("faults", "error", "code", "data_commands"),
     [
-        (FaultHandler(data_reply="554 5.6.0 content rejected"), PermanentDeliveryError, 554, 1),
-        (FaultHandler(data_reply="451 4.3.0 try later"), TransientDeliveryError, 451, 3),
-        (FaultHandler(mail_reply="553 5.7.1 sender not allowed"), PermanentDeliveryError, 553, 0),
-        (FaultHandler(mail_reply="421 4.7.0 closing"), TransientDeliveryError, 421, 0),
+        (dict(data_reply="554 5.6.0 content rejected"), PermanentDeliveryError, 554, 1),
+        (dict(data_reply="451 4.3.0 try later"), TransientDeliveryError, 451, 3),
+        (dict(mail_reply="553 5.7.1 sender not allowed"), PermanentDeliveryError, 553, 0),
+        (dict(mail_reply="421 4.7.0 closing"), TransientDeliveryError, 421, 0),
     ],
     ids=["554-at-data", "451-at-data", "553-at-mail", "421-at-mail"],
 )
-def test_server_replies_map_to_transient_or_permanent(smtp_server_factory, backend_for, handler, error, code,
+def test_server_replies_map_to_transient_or_permanent(smtp_server_factory, backend_for, faults, error, code,
                                                       data_commands):
+    handler = FaultHandler(**faults)
     server = smtp_server_factory(handler)
     with pytest.raises(error) as caught:
         backend_for(server, mail_retry_attempts=3).send_messages([message()])
@@ -89,6 +102,14 @@ def test_server_replies_map_to_transient_or_permanent(smtp_server_factory, backe
     assert not isinstance(caught.value, RecipientsRefusedError)
     assert handler.data_commands == data_commands  # 5xx is never retried; 4xx is, up to MAIL_RETRY_ATTEMPTS
     assert server.messages == []
+
+
+def test_pipelining_sends_mail_rcpt_and_data_in_one_write(smtp_server_factory, backend_for) -> None:
+    server = smtp_server_factory(FaultHandler(rcpt_replies={"b@example.com": "550 5.1.1 no such user"}))
+    [result] = backend_for(server).send_messages([message()])
+    assert [r.status for r in result.recipients] == ["accepted", "rejected"]
+    pipelined = server.handler.pipelining
+    assert (server.handler.buffered_at_mail[0] > 0) == pipelined
 
 
 def test_451_at_data_then_accepted_delivers_exactly_once(smtp_server_factory, backend_for) -> None:
