@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from backends import smtp_session
+from backends import smtp_connect, smtp_session
 from backends.base import EmailBackend
 from backends.errors import DeliveryError, DeliveryOutcomeUnknownError, PermanentDeliveryError
 from backends.rendering import RenderedMessage
@@ -67,7 +67,7 @@ class SmtpBackend(EmailBackend):
 
     def connect(self, upstream: Upstream, found: dict | None = None):
         """A new, fully set-up connection to ``upstream`` (outside the pool)."""
-        return smtp_session.connect(upstream, self._timeout, self._context, found)
+        return smtp_connect.connect(upstream, self._timeout, self._context, found)
 
     # -- connections held by the current thread ------------------------------------------------------
 
@@ -91,6 +91,7 @@ class SmtpBackend(EmailBackend):
         pins = self._pins
         conn = pins.pop(member, None) if pins is not None else None
         if conn is not None and not member.pool.alive(conn):
+            smtp_session.quit_quietly(conn.smtp)  # closed, so giving it back only frees its slot
             member.pool.give_back(conn)
             conn = None
         if conn is None:
@@ -128,7 +129,7 @@ class SmtpBackend(EmailBackend):
                 result = smtp_session.send_transaction(conn.smtp, message, member.upstream.name)
         except DeliveryError as exc:
             error = exc
-            if isinstance(exc, smtp_session.ConnectionSetupError):
+            if isinstance(exc, smtp_connect.ConnectionSetupError):
                 self.upstreams.failed(member)
             raise
         else:
@@ -194,7 +195,7 @@ class SmtpBackend(EmailBackend):
             try:
                 if smtp_session.noop_ok(conn):
                     return
-                errors.append(smtp_session.ConnectionSetupError(
+                errors.append(smtp_connect.ConnectionSetupError(
                     f"{member.upstream.name}: did not answer NOOP", backend=self.name, upstream=member.upstream.name))
             finally:
                 smtp_session.quit_quietly(conn)

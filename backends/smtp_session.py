@@ -1,4 +1,4 @@
-"""One SMTP connection: open it safely, run one mail transaction on it, and translate every failure.
+"""One mail transaction on an open SMTP connection, and what each failure means for the caller.
 
 smtplib speaks the protocol; this module decides what each failure means for the caller (transient,
 permanent or unknown) and keeps the socket closed on every error path.
@@ -6,12 +6,8 @@ permanent or unknown) and keeps the socket closed on every error path.
 
 from __future__ import annotations
 
-import functools
 import re
 import smtplib
-import socket
-import ssl
-from typing import Any
 
 from backends.addresses import envelope_address
 from backends.errors import (
@@ -24,32 +20,13 @@ from backends.errors import (
 )
 from backends.rendering import RenderedMessage
 from backends.result import RecipientResult, SendResult
-from settings.mail_url import Upstream
 
 BACKEND = "smtp"
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-class VerifiedSMTP_SSL(smtplib.SMTP_SSL):
-    # smtplib leaves the plain socket open when the TLS handshake fails (an untrusted certificate, say);
-    # wrapping it here closes it on that path too.
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:  # type: ignore[override]
-        raw = socket.create_connection((host, port), timeout, self.source_address)
-        try:
-            return self.context.wrap_socket(raw, server_hostname=self._host)
-        except BaseException:
-            raw.close()
-            raise
-
-
-@functools.cache
-def local_hostname() -> str:
-    # smtplib would ask DNS for this on every connection; once per process is enough.
-    return socket.getfqdn()
-
-
-def _text(reply: bytes | str) -> str:
+def reply_text(reply: bytes | str) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
 
@@ -57,80 +34,9 @@ def error_for_code(code: int) -> type[DeliveryError]:
     return TransientDeliveryError if 400 <= code < 500 else PermanentDeliveryError
 
 
-def _fail(kind: type[DeliveryError], detail: str, upstream: str, code: int | None = None, **kw) -> DeliveryError:
+def delivery_error(kind: type[DeliveryError], detail: str, upstream: str, code: int | None = None,
+                   **kw) -> DeliveryError:
     return kind(f"{upstream}: {detail}", backend=BACKEND, smtp_code=code, upstream=upstream, **kw)
-
-
-class ConnectionSetupError(TransientDeliveryError):
-    """The upstream could not be reached or refused the session (4xx greeting, refused, timeout):
-    the upstream itself is unavailable, so failover moves to the next one."""
-
-
-def connect(upstream: Upstream, timeout: float, context: ssl.SSLContext | None,
-            found: dict[str, Any] | None = None) -> smtplib.SMTP:
-    """Connect, say EHLO, STARTTLS and log in as configured; the result is ready for a transaction.
-
-    ``found`` collects what the server showed on the way (banner, extensions, TLS, login), for
-    ``mail-gateway check``.
-    """
-    found = found if found is not None else {}
-    name = upstream.name
-    if upstream.security == "ssl":
-        conn: smtplib.SMTP = VerifiedSMTP_SSL(local_hostname=local_hostname(), timeout=timeout, context=context)
-    else:
-        conn = smtplib.SMTP(local_hostname=local_hostname(), timeout=timeout)
-    conn._host = upstream.host  # smtplib verifies the certificate against this name (STARTTLS and SMTPS)
-    try:
-        code, banner = conn.connect(upstream.host, upstream.port)
-        found["banner"] = f"{code} {_text(banner)}"
-        if code != 220:
-            kind = ConnectionSetupError if 400 <= code < 500 else PermanentDeliveryError
-            raise _fail(kind, f"refused the connection: {code} {_text(banner)}", name, code)
-        _note_tls(conn, found)
-        conn.ehlo_or_helo_if_needed()
-        found["extensions"] = dict(conn.esmtp_features)
-        if upstream.security == "starttls":
-            conn.starttls(context=context)
-            _note_tls(conn, found)
-            conn.ehlo()
-            found["extensions_after_tls"] = dict(conn.esmtp_features)
-        if upstream.username:
-            password = upstream.password.get_secret_value() if upstream.password else ""
-            found["login"] = f"failed for user {upstream.username!r}"
-            conn.login(upstream.username, password)
-            found["login"] = f"accepted for user {upstream.username!r}"
-    except BaseException as exc:
-        conn.close()  # a connection whose set-up, STARTTLS or login failed is never reused
-        if isinstance(exc, DeliveryError):
-            raise
-        raise _translate_setup_error(exc, upstream) from exc
-    return conn
-
-
-def _note_tls(conn: smtplib.SMTP, found: dict[str, Any]) -> None:
-    if isinstance(conn.sock, ssl.SSLSocket):
-        found["tls_version"] = conn.sock.version()
-        subject = conn.sock.getpeercert().get("subject", ())
-        found["certificate_subject"] = ", ".join(f"{k}={v}" for rdn in subject for k, v in rdn)
-
-
-def _translate_setup_error(exc: BaseException, upstream: Upstream) -> BaseException:
-    name = upstream.name
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return _fail(PermanentDeliveryError, f"refused the login of user {upstream.username!r}: "
-                     f"{exc.smtp_code} {_text(exc.smtp_error)}", name, exc.smtp_code)
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return _fail(PermanentDeliveryError, f"{exc} (refusing to continue without it)", name)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return _fail(PermanentDeliveryError, f"TLS certificate not trusted: {exc.verify_message}", name)
-    if isinstance(exc, ssl.SSLError):
-        return _fail(PermanentDeliveryError, f"TLS handshake failed: {exc.reason}", name)
-    if isinstance(exc, smtplib.SMTPResponseException):
-        kind = ConnectionSetupError if 400 <= exc.smtp_code < 500 else PermanentDeliveryError
-        return _fail(kind, f"{exc.smtp_code} {_text(exc.smtp_error)}", name, exc.smtp_code)
-    if isinstance(exc, (OSError, smtplib.SMTPException)):
-        return _fail(ConnectionSetupError, f"could not connect: {exc or type(exc).__name__}", name)
-    return exc
 
 
 def wire_data(data: bytes) -> bytes:
@@ -169,7 +75,7 @@ def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str
     wire = wire_data(message.data)
     limit = size_limit(conn)
     if limit is not None and len(wire) > limit:
-        raise _fail(MessageTooLargeError, f"the message is {len(wire)} bytes and the server accepts at most "
+        raise delivery_error(MessageTooLargeError, f"the message is {len(wire)} bytes and the server accepts at most "
                     f"{limit} (its SIZE); it was not sent", upstream, **ids)
     mail_options = [f"SIZE={len(wire)}"] if conn.has_extn("size") else []
     try:
@@ -188,30 +94,33 @@ def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str
         code, reply = mail
         if code != 250:
             reset(conn)
-            raise _fail(error_for_code(code), f"refused the sender: {code} {_text(reply)}", upstream, code, **ids)
+            raise delivery_error(error_for_code(code), f"refused the sender: {code} {reply_text(reply)}", upstream,
+                                 code, **ids)
         if not accepted:
             reset(conn)
             kind = TransientDeliveryError if any(r.status == "deferred" for r in results) else RecipientsRefusedError
-            raise _fail(kind, "refused every recipient", upstream, results[0].code, recipients=results, **ids)
+            raise delivery_error(kind, "refused every recipient", upstream, results[0].code, recipients=results, **ids)
         assert data is not None
         code, reply = data
         if code != 354:
             reset(conn)
-            raise _fail(error_for_code(code), f"refused DATA: {code} {_text(reply)}", upstream, code, **ids)
+            raise delivery_error(error_for_code(code), f"refused DATA: {code} {reply_text(reply)}", upstream, code,
+                                 **ids)
         conn.send(wire)
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         conn.close()
-        raise _fail(TransientDeliveryError, f"connection lost before the message was sent: "
+        raise delivery_error(TransientDeliveryError, f"connection lost before the message was sent: "
                     f"{exc or type(exc).__name__}", upstream, **ids) from exc
     try:
         code, reply = conn.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         conn.close()
-        raise _fail(DeliveryOutcomeUnknownError, "connection lost after the message was sent and before the "
+        raise delivery_error(DeliveryOutcomeUnknownError, "connection lost after the message was sent and before the "
                     "server answered; it may have been delivered, so it was not sent again", upstream,
                     **ids) from exc
     if code != 250:
-        raise _fail(error_for_code(code), f"refused the message: {code} {_text(reply)}", upstream, code, **ids)
+        raise delivery_error(error_for_code(code), f"refused the message: {code} {reply_text(reply)}", upstream, code,
+                                 **ids)
     return SendResult(message.message_id, BACKEND, tuple(results))
 
 
@@ -222,7 +131,7 @@ def _recipient_result(address: str, reply: Reply) -> RecipientResult:
     code, text = reply
     if code in (250, 251):
         return RecipientResult(address, "accepted")
-    return RecipientResult(address, "deferred" if 400 <= code < 500 else "rejected", code, _text(text))
+    return RecipientResult(address, "deferred" if 400 <= code < 500 else "rejected", code, reply_text(text))
 
 
 def _one_command_at_a_time(conn: smtplib.SMTP, sender: str, recipients: list[str],
