@@ -267,6 +267,26 @@ def test_send_batch_uses_several_connections_and_reports_in_order(smtp_server_fa
     assert len(server.messages) == 11 and 1 < server.handler.connections <= 3
 
 
+def test_a_send_waits_for_a_free_connection_and_then_gives_up(smtp_server, backend_for) -> None:
+    backend = backend_for(smtp_server, mail_pool_size=1, mail_timeout=0.2, mail_retry_attempts=1)
+    outcome: list[BaseException] = []
+
+    def other_thread() -> None:
+        try:
+            backend.send_messages([message()])
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with backend:
+        backend.send_messages([message()])  # this thread now holds the pool's only connection
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+    assert isinstance(outcome[0], TransientDeliveryError) and "MAIL_POOL_SIZE" in str(outcome[0])
+    backend.send_messages([message()])  # released by close(): usable again
+    assert len(smtp_server.messages) == 2
+
+
 # -- upstreams ---------------------------------------------------------------------------------------------
 
 def test_failover_moves_to_the_second_server_when_the_first_is_down(smtp_server, make_settings, caplog) -> None:
@@ -300,6 +320,15 @@ def test_roundrobin_spreads_messages_over_the_servers(smtp_server_factory, make_
         backend.send_messages([message()])
     backend.shutdown()
     assert len(a.messages) == 2 and len(b.messages) == 2
+
+
+def test_roundrobin_skips_a_server_that_is_down(smtp_server, make_settings) -> None:
+    url = f"roundrobin(smtp://{HOST}:{free_port()} smtp://{HOST}:{smtp_server.port})"
+    backend = create_backend(make_settings(mail_url=url, mail_retry_attempts=2))
+    for _ in range(4):
+        backend.send_messages([message()])
+    backend.shutdown()
+    assert len(smtp_server.messages) == 4
 
 
 # -- authentication ------------------------------------------------------------------------------------------
