@@ -8,12 +8,13 @@ borrows a connection and returns it, while ``open()`` keeps the connections this
 from __future__ import annotations
 
 import logging
+import smtplib
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from backends import smtp_connect, smtp_session
 from backends.base import EmailBackend
@@ -65,7 +66,7 @@ class SmtpBackend(EmailBackend):
                               idle_timeout=settings.mail_pool_idle_timeout,
                               max_messages=settings.mail_pool_max_messages, wait_timeout=settings.mail_timeout)
 
-    def connect(self, upstream: Upstream, found: dict | None = None):
+    def connect(self, upstream: Upstream, found: dict[str, Any] | None = None) -> smtplib.SMTP:
         """A new, fully set-up connection to ``upstream`` (outside the pool)."""
         return smtp_connect.connect(upstream, self._timeout, self._context, found)
 

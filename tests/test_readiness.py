@@ -93,3 +93,9 @@ def test_check_fails_non_zero_with_a_one_line_reason(smtp_server_factory, monkey
     last = result.output.strip().splitlines()[-1]
     assert last.startswith("Error: ") and reason in last
     assert "wrong-pw" not in result.output
+
+
+def test_check_of_a_backend_without_connections_validates_the_configuration(monkeypatch) -> None:
+    monkeypatch.setenv("MAIL_URL", "memory://")
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 0 and "configuration ok: backend memory" in result.output

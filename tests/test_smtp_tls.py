@@ -89,6 +89,13 @@ def test_a_certificate_for_another_host_is_refused(tls_backend, ca, cafile, mode
     assert server.messages == []
 
 
+def test_starttls_required_but_not_offered_fails_closed(smtp_server, make_settings) -> None:
+    client = create_app(make_settings(**smtp_server.settings(mail_use_tls=True))).test_client()
+    response = client.post("/v1/messages", json={"from": "app@example.com", "to": ["a@example.com"], "text": "x"})
+    assert response.status_code == 502 and "STARTTLS" in response.get_json()["detail"]
+    assert smtp_server.messages == []
+
+
 def test_an_untrusted_certificate_is_a_clear_502(smtp_server_factory, make_settings, untrusted_ca) -> None:
     server = smtp_server_factory(RecordingHandler(), tls_context=server_context(untrusted_ca))
     client = create_app(make_settings(**server.settings(mail_use_tls=True))).test_client()
