@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from backends import smtp_connect, smtp_session
 from backends.base import EmailBackend
-from backends.errors import DeliveryError, DeliveryOutcomeUnknownError, PermanentDeliveryError
+from backends.errors import (
+    DeliveryError,
+    DeliveryOutcomeUnknownError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from backends.rendering import RenderedMessage
 from backends.result import SendResult
 from backends.retry import RetryPolicy, with_retries
@@ -41,6 +46,11 @@ def _outcome(result: SendResult | None, exc: DeliveryError | None) -> str:
     if exc is None:
         return "error"
     return "refused" if isinstance(exc, PermanentDeliveryError) else "deferred"
+
+
+def _hung_up(exc: TransientDeliveryError) -> bool:
+    """A connection the server closed (not one that timed out) before the message's final dot."""
+    return exc.smtp_code is None and isinstance(exc.__cause__, (smtplib.SMTPServerDisconnected, ConnectionError))
 
 
 class SmtpBackend(EmailBackend):
@@ -126,8 +136,7 @@ class SmtpBackend(EmailBackend):
         result: SendResult | None = None
         error: DeliveryError | None = None
         try:
-            with self._lease(member) as conn:
-                result = smtp_session.send_transaction(conn.smtp, message, member.upstream.name)
+            result = self._transaction(member, message)
         except DeliveryError as exc:
             error = exc
             if isinstance(exc, smtp_connect.ConnectionSetupError):
@@ -138,6 +147,20 @@ class SmtpBackend(EmailBackend):
             return result
         finally:
             self._log_attempt(message, member, number, started, result, error)
+
+    def _transaction(self, member: Member, message: RenderedMessage) -> SendResult:
+        for _ in range(member.pool.size):
+            with self._lease(member) as conn:
+                reused = conn.messages > 0
+                try:
+                    return smtp_session.send_transaction(conn.smtp, message, member.upstream.name)
+                except TransientDeliveryError as exc:
+                    if not (reused and _hung_up(exc)):
+                        raise
+            # The server closed this idle connection just as it was reused: nothing reached it, so a fresh
+            # connection is tried at once instead of spending a retry and its backoff.
+        with self._lease(member) as conn:
+            return smtp_session.send_transaction(conn.smtp, message, member.upstream.name)
 
     def _log_attempt(self, message: RenderedMessage, member: Member, number: int, started: float,
                      result: SendResult | None, error: DeliveryError | None) -> None:

@@ -69,6 +69,7 @@ class FaultHandler(RecordingHandler):
     disconnect_after_data: bool = False
     stall_at: str | None = None
     disconnect_at_rcpt: bool = False
+    hang_up_on_reuse: bool = False  # close, without a reply, a connection's second MAIL (an idle drop race)
     released: threading.Event = field(default_factory=threading.Event)
     faults_left: int | None = None  # answer the fault only this many times, then behave
     data_commands: int = 0
@@ -87,6 +88,10 @@ class FaultHandler(RecordingHandler):
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         self.buffered_at_mail.append(len(server._reader._buffer))  # pipelined RCPT/DATA arrive with MAIL
+        session.mails = getattr(session, "mails", 0) + 1
+        if self.hang_up_on_reuse and session.mails > 1 and self._fault_due():
+            server.transport.close()
+            return "421 closing"  # never reaches the closed connection
         if self.mail_reply:
             return self.mail_reply
         envelope.mail_from = address

@@ -216,6 +216,15 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced(smtp_server, bac
     assert len(smtp_server.messages) == 2 and smtp_server.messages[0].peer != smtp_server.messages[1].peer
 
 
+def test_a_connection_dropped_just_as_it_is_reused_is_replaced_at_once(smtp_server_factory, backend_for) -> None:
+    server = smtp_server_factory(FaultHandler(hang_up_on_reuse=True, faults_left=1))
+    backend = backend_for(server, mail_retry_attempts=1)  # no retry to spend: the replacement is not one
+    backend.send_messages([message(subject="first")])
+    [result] = backend.send_messages([message(subject="second")])
+    assert result.accepted
+    assert len(server.messages) == 2 and server.handler.connections == 2
+
+
 def test_a_with_block_continues_on_a_new_connection_after_one_is_lost(smtp_server_factory, backend_for) -> None:
     handler = FaultHandler(disconnect_after_data=True)
     server = smtp_server_factory(handler)
