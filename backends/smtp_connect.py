@@ -90,8 +90,8 @@ def _note_tls(conn: smtplib.SMTP, found: dict[str, Any]) -> None:
 def _translate_setup_error(exc: BaseException, upstream: Upstream) -> BaseException:
     name = upstream.name
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return delivery_error(PermanentDeliveryError, f"refused the login of user {upstream.username!r}: "
-                     f"{exc.smtp_code} {reply_text(exc.smtp_error)}", name, exc.smtp_code)
+        detail = f"refused the login of user {upstream.username!r}: {exc.smtp_code} {reply_text(exc.smtp_error)}"
+        return delivery_error(PermanentDeliveryError, detail, name, exc.smtp_code)
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return delivery_error(PermanentDeliveryError, f"{exc} (refusing to continue without it)", name)
     if isinstance(exc, ssl.SSLCertVerificationError):

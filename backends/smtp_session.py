@@ -52,15 +52,13 @@ def wire_data(data: bytes) -> bytes:
 
 
 def reset(conn: smtplib.SMTP) -> None:
-    """Abort the transaction; a connection that cannot even do that is closed."""
+    """Abort the transaction; a connection that cannot even do that is closed, so it is not reused."""
     try:
-        conn.rset()
+        code, _ = conn.rset()
     except (smtplib.SMTPException, OSError):
+        code = 0
+    if code != 250:
         conn.close()
-
-
-def is_usable(conn: smtplib.SMTP) -> bool:
-    return conn.sock is not None
 
 
 def size_limit(conn: smtplib.SMTP) -> int | None:
