@@ -29,11 +29,14 @@ class PooledConnection:
     messages: int = 0
 
 
-def _discard_all(idle: list[PooledConnection], lock: threading.Lock) -> None:
+def _discard_all(idle: list[PooledConnection], lock: threading.Lock, polite: bool = True) -> None:
     with lock:
         doomed, idle[:] = list(idle), []
     for conn in doomed:
-        smtp_session.quit_quietly(conn.smtp)
+        if polite:
+            smtp_session.quit_quietly(conn.smtp)
+        else:
+            conn.smtp.close()
 
 
 def _reap(pool_ref: weakref.ref[ConnectionPool], stop: threading.Event, interval: float) -> None:
@@ -62,8 +65,9 @@ class ConnectionPool:
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
         self._closed = False
-        # Close idle sockets when the pool is garbage-collected without close() (an app that is dropped).
-        self._finalizer = weakref.finalize(self, _discard_all, self._idle, self._lock)
+        # Close idle sockets when the pool is garbage-collected without close(), or the interpreter exits;
+        # without QUIT, whose reply could keep an exiting process waiting on a silent server.
+        self._finalizer = weakref.finalize(self, _discard_all, self._idle, self._lock, False)
         weakref.finalize(self, self._stop.set)
 
     @property
