@@ -12,6 +12,7 @@ from backends.errors import ConfigurationError, DeliveryError
 from backends.result import RecipientResult
 from gateway.app import create_app
 from gateway.cli_check import check
+from gateway.cli_smtpd import smtpd, start_ingress
 from gateway.extension import MailGateway
 from gateway.messages import build_message
 from gateway.problems import InvalidRequest
@@ -38,13 +39,16 @@ def main() -> None:
 @click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: GATEWAY_PORT, 8000).")
 @click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True,
               help="Worker threads of the WSGI server.")
-def serve(host: str | None, port: int | None, threads: int) -> None:
-    """Serve the HTTP API under waitress, a production WSGI server."""
+@click.option("--smtp", is_flag=True,
+              help="Also accept mail over SMTP on GATEWAY_SMTP_HOST:GATEWAY_SMTP_PORT, through the same backend.")
+def serve(host: str | None, port: int | None, threads: int, smtp: bool) -> None:
+    """Serve the HTTP API under waitress, a production WSGI server (and the SMTP ingress with --smtp)."""
     from waitress import serve as waitress_serve
 
     overrides = {k: v for k, v in (("gateway_host", host), ("gateway_port", port)) if v is not None}
     settings, app = load_app(**overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    ingress = start_ingress(settings, app) if smtp else None
     click.echo(
         f"mail-gateway ({settings.gateway_env}, backend {settings.backend_name}) on "
         f"http://{settings.gateway_host}:{settings.gateway_port}",
@@ -58,6 +62,9 @@ def serve(host: str | None, port: int | None, threads: int) -> None:
             f"cannot listen on {settings.gateway_host}:{settings.gateway_port} ({exc.strerror or exc}); "
             "set GATEWAY_HOST/GATEWAY_PORT or pass --host/--port"
         ) from exc
+    finally:
+        if ingress is not None:
+            ingress.stop()
 
 
 def _recipient_line(result: RecipientResult) -> str:
@@ -104,3 +111,4 @@ def send(sender: str | None, to: tuple[str, ...], cc: tuple[str, ...], bcc: tupl
 
 
 main.add_command(check)
+main.add_command(smtpd)

@@ -1,0 +1,94 @@
+"""Settings of the SMTP ingress (``mail-gateway smtpd`` and ``serve --smtp``).
+
+Only what can be checked without touching the network or the disk is validated here; whether the listening
+address is exposed and whether the certificate loads are checked when the ingress starts
+(``gateway/ingress_security.py``), so ``serve`` without ``--smtp`` never fails because of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def parse_users(value: str) -> dict[str, str]:
+    """``"alice:s3cret bob:pw"`` (commas or whitespace between pairs) -> ``{"alice": "s3cret", "bob": "pw"}``.
+
+    Errors name the user or the pair's position, never a password.
+    """
+    users: dict[str, str] = {}
+    for position, pair in enumerate(value.replace(",", " ").split(), start=1):
+        user, sep, password = pair.partition(":")
+        if not sep or not user or not password:
+            raise ValueError(f"pair {position} is not user:password")
+        if user in users:
+            raise ValueError(f"user {user!r} is listed twice")
+        users[user] = password
+    if not users:
+        raise ValueError("no user:password pair")
+    return users
+
+
+class IngressSettings(BaseSettings):
+    gateway_smtp_host: str = Field(
+        "127.0.0.1", description="set it to the address the SMTP ingress listens on, e.g. 127.0.0.1"
+    )
+    gateway_smtp_port: Port = Field(1025, description="set it to a port number from 1 to 65535")
+    gateway_smtp_max_message_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="set it to the largest message accepted, in bytes (at least 1024)"
+    )
+    gateway_smtp_max_recipients: int = Field(
+        100, ge=1, le=10000, description="set it to the most recipients per message, from 1 to 10000"
+    )
+    gateway_smtp_timeout: float = Field(
+        300.0, gt=0, le=3600,
+        description="set it to the seconds a client may take per command, greater than 0 and at most 3600",
+    )
+    gateway_smtp_max_sessions: int = Field(
+        20, ge=1, le=1000, description="set it to the most concurrent SMTP connections, from 1 to 1000"
+    )
+    gateway_smtp_users: SecretStr | None = Field(
+        None, description="set it to user:password pairs separated by commas, e.g. 'app:secret,cron:other'"
+    )
+    gateway_smtp_tls_cert: Path | None = Field(
+        None, description="set it to the PEM certificate (chain) file offered with STARTTLS"
+    )
+    gateway_smtp_tls_key: Path | None = Field(
+        None, description="set it to the PEM private key file of GATEWAY_SMTP_TLS_CERT"
+    )
+    gateway_smtp_allow_insecure_auth: bool = Field(
+        False, description="set it to true or false (true allows AUTH without TLS, on a loopback address only)"
+    )
+    gateway_smtp_allow_private_without_auth: bool = Field(
+        False,
+        description="set it to true or false (true allows a private-network address without AUTH; "
+        "public and wildcard addresses always need AUTH)",
+    )
+
+    @field_validator("gateway_smtp_users")
+    @classmethod
+    def _users_well_formed(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_users(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> IngressSettings:
+        if (self.gateway_smtp_tls_cert is None) != (self.gateway_smtp_tls_key is None):
+            raise ValueError(
+                "GATEWAY_SMTP_TLS_CERT and GATEWAY_SMTP_TLS_KEY go together; set both (STARTTLS) or neither"
+            )
+        return self
+
+    @property
+    def smtp_users(self) -> dict[str, str]:
+        """The AUTH users and their passwords; empty when AUTH is off."""
+        if self.gateway_smtp_users is None:
+            return {}
+        return parse_users(self.gateway_smtp_users.get_secret_value())

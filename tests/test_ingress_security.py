@@ -1,0 +1,184 @@
+"""The SMTP ingress is not an open relay: where it may listen, AUTH, STARTTLS, and secrets kept out of sight."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import smtplib
+import ssl
+from collections.abc import Iterator
+
+import pytest
+import trustme
+from ingress_support import IngressFactory, message_bytes
+
+from backends.errors import ConfigurationError
+from gateway.ingress_security import check_exposure
+from gateway.ingress_server import IngressServer
+from settings import load_settings
+
+SENDER, RECIPIENT = "app@example.com", "friend@example.com"
+USERS = "app:correct-horse,cron:battery-staple"
+
+
+@pytest.fixture
+def ingress_factory(make_settings) -> Iterator[IngressFactory]:
+    factory = IngressFactory(make_settings)
+    yield factory
+    factory.stop_all()
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_files(ca, tmp_path) -> dict[str, str]:
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
+    cert.private_key_pem.write_to_path(str(key_path))
+    return {"gateway_smtp_tls_cert": str(cert_path), "gateway_smtp_tls_key": str(key_path)}
+
+
+@pytest.fixture
+def client_context(ca) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
+
+
+def _plain(user: str, password: str) -> str:
+    return base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+
+
+def test_auth_is_required_when_users_are_set(ingress_factory) -> None:
+    ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, gateway_smtp_allow_insecure_auth=True)
+    with ingress.client() as client, pytest.raises(smtplib.SMTPSenderRefused) as refused:
+        client.sendmail(SENDER, [RECIPIENT], message_bytes())
+    assert refused.value.smtp_code == 530
+    assert ingress.backend.outbox == []
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_a_wrong_password_is_refused_with_535(ingress_factory, mechanism, caplog) -> None:
+    ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, gateway_smtp_allow_insecure_auth=True)
+    with caplog.at_level(logging.DEBUG), ingress.client() as client:
+        client.ehlo()
+        client.user, client.password = "app", "wrong-password"
+        with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+            client.auth(mechanism, getattr(client, f"auth_{mechanism.lower()}"))
+        assert refused.value.smtp_code == 535
+        assert client.mail(SENDER)[0] == 530
+    assert "wrong-password" not in caplog.text
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_a_known_user_may_send_and_is_named_in_the_log(ingress_factory, mechanism, caplog) -> None:
+    ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, gateway_smtp_allow_insecure_auth=True)
+    with caplog.at_level(logging.DEBUG), ingress.client() as client:
+        client.ehlo()
+        client.user, client.password = "cron", "battery-staple"
+        assert client.auth(mechanism, getattr(client, f"auth_{mechanism.lower()}"))[0] == 235
+        assert client.sendmail(SENDER, [RECIPIENT], message_bytes()) == {}
+    assert len(ingress.backend.outbox) == 1
+    assert "user=cron" in caplog.text
+    assert "battery-staple" not in caplog.text and _plain("cron", "battery-staple") not in caplog.text
+
+
+def test_auth_before_starttls_is_refused_and_works_after_it(ingress_factory, tls_files, client_context) -> None:
+    ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, **tls_files)
+    with ingress.client() as client:
+        client.ehlo()
+        assert client.has_extn("starttls") and not client.has_extn("auth")
+        assert client.docmd("AUTH", f"PLAIN {_plain('app', 'correct-horse')}")[0] == 538
+        client.starttls(context=client_context)
+        client.ehlo()
+        assert client.has_extn("auth")
+        client.login("app", "correct-horse")
+        assert client.sendmail(SENDER, [RECIPIENT], message_bytes()) == {}
+    assert len(ingress.backend.outbox) == 1
+
+
+def test_starttls_with_a_test_certificate_carries_the_message(ingress_factory, tls_files, client_context) -> None:
+    ingress = ingress_factory(mail_backend="memory", **tls_files)
+    data = message_bytes()
+    with ingress.client() as client:
+        client.starttls(context=client_context)  # verifies the certificate and the host name
+        assert client.sock.version() is not None
+        assert client.sendmail(SENDER, [RECIPIENT], data) == {}
+    assert ingress.backend.outbox[0].rendered.data == data
+
+
+@pytest.mark.parametrize(
+    ("values", "variable"),
+    [
+        ({"gateway_smtp_host": "0.0.0.0"}, "GATEWAY_SMTP_HOST"),
+        ({"gateway_smtp_host": "8.8.8.8", "gateway_smtp_allow_private_without_auth": True}, "GATEWAY_SMTP_HOST"),
+        ({"gateway_smtp_host": "10.1.2.3"}, "GATEWAY_SMTP_HOST"),
+        ({"gateway_smtp_users": USERS}, "GATEWAY_SMTP_TLS_CERT"),
+        ({"gateway_smtp_host": "10.1.2.3", "gateway_smtp_users": USERS, "gateway_smtp_allow_insecure_auth": True},
+         "GATEWAY_SMTP_ALLOW_INSECURE_AUTH"),
+        ({"gateway_smtp_host": "no-such-host.invalid"}, "GATEWAY_SMTP_HOST"),
+    ],
+    ids=["wildcard-without-auth", "public-without-auth", "private-without-auth", "auth-without-tls",
+         "insecure-auth-off-loopback", "unresolvable"],
+)
+def test_configurations_that_would_relay_for_anyone_do_not_start(make_settings, values, variable) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        check_exposure(make_settings(**values))
+    assert refused.value.variable == variable and variable in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"gateway_smtp_host": "localhost"},
+        {"gateway_smtp_host": "10.1.2.3", "gateway_smtp_allow_private_without_auth": True},
+        {"gateway_smtp_host": "0.0.0.0", "gateway_smtp_users": USERS, "gateway_smtp_tls_cert": "c",
+         "gateway_smtp_tls_key": "k"},
+        {"gateway_smtp_users": USERS, "gateway_smtp_allow_insecure_auth": True},
+    ],
+    ids=["default-loopback", "localhost", "private-allowed", "public-with-auth-and-tls", "loopback-dev-auth"],
+)
+def test_safe_configurations_pass_the_exposure_check(make_settings, values) -> None:
+    check_exposure(make_settings(**values))
+
+
+def test_an_unloadable_certificate_stops_start_up(make_settings, tmp_path) -> None:
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    settings = make_settings(mail_backend="memory", gateway_smtp_tls_cert=str(tmp_path / "cert.pem"),
+                             gateway_smtp_tls_key=str(tmp_path / "cert.pem"))
+    with pytest.raises(ConfigurationError) as refused:
+        IngressServer(settings, backend=None)  # type: ignore[arg-type]
+    assert refused.value.variable == "GATEWAY_SMTP_TLS_CERT"
+
+
+def test_a_port_in_use_stops_start_up(ingress_factory, make_settings) -> None:
+    running = ingress_factory(mail_backend="memory")
+    server = IngressServer(make_settings(mail_backend="memory"), running.backend, port=running.port)
+    with pytest.raises(ConfigurationError) as refused:
+        server.start()
+    assert refused.value.variable == "GATEWAY_SMTP_PORT"
+    server.stop()
+
+
+def test_a_malformed_user_list_names_the_variable_but_no_password(monkeypatch) -> None:
+    monkeypatch.setenv("GATEWAY_SMTP_USERS", "app:correct-horse,cron-without-password")
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(_env_file=None)
+    assert "GATEWAY_SMTP_USERS" in str(refused.value) and "correct-horse" not in str(refused.value)
+
+
+def test_passwords_stay_out_of_the_settings_repr(make_settings) -> None:
+    settings = make_settings(gateway_smtp_users=USERS)
+    assert settings.smtp_users == {"app": "correct-horse", "cron": "battery-staple"}
+    assert "correct-horse" not in repr(settings) and "correct-horse" not in str(settings.model_dump())
+
+
+def test_a_certificate_without_its_key_is_a_settings_error() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(_env_file=None, gateway_smtp_tls_cert="cert.pem")
+    assert "GATEWAY_SMTP_TLS_KEY" in str(refused.value)
