@@ -1,4 +1,9 @@
-"""Print each message as it would go on the wire, for development."""
+"""Print each message for development: a short readable summary, then the message as it goes on the wire.
+
+``MAIL_CONSOLE_FORMAT=raw`` prints the wire format alone. Every summary line starts with ``SUMMARY_PREFIX`` and
+the summary ends with the ``WIRE_FORMAT`` line, so nothing in it can be mistaken for the message's own headers,
+and a program reading the stream can drop it (split on ``SEPARATOR``, then keep what follows ``WIRE_FORMAT``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import threading
 from typing import TYPE_CHECKING, TextIO
 
 from backends.base import EmailBackend
+from backends.message_reader import MessageReader
 from backends.rendering import RenderedMessage
 from backends.result import SendResult, all_accepted
 
@@ -14,6 +20,41 @@ if TYPE_CHECKING:
     from settings import GatewaySettings
 
 SEPARATOR = "-" * 79
+SUMMARY_PREFIX = "| "
+WIRE_FORMAT = "=" * 30 + " as sent on the wire " + "=" * 28
+MAX_SUMMARY_TEXT_LINES = 40
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def summary_lines(message: RenderedMessage) -> list[str]:
+    """From, To, Cc, Bcc, Subject, attachments and the decoded text: what a developer looks for first."""
+    reader = MessageReader(message.data, message.recipients)
+    lines = [f"From:    {reader.from_}", f"To:      {', '.join(reader.to)}"]
+    if reader.cc:
+        lines.append(f"Cc:      {', '.join(reader.cc)}")
+    if reader.bcc:
+        lines.append(f"Bcc:     {', '.join(reader.bcc)}")
+    lines.append(f"Subject: {reader.subject}")
+    if reader.attachments:
+        lines.append("Attachments:")
+        lines += [f"  {a.filename or '(no name)'}  {a.content_type}  {human_size(a.size)}" for a in reader.attachments]
+    lines.append("")
+    text = reader.text
+    if text is None:
+        html = reader.html
+        text = "(no text part)" if html is None else f"(no text part; the HTML part has {len(html)} characters)"
+    body = text.replace("\r\n", "\n").rstrip("\n").split("\n")
+    if len(body) > MAX_SUMMARY_TEXT_LINES:
+        hidden = len(body) - MAX_SUMMARY_TEXT_LINES
+        body = body[:MAX_SUMMARY_TEXT_LINES] + [f"... ({hidden} more lines below)"]
+    return lines + body
 
 
 class ConsoleBackend(EmailBackend):
@@ -23,6 +64,7 @@ class ConsoleBackend(EmailBackend):
         super().__init__(settings)
         self._stream = stream
         self._lock = threading.Lock()
+        self.with_summary = settings.console_format == "summary"
 
     @property
     def stream(self) -> TextIO:
@@ -34,8 +76,12 @@ class ConsoleBackend(EmailBackend):
     def deliver(self, message: RenderedMessage) -> SendResult:
         # Bodies are 8-bit UTF-8 or quoted-printable, never base64, so the text stays readable here.
         text = message.data.decode("utf-8", errors="replace").replace("\r\n", "\n")
+        output = f"{text.rstrip()}\n{SEPARATOR}\n"
+        if self.with_summary:
+            summary = "".join(f"{SUMMARY_PREFIX}{line}".rstrip() + "\n" for line in summary_lines(message))
+            output = f"{summary}{WIRE_FORMAT}\n{output}"
         with self._lock:
             stream = self.stream
-            stream.write(f"{text.rstrip()}\n{SEPARATOR}\n")
+            stream.write(output)
             stream.flush()
         return all_accepted(message.message_id, self.name, message.recipients)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -10,11 +11,16 @@ from typing import TYPE_CHECKING
 
 from backends.base import EmailBackend
 from backends.errors import ConfigurationError, TransientDeliveryError
+from backends.outbox import KeptMessage
 from backends.rendering import RenderedMessage
 from backends.result import SendResult, all_accepted
 
 if TYPE_CHECKING:
     from settings import GatewaySettings
+
+# A kept message's id is its file name without ".eml". Starting with a letter or digit and never holding a
+# slash, an id cannot name a dot-file (a temporary still being written) or anything outside the directory.
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def writable_directory(path: Path) -> Path:
@@ -61,3 +67,38 @@ class FileBackend(EmailBackend):
                 message_id=message.message_id,
             ) from exc
         return all_accepted(message.message_id, self.name, message.recipients)
+
+    # The ``Outbox`` reading interface (backends/outbox.py): the directory is the outbox.
+
+    def _path(self, message_id: str) -> Path | None:
+        return self.directory / f"{message_id}.eml" if _MESSAGE_ID.fullmatch(message_id) else None
+
+    def list_kept(self) -> list[KeptMessage]:
+        # Names begin with the arrival time, so reverse name order is newest first.
+        names = sorted((p.name for p in self.directory.glob("*.eml") if _MESSAGE_ID.fullmatch(p.stem)), reverse=True)
+        kept = (self.get_kept(name.removesuffix(".eml")) for name in names)
+        return [message for message in kept if message is not None]
+
+    def get_kept(self, message_id: str) -> KeptMessage | None:
+        path = self._path(message_id)
+        if path is None:
+            return None
+        try:
+            return KeptMessage(message_id, path.read_bytes())
+        except (FileNotFoundError, IsADirectoryError):  # deleted meanwhile, or not a message at all
+            return None
+
+    def delete_kept(self, message_id: str) -> bool:
+        path = self._path(message_id)
+        if path is None or not path.is_file():
+            return False
+        try:
+            path.unlink()
+        except FileNotFoundError:  # another request deleted it first
+            return False
+        return True
+
+    def clear(self) -> None:
+        for path in self.directory.glob("*.eml"):
+            if _MESSAGE_ID.fullmatch(path.stem) and path.is_file():
+                path.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from email.message import EmailMessage as ParsedMessage
 from typing import TYPE_CHECKING
 
 from backends.base import EmailBackend
+from backends.outbox import KeptMessage
 from backends.rendering import RenderedMessage
 from backends.result import SendResult, all_accepted
 
@@ -62,3 +63,24 @@ class MemoryBackend(EmailBackend):
     def clear(self) -> None:
         with self._lock:
             self._messages.clear()
+
+    # The ``Outbox`` reading interface (backends/outbox.py).
+
+    def list_kept(self) -> list[KeptMessage]:
+        return [_kept(stored) for stored in reversed(self.outbox)]
+
+    def get_kept(self, message_id: str) -> KeptMessage | None:
+        with self._lock:
+            found = next((m for m in self._messages if str(m.id) == message_id), None)
+        return None if found is None else _kept(found)
+
+    def delete_kept(self, message_id: str) -> bool:
+        with self._lock:
+            found = next((m for m in self._messages if str(m.id) == message_id), None)
+            if found is not None:
+                self._messages.remove(found)
+        return found is not None
+
+
+def _kept(stored: StoredMessage) -> KeptMessage:
+    return KeptMessage(str(stored.id), stored.rendered.data, stored.rendered.recipients)

@@ -6,6 +6,7 @@ from flask import Flask
 
 from gateway import api, readiness
 from gateway.extension import MailGateway
+from gateway.inbox import register_outbox_routes
 from gateway.problems import register_error_handlers
 from settings import GatewaySettings
 
@@ -17,5 +18,6 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     MailGateway(app, settings=settings)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(readiness.blueprint)
+    register_outbox_routes(app)
     register_error_handlers(app)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -82,9 +83,26 @@ def _recipient_line(result: RecipientResult) -> str:
 @click.option("--subject", default="", help="Subject line.")
 @click.option("--text", help="Plain-text body.")
 @click.option("--html", help="HTML body.")
+@click.option("--html-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the HTML body from this UTF-8 file (instead of --html).")
+@click.option("--attach", "attachments", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Attach this file (content type guessed from its name); repeat for several.")
 def send(sender: str | None, to: tuple[str, ...], cc: tuple[str, ...], bcc: tuple[str, ...], subject: str,
-         text: str | None, html: str | None) -> None:
+         text: str | None, html: str | None, html_file: Path | None, attachments: tuple[Path, ...]) -> None:
     """Send one message through the configured backend and print each recipient's outcome."""
+    if html_file is not None:
+        if html is not None:
+            raise click.UsageError("--html and --html-file: give only one")
+        try:
+            html = html_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeError) as exc:
+            raise click.BadParameter(f"cannot read {html_file} as UTF-8 ({exc})", param_hint="--html-file") from exc
+    files: list[tuple[str, bytes]] = []
+    for path in attachments:
+        try:
+            files.append((path.name, path.read_bytes()))
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {path} ({exc.strerror or exc})", param_hint="--attach") from exc
     settings, app = load_app()
     payload = {"from": sender, "to": list(to), "cc": list(cc), "bcc": list(bcc), "subject": subject,
                "text": text, "html": html}
@@ -98,7 +116,10 @@ def send(sender: str | None, to: tuple[str, ...], cc: tuple[str, ...], bcc: tupl
     with app.app_context():
         state = MailGateway.state(app)
         try:
-            result = state.send(build_message(request, default_sender=settings.mail_default_sender))
+            message = build_message(request, default_sender=settings.mail_default_sender)
+            for name, content in files:
+                message.attach(name, content)  # flask-mailman guesses the content type from the name
+            result = state.send(message)
         except DeliveryError as exc:
             click.echo(f"not sent: {exc}", err=True)
             for recipient in exc.recipients:

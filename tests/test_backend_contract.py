@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import re
 import threading
 from collections.abc import Callable
 from email.message import EmailMessage as Parsed
@@ -15,7 +16,7 @@ from flask_mailman import EmailMessage, EmailMultiAlternatives
 from smtp_server import SmtpServer
 
 from backends import EmailBackend, InvalidMessageError, create_backend
-from backends.console import SEPARATOR, ConsoleBackend
+from backends.console import SEPARATOR, WIRE_FORMAT, ConsoleBackend
 
 
 def parse(data: bytes) -> Parsed:
@@ -36,15 +37,27 @@ def smtp_case(make_settings, smtp_server_factory, tmp_path) -> Case:
     return Case(backend, lambda: [parse(m.data) for m in server.messages])
 
 
+def read_console(output: str) -> list[Parsed]:
+    """Each message printed between separator lines, without the summary that may come before it."""
+    messages = []
+    for chunk in re.split(rf"(?m)^{SEPARATOR}\n", output):
+        if not chunk.strip():
+            continue
+        summary, marker, wire = chunk.partition(f"{WIRE_FORMAT}\n")
+        messages.append(parse((wire if marker else summary).strip("\n").encode("utf-8")))
+    return messages
+
+
 def console_case(make_settings, smtp_server_factory, tmp_path) -> Case:
     stream = io.StringIO()
-    backend = ConsoleBackend(make_settings(mail_backend="console"), stream=stream)
+    backend = ConsoleBackend(make_settings(mail_backend="console", mail_console_format="raw"), stream=stream)
+    return Case(backend, lambda: read_console(stream.getvalue()))
 
-    def read() -> list[Parsed]:
-        chunks = [c.strip("\n") for c in stream.getvalue().split(SEPARATOR + "\n") if c.strip()]
-        return [parse(c.encode("utf-8")) for c in chunks]
 
-    return Case(backend, read)
+def console_summary_case(make_settings, smtp_server_factory, tmp_path) -> Case:
+    stream = io.StringIO()
+    backend = ConsoleBackend(make_settings(mail_backend="console", mail_console_format="summary"), stream=stream)
+    return Case(backend, lambda: read_console(stream.getvalue()))
 
 
 def file_case(make_settings, smtp_server_factory, tmp_path) -> Case:
@@ -58,7 +71,8 @@ def memory_case(make_settings, smtp_server_factory, tmp_path) -> Case:
     return Case(backend, lambda: [stored.parsed() for stored in backend.outbox])  # type: ignore[attr-defined]
 
 
-@pytest.fixture(params=[smtp_case, console_case, file_case, memory_case], ids=["smtp", "console", "file", "memory"])
+@pytest.fixture(params=[smtp_case, console_case, console_summary_case, file_case, memory_case],
+                ids=["smtp", "console", "console-summary", "file", "memory"])
 def case(request, make_settings, smtp_server_factory, tmp_path: Path) -> Case:
     return request.param(make_settings, smtp_server_factory, tmp_path)
 

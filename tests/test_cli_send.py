@@ -1,0 +1,71 @@
+"""``mail-gateway send`` with Cc, Bcc, an HTML file and attachments, read back from the file backend."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from backends.message_reader import MessageReader
+from gateway.cli import main
+
+
+@pytest.fixture
+def outbox(monkeypatch, tmp_path) -> Path:
+    directory = tmp_path / "outbox"
+    monkeypatch.setenv("MAIL_BACKEND", "file")
+    monkeypatch.setenv("MAIL_FILE_PATH", str(directory))
+    return directory
+
+
+def sent(outbox: Path) -> list[MessageReader]:
+    return [MessageReader(p.read_bytes()) for p in sorted(outbox.glob("*.eml"))]
+
+
+def test_send_with_html_file_and_attachments(outbox, tmp_path) -> None:
+    (tmp_path / "body.html").write_text("<h1>Grüße</h1>", encoding="utf-8")
+    (tmp_path / "report.pdf").write_bytes(b"%PDF-1.4 fake")
+    (tmp_path / "notes.txt").write_text("line one\n", encoding="utf-8")
+    result = CliRunner().invoke(main, [
+        "send", "--from", "app@example.com", "--to", "friend@example.com", "--cc", "c@example.com",
+        "--bcc", "hidden@example.com", "--subject", "Files", "--text", "See attached",
+        "--html-file", str(tmp_path / "body.html"),
+        "--attach", str(tmp_path / "report.pdf"), "--attach", str(tmp_path / "notes.txt")])
+    assert result.exit_code == 0, result.output
+    for address in ("friend@example.com", "c@example.com", "hidden@example.com"):
+        assert f"accepted {address}" in result.output
+    [message] = sent(outbox)
+    assert message.subject == "Files" and message.cc == ["c@example.com"]
+    assert message.text.strip() == "See attached" and message.html.strip() == "<h1>Grüße</h1>"
+    # A text attachment travels as MIME text, whose line ends are CRLF on the wire.
+    assert [(a.filename, a.content_type, a.content) for a in message.attachments] == [
+        ("report.pdf", "application/pdf", b"%PDF-1.4 fake"), ("notes.txt", "text/plain", b"line one\r\n")]
+    assert "hidden@example.com" not in message.data.decode()
+
+
+def test_html_file_alone_is_the_body(outbox, tmp_path) -> None:
+    (tmp_path / "body.html").write_text("<p>only html</p>", encoding="utf-8")
+    result = CliRunner().invoke(main, ["send", "--from", "app@example.com", "--to", "friend@example.com",
+                                       "--html-file", str(tmp_path / "body.html")])
+    assert result.exit_code == 0, result.output
+    [message] = sent(outbox)
+    parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+    assert parsed.get_content_type() == "text/html" and message.html.strip() == "<p>only html</p>"
+
+
+def test_html_and_html_file_together_is_a_usage_error(outbox, tmp_path) -> None:
+    (tmp_path / "body.html").write_text("<p>x</p>")
+    result = CliRunner().invoke(main, ["send", "--to", "friend@example.com", "--html", "<p>y</p>",
+                                       "--html-file", str(tmp_path / "body.html")])
+    assert result.exit_code == 2 and "--html-file" in result.output
+    assert sent(outbox) == []
+
+
+def test_a_missing_attachment_is_a_usage_error_and_nothing_is_sent(outbox, tmp_path) -> None:
+    result = CliRunner().invoke(main, ["send", "--from", "app@example.com", "--to", "friend@example.com",
+                                       "--text", "x", "--attach", str(tmp_path / "missing.pdf")])
+    assert result.exit_code == 2 and "--attach" in result.output
+    assert not outbox.exists() or sent(outbox) == []

@@ -1,0 +1,98 @@
+"""The console backend's readable summary, and MAIL_CONSOLE_FORMAT=raw."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from flask_mailman import EmailMultiAlternatives
+
+from backends import ConfigurationError
+from backends.console import SEPARATOR, SUMMARY_PREFIX, WIRE_FORMAT, ConsoleBackend
+from settings import load_settings
+
+
+def message(**kwargs) -> EmailMultiAlternatives:
+    defaults = {"subject": "Grüße", "body": "Hallo Zoë,\nschöne Grüße aus Köln.", "from_email":
+                "Jörg <jm@example.com>", "to": ["friend@example.com"]}
+    msg = EmailMultiAlternatives(**{**defaults, **kwargs})
+    msg.encoding = "utf-8"
+    return msg
+
+
+def printed(backend_format: str | None, make_settings, *messages) -> str:
+    stream = io.StringIO()
+    fields = {"gateway_env": "development", "mail_backend": "console"}
+    if backend_format:
+        fields["mail_console_format"] = backend_format
+    ConsoleBackend(make_settings(**fields), stream=stream).send_messages(list(messages))
+    return stream.getvalue()
+
+
+def summary_of(output: str) -> list[str]:
+    summary, marker, _ = output.partition(WIRE_FORMAT + "\n")
+    assert marker, output
+    return summary.splitlines()
+
+
+def test_development_prints_a_summary_before_the_wire_format(make_settings) -> None:
+    msg = message(cc=["c@example.com"], bcc=["hidden@example.com"])
+    msg.attach_alternative("<p>html</p>", "text/html")
+    msg.attach("report.pdf", b"%PDF" + bytes(2044), "application/pdf")
+    output = printed(None, make_settings, msg)
+    lines = summary_of(output)
+    assert lines[:5] == ["| From:    Jörg <jm@example.com>", "| To:      friend@example.com",
+                         "| Cc:      c@example.com", "| Bcc:     hidden@example.com", "| Subject: Grüße"]
+    assert "| Attachments:" in lines and "|   report.pdf  application/pdf  2.0 KiB" in lines
+    assert lines[-2:] == ["| Hallo Zoë,", "| schöne Grüße aus Köln."]
+    wire = output.partition(WIRE_FORMAT + "\n")[2]
+    assert wire.startswith("Content-Type: multipart/mixed") and wire.endswith(SEPARATOR + "\n")
+
+
+def test_every_summary_line_is_marked_so_it_cannot_pass_for_the_message(make_settings) -> None:
+    body = "From: evil@example.com\nSubject: forged\n\n" + SEPARATOR + "\n" + WIRE_FORMAT
+    lines = summary_of(printed("summary", make_settings, message(body=body)))
+    assert all(line.startswith(SUMMARY_PREFIX.rstrip()) for line in lines)
+    assert "| From: evil@example.com" in lines and f"| {SEPARATOR}" in lines
+
+
+def test_base64_attachments_stay_out_of_the_summary(make_settings) -> None:
+    msg = message()
+    msg.attach("blob.bin", bytes(range(256)) * 64, "application/octet-stream")
+    lines = summary_of(printed("summary", make_settings, msg))
+    assert "|   blob.bin  application/octet-stream  16.0 KiB" in lines
+    assert max(len(line) for line in lines) < 80
+
+
+def test_a_long_text_is_cut_in_the_summary_only(make_settings) -> None:
+    output = printed("summary", make_settings, message(body="\n".join(f"line {n}" for n in range(100))))
+    lines = summary_of(output)
+    assert "| line 39" in lines and "| line 40" not in lines and "| ... (60 more lines below)" in lines
+    assert "line 99" in output.partition(WIRE_FORMAT)[2]
+
+
+def test_an_html_only_message_says_so(make_settings) -> None:
+    msg = message(body="<p>hi</p>")
+    msg.content_subtype = "html"
+    assert "| (no text part; the HTML part has 9 characters)" in summary_of(printed("summary", make_settings, msg))
+
+
+def test_raw_prints_the_wire_format_alone(make_settings) -> None:
+    output = printed("raw", make_settings, message(), message(subject="second"))
+    assert WIRE_FORMAT not in output and "| " not in output
+    chunks = [c for c in output.split(SEPARATOR + "\n") if c]
+    assert len(chunks) == 2 and all(c.startswith("Content-Type: text/plain") for c in chunks)
+
+
+def test_the_default_is_a_summary_in_development_only(make_settings) -> None:
+    assert make_settings(gateway_env="development").console_format == "summary"
+    assert make_settings(gateway_env="testing").console_format == "raw"
+    assert make_settings(gateway_env="production", mail_server="smtp.example.com").console_format == "raw"
+    assert make_settings(gateway_env="testing", mail_console_format="summary").console_format == "summary"
+
+
+def test_an_unknown_format_fails_at_start_up(monkeypatch) -> None:
+    monkeypatch.setenv("MAIL_CONSOLE_FORMAT", "pretty")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(_env_file=None)
+    assert raised.value.variable == "MAIL_CONSOLE_FORMAT" and "summary or raw" in str(raised.value)

@@ -1,0 +1,251 @@
+"""/v1/outbox through Flask's test client, for both backends that keep mail."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+import pytest
+from flask import Flask
+from flask_mailman import EmailMultiAlternatives
+
+from gateway import MailGateway, create_app
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(params=["memory", "file"])
+def app(request, make_settings, tmp_path) -> Flask:
+    extra = {"mail_file_path": tmp_path / "outbox"} if request.param == "file" else {}
+    return create_app(make_settings(mail_backend=request.param, **extra))
+
+
+def post(client, **fields) -> dict:
+    body = {"from": "App <app@example.com>", "to": ["friend@example.com"], "subject": "Hello", "text": "Hi there",
+            **fields}
+    response = client.post("/v1/messages", json=body)
+    assert response.status_code == 202, response.json
+    return response.json
+
+
+def send_with_attachments(app: Flask) -> str:
+    message = EmailMultiAlternatives("Report", "See the attached files.", "app@example.com", ["boss@example.com"],
+                                     cc=["team@example.com"], bcc=["audit@example.com"])
+    message.attach_alternative("<p>See the <b>attached</b> files.</p>", "text/html")
+    message.attach("notes.txt", "plain notes ✓", "text/plain")
+    message.attach("data.bin", bytes(range(256)) * 4, "application/octet-stream")
+    message.encoding = "utf-8"
+    with app.app_context():
+        return MailGateway.state(app).send(message).message_id
+
+
+def only_id(client) -> str:
+    [listed] = client.get("/v1/outbox").json["messages"]
+    return listed["id"]
+
+
+def test_list_is_newest_first_with_a_summary_of_each(app) -> None:
+    client = app.test_client()
+    first = post(client, subject="first")
+    second = post(client, subject="second", cc=["c@example.com"])
+    response = client.get("/v1/outbox")
+    assert response.status_code == 200
+    listing = response.json
+    assert listing["total"] == 2 and listing["start"] == 0
+    assert [m["subject"] for m in listing["messages"]] == ["second", "first"]
+    newest = listing["messages"][0]
+    assert newest["message_id"] == second["message_id"] != first["message_id"]
+    assert newest["from"] == "App <app@example.com>"
+    assert newest["to"] == ["friend@example.com"] and newest["cc"] == ["c@example.com"]
+    assert newest["attachment_count"] == 0 and newest["size"] > 100
+    assert newest["date"].endswith("+00:00")
+    assert len({m["id"] for m in listing["messages"]}) == 2
+
+
+def test_paging_with_limit_and_start(app) -> None:
+    client = app.test_client()
+    for n in range(5):
+        post(client, subject=f"n{n}")
+    page = client.get("/v1/outbox?limit=2&start=1").json
+    assert page["total"] == 5 and page["limit"] == 2 and page["start"] == 1
+    assert [m["subject"] for m in page["messages"]] == ["n3", "n2"]
+    assert client.get("/v1/outbox?start=5").json["messages"] == []
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=1001", "start=-1"])
+def test_bad_paging_is_a_problem_naming_the_parameter(app, query) -> None:
+    response = app.test_client().get(f"/v1/outbox?{query}")
+    assert response.status_code == 400 and response.mimetype == PROBLEM
+    assert response.json["errors"][0]["field"] == query.split("=")[0]
+
+
+def test_filters_by_recipient_sender_and_subject(app) -> None:
+    client = app.test_client()
+    post(client, subject="Welcome aboard", to=["ann@example.com"])
+    post(client, subject="Your invoice", to=["bob@example.com"], cc=["ann@example.com"])
+    post(client, subject="Welcome back", to=["bob@example.com"], **{"from": "news@example.org"})
+
+    def subjects(query: str) -> list[str]:
+        return [m["subject"] for m in client.get(f"/v1/outbox?{query}").json["messages"]]
+
+    assert subjects("to=ann@example.com") == ["Your invoice", "Welcome aboard"]
+    assert subjects("subject=welcome") == ["Welcome back", "Welcome aboard"]
+    assert subjects("from=news@") == ["Welcome back"]
+    assert subjects("to=bob@example.com&subject=invoice") == ["Your invoice"]
+    assert client.get("/v1/outbox?subject=nothing").json["total"] == 0
+
+
+def test_one_message_with_headers_text_html_and_attachments(app) -> None:
+    message_id = send_with_attachments(app)
+    client = app.test_client()
+    listed = client.get("/v1/outbox").json["messages"][0]
+    assert listed["attachment_count"] == 2
+    response = client.get(f"/v1/outbox/{listed['id']}")
+    assert response.status_code == 200
+    detail = response.json
+    assert detail["message_id"] == message_id and detail["subject"] == "Report" and detail["attachment_count"] == 2
+    assert detail["text"].strip() == "See the attached files."
+    assert detail["html"].strip() == "<p>See the <b>attached</b> files.</p>"
+    assert detail["to"] == ["boss@example.com"] and detail["cc"] == ["team@example.com"]
+    assert {"name": "Subject", "value": "Report"} in detail["headers"]
+    assert [(a["index"], a["filename"], a["content_type"], a["size"]) for a in detail["attachments"]] == [
+        (0, "notes.txt", "text/plain", len("plain notes ✓".encode())),
+        (1, "data.bin", "application/octet-stream", 1024)]
+
+
+def test_bcc_is_shown_where_the_envelope_is_kept(make_settings) -> None:
+    app = create_app(make_settings(mail_backend="memory"))
+    send_with_attachments(app)
+    client = app.test_client()
+    detail = client.get(f"/v1/outbox/{only_id(client)}").json
+    assert detail["bcc"] == ["audit@example.com"]
+    assert all("audit@example.com" not in h["value"] for h in detail["headers"])
+
+
+def test_raw_is_the_message_as_sent(app) -> None:
+    message_id = send_with_attachments(app)
+    client = app.test_client()
+    response = client.get(f"/v1/outbox/{only_id(client)}/raw")
+    assert response.status_code == 200 and response.mimetype == "message/rfc822"
+    parsed = email.message_from_bytes(response.data, policy=email.policy.default)
+    assert parsed["Message-ID"] == message_id
+    assert b"\r\n" in response.data  # the wire format, CRLF line ends included
+
+
+def test_each_attachment_downloads_with_its_content_type(app) -> None:
+    send_with_attachments(app)
+    client = app.test_client()
+    message = only_id(client)
+    notes = client.get(f"/v1/outbox/{message}/attachments/0")
+    assert notes.status_code == 200 and notes.mimetype == "text/plain"
+    assert notes.data == "plain notes ✓".encode()
+    assert "attachment" in notes.headers["Content-Disposition"] and "notes.txt" in notes.headers["Content-Disposition"]
+    binary = client.get(f"/v1/outbox/{message}/attachments/1")
+    assert binary.mimetype == "application/octet-stream" and binary.data == bytes(range(256)) * 4
+    assert binary.headers["X-Content-Type-Options"] == "nosniff"
+    missing = client.get(f"/v1/outbox/{message}/attachments/2")
+    assert missing.status_code == 404 and missing.mimetype == PROBLEM
+    assert "2 attachment(s)" in missing.json["detail"]
+
+
+def test_delete_one_message(app) -> None:
+    client = app.test_client()
+    post(client, subject="keep")
+    post(client, subject="drop")
+    drop = client.get("/v1/outbox?subject=drop").json["messages"][0]["id"]
+    assert client.delete(f"/v1/outbox/{drop}").status_code == 204
+    assert [m["subject"] for m in client.get("/v1/outbox").json["messages"]] == ["keep"]
+    for response in (client.get(f"/v1/outbox/{drop}"), client.delete(f"/v1/outbox/{drop}")):
+        assert response.status_code == 404 and response.mimetype == PROBLEM
+        assert response.json["type"].endswith(":no-such-message")
+
+
+def test_delete_all_messages(app) -> None:
+    client = app.test_client()
+    post(client)
+    post(client)
+    response = client.delete("/v1/outbox")
+    assert response.status_code == 204 and response.data == b""
+    assert client.get("/v1/outbox").json == {"total": 0, "start": 0, "limit": 50, "messages": []}
+    post(client, subject="after")
+    assert [m["subject"] for m in client.get("/v1/outbox").json["messages"]] == ["after"]
+
+
+@pytest.mark.parametrize("unknown", ["nope", "..", ".hidden", "999999"])
+def test_unknown_ids_are_404(app, unknown) -> None:
+    post(app.test_client())
+    response = app.test_client().get(f"/v1/outbox/{unknown}")
+    assert response.status_code == 404 and response.mimetype == PROBLEM
+
+
+def test_file_outbox_ignores_temporaries_and_other_files(make_settings, tmp_path) -> None:
+    directory = tmp_path / "outbox"
+    app = create_app(make_settings(mail_backend="file", mail_file_path=directory))
+    client = app.test_client()
+    post(client, subject="real")
+    (directory / ".00000000000000000001-abc.eml.tmp").write_bytes(b"Subject: half written\r\n")
+    (directory / ".hidden.eml").write_bytes(b"Subject: hidden\r\n\r\nx\r\n")
+    (directory / "notes.txt").write_text("not mail")
+    assert [m["subject"] for m in client.get("/v1/outbox").json["messages"]] == ["real"]
+    assert client.delete("/v1/outbox").status_code == 204
+    assert sorted(p.name for p in directory.iterdir()) == [".00000000000000000001-abc.eml.tmp", ".hidden.eml",
+                                                           "notes.txt"]
+
+
+def test_file_outbox_lists_messages_another_process_wrote(make_settings, tmp_path) -> None:
+    directory = tmp_path / "outbox"
+    writer = create_app(make_settings(mail_backend="file", mail_file_path=directory))
+    reader = create_app(make_settings(mail_backend="file", mail_file_path=directory))
+    post(writer.test_client(), subject="from elsewhere")
+    assert [m["subject"] for m in reader.test_client().get("/v1/outbox").json["messages"]] == ["from elsewhere"]
+
+
+@pytest.mark.parametrize("backend", ["console", "smtp"])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/v1/outbox"), ("DELETE", "/v1/outbox"),
+                                              ("GET", "/v1/outbox/1"), ("DELETE", "/v1/outbox/1"),
+                                              ("GET", "/v1/outbox/1/raw"), ("GET", "/v1/outbox/1/attachments/0")])
+def test_backends_that_keep_nothing_say_why(make_settings, backend, method, path) -> None:
+    app = create_app(make_settings(mail_backend=backend))
+    response = app.test_client().open(path, method=method)
+    assert response.status_code == 404 and response.mimetype == PROBLEM
+    assert response.json["type"].endswith(":no-outbox")
+    assert f"{backend} backend does not keep" in response.json["detail"]
+    assert "MAIL_BACKEND=memory" in response.json["detail"]
+
+
+def test_file_outbox_shows_malformed_messages_instead_of_failing(make_settings, tmp_path) -> None:
+    directory = tmp_path / "outbox"
+    directory.mkdir()
+    (directory / "1-broken-headers.eml").write_bytes(
+        b"From: <<<\r\nTo: ,,,@, \"unterminated <x@y\r\nSubject: =?utf-8?q?broken\r\nDate: not a date\r\n"
+        b"Content-Type: multipart/mixed\r\n\r\nno boundary\r\n")
+    (directory / "2-bad-charset.eml").write_bytes(
+        b"Subject: charset\r\nContent-Type: text/plain; charset=no-such-charset\r\n\r\nbody\r\n")
+    (directory / "3-not-mail.eml").write_bytes(b"\xff\xfe\x00 garbage")
+    client = create_app(make_settings(mail_backend="file", mail_file_path=directory)).test_client()
+    listing = client.get("/v1/outbox").json
+    assert [m["id"] for m in listing["messages"]] == ["3-not-mail", "2-bad-charset", "1-broken-headers"]
+    assert listing["messages"][2]["date"] is None
+    for message in listing["messages"]:
+        assert client.get(f"/v1/outbox/{message['id']}").status_code == 200
+        assert client.get(f"/outbox?id={message['id']}").status_code == 200
+    assert client.get("/v1/outbox/2-bad-charset").json["text"].strip() == "body"
+
+
+def test_mail_received_over_smtp_shows_in_the_outbox(make_settings) -> None:
+    import smtplib
+
+    from gateway.ingress_server import IngressServer
+
+    settings = make_settings(mail_backend="memory")
+    app = create_app(settings)
+    raw = (b"From: Legacy <cron@example.com>\r\nTo: ops@example.com\r\nSubject: Nightly job\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n\r\nAll good.\r\n")
+    with IngressServer(settings, MailGateway.state(app).backend, port=0) as server:
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=15) as client:
+            client.sendmail("cron@example.com", ["ops@example.com", "archive@example.com"], raw)
+    client = app.test_client()
+    [listed] = client.get("/v1/outbox?from=cron@").json["messages"]
+    detail = client.get(f"/v1/outbox/{listed['id']}").json
+    assert detail["subject"] == "Nightly job" and detail["text"].strip() == "All good."
+    assert detail["bcc"] == ["archive@example.com"]  # an envelope recipient no header names
