@@ -50,7 +50,11 @@ def _outcome(result: SendResult | None, exc: DeliveryError | None) -> str:
 
 def _hung_up(exc: TransientDeliveryError) -> bool:
     """A connection the server closed (not one that timed out) before the message's final dot."""
-    return exc.smtp_code is None and isinstance(exc.__cause__, (smtplib.SMTPServerDisconnected, ConnectionError))
+    cause = exc.__cause__
+    if exc.smtp_code is not None or not isinstance(cause, (smtplib.SMTPServerDisconnected, ConnectionError)):
+        return False
+    # smtplib reports a read timeout as SMTPServerDisconnected too; the timeout is what it was handling.
+    return not isinstance(cause, TimeoutError) and not isinstance(cause.__context__, TimeoutError)
 
 
 class SmtpBackend(EmailBackend):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
 import pytest
@@ -162,6 +163,22 @@ def test_connection_refused_is_transient(make_settings) -> None:
         backend.send_messages([message()])
 
 
+def test_a_server_that_never_greets_times_out_at_connect_and_is_failed_over(smtp_server, make_settings) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) but never says a word
+        silent.bind((HOST, 0))
+        silent.listen(8)
+        silent_url = f"smtp://{HOST}:{silent.getsockname()[1]}"
+        alone = create_backend(make_settings(mail_url=silent_url, mail_timeout=0.2, mail_retry_attempts=2,
+                                             mail_retry_backoff=0.001))
+        with pytest.raises(TransientDeliveryError, match="could not connect: .*timed out"):
+            alone.send_messages([message()])
+        url = f"failover({silent_url} smtp://{HOST}:{smtp_server.port})"
+        backend = create_backend(make_settings(mail_url=url, mail_timeout=0.2))
+        [result] = backend.send_messages([message()])
+        backend.shutdown()
+    assert result.accepted and len(smtp_server.messages) == 1
+
+
 def test_a_message_over_the_advertised_size_is_refused_up_front(smtp_server_factory, backend_for,
                                                                 make_settings) -> None:
     server = smtp_server_factory(RecordingHandler(), data_size_limit=2000)
@@ -223,6 +240,17 @@ def test_a_connection_dropped_just_as_it_is_reused_is_replaced_at_once(smtp_serv
     [result] = backend.send_messages([message(subject="second")])
     assert result.accepted
     assert len(server.messages) == 2 and server.handler.connections == 2
+
+
+def test_a_reused_connection_that_times_out_is_not_tried_again_at_once(smtp_server_factory, backend_for) -> None:
+    handler = FaultHandler()
+    server = smtp_server_factory(handler)
+    backend = backend_for(server, mail_timeout=0.3, mail_retry_attempts=1)
+    backend.send_messages([message()])
+    handler.stall_at = "RCPT"
+    with pytest.raises(TransientDeliveryError, match="timed out"):
+        backend.send_messages([message()])
+    assert handler.connections == 1  # a silent server is not a dropped connection: no fresh one was opened
 
 
 def test_a_with_block_continues_on_a_new_connection_after_one_is_lost(smtp_server_factory, backend_for) -> None:
