@@ -116,6 +116,10 @@ class EmailBackend(ABC):
                 self.close()
         return outcomes
 
+    def check(self) -> None:
+        """Readiness: raise a ``GatewayError`` saying what fails if the backend cannot deliver now."""
+        return None
+
     @abstractmethod
     def deliver(self, message: RenderedMessage) -> SendResult:
         """Deliver one message; raise a ``DeliveryError`` subclass when it was not accepted."""

@@ -70,6 +70,10 @@ class RecipientsRefusedError(PermanentDeliveryError):
     """The upstream permanently refused every recipient; ``recipients`` holds each refusal."""
 
 
+class MessageTooLargeError(PermanentDeliveryError):
+    """The message is larger than the upstream accepts (its advertised SIZE); it was not sent."""
+
+
 class DeliveryOutcomeUnknownError(DeliveryError):
     """The connection was lost after the whole message was sent but before the server answered.
 

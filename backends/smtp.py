@@ -1,18 +1,60 @@
-"""Deliver over SMTP with smtplib: plain, STARTTLS or implicit TLS, verified certificates, bounded waits."""
+"""Deliver over SMTP: pooled connections, safe retries, verified TLS, and failover between upstreams.
+
+One ``SmtpBackend`` serves every request thread. Each upstream has a bounded ``ConnectionPool``; a send
+borrows a connection and returns it, while ``open()`` keeps the connections this thread borrows until
+``close()``. Every attempt is logged on ``gateway.delivery`` as one line without bodies or secrets.
+"""
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import threading
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
-from backends import smtp_session
+from backends import smtp_connect, smtp_session
 from backends.base import EmailBackend
+from backends.errors import (
+    DeliveryError,
+    DeliveryOutcomeUnknownError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from backends.rendering import RenderedMessage
 from backends.result import SendResult
+from backends.retry import RetryPolicy, with_retries
+from backends.smtp_pool import ConnectionPool, PooledConnection
+from backends.smtp_tls import tls_context
+from backends.upstreams import Member, UpstreamSet
+from settings.mail_url import Upstream
 
 if TYPE_CHECKING:
     from settings import GatewaySettings
+
+log = logging.getLogger("gateway.delivery")
+
+
+def _outcome(result: SendResult | None, exc: DeliveryError | None) -> str:
+    if result is not None:
+        return "accepted" if len(result.accepted) == len(result.recipients) else "partly-accepted"
+    if isinstance(exc, DeliveryOutcomeUnknownError):
+        return "unknown"
+    if exc is None:
+        return "error"
+    return "refused" if isinstance(exc, PermanentDeliveryError) else "deferred"
+
+
+def _hung_up(exc: TransientDeliveryError) -> bool:
+    """A connection the server closed (not one that timed out) before the message's final dot."""
+    cause = exc.__cause__
+    if exc.smtp_code is not None or not isinstance(cause, (smtplib.SMTPServerDisconnected, ConnectionError)):
+        return False
+    # smtplib reports a read timeout as SMTPServerDisconnected too; the timeout is what it was handling.
+    return not isinstance(cause, TimeoutError) and not isinstance(cause.__context__, TimeoutError)
 
 
 class SmtpBackend(EmailBackend):
@@ -20,31 +62,179 @@ class SmtpBackend(EmailBackend):
 
     def __init__(self, settings: GatewaySettings) -> None:
         super().__init__(settings)
-        self.upstream = f"{settings.smtp_host}:{settings.mail_port}"
-        uses_tls = settings.mail_use_tls or settings.mail_use_ssl
-        self._context = smtp_session.tls_context(settings) if uses_tls else None
-        # One shared backend serves every request thread; each thread's open connection is its own.
+        strategy, upstreams = settings.smtp_upstreams()
+        # Built even without TLS so that unreadable certificate files fail at start-up.
+        self._context = tls_context(settings)
+        self._timeout = settings.mail_timeout
+        self.upstreams = UpstreamSet(strategy, [Member(u, self._pool_for(u)) for u in upstreams],
+                                     settings.mail_upstream_rest)
+        self.upstream = self.upstreams.members[0].upstream.name
+        self.retry_policy = RetryPolicy(settings.mail_retry_attempts, settings.mail_retry_backoff,
+                                        settings.mail_retry_deadline)
+        # The connections a thread holds between open() and close(), one per upstream.
         self._local = threading.local()
 
+    def _pool_for(self, upstream: Upstream) -> ConnectionPool:
+        settings = self.settings
+        return ConnectionPool(lambda: self.connect(upstream), name=upstream.name, size=settings.mail_pool_size,
+                              idle_timeout=settings.mail_pool_idle_timeout,
+                              max_messages=settings.mail_pool_max_messages, wait_timeout=settings.mail_timeout)
+
+    def connect(self, upstream: Upstream, found: dict[str, Any] | None = None) -> smtplib.SMTP:
+        """A new, fully set-up connection to ``upstream`` (outside the pool)."""
+        return smtp_connect.connect(upstream, self._timeout, self._context, found)
+
+    # -- connections held by the current thread ------------------------------------------------------
+
     @property
-    def _connection(self) -> smtplib.SMTP | None:
-        return getattr(self._local, "connection", None)
+    def _pins(self) -> dict[Member, PooledConnection] | None:
+        return getattr(self._local, "pins", None)
 
     def open(self) -> bool:
-        if self._connection is not None:
+        if self._pins is not None:
             return False
-        self._local.connection = smtp_session.connect(self.settings, self._context)
+        self._local.pins = {}  # connections are borrowed when first needed, so failover still applies
         return True
 
     def close(self) -> None:
-        conn = self._connection
-        self._local.connection = None
-        if conn is not None:
-            smtp_session.quit_quietly(conn)
+        pins, self._local.pins = self._pins, None
+        for member, conn in (pins or {}).items():
+            member.pool.give_back(conn)
+
+    @contextmanager
+    def _lease(self, member: Member) -> Iterator[PooledConnection]:
+        pins = self._pins
+        conn = pins.pop(member, None) if pins is not None else None
+        if conn is not None and not member.pool.alive(conn):
+            smtp_session.quit_quietly(conn.smtp)  # closed, so giving it back only frees its slot
+            member.pool.give_back(conn)
+            conn = None
+        if conn is None:
+            conn = member.pool.borrow()
+        try:
+            yield conn
+        except BaseException as exc:
+            if not isinstance(exc, DeliveryError):
+                conn.smtp.close()  # the transaction's state is unknown: never reuse this connection
+            raise
+        finally:
+            conn.messages += 1
+            if pins is not None and conn.smtp.sock is not None and conn.messages < member.pool.max_messages:
+                pins[member] = conn
+            else:
+                member.pool.give_back(conn)
+
+    # -- delivery --------------------------------------------------------------------------------------
 
     def deliver(self, message: RenderedMessage) -> SendResult:
-        conn = self._connection
-        if conn is None or not smtp_session.is_usable(conn):
-            # The previous message in this batch broke the connection: start a fresh one.
-            conn = self._local.connection = smtp_session.connect(self.settings, self._context)
-        return smtp_session.send_transaction(conn, message, self.upstream)
+        order = self.upstreams.order()
+
+        def attempt(number: int) -> SendResult:
+            return self._attempt(order[(number - 1) % len(order)], message, number)
+
+        # Back off only once every upstream has had its turn: the next one may be fine right now.
+        return with_retries(attempt, self.retry_policy, needs_backoff=lambda failed: failed % len(order) == 0)
+
+    def _attempt(self, member: Member, message: RenderedMessage, number: int) -> SendResult:
+        started = time.perf_counter()
+        result: SendResult | None = None
+        error: DeliveryError | None = None
+        try:
+            result = self._transaction(member, message)
+        except DeliveryError as exc:
+            error = exc
+            if isinstance(exc, smtp_connect.ConnectionSetupError):
+                self.upstreams.failed(member)
+            raise
+        else:
+            self.upstreams.succeeded(member)
+            return result
+        finally:
+            self._log_attempt(message, member, number, started, result, error)
+
+    def _transaction(self, member: Member, message: RenderedMessage) -> SendResult:
+        for _ in range(member.pool.size):
+            with self._lease(member) as conn:
+                reused = conn.messages > 0
+                try:
+                    return smtp_session.send_transaction(conn.smtp, message, member.upstream.name)
+                except TransientDeliveryError as exc:
+                    if not (reused and _hung_up(exc)):
+                        raise
+            # The server closed this idle connection just as it was reused: nothing reached it, so a fresh
+            # connection is tried at once instead of spending a retry and its backoff.
+        with self._lease(member) as conn:
+            return smtp_session.send_transaction(conn.smtp, message, member.upstream.name)
+
+    def _log_attempt(self, message: RenderedMessage, member: Member, number: int, started: float,
+                     result: SendResult | None, error: DeliveryError | None) -> None:
+        outcome = _outcome(result, error)
+        code = 250 if result is not None else error.smtp_code if error is not None else None
+        duration_ms = (time.perf_counter() - started) * 1000
+        fields = {"message_id": message.message_id, "upstream": member.upstream.name,
+                  "recipients": len(message.recipients), "outcome": outcome, "smtp_code": code,
+                  "duration_ms": round(duration_ms, 1), "attempt": number}
+        level = logging.INFO if result is not None else logging.WARNING
+        log.log(level, "delivery %s", " ".join(f"{k}={v}" for k, v in fields.items()),
+                extra={"delivery": fields})
+
+    def send_batch(self, messages: Sequence[RenderedMessage]) -> list[SendResult | DeliveryError]:
+        """Deliver over up to ``MAIL_POOL_SIZE`` connections at once; results come back in order."""
+        workers = min(len(messages), self.settings.mail_pool_size)
+        if workers <= 1 or self._pins is not None:
+            # A thread that holds connections would compete with its own workers for the pool's slots.
+            return super().send_batch(messages)
+        outcomes: list[SendResult | DeliveryError | None] = [None] * len(messages)
+        queue = iter(enumerate(messages))
+        lock = threading.Lock()
+
+        def work() -> None:
+            self.open()
+            try:
+                while True:
+                    with lock:
+                        item = next(queue, None)
+                    if item is None:
+                        return
+                    index, message = item
+                    try:
+                        outcomes[index] = self.deliver(message)
+                    except DeliveryError as exc:
+                        outcomes[index] = exc
+            finally:
+                self.close()
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smtp-batch") as executor:
+            for future in [executor.submit(work) for _ in range(workers)]:
+                future.result()  # re-raise what is not a delivery outcome
+        return outcomes  # type: ignore[return-value]
+
+    # -- readiness and shutdown ------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Ready when at least one upstream connects, says EHLO, does STARTTLS/login and answers NOOP."""
+        errors: list[DeliveryError] = []
+        for member in self.upstreams.members:
+            try:
+                conn = self.connect(member.upstream)
+            except DeliveryError as exc:
+                errors.append(exc)
+                continue
+            try:
+                if smtp_session.noop_ok(conn):
+                    return
+                errors.append(smtp_connect.ConnectionSetupError(
+                    f"{member.upstream.name}: did not answer NOOP", backend=self.name, upstream=member.upstream.name))
+            finally:
+                smtp_session.quit_quietly(conn)
+        first = errors[0]
+        raise type(first)("; ".join(str(e) for e in errors), backend=self.name, smtp_code=first.smtp_code,
+                          upstream=first.upstream) from first
+
+    def shutdown(self) -> None:
+        """Close the pooled connections (the process is stopping, or a test is done with the backend)."""
+        self.upstreams.close()
+
+    def __repr__(self) -> str:
+        names = " ".join(m.upstream.name for m in self.upstreams.members)
+        return f"<{type(self).__name__} {self.upstreams.strategy} {names}>"

@@ -1,4 +1,4 @@
-"""One SMTP connection: open it safely, run one mail transaction on it, and translate every failure.
+"""One mail transaction on an open SMTP connection, and what each failure means for the caller.
 
 smtplib speaks the protocol; this module decides what each failure means for the caller (transient,
 permanent or unknown) and keeps the socket closed on every error path.
@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import re
 import smtplib
-import socket
-import ssl
-from typing import TYPE_CHECKING
 
 from backends.addresses import envelope_address
 from backends.errors import (
     DeliveryError,
     DeliveryOutcomeUnknownError,
+    MessageTooLargeError,
     PermanentDeliveryError,
     RecipientsRefusedError,
     TransientDeliveryError,
@@ -23,27 +21,12 @@ from backends.errors import (
 from backends.rendering import RenderedMessage
 from backends.result import RecipientResult, SendResult
 
-if TYPE_CHECKING:
-    from settings import GatewaySettings
-
 BACKEND = "smtp"
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-class VerifiedSMTP_SSL(smtplib.SMTP_SSL):
-    # smtplib leaves the plain socket open when the TLS handshake fails (an untrusted certificate, say);
-    # wrapping it here closes it on that path too.
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:  # type: ignore[override]
-        raw = socket.create_connection((host, port), timeout, self.source_address)
-        try:
-            return self.context.wrap_socket(raw, server_hostname=self._host)
-        except BaseException:
-            raw.close()
-            raise
-
-
-def _text(reply: bytes | str) -> str:
+def reply_text(reply: bytes | str) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
 
@@ -51,63 +34,9 @@ def error_for_code(code: int) -> type[DeliveryError]:
     return TransientDeliveryError if 400 <= code < 500 else PermanentDeliveryError
 
 
-def _fail(kind: type[DeliveryError], detail: str, upstream: str, code: int | None = None, **kw) -> DeliveryError:
+def delivery_error(kind: type[DeliveryError], detail: str, upstream: str, code: int | None = None,
+                   **kw) -> DeliveryError:
     return kind(f"{upstream}: {detail}", backend=BACKEND, smtp_code=code, upstream=upstream, **kw)
-
-
-def tls_context(settings: GatewaySettings) -> ssl.SSLContext:
-    """A context that verifies the server's certificate and host name (Python's defaults)."""
-    return ssl.create_default_context()
-
-
-def connect(settings: GatewaySettings, context: ssl.SSLContext | None) -> smtplib.SMTP:
-    """Connect, say EHLO, STARTTLS and log in as configured; the result is ready for a transaction."""
-    host, port, timeout = settings.smtp_host, settings.mail_port, settings.mail_timeout
-    upstream = f"{host}:{port}"
-    try:
-        if settings.mail_use_ssl:
-            conn: smtplib.SMTP = VerifiedSMTP_SSL(host, port, timeout=timeout, context=context)
-        else:
-            conn = smtplib.SMTP(host, port, timeout=timeout)
-    except smtplib.SMTPConnectError as exc:
-        raise _fail(error_for_code(exc.smtp_code), f"refused the connection: {exc.smtp_code} "
-                    f"{_text(exc.smtp_error)}", upstream, exc.smtp_code) from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise _fail(PermanentDeliveryError, f"TLS certificate not trusted: {exc.verify_message}", upstream) from exc
-    except ssl.SSLError as exc:
-        raise _fail(PermanentDeliveryError, f"TLS handshake failed: {exc.reason}", upstream) from exc
-    except (OSError, smtplib.SMTPException) as exc:
-        raise _fail(TransientDeliveryError, f"could not connect: {exc}", upstream) from exc
-    try:
-        conn.ehlo_or_helo_if_needed()
-        if settings.mail_use_tls:
-            conn.starttls(context=context)
-            conn.ehlo()
-        if settings.mail_username:
-            password = settings.mail_password.get_secret_value() if settings.mail_password else ""
-            conn.login(settings.mail_username, password)
-    except BaseException as exc:
-        conn.close()  # a connection whose STARTTLS or login failed is never reused
-        raise _translate_setup_error(exc, settings, upstream) from exc
-    return conn
-
-
-def _translate_setup_error(exc: BaseException, settings: GatewaySettings, upstream: str) -> BaseException:
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return _fail(PermanentDeliveryError, f"refused the login of user {settings.mail_username!r}: "
-                     f"{exc.smtp_code} {_text(exc.smtp_error)}", upstream, exc.smtp_code)
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return _fail(PermanentDeliveryError, f"{exc} (refusing to continue without it)", upstream)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return _fail(PermanentDeliveryError, f"TLS certificate not trusted: {exc.verify_message}", upstream)
-    if isinstance(exc, ssl.SSLError):
-        return _fail(PermanentDeliveryError, f"TLS handshake failed: {exc.reason}", upstream)
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return _fail(error_for_code(exc.smtp_code), f"{exc.smtp_code} {_text(exc.smtp_error)}", upstream,
-                     exc.smtp_code)
-    if isinstance(exc, (OSError, smtplib.SMTPException)):
-        return _fail(TransientDeliveryError, f"connection failed during set-up: {exc}", upstream)
-    return exc
 
 
 def wire_data(data: bytes) -> bytes:
@@ -123,61 +52,127 @@ def wire_data(data: bytes) -> bytes:
 
 
 def reset(conn: smtplib.SMTP) -> None:
-    """Abort the transaction; a connection that cannot even do that is closed."""
+    """Abort the transaction; a connection that cannot even do that is closed, so it is not reused."""
     try:
-        conn.rset()
+        code, _ = conn.rset()
     except (smtplib.SMTPException, OSError):
+        code = 0
+    if code != 250:
         conn.close()
 
 
-def is_usable(conn: smtplib.SMTP) -> bool:
-    return conn.sock is not None
+def size_limit(conn: smtplib.SMTP) -> int | None:
+    """The largest message the server said it accepts (EHLO SIZE), or None when it set no limit."""
+    value = conn.esmtp_features.get("size", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str) -> SendResult:
     """MAIL, RCPT for each recipient, DATA; raise unless at least one recipient accepted the message."""
     ids = {"message_id": message.message_id}
+    wire = wire_data(message.data)
+    limit = size_limit(conn)
+    if limit is not None and len(wire) > limit:
+        raise delivery_error(MessageTooLargeError, f"the message is {len(wire)} bytes and the server accepts at most "
+                    f"{limit} (its SIZE); it was not sent", upstream, **ids)
+    mail_options = [f"SIZE={len(wire)}"] if conn.has_extn("size") else []
     try:
-        code, reply = conn.mail(envelope_address(message.envelope_from))
+        sender = envelope_address(message.envelope_from)
+        recipients = [envelope_address(r) for r in message.recipients]
+        if conn.has_extn("pipelining"):
+            mail, rcpts, data = _pipelined_commands(conn, sender, recipients, mail_options)
+        else:
+            mail, rcpts, data = _one_command_at_a_time(conn, sender, recipients, mail_options)
+        # zip stops early on purpose: after a refused MAIL, no RCPT was sent one command at a time.
+        results = [_recipient_result(a, reply) for a, reply in zip(message.recipients, rcpts, strict=False)]
+        accepted = any(r.status == "accepted" for r in results)
+        if data is not None and data[0] == 354 and (mail[0] != 250 or not accepted):
+            # The server opened DATA for a transaction it had refused: hang up rather than send anything.
+            conn.close()
+        code, reply = mail
         if code != 250:
             reset(conn)
-            raise _fail(error_for_code(code), f"refused the sender: {code} {_text(reply)}", upstream, code, **ids)
-        results: list[RecipientResult] = []
-        for recipient in message.recipients:
-            code, reply = conn.rcpt(envelope_address(recipient))
-            if code in (250, 251):
-                results.append(RecipientResult(recipient, "accepted"))
-            else:
-                status = "deferred" if 400 <= code < 500 else "rejected"
-                results.append(RecipientResult(recipient, status, code, _text(reply)))
-        if not any(r.status == "accepted" for r in results):
+            raise delivery_error(error_for_code(code), f"refused the sender: {code} {reply_text(reply)}", upstream,
+                                 code, **ids)
+        if not accepted:
             reset(conn)
             kind = TransientDeliveryError if any(r.status == "deferred" for r in results) else RecipientsRefusedError
-            raise _fail(kind, "refused every recipient", upstream, results[0].code, recipients=results, **ids)
-        code, reply = conn.docmd("DATA")
+            raise delivery_error(kind, "refused every recipient", upstream, results[0].code, recipients=results, **ids)
+        assert data is not None
+        code, reply = data
         if code != 354:
             reset(conn)
-            raise _fail(error_for_code(code), f"refused DATA: {code} {_text(reply)}", upstream, code, **ids)
-        conn.send(wire_data(message.data))
+            raise delivery_error(error_for_code(code), f"refused DATA: {code} {reply_text(reply)}", upstream, code,
+                                 **ids)
+        conn.send(wire)
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         conn.close()
-        raise _fail(TransientDeliveryError, f"connection lost before the message was sent: {exc}",
-                    upstream, **ids) from exc
+        raise delivery_error(TransientDeliveryError, f"connection lost before the message was sent: "
+                    f"{exc or type(exc).__name__}", upstream, **ids) from exc
     try:
         code, reply = conn.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         conn.close()
-        raise _fail(DeliveryOutcomeUnknownError, "connection lost after the message was sent and before the "
+        raise delivery_error(DeliveryOutcomeUnknownError, "connection lost after the message was sent and before the "
                     "server answered; it may have been delivered, so it was not sent again", upstream,
                     **ids) from exc
     if code != 250:
-        raise _fail(error_for_code(code), f"refused the message: {code} {_text(reply)}", upstream, code, **ids)
+        raise delivery_error(error_for_code(code), f"refused the message: {code} {reply_text(reply)}", upstream, code,
+                                 **ids)
     return SendResult(message.message_id, BACKEND, tuple(results))
+
+
+Reply = tuple[int, bytes]
+
+
+def _recipient_result(address: str, reply: Reply) -> RecipientResult:
+    code, text = reply
+    if code in (250, 251):
+        return RecipientResult(address, "accepted")
+    return RecipientResult(address, "deferred" if 400 <= code < 500 else "rejected", code, reply_text(text))
+
+
+def _one_command_at_a_time(conn: smtplib.SMTP, sender: str, recipients: list[str],
+                           options: list[str]) -> tuple[Reply, list[Reply], Reply | None]:
+    mail = conn.mail(sender, options)
+    if mail[0] != 250:
+        return mail, [], None
+    rcpts = [conn.rcpt(address) for address in recipients]
+    if not any(code in (250, 251) for code, _ in rcpts):
+        return mail, rcpts, None
+    return mail, rcpts, conn.docmd("DATA")
+
+
+def _pipelined_commands(conn: smtplib.SMTP, sender: str, recipients: list[str],
+                        options: list[str]) -> tuple[Reply, list[Reply], Reply]:
+    """RFC 2920: MAIL, every RCPT and DATA in one write, then their replies in order: one round trip
+    instead of one per command. The message itself still waits for the 354 and a recipient's 250."""
+    extra = "".join(f" {option}" for option in options)
+    commands = [f"MAIL FROM:{smtplib.quoteaddr(sender)}{extra}"]
+    commands += [f"RCPT TO:{smtplib.quoteaddr(address)}" for address in recipients]
+    commands.append("DATA")
+    conn.send("".join(f"{command}\r\n" for command in commands))
+    mail = conn.getreply()
+    rcpts = [conn.getreply() for _ in recipients]
+    return mail, rcpts, conn.getreply()
+
+
+def noop_ok(conn: smtplib.SMTP) -> bool:
+    """Whether the server still answers on this connection (closed when it does not)."""
+    try:
+        code, _ = conn.noop()
+    except (smtplib.SMTPException, OSError):
+        conn.close()
+        return False
+    if code != 250:
+        conn.close()
+    return code == 250
 
 
 def quit_quietly(conn: smtplib.SMTP) -> None:
     try:
-        conn.quit()
+        if conn.sock is not None:
+            conn.quit()
     except (smtplib.SMTPException, OSError):
         pass
     finally:

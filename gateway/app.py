@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from gateway import api
+from gateway import api, readiness
 from gateway.extension import MailGateway
 from gateway.inbox import register_outbox_routes
 from gateway.problems import register_error_handlers
@@ -17,6 +17,7 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     app = Flask("gateway")
     MailGateway(app, settings=settings)
     app.register_blueprint(api.blueprint)
+    app.register_blueprint(readiness.blueprint)
     register_outbox_routes(app)
     register_error_handlers(app)
     return app

@@ -12,6 +12,7 @@ from flask import Flask
 from backends.errors import ConfigurationError, DeliveryError
 from backends.result import RecipientResult
 from gateway.app import create_app
+from gateway.cli_check import check
 from gateway.cli_smtpd import smtpd, start_ingress
 from gateway.extension import MailGateway
 from gateway.messages import build_message
@@ -130,4 +131,5 @@ def send(sender: str | None, to: tuple[str, ...], cc: tuple[str, ...], bcc: tupl
         click.echo(_recipient_line(recipient), err=True)
 
 
+main.add_command(check)
 main.add_command(smtpd)

@@ -15,6 +15,7 @@ from backends.errors import (
     DeliveryOutcomeUnknownError,
     GatewayError,
     InvalidMessageError,
+    MessageTooLargeError,
     PermanentDeliveryError,
     RecipientsRefusedError,
     TransientDeliveryError,
@@ -84,6 +85,8 @@ def _delivery_extra(exc: DeliveryError) -> dict[str, Any]:
 def problem_for(exc: GatewayError) -> Problem:
     if isinstance(exc, InvalidMessageError):
         return InvalidRequest([FieldError(exc.field or "body", str(exc))])
+    if isinstance(exc, MessageTooLargeError):
+        return Problem(413, "Message too large", str(exc), "message-too-large", extra=_delivery_extra(exc))
     if isinstance(exc, RecipientsRefusedError):
         return Problem(422, "Recipients refused", str(exc), "recipients-refused", extra=_delivery_extra(exc))
     if isinstance(exc, DeliveryOutcomeUnknownError):

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from backends.addresses import normalize_address
 from settings.inbox import InboxSettings
 from settings.ingress import IngressSettings
+from settings.smtp_production import SmtpProductionSettings
 
 BUILTIN_BACKENDS = ("smtp", "console", "file", "memory")
 DEFAULT_BACKEND_BY_ENV = {"development": "console", "testing": "memory", "production": "smtp"}
@@ -22,7 +23,7 @@ DEFAULT_BACKEND_BY_ENV = {"development": "console", "testing": "memory", "produc
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-class GatewaySettings(IngressSettings, InboxSettings, BaseSettings):
+class GatewaySettings(SmtpProductionSettings, IngressSettings, InboxSettings, BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",

@@ -184,7 +184,7 @@ def test_send_batch_reports_every_outcome_in_order(case: Case) -> None:
     rendered = [render_message(message(subject=f"b{i}")) for i in range(3)]
     outcomes = case.backend.send_batch(rendered)
     assert [o.message_id for o in outcomes] == [r.message_id for r in rendered]
-    assert [m["Subject"] for m in case.read()] == ["b0", "b1", "b2"]
+    assert sorted(m["Subject"] for m in case.read()) == ["b0", "b1", "b2"]  # a backend may send them in parallel
 
 
 def test_a_raw_message_is_delivered_byte_for_byte_after_the_added_headers(case: Case) -> None:

@@ -1,0 +1,32 @@
+"""``GET /readyz``: can the configured backend deliver right now? 200, or 503 problem+json saying why.
+
+Liveness (``/healthz``) only says the process answers; readiness proves the backend: for SMTP a fresh
+connection with EHLO, STARTTLS and login as configured, then NOOP; for the file backend a write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from backends.errors import GatewayError
+from backends.file import FileBackend, writable_directory
+from gateway.extension import MailGateway
+from gateway.problems import Problem
+
+blueprint = Blueprint("readiness", __name__)
+
+
+@blueprint.get("/readyz")
+def readyz() -> dict[str, Any]:
+    backend = MailGateway.state().backend
+    try:
+        if isinstance(backend, FileBackend):
+            # The file backend checks its directory only at start-up; a disk can fill or be remounted later.
+            writable_directory(backend.directory)
+        backend.check()
+    except GatewayError as exc:
+        raise Problem(503, "Not ready", f"The {backend.name} backend cannot deliver: {exc}", "not-ready",
+                      headers={"Cache-Control": "no-store"}, extra={"backend": backend.name}) from exc
+    return {"status": "ready", "backend": backend.name}

@@ -1,0 +1,101 @@
+"""GET /readyz and ``mail-gateway check`` against real servers, and against ones that are down."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from smtp_server import HOST, FaultHandler, RefusingSMTP, free_port
+from test_smtp_backend import Authenticator
+
+from gateway.app import create_app
+from gateway.cli import main
+
+
+def test_ready_when_the_smtp_server_answers(smtp_server, make_settings) -> None:
+    response = create_app(make_settings(**smtp_server.settings())).test_client().get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready", "backend": "smtp"}
+    assert smtp_server.messages == []
+
+
+@pytest.mark.parametrize("problem", ["down", "421", "login"])
+def test_not_ready_is_503_problem_json_saying_what_failed(smtp_server_factory, make_settings, problem) -> None:
+    if problem == "down":
+        settings = make_settings(mail_backend="smtp", mail_server=HOST, mail_port=free_port())
+        expected = "could not connect"
+    elif problem == "421":
+        server = smtp_server_factory(FaultHandler(), smtp_class=RefusingSMTP)
+        settings, expected = make_settings(**server.settings()), "421"
+    else:
+        server = smtp_server_factory(FaultHandler(), authenticator=Authenticator(), auth_require_tls=False)
+        settings = make_settings(**server.settings(mail_username="app", mail_password="wrong-pw"))
+        expected = "refused the login of user 'app'"
+    response = create_app(settings).test_client().get("/readyz")
+    assert response.status_code == 503 and response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["title"] == "Not ready" and expected in body["detail"]
+    assert "wrong-pw" not in response.get_data(as_text=True)
+
+
+def test_failover_is_ready_while_one_upstream_answers(smtp_server, make_settings) -> None:
+    url = f"failover(smtp://{HOST}:{free_port()} smtp://{HOST}:{smtp_server.port})"
+    assert create_app(make_settings(mail_url=url)).test_client().get("/readyz").status_code == 200
+
+
+def test_file_backend_readiness_follows_the_directory(make_settings, tmp_path) -> None:
+    directory = tmp_path / "outbox"
+    client = create_app(make_settings(mail_backend="file", mail_file_path=directory)).test_client()
+    assert client.get("/readyz").status_code == 200
+    directory.rmdir()
+    directory.write_text("now a file, not a directory")
+    response = client.get("/readyz")
+    assert response.status_code == 503 and "MAIL_FILE_PATH" in response.get_json()["detail"]
+
+
+def test_memory_backend_is_always_ready(make_settings) -> None:
+    assert create_app(make_settings(mail_backend="memory")).test_client().get("/readyz").status_code == 200
+
+
+def _env(monkeypatch, settings: dict) -> None:
+    for name, value in settings.items():
+        monkeypatch.setenv(name.upper(), str(value))
+
+
+def test_check_reports_banner_extensions_and_login(smtp_server_factory, monkeypatch) -> None:
+    server = smtp_server_factory(FaultHandler(), authenticator=Authenticator(), auth_require_tls=False)
+    _env(monkeypatch, server.settings(mail_username="app", mail_password="s3cret-pw"))
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "220 " in result.output and "SIZE" in result.output and "AUTH LOGIN PLAIN" in result.output
+    assert "accepted for user 'app'" in result.output and "s3cret-pw" not in result.output
+    assert server.messages == []
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [("down", "could not connect"), ("login", "refused the login of user 'app': 535"),
+     ("no-starttls", "STARTTLS extension not supported"), ("config", "MAIL_PORT is invalid")],
+)
+def test_check_fails_non_zero_with_a_one_line_reason(smtp_server_factory, monkeypatch, setup, reason) -> None:
+    server = smtp_server_factory(FaultHandler(), authenticator=Authenticator(), auth_require_tls=False)
+    settings = server.settings()
+    if setup == "down":
+        settings["mail_port"] = free_port()
+    elif setup == "login":
+        settings.update(mail_username="app", mail_password="wrong-pw")
+    elif setup == "no-starttls":
+        settings["mail_use_tls"] = True
+    else:
+        settings["mail_port"] = "seventy"
+    _env(monkeypatch, settings)
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and reason in last
+    assert "wrong-pw" not in result.output
+
+
+def test_check_of_a_backend_without_connections_validates_the_configuration(monkeypatch) -> None:
+    monkeypatch.setenv("MAIL_URL", "memory://")
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 0 and "configuration ok: backend memory" in result.output
