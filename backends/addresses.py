@@ -30,7 +30,13 @@ def normalize_address(value: str) -> str:
 
 
 def envelope_address(addr_spec: str) -> str:
-    """The ASCII form of an address for the SMTP envelope (IDN domain in punycode)."""
+    """The ASCII form of an address for the SMTP envelope (IDN domain in punycode).
+
+    The null reverse-path of bounces and notifications (``""`` or ``"<>"``) stays empty: smtplib sends it
+    as ``MAIL FROM:<>``.
+    """
+    if addr_spec in ("", "<>"):
+        return ""
     local, _, domain = addr_spec.rpartition("@")
     try:
         domain.encode("ascii")

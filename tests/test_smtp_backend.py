@@ -441,3 +441,14 @@ def test_each_attempt_is_logged_without_body_or_secrets(smtp_server_factory, bac
         assert f"message_id={result.message_id}" in line and "outcome=" in line
         assert "private body" not in line and "s3cret-pw" not in line
 
+
+
+def test_a_bounce_with_the_null_sender_is_relayed_as_mail_from_empty(smtp_server, make_settings) -> None:
+    from backends.rendering import render_raw
+
+    backend = create_backend(make_settings(**smtp_server.settings()))
+    raw = b"From: MAILER-DAEMON@example.com\r\nSubject: Undelivered\r\n\r\nbounce\r\n"
+    for sender in ("", "<>"):
+        [result] = backend.send_rendered([render_raw(sender, ["friend@example.com"], raw)])
+        assert result.accepted
+    assert [m.mail_from for m in smtp_server.messages] == ["<>", "<>"]
