@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from gateway import api
+from gateway.api_setup import install_api
 from gateway.extension import MailGateway
 from gateway.problems import register_error_handlers
 from settings import GatewaySettings
@@ -16,5 +17,6 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     app = Flask("gateway")
     MailGateway(app, settings=settings)
     app.register_blueprint(api.blueprint)
+    install_api(app)
     register_error_handlers(app)
     return app

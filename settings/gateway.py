@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator, model_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backends.addresses import normalize_address
+from settings.api import ApiSettings
 
 BUILTIN_BACKENDS = ("smtp", "console", "file", "memory")
 DEFAULT_BACKEND_BY_ENV = {"development": "console", "testing": "memory", "production": "smtp"}
@@ -20,7 +21,7 @@ DEFAULT_BACKEND_BY_ENV = {"development": "console", "testing": "memory", "produc
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(ApiSettings, BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",

@@ -1,0 +1,121 @@
+"""``GET /openapi.json``: an OpenAPI 3.1 document whose schemas are generated from the pydantic models that
+validate the requests and describe the responses, so it cannot drift from what the code accepts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from gateway.extension import MailGateway
+from gateway.replay import HEADER as IDEMPOTENCY_HEADER
+from gateway.replay import REPLAYED_HEADER
+from gateway.responses import BatchResult, Health, ProblemDetails, SendResult
+from gateway.schemas import BatchRequest, MessageRequest, RawMessageRequest
+
+blueprint = Blueprint("openapi", __name__)
+REF = "#/components/schemas/{model}"
+
+# Each status a route may answer with an error, and the problem types (urn:mail-gateway:problem:<slug>) behind it.
+PROBLEMS: dict[int, tuple[str, list[str]]] = {
+    400: ("Malformed JSON, or an invalid Idempotency-Key header", ["malformed-json", "invalid-idempotency-key"]),
+    401: ("No API key, or not one of GATEWAY_API_KEYS", ["unauthorized"]),
+    409: ("The Idempotency-Key is in flight, or was used for another request",
+          ["idempotency-key-in-flight", "idempotency-key-reused"]),
+    413: ("The body exceeds GATEWAY_MAX_MESSAGE_BYTES", ["request-too-large"]),
+    415: ("The body is not application/json", ["unsupported-media-type"]),
+    422: ("Invalid request (each field and its fix in errors), or every recipient refused",
+          ["invalid-message", "recipients-refused"]),
+    500: ("An unexpected failure (no traceback is ever sent)", ["internal-error", "misconfigured"]),
+    502: ("The upstream refused the message permanently", ["upstream-refused"]),
+    503: ("A transient failure (with Retry-After), or an unknown outcome after the data was sent (without)",
+          ["delivery-deferred", "delivery-outcome-unknown", "idempotency-store-unavailable"]),
+}
+SEND_ERRORS = (400, 401, 409, 413, 415, 422, 500, 502, 503)
+BATCH_ERRORS = (400, 401, 409, 413, 415, 422, 500, 503)
+
+
+def _schemas() -> tuple[dict[tuple[type[BaseModel], str], Any], dict[str, Any]]:
+    models: list[tuple[type[BaseModel], Any]] = [
+        (MessageRequest, "validation"), (BatchRequest, "validation"), (RawMessageRequest, "validation"),
+        (SendResult, "serialization"), (BatchResult, "serialization"), (ProblemDetails, "serialization"),
+        (Health, "serialization"),
+    ]
+    refs, top = models_json_schema(models, ref_template=REF)
+    return refs, top["$defs"]
+
+
+def _json(schema: dict[str, Any], media_type: str = "application/json") -> dict[str, Any]:
+    return {"content": {media_type: {"schema": schema}}}
+
+
+def _problem_responses(statuses: tuple[int, ...], problem_ref: dict[str, Any]) -> dict[str, Any]:
+    return {
+        str(status): {
+            "description": f"{PROBLEMS[status][0]}. Problem types: "
+                           + ", ".join(f"`urn:mail-gateway:problem:{slug}`" for slug in PROBLEMS[status][1]),
+            **_json(problem_ref, "application/problem+json"),
+        }
+        for status in statuses
+    }
+
+
+def _send_operation(summary: str, body_ref: dict[str, Any], status: int, result_ref: dict[str, Any],
+                    errors: tuple[int, ...], problem_ref: dict[str, Any], protected: bool) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "parameters": [{
+            "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
+            "description": "Makes the request safe to retry for 24 hours: the same key and body replay the first "
+                           f"response (marked {REPLAYED_HEADER}: true) without sending again.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]([ -~]*[!-~])?$"},
+        }],
+        "requestBody": {"required": True, **_json(body_ref)},
+        "responses": {str(status): {"description": "Sent", **_json(result_ref)},
+                      **_problem_responses(errors, problem_ref)},
+    }
+    if protected:
+        operation["security"] = [{"bearerAuth": []}]
+    return operation
+
+
+def build_document(*, protected: bool) -> dict[str, Any]:
+    refs, schemas = _schemas()
+    problem = refs[(ProblemDetails, "serialization")]
+    sent = refs[(SendResult, "serialization")]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "mail-gateway", "version": "1",
+                 "description": "Send mail through the gateway's configured backend. Every error is an RFC 9457 "
+                                "application/problem+json body."},
+        "paths": {
+            "/v1/messages": {"post": _send_operation(
+                "Send one message", refs[(MessageRequest, "validation")], 202, sent, SEND_ERRORS, problem,
+                protected)},
+            "/v1/messages/batch": {"post": _send_operation(
+                "Send several messages, each reported on its own", refs[(BatchRequest, "validation")], 200,
+                refs[(BatchResult, "serialization")], BATCH_ERRORS, problem, protected)},
+            "/v1/messages/raw": {"post": _send_operation(
+                "Send a message built by the client, unchanged", refs[(RawMessageRequest, "validation")], 202,
+                sent, SEND_ERRORS, problem, protected)},
+            "/healthz": {"get": {"summary": "Liveness probe", "responses": {
+                "200": {"description": "The process serves", **_json(refs[(Health, "serialization")])}}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {
+                "200": {"description": "OpenAPI 3.1", **_json({"type": "object"})}}}},
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                               "description": "One of the keys in GATEWAY_API_KEYS"}},
+        },
+    }
+
+
+@blueprint.get("/openapi.json")
+def openapi_document() -> dict[str, Any]:
+    cache = current_app.extensions.setdefault("mail_gateway_openapi", {})
+    if "document" not in cache:
+        cache["document"] = build_document(protected=bool(MailGateway.state().settings.api_keys))
+    return cache["document"]
