@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 from typing import Any
 
 from flask import Blueprint
 
 from backends.rendering import addr_spec, render_raw
+from gateway.attachments import decode_base64
 from gateway.batch import send_batch
 from gateway.extension import MailGateway
 from gateway.messages import build_message
@@ -48,7 +48,7 @@ def send_raw_message() -> tuple[dict[str, Any], int]:
     state = MailGateway.state()
     request = parse_raw_request(json_body(), max_recipients=state.settings.gateway_max_recipients)
     rendered = render_raw(addr_spec(request.mail_from), [addr_spec(r) for r in request.rcpt_to],
-                          base64.b64decode(request.data, validate=True))
+                          decode_base64(request.data))
     [result] = state.backend.send_rendered([rendered])
     log.info("sent raw message_id=%s backend=%s recipients=%d accepted=%d", result.message_id, result.backend,
              len(result.recipients), len(result.accepted))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import mimetypes
 import re
@@ -26,9 +25,17 @@ def _plain_filename(name: str) -> str:
     return name
 
 
+def decode_base64(value: str) -> bytes:
+    """Standard base64, strictly (no stray characters or padding); line breaks, as ``base64`` wraps, are fine."""
+    compact = "".join(value.split())
+    if len(compact) % 4:  # strict_mode lets a surplus "=" through
+        raise binascii.Error("the length is not a multiple of 4 (missing or surplus '=' padding)")
+    return binascii.a2b_base64(compact.encode("ascii", "replace"), strict_mode=True)
+
+
 def _decodable_base64(value: str) -> str:
     try:
-        base64.b64decode(value, validate=True)
+        decode_base64(value)
     except binascii.Error as exc:
         raise ValueError(f"is not valid base64 ({exc}); encode the file's bytes with standard base64") from exc
     return value
@@ -58,7 +65,7 @@ class Attachment(BaseModel):
 
     @property
     def data(self) -> bytes:
-        return base64.b64decode(self.content, validate=True)
+        return decode_base64(self.content)
 
     @property
     def mimetype(self) -> str:
