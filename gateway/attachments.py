@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # C0/C1 controls, and surrogates JSON can smuggle
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 
@@ -19,8 +19,10 @@ def _plain_filename(name: str) -> str:
     if "/" in name or "\\" in name:
         raise ValueError("must be a file name without path separators ('/' or '\\')")
     if _CONTROL.search(name):
-        raise ValueError("must not contain control characters")
-    if not name.strip() or name.strip(".") == "":
+        raise ValueError("must not contain control characters or lone surrogates")
+    # Mail clients drop a file name's outer whitespace (Python's parser too), so it is dropped here already.
+    name = name.strip()
+    if not name or name.strip(".") == "":
         raise ValueError("must be a file name such as 'report.pdf'")
     return name
 

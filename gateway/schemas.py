@@ -22,7 +22,17 @@ RESERVED_HEADERS = frozenset(
 METADATA_PREFIX = "X-Metadata-"
 
 
+def _valid_unicode(value: str) -> str:
+    # JSON can carry lone surrogates ("\ud800"); no mail encoding can.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
+    return value
+
+
 def _single_line(value: str) -> str:
+    _valid_unicode(value)
     if "\r" in value or "\n" in value:
         raise ValueError("must not contain CR or LF (header injection)")
     if _CONTROL.search(value):
@@ -55,6 +65,7 @@ Address = Annotated[str, AfterValidator(normalize_address)]
 AddressList = Annotated[list[Address], BeforeValidator(_as_list)]
 HeaderValue = Annotated[str, Field(max_length=998), AfterValidator(_single_line)]
 HeaderName = Annotated[str, Field(min_length=1, max_length=76), AfterValidator(_header_name)]
+Text = Annotated[str, AfterValidator(_valid_unicode)]
 Tag = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_tag)]
 MetadataKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -70,8 +81,8 @@ class MessageRequest(BaseModel):
     bcc: AddressList = Field(default_factory=list)
     reply_to: AddressList = Field(default_factory=list)
     subject: HeaderValue = ""
-    text: str | None = None
-    html: str | None = None
+    text: Text | None = None
+    html: Text | None = None
     headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
     attachments: list[Attachment] = Field(default_factory=list)
     tags: list[Tag] = Field(default_factory=list, max_length=50, description="sent as the X-Tags header")
