@@ -13,7 +13,7 @@ from gateway.problems import Problem
 PROTECTED_PREFIX = "/v1"
 
 
-def _is_protected(path: str) -> bool:
+def is_protected(path: str) -> bool:
     return path == PROTECTED_PREFIX or path.startswith(PROTECTED_PREFIX + "/")
 
 
@@ -44,7 +44,7 @@ def register_api_keys(app: Flask, keys: Sequence[str]) -> None:
     @app.before_request
     def _require_api_key() -> None:
         g.client_id = "anonymous"
-        if not encoded or not _is_protected(request.path):
+        if not encoded or not is_protected(request.path):
             return
         presented = _presented_key()
         if presented is None:

@@ -3,12 +3,16 @@ validate the requests and describe the responses, so it cannot drift from what t
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint, Flask, current_app
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+from werkzeug.routing import Rule
 
+from gateway.auth import is_protected
 from gateway.extension import MailGateway
 from gateway.replay import HEADER as IDEMPOTENCY_HEADER
 from gateway.replay import REPLAYED_HEADER
@@ -17,6 +21,7 @@ from gateway.schemas import BatchRequest, MessageRequest, RawMessageRequest
 
 blueprint = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"
+PROBLEM = "application/problem+json"
 
 # Each status a route may answer with an error, and the problem types (urn:mail-gateway:problem:<slug>) behind it.
 PROBLEMS: dict[int, tuple[str, list[str]]] = {
@@ -56,7 +61,7 @@ def _problem_responses(statuses: tuple[int, ...], problem_ref: dict[str, Any]) -
         str(status): {
             "description": f"{PROBLEMS[status][0]}. Problem types: "
                            + ", ".join(f"`urn:mail-gateway:problem:{slug}`" for slug in PROBLEMS[status][1]),
-            **_json(problem_ref, "application/problem+json"),
+            **_json(problem_ref, PROBLEM),
         }
         for status in statuses
     }
@@ -113,9 +118,46 @@ def build_document(*, protected: bool) -> dict[str, Any]:
     }
 
 
+_RULE_PARAMETER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
+_PARAMETER_TYPES = {"int": "integer", "float": "number"}
+
+
+def _fallback_operation(rule: Rule, view: Any, problem_ref: dict[str, Any], protected: bool) -> dict[str, Any]:
+    """A minimal entry for a route registered by code this module does not know, so none goes undocumented."""
+    doc = (inspect.getdoc(view) or rule.endpoint).splitlines()[0]
+    operation: dict[str, Any] = {"summary": doc, "responses": {"200": {"description": "Success"},
+                                                               "default": {"description": "An error",
+                                                                           **_json(problem_ref, PROBLEM)}}}
+    parameters = [{"name": name, "in": "path", "required": True,
+                   "schema": {"type": _PARAMETER_TYPES.get(converter or "", "string")}}
+                  for converter, name in _RULE_PARAMETER.findall(rule.rule)]
+    if parameters:
+        operation["parameters"] = parameters
+    if protected and is_protected(rule.rule):
+        operation["security"] = [{"bearerAuth": []}]
+    return operation
+
+
+def document_for(app: Flask) -> dict[str, Any]:
+    protected = bool(MailGateway.state(app).settings.api_keys)
+    document = build_document(protected=protected)
+    problem_ref = {"$ref": REF.format(model=ProblemDetails.__name__)}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = _RULE_PARAMETER.sub(r"{\2}", rule.rule)
+        operations = document["paths"].setdefault(path, {})
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            if method.lower() not in operations:
+                view = app.view_functions[rule.endpoint]
+                operations[method.lower()] = _fallback_operation(rule, view, problem_ref, protected)
+    return document
+
+
 @blueprint.get("/openapi.json")
 def openapi_document() -> dict[str, Any]:
+    # Built on first request, when every blueprint (including ones registered after start-up) is in place.
     cache = current_app.extensions.setdefault("mail_gateway_openapi", {})
     if "document" not in cache:
-        cache["document"] = build_document(protected=bool(MailGateway.state().settings.api_keys))
+        cache["document"] = document_for(current_app)  # type: ignore[arg-type]
     return cache["document"]

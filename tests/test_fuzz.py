@@ -11,6 +11,7 @@ import email.policy
 import pytest
 import schemathesis
 from api_helpers import outbox
+from flask import Blueprint
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
@@ -84,21 +85,19 @@ def assert_no_injected_header(rendered: bytes, message: dict) -> None:
     assert not parsed.defects, parsed.defects
 
 
-@pytest.mark.parametrize(("path", "method", "mode"), CASES, ids=[f"{m} {p} {g}" for p, m, g in CASES])
-def test_every_route_survives_generated_requests(fuzzed_app, path, method, mode) -> None:
-    # The schema is loaded by hand rather than with schemathesis's pytest plugin, whose lazy fixtures do not
-    # work with the pytest this project uses.
-    operation = schemathesis.openapi.from_wsgi("/openapi.json", fuzzed_app)[path][method]
-
+def fuzz(app, operation, mode: str) -> dict[int, int]:
+    """Send generated requests for one operation; return how many got each status."""
+    path = operation.path
     if mode == "sendable":
         strategy = operation.as_strategy(generation_mode=GenerationMode.POSITIVE).map(make_sendable)
     else:
         strategy = operation.as_strategy(generation_mode=GenerationMode(mode))
+    statuses: dict[int, int] = {}
 
     @FUZZ_SETTINGS
     @given(case=strategy)
     def run(case) -> None:
-        before = len(outbox(fuzzed_app))
+        before = len(outbox(app))
         # Schemathesis's own checks: no 5xx, documented status codes, content types and bodies that match the
         # document. "Positive data acceptance" is left out: a schema cannot say that an address needs a real
         # domain or that base64 must decode, so a schema-valid body may rightly be 422.
@@ -112,12 +111,38 @@ def test_every_route_survives_generated_requests(fuzzed_app, path, method, mode)
         assert "Traceback" not in response.text
         replayed = "idempotent-replayed" in {k.lower() for k in response.headers}
         if path == "/v1/messages" and response.status_code == 202 and not replayed:
-            assert_no_injected_header(outbox(fuzzed_app)[before].rendered.data, case.body)
+            assert_no_injected_header(outbox(app)[before].rendered.data, case.body)
 
-    statuses: dict[int, int] = {}
     run()
     # Shown with pytest -s: how many requests were made and what they got.
-    print(f"\n{method} {path} ({mode}): {sum(statuses.values())} requests, statuses {sorted(statuses.items())}")
+    print(f"\n{operation.method.upper()} {path} ({mode}): {sum(statuses.values())} requests, "
+          f"statuses {sorted(statuses.items())}")
+    return statuses
+
+
+@pytest.mark.parametrize(("path", "method", "mode"), CASES, ids=[f"{m} {p} {g}" for p, m, g in CASES])
+def test_every_route_survives_generated_requests(fuzzed_app, path, method, mode) -> None:
+    # The schema is loaded by hand rather than with schemathesis's pytest plugin, whose lazy fixtures do not
+    # work with the pytest this project uses.
+    operation = schemathesis.openapi.from_wsgi("/openapi.json", fuzzed_app)[path][method]
+    assert sum(fuzz(fuzzed_app, operation, mode).values()) >= 1
+
+
+def test_routes_added_by_other_blueprints_are_fuzzed_too(fuzzed_app) -> None:
+    extra = Blueprint("extra", __name__)
+
+    @extra.get("/v1/items/<int:item_id>")
+    def item(item_id: int) -> dict:
+        """One item."""
+        return {"id": item_id}
+
+    fuzzed_app.register_blueprint(extra)
+    known = {(path, method.lower()) for path, method, _ in CASES}
+    others = [result.ok() for result in schemathesis.openapi.from_wsgi("/openapi.json", fuzzed_app)
+              .get_all_operations() if (result.ok().path, result.ok().method.lower()) not in known]
+    assert [(op.path, op.method.lower()) for op in others] == [("/v1/items/{item_id}", "get")]
+    for operation in others:
+        assert sum(fuzz(fuzzed_app, operation, "positive").values()) >= 1
 
 
 # Text with every kind of line break and control character a header could be split on.
