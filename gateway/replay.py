@@ -31,10 +31,15 @@ def register_idempotency(app: Flask, store: IdempotencyStore) -> None:
     app.extensions[EXTENSION_KEY] = store
 
 
-def _fingerprint(payload: Any) -> str:
+def request_fingerprint(payload: Any) -> str:
     # The same JSON with other whitespace or key order is the same request.
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+
+
+def scoped_key(raw_key: str) -> str:
+    """Keys are per client (the API key's hash): two clients picking the same key never see each other's."""
+    return f"{g.get('client_id', 'anonymous')}:{raw_key}"
 
 
 def _stored(response: Response) -> StoredResponse:
@@ -45,7 +50,7 @@ def _conflict(kind: str) -> Problem:
     if kind == "in-flight":
         return Problem(409, "Request in flight",
                        f"A request with this {HEADER} is still being processed; retry once it has finished.",
-                       "idempotency-key-in-flight")
+                       "idempotency-key-in-flight", headers={"Retry-After": "1"})
     return Problem(409, f"{HEADER} reused",
                    f"This {HEADER} was used for a different request (another body or route) within 24 hours; "
                    "send a new key with a new request.", "idempotency-key-reused")
@@ -85,9 +90,9 @@ def idempotent(view: View) -> View:
             raise Problem(400, f"Invalid {HEADER}", f"{HEADER} must be 1 to 255 printable ASCII characters.",
                           "invalid-idempotency-key")
         store: IdempotencyStore = current_app.extensions[EXTENSION_KEY]
-        key = f"{g.get('client_id', 'anonymous')}:{raw_key}"
+        key = scoped_key(raw_key)
         try:
-            begun = store.begin(key, _fingerprint(json_body()))
+            begun = store.begin(key, request_fingerprint(json_body()))
         except sqlite3.Error as exc:
             raise _unavailable(exc) from exc
         if begun.replay is not None:

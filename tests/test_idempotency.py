@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from api_helpers import HELLO, assert_problem, outbox
@@ -11,6 +14,7 @@ from smtp_server import FaultHandler
 
 from gateway import create_app
 from gateway.idempotency import IdempotencyStore, StoredResponse
+from gateway.replay import EXTENSION_KEY, request_fingerprint, scoped_key
 
 
 @pytest.fixture
@@ -196,3 +200,33 @@ def test_an_unusable_store_path_fails_at_start_up(make_settings, tmp_path) -> No
     with pytest.raises(ConfigurationError) as caught:
         create_app(make_settings(mail_backend="memory", gateway_idempotency_url=f"sqlite:///{blocker}/keys.db"))
     assert caught.value.variable == "GATEWAY_IDEMPOTENCY_URL"
+
+
+CLAIM = """
+import sys
+from gateway.idempotency import IdempotencyStore
+begun = IdempotencyStore(sys.argv[1]).begin("shared-key", "same-body")
+print("claimed" if begun.conflict is None and begun.replay is None else begun.conflict)
+"""
+
+
+def test_only_one_of_several_processes_claims_a_key(tmp_path) -> None:
+    path = str(tmp_path / "keys.sqlite3")
+    IdempotencyStore(path)  # created once, as at start-up
+    processes = [subprocess.Popen([sys.executable, "-c", CLAIM, path], stdout=subprocess.PIPE, text=True,
+                                  cwd=Path(__file__).parent.parent) for _ in range(6)]
+    outcomes = sorted(process.communicate(timeout=60)[0].strip() for process in processes)
+    assert outcomes == ["claimed"] + ["in-flight"] * 5
+
+
+def test_after_a_crash_mid_send_a_retry_is_refused_not_sent_again(make_settings, store_url, tmp_path) -> None:
+    crashed = create_app(make_settings(mail_backend="memory", gateway_idempotency_url=store_url))
+    with crashed.test_request_context("/v1/messages", method="POST", json=HELLO,
+                                      headers={"Idempotency-Key": "crash"}):
+        # What the first request had done when the process died: the key claimed, the response never recorded.
+        crashed.preprocess_request()  # the API key check, which names the client
+        store = crashed.extensions[EXTENSION_KEY]
+        assert store.begin(scoped_key("crash"), request_fingerprint(HELLO)).conflict is None
+    restarted = create_app(make_settings(mail_backend="memory", gateway_idempotency_url=store_url))
+    assert_problem(post(restarted.test_client(), key="crash"), 409, "idempotency-key-in-flight")
+    assert outbox(restarted) == []
