@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from backends.addresses import normalize_address
 from gateway.attachments import Attachment, Base64
@@ -61,8 +61,13 @@ def _tag(value: str) -> str:
     return value
 
 
-Address = Annotated[str, AfterValidator(normalize_address)]
-AddressList = Annotated[list[Address], BeforeValidator(_as_list)]
+Address = Annotated[str, AfterValidator(_valid_unicode), AfterValidator(normalize_address)]
+# One address or a list of them, as the JSON schema says (the validator turns a single one into a list).
+AddressList = Annotated[
+    list[Address],
+    BeforeValidator(_as_list),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
 HeaderValue = Annotated[str, Field(max_length=998), AfterValidator(_single_line)]
 HeaderName = Annotated[str, Field(min_length=1, max_length=76), AfterValidator(_header_name)]
 Text = Annotated[str, AfterValidator(_valid_unicode)]

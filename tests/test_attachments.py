@@ -113,6 +113,9 @@ def test_tags_and_metadata_travel_as_headers(memory_app) -> None:
         ({"headers": {"mime-version": "2.0"}}, "headers.mime-version"),
         ({"headers": {"Message-ID": "<x@y>"}}, "headers.Message-ID"),
         ({"headers": {"X-Null": "a\x00b"}}, "headers.X-Null"),
+        ({"text": "lone \ud800 surrogate"}, "text"),
+        ({"from": '"Lone \udea2" <app@example.com>'}, "from"),
+        ({"attachments": [{"filename": "a\ud800.txt", "content": "QUJD"}]}, "attachments[0].filename"),
     ],
 )
 def test_invalid_rich_fields_are_422_naming_the_field(memory_app, change, field) -> None:
