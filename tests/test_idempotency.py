@@ -189,7 +189,10 @@ def test_the_store_expires_keys_after_the_ttl(tmp_path) -> None:
     now[0] += 61
     assert store.begin("k", "f2").conflict is None and store.begin("k", "f2").conflict == "in-flight"
     now[0] += 61
-    assert store.purge_expired() == 1
+    assert store.begin("other", "f").conflict is None  # and "k", expired, is deleted on the way
+    assert store.begin("k", "f3").conflict is None
+    now[0] += 61
+    assert store.purge_expired() == 2
 
 
 def test_an_unusable_store_path_fails_at_start_up(make_settings, tmp_path) -> None:
