@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from gateway import api, readiness
+from gateway.api_setup import install_api
 from gateway.extension import MailGateway
 from gateway.inbox import register_outbox_routes
 from gateway.problems import register_error_handlers
@@ -19,5 +20,6 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     app.register_blueprint(api.blueprint)
     app.register_blueprint(readiness.blueprint)
     register_outbox_routes(app)
+    install_api(app)
     register_error_handlers(app)
     return app

@@ -57,6 +57,7 @@ disabled_blueprint = Blueprint("inbox_disabled", __name__)
 
 @blueprint.get("/outbox")
 def page() -> Response:
+    """The developer inbox page (HTML)."""
     backend = MailGateway.state().backend
     outbox = outbox_of(backend)
     kept = outbox.list_kept() if outbox is not None else []
@@ -78,6 +79,7 @@ def page() -> Response:
 
 @blueprint.get("/outbox/messages/<message_id>/html")
 def message_html(message_id: str) -> Response:
+    """A kept message's HTML part, for the sandboxed frame of the inbox page."""
     kept = kept_or_404(message_id)
     reader = MessageReader(kept.data)
     if reader.html is None:
@@ -91,6 +93,7 @@ def message_html(message_id: str) -> Response:
 @disabled_blueprint.route("/outbox", defaults={"rest": ""}, methods=["GET", "DELETE"])
 @disabled_blueprint.route("/outbox/<path:rest>", methods=["GET", "DELETE"])
 def disabled(rest: str) -> Response:
+    """The inbox page when it is turned off: a 404 saying how to turn it on."""
     raise Problem(404, "Inbox disabled", "The inbox page is off in production; set GATEWAY_INBOX_ENABLED=true "
                   "to turn it on (it has no authentication of its own).", "inbox-disabled")
 

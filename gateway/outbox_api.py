@@ -57,6 +57,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def list_messages() -> dict[str, Any]:
+    """List kept messages, newest first; `limit`/`start` page, `to`/`from`/`subject` filter."""
     limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     start = _int_arg("start", 0, 0, 10**9)
     to, from_, subject = (request.args.get(name) or None for name in ("to", "from", "subject"))
@@ -70,27 +71,32 @@ def list_messages() -> dict[str, Any]:
 
 
 def clear_messages() -> tuple[str, int]:
+    """Forget every kept message."""
     current_outbox().clear()
     return "", 204
 
 
 def get_message(message_id: str) -> dict[str, Any]:
+    """One kept message: headers, text, HTML and attachment metadata."""
     kept = kept_or_404(message_id)
     return message_view.detail(kept, MessageReader(kept.data, kept.recipients))
 
 
 def delete_message(message_id: str) -> tuple[str, int]:
+    """Forget one kept message."""
     if not current_outbox().delete_kept(message_id):
         kept_or_404(message_id)  # answers the same 404 as a read would
     return "", 204
 
 
 def raw_message(message_id: str) -> Response:
+    """One kept message as message/rfc822, exactly as delivered."""
     kept = kept_or_404(message_id)
     return Response(kept.data, mimetype="message/rfc822")
 
 
 def attachment(message_id: str, index: int) -> Response:
+    """One attachment of a kept message, numbered from 0, with its content type."""
     kept = kept_or_404(message_id)
     attachments = MessageReader(kept.data).attachments
     if index >= len(attachments):

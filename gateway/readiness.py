@@ -20,6 +20,7 @@ blueprint = Blueprint("readiness", __name__)
 
 @blueprint.get("/readyz")
 def readyz() -> dict[str, Any]:
+    """Readiness: 200 when the configured backend can deliver, else 503 saying what failed."""
     backend = MailGateway.state().backend
     try:
         if isinstance(backend, FileBackend):

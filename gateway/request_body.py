@@ -1,4 +1,4 @@
-"""Read a JSON request body, answering 415 for another media type and 400 for malformed JSON."""
+"""Read a JSON request body, answering 415 for another media type, 413 when too large, 400 for malformed JSON."""
 
 from __future__ import annotations
 
@@ -6,8 +6,19 @@ import json
 from typing import Any
 
 from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from gateway.problems import Problem
+
+
+def _body() -> bytes:
+    data = request.get_data(cache=True)
+    limit = request.max_content_length
+    # Without a Content-Length (a chunked body) Werkzeug stops reading at the limit instead of refusing, so a
+    # body that reached it is treated as too large rather than parsed truncated.
+    if limit is not None and request.content_length is None and len(data) >= limit:
+        raise RequestEntityTooLarge()
+    return data
 
 
 def json_body() -> Any:
@@ -17,6 +28,6 @@ def json_body() -> Any:
                       f"Send the body as JSON with 'Content-Type: application/json' (got {mimetype or 'none'!r}).",
                       "unsupported-media-type")
     try:
-        return json.loads(request.get_data(cache=True))
+        return json.loads(_body())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Problem(400, "Malformed JSON", f"The body is not valid JSON: {exc}.", "malformed-json") from exc

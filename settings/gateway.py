@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator, model_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backends.addresses import normalize_address
+from settings.api import ApiSettings
 from settings.inbox import InboxSettings
 from settings.ingress import IngressSettings
 from settings.smtp_production import SmtpProductionSettings
@@ -23,7 +24,7 @@ DEFAULT_BACKEND_BY_ENV = {"development": "console", "testing": "memory", "produc
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-class GatewaySettings(SmtpProductionSettings, IngressSettings, InboxSettings, BaseSettings):
+class GatewaySettings(ApiSettings, SmtpProductionSettings, IngressSettings, InboxSettings, BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",

@@ -59,7 +59,8 @@ def _env(**values: str) -> dict[str, str]:
 
 def test_serve_refuses_to_start_when_misconfigured(tmp_path) -> None:
     cases = [({"MAIL_USE_TLS": "true", "MAIL_USE_SSL": "true"}, "MAIL_USE_SSL"),
-             ({"GATEWAY_ENV": "production"}, "MAIL_SERVER"),
+             ({"GATEWAY_ENV": "production", "GATEWAY_API_KEYS": "k1"}, "MAIL_SERVER"),
+             ({"GATEWAY_ENV": "production", "MAIL_SERVER": "smtp.example.com"}, "GATEWAY_API_KEYS"),
              ({"MAIL_BACKEND": "nowhere.Backend"}, "MAIL_BACKEND"),
              ({"MAIL_BACKEND": "file", "MAIL_FILE_PATH": "/proc/x"}, "MAIL_FILE_PATH"),
              ({"GATEWAY_PORT": "http"}, "GATEWAY_PORT")]

@@ -87,7 +87,8 @@ def test_raw_prints_the_wire_format_alone(make_settings) -> None:
 def test_the_default_is_a_summary_in_development_only(make_settings) -> None:
     assert make_settings(gateway_env="development").console_format == "summary"
     assert make_settings(gateway_env="testing").console_format == "raw"
-    assert make_settings(gateway_env="production", mail_server="smtp.example.com").console_format == "raw"
+    assert make_settings(gateway_env="production", mail_server="smtp.example.com",
+                         gateway_allow_anonymous=True).console_format == "raw"
     assert make_settings(gateway_env="testing", mail_console_format="summary").console_format == "summary"
 
 

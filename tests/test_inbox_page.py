@@ -93,7 +93,7 @@ def test_a_backend_that_keeps_nothing_is_explained_on_the_page(make_settings) ->
 
 
 def test_off_in_production_unless_enabled(make_settings) -> None:
-    production = {"gateway_env": "production", "mail_backend": "memory"}
+    production = {"gateway_env": "production", "mail_backend": "memory", "gateway_allow_anonymous": True}
     off = create_app(make_settings(**production)).test_client()
     for path in ("/outbox", "/outbox/messages", "/outbox/static/inbox.js"):
         response = off.get(path)

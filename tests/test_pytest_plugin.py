@@ -48,7 +48,8 @@ def test_it_forces_the_memory_backend_whatever_the_settings_say(project) -> None
 
         def test_production_smtp_settings(mail_outbox):
             settings = GatewaySettings(_env_file=None, gateway_env="production", mail_backend="smtp",
-                                       mail_server="127.0.0.1", mail_port={closed_port})
+                                       mail_server="127.0.0.1", mail_port={closed_port},
+                                       gateway_allow_anonymous=True)
             app = create_app(settings)
             response = app.test_client().post("/v1/messages", json={{
                 "from": "app@example.com", "to": ["ann@example.com"], "subject": "Hi", "text": "Hello"}})

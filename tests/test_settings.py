@@ -21,11 +21,13 @@ def test_defaults_are_development_on_the_console() -> None:
 def test_the_environment_picks_the_default_backend(monkeypatch, env, backend) -> None:
     monkeypatch.setenv("GATEWAY_ENV", env)
     monkeypatch.setenv("MAIL_SERVER", "smtp.example.com")
+    monkeypatch.setenv("GATEWAY_API_KEYS", "k1")
     assert load_settings().backend_name == backend
 
 
 def test_mail_backend_overrides_the_environment_default(monkeypatch) -> None:
     monkeypatch.setenv("GATEWAY_ENV", "production")
+    monkeypatch.setenv("GATEWAY_ALLOW_ANONYMOUS", "true")
     monkeypatch.setenv("MAIL_BACKEND", "Memory")
     assert load_settings().backend_name == "memory"
 
@@ -73,7 +75,7 @@ def test_the_password_is_secret_everywhere(monkeypatch) -> None:
         ({"MAIL_TIMEOUT": "0"}, "MAIL_TIMEOUT", "greater than 0"),
         ({"MAIL_DEFAULT_SENDER": "not an address"}, "MAIL_DEFAULT_SENDER", "app@example.com"),
         ({"MAIL_USE_TLS": "true", "MAIL_USE_SSL": "true"}, "MAIL_USE_SSL", "set only one"),
-        ({"GATEWAY_ENV": "production"}, "MAIL_SERVER", "set MAIL_SERVER"),
+        ({"GATEWAY_ENV": "production", "GATEWAY_API_KEYS": "k1"}, "MAIL_SERVER", "set MAIL_SERVER"),
         ({"MAIL_BACKEND": "file"}, "MAIL_FILE_PATH", "writable directory"),
     ],
 )

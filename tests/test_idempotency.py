@@ -1,0 +1,235 @@
+"""Idempotency keys: replay, conflicts, concurrent retries from threads and from two app instances."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from api_helpers import HELLO, assert_problem, outbox
+from smtp_server import FaultHandler
+
+from gateway import create_app
+from gateway.idempotency import IdempotencyStore, StoredResponse
+from gateway.replay import EXTENSION_KEY, request_fingerprint, scoped_key
+
+
+@pytest.fixture
+def store_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'keys.sqlite3'}"
+
+
+@pytest.fixture
+def app(make_settings, store_url):
+    return create_app(make_settings(mail_backend="memory", gateway_idempotency_url=store_url))
+
+
+def post(client, payload=HELLO, key="key-1", path="/v1/messages"):
+    return client.post(path, json=payload, headers={"Idempotency-Key": key})
+
+
+def test_a_retry_with_the_same_key_and_body_replays_without_sending(app) -> None:
+    client = app.test_client()
+    first = post(client)
+    again = post(client, payload=dict(reversed(list(HELLO.items()))))  # same JSON, other key order
+    assert first.status_code == again.status_code == 202
+    assert again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert len(outbox(app)) == 1
+
+
+def test_the_same_key_with_another_body_or_route_is_409(app) -> None:
+    client = app.test_client()
+    assert post(client).status_code == 202
+    assert_problem(post(client, payload={**HELLO, "subject": "Other"}), 409, "idempotency-key-reused")
+    assert_problem(post(client, payload={"messages": [HELLO]}, path="/v1/messages/batch"), 409,
+                   "idempotency-key-reused")
+    assert len(outbox(app)) == 1
+
+
+def test_different_keys_send_separately_and_no_key_never_replays(app) -> None:
+    client = app.test_client()
+    assert post(client, key="a").status_code == post(client, key="b").status_code == 202
+    assert client.post("/v1/messages", json=HELLO).status_code == 202
+    assert client.post("/v1/messages", json=HELLO).status_code == 202
+    assert len(outbox(app)) == 4
+
+
+@pytest.mark.parametrize("key", ["", " leading", "trailing ", "x" * 256, "tab\tinside", "ünïcode"])
+def test_an_invalid_key_is_400(app, key) -> None:
+    body = assert_problem(app.test_client().post("/v1/messages", json=HELLO,
+                                                 headers={"Idempotency-Key": key.encode().decode("latin-1")}),
+                          400, "invalid-idempotency-key")
+    assert "Idempotency-Key" in body["detail"]
+    assert outbox(app) == []
+
+
+def test_an_invalid_message_does_not_use_up_the_key(app) -> None:
+    client = app.test_client()
+    assert_problem(post(client, payload={**HELLO, "to": []}), 422)
+    assert post(client, payload={**HELLO, "to": []}).status_code == 422  # not a replay: still validated
+    assert post(client).status_code == 202  # the key was released, so another body may use it
+    assert len(outbox(app)) == 1
+
+
+def test_concurrent_retries_from_threads_send_once(app) -> None:
+    def attempt(_: int):
+        response = post(app.test_client(), key="concurrent")
+        return response.status_code, response.get_json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(attempt, range(24)))
+    assert len(outbox(app)) == 1
+    accepted = [body for status, body in outcomes if status == 202]
+    assert accepted and all(body == accepted[0] for body in accepted)
+    assert {status for status, _ in outcomes} <= {202, 409}
+    assert all(body["type"].endswith("idempotency-key-in-flight") for status, body in outcomes if status == 409)
+
+
+def test_two_app_instances_share_the_store(make_settings, store_url) -> None:
+    first, second = (create_app(make_settings(mail_backend="memory", gateway_idempotency_url=store_url))
+                     for _ in range(2))
+
+    def attempt(n: int):
+        app = (first, second)[n % 2]
+        response = post(app.test_client(), key="shared")
+        return response.status_code, response.get_json()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(attempt, range(18)))
+    assert len(outbox(first)) + len(outbox(second)) == 1
+    accepted = [body for status, body in outcomes if status == 202]
+    assert accepted and all(body == accepted[0] for body in accepted)
+    # A third instance, as after a restart, replays it too.
+    restarted = create_app(make_settings(mail_backend="memory", gateway_idempotency_url=store_url))
+    replay = post(restarted.test_client(), key="shared")
+    assert replay.get_json() == accepted[0] and outbox(restarted) == []
+
+
+class StallingHandler(FaultHandler):
+    """Holds the DATA reply until released, and says when the message has reached it."""
+
+    def __init__(self) -> None:
+        super().__init__(stall_at="DATA")
+        self.reached = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        self.reached.set()
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_retry_while_the_first_is_in_flight_is_409(make_settings, smtp_server_factory, store_url) -> None:
+    handler = StallingHandler()
+    server = smtp_server_factory(handler)
+    app = create_app(make_settings(**server.settings(), gateway_idempotency_url=store_url))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(post, app.test_client())
+        assert handler.reached.wait(10)
+        assert_problem(post(app.test_client()), 409, "idempotency-key-in-flight")
+        handler.released.set()
+        assert first.result(timeout=10).status_code == 202
+    assert post(app.test_client()).headers["Idempotent-Replayed"] == "true"
+    assert len(server.messages) == 1
+
+
+def test_a_transient_failure_frees_the_key_for_a_real_retry(make_settings, smtp_server_factory, store_url) -> None:
+    handler = FaultHandler(data_reply="451 4.3.0 try later")
+    server = smtp_server_factory(handler)
+    client = create_app(make_settings(**server.settings(), gateway_idempotency_url=store_url)).test_client()
+    assert_problem(post(client), 503, "delivery-deferred")
+    handler.data_reply = None
+    retry = post(client)
+    assert retry.status_code == 202 and "Idempotent-Replayed" not in retry.headers
+    assert len(server.messages) == 1
+
+
+def test_an_unknown_outcome_is_replayed_never_resent(make_settings, smtp_server_factory, store_url) -> None:
+    server = smtp_server_factory(FaultHandler(disconnect_after_data=True))
+    client = create_app(make_settings(**server.settings(), gateway_idempotency_url=store_url)).test_client()
+    first = assert_problem(post(client), 503, "delivery-outcome-unknown")
+    retry = post(client)
+    assert retry.status_code == 503 and retry.get_json() == first
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert len(server.messages) == 1
+
+
+def test_batch_and_raw_routes_are_idempotent_too(app) -> None:
+    client = app.test_client()
+    batch = {"messages": [HELLO, {**HELLO, "subject": "Two"}]}
+    first = post(client, payload=batch, key="batch", path="/v1/messages/batch")
+    assert post(client, payload=batch, key="batch", path="/v1/messages/batch").get_json() == first.get_json()
+    raw = {"mail_from": "app@example.com", "rcpt_to": ["friend@example.com"], "data": "U3ViamVjdDogaGkNCg0KaGkNCg=="}
+    first = post(client, payload=raw, key="raw", path="/v1/messages/raw")
+    assert post(client, payload=raw, key="raw", path="/v1/messages/raw").get_json() == first.get_json()
+    assert len(outbox(app)) == 3
+
+
+def test_keys_are_scoped_per_api_key(make_settings, store_url) -> None:
+    app = create_app(make_settings(mail_backend="memory", gateway_idempotency_url=store_url,
+                                   gateway_api_keys="alpha-key,beta-key"))
+    client = app.test_client()
+    for token in ("alpha-key", "beta-key"):
+        response = client.post("/v1/messages", json=HELLO,
+                               headers={"Idempotency-Key": "same", "Authorization": f"Bearer {token}"})
+        assert response.status_code == 202 and "Idempotent-Replayed" not in response.headers
+    assert len(outbox(app)) == 2
+
+
+def test_the_store_expires_keys_after_the_ttl(tmp_path) -> None:
+    now = [1000.0]
+    store = IdempotencyStore(tmp_path / "s.sqlite3", ttl_seconds=60, clock=lambda: now[0])
+    assert store.begin("k", "f1").conflict is None
+    assert store.begin("k", "f1").conflict == "in-flight"
+    store.finish("k", StoredResponse(202, "application/json", b"{}"))
+    assert store.begin("k", "f1").replay == StoredResponse(202, "application/json", b"{}")
+    assert store.begin("k", "f2").conflict == "mismatch"
+    now[0] += 61
+    assert store.begin("k", "f2").conflict is None and store.begin("k", "f2").conflict == "in-flight"
+    now[0] += 61
+    assert store.begin("other", "f").conflict is None  # and "k", expired, is deleted on the way
+    assert store.begin("k", "f3").conflict is None
+    now[0] += 61
+    assert store.purge_expired() == 2
+
+
+def test_an_unusable_store_path_fails_at_start_up(make_settings, tmp_path) -> None:
+    from backends.errors import ConfigurationError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigurationError) as caught:
+        create_app(make_settings(mail_backend="memory", gateway_idempotency_url=f"sqlite:///{blocker}/keys.db"))
+    assert caught.value.variable == "GATEWAY_IDEMPOTENCY_URL"
+
+
+CLAIM = """
+import sys
+from gateway.idempotency import IdempotencyStore
+begun = IdempotencyStore(sys.argv[1]).begin("shared-key", "same-body")
+print("claimed" if begun.conflict is None and begun.replay is None else begun.conflict)
+"""
+
+
+def test_only_one_of_several_processes_claims_a_key(tmp_path) -> None:
+    path = str(tmp_path / "keys.sqlite3")
+    IdempotencyStore(path)  # created once, as at start-up
+    processes = [subprocess.Popen([sys.executable, "-c", CLAIM, path], stdout=subprocess.PIPE, text=True,
+                                  cwd=Path(__file__).parent.parent) for _ in range(6)]
+    outcomes = sorted(process.communicate(timeout=60)[0].strip() for process in processes)
+    assert outcomes == ["claimed"] + ["in-flight"] * 5
+
+
+def test_after_a_crash_mid_send_a_retry_is_refused_not_sent_again(make_settings, store_url, tmp_path) -> None:
+    crashed = create_app(make_settings(mail_backend="memory", gateway_idempotency_url=store_url))
+    with crashed.test_request_context("/v1/messages", method="POST", json=HELLO,
+                                      headers={"Idempotency-Key": "crash"}):
+        # What the first request had done when the process died: the key claimed, the response never recorded.
+        crashed.preprocess_request()  # the API key check, which names the client
+        store = crashed.extensions[EXTENSION_KEY]
+        assert store.begin(scoped_key("crash"), request_fingerprint(HELLO)).conflict is None
+    restarted = create_app(make_settings(mail_backend="memory", gateway_idempotency_url=store_url))
+    assert_problem(post(restarted.test_client(), key="crash"), 409, "idempotency-key-in-flight")
+    assert outbox(restarted) == []

@@ -1,0 +1,82 @@
+"""GET /openapi.json: a valid OpenAPI 3.1 document, generated from the models, covering every route."""
+
+from __future__ import annotations
+
+import pytest
+from openapi_spec_validator import validate
+
+from gateway import create_app
+from gateway.attachments import Attachment
+from gateway.openapi import _RULE_PARAMETER
+from gateway.schemas import MessageRequest, RawMessageRequest
+
+
+@pytest.fixture
+def document(make_settings) -> dict:
+    app = create_app(make_settings(mail_backend="memory", gateway_api_keys="k1"))
+    response = app.test_client().get("/openapi.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    return response.get_json()
+
+
+def test_it_is_a_valid_openapi_3_1_document(document) -> None:
+    assert document["openapi"].startswith("3.1")
+    validate(document)
+
+
+def test_every_route_of_the_app_is_documented(make_settings, document) -> None:
+    app = create_app(make_settings(mail_backend="memory"))
+    served = {(_RULE_PARAMETER.sub(r"{\2}", rule.rule), method.lower())
+              for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    documented = {(path, method) for path, operations in document["paths"].items() for method in operations}
+    assert served == documented
+
+
+def test_bodies_come_from_the_pydantic_models(document) -> None:
+    schemas = document["components"]["schemas"]
+    assert set(schemas["MessageRequest"]["properties"]) == {
+        field.alias or name for name, field in MessageRequest.model_fields.items()}
+    assert set(schemas["RawMessageRequest"]["properties"]) == set(RawMessageRequest.model_fields)
+    assert schemas["Attachment"]["properties"]["content_id"] == \
+        Attachment.model_json_schema()["properties"]["content_id"]
+    assert schemas["MessageRequest"]["additionalProperties"] is False
+
+
+def test_v1_routes_declare_the_api_key_and_every_problem(document) -> None:
+    operation = document["paths"]["/v1/messages"]["post"]
+    assert operation["security"] == [{"bearerAuth": []}]
+    assert {"400", "401", "409", "413", "415", "422", "502", "503"} <= set(operation["responses"])
+    problem = operation["responses"]["422"]["content"]["application/problem+json"]["schema"]
+    assert problem == {"$ref": "#/components/schemas/ProblemDetails"}
+    assert "urn:mail-gateway:problem:invalid-message" in operation["responses"]["422"]["description"]
+    assert [p["name"] for p in operation["parameters"]] == ["Idempotency-Key"]
+    assert "security" not in document["paths"]["/healthz"]["get"]
+
+
+def test_without_keys_the_document_does_not_ask_for_one(make_settings) -> None:
+    document = create_app(make_settings(mail_backend="memory")).test_client().get("/openapi.json").get_json()
+    assert "security" not in document["paths"]["/v1/messages"]["post"]
+
+
+def test_a_route_added_by_another_blueprint_is_documented_too(make_settings) -> None:
+    from flask import Blueprint
+
+    app = create_app(make_settings(mail_backend="memory", gateway_api_keys="k1"))
+    later = Blueprint("later", __name__)
+
+    @later.get("/v1/items/<int:message_id>")
+    def item(message_id: int) -> dict:
+        """One item of a later blueprint.
+
+        More text that stays out of the summary."""
+        return {}
+
+    app.register_blueprint(later)
+    document = app.test_client().get("/openapi.json").get_json()
+    validate(document)
+    operation = document["paths"]["/v1/items/{message_id}"]["get"]
+    assert operation["summary"] == "One item of a later blueprint."
+    assert operation["parameters"] == [{"name": "message_id", "in": "path", "required": True,
+                                        "schema": {"type": "integer"}}]
+    assert operation["security"] == [{"bearerAuth": []}]
