@@ -17,6 +17,12 @@ from flask_mailman.message import BadHeaderError
 from backends.errors import InvalidMessageError
 
 
+def message_date() -> str:
+    """Now, with the local offset (``+0000`` on a UTC host): ``formatdate()``'s default ``-0000`` means the
+    zone is unknown (RFC 5322 3.3), which some clients show as a warning."""
+    return formatdate(localtime=True)
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedMessage:
     message_id: str
@@ -62,7 +68,7 @@ def render_message(message: EmailMessage) -> RenderedMessage:
     if "message-id" not in present:
         message.extra_headers["Message-ID"] = make_msgid(domain=_msgid_domain(envelope_from))
     if "date" not in present:
-        message.extra_headers["Date"] = formatdate()
+        message.extra_headers["Date"] = message_date()
     message.encoding = message.encoding or "utf-8"
     try:
         mime = message.message()
@@ -99,6 +105,6 @@ def render_raw(
             message_id = make_msgid(domain=domain)
             added += b"Message-ID: " + message_id.encode("ascii") + b"\r\n"
         if not _DATE.search(header_block):
-            added += b"Date: " + formatdate().encode("ascii") + b"\r\n"
+            added += b"Date: " + message_date().encode("ascii") + b"\r\n"
         data = added + data
     return RenderedMessage(message_id, envelope_from, tuple(recipients), data)

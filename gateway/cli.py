@@ -56,8 +56,9 @@ def serve(host: str | None, port: int | None, threads: int, smtp: bool) -> None:
         err=True,
     )
     try:
+        # waitress would otherwise read bodies of up to 1 GiB before the app's own 413 could refuse them.
         waitress_serve(app, host=settings.gateway_host, port=settings.gateway_port, threads=threads,
-                       ident="mail-gateway")
+                       ident="mail-gateway", max_request_body_size=settings.gateway_max_message_bytes)
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {settings.gateway_host}:{settings.gateway_port} ({exc.strerror or exc}); "

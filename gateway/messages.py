@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from email.mime.base import MIMEBase
-from email.utils import formatdate, make_msgid
+from email.utils import make_msgid
 from typing import Any
 
 from flask_mailman import EmailMultiAlternatives
 from flask_mailman.message import SafeMIMEMultipart
 
 from backends.addresses import envelope_address
-from backends.rendering import addr_spec
+from backends.rendering import addr_spec, message_date
 from gateway.schemas import METADATA_PREFIX, MessageRequest
 
 
@@ -54,7 +54,7 @@ def build_message(request: MessageRequest, *, default_sender: str | None) -> Ric
         # Set here so the ID returned to the caller is the one on the wire, and so the Date does not depend
         # on an application context.
         "Message-ID": make_msgid(domain=domain),
-        "Date": formatdate(localtime=False),
+        "Date": message_date(),
     }
     html_only = request.text is None
     message = RichMessage(

@@ -29,3 +29,10 @@ def test_render_raw_can_leave_the_bytes_untouched() -> None:
 def test_render_raw_needs_recipients() -> None:
     with pytest.raises(InvalidMessageError):
         render_raw("a@example.com", [], RAW)
+
+
+def test_the_date_header_names_its_zone() -> None:
+    # "-0000" would mean "zone unknown" (RFC 5322 3.3); a numeric offset with a sign that is not "-0000" is known.
+    rendered = render_raw("a@example.com", ["b@example.com"], b"Subject: x\r\n\r\nbody\r\n")
+    date_line = next(line for line in rendered.data.split(b"\r\n") if line.startswith(b"Date: "))
+    assert not date_line.endswith(b"-0000") and date_line[-5:-4] in (b"+", b"-")
