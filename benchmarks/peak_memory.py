@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from benchmarks import payload
-from benchmarks.drive import Plan, gateway_env, post
-from benchmarks.procs import HttpServer, Sink, clean_env, run_loadgen
+from benchmarks.drive import Plan, post, start_gateway
+from benchmarks.procs import Sink, clean_env, run_loadgen
 from benchmarks.results import MemoryRow
 
 
@@ -57,8 +57,11 @@ def http_row(sink: Sink, plan: Plan) -> MemoryRow:
     size = int(plan.attachment_mb * 1024 * 1024)
     row = MemoryRow("gateway over HTTP", size // 1024)
     limit = str(max(64 * 1024 * 1024, 4 * size))  # a body limit, where the gateway has one, that lets it in
-    env = gateway_env(plan, "smtp", sink, gateway_max_message_bytes=limit, gateway_max_body_bytes=limit)
-    server = HttpServer("gateway", env, plan.server_threads)
+    try:
+        server = start_gateway(plan, "smtp", sink, gateway_max_message_bytes=limit, gateway_max_body_bytes=limit)
+    except RuntimeError as exc:
+        row.error = str(exc)
+        return row
     try:
         status, answer = post(server.port, "/v1/messages", attachment_body(1024))
         if status >= 400:

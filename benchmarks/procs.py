@@ -78,8 +78,8 @@ class Sink:
         return int(read_line(self.proc, 10, f"{self.label} count"))
 
     def settled_count(self, expected: int, timeout: float = 2.0) -> int:
-        """The count, given a short bounded chance to reach ``expected`` (replies precede nothing here, but a
-        client that gave up on a reply may still have a message in flight)."""
+        """The count, given a short bounded chance to reach ``expected``: a sender that gave up waiting for a
+        reply may have left a message in flight, and the check must not call that one lost too early."""
         deadline = time.monotonic() + timeout
         count = self.count()
         while count < expected and time.monotonic() < deadline:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from benchmarks import payload, peak_memory, report
-from benchmarks.drive import Plan, gateway_env, http_row, library_row, probe_route
+from benchmarks.drive import Plan, http_row, library_row, probe_route, start_gateway
 from benchmarks.procs import HttpServer, Sink
 from benchmarks.results import MemoryRow, Row
 
@@ -60,23 +60,29 @@ def sink_group(kind: str, latency_ms: float, plan: Plan) -> list[Row]:
                                                                           "(pip install -e '.[bench]')")))
                     continue
             rows.append(logged(library_row(group, name, label, sink, plan, is_floor=name == "floor")))
-        server = HttpServer("gateway", gateway_env(plan, "smtp", sink), plan.server_threads)
-        try:
-            n = plan.messages_for(sink)
-            single = Row(group, f"gateway HTTP: 1 message/request, {plan.concurrency} clients")
-            rows.append(logged(http_row(single, server, sink, "/v1/messages", payload.single_json(), 1, n,
-                                        plan.concurrency, plan)))
-            batch = Row(group, f"gateway HTTP: batch route, {plan.batch_size}/request, "
-                               f"{plan.batch_concurrency} clients")
-            if probe_route(batch, server, "/v1/messages/batch", payload.batch_json(1)):
-                http_row(batch, server, sink, "/v1/messages/batch", payload.batch_json(plan.batch_size),
-                         plan.batch_size, n, plan.batch_concurrency, plan)
-            rows.append(logged(batch))
-        finally:
-            server.stop()
+        rows += http_rows(group, sink, plan)
     finally:
         sink.stop()
     return rows
+
+
+def http_rows(group: str, sink: Sink, plan: Plan) -> list[Row]:
+    n = plan.messages_for(sink)
+    single = Row(group, f"gateway HTTP: 1 message/request, {plan.concurrency} clients")
+    batch = Row(group, f"gateway HTTP: batch route, {plan.batch_size}/request, {plan.batch_concurrency} clients")
+    try:
+        server = start_gateway(plan, "smtp", sink)
+    except RuntimeError as exc:
+        single.error = batch.error = str(exc)
+        return [logged(single), logged(batch)]
+    try:
+        http_row(single, server, sink, "/v1/messages", payload.single_json(), 1, n, plan.concurrency, plan)
+        if probe_route(batch, server, "/v1/messages/batch", payload.batch_json(1)):
+            http_row(batch, server, sink, "/v1/messages/batch", payload.batch_json(plan.batch_size),
+                     plan.batch_size, n, plan.batch_concurrency, plan)
+    finally:
+        server.stop()
+    return [logged(single), logged(batch)]
 
 
 def overhead_group(plan: Plan) -> list[Row]:
@@ -84,9 +90,15 @@ def overhead_group(plan: Plan) -> list[Row]:
     log(group)
     rows = []
     for app, label in (("plain", "plain Flask JSON route"), ("gateway", "gateway HTTP, memory backend")):
-        server = HttpServer(app, gateway_env(plan, "memory", None), plan.server_threads)
+        row = Row(group, f"{label}, {plan.concurrency} clients", is_floor=app == "plain")
         try:
-            row = Row(group, f"{label}, {plan.concurrency} clients", is_floor=app == "plain")
+            server = (HttpServer(app, {}, plan.server_threads) if app == "plain"
+                      else start_gateway(plan, "memory", None))
+        except RuntimeError as exc:
+            row.error = str(exc)
+            rows.append(logged(row))
+            continue
+        try:
             rows.append(logged(http_row(row, server, None, "/v1/messages", payload.single_json(), 1,
                                         plan.messages, plan.concurrency, plan)))
         finally:
@@ -138,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     plan, args = parse_args(argv)
     for name in [n for n in os.environ if n.upper().startswith(("MAIL_", "GATEWAY_"))]:
         del os.environ[name]  # the run is configured by its settings alone, never by the shell's
+    from benchmarks.drive import known_settings
+
+    for name in sorted(set(plan.settings) - set(known_settings(plan.settings))):
+        log(f"note: this version has no setting {name!r}; it is left out")
     started = time.time()
     rows: list[Row] = []
     for kind, latency in plan.sinks:
