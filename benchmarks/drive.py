@@ -6,6 +6,8 @@ import http.client
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,38 +65,96 @@ def start_gateway(plan: Plan, backend: str, sink: Sink | None, **more: Any) -> H
         return HttpServer("gateway", env, plan.server_threads)
 
 
-def library_row(group: str, name: str, label: str, sink: Sink, plan: Plan, *, is_floor: bool = False) -> Row:
-    """Run ``benchmarks.scenarios.library <name>`` in its own process, one ``run`` line per repetition."""
-    row = Row(group, label, is_floor=is_floor)
-    n = plan.messages_for(sink)
-    cmd = [sys.executable, "-m", "benchmarks.scenarios.library", name, "--port", str(sink.port),
-           "--batch-size", str(plan.batch_size), "--settings", json.dumps(plan.settings)]
-    before = sink.count()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=clean_env())
+class LibraryScenario:
+    """``benchmarks.scenarios.library <name>`` in its own process, kept running between its repetitions."""
+
+    def __init__(self, row: Row, name: str, sink: Sink, plan: Plan) -> None:
+        self.row, self.name, self.sink, self.n = row, name, sink, plan.messages_for(sink)
+        self.cmd = [sys.executable, "-m", "benchmarks.scenarios.library", name, "--port", str(sink.port),
+                    "--batch-size", str(plan.batch_size), "--settings", json.dumps(plan.settings)]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        before = self.sink.count()
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=clean_env())
+        with recorded_errors(self.row):
+            warm = json.loads(read_line(self.proc, 120, self.row.name).removeprefix("READY "))
+            delta = self.sink.settled_count(before + warm["accepted"]) - before
+            self.row.warm_up.append(Run(0.0, warm["accepted"] + warm["failed"], warm["accepted"], delta))
+
+    def rep(self) -> None:
+        with recorded_errors(self.row):
+            before = self.sink.count()
+            self.proc.stdin.write(f"run {self.n}\n")
+            self.proc.stdin.flush()
+            result = json.loads(read_line(self.proc, 60 + self.n, self.row.name))
+            delta = self.sink.settled_count(before + result["accepted"]) - before
+            self.row.runs.append(Run(result["elapsed"], self.n, result["accepted"], delta,
+                                     peak_rss_kib=result["peak_rss_kib"]))
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class HttpScenario:
+    """Load-generator runs of ``messages`` messages against a running server, ``per_request`` per request."""
+
+    def __init__(self, row: Row, server: HttpServer, sink: Sink | None, path: str, body: bytes,
+                 per_request: int, messages: int, concurrency: int) -> None:
+        self.row, self.server, self.sink, self.path, self.body = row, server, sink, path, body
+        self.per_request, self.concurrency = per_request, concurrency
+        self.requests = max(1, messages // per_request)
+
+    def _run(self, requests: int) -> Run:
+        before = self.sink.count() if self.sink else 0
+        report = run_loadgen(self.server.port, self.path, self.body, requests, self.concurrency, {})
+        delta = self.sink.settled_count(before + report["accepted"]) - before if self.sink else None
+        return Run(report["elapsed"], requests * self.per_request, report["accepted"], delta, report["p50_ms"],
+                   report["p99_ms"], self.server.peak_rss_kib(), report["failure_samples"])
+
+    def start(self) -> None:
+        with recorded_errors(self.row):
+            self.row.warm_up.append(self._run(min(self.requests, self.concurrency * 2)))
+
+    def rep(self) -> None:
+        with recorded_errors(self.row):
+            self.row.runs.append(self._run(self.requests))
+
+    def stop(self) -> None:
+        return None
+
+
+@contextmanager
+def recorded_errors(row: Row) -> Iterator[None]:
+    """A scenario that breaks is reported in its row; the rest of the run goes on."""
     try:
-        warm = json.loads(read_line(proc, 120, label).removeprefix("READY "))
-        row.warm_up.append(Run(0.0, warm["accepted"] + warm["failed"], warm["accepted"],
-                               sink.settled_count(before + warm["accepted"]) - before))
-        for _ in range(plan.reps):
-            before = sink.count()
-            proc.stdin.write(f"run {n}\n")
-            proc.stdin.flush()
-            result = json.loads(read_line(proc, 60 + n, label))
-            delta = sink.settled_count(before + result["accepted"]) - before
-            row.runs.append(Run(result["elapsed"], n, result["accepted"], delta,
-                                peak_rss_kib=result["peak_rss_kib"]))
-    except (RuntimeError, ValueError, KeyError, OSError) as exc:
+        yield
+    except (RuntimeError, ValueError, KeyError, OSError, subprocess.SubprocessError) as exc:
         row.error = str(exc)
+
+
+def measure(scenarios: list[LibraryScenario | HttpScenario], reps: int) -> None:
+    """Start (and warm up) every scenario, then run repetition after repetition of each in turn, so that a
+    passing burst of load on a shared machine spreads over all of them rather than skewing one."""
+    live = [s for s in scenarios if s.row.not_applicable is None and s.row.error is None]
+    try:
+        for scenario in live:
+            scenario.start()
+        for _ in range(reps):
+            for scenario in live:
+                if scenario.row.error is None:
+                    scenario.rep()
     finally:
-        if proc.poll() is None:
-            proc.stdin.close()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    return row
+        for scenario in live:
+            scenario.stop()
 
 
 def post(port: int, path: str, body: bytes) -> tuple[int, bytes]:
@@ -105,27 +165,6 @@ def post(port: int, path: str, body: bytes) -> tuple[int, bytes]:
         return response.status, response.read()
     finally:
         conn.close()
-
-
-def http_row(row: Row, server: HttpServer, sink: Sink | None, path: str, body: bytes, per_request: int,
-             messages: int, concurrency: int, plan: Plan) -> Row:
-    """Warm up, then ``plan.reps`` load-generator runs of ``messages`` messages against ``server``."""
-    requests = max(1, messages // per_request)
-
-    def one(count: int) -> Run:
-        before = sink.count() if sink else 0
-        report = run_loadgen(server.port, path, body, count, concurrency, {})
-        delta = sink.settled_count(before + report["accepted"]) - before if sink else None
-        return Run(report["elapsed"], count * per_request, report["accepted"], delta, report["p50_ms"],
-                   report["p99_ms"], server.peak_rss_kib(), report["failure_samples"])
-
-    try:
-        row.warm_up.append(one(min(requests, concurrency * 2)))
-        for _ in range(plan.reps):
-            row.runs.append(one(requests))
-    except (RuntimeError, ValueError, KeyError, OSError, subprocess.SubprocessError) as exc:
-        row.error = str(exc)
-    return row
 
 
 def probe_route(row: Row, server: HttpServer, path: str, body: bytes) -> bool:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from benchmarks import payload, peak_memory, report
-from benchmarks.drive import Plan, http_row, library_row, probe_route, start_gateway
+from benchmarks.drive import HttpScenario, LibraryScenario, Plan, measure, probe_route, start_gateway
 from benchmarks.procs import HttpServer, Sink
 from benchmarks.results import MemoryRow, Row
 
@@ -50,60 +50,61 @@ def logged(row: Row) -> Row:
 
 def sink_group(kind: str, latency_ms: float, plan: Plan) -> list[Row]:
     sink = Sink(kind, latency_ms)
-    group, rows = sink.label, []
-    log(f"{group} (port {sink.port}), {plan.messages_for(sink)} messages per run")
-    try:
-        for name, label in LIBRARY:
-            if name.startswith("flask-mail-") or name == "flask-mail":
-                if importlib.util.find_spec("flask_mail") is None:
-                    rows.append(logged(Row(group, label, not_applicable="n/a: Flask-Mail is not installed "
-                                                                          "(pip install -e '.[bench]')")))
-                    continue
-            rows.append(logged(library_row(group, name, label, sink, plan, is_floor=name == "floor")))
-        rows += http_rows(group, sink, plan)
-    finally:
-        sink.stop()
-    return rows
-
-
-def http_rows(group: str, sink: Sink, plan: Plan) -> list[Row]:
-    n = plan.messages_for(sink)
+    group, n = sink.label, plan.messages_for(sink)
+    log(f"{group} (port {sink.port}), {n} messages per run")
+    scenarios: list[LibraryScenario | HttpScenario] = []
+    for name, label in LIBRARY:
+        row = Row(group, label, is_floor=name == "floor")
+        if name.startswith("flask-mail-") or name == "flask-mail":
+            if importlib.util.find_spec("flask_mail") is None:
+                row.not_applicable = "n/a: Flask-Mail is not installed (pip install -e '.[bench]')"
+        scenarios.append(LibraryScenario(row, name, sink, plan))
     single = Row(group, f"gateway HTTP: 1 message/request, {plan.concurrency} clients")
     batch = Row(group, f"gateway HTTP: batch route, {plan.batch_size}/request, {plan.batch_concurrency} clients")
+    server = None
     try:
         server = start_gateway(plan, "smtp", sink)
     except RuntimeError as exc:
         single.error = batch.error = str(exc)
-        return [logged(single), logged(batch)]
     try:
-        http_row(single, server, sink, "/v1/messages", payload.single_json(), 1, n, plan.concurrency, plan)
-        if probe_route(batch, server, "/v1/messages/batch", payload.batch_json(1)):
-            http_row(batch, server, sink, "/v1/messages/batch", payload.batch_json(plan.batch_size),
-                     plan.batch_size, n, plan.batch_concurrency, plan)
+        if server is not None:
+            scenarios.append(HttpScenario(single, server, sink, "/v1/messages", payload.single_json(), 1, n,
+                                          plan.concurrency))
+            if probe_route(batch, server, "/v1/messages/batch", payload.batch_json(1)):
+                scenarios.append(HttpScenario(batch, server, sink, "/v1/messages/batch",
+                                              payload.batch_json(plan.batch_size), plan.batch_size, n,
+                                              plan.batch_concurrency))
+        measure(scenarios, plan.reps)
     finally:
-        server.stop()
-    return [logged(single), logged(batch)]
+        if server is not None:
+            server.stop()
+        sink.stop()
+    rows = [s.row for s in scenarios] + [r for r in (single, batch) if r not in [s.row for s in scenarios]]
+    return [logged(row) for row in rows]
 
 
 def overhead_group(plan: Plan) -> list[Row]:
     group = "HTTP overhead, no SMTP"
     log(group)
-    rows = []
-    for app, label in (("plain", "plain Flask JSON route"), ("gateway", "gateway HTTP, memory backend")):
-        row = Row(group, f"{label}, {plan.concurrency} clients", is_floor=app == "plain")
-        try:
-            server = (HttpServer(app, {}, plan.server_threads) if app == "plain"
-                      else start_gateway(plan, "memory", None))
-        except RuntimeError as exc:
-            row.error = str(exc)
-            rows.append(logged(row))
-            continue
-        try:
-            rows.append(logged(http_row(row, server, None, "/v1/messages", payload.single_json(), 1,
-                                        plan.messages, plan.concurrency, plan)))
-        finally:
+    servers, scenarios, rows = [], [], []
+    try:
+        for app, label in (("plain", "plain Flask JSON route"), ("gateway", "gateway HTTP, memory backend")):
+            row = Row(group, f"{label}, {plan.concurrency} clients", is_floor=app == "plain")
+            rows.append(row)
+            try:
+                server = (HttpServer(app, {}, plan.server_threads) if app == "plain"
+                          else start_gateway(plan, "memory", None))
+            except RuntimeError as exc:
+                row.error = str(exc)
+                continue
+            servers.append(server)
+            scenarios.append(HttpScenario(row, server, None, "/v1/messages", payload.single_json(), 1,
+                                          plan.messages, plan.concurrency))
+        measure(scenarios, plan.reps)
+    finally:
+        for server in servers:
             server.stop()
-    return rows
+    return [logged(row) for row in rows]
 
 
 def memory_rows(plan: Plan) -> list[MemoryRow]:
