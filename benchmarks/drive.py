@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.procs import HOST, HttpServer, Sink, clean_env, read_line, run_loadgen
+from benchmarks.procs import HOST, CpuMeter, HttpServer, Sink, clean_env, read_line, run_loadgen
 from benchmarks.results import Row, Run
 
 
@@ -85,13 +85,16 @@ class LibraryScenario:
 
     def rep(self) -> None:
         with recorded_errors(self.row):
-            before = self.sink.count()
+            before, sink_cpu = self.sink.count(), CpuMeter(self.sink.proc.pid)
+            sink_cpu.start()
             self.proc.stdin.write(f"run {self.n}\n")
             self.proc.stdin.flush()
             result = json.loads(read_line(self.proc, 60 + self.n, self.row.name))
+            sink_seconds = sink_cpu.stop()
             delta = self.sink.settled_count(before + result["accepted"]) - before
             self.row.runs.append(Run(result["elapsed"], self.n, result["accepted"], delta,
-                                     peak_rss_kib=result["peak_rss_kib"]))
+                                     peak_rss_kib=result["peak_rss_kib"], sender_cpu=result["cpu"],
+                                     sink_cpu=sink_seconds))
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -115,10 +118,14 @@ class HttpScenario:
 
     def _run(self, requests: int) -> Run:
         before = self.sink.count() if self.sink else 0
+        meters = CpuMeter(self.server.proc.pid), CpuMeter(self.sink.proc.pid if self.sink else None)
+        for meter in meters:
+            meter.start()
         report = run_loadgen(self.server.port, self.path, self.body, requests, self.concurrency, {})
+        server_cpu, sink_cpu = (meter.stop() for meter in meters)
         delta = self.sink.settled_count(before + report["accepted"]) - before if self.sink else None
         return Run(report["elapsed"], requests * self.per_request, report["accepted"], delta, report["p50_ms"],
-                   report["p99_ms"], self.server.peak_rss_kib(), report["failure_samples"])
+                   report["p99_ms"], self.server.peak_rss_kib(), server_cpu, sink_cpu, report["failure_samples"])
 
     def start(self) -> None:
         with recorded_errors(self.row):

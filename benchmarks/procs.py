@@ -59,6 +59,29 @@ def peak_rss_kib(pid: int) -> int | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time the process has used, where /proc has it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds a process spends between ``start()`` and ``stop()``."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid, self.begin = pid, None
+
+    def start(self) -> None:
+        self.begin = cpu_seconds(self.pid) if self.pid else None
+
+    def stop(self) -> float | None:
+        end = cpu_seconds(self.pid) if self.pid else None
+        return end - self.begin if end is not None and self.begin is not None else None
+
+
 class Sink:
     """A sink process: ``count()`` is how many messages it accepted so far."""
 

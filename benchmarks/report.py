@@ -46,7 +46,7 @@ def machine(plan: Plan, started: float, command: str) -> list[str]:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return [
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {time.time() - started:.0f} s: "
-        f"`python -m benchmarks.run {command}`".rstrip(),
+        + (f"`python -m benchmarks.run {command}`" if command else "`make bench` (`python -m benchmarks.run`)"),
         "",
         f"- Machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} {platform.release()}, "
         f"load average {load} at the end (the machine may be shared: compare ratios within this run)",
@@ -69,21 +69,38 @@ def ratio(row: Row, floor: Row | None) -> tuple[float | None, str]:
 
 def group_table(rows: list[Row]) -> list[str]:
     floor = next((r for r in rows if r.is_floor), None)
-    lines = ["| Scenario | msgs/s median (min–max) | × floor (min–max) | p50 ms | p99 ms | peak RSS MB | check |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+    lines = ["| Scenario | msgs/s median (min–max) | × floor (min–max) | p50 ms | p99 ms | sender CPU µs/msg "
+             "| sink CPU µs/msg (cores) | peak RSS MB | check |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in rows:
         if not row.measured:
             note = row.not_applicable or f"**ERROR** {(row.error or '').strip().splitlines()[-1:] or ''}"
-            lines.append(f"| {row.name} | {note} | | | | | |")
+            lines.append(f"| {row.name} | {note} | | | | | | | |")
             continue
         median = row.median_run
         rate = f"{row.median_rate:,.0f} ({min(row.rates):,.0f}–{max(row.rates):,.0f})"
         latency = [f"{v:.1f}" if v is not None else "—" for v in (median.p50_ms, median.p99_ms)]
         rss = f"{row.peak_rss_kib / 1024:.0f}" if row.peak_rss_kib else "—"
+        sender_us, sink_us = median.per_message_us(median.sender_cpu), median.per_message_us(median.sink_cpu)
+        sender = f"{sender_us:,.0f}" if sender_us is not None else "—"
+        sink = f"{sink_us:,.0f} ({median.sink_cpu / median.elapsed:.2f})" if sink_us is not None else "—"
         check = "**MISMATCH: " + "; ".join(row.problems) + "**" if row.problems else "ok"
         lines.append(f"| {row.name} | {rate} | {'floor' if row.is_floor else ratio(row, floor)[1]} | "
-                     f"{latency[0]} | {latency[1]} | {rss} | {check} |")
+                     f"{latency[0]} | {latency[1]} | {sender} | {sink} | {rss} | {check} |")
     return lines
+
+
+def sink_bound(rows: list[Row]) -> list[str]:
+    """What the sink itself allows: its CPU per message in the floor run caps every sender."""
+    floor = next((r for r in rows if r.is_floor and r.measured), None)
+    run = floor.median_run if floor else None
+    us = run.per_message_us(run.sink_cpu) if run else None
+    if not us or run.elapsed < 0.5 or run.sink_cpu / run.elapsed < 0.05:  # too short for the clock's ticks
+        return []
+    cap = 1e6 / us
+    return [f"The sink spent {us:,.0f} µs of CPU per message in the floor run ({run.sink_cpu / run.elapsed:.2f} of a "
+            f"core): as one process on one core it cannot take more than ~{cap:,.0f} msgs/s from any sender, "
+            f"{cap / floor.median_rate:.1f}× this floor.", ""]
 
 
 def targets(rows: list[Row], memory: list[MemoryRow]) -> list[str]:
@@ -110,7 +127,7 @@ def targets(rows: list[Row], memory: list[MemoryRow]) -> list[str]:
                 met = "—" if value is None else ("yes" if value >= 0.6 else f"no (short by {0.6 - value:.2f}×)")
                 lines.append(f"| {row.name}: ≥ 0.6× the {floor.name} | {measured} | {met} |")
     for m in memory:
-        if m.growth_kib is not None:
+        if m.growth_kib is not None and m.sender.startswith("gateway"):
             times = m.growth_kib / m.attachment_kib
             met = "yes" if times < 5 else f"no (over by {times - 5:.1f}×)"
             lines.append(f"| {m.sender}, {m.attachment_kib / 1024:g} MB attachment: peak RSS growth < 5× | "
@@ -139,7 +156,7 @@ def markdown(plan: Plan, rows: list[Row], memory: list[MemoryRow], started: floa
     for row in rows:
         groups.setdefault(row.group, []).append(row)
     for group, members in groups.items():
-        out += [f"## {group}", "", *group_table(members), ""]
+        out += [f"## {group}", "", *group_table(members), "", *sink_bound(members)]
     out += [f"## Peak memory: one message with a {plan.attachment_mb:g} MB attachment", "",
             "Growth of the sending process's resident memory over what it held before the send "
             "(the attachment's bytes included), to the peak during it.", "", *memory_table(memory), ""]

@@ -18,11 +18,16 @@ class Run:
     p50_ms: float | None = None
     p99_ms: float | None = None
     peak_rss_kib: int | None = None
+    sender_cpu: float | None = None  # CPU seconds of the sending process (the library caller, the HTTP server)
+    sink_cpu: float | None = None  # CPU seconds of the sink
     failure_samples: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
         return self.accepted / self.elapsed if self.elapsed > 0 else 0.0
+
+    def per_message_us(self, cpu: float | None) -> float | None:
+        return cpu / self.accepted * 1e6 if cpu is not None and self.accepted else None
 
     @property
     def problems(self) -> list[str]:

@@ -71,9 +71,11 @@ def sink_group(kind: str, latency_ms: float, plan: Plan) -> list[Row]:
             scenarios.append(HttpScenario(single, server, sink, "/v1/messages", payload.single_json(), 1, n,
                                           plan.concurrency))
             if probe_route(batch, server, "/v1/messages/batch", payload.batch_json(1)):
+                # Enough requests that every client has at least two, whatever the batch size.
+                batch_messages = max(n, plan.batch_size * plan.batch_concurrency * 2)
                 scenarios.append(HttpScenario(batch, server, sink, "/v1/messages/batch",
-                                              payload.batch_json(plan.batch_size), plan.batch_size, n,
-                                              plan.batch_concurrency))
+                                              payload.batch_json(plan.batch_size), plan.batch_size,
+                                              batch_messages, plan.batch_concurrency))
         measure(scenarios, plan.reps)
     finally:
         if server is not None:

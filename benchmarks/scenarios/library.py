@@ -1,7 +1,7 @@
 """In-process senders, each run in its own process: ``python -m benchmarks.scenarios.library <scenario>``.
 
 The process sets its sender up, sends a few warm-up messages, prints ``READY {json}``, then for each
-``run N`` line on stdin sends N messages and prints a JSON line: accepted, failed, elapsed seconds and the
+``run N`` line on stdin sends N messages and prints a JSON line: accepted, failed, elapsed and CPU seconds and the
 process's peak RSS. A sender that needs a connection held open holds it across runs, as a caller would.
 """
 
@@ -209,10 +209,11 @@ def main() -> None:
         emit({"accepted": accepted, "failed": failed})
         for line in sys.stdin:
             n = int(line.split()[1])
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             accepted, failed = send(n)
-            elapsed = time.perf_counter() - start
-            emit({"accepted": accepted, "failed": failed, "elapsed": elapsed, "peak_rss_kib": peak_rss_kib()})
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+            emit({"accepted": accepted, "failed": failed, "elapsed": elapsed, "cpu": cpu,
+                  "peak_rss_kib": peak_rss_kib()})
 
 
 if __name__ == "__main__":
