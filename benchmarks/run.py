@@ -81,7 +81,7 @@ def sink_group(kind: str, latency_ms: float, plan: Plan) -> list[Row]:
         if server is not None:
             server.stop()
         sink.stop()
-    rows = [s.row for s in scenarios] + [r for r in (single, batch) if r not in [s.row for s in scenarios]]
+    rows = [s.row for s in scenarios if isinstance(s, LibraryScenario)] + [single, batch]
     return [logged(row) for row in rows]
 
 
