@@ -64,8 +64,12 @@ def http_row(sink: Sink, plan: Plan) -> MemoryRow:
         return row
     try:
         status, answer = post(server.port, "/v1/messages", attachment_body(1024))
+        if status == 422 and b'"attachments"' in answer:
+            row.not_applicable = "n/a: this version's POST /v1/messages takes no attachments (422)"
+            return row
         if status >= 400:
-            row.not_applicable = f"n/a: attachments refused ({status}: {answer[:160].decode('utf-8', 'replace')})"
+            detail = answer[:300].decode("utf-8", "replace")
+            row.error = f"a message with a small attachment was refused: {status} {detail}"
             return row
         row.before_kib = status_kib(server.proc.pid, "VmRSS")
         try:

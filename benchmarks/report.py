@@ -95,7 +95,8 @@ def sink_bound(rows: list[Row]) -> list[str]:
     floor = next((r for r in rows if r.is_floor and r.measured), None)
     run = floor.median_run if floor else None
     us = run.per_message_us(run.sink_cpu) if run else None
-    if not us or run.elapsed < 0.5 or run.sink_cpu / run.elapsed < 0.05:  # too short for the clock's ticks
+    # Only where the sink is busy enough to be a bound, and the run long enough for the clock's ticks.
+    if not us or run.elapsed < 0.5 or run.sink_cpu / run.elapsed < 0.2:
         return []
     cap = 1e6 / us
     return [f"The sink spent {us:,.0f} µs of CPU per message in the floor run ({run.sink_cpu / run.elapsed:.2f} of a "
