@@ -17,6 +17,7 @@ from typing import Any
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
+GATEWAY_MAIN = "from gateway.cli import main; main()"  # `mail-gateway`, whichever environment runs the harness
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -128,7 +129,7 @@ class HttpServer:
         self.workdir = tempfile.TemporaryDirectory(prefix="bench-")
         self.log = open(Path(self.workdir.name) / "server.log", "w+")  # noqa: SIM115 - closed in stop()
         if app == "gateway":
-            cmd = [sys.executable, "-c", "from gateway.cli import main; main()", "serve", "--host", HOST,
+            cmd = [sys.executable, "-c", GATEWAY_MAIN, "serve", "--host", HOST,
                    "--port", str(self.port)]
         else:
             cmd = [sys.executable, "-m", "benchmarks.plain_app", "--port", str(self.port)]
