@@ -27,5 +27,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# A full run takes several minutes and writes benchmarks/RESULTS.md; BENCH_QUICK=1 for a quick look,
+# BENCH_ARGS for more options (python -m benchmarks.run --help).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

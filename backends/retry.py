@@ -41,6 +41,7 @@ def with_retries(attempt: Callable[[int], T], policy: RetryPolicy, *,
     untried upstream remains, since waiting would not help that one.
     """
     started = time.monotonic()
+    waited = 0.0
     number = 1
     while True:
         try:
@@ -49,7 +50,10 @@ def with_retries(attempt: Callable[[int], T], policy: RetryPolicy, *,
             if number >= policy.attempts:
                 raise
             delay = policy.delay(number) if needs_backoff(number) else 0.0
-            if time.monotonic() - started + delay >= policy.deadline:
+            # The waits count even when ``sleep`` returns early (an interrupted or injected sleep).
+            spent = max(time.monotonic() - started, waited)
+            if spent + delay >= policy.deadline:
                 raise
             sleep(delay)
+            waited += delay
             number += 1

@@ -1,0 +1,1 @@
+"""What is measured: each module runs one family of scenarios against a sink given by its port."""
