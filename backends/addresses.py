@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from email.headerregistry import Address
 from email.utils import getaddresses
+from functools import lru_cache
 
 import email_validator
 
 
+# email_validator costs tens of microseconds an address, and the same senders and recipients come back
+# request after request; the function is pure, and errors (raised, so never cached) are rare.
+@lru_cache(maxsize=4096)
 def normalize_address(value: str) -> str:
     """Validate one address, ``a@x.org`` or ``Name <a@x.org>``, and return it in canonical form.
 
@@ -29,6 +33,7 @@ def normalize_address(value: str) -> str:
     return str(Address(display_name=name, addr_spec=checked.normalized))
 
 
+@lru_cache(maxsize=4096)
 def envelope_address(addr_spec: str) -> str:
     """The ASCII form of an address for the SMTP envelope (IDN domain in punycode).
 

@@ -10,11 +10,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import formatdate, make_msgid, parseaddr
+from functools import lru_cache
 
 from flask_mailman import EmailMessage
 from flask_mailman.message import BadHeaderError
 
 from backends.errors import InvalidMessageError
+from backends.serialize import wire_bytes
 
 
 def message_date() -> str:
@@ -31,6 +33,7 @@ class RenderedMessage:
     data: bytes  # RFC 5322 bytes with CRLF line endings
 
 
+@lru_cache(maxsize=4096)  # pure, and called for every address of every message rendered
 def addr_spec(address: str) -> str:
     """``'Name <a@x.org>'`` -> ``'a@x.org'``."""
     if "\r" in address or "\n" in address:
@@ -72,7 +75,7 @@ def render_message(message: EmailMessage) -> RenderedMessage:
     message.encoding = message.encoding or "utf-8"
     try:
         mime = message.message()
-        data = mime.as_bytes(linesep="\r\n")
+        data = wire_bytes(mime)
     except (BadHeaderError, ValueError, UnicodeError) as exc:
         raise InvalidMessageError(f"the message cannot be rendered: {exc}") from exc
     return RenderedMessage(str(mime["Message-ID"]), envelope_from, recipients, data)

@@ -23,6 +23,7 @@ from backends.result import RecipientResult, SendResult
 
 BACKEND = "smtp"
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
+_SEPARATE_SEND = 1 << 20  # bytes; below this the final dot goes in the same write as the message
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
@@ -39,16 +40,24 @@ def delivery_error(kind: type[DeliveryError], detail: str, upstream: str, code: 
     return kind(f"{upstream}: {detail}", backend=BACKEND, smtp_code=code, upstream=upstream, **kw)
 
 
-def wire_data(data: bytes) -> bytes:
-    """CRLF line endings, leading dots doubled, and the terminating ``.`` line (RFC 5321 4.5.2).
+def wire_data(data: bytes) -> tuple[bytes, ...]:
+    """The DATA payload: CRLF line endings, leading dots doubled, and the terminating ``.`` line
+    (RFC 5321 4.5.2), as chunks to send one after another.
 
     Written here rather than via ``smtplib.SMTP.data`` because the gateway must tell a failure before the
-    final dot (safe to retry) from a lost reply after it (the server may have the message).
+    final dot (safe to retry) from a lost reply after it (the server may have the message). Rendered
+    messages already have CRLF endings and usually no leading dots, so the bytes are checked first and
+    copied only when they need rewriting: a 20 MB attachment is not duplicated to send it.
     """
-    data = _LEADING_DOT.sub(b"..", _LINE_ENDINGS.sub(b"\r\n", data))
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
+    crlf = data.count(b"\r\n")
+    if not (data.count(b"\r") == crlf == data.count(b"\n") and b"\n." not in data and not data.startswith(b".")):
+        data = _LEADING_DOT.sub(b"..", _LINE_ENDINGS.sub(b"\r\n", data))
+    ending = b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"
+    if len(data) < _SEPARATE_SEND:
+        # One write: a separate small write of the final dot could wait on Nagle's algorithm for the
+        # server's delayed ACK.
+        return (data + ending,)
+    return data, ending
 
 
 def reset(conn: smtplib.SMTP) -> None:
@@ -71,11 +80,12 @@ def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str
     """MAIL, RCPT for each recipient, DATA; raise unless at least one recipient accepted the message."""
     ids = {"message_id": message.message_id}
     wire = wire_data(message.data)
+    size = sum(len(chunk) for chunk in wire)
     limit = size_limit(conn)
-    if limit is not None and len(wire) > limit:
-        raise delivery_error(MessageTooLargeError, f"the message is {len(wire)} bytes and the server accepts at most "
+    if limit is not None and size > limit:
+        raise delivery_error(MessageTooLargeError, f"the message is {size} bytes and the server accepts at most "
                     f"{limit} (its SIZE); it was not sent", upstream, **ids)
-    mail_options = [f"SIZE={len(wire)}"] if conn.has_extn("size") else []
+    mail_options = [f"SIZE={size}"] if conn.has_extn("size") else []
     try:
         sender = envelope_address(message.envelope_from)
         recipients = [envelope_address(r) for r in message.recipients]
@@ -104,7 +114,8 @@ def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str
             reset(conn)
             raise delivery_error(error_for_code(code), f"refused DATA: {code} {reply_text(reply)}", upstream, code,
                                  **ids)
-        conn.send(wire)
+        for chunk in wire:
+            conn.send(chunk)
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         conn.close()
         raise delivery_error(TransientDeliveryError, f"connection lost before the message was sent: "
