@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from gateway.app import create_app
 from gateway.cli_check import check
 from gateway.cli_smtpd import smtpd, start_ingress
 from gateway.extension import MailGateway
+from gateway.log_setup import configure_logging
 from gateway.messages import build_message
 from gateway.problems import InvalidRequest
 from gateway.schemas import parse_message_request
@@ -48,7 +49,10 @@ def serve(host: str | None, port: int | None, threads: int, smtp: bool) -> None:
 
     overrides = {k: v for k, v in (("gateway_host", host), ("gateway_port", port)) if v is not None}
     settings, app = load_app(**overrides)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
+    # SIGTERM (how service managers stop a process) unwinds like Ctrl-C: the ingress stops and queued log
+    # lines are written before the process ends.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     ingress = start_ingress(settings, app) if smtp else None
     click.echo(
         f"mail-gateway ({settings.gateway_env}, backend {settings.backend_name}) on "

@@ -13,6 +13,7 @@ from backends.errors import ConfigurationError
 from gateway.app import create_app
 from gateway.extension import MailGateway
 from gateway.ingress_server import IngressServer
+from gateway.log_setup import configure_logging
 from settings import GatewaySettings, load_settings
 
 
@@ -55,7 +56,7 @@ def smtpd(host: str | None, port: int | None) -> None:
         app = create_app(settings)
     except ConfigurationError as exc:
         raise click.ClickException(f"configuration error: {exc}") from exc
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     server = start_ingress(settings, app)
     try:
         wait_for_termination()
