@@ -16,7 +16,7 @@ from flask_mailman import EmailMessage
 from flask_mailman.message import BadHeaderError
 
 from backends.errors import InvalidMessageError
-from backends.serialize import wire_bytes
+from backends.serialize import wire_chunks, with_lean_attachments
 
 
 def message_date() -> str:
@@ -74,11 +74,13 @@ def render_message(message: EmailMessage) -> RenderedMessage:
         message.extra_headers["Date"] = message_date()
     message.encoding = message.encoding or "utf-8"
     try:
-        mime = message.message()
-        data = wire_bytes(mime)
+        mime = with_lean_attachments(message).message()
+        message_id = str(mime["Message-ID"])
+        chunks = wire_chunks(mime)
     except (BadHeaderError, ValueError, UnicodeError) as exc:
         raise InvalidMessageError(f"the message cannot be rendered: {exc}") from exc
-    return RenderedMessage(str(mime["Message-ID"]), envelope_from, recipients, data)
+    del mime  # a large attachment's base64 text goes before the chunks are joined, not after
+    return RenderedMessage(message_id, envelope_from, recipients, b"".join(chunks))
 
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")

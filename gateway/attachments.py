@@ -5,11 +5,12 @@ from __future__ import annotations
 import binascii
 import mimetypes
 import re
-from email import encoders
 from email.mime.base import MIMEBase
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from backends.serialize import base64_part
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # C0/C1 controls, and surrogates JSON can smuggle
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
@@ -76,10 +77,7 @@ class Attachment(BaseModel):
     def mime_part(self) -> MIMEBase:
         """The part as it goes on the wire. Every type is base64-encoded, text included, so the bytes that
         arrive are exactly the bytes sent (flask-mailman would re-encode text and normalise its line ends)."""
-        maintype, subtype = self.mimetype.split("/", 1)
-        part = MIMEBase(maintype, subtype)
-        part.set_payload(self.data)
-        encoders.encode_base64(part)
+        part = base64_part(self.data, self.mimetype)
         disposition = "inline" if self.content_id else "attachment"
         # add_header encodes a non-ASCII file name per RFC 2231.
         part.add_header("Content-Disposition", disposition, filename=self.filename)

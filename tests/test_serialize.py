@@ -40,3 +40,27 @@ def test_a_large_body_is_rewritten_in_chunks_without_changing_it() -> None:
     body = "x" * 70 + "\n"
     mime = message("big", body * 40_000, "v", None, bytes(range(256)) * 20_000)
     assert wire_bytes(mime) == mime.as_bytes(linesep="\r\n")
+
+
+@settings(max_examples=60, deadline=None)
+@given(content=st.binary(max_size=2000), filename=st.sampled_from(["a.bin", "Grüße.pdf", "", "x y.zip"]),
+       mimetype=st.sampled_from(["application/octet-stream", "image/png", "application/pdf", "text/plain"]))
+def test_lean_attachments_render_the_same_bytes_as_flask_mailman(content, filename, mimetype) -> None:
+    from email.generator import Generator
+
+    from backends.serialize import with_lean_attachments
+
+    msg = EmailMultiAlternatives("s", "body", "app@example.com", ["friend@example.com"],
+                                 headers={"Message-ID": "<id@example.com>", "Date": "Mon, 23 Nov 2026 21:00:00 +0000"})
+    msg.encoding = "utf-8"
+    if mimetype == "text/plain":
+        content = content.decode("latin-1").encode("utf-8")
+    msg.attach(filename or None, content, mimetype)
+    original = Generator.__dict__["_make_boundary"]  # the classmethod itself, not a method bound to Generator
+    Generator._make_boundary = classmethod(lambda cls, text=None: "BOUNDARY")  # random otherwise
+    try:
+        lean = with_lean_attachments(msg)
+        assert wire_bytes(lean.message()) == msg.message().as_bytes(linesep="\r\n")
+        assert msg.attachments[0][1] in (content, content.decode("utf-8", "replace"))  # caller's message untouched
+    finally:
+        Generator._make_boundary = original
