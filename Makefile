@@ -22,7 +22,7 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	command -v chromium >/dev/null || ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium)
-	@command -v swaks >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swaks) \
+	@command -v swaks >/dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq swaks) \
 		|| echo "swaks could not be installed with apt-get; the tests that use it are skipped"
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest

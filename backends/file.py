@@ -48,6 +48,10 @@ class FileBackend(EmailBackend):
         assert settings.mail_file_path is not None  # guaranteed by the settings' own validation
         self.directory = writable_directory(settings.mail_file_path)
 
+    def check(self) -> None:
+        # Checked at start-up too, but a disk can fill up or be remounted read-only while the gateway runs.
+        writable_directory(self.directory)
+
     def deliver(self, message: RenderedMessage) -> SendResult:
         # Nanosecond time first so names sort by arrival; the random suffix keeps concurrent writers apart.
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.eml"

@@ -11,7 +11,6 @@ from typing import Any
 from flask import Blueprint
 
 from backends.errors import GatewayError
-from backends.file import FileBackend, writable_directory
 from gateway.extension import MailGateway
 from gateway.problems import Problem
 
@@ -23,9 +22,6 @@ def readyz() -> dict[str, Any]:
     """Readiness: 200 when the configured backend can deliver, else 503 saying what failed."""
     backend = MailGateway.state().backend
     try:
-        if isinstance(backend, FileBackend):
-            # The file backend checks its directory only at start-up; a disk can fill or be remounted later.
-            writable_directory(backend.directory)
         backend.check()
     except GatewayError as exc:
         raise Problem(503, "Not ready", f"The {backend.name} backend cannot deliver: {exc}", "not-ready",
