@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Blueprint
@@ -17,7 +16,6 @@ from gateway.request_body import json_body
 from gateway.schemas import parse_message_request, parse_raw_request
 
 blueprint = Blueprint("api", __name__)
-log = logging.getLogger("gateway")
 
 
 @blueprint.get("/healthz")
@@ -49,7 +47,4 @@ def send_raw_message() -> tuple[dict[str, Any], int]:
     request = parse_raw_request(json_body(), max_recipients=state.settings.gateway_max_recipients)
     rendered = render_raw(addr_spec(request.mail_from), [addr_spec(r) for r in request.rcpt_to],
                           decode_base64(request.data))
-    [result] = state.backend.send_rendered([rendered])
-    log.info("sent raw message_id=%s backend=%s recipients=%d accepted=%d", result.message_id, result.backend,
-             len(result.recipients), len(result.accepted))
-    return result.to_dict(), 202
+    return state.send_rendered(rendered).to_dict(), 202

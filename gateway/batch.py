@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from backends.errors import DeliveryError, InvalidMessageError
@@ -11,8 +10,6 @@ from gateway.extension import GatewayState
 from gateway.messages import build_message
 from gateway.problems import FieldError, InvalidRequest, Problem, problem_for
 from gateway.schemas import parse_message_request
-
-log = logging.getLogger("gateway")
 
 
 def batch_messages(payload: Any, max_batch: int) -> list[Any]:
@@ -53,13 +50,9 @@ def send_batch(state: GatewayState, payload: Any) -> list[dict[str, Any]]:
         except InvalidMessageError as exc:
             results[index] = _failed(index, problem_for(exc))
     # Once, so a backend with connections sends the whole batch over the same one(s).
-    outcomes = state.backend.send_batch(rendered) if rendered else []
-    for index, outcome in zip(positions, outcomes, strict=True):
+    for index, outcome in zip(positions, state.send_batch(rendered), strict=True):
         if isinstance(outcome, DeliveryError):
             results[index] = _failed(index, problem_for(outcome))
-            log.warning("batch message %d not sent: %s", index, outcome)
         else:
             results[index] = {"index": index, "status": "accepted", **outcome.to_dict()}
-            log.info("sent message_id=%s backend=%s recipients=%d accepted=%d", outcome.message_id,
-                     outcome.backend, len(outcome.recipients), len(outcome.accepted))
     return [result for result in results if result is not None]

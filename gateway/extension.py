@@ -16,7 +16,9 @@ from flask import Flask, current_app
 from flask_mailman import EmailMessage, Mail
 
 from backends.base import EmailBackend
+from backends.errors import DeliveryError
 from backends.registry import create_backend
+from backends.rendering import RenderedMessage
 from backends.result import SendResult
 from settings import GatewaySettings, load_settings
 
@@ -30,14 +32,31 @@ class GatewayState:
     backend: EmailBackend
 
     def send_messages(self, messages: Sequence[EmailMessage]) -> list[SendResult]:
-        results = self.backend.send_messages(messages)
-        for result in results:
-            log.info("sent message_id=%s backend=%s recipients=%d accepted=%d", result.message_id,
-                     result.backend, len(result.recipients), len(result.accepted))
-        return results
+        return [_logged(result) for result in self.backend.send_messages(messages)]
 
     def send(self, message: EmailMessage) -> SendResult:
         return self.send_messages([message])[0]
+
+    def send_rendered(self, message: RenderedMessage) -> SendResult:
+        """Send a message whose bytes are already built (the raw route)."""
+        [result] = self.backend.send_rendered([message])
+        return _logged(result)
+
+    def send_batch(self, messages: Sequence[RenderedMessage]) -> list[SendResult | DeliveryError]:
+        """Each message's result or delivery error, in order (see ``EmailBackend.send_batch``)."""
+        outcomes = self.backend.send_batch(messages) if messages else []
+        for outcome in outcomes:
+            if isinstance(outcome, DeliveryError):
+                log.warning("not sent message_id=%s: %s", outcome.message_id, outcome)
+            else:
+                _logged(outcome)
+        return outcomes
+
+
+def _logged(result: SendResult) -> SendResult:
+    log.info("sent message_id=%s backend=%s recipients=%d accepted=%d", result.message_id, result.backend,
+             len(result.recipients), len(result.accepted))
+    return result
 
 
 class _SharedBackendFactory:

@@ -9,8 +9,6 @@ from pydantic import ValidationError
 from backends.errors import ConfigurationError
 from settings.gateway import GatewaySettings
 
-SECRET_FIELDS = frozenset({"mail_password"})
-
 
 def describe_validation_error(error: ValidationError) -> tuple[str, str | None]:
     """One line per invalid variable, naming it and its fix; never the value of a secret."""

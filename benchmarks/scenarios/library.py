@@ -48,16 +48,22 @@ def floor(port: int, stack: ExitStack, **_: Any) -> Sender:
     return send
 
 
-def _mailman_app(port: int, stack: ExitStack) -> Any:
+def _extension_app(mail_class: Any, port: int, stack: ExitStack) -> Any:
+    """A Flask app configured for the sink with ``mail_class`` (flask-mailman's or Flask-Mail's ``Mail``)."""
     from flask import Flask
-    from flask_mailman import Mail
 
-    app = Flask("bench_flask_mailman")
+    app = Flask(f"bench_{mail_class.__module__}")
     app.config.update(MAIL_SERVER=HOST, MAIL_PORT=port, MAIL_USE_TLS=False, MAIL_USE_SSL=False,
                       MAIL_DEFAULT_SENDER=payload.SENDER)
-    mail = Mail(app)
+    mail = mail_class(app)
     stack.enter_context(app.app_context())
     return mail
+
+
+def _mailman_app(port: int, stack: ExitStack) -> Any:
+    from flask_mailman import Mail
+
+    return _extension_app(Mail, port, stack)
 
 
 def mailman_per_message(port: int, stack: ExitStack, **_: Any) -> Sender:
@@ -87,15 +93,9 @@ def mailman_held(port: int, stack: ExitStack, **_: Any) -> Sender:
 
 
 def _flask_mail_app(port: int, stack: ExitStack) -> Any:
-    from flask import Flask
     from flask_mail import Mail
 
-    app = Flask("bench_flask_mail")
-    app.config.update(MAIL_SERVER=HOST, MAIL_PORT=port, MAIL_USE_TLS=False, MAIL_USE_SSL=False,
-                      MAIL_DEFAULT_SENDER=payload.SENDER)
-    mail = Mail(app)
-    stack.enter_context(app.app_context())
-    return mail
+    return _extension_app(Mail, port, stack)
 
 
 def _flask_mail_message() -> Any:
