@@ -1,30 +1,6 @@
-"""Delivery backends behind one interface (see ``backends/base.py``)."""
+"""Delivery backends behind one interface, documented in ``mail_gateway/backends/base.py``.
 
-from backends.base import EmailBackend
-from backends.errors import (
-    ConfigurationError,
-    DeliveryError,
-    DeliveryOutcomeUnknownError,
-    GatewayError,
-    InvalidMessageError,
-    PermanentDeliveryError,
-    RecipientsRefusedError,
-    TransientDeliveryError,
-)
-from backends.registry import create_backend
-from backends.result import RecipientResult, SendResult
-
-__all__ = [
-    "ConfigurationError",
-    "DeliveryError",
-    "DeliveryOutcomeUnknownError",
-    "EmailBackend",
-    "GatewayError",
-    "InvalidMessageError",
-    "PermanentDeliveryError",
-    "RecipientResult",
-    "RecipientsRefusedError",
-    "SendResult",
-    "TransientDeliveryError",
-    "create_backend",
-]
+Import what you need from its module (``mail_gateway.backends.base.EmailBackend``,
+``mail_gateway.backends.registry.create_backend``); this package imports nothing on its own, so loading one
+backend never loads the others.
+"""

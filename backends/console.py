@@ -11,14 +11,15 @@ import sys
 import threading
 from typing import TYPE_CHECKING, TextIO
 
-from backends.base import EmailBackend
-from backends.memory import MemoryBackend
-from backends.message_reader import MessageReader
-from backends.rendering import RenderedMessage
-from backends.result import SendResult, all_accepted
+from mail_gateway.backends.base import EmailBackend
+from mail_gateway.backends.memory import MemoryBackend
+from mail_gateway.errors import TransientDeliveryError
+from mail_gateway.mail.reader import MessageReader
+from mail_gateway.mail.rendering import RenderedMessage
+from mail_gateway.mail.result import SendResult, all_accepted
 
 if TYPE_CHECKING:
-    from settings import GatewaySettings
+    from mail_gateway.settings import GatewaySettings
 
 SEPARATOR = "-" * 79
 SUMMARY_PREFIX = "| "
@@ -66,7 +67,7 @@ class ConsoleBackend(EmailBackend):
         self._stream = stream
         self._lock = threading.Lock()
         self.with_summary = settings.console_format == "summary"
-        # In development the console also keeps a bounded copy, so `make run` alone gives a working inbox
+        # In development the console also keeps a bounded copy, so `make run` alone gives a working outbox
         # page (as a local Mailpit would): printed for the terminal, kept for the browser.
         self.kept: MemoryBackend | None = MemoryBackend(settings) if settings.console_keeps_messages else None
 
@@ -84,10 +85,14 @@ class ConsoleBackend(EmailBackend):
         if self.with_summary:
             summary = "".join(f"{SUMMARY_PREFIX}{line}".rstrip() + "\n" for line in summary_lines(message))
             output = f"{summary}{WIRE_FORMAT}\n{output}"
-        with self._lock:
-            stream = self.stream
-            stream.write(output)
-            stream.flush()
+        try:
+            with self._lock:
+                stream = self.stream
+                stream.write(output)
+                stream.flush()
+        except (OSError, ValueError) as exc:  # a closed pipe or stream: nothing was shown
+            raise TransientDeliveryError(f"could not write to {self.settings.mail_console_stream}: {exc}",
+                                         backend=self.name, message_id=message.message_id) from exc
         if self.kept is not None:
             self.kept.deliver(message)
         return all_accepted(message.message_id, self.name, message.recipients)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -9,14 +10,14 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from backends.base import EmailBackend
-from backends.errors import ConfigurationError, TransientDeliveryError
-from backends.outbox import KeptMessage
-from backends.rendering import RenderedMessage
-from backends.result import SendResult, all_accepted
+from mail_gateway.backends.base import EmailBackend
+from mail_gateway.backends.outbox import KeptMessage
+from mail_gateway.errors import ConfigurationError, TransientDeliveryError
+from mail_gateway.mail.rendering import RenderedMessage
+from mail_gateway.mail.result import SendResult, all_accepted
 
 if TYPE_CHECKING:
-    from settings import GatewaySettings
+    from mail_gateway.settings import GatewaySettings
 
 # A kept message's id is its file name without ".eml". Starting with a letter or digit and never holding a
 # slash, an id cannot name a dot-file (a temporary still being written) or anything outside the directory.
@@ -45,8 +46,8 @@ class FileBackend(EmailBackend):
 
     def __init__(self, settings: GatewaySettings) -> None:
         super().__init__(settings)
-        assert settings.mail_file_path is not None  # guaranteed by the settings' own validation
-        self.directory = writable_directory(settings.mail_file_path)
+        assert settings.file_path is not None  # guaranteed by the settings' own validation
+        self.directory = writable_directory(settings.file_path)
 
     def check(self) -> None:
         # Checked at start-up too, but a disk can fill up or be remounted read-only while the gateway runs.
@@ -64,7 +65,8 @@ class FileBackend(EmailBackend):
                 os.fsync(handle.fileno())
             os.replace(temporary, final)  # atomic: a reader sees the whole message or none of it
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # the directory itself may be what failed
+                temporary.unlink(missing_ok=True)
             raise TransientDeliveryError(
                 f"could not write {final.name}: {exc.strerror or exc}",
                 backend=self.name,

@@ -1,42 +1,23 @@
-"""Keep messages in process, for tests: a bounded, thread-safe outbox of what was sent."""
+"""Keep messages in process, for tests and development: a bounded, thread-safe outbox of what was sent.
+
+It holds at most ``MAIL_MEMORY_MAX_MESSAGES`` messages and ``MAIL_MEMORY_MAX_BYTES`` bytes of them, dropping the
+oldest first; a single message larger than the byte bound is refused, as a server's SIZE would refuse it.
+"""
 
 from __future__ import annotations
 
-import email
-import email.policy
 import threading
 from collections import deque
-from dataclasses import dataclass
-from email.message import EmailMessage as ParsedMessage
 from typing import TYPE_CHECKING
 
-from backends.base import EmailBackend
-from backends.outbox import KeptMessage
-from backends.rendering import RenderedMessage
-from backends.result import SendResult, all_accepted
+from mail_gateway.backends.base import EmailBackend
+from mail_gateway.backends.outbox import KeptMessage
+from mail_gateway.errors import MessageTooLargeError
+from mail_gateway.mail.rendering import RenderedMessage
+from mail_gateway.mail.result import SendResult, all_accepted
 
 if TYPE_CHECKING:
-    from settings import GatewaySettings
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """A sent message as the memory backend keeps it: the exact bytes, so later changes to the sender's
-    object cannot alter what the outbox shows."""
-
-    id: int
-    rendered: RenderedMessage
-
-    @property
-    def message_id(self) -> str:
-        return self.rendered.message_id
-
-    @property
-    def recipients(self) -> tuple[str, ...]:
-        return self.rendered.recipients
-
-    def parsed(self) -> ParsedMessage:
-        return email.message_from_bytes(self.rendered.data, policy=email.policy.default)  # type: ignore[return-value]
+    from mail_gateway.settings import GatewaySettings
 
 
 class MemoryBackend(EmailBackend):
@@ -44,43 +25,52 @@ class MemoryBackend(EmailBackend):
 
     def __init__(self, settings: GatewaySettings) -> None:
         super().__init__(settings)
+        self.max_messages = settings.mail_memory_max_messages
+        self.max_bytes = settings.mail_memory_max_bytes
         self._lock = threading.Lock()
-        self._messages: deque[StoredMessage] = deque(maxlen=settings.mail_memory_max_messages)
+        self._messages: deque[KeptMessage] = deque()
+        self._bytes = 0
         self._next_id = 1
 
     def deliver(self, message: RenderedMessage) -> SendResult:
+        size = len(message.data)
+        if size > self.max_bytes:
+            raise MessageTooLargeError(
+                f"the message is {size} bytes and the memory backend keeps at most {self.max_bytes} "
+                "(MAIL_MEMORY_MAX_BYTES); it was not kept", backend=self.name, message_id=message.message_id)
         with self._lock:
-            self._messages.append(StoredMessage(self._next_id, message))
+            kept = KeptMessage(str(self._next_id), message.data, message.recipients, message.envelope_from)
             self._next_id += 1
+            self._messages.append(kept)
+            self._bytes += size
+            while len(self._messages) > self.max_messages or self._bytes > self.max_bytes:
+                self._bytes -= len(self._messages.popleft().data)
         return all_accepted(message.message_id, self.name, message.recipients)
 
     @property
-    def outbox(self) -> list[StoredMessage]:
-        """A snapshot of the kept messages, oldest first (the oldest are dropped beyond the bound)."""
+    def outbox(self) -> list[KeptMessage]:
+        """A snapshot of the kept messages, oldest first (the oldest are dropped beyond the bounds)."""
         with self._lock:
             return list(self._messages)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._messages.clear()
 
     # The ``Outbox`` reading interface (backends/outbox.py).
 
     def list_kept(self) -> list[KeptMessage]:
-        return [_kept(stored) for stored in reversed(self.outbox)]
+        return self.outbox[::-1]
 
     def get_kept(self, message_id: str) -> KeptMessage | None:
         with self._lock:
-            found = next((m for m in self._messages if str(m.id) == message_id), None)
-        return None if found is None else _kept(found)
+            return next((m for m in self._messages if m.id == message_id), None)
 
     def delete_kept(self, message_id: str) -> bool:
         with self._lock:
-            found = next((m for m in self._messages if str(m.id) == message_id), None)
+            found = next((m for m in self._messages if m.id == message_id), None)
             if found is not None:
                 self._messages.remove(found)
+                self._bytes -= len(found.data)
         return found is not None
 
-
-def _kept(stored: StoredMessage) -> KeptMessage:
-    return KeptMessage(str(stored.id), stored.rendered.data, stored.rendered.recipients)
+    def clear(self) -> None:
+        with self._lock:
+            self._messages.clear()
+            self._bytes = 0

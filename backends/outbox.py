@@ -1,4 +1,4 @@
-"""Reading back the mail a backend kept: what the outbox API, the inbox page and the test fixture need.
+"""Reading back the mail a backend kept: what the outbox API, the outbox page and the test fixture need.
 
 Backends that keep what they deliver (memory, file) implement ``Outbox``; the console backend keeps a copy in
 ``.kept`` in development. ``outbox_of(backend)`` finds either and answers None for the rest (smtp hands mail
@@ -16,6 +16,7 @@ class KeptMessage:
     id: str  # stable for as long as the message is kept; safe to put in a URL
     data: bytes  # the RFC 5322 bytes exactly as delivered
     recipients: tuple[str, ...] = ()  # the envelope, where the backend still knows it (memory does, files don't)
+    envelope_from: str | None = None
 
 
 @runtime_checkable

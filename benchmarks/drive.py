@@ -38,7 +38,7 @@ class Plan:
 
 def known_settings(values: dict[str, Any]) -> dict[str, Any]:
     """Only the settings this version of the gateway has (pool sizes and the like come and go)."""
-    from settings import GatewaySettings
+    from mail_gateway.settings import GatewaySettings
 
     return {k: v for k, v in values.items() if k in GatewaySettings.model_fields}
 

@@ -17,7 +17,7 @@ from typing import Any
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
-GATEWAY_MAIN = "from gateway.cli import main; main()"  # `mail-gateway`, whichever environment runs the harness
+GATEWAY_MAIN = "from mail_gateway.cli import main; main()"  # `mail-gateway`, whichever environment runs the harness
 
 
 def clean_env(**extra: str) -> dict[str, str]:

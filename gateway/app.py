@@ -1,25 +1,20 @@
-"""The application factory for the gateway service."""
+"""The application factory of the gateway service."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from gateway import api, readiness
-from gateway.api_setup import install_api
-from gateway.extension import MailGateway
-from gateway.inbox import register_outbox_routes
-from gateway.problems import register_error_handlers
-from settings import GatewaySettings
+from mail_gateway.extension import MailGateway
+from mail_gateway.http.setup import install_http_api
+from mail_gateway.outbox.page import install_outbox
+from mail_gateway.settings import GatewaySettings
 
 
 def create_app(settings: GatewaySettings | None = None) -> Flask:
     """Build the service. Without ``settings`` they are read from the environment; either way an unusable
     configuration raises ``ConfigurationError`` here, before anything is served."""
-    app = Flask("gateway")
+    app = Flask("mail_gateway")
     MailGateway(app, settings=settings)
-    app.register_blueprint(api.blueprint)
-    app.register_blueprint(readiness.blueprint)
-    register_outbox_routes(app)
-    install_api(app)
-    register_error_handlers(app)
+    install_http_api(app)
+    install_outbox(app)
     return app

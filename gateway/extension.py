@@ -2,99 +2,109 @@
 
 Per-app state lives in ``app.extensions["mail_gateway"]``; the extension never stores the app, so one
 ``MailGateway`` can serve several apps. It also registers itself as the app's flask-mailman, so
-``flask_mailman.EmailMessage(...).send()`` in the app's own code goes through the same backend.
+``flask_mailman.EmailMessage(...).send()`` in the app's own code goes through the same send path.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
-from flask_mailman import EmailMessage, Mail
+from flask_mailman import Mail
 
-from backends.base import EmailBackend
-from backends.errors import DeliveryError
-from backends.registry import create_backend
-from backends.rendering import RenderedMessage
-from backends.result import SendResult
-from settings import GatewaySettings, load_settings
+from mail_gateway.backends.base import EmailBackend
+from mail_gateway.mail.rendering import render_email
+from mail_gateway.mail.result import SendResult
+from mail_gateway.sending import Sender
+from mail_gateway.settings import GatewaySettings, load_settings
 
-EXTENSION_KEY = "mail_gateway"
-log = logging.getLogger("gateway")
+STATE_KEY = "mail_gateway"
 
 
 @dataclass(frozen=True)
 class GatewayState:
     settings: GatewaySettings
-    backend: EmailBackend
+    sender: Sender
 
-    def send_messages(self, messages: Sequence[EmailMessage]) -> list[SendResult]:
-        return [_logged(result) for result in self.backend.send_messages(messages)]
-
-    def send(self, message: EmailMessage) -> SendResult:
-        return self.send_messages([message])[0]
-
-    def send_rendered(self, message: RenderedMessage) -> SendResult:
-        """Send a message whose bytes are already built (the raw route)."""
-        [result] = self.backend.send_rendered([message])
-        return _logged(result)
-
-    def send_batch(self, messages: Sequence[RenderedMessage]) -> list[SendResult | DeliveryError]:
-        """Each message's result or delivery error, in order (see ``EmailBackend.send_batch``)."""
-        outcomes = self.backend.send_batch(messages) if messages else []
-        for outcome in outcomes:
-            if isinstance(outcome, DeliveryError):
-                log.warning("not sent message_id=%s: %s", outcome.message_id, outcome)
-            else:
-                _logged(outcome)
-        return outcomes
+    @property
+    def backend(self) -> EmailBackend:
+        return self.sender.backend
 
 
-def _logged(result: SendResult) -> SendResult:
-    log.info("sent message_id=%s backend=%s recipients=%d accepted=%d", result.message_id, result.backend,
-             len(result.recipients), len(result.accepted))
-    return result
+class MailmanConnection:
+    """What flask-mailman gets from ``get_connection()``: a connection whose messages take the gateway's
+    send path. ``open()``/``close()`` hold the backend's connections for this thread in between."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+        self._held: ExitStack | None = None
+
+    def open(self) -> bool:
+        if self._held is not None:
+            return False
+        self._held = ExitStack()
+        self._held.enter_context(self.sender.backend.hold())
+        return True
+
+    def close(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
+
+    def __enter__(self) -> MailmanConnection:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send_messages(self, messages: Any) -> list[SendResult]:
+        rendered = [render_email(message) for message in messages]
+        return [self.sender.send_rendered(message, via="library") for message in rendered]
 
 
-class _SharedBackendFactory:
-    """What flask-mailman calls a backend class: it builds one per ``get_connection()``. The gateway's
-    backend is built once at start-up and shared, so this hands back that instance."""
+class _ConnectionFactory:
+    """What flask-mailman calls a backend class: it builds one per ``get_connection()``."""
 
-    def __init__(self, backend: EmailBackend) -> None:
-        self.backend = backend
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
 
-    def __call__(self, mailman: Any = None, fail_silently: bool = False, **overrides: Any) -> EmailBackend:
+    def __call__(self, mailman: Any = None, fail_silently: bool = False, **overrides: Any) -> MailmanConnection:
         if fail_silently:
             raise TypeError("fail_silently=True is not supported: the gateway reports every failure")
         given = sorted(name for name, value in overrides.items() if value is not None)
         if given:
             raise TypeError(f"per-connection settings are not supported ({', '.join(given)}); "
                             "configure the backend with environment variables")
-        return self.backend
+        return MailmanConnection(self.sender)
 
 
 class MailGateway:
-    def __init__(self, app: Flask | None = None, *, settings: GatewaySettings | None = None) -> None:
+    def __init__(self, app: Flask | None = None, *, settings: GatewaySettings | None = None,
+                 backend: EmailBackend | None = None) -> None:
+        """``settings`` default to the environment's; ``backend`` to the one the settings select."""
         self._settings = settings
+        self._backend = backend
         if app is not None:
             self.init_app(app)
 
-    def init_app(self, app: Flask, *, settings: GatewaySettings | None = None) -> GatewayState:
+    def init_app(self, app: Flask, *, settings: GatewaySettings | None = None,
+                 backend: EmailBackend | None = None) -> GatewayState:
         """Validate the settings, build the backend and register both; raises ``ConfigurationError``."""
-        if EXTENSION_KEY in app.extensions:
+        if STATE_KEY in app.extensions:
             raise RuntimeError("MailGateway is already registered on this app")
         if "mailman" in app.extensions:
             raise RuntimeError("flask-mailman's Mail is already registered on this app; "
                                "MailGateway takes its place, so remove Mail(app)")
         settings = settings or self._settings or load_settings()
-        state = GatewayState(settings, create_backend(settings))
-        app.extensions[EXTENSION_KEY] = state
+        backend = backend or self._backend
+        sender = Sender(settings, backend) if backend is not None else Sender.from_settings(settings)
+        state = GatewayState(settings, sender)
+        app.extensions[STATE_KEY] = state
         app.extensions["mailman"] = Mail.init_mail(
-            {"MAIL_BACKEND": _SharedBackendFactory(state.backend),
-             "MAIL_DEFAULT_SENDER": settings.mail_default_sender}
+            {"MAIL_BACKEND": _ConnectionFactory(sender), "MAIL_DEFAULT_SENDER": settings.mail_default_sender}
         )
         return state
 
@@ -102,7 +112,7 @@ class MailGateway:
     def state(app: Flask | None = None) -> GatewayState:
         app = app or current_app
         try:
-            return app.extensions[EXTENSION_KEY]
+            return app.extensions[STATE_KEY]
         except KeyError:
             raise RuntimeError("MailGateway is not registered on this app; call MailGateway(app)") from None
 
@@ -110,6 +120,6 @@ class MailGateway:
     def backend(self) -> EmailBackend:
         return self.state().backend
 
-    def send(self, message: EmailMessage) -> SendResult:
-        """Send one message through the current app's backend."""
-        return self.state().send(message)
+    def send(self, message: Any) -> SendResult:
+        """Send one flask-mailman message through the current app's backend."""
+        return self.state().sender.send_email(message)

@@ -2,18 +2,17 @@
 
 Only what can be checked without touching the network or the disk is validated here; whether the listening
 address is exposed and whether the certificate loads are checked when the ingress starts
-(``gateway/ingress_security.py``), so ``serve`` without ``--smtp`` never fails because of them.
+(``mail_gateway.ingress.security``), so ``serve`` without ``--smtp`` never fails because of them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+from mail_gateway.settings.core import Port
 
 
 def parse_users(value: str) -> dict[str, str]:

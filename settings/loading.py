@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from backends.errors import ConfigurationError
-from settings.gateway import GatewaySettings
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.settings.gateway import GatewaySettings
 
 
 def describe_validation_error(error: ValidationError) -> tuple[str, str | None]:

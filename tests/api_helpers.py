@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
+from email.message import EmailMessage
 from typing import Any
 
-from gateway import MailGateway
+from mail_gateway import MailGateway
 
 HELLO: dict[str, Any] = {"from": "app@example.com", "to": ["friend@example.com"], "subject": "Hello",
                          "text": "This is a test email sent from Flask."}
@@ -12,6 +15,11 @@ HELLO: dict[str, Any] = {"from": "app@example.com", "to": ["friend@example.com"]
 
 def outbox(app) -> list:
     return MailGateway.state(app).backend.outbox
+
+
+def parsed(kept: Any) -> EmailMessage:
+    """A kept message (or anything with ``data``) parsed by the standard library."""
+    return email.message_from_bytes(kept.data, policy=email.policy.default)  # type: ignore[return-value]
 
 
 def assert_problem(response, status: int, slug: str | None = None) -> dict:

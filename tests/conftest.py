@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from smtp_server import RecordingHandler, SmtpServer
 
-from settings import GatewaySettings
+from mail_gateway.settings import GatewaySettings
 
 
 @pytest.fixture(autouse=True)

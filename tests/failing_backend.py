@@ -1,6 +1,6 @@
 """A third-party backend that fails in a way no backend should, to prove the API still answers cleanly."""
 
-from backends.base import EmailBackend
+from mail_gateway.backends.base import EmailBackend
 
 
 class ExplodingBackend(EmailBackend):

@@ -35,6 +35,7 @@ class RecordingHandler:
 
     messages: list[Received] = field(default_factory=list)
     connections: int = 0
+    quits: int = 0  # QUIT commands received: how a client closes politely
     client_certificates: list[dict | None] = field(default_factory=list)
     live: list[Any] = field(default_factory=list)  # the aiosmtpd protocol object of each connection seen
     pipelining: bool = False  # advertise RFC 2920 PIPELINING (aiosmtpd reads commands in order either way)
@@ -48,6 +49,10 @@ class RecordingHandler:
             self.connections += 1
             self.live.append(server)
         return responses
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.quits += 1
+        return "221 Bye"
 
     async def handle_DATA(self, server, session, envelope):
         ssl_object = server.transport.get_extra_info("ssl_object")

@@ -7,9 +7,9 @@ import email
 import email.policy
 
 import pytest
-from api_helpers import HELLO, assert_problem, fields, outbox
+from api_helpers import HELLO, assert_problem, fields, outbox, parsed
 
-from gateway import create_app
+from mail_gateway import create_app
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + bytes(range(256))
 TEXT_WITH_MIXED_LINE_ENDS = b"line one\nline two\r\nno final newline \xc3\xa9"
@@ -73,7 +73,7 @@ def test_an_html_only_message_with_an_inline_image(memory_app) -> None:
     payload = {"from": "app@example.com", "to": "friend@example.com", "subject": "Hi", "html": '<img src="cid:a">',
                "attachments": [{"filename": "a.png", "content": b64(PNG), "content_id": "a"}]}
     assert memory_app.test_client().post("/v1/messages", json=payload).status_code == 202
-    message = outbox(memory_app)[0].parsed()
+    message = parsed(outbox(memory_app)[0])
     assert message.get_content_type() == "multipart/related"
     html, image = message.get_payload()
     assert html.get_content_type() == "text/html"
@@ -83,7 +83,7 @@ def test_an_html_only_message_with_an_inline_image(memory_app) -> None:
 def test_tags_and_metadata_travel_as_headers(memory_app) -> None:
     payload = {**HELLO, "tags": ["welcome", "spring sale"], "metadata": {"user_id": "42", "plan": "Pro – ünï"}}
     assert memory_app.test_client().post("/v1/messages", json=payload).status_code == 202
-    message = outbox(memory_app)[0].parsed()
+    message = parsed(outbox(memory_app)[0])
     assert message["X-Tags"] == "welcome, spring sale"
     assert message["X-Metadata-user_id"] == "42"
     assert message["X-Metadata-plan"] == "Pro – ünï"

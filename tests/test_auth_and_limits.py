@@ -10,9 +10,9 @@ import pytest
 from api_helpers import HELLO, assert_problem, fields, outbox
 from flask import Blueprint
 
-from backends.errors import ConfigurationError
-from gateway import create_app
-from settings import load_settings
+from mail_gateway import create_app
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.settings import load_settings
 
 KEYS = "first-secret-key,second-secret-key"
 

@@ -10,7 +10,7 @@ import pytest
 from api_helpers import HELLO, assert_problem, fields, outbox
 from smtp_server import FaultHandler
 
-from gateway import create_app
+from mail_gateway import create_app
 
 
 def message(n: int, **change) -> dict:
@@ -106,7 +106,7 @@ def test_raw_with_its_own_message_id_and_date_is_byte_identical(make_settings) -
     response = app.test_client().post("/v1/messages/raw", json=payload)
     assert response.status_code == 202 and response.get_json()["message_id"] == "<own@example.com>"
     [stored] = outbox(app)
-    assert stored.rendered.data == data
+    assert stored.data == data
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from smtp_server import free_port
 
-from gateway.cli import main
+from mail_gateway.cli import main
 
 BIN = Path(sys.executable).parent / "mail-gateway"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backends.message_reader import MessageReader
-from gateway.cli import main
+from mail_gateway.cli import main
+from mail_gateway.mail.reader import MessageReader
 
 
 @pytest.fixture
@@ -40,9 +40,9 @@ def test_send_with_html_file_and_attachments(outbox, tmp_path) -> None:
     [message] = sent(outbox)
     assert message.subject == "Files" and message.cc == ["c@example.com"]
     assert message.text.strip() == "See attached" and message.html.strip() == "<h1>Grüße</h1>"
-    # A text attachment travels as MIME text, whose line ends are CRLF on the wire.
+    # Every attachment travels base64-encoded, a text file's line ends included: the bytes arrive unchanged.
     assert [(a.filename, a.content_type, a.content) for a in message.attachments] == [
-        ("report.pdf", "application/pdf", b"%PDF-1.4 fake"), ("notes.txt", "text/plain", b"line one\r\n")]
+        ("report.pdf", "application/pdf", b"%PDF-1.4 fake"), ("notes.txt", "text/plain", b"line one\n")]
     assert "hidden@example.com" not in message.data.decode()
 
 

@@ -7,9 +7,9 @@ import io
 import pytest
 from flask_mailman import EmailMultiAlternatives
 
-from backends import ConfigurationError
-from backends.console import SEPARATOR, SUMMARY_PREFIX, WIRE_FORMAT, ConsoleBackend
-from settings import load_settings
+from mail_gateway.backends.console import SEPARATOR, SUMMARY_PREFIX, WIRE_FORMAT, ConsoleBackend
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.settings import load_settings
 
 
 def message(**kwargs) -> EmailMultiAlternatives:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from api_helpers import parsed
 from flask import Flask
 from flask_mailman import EmailMessage
 
-from gateway import MailGateway
+from mail_gateway import MailGateway
 
 
 def make_user_app() -> Flask:
@@ -28,7 +29,7 @@ def test_flask_mailman_send_goes_through_the_configured_backend(make_settings) -
     response = app.test_client().get("/send")
     assert response.get_data(as_text=True) == "Email sent!"
     [stored] = MailGateway.state(app).backend.outbox
-    assert stored.parsed()["Subject"] == "Hello"
+    assert parsed(stored)["Subject"] == "Hello"
     assert stored.recipients == ("friend@example.com",)
 
 
@@ -73,7 +74,7 @@ def test_default_sender_applies_to_flask_mailman_messages(make_settings) -> None
     MailGateway(app, settings=make_settings(mail_backend="memory", mail_default_sender="App <app@example.com>"))
     with app.app_context():
         EmailMessage("Hi", "Body", to=["friend@example.com"]).send()
-    assert MailGateway.state(app).backend.outbox[0].parsed()["From"] == "App <app@example.com>"
+    assert parsed(MailGateway.state(app).backend.outbox[0])["From"] == "App <app@example.com>"
 
 
 def test_unsupported_flask_mailman_options_say_so(make_settings) -> None:

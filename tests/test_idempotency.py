@@ -12,9 +12,9 @@ import pytest
 from api_helpers import HELLO, assert_problem, outbox
 from smtp_server import FaultHandler
 
-from gateway import create_app
-from gateway.idempotency import IdempotencyStore, StoredResponse
-from gateway.replay import EXTENSION_KEY, request_fingerprint, scoped_key
+from mail_gateway import create_app
+from mail_gateway.http.idempotency import STORE_KEY, request_fingerprint, scoped_key
+from mail_gateway.http.idempotency_store import IdempotencyStore, StoredResponse
 
 
 @pytest.fixture
@@ -196,7 +196,7 @@ def test_the_store_expires_keys_after_the_ttl(tmp_path) -> None:
 
 
 def test_an_unusable_store_path_fails_at_start_up(make_settings, tmp_path) -> None:
-    from backends.errors import ConfigurationError
+    from mail_gateway.errors import ConfigurationError
 
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -207,7 +207,7 @@ def test_an_unusable_store_path_fails_at_start_up(make_settings, tmp_path) -> No
 
 CLAIM = """
 import sys
-from gateway.idempotency import IdempotencyStore
+from mail_gateway.http.idempotency_store import IdempotencyStore
 begun = IdempotencyStore(sys.argv[1]).begin("shared-key", "same-body")
 print("claimed" if begun.conflict is None and begun.replay is None else begun.conflict)
 """
@@ -228,7 +228,7 @@ def test_after_a_crash_mid_send_a_retry_is_refused_not_sent_again(make_settings,
                                       headers={"Idempotency-Key": "crash"}):
         # What the first request had done when the process died: the key claimed, the response never recorded.
         crashed.preprocess_request()  # the API key check, which names the client
-        store = crashed.extensions[EXTENSION_KEY]
+        store = crashed.extensions[STORE_KEY]
         assert store.begin(scoped_key("crash"), request_fingerprint(HELLO)).conflict is None
     restarted = create_app(make_settings(mail_backend="memory", gateway_idempotency_url=store_url))
     assert_problem(post(restarted.test_client(), key="crash"), 409, "idempotency-key-in-flight")

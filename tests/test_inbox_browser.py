@@ -16,7 +16,7 @@ from flask import Flask
 from flask_mailman import EmailMultiAlternatives
 from werkzeug.serving import make_server
 
-from gateway import MailGateway, create_app
+from mail_gateway import MailGateway, create_app
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is in the dev extra: make test")
 
@@ -143,7 +143,7 @@ def test_an_attachment_downloads_from_the_message_page(app, base_url, page, tmp_
     message.attach("report.csv", "a,b\n1,2\n", "text/csv")
     message.encoding = "utf-8"
     with app.app_context():
-        MailGateway.state(app).send(message)
+        MailGateway.state(app).sender.send_email(message)
     page.goto(f"{base_url}/outbox")
     page.locator("#messages a").first.click()
     link = page.locator("#attachments a")

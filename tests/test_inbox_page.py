@@ -8,7 +8,7 @@ from email.mime.image import MIMEImage
 import pytest
 from flask_mailman import EmailMultiAlternatives
 
-from gateway import MailGateway, create_app
+from mail_gateway import MailGateway, create_app
 
 PROBLEM = "application/problem+json"
 HOSTILE = "<script>document.title='owned'</script>"
@@ -79,10 +79,10 @@ def test_the_page_data_routes_mirror_the_api(client) -> None:
 
 
 def test_static_files_are_served(client) -> None:
-    with client.get("/outbox/static/inbox.js") as script:
+    with client.get("/outbox/static/outbox.js") as script:
         assert script.status_code == 200 and "textContent" in script.get_data(as_text=True)
         assert "innerHTML" not in script.get_data(as_text=True)
-    with client.get("/outbox/static/inbox.css") as style:
+    with client.get("/outbox/static/outbox.css") as style:
         assert style.status_code == 200
 
 
@@ -98,7 +98,7 @@ def test_off_in_production_unless_enabled(make_settings) -> None:
     for path in ("/outbox", "/outbox/messages", "/outbox/static/inbox.js"):
         response = off.get(path)
         assert response.status_code == 404 and response.mimetype == PROBLEM
-        assert "GATEWAY_INBOX_ENABLED=true" in response.json["detail"]
+        assert "GATEWAY_OUTBOX_ENABLED=true" in response.json["detail"]
     assert off.get("/v1/outbox").status_code == 200  # the API is governed by API keys, not by this switch
     on = create_app(make_settings(**production, gateway_inbox_enabled=True)).test_client()
     assert on.get("/outbox").status_code == 200
@@ -122,7 +122,7 @@ def test_embedded_cid_images_are_inlined_as_data_uris(make_settings) -> None:
     message.attach(image)
     message.encoding = "utf-8"
     with app.app_context():
-        MailGateway.state(app).send(message)
+        MailGateway.state(app).sender.send_email(message)
     client = app.test_client()
     message_id = client.get("/v1/outbox").json["messages"][0]["id"]
     html = client.get(f"/outbox/messages/{message_id}/html").get_data(as_text=True)

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from api_helpers import parsed
 from ingress_support import DEADLINE_SECONDS, IngressFactory, Upstream, message_bytes, wait_until
 from smtp_server import FaultHandler, RecordingHandler, free_port
 
-from backends.console import SEPARATOR
+from mail_gateway.backends.console import SEPARATOR
 
 SENDER = "app@example.com"
 RECIPIENTS = ["friend@example.com", "other@example.org"]
@@ -52,8 +53,8 @@ def test_the_memory_backend_keeps_the_message_unchanged(ingress_factory) -> None
     with ingress.client() as client:
         assert client.sendmail(SENDER, RECIPIENTS, data) == {}
     [stored] = ingress.backend.outbox
-    assert stored.rendered.envelope_from == SENDER and list(stored.recipients) == RECIPIENTS
-    assert stored.rendered.data == data and stored.message_id == "<ingress-test@example.com>"
+    assert stored.envelope_from == SENDER and list(stored.recipients) == RECIPIENTS
+    assert stored.data == data and parsed(stored)["Message-ID"] == "<ingress-test@example.com>"
 
 
 def test_the_console_backend_prints_the_message(ingress_factory, capsys) -> None:
@@ -79,7 +80,7 @@ def test_a_message_without_message_id_is_relayed_without_one_added(ingress_facto
     with ingress.client() as client:
         code, reply = data_reply(client, SENDER, RECIPIENTS[:1], data)
     assert code == 250
-    assert ingress.backend.outbox[0].rendered.data == data
+    assert ingress.backend.outbox[0].data == data
 
 
 def test_451_while_the_upstream_is_down_then_250_once_it_is_back_and_delivered_once(make_settings,
@@ -143,21 +144,21 @@ def test_a_partial_refusal_is_accepted_and_reported_in_the_reply(ingress_factory
                                                                  caplog) -> None:
     upstream = smtp_server_factory(FaultHandler(rcpt_replies={"other@example.org": "550 5.1.1 No such user"}))
     ingress = ingress_factory(**upstream.settings())
-    with caplog.at_level(logging.INFO, logger="gateway"), ingress.client() as client:
+    with caplog.at_level(logging.INFO, logger="mail_gateway"), ingress.client() as client:
         code, reply = data_reply(client, SENDER, RECIPIENTS, message_bytes())
     assert code == 250
     assert b"1 of 2 recipients" in reply and b"<other@example.org> rejected" in reply and b"No such user" in reply
     assert [m.rcpt_tos for m in upstream.messages] == [["friend@example.com"]]
-    assert "outcome=partial code=250" in caplog.text
+    assert "via=smtp" in caplog.text and "recipients=2 accepted=1 outcome=partly-accepted" in caplog.text
 
 
 def test_one_log_line_per_message(ingress_factory, caplog) -> None:
     ingress = ingress_factory(mail_backend="memory")
-    with caplog.at_level(logging.INFO, logger="gateway"), ingress.client() as client:
+    with caplog.at_level(logging.INFO, logger="mail_gateway"), ingress.client() as client:
         client.sendmail(SENDER, RECIPIENTS, message_bytes())
-    [line] = [r.getMessage() for r in caplog.records if r.name == "gateway.ingress"]
-    assert "message_id=<ingress-test@example.com>" in line and "backend=memory" in line
-    assert "peer=127.0.0.1:" in line and "recipients=2 accepted=2 outcome=accepted code=250" in line
+    [line] = [r.getMessage() for r in caplog.records if r.name.startswith("mail_gateway")]
+    assert "via=smtp" in line and "message_id=<ingress-test@example.com>" in line and "backend=memory" in line
+    assert "peer=127.0.0.1:" in line and "recipients=2 accepted=2 outcome=accepted" in line
 
 
 def test_a_message_over_the_size_limit_is_refused_with_552(ingress_factory) -> None:
@@ -278,7 +279,7 @@ def test_a_client_that_disconnects_mid_delivery_does_not_stop_the_delivery(ingre
                                                                            caplog) -> None:
     upstream = smtp_server_factory(HoldingHandler())
     ingress = ingress_factory(**upstream.settings())
-    with caplog.at_level(logging.INFO, logger="gateway"):
+    with caplog.at_level(logging.INFO, logger="mail_gateway"):
         client = ingress.client()
         client.ehlo()
         client.mail(SENDER)
@@ -289,7 +290,7 @@ def test_a_client_that_disconnects_mid_delivery_does_not_stop_the_delivery(ingre
         client.close()  # gone before the reply to its final dot
         wait_until(lambda: ingress.server.active_sessions == 0, "the ingress has noticed the disconnection")
         upstream.handler.released.set()
-        wait_until(lambda: "outcome=accepted code=250" in caplog.text, "the delivery is logged")
+        wait_until(lambda: "via=smtp" in caplog.text and "outcome=accepted" in caplog.text, "the delivery is logged")
     assert [m.rcpt_tos for m in upstream.messages] == [[RECIPIENTS[0]]]
 
 
@@ -307,17 +308,16 @@ def test_a_non_ascii_address_is_refused_at_rcpt_not_after_data(ingress_factory) 
 
 
 def test_the_smtp_ingress_and_the_http_api_share_one_backend(make_settings) -> None:
-    from gateway.app import create_app
-    from gateway.extension import MailGateway
-    from gateway.ingress_server import IngressServer
+    from mail_gateway import MailGateway, create_app
+    from mail_gateway.ingress.server import IngressServer
 
     settings = make_settings(mail_backend="memory")
     app = create_app(settings)
     backend = MailGateway.state(app).backend
-    with IngressServer(settings, backend, port=0) as server:
+    with IngressServer(settings, MailGateway.state(app).sender, port=0) as server:
         with smtplib.SMTP("127.0.0.1", server.port, timeout=DEADLINE_SECONDS) as client:
             client.sendmail(SENDER, RECIPIENTS, message_bytes(subject="Over SMTP"))
     response = app.test_client().post("/v1/messages", json={"from": SENDER, "to": RECIPIENTS, "text": "Hi",
                                                             "subject": "Over HTTP"})
     assert response.status_code == 202
-    assert [m.parsed()["Subject"] for m in backend.outbox] == ["Over SMTP", "Over HTTP"]
+    assert [parsed(m)["Subject"] for m in backend.outbox] == ["Over SMTP", "Over HTTP"]

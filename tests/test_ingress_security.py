@@ -12,10 +12,10 @@ import pytest
 import trustme
 from ingress_support import IngressFactory, message_bytes
 
-from backends.errors import ConfigurationError
-from gateway.ingress_security import check_exposure
-from gateway.ingress_server import IngressServer
-from settings import load_settings
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.ingress.security import check_exposure
+from mail_gateway.ingress.server import IngressServer
+from mail_gateway.settings import load_settings
 
 SENDER, RECIPIENT = "app@example.com", "friend@example.com"
 USERS = "app:correct-horse,cron:battery-staple"
@@ -108,7 +108,7 @@ def test_starttls_with_a_test_certificate_carries_the_message(ingress_factory, t
         client.starttls(context=client_context)  # verifies the certificate and the host name
         assert client.sock.version() is not None
         assert client.sendmail(SENDER, [RECIPIENT], data) == {}
-    assert ingress.backend.outbox[0].rendered.data == data
+    assert ingress.backend.outbox[0].data == data
 
 
 @pytest.mark.parametrize(
@@ -152,7 +152,7 @@ def test_an_unloadable_certificate_stops_start_up(make_settings, tmp_path) -> No
     settings = make_settings(mail_backend="memory", gateway_smtp_tls_cert=str(tmp_path / "cert.pem"),
                              gateway_smtp_tls_key=str(tmp_path / "cert.pem"))
     with pytest.raises(ConfigurationError) as refused:
-        IngressServer(settings, backend=None)  # type: ignore[arg-type]
+        IngressServer(settings, sender=None)  # type: ignore[arg-type]
     assert refused.value.variable == "GATEWAY_SMTP_TLS_CERT"
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from backends import ConfigurationError, create_backend
-from settings import load_settings
-from settings.mail_url import Upstream, parse_mail_url
+from mail_gateway.backends.registry import create_backend
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.settings import load_settings
+from mail_gateway.settings.mail_url import Upstream, parse_mail_url
 
 
 @pytest.mark.parametrize(
@@ -60,9 +61,10 @@ def test_mail_url_overrides_the_separate_variables(monkeypatch) -> None:
     monkeypatch.setenv("MAIL_USERNAME", "old-user")
     monkeypatch.setenv("MAIL_URL", "smtps://new-user:n3w-secret@new.example.com")
     settings = load_settings(_env_file=None)
-    assert (settings.backend_name, settings.mail_server, settings.mail_port) == ("smtp", "new.example.com", 465)
-    assert settings.mail_use_ssl and not settings.mail_use_tls and settings.mail_username == "new-user"
-    assert settings.mail_password.get_secret_value() == "n3w-secret"
+    strategy, [upstream] = settings.smtp_upstreams()
+    assert (settings.backend_name, strategy, upstream.host, upstream.port) == ("smtp", "single", "new.example.com", 465)
+    assert upstream.security == "ssl" and upstream.username == "new-user"
+    assert upstream.password.get_secret_value() == "n3w-secret"
     assert "n3w-secret" not in repr(settings) and "n3w-secret" not in str(settings.model_dump())
 
 
@@ -99,4 +101,4 @@ def test_a_failover_url_builds_one_pool_per_upstream(monkeypatch) -> None:
     backend = create_backend(load_settings(_env_file=None))
     assert [m.upstream.name for m in backend.upstreams.members] == ["a.example.com:2525", "b.example.com:2525"]
     assert backend.upstreams.strategy == "failover"
-    backend.shutdown()
+    backend.close()

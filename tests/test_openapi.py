@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from openapi_spec_validator import validate
 
-from gateway import create_app
-from gateway.attachments import Attachment
-from gateway.openapi import _RULE_PARAMETER
-from gateway.schemas import MessageRequest, RawMessageRequest
+from mail_gateway import create_app
+from mail_gateway.http.openapi import openapi_path
+from mail_gateway.http.schemas import RawMessageRequest
+from mail_gateway.mail.request import Attachment, MessageRequest
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def test_it_is_a_valid_openapi_3_1_document(document) -> None:
 
 def test_every_route_of_the_app_is_documented(make_settings, document) -> None:
     app = create_app(make_settings(mail_backend="memory"))
-    served = {(_RULE_PARAMETER.sub(r"{\2}", rule.rule), method.lower())
+    served = {(openapi_path(rule.rule), method.lower())
               for rule in app.url_map.iter_rules() if rule.endpoint != "static"
               for method in rule.methods - {"HEAD", "OPTIONS"}}
     documented = {(path, method) for path, operations in document["paths"].items() for method in operations}

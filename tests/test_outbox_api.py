@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask_mailman import EmailMultiAlternatives
 
-from gateway import MailGateway, create_app
+from mail_gateway import MailGateway, create_app
 
 PROBLEM = "application/problem+json"
 
@@ -36,7 +36,7 @@ def send_with_attachments(app: Flask) -> str:
     message.attach("data.bin", bytes(range(256)) * 4, "application/octet-stream")
     message.encoding = "utf-8"
     with app.app_context():
-        return MailGateway.state(app).send(message).message_id
+        return MailGateway.state(app).sender.send_email(message).message_id
 
 
 def only_id(client) -> str:
@@ -235,13 +235,13 @@ def test_file_outbox_shows_malformed_messages_instead_of_failing(make_settings, 
 def test_mail_received_over_smtp_shows_in_the_outbox(make_settings) -> None:
     import smtplib
 
-    from gateway.ingress_server import IngressServer
+    from mail_gateway.ingress.server import IngressServer
 
     settings = make_settings(mail_backend="memory")
     app = create_app(settings)
     raw = (b"From: Legacy <cron@example.com>\r\nTo: ops@example.com\r\nSubject: Nightly job\r\n"
            b"Content-Type: text/plain; charset=utf-8\r\n\r\nAll good.\r\n")
-    with IngressServer(settings, MailGateway.state(app).backend, port=0) as server:
+    with IngressServer(settings, MailGateway.state(app).sender, port=0) as server:
         with smtplib.SMTP("127.0.0.1", server.port, timeout=15) as client:
             client.sendmail("cron@example.com", ["ops@example.com", "archive@example.com"], raw)
     client = app.test_client()

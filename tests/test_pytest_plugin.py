@@ -11,7 +11,7 @@ APP_MODULE = '''
 from flask import Flask
 from flask_mailman import EmailMessage
 
-from gateway import MailGateway
+from mail_gateway import MailGateway
 
 app = Flask(__name__)
 MailGateway(app)
@@ -43,8 +43,8 @@ def test_it_forces_the_memory_backend_whatever_the_settings_say(project) -> None
     closed_port = free_port()  # nothing listens here: a real SMTP attempt would fail the test
     project.makepyfile(f"""
         from flask_mailman import EmailMessage
-        from gateway import MailGateway, create_app
-        from settings import GatewaySettings
+        from mail_gateway import MailGateway, create_app
+        from mail_gateway.settings import GatewaySettings
 
         def test_production_smtp_settings(mail_outbox):
             settings = GatewaySettings(_env_file=None, gateway_env="production", mail_backend="smtp",
@@ -69,7 +69,7 @@ def test_it_forces_the_memory_backend_whatever_the_settings_say(project) -> None
 def test_it_is_list_like_and_starts_empty_in_every_test(project) -> None:
     project.makepyfile("""
         import pytest
-        from gateway import create_app
+        from mail_gateway import create_app
 
         def send(n):
             client = create_app().test_client()
@@ -95,7 +95,7 @@ def test_assert_sent_matches_and_returns_the_message(project) -> None:
     project.makepyfile("""
         import re
         from flask_mailman import EmailMultiAlternatives
-        from gateway import create_app
+        from mail_gateway import create_app
 
         def test_matches(mail_outbox):
             app = create_app()
@@ -117,7 +117,7 @@ def test_assert_sent_matches_and_returns_the_message(project) -> None:
 
 def test_a_failed_assertion_lists_what_was_sent_instead(project) -> None:
     project.makepyfile("""
-        from gateway import create_app
+        from mail_gateway import create_app
 
         def test_wrong_subject(mail_outbox):
             client = create_app().test_client()

@@ -7,8 +7,8 @@ from click.testing import CliRunner
 from smtp_server import HOST, FaultHandler, RefusingSMTP, free_port
 from test_smtp_backend import Authenticator
 
-from gateway.app import create_app
-from gateway.cli import main
+from mail_gateway import create_app
+from mail_gateway.cli import main
 
 
 def test_ready_when_the_smtp_server_answers(smtp_server, make_settings) -> None:

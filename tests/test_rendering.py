@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from backends import InvalidMessageError
-from backends.rendering import render_raw
+from mail_gateway.errors import InvalidMessageError
+from mail_gateway.mail.rendering import render_raw
 
 RAW = b"From: a@example.com\r\nSubject: x\r\n\r\nMessage-ID: <not-a-header@example.com>\r\n"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backends.errors import DeliveryOutcomeUnknownError, PermanentDeliveryError, TransientDeliveryError
-from backends.retry import RetryPolicy, with_retries
+from mail_gateway.backends.smtp.retry import RetryPolicy, with_retries
+from mail_gateway.errors import DeliveryOutcomeUnknownError, PermanentDeliveryError, TransientDeliveryError
 
 
 def failing(errors: list[Exception]):

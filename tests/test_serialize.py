@@ -6,7 +6,7 @@ from flask_mailman import EmailMultiAlternatives
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.serialize import wire_bytes
+from mail_gateway.mail.serialize import wire_chunks
 
 header_text = st.text(alphabet=st.sampled_from(list("aZ09 .,;:<>@=?!\"'()[]-_/\t\té€ü")) | st.characters(
     min_codepoint=0x20, max_codepoint=0x7e), max_size=120)
@@ -33,13 +33,13 @@ def message(subject: str, body: str, extra: str, html: str | None, attachment: b
 def test_the_same_bytes_as_the_stdlib_generator(subject, body, extra, html, attachment) -> None:
     subject, extra = subject.replace("\r", "").replace("\n", ""), extra.replace("\r", "").replace("\n", "")
     mime = message(subject, body, extra, html, attachment)
-    assert wire_bytes(mime) == mime.as_bytes(linesep="\r\n")
+    assert b"".join(wire_chunks(mime)) == mime.as_bytes(linesep="\r\n")
 
 
 def test_a_large_body_is_rewritten_in_chunks_without_changing_it() -> None:
     body = "x" * 70 + "\n"
     mime = message("big", body * 40_000, "v", None, bytes(range(256)) * 20_000)
-    assert wire_bytes(mime) == mime.as_bytes(linesep="\r\n")
+    assert b"".join(wire_chunks(mime)) == mime.as_bytes(linesep="\r\n")
 
 
 @settings(max_examples=60, deadline=None)
@@ -48,7 +48,7 @@ def test_a_large_body_is_rewritten_in_chunks_without_changing_it() -> None:
 def test_lean_attachments_render_the_same_bytes_as_flask_mailman(content, filename, mimetype) -> None:
     from email.generator import Generator
 
-    from backends.serialize import with_lean_attachments
+    from mail_gateway.mail.serialize import with_lean_attachments
 
     msg = EmailMultiAlternatives("s", "body", "app@example.com", ["friend@example.com"],
                                  headers={"Message-ID": "<id@example.com>", "Date": "Mon, 23 Nov 2026 21:00:00 +0000"})
@@ -60,7 +60,7 @@ def test_lean_attachments_render_the_same_bytes_as_flask_mailman(content, filena
     Generator._make_boundary = classmethod(lambda cls, text=None: "BOUNDARY")  # random otherwise
     try:
         lean = with_lean_attachments(msg)
-        assert wire_bytes(lean.message()) == msg.message().as_bytes(linesep="\r\n")
+        assert b"".join(wire_chunks(lean.message())) == msg.message().as_bytes(linesep="\r\n")
         assert msg.attachments[0][1] in (content, content.decode("utf-8", "replace"))  # caller's message untouched
     finally:
         Generator._make_boundary = original

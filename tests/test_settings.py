@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from backends import ConfigurationError, create_backend
-from settings import load_settings
+from mail_gateway import create_app
+from mail_gateway.backends.registry import create_backend
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.settings import load_settings
 
 
 def test_defaults_are_development_on_the_console() -> None:
@@ -70,10 +72,8 @@ def test_the_password_is_secret_everywhere(monkeypatch) -> None:
         ({"MAIL_PORT": "70000"}, "MAIL_PORT", "port number"),
         ({"GATEWAY_PORT": "0"}, "GATEWAY_PORT", "port number"),
         ({"MAIL_USE_TLS": "maybe"}, "MAIL_USE_TLS", "true or false"),
-        ({"MAIL_BACKEND": "carrier-pigeon"}, "MAIL_BACKEND", "smtp, console, file, memory"),
         ({"GATEWAY_ENV": "staging"}, "GATEWAY_ENV", "development, testing or production"),
         ({"MAIL_TIMEOUT": "0"}, "MAIL_TIMEOUT", "greater than 0"),
-        ({"MAIL_DEFAULT_SENDER": "not an address"}, "MAIL_DEFAULT_SENDER", "app@example.com"),
         ({"MAIL_USE_TLS": "true", "MAIL_USE_SSL": "true"}, "MAIL_USE_SSL", "set only one"),
         ({"GATEWAY_ENV": "production", "GATEWAY_API_KEYS": "k1"}, "MAIL_SERVER", "set MAIL_SERVER"),
         ({"MAIL_BACKEND": "file"}, "MAIL_FILE_PATH", "writable directory"),
@@ -89,11 +89,29 @@ def test_invalid_settings_name_the_variable_and_the_fix(monkeypatch, env, variab
 
 
 @pytest.mark.parametrize(
+    ("env", "variable", "fix"),
+    [
+        ({"MAIL_BACKEND": "carrier-pigeon"}, "MAIL_BACKEND", "smtp, console, file, memory"),
+        ({"MAIL_DEFAULT_SENDER": "not an address"}, "MAIL_DEFAULT_SENDER", "app@example.com"),
+    ],
+)
+def test_what_the_backends_and_addresses_judge_fails_when_the_gateway_starts(monkeypatch, env, variable,
+                                                                            fix) -> None:
+    # Settings know only the form of these; the backend registry and the address parser judge them, when the
+    # gateway is built, before anything is served.
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        create_app(load_settings())
+    assert caught.value.variable == variable and fix in str(caught.value)
+
+
+@pytest.mark.parametrize(
     ("backend", "message"),
     [
         ("no_such_package.mod.Backend", "cannot be imported"),
         ("collections.OrderedDict", "is not a mail backend"),
-        ("backends.base.NoSuchClass", "is not a mail backend"),
+        ("mail_gateway.backends.base.NoSuchClass", "is not a mail backend"),
     ],
 )
 def test_a_dotted_path_that_is_not_a_backend_fails_at_start_up(make_settings, backend, message) -> None:

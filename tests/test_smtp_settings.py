@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backends import ConfigurationError
-from settings import load_settings
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.settings import load_settings
 
 
 def test_defaults() -> None:

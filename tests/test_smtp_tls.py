@@ -10,10 +10,11 @@ from click.testing import CliRunner
 from flask_mailman import EmailMultiAlternatives
 from smtp_server import HOST, RecordingHandler
 
-from backends import ConfigurationError, DeliveryError, PermanentDeliveryError, create_backend
-from gateway.app import create_app
-from gateway.cli import main
-from settings import load_settings
+from mail_gateway import create_app
+from mail_gateway.backends.registry import create_backend
+from mail_gateway.cli import main
+from mail_gateway.errors import ConfigurationError, DeliveryError, PermanentDeliveryError
+from mail_gateway.settings import load_settings
 
 
 def message() -> EmailMultiAlternatives:
@@ -63,7 +64,7 @@ def tls_backend(make_settings, smtp_server_factory):
 
     yield build
     for backend in built:
-        backend.shutdown()
+        backend.close()
 
 
 @pytest.mark.parametrize("mode", MODES)

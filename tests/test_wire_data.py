@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backends.smtp_session import wire_data
+from mail_gateway.backends.smtp.transaction import wire_data
 
 
 @pytest.mark.parametrize(

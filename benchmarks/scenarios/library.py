@@ -26,7 +26,7 @@ Sender = Callable[[int], tuple[int, int]]  # sends n messages -> (accepted, fail
 
 def gateway_settings(port: int, extra: dict[str, Any]) -> Any:
     """Settings for the SMTP backend aimed at the sink; ``extra`` fields this version lacks are left out."""
-    from settings import GatewaySettings
+    from mail_gateway.settings import GatewaySettings
 
     values = {"gateway_env": "production", "gateway_allow_anonymous": True, "mail_backend": "smtp",
               "mail_server": HOST, "mail_port": port}
@@ -136,7 +136,7 @@ def _gateway_message() -> Any:
 
 
 def _gateway_backend(port: int, stack: ExitStack, settings: dict[str, Any]) -> Any:
-    from backends.registry import create_backend
+    from mail_gateway.backends.registry import create_backend
 
     backend = create_backend(gateway_settings(port, settings))
     stack.callback(backend.close)
@@ -155,17 +155,17 @@ def gateway_single(port: int, stack: ExitStack, settings: dict[str, Any], **_: A
 
 
 def gateway_batch(port: int, stack: ExitStack, settings: dict[str, Any], batch_size: int, **_: Any) -> Sender:
-    """The gateway's backend as a library, rendering then ``send_batch`` per ``batch_size`` messages."""
-    from backends.rendering import render_message
-    from backends.result import SendResult
+    """The gateway's backend as a library, rendering then ``deliver_all`` per ``batch_size`` messages."""
+    from mail_gateway.mail.rendering import render_email
+    from mail_gateway.mail.result import SendResult
 
     backend = _gateway_backend(port, stack, settings)
 
     def send(n: int) -> tuple[int, int]:
         accepted = 0
         for start in range(0, n, batch_size):
-            rendered = [render_message(_gateway_message()) for _ in range(min(batch_size, n - start))]
-            outcomes = backend.send_batch(rendered)
+            rendered = [render_email(_gateway_message()) for _ in range(min(batch_size, n - start))]
+            outcomes = backend.deliver_all(rendered)
             accepted += sum(1 for o in outcomes if isinstance(o, SendResult) and o.accepted)
         return accepted, n - accepted
 

@@ -1,0 +1,20 @@
+"""The ``mail-gateway`` command: ``serve`` the HTTP API, ``send`` one message, ``check`` the configuration,
+run the SMTP ingress alone (``smtpd``)."""
+
+from __future__ import annotations
+
+import click
+
+from mail_gateway.cli.check import check
+from mail_gateway.cli.send import send
+from mail_gateway.cli.serve import serve
+from mail_gateway.cli.smtpd import smtpd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """A mail gateway with pluggable backends (smtp, console, file, memory)."""
+
+
+for command in (serve, send, check, smtpd):
+    main.add_command(command)

@@ -1,0 +1,67 @@
+"""``mail-gateway check``: validate the configuration and, for SMTP, show what each upstream offers.
+
+It connects, reads the banner, says EHLO, does STARTTLS and logs in exactly as delivery would, and
+reports what it found, without sending mail. Any failure exits non-zero with the reason on one line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from mail_gateway.backends.registry import create_backend
+from mail_gateway.backends.smtp import SmtpBackend, transaction
+from mail_gateway.errors import ConfigurationError, DeliveryError
+from mail_gateway.settings import load_settings
+
+
+def _extensions(features: dict[str, str]) -> str:
+    shown = []
+    for name in sorted(features):
+        value = features[name].strip()
+        shown.append(f"{name.upper()} {value}".strip())
+    return ", ".join(shown) or "none (HELO only)"
+
+
+def _report(found: dict[str, Any]) -> None:
+    click.echo(f"  banner:      {found.get('banner', '-')}")
+    if "extensions" in found:
+        click.echo(f"  extensions:  {_extensions(found['extensions'])}")
+    if "extensions_after_tls" in found:
+        click.echo(f"  after TLS:   {_extensions(found['extensions_after_tls'])}")
+    if "tls_version" in found:
+        click.echo(f"  TLS:         {found['tls_version']}, certificate {found.get('certificate_subject') or '-'}")
+    else:
+        click.echo("  TLS:         not used")
+    click.echo(f"  login:       {found.get('login', 'not configured')}")
+
+
+@click.command()
+def check() -> None:
+    """Validate the configuration and test the SMTP connection(s) without sending mail."""
+    try:
+        settings = load_settings()
+        backend = create_backend(settings)
+    except ConfigurationError as exc:
+        raise click.ClickException(f"configuration error: {' '.join(str(exc).split())}") from exc
+    click.echo(f"configuration ok: backend {settings.backend_name} ({settings.gateway_env})")
+    if not isinstance(backend, SmtpBackend):
+        return
+    failures: list[str] = []
+    for member in backend.upstreams.members:
+        upstream = member.upstream
+        click.echo(f"{upstream.name} ({upstream.security}):")
+        found: dict[str, Any] = {}
+        try:
+            conn = backend.connect(upstream, found)
+        except DeliveryError as exc:
+            _report(found)
+            failures.append(" ".join(str(exc).split()))
+            continue
+        transaction.quit_quietly(conn)
+        _report(found)
+    backend.close()
+    if failures:
+        raise click.ClickException("; ".join(failures))
+    click.echo("ok")

@@ -1,0 +1,90 @@
+"""``mail-gateway send``: one message through the configured backend, without HTTP or a Flask app."""
+
+from __future__ import annotations
+
+import mimetypes
+import sys
+from pathlib import Path
+
+import click
+
+from mail_gateway.cli.common import configured
+from mail_gateway.errors import DeliveryError, InvalidMessageError
+from mail_gateway.mail.result import RecipientResult
+from mail_gateway.sending import Sender
+from mail_gateway.settings import load_settings
+
+_OPTIONS = {"from": "--from", "text": "--text"}
+
+
+def _recipient_line(result: RecipientResult) -> str:
+    line = f"  {result.status:<9}{result.email}"
+    if result.code is not None:
+        line += f"  {result.code} {result.reason or ''}".rstrip()
+    return line
+
+
+def _option(field: str) -> str:
+    if field.startswith("attachments["):
+        return "--attach"
+    return _OPTIONS.get(field, "--" + field.split("[")[0].split(".")[0])
+
+
+def _read_html(html: str | None, html_file: Path | None) -> str | None:
+    if html_file is None:
+        return html
+    if html is not None:
+        raise click.UsageError("--html and --html-file: give only one")
+    try:
+        return html_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as exc:
+        raise click.BadParameter(f"cannot read {html_file} as UTF-8 ({exc})", param_hint="--html-file") from exc
+
+
+def _attachment(path: Path) -> dict[str, object]:
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path} ({exc.strerror or exc})", param_hint="--attach") from exc
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return {"filename": path.name, "content": content, "content_type": content_type}
+
+
+@click.command()
+@click.option("--from", "sender_address", help="Sender (default: MAIL_DEFAULT_SENDER).")
+@click.option("--to", multiple=True, help="Recipient; repeat for several.")
+@click.option("--cc", multiple=True, help="Cc recipient; repeat for several.")
+@click.option("--bcc", multiple=True, help="Bcc recipient; repeat for several.")
+@click.option("--subject", default="", help="Subject line.")
+@click.option("--text", help="Plain-text body.")
+@click.option("--html", help="HTML body.")
+@click.option("--html-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read the HTML body from this UTF-8 file (instead of --html).")
+@click.option("--attach", "attachments", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Attach this file (content type guessed from its name); repeat for several.")
+def send(sender_address: str | None, to: tuple[str, ...], cc: tuple[str, ...], bcc: tuple[str, ...], subject: str,
+         text: str | None, html: str | None, html_file: Path | None, attachments: tuple[Path, ...]) -> None:
+    """Send one message through the configured backend and print each recipient's outcome."""
+    html = _read_html(html, html_file)
+    files = [_attachment(path) for path in attachments]
+    settings = configured(load_settings)
+    sender = configured(lambda: Sender.from_settings(settings))
+    payload = {"from": sender_address, "to": list(to), "cc": list(cc), "bcc": list(bcc), "subject": subject,
+               "text": text, "html": html, "attachments": files}
+    try:
+        request = sender.parse({k: v for k, v in payload.items() if v is not None})
+    except InvalidMessageError as exc:
+        raise click.UsageError("\n".join(f"{_option(e.field)}: {e.message}" for e in exc.errors)) from exc
+    try:
+        result = sender.send(request, via="cli")
+    except DeliveryError as exc:
+        click.echo(f"not sent: {exc}", err=True)
+        for recipient in exc.recipients:
+            click.echo(_recipient_line(recipient), err=True)
+        sys.exit(1)
+    finally:
+        sender.close()
+    # stderr, so the console backend's copy of the message on stdout stays clean
+    click.echo(f"Message-ID: {result.message_id}", err=True)
+    for recipient in result.recipients:
+        click.echo(_recipient_line(recipient), err=True)

@@ -1,0 +1,54 @@
+"""``mail-gateway serve``: the HTTP API under waitress, a production WSGI server (and the SMTP ingress)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import click
+
+from mail_gateway.app import create_app
+from mail_gateway.cli.common import configured
+from mail_gateway.cli.logs import configure_logging
+from mail_gateway.cli.smtpd import start_ingress
+from mail_gateway.extension import MailGateway
+from mail_gateway.settings import load_settings
+
+
+@click.command()
+@click.option("--host", help="Address to listen on (default: GATEWAY_HOST, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: GATEWAY_PORT, 8000).")
+@click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Worker threads of the WSGI server.")
+@click.option("--smtp", is_flag=True,
+              help="Also accept mail over SMTP on GATEWAY_SMTP_HOST:GATEWAY_SMTP_PORT, through the same backend.")
+def serve(host: str | None, port: int | None, threads: int, smtp: bool) -> None:
+    """Serve the HTTP API under waitress, a production WSGI server (and the SMTP ingress with --smtp)."""
+    from waitress import serve as waitress_serve
+
+    overrides = {k: v for k, v in (("gateway_host", host), ("gateway_port", port)) if v is not None}
+    settings = configured(lambda: load_settings(**overrides))
+    app = configured(lambda: create_app(settings))
+    sender = MailGateway.state(app).sender
+    configure_logging()
+    # SIGTERM (how service managers stop a process) unwinds like Ctrl-C: the ingress stops, the backend says
+    # QUIT, and queued log lines are written before the process ends.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        ingress = start_ingress(settings, sender) if smtp else None
+        click.echo(f"mail-gateway ({settings.gateway_env}, backend {settings.backend_name}) on "
+                   f"http://{settings.gateway_host}:{settings.gateway_port}", err=True)
+        try:
+            # waitress would otherwise read bodies of up to 1 GiB before the app's own 413 could refuse them.
+            waitress_serve(app, host=settings.gateway_host, port=settings.gateway_port, threads=threads,
+                           ident="mail-gateway", max_request_body_size=settings.gateway_max_message_bytes)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {settings.gateway_host}:{settings.gateway_port} ({exc.strerror or exc}); "
+                "set GATEWAY_HOST/GATEWAY_PORT or pass --host/--port"
+            ) from exc
+        finally:
+            if ingress is not None:
+                ingress.stop()
+    finally:
+        sender.close()

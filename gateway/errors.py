@@ -1,0 +1,115 @@
+"""Every exception the gateway raises on purpose, in one small hierarchy.
+
+This module is the ground floor: it imports nothing of the project, so settings, mail, backends and every
+feature can raise these. Each error carries what a caller needs to report it (the field, the backend, the
+Message-ID, per-recipient outcomes, the upstream's SMTP code) and is raised ``from`` its cause. The HTTP layer
+maps them to status codes in one place (``mail_gateway.http.problems``), the SMTP ingress to replies in one
+place (``mail_gateway.ingress.replies``).
+
+    GatewayError
+    ├── ConfigurationError            the configuration cannot work (start-up)
+    ├── InvalidMessageError           the message is unusable; ``errors`` lists each field and its fix
+    └── DeliveryError                 the backend did not accept the message
+        ├── TransientDeliveryError    nothing accepted; a later attempt may work
+        │   └── ConnectionSetupError  the upstream could not be reached or refused the session
+        ├── PermanentDeliveryError    nothing accepted; the same attempt fails again
+        │   ├── RecipientsRefusedError
+        │   └── MessageTooLargeError
+        └── DeliveryOutcomeUnknownError  the reply to the final dot was lost
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class GatewayError(Exception):
+    """Base class of every error the gateway raises on purpose."""
+
+
+class ConfigurationError(GatewayError):
+    """The configuration cannot work. Raised at start-up, never at the first send.
+
+    ``variable`` names the setting to change; the message says how.
+    """
+
+    def __init__(self, message: str, *, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One invalid field of a message (``to[1]``, ``attachments[0].filename``) and how to fix it."""
+
+    field: str
+    message: str
+
+
+class InvalidMessageError(GatewayError, ValueError):
+    """The message itself is unusable (bad address, header injection, nothing to send).
+
+    ``errors`` lists every problem found, each with its field; ``field`` is the first one's.
+    """
+
+    def __init__(self, message: str | None = None, *, field: str | None = None,
+                 errors: Sequence[FieldError] = ()) -> None:
+        errors = tuple(errors) or (FieldError(field or "body", message or "invalid"),)
+        if message is None:
+            fields = ", ".join(dict.fromkeys(e.field for e in errors))
+            message = f"The message is invalid: check {fields}."
+        super().__init__(message)
+        self.errors = errors
+        self.field = field or errors[0].field
+
+
+class DeliveryError(GatewayError):
+    """The backend did not accept the message."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str,
+        message_id: str | None = None,
+        recipients: Sequence[Any] = (),
+        smtp_code: int | None = None,
+        upstream: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.message_id = message_id
+        self.recipients = tuple(recipients)  # RecipientResult of each recipient, where known
+        self.smtp_code = smtp_code
+        self.upstream = upstream
+        self.attempts = 1  # how many attempts the backend made in all before giving up
+
+
+class TransientDeliveryError(DeliveryError):
+    """Nothing was accepted, and trying again later may work (4xx, connection refused, timeout)."""
+
+
+class ConnectionSetupError(TransientDeliveryError):
+    """The upstream could not be reached or refused the session (4xx greeting, refused, timeout): the
+    upstream itself is unavailable, so failover moves to the next one."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Nothing was accepted, and the same attempt will fail again (5xx, authentication, TLS)."""
+
+
+class RecipientsRefusedError(PermanentDeliveryError):
+    """The upstream permanently refused every recipient; ``recipients`` holds each refusal."""
+
+
+class MessageTooLargeError(PermanentDeliveryError):
+    """The message is larger than the backend accepts; it was not sent."""
+
+
+class DeliveryOutcomeUnknownError(DeliveryError):
+    """The connection was lost after the whole message was sent but before the server answered.
+
+    The server may have accepted it, so it must not be sent again automatically.
+    """

@@ -1,0 +1,55 @@
+"""API keys: every ``/v1`` route, whichever blueprint adds it, answers 401 without a configured key."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+from flask import Flask, g, request
+
+from mail_gateway.http.problems import Problem
+
+PROTECTED_PREFIX = "/v1"
+
+
+def is_protected(path: str) -> bool:
+    return path == PROTECTED_PREFIX or path.startswith(PROTECTED_PREFIX + "/")
+
+
+def _presented_key() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _matches_any(presented: str, keys: Sequence[bytes]) -> bool:
+    candidate = presented.encode("utf-8", "surrogateescape")
+    matched = False
+    for key in keys:  # no early exit: the time taken does not say which key, or whether any, matched
+        matched |= hmac.compare_digest(candidate, key)
+    return matched
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(401, "Unauthorized", detail, "unauthorized",
+                   headers={"WWW-Authenticate": 'Bearer realm="mail-gateway"'})
+
+
+def register_api_keys(app: Flask, keys: Sequence[str]) -> None:
+    """Check ``Authorization: Bearer <key>`` before every request to a ``/v1`` path. Without keys the API is
+    open (the settings refuse that in production unless GATEWAY_ALLOW_ANONYMOUS=true)."""
+    encoded = [key.encode("utf-8") for key in keys]
+
+    @app.before_request
+    def _require_api_key() -> None:
+        g.client_id = "anonymous"
+        if not encoded or not is_protected(request.path):
+            return
+        presented = _presented_key()
+        if presented is None:
+            raise unauthorized("Send an API key as 'Authorization: Bearer <key>' (the keys are GATEWAY_API_KEYS).")
+        if not _matches_any(presented, encoded):
+            raise unauthorized("The API key is not valid; send one of the keys configured in GATEWAY_API_KEYS.")
+        # Scopes idempotency keys per client without ever storing the key itself.
+        g.client_id = hashlib.sha256(presented.encode("utf-8")).hexdigest()[:32]

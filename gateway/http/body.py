@@ -1,0 +1,43 @@
+"""Read a JSON request body, answering 415 for another media type, 413 when too large, 400 for malformed JSON.
+
+The body is parsed once per request and kept on ``flask.g``: the idempotency check and the view share it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import g, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from mail_gateway.http.problems import Problem
+
+_UNSET = object()
+
+
+def _body() -> bytes:
+    data = request.get_data(cache=True)
+    limit = request.max_content_length
+    # Without a Content-Length (a chunked body) Werkzeug stops reading at the limit instead of refusing, so a
+    # body that reached it is treated as too large rather than parsed truncated.
+    if limit is not None and request.content_length is None and len(data) >= limit:
+        raise RequestEntityTooLarge()
+    return data
+
+
+def json_body() -> Any:
+    parsed = g.get("json_body", _UNSET)
+    if parsed is not _UNSET:
+        return parsed
+    mimetype = request.mimetype or ""
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise Problem(415, "Unsupported media type",
+                      f"Send the body as JSON with 'Content-Type: application/json' (got {mimetype or 'none'!r}).",
+                      "unsupported-media-type")
+    try:
+        parsed = json.loads(_body())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Problem(400, "Malformed JSON", f"The body is not valid JSON: {exc}.", "malformed-json") from exc
+    g.json_body = parsed
+    return parsed

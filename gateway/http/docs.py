@@ -1,0 +1,66 @@
+"""How a route describes itself for the OpenAPI document: ``@operation(...)`` beside the route's decorator.
+
+Each feature documents its own routes from the pydantic models it validates and answers with, so the document
+(``mail_gateway.http.openapi``) is assembled from the routes the app really serves and cannot drift from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+View = TypeVar("View", bound=Callable[..., Any])
+ATTRIBUTE = "openapi_operation"
+
+# Each status a route may answer with an error, and the problem types (urn:mail-gateway:problem:<slug>) behind it.
+PROBLEMS: dict[int, tuple[str, list[str]]] = {
+    400: ("Malformed JSON, an invalid Idempotency-Key header, or an invalid query parameter",
+          ["malformed-json", "invalid-idempotency-key", "invalid-query"]),
+    401: ("No API key, or not one of GATEWAY_API_KEYS", ["unauthorized"]),
+    404: ("Nothing to show: no such message, or a backend that keeps no mail",
+          ["no-such-message", "no-such-attachment", "no-outbox", "no-html-part", "outbox-disabled"]),
+    409: ("The Idempotency-Key is in flight, or was used for another request",
+          ["idempotency-key-in-flight", "idempotency-key-reused"]),
+    413: ("The body exceeds GATEWAY_MAX_MESSAGE_BYTES, or the message the upstream's SIZE",
+          ["request-too-large", "message-too-large"]),
+    415: ("The body is not application/json", ["unsupported-media-type"]),
+    422: ("Invalid request (each field and its fix in errors), or every recipient refused",
+          ["invalid-message", "recipients-refused"]),
+    500: ("An unexpected failure (no traceback is ever sent)", ["internal-error", "misconfigured"]),
+    502: ("The upstream refused the message permanently", ["upstream-refused"]),
+    503: ("A transient failure (with Retry-After), an unknown outcome after the data was sent (without), or a "
+          "backend that is not ready", ["delivery-deferred", "delivery-outcome-unknown",
+                                         "idempotency-store-unavailable", "not-ready"]),
+}
+SEND_ERRORS = (400, 401, 409, 413, 415, 422, 500, 502, 503)
+BATCH_ERRORS = (400, 401, 409, 413, 415, 422, 500, 503)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route's entry. ``responses`` maps each success status to a pydantic model (a JSON body), a media
+    type string (another body, e.g. ``message/rfc822``) or None (no body)."""
+
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    responses: Mapping[int, type[BaseModel] | str | None] = field(default_factory=dict)
+    problems: tuple[int, ...] = ()
+    idempotent: bool = False
+
+
+def operation(summary: str, *, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+              responses: Mapping[int, type[BaseModel] | str | None], problems: tuple[int, ...] = (),
+              idempotent: bool = False) -> Callable[[View], View]:
+    def describe(view: View) -> View:
+        setattr(view, ATTRIBUTE, Operation(summary, body, query, dict(responses), problems, idempotent))
+        return view
+
+    return describe
+
+
+def operation_of(view: Callable[..., Any]) -> Operation | None:
+    return getattr(view, ATTRIBUTE, None)

@@ -1,0 +1,32 @@
+"""``GET /readyz``: can the configured backend deliver right now? 200, or 503 problem+json saying why.
+
+Liveness (``/healthz``) only says the process answers; readiness proves the backend: for SMTP a fresh
+connection with EHLO, STARTTLS and login as configured, then NOOP; for the file backend a write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from mail_gateway.errors import GatewayError
+from mail_gateway.extension import MailGateway
+from mail_gateway.http import docs
+from mail_gateway.http.problems import Problem
+from mail_gateway.http.responses import Ready
+
+blueprint = Blueprint("readiness", __name__)
+
+
+@blueprint.get("/readyz")
+@docs.operation("Readiness probe: can the backend deliver now?", responses={200: Ready}, problems=(503,))
+def readyz() -> dict[str, Any]:
+    """Readiness: 200 when the configured backend can deliver, else 503 saying what failed."""
+    backend = MailGateway.state().backend
+    try:
+        backend.check()
+    except GatewayError as exc:
+        raise Problem(503, "Not ready", f"The {backend.name} backend cannot deliver: {exc}", "not-ready",
+                      headers={"Cache-Control": "no-store"}, extra={"backend": backend.name}) from exc
+    return {"status": "ready", "backend": backend.name}

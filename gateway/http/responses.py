@@ -1,0 +1,67 @@
+"""The JSON the routes answer with, as pydantic models: the OpenAPI document describes responses from these."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RecipientOutcome(BaseModel):
+    email: str
+    status: Literal["accepted", "rejected", "deferred"]
+    code: int | None = Field(None, description="the SMTP reply code, when a server answered")
+    reason: str | None = Field(None, description="the SMTP reply text, when a server answered")
+
+
+class SendResult(BaseModel):
+    """What the backend accepted: the Message-ID on the wire and each recipient's outcome."""
+
+    message_id: str
+    backend: str
+    recipients: list[RecipientOutcome]
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details; delivery errors add backend, message_id, smtp_code and recipients."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(description="urn:mail-gateway:problem:<slug>, or about:blank")
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = Field(None, description="each invalid field and how to fix it")
+    backend: str | None = None
+    message_id: str | None = None
+    smtp_code: int | None = None
+    recipients: list[RecipientOutcome] | None = None
+
+
+class BatchAccepted(SendResult):
+    index: int
+    status: Literal["accepted"]
+
+
+class BatchFailed(BaseModel):
+    index: int
+    status: Literal["failed"]
+    error: ProblemDetails
+
+
+class BatchResult(BaseModel):
+    results: list[BatchAccepted | BatchFailed] = Field(description="one per message, in request order")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    backend: str

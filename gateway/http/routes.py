@@ -1,0 +1,53 @@
+"""The HTTP routes: send one message, a batch or a raw message, and a liveness probe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from mail_gateway.extension import MailGateway
+from mail_gateway.http import docs
+from mail_gateway.http.batch import send_batch
+from mail_gateway.http.body import json_body
+from mail_gateway.http.idempotency import idempotent
+from mail_gateway.http.responses import BatchResult, Health, SendResult
+from mail_gateway.http.schemas import BatchRequest, RawMessageRequest, parse_raw_request
+from mail_gateway.mail.request import MessageRequest
+
+blueprint = Blueprint("api", __name__)
+
+
+@blueprint.get("/healthz")
+@docs.operation("Liveness probe", responses={200: Health})
+def healthz() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+@blueprint.post("/v1/messages")
+@docs.operation("Send one message", body=MessageRequest, responses={202: SendResult}, problems=docs.SEND_ERRORS,
+                idempotent=True)
+@idempotent
+def send_message() -> tuple[dict[str, Any], int]:
+    sender = MailGateway.state().sender
+    return sender.send(sender.parse(json_body()), via="http").to_dict(), 202
+
+
+@blueprint.post("/v1/messages/batch")
+@docs.operation("Send several messages, each reported on its own", body=BatchRequest,
+                responses={200: BatchResult}, problems=docs.BATCH_ERRORS, idempotent=True)
+@idempotent
+def send_message_batch() -> tuple[dict[str, Any], int]:
+    return {"results": send_batch(MailGateway.state().sender, json_body())}, 200
+
+
+@blueprint.post("/v1/messages/raw")
+@docs.operation("Send a message built by the client, unchanged", body=RawMessageRequest,
+                responses={202: SendResult}, problems=docs.SEND_ERRORS, idempotent=True)
+@idempotent
+def send_raw_message() -> tuple[dict[str, Any], int]:
+    sender = MailGateway.state().sender
+    request = parse_raw_request(json_body(), max_recipients=sender.settings.gateway_max_recipients)
+    result = sender.send_raw(request.mail_from.envelope, [r.envelope for r in request.rcpt_to], request.data,
+                             via="http")
+    return result.to_dict(), 202

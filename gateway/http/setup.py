@@ -1,0 +1,26 @@
+"""Everything the HTTP API adds to an app: its routes, API keys, size limit, idempotency keys, readiness,
+OpenAPI, and the one place errors become problem responses."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from mail_gateway.extension import MailGateway
+from mail_gateway.http import openapi, readiness, routes
+from mail_gateway.http.auth import register_api_keys
+from mail_gateway.http.idempotency import register_idempotency
+from mail_gateway.http.idempotency_store import IdempotencyStore
+from mail_gateway.http.limits import register_size_limit
+from mail_gateway.http.problems import register_error_handlers
+
+
+def install_http_api(app: Flask) -> None:
+    """Raises ``ConfigurationError`` (e.g. an unusable GATEWAY_IDEMPOTENCY_URL) before anything is served."""
+    settings = MailGateway.state(app).settings
+    app.register_blueprint(routes.blueprint)
+    app.register_blueprint(readiness.blueprint)
+    app.register_blueprint(openapi.blueprint)
+    register_api_keys(app, settings.api_keys)
+    register_size_limit(app, settings.gateway_max_message_bytes)
+    register_idempotency(app, IdempotencyStore(settings.idempotency_path))
+    register_error_handlers(app)

@@ -1,0 +1,88 @@
+"""The SMTP ingress's aiosmtpd handler: relay each received message through the gateway's send path.
+
+The envelope (MAIL FROM, RCPT TO) and the message bytes go to the backend unchanged; the client's reply to
+DATA waits for the backend's answer (see ``replies``). Backends block (smtplib, file writes), so each
+delivery runs on a worker thread and the event loop keeps serving the other sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Executor
+from typing import Any
+
+from mail_gateway.errors import GatewayError, InvalidMessageError
+from mail_gateway.ingress.replies import Reply, reply_for_error, reply_for_result
+from mail_gateway.sending import Sender
+
+log = logging.getLogger("mail_gateway.ingress")
+SHUTTING_DOWN = "451 4.3.2 The gateway is shutting down, try again later"
+
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+
+
+def describe_peer(peer: Any) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host, port = peer[0], peer[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(peer)
+
+
+class RelayHandler:
+    def __init__(self, sender: Sender, executor: Executor, *, max_recipients: int) -> None:
+        self.sender = sender
+        self.executor = executor
+        self.max_recipients = max_recipients
+        self.stopping = False  # set by the server before it stops taking deliveries
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        # Refused here, where the client can still send to the others; after DATA it could not be undone.
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return TOO_MANY_RECIPIENTS
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        login = getattr(session.auth_data, "login", None)
+        user = login.decode("utf-8", "replace") if isinstance(login, bytes) else None
+        loop = asyncio.get_running_loop()
+        # The client waits for our answer now; the backend bounds its own waits (MAIL_TIMEOUT per step), and
+        # the command timeout firing mid-delivery would drop a message the upstream may be accepting.
+        if self.stopping:
+            return SHUTTING_DOWN
+        server.pause_timeout()
+        try:
+            reply = await loop.run_in_executor(
+                self.executor, self.relay, envelope.mail_from, list(envelope.rcpt_tos),
+                envelope.original_content, describe_peer(session.peer), user,
+            )
+        except RuntimeError:
+            if not self.stopping:  # the executor refuses work only once the server shuts it down
+                raise
+            return SHUTTING_DOWN
+        finally:
+            server.resume_timeout()
+        return reply.text
+
+    async def handle_exception(self, error: Exception) -> str:
+        # aiosmtpd would answer "500" with the exception's text: a 5xx makes the client bounce the message,
+        # and the text is for the log, not for the client.
+        log.error("SMTP session error", exc_info=error)
+        return "451 4.3.0 Local error, try again later"
+
+    def relay(self, mail_from: str, rcpt_tos: list[str], data: bytes, peer: str, user: str | None) -> Reply:
+        """Deliver one received message through the send path (which logs it); runs on a worker thread, so it
+        finishes even when the client disconnects before hearing the reply."""
+        try:
+            result = self.sender.send_raw(mail_from, rcpt_tos, data, via="smtp", add_missing=False, peer=peer,
+                                          user=user)
+            return reply_for_result(result)
+        except Exception as exc:
+            if isinstance(exc, InvalidMessageError):
+                log.warning("refused a message from %s before delivery: %s", peer, exc)
+            elif not isinstance(exc, GatewayError):
+                log.exception("unexpected error relaying a message from %s", peer)
+            return reply_for_error(exc)

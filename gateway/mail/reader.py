@@ -1,0 +1,140 @@
+"""Read a kept message's bytes back into what a person looks for: addresses, subject, text, HTML, attachments.
+
+The outbox API, the outbox page, the console summary and the test fixture all show the same reading, so a
+message looks the same wherever it is inspected. The standard library's ``email`` package does the parsing;
+only the choice of which parts are "the body" and which are attachments is made here.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import getaddresses, parsedate_to_datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    index: int
+    filename: str | None
+    content_type: str
+    size: int
+    content_id: str | None
+    inline: bool
+    content: bytes
+
+
+def _part_bytes(part: EmailMessage) -> bytes:
+    if part.get_content_maintype() == "message":
+        inner = part.get_payload()
+        if isinstance(inner, list) and inner:
+            return inner[0].as_bytes(policy=email.policy.SMTP)
+        return b""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def _part_text(part: EmailMessage) -> str:
+    try:
+        return str(part.get_content())
+    except (LookupError, UnicodeError, KeyError):  # an unknown or lying charset: show what can be shown
+        return _part_bytes(part).decode("utf-8", errors="replace")
+
+
+def _leaves(part: EmailMessage) -> list[EmailMessage]:
+    # message/rfc822 is a leaf here: a forwarded message is one attachment, not parts of this one.
+    if part.get_content_maintype() == "multipart":
+        return [leaf for sub in part.iter_parts() for leaf in _leaves(sub)]  # type: ignore[arg-type]
+    return [part]
+
+
+def _attachment(index: int, part: EmailMessage) -> Attachment:
+    content = _part_bytes(part)
+    return Attachment(index=index, filename=part.get_filename(), content_type=part.get_content_type(),
+                      size=len(content), content_id=(_header(part, "Content-ID")).strip("<> ") or None,
+                      inline=part.get_content_disposition() == "inline", content=content)
+
+
+def _header(parsed: EmailMessage, name: str) -> str:
+    try:
+        value = parsed.get(name)
+    except (ValueError, IndexError):  # a malformed header the policy cannot parse
+        return ""
+    return "" if value is None else str(value)
+
+
+def _addresses(parsed: EmailMessage, name: str) -> list[str]:
+    values = [str(v) for v in (parsed.get_all(name) or [])]
+    return [f"{display} <{spec}>" if display else spec for display, spec in getaddresses(values) if spec]
+
+
+class MessageReader:
+    """One message, parsed once from its RFC 5322 bytes."""
+
+    def __init__(self, data: bytes, recipients: tuple[str, ...] = ()) -> None:
+        self.data = data
+        self.recipients = recipients  # the envelope, when known: it includes Bcc, which no header shows
+        self.parsed: EmailMessage = email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[assignment]
+        self._text_part = self.parsed.get_body(preferencelist=("plain",))
+        self._html_part = self.parsed.get_body(preferencelist=("html",))
+        bodies = {id(self._text_part), id(self._html_part)}
+        others = [leaf for leaf in _leaves(self.parsed) if id(leaf) not in bodies]
+        self.attachments = [_attachment(index, leaf) for index, leaf in enumerate(others)]
+
+    @property
+    def message_id(self) -> str:
+        return _header(self.parsed, "Message-ID")
+
+    @property
+    def subject(self) -> str:
+        return _header(self.parsed, "Subject")
+
+    @property
+    def from_(self) -> str:
+        found = _addresses(self.parsed, "From")
+        return found[0] if found else _header(self.parsed, "From")
+
+    @property
+    def to(self) -> list[str]:
+        return _addresses(self.parsed, "To")
+
+    @property
+    def cc(self) -> list[str]:
+        return _addresses(self.parsed, "Cc")
+
+    @property
+    def bcc(self) -> list[str]:
+        """Envelope recipients that no To or Cc header names: the blind copies."""
+        shown = {getaddresses([a])[0][1].lower() for a in self.to + self.cc}
+        return [r for r in self.recipients if r.lower() not in shown]
+
+    @property
+    def date(self) -> datetime | None:
+        value = _header(self.parsed, "Date")
+        try:
+            date = parsedate_to_datetime(value) if value else None
+        except (TypeError, ValueError):
+            return None
+        # "-0000" (what formatdate() writes) means "UTC, local zone not given"; it parses without a zone.
+        return date.replace(tzinfo=UTC) if date is not None and date.tzinfo is None else date
+
+    @property
+    def text(self) -> str | None:
+        return None if self._text_part is None else _part_text(self._text_part)
+
+    @property
+    def html(self) -> str | None:
+        return None if self._html_part is None else _part_text(self._html_part)
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        decoded: list[tuple[str, str]] = []
+        for name, raw in self.parsed.raw_items():
+            try:
+                value = str(self.parsed.policy.header_fetch_parse(name, raw))
+            except (ValueError, IndexError):  # malformed: show it as it was written
+                value = str(raw)
+            decoded.append((name, value))
+        return decoded

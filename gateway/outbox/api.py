@@ -1,0 +1,140 @@
+"""``/v1/outbox``: list, read, download and delete the messages a keeping backend (memory, file) holds.
+
+The routes are built by ``outbox_blueprint`` so the outbox page can mount the same ones under its own prefix
+(a browser page cannot send the API-key header that ``/v1`` may require, nor can an iframe or a download link).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from flask import Blueprint, Response, request, send_file
+
+from mail_gateway.backends.outbox import KeptMessage, Outbox, outbox_of
+from mail_gateway.errors import FieldError
+from mail_gateway.extension import MailGateway
+from mail_gateway.http import docs
+from mail_gateway.http.problems import Problem
+from mail_gateway.mail.reader import MessageReader
+from mail_gateway.outbox import views
+from mail_gateway.outbox.models import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_START,
+    MessageDetail,
+    OutboxPage,
+    OutboxQuery,
+)
+
+# Whatever a message holds is the sender's content: never let a browser run or sniff it in this origin.
+CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"}
+READ_ERRORS = (401, 404)
+
+
+def current_outbox() -> Outbox:
+    backend = MailGateway.state().backend
+    outbox = outbox_of(backend)
+    if outbox is None:
+        raise Problem(
+            404, "No outbox",
+            f"The {backend.name} backend does not keep the messages it sends, so there is nothing to show here; "
+            "set MAIL_BACKEND=memory, or MAIL_BACKEND=file with MAIL_FILE_PATH, to keep them "
+            "(the console backend keeps a copy with MAIL_CONSOLE_KEEP=true, the default in development).",
+            "no-outbox",
+        )
+    return outbox
+
+
+def kept_or_404(message_id: str) -> KeptMessage:
+    kept = current_outbox().get_kept(message_id)
+    if kept is None:
+        raise Problem(404, "No such message", f"No kept message has the id {message_id!r}; it may have been "
+                      "deleted or, with the memory backend, dropped as the oldest beyond MAIL_MEMORY_MAX_MESSAGES.",
+                      "no-such-message")
+    return kept
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise Problem(400, "Invalid query", f"{name} must be a whole number from {low} to {high}.",
+                      "invalid-query", [FieldError(name, f"set it to a whole number from {low} to {high}")])
+    return int(raw)
+
+
+@docs.operation("List kept messages, newest first", query=OutboxQuery, responses={200: OutboxPage},
+                problems=(400, *READ_ERRORS))
+def list_messages() -> dict[str, Any]:
+    """List kept messages, newest first; `limit`/`start` page, `to`/`from`/`subject` filter."""
+    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    start = _int_arg("start", 0, 0, MAX_START)
+    to, from_, subject = (request.args.get(name) or None for name in ("to", "from", "subject"))
+    found = []
+    for kept in current_outbox().list_kept():
+        reader = MessageReader(kept.data, kept.recipients)
+        if views.matches(reader, to=to, from_=from_, subject=subject):
+            found.append((kept, reader))
+    page = [views.summary(kept, reader) for kept, reader in found[start:start + limit]]
+    return {"total": len(found), "start": start, "limit": limit, "messages": page}
+
+
+@docs.operation("Forget every kept message", responses={204: None}, problems=READ_ERRORS)
+def clear_messages() -> tuple[str, int]:
+    current_outbox().clear()
+    return "", 204
+
+
+@docs.operation("One kept message: headers, text, HTML and attachments", responses={200: MessageDetail},
+                problems=READ_ERRORS)
+def get_message(message_id: str) -> dict[str, Any]:
+    kept = kept_or_404(message_id)
+    return views.detail(kept, MessageReader(kept.data, kept.recipients))
+
+
+@docs.operation("Forget one kept message", responses={204: None}, problems=READ_ERRORS)
+def delete_message(message_id: str) -> tuple[str, int]:
+    if not current_outbox().delete_kept(message_id):
+        kept_or_404(message_id)  # answers the same 404 as a read would
+    return "", 204
+
+
+@docs.operation("One kept message exactly as delivered", responses={200: "message/rfc822"}, problems=READ_ERRORS)
+def raw_message(message_id: str) -> Response:
+    kept = kept_or_404(message_id)
+    return Response(kept.data, mimetype="message/rfc822")
+
+
+@docs.operation("One attachment of a kept message, numbered from 0, as a download",
+                responses={200: "application/octet-stream"}, problems=READ_ERRORS)
+def attachment(message_id: str, index: int) -> Response:
+    kept = kept_or_404(message_id)
+    attachments = MessageReader(kept.data).attachments
+    if index >= len(attachments):
+        raise Problem(404, "No such attachment", f"Message {message_id!r} has {len(attachments)} attachment(s), "
+                      f"numbered from 0; there is no attachment {index}.", "no-such-attachment")
+    found = attachments[index]
+    return send_file(io.BytesIO(found.content), mimetype=found.content_type, as_attachment=True,
+                     download_name=found.filename or f"attachment-{index}")
+
+
+def outbox_blueprint(name: str, url_prefix: str) -> Blueprint:
+    blueprint = Blueprint(name, __name__, url_prefix=url_prefix)
+    blueprint.add_url_rule("", view_func=list_messages, methods=["GET"])
+    blueprint.add_url_rule("", view_func=clear_messages, methods=["DELETE"])
+    blueprint.add_url_rule("/<message_id>", view_func=get_message, methods=["GET"])
+    blueprint.add_url_rule("/<message_id>", view_func=delete_message, methods=["DELETE"])
+    blueprint.add_url_rule("/<message_id>/raw", view_func=raw_message, methods=["GET"])
+    blueprint.add_url_rule("/<message_id>/attachments/<int:index>", view_func=attachment, methods=["GET"])
+
+    @blueprint.after_request
+    def _content_headers(response: Response) -> Response:
+        response.headers.update(CONTENT_HEADERS)
+        return response
+
+    return blueprint
+
+
+blueprint = outbox_blueprint("outbox_api", "/v1/outbox")

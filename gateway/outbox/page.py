@@ -1,0 +1,114 @@
+"""``/outbox``: a browser page listing the kept mail, for development and tests (off in production unless
+``GATEWAY_OUTBOX_ENABLED=true``).
+
+The page and its data routes have no authentication of their own: they are a developer's tool, on by default
+only where the gateway listens on a developer's machine or in a test run. A message is the sender's content,
+so its HTML is served from its own route with a Content-Security-Policy that forbids scripts and remote loads,
+and the page shows it in an iframe sandboxed without ``allow-scripts`` or ``allow-same-origin``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Sequence
+from urllib.parse import unquote
+
+from flask import Blueprint, Flask, Response, render_template, request
+
+from mail_gateway.backends.outbox import outbox_of
+from mail_gateway.extension import MailGateway
+from mail_gateway.http import docs
+from mail_gateway.http.problems import Problem
+from mail_gateway.mail.reader import Attachment, MessageReader
+from mail_gateway.outbox import api
+from mail_gateway.outbox.api import kept_or_404, outbox_blueprint
+
+PAGE_LIMIT = 200
+PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+               "form-action 'none'; frame-ancestors 'none'")
+# The message's HTML: inline styles and embedded images only. No script, no remote image, font or stylesheet
+# (which would tell the sender the mail was opened), and `sandbox` gives it an opaque origin even when the
+# URL is opened directly instead of through the page's iframe.
+MESSAGE_HTML_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:; " \
+                      "frame-ancestors 'self'"
+
+_CID_REFERENCE = re.compile(r"cid:([^\s\"'<>()]+)", re.IGNORECASE)
+
+
+def inline_cid_images(html: str, attachments: Sequence[Attachment]) -> str:
+    """Replace ``cid:`` references to the message's own images with ``data:`` URIs, the one image source
+    the message's policy allows, so embedded logos show without opening any remote load."""
+    images = {a.content_id: a for a in attachments if a.content_id and a.content_type.startswith("image/")}
+
+    def data_uri(match: re.Match[str]) -> str:
+        image = images.get(unquote(match.group(1)))
+        if image is None:
+            return match.group(0)
+        return f"data:{image.content_type};base64,{base64.b64encode(image.content).decode('ascii')}"
+
+    return _CID_REFERENCE.sub(data_uri, html) if images else html
+
+
+blueprint = Blueprint("outbox_page", __name__, template_folder="templates", static_folder="static",
+                      static_url_path="/outbox/static")
+data_blueprint = outbox_blueprint("outbox_page_data", "/outbox/messages")
+disabled_blueprint = Blueprint("outbox_page_disabled", __name__)
+
+
+@blueprint.get("/outbox")
+@docs.operation("The outbox page, for a browser", responses={200: "text/html"})
+def page() -> Response:
+    """The developer outbox page (HTML)."""
+    backend = MailGateway.state().backend
+    outbox = outbox_of(backend)
+    kept = outbox.list_kept() if outbox is not None else []
+    summaries = []
+    for message in kept[:PAGE_LIMIT]:
+        reader = MessageReader(message.data, message.recipients)
+        summaries.append({"id": message.id, "from": reader.from_, "subject": reader.subject,
+                          "date": reader.date.isoformat() if reader.date else ""})
+    selected_id = request.args.get("id")
+    message = outbox.get_kept(selected_id) if outbox is not None and selected_id else None
+    selected = None if message is None else {
+        "id": message.id, "reader": MessageReader(message.data, message.recipients),
+        "source": message.data.decode("utf-8", errors="replace")}
+    html = render_template("outbox.html", backend=backend.name, keeps=outbox is not None, messages=summaries,
+                           total=len(kept), selected=selected, gone=bool(selected_id) and message is None)
+    return Response(html, mimetype="text/html", headers={"Content-Security-Policy": PAGE_POLICY,
+                                                        "X-Content-Type-Options": "nosniff"})
+
+
+@blueprint.get("/outbox/messages/<message_id>/html")
+@docs.operation("A kept message's HTML part, for the page's sandboxed frame", responses={200: "text/html"},
+                problems=(404,))
+def message_html(message_id: str) -> Response:
+    """A kept message's HTML part, for the sandboxed frame of the outbox page."""
+    kept = kept_or_404(message_id)
+    reader = MessageReader(kept.data)
+    if reader.html is None:
+        raise Problem(404, "No HTML part", f"Message {message_id!r} has no HTML part.", "no-html-part")
+    html = inline_cid_images(reader.html, reader.attachments)
+    return Response(html, mimetype="text/html", headers={"Content-Security-Policy": MESSAGE_HTML_POLICY,
+                                                        "X-Content-Type-Options": "nosniff",
+                                                        "Referrer-Policy": "no-referrer"})
+
+
+@disabled_blueprint.route("/outbox", defaults={"rest": ""}, methods=["GET", "DELETE"])
+@disabled_blueprint.route("/outbox/<path:rest>", methods=["GET", "DELETE"])
+def disabled(rest: str) -> Response:
+    """The outbox page when it is turned off: a 404 saying how to turn it on."""
+    raise Problem(404, "Outbox page disabled", "The outbox page is off in production; set "
+                  "GATEWAY_OUTBOX_ENABLED=true to turn it on (it has no authentication of its own).",
+                  "outbox-disabled")
+
+
+def install_outbox(app: Flask) -> None:
+    """Mount ``/v1/outbox``, and the page with its data routes when the settings enable them (else a 404
+    that says why)."""
+    app.register_blueprint(api.blueprint)
+    if MailGateway.state(app).settings.outbox_enabled:
+        app.register_blueprint(blueprint)
+        app.register_blueprint(data_blueprint)
+    else:
+        app.register_blueprint(disabled_blueprint)

@@ -1,0 +1,51 @@
+"""The JSON shapes of a kept message in the outbox API: a short summary for lists, the full view for one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mail_gateway.backends.outbox import KeptMessage
+from mail_gateway.mail.reader import MessageReader
+
+
+def _date(reader: MessageReader) -> str | None:
+    date = reader.date
+    return None if date is None else date.isoformat()
+
+
+def summary(kept: KeptMessage, reader: MessageReader) -> dict[str, Any]:
+    return {
+        "id": kept.id,
+        "message_id": reader.message_id,
+        "from": reader.from_,
+        "to": reader.to,
+        "cc": reader.cc,
+        "subject": reader.subject,
+        "date": _date(reader),
+        "size": len(kept.data),
+        "attachment_count": len(reader.attachments),
+    }
+
+
+def detail(kept: KeptMessage, reader: MessageReader) -> dict[str, Any]:
+    return {
+        **summary(kept, reader),
+        "bcc": reader.bcc,
+        "headers": [{"name": name, "value": value} for name, value in reader.headers],
+        "text": reader.text,
+        "html": reader.html,
+        "attachments": [
+            {"index": a.index, "filename": a.filename, "content_type": a.content_type, "size": a.size,
+             "content_id": a.content_id, "inline": a.inline}
+            for a in reader.attachments
+        ],
+    }
+
+
+def matches(reader: MessageReader, *, to: str | None, from_: str | None, subject: str | None) -> bool:
+    """The list filters: each a case-insensitive substring of the field (``to`` also searches Cc and Bcc)."""
+    def contains(haystack: str, needle: str | None) -> bool:
+        return needle is None or needle.casefold() in haystack.casefold()
+
+    recipients = " ".join(reader.to + reader.cc + reader.bcc)
+    return contains(recipients, to) and contains(reader.from_, from_) and contains(reader.subject, subject)

@@ -1,0 +1,68 @@
+"""Settings every use of the gateway needs: the environment, the backend it selects, the listen address, the
+default sender, and the local backends (console, file, memory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Environment = Literal["development", "testing", "production"]
+
+
+class CoreSettings(BaseSettings):
+    gateway_env: Environment = Field("development", description="set it to development, testing or production")
+    gateway_host: str = Field("127.0.0.1", description="set it to the address to listen on, e.g. 127.0.0.1")
+    gateway_port: Port = Field(8000, description="set it to a port number from 1 to 65535")
+
+    mail_backend: str | None = Field(
+        None,
+        description="set it to smtp, console, file, memory or a dotted path package.module.ClassName",
+    )
+    # Checked as an address when the gateway starts (mail_gateway.sending), where addresses are understood.
+    mail_default_sender: str | None = Field(None, description="set it to an address such as 'App <app@example.com>'")
+
+    @field_validator("mail_backend")
+    @classmethod
+    def _backend_name_or_path(cls, value: str | None) -> str | None:
+        # Only the form is checked here; which names exist is the backend registry's to say (at start-up).
+        if value is None or value.strip() == "":
+            return None
+        value = value.strip()
+        if "." not in value:
+            return value.lower()
+        module, _, cls_name = value.rpartition(".")
+        if not module or not cls_name.isidentifier():
+            raise ValueError(f"{value!r} is neither a backend name nor a dotted path package.module.ClassName")
+        return value
+
+    @field_validator("mail_default_sender")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value if value is not None and value.strip() else None
+
+
+class LocalBackendSettings(BaseSettings):
+    """The console, file and memory backends."""
+
+    mail_file_path: Path | None = Field(
+        None, description="set it to a writable directory for the file backend's .eml files"
+    )
+    mail_console_stream: Literal["stdout", "stderr"] = Field("stdout", description="set it to stdout or stderr")
+    mail_console_format: Literal["summary", "raw"] | None = Field(
+        None, description="set it to summary or raw (default: summary in development, raw otherwise)"
+    )
+    mail_console_keep: bool | None = Field(
+        None,
+        description="set it to true or false (default: true in development, so the outbox page shows console mail)",
+    )
+    mail_memory_max_messages: int = Field(
+        1000, ge=1, description="set it to how many messages the memory backend keeps (at least 1)"
+    )
+    mail_memory_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024,
+        description="set it to how many bytes of mail the memory backend keeps in all (at least 1024)",
+    )

@@ -1,0 +1,63 @@
+"""Settings of the HTTP API: who may call it, how much one request may carry, where idempotency keys live."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings
+
+SQLITE_URL_PREFIX = "sqlite:///"
+
+
+class HttpApiSettings(BaseSettings):
+    # A plain comma-separated string, not list[str]: pydantic-settings would insist on JSON for a list.
+    gateway_api_keys: SecretStr | None = Field(
+        None, description="set it to one or more API keys separated by commas, e.g. 'key-one,key-two'"
+    )
+    gateway_allow_anonymous: bool = Field(
+        False, description="set it to true to serve /v1 without API keys in production, or false"
+    )
+    gateway_max_batch: int = Field(
+        500, ge=1, le=10_000, description="set it to how many messages one batch may hold (1 to 10000)"
+    )
+    gateway_max_message_bytes: int = Field(
+        25 * 1024 * 1024, ge=1024, description="set it to the largest request body in bytes (at least 1024)"
+    )
+    gateway_max_recipients: int = Field(
+        100, ge=1, le=10_000, description="set it to how many recipients one message may have (1 to 10000)"
+    )
+    gateway_idempotency_url: str = Field(
+        SQLITE_URL_PREFIX + ".mail-gateway-idempotency.sqlite3",
+        description="set it to sqlite:///relative/path.sqlite3 or sqlite:////absolute/path.sqlite3",
+    )
+
+    @field_validator("gateway_api_keys")
+    @classmethod
+    def _some_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        keys = [key.strip() for key in value.get_secret_value().split(",")]
+        if not any(keys):
+            return None
+        if not all(keys):
+            raise ValueError("it holds an empty key (two commas in a row, or a trailing comma)")
+        if any(not key.isprintable() or " " in key for key in keys):
+            raise ValueError("a key contains a space or a control character")
+        return SecretStr(",".join(keys))
+
+    @field_validator("gateway_idempotency_url")
+    @classmethod
+    def _sqlite_url(cls, value: str) -> str:
+        if not value.startswith(SQLITE_URL_PREFIX) or len(value) == len(SQLITE_URL_PREFIX):
+            raise ValueError(f"{value!r} is not a sqlite:/// URL with a file path")
+        return value
+
+    @property
+    def api_keys(self) -> tuple[str, ...]:
+        """The configured keys; empty when the API is open."""
+        if self.gateway_api_keys is None:
+            return ()
+        return tuple(self.gateway_api_keys.get_secret_value().split(","))
+
+    @property
+    def idempotency_path(self) -> str:
+        return self.gateway_idempotency_url.removeprefix(SQLITE_URL_PREFIX)

@@ -1,0 +1,94 @@
+"""Every setting of SMTP delivery: the server and login (or ``MAIL_URL``), TLS files, the pool, retries.
+
+The names up to ``MAIL_TIMEOUT`` are Flask-Mail's and flask-mailman's. ``MAIL_URL``, when set, overrides the
+separate server variables; it is parsed once, by its field's validator, and kept parsed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode
+
+from mail_gateway.settings.core import Port
+from mail_gateway.settings.mail_url import MailUrl, Upstream, parse_mail_url
+
+_URL_FIX = ("set it to e.g. smtp://user:password@host:587?tls=starttls, smtps://host:465, console://, "
+            "file:///var/spool/gateway, memory://, failover(smtp://a:587 smtp://b:587) or roundrobin(...)")
+
+
+def _parsed_url(value: Any) -> MailUrl | None:
+    if isinstance(value, MailUrl) or value is None:
+        return value
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if not isinstance(text, str):
+        raise ValueError("it must be a URL string")
+    return parse_mail_url(text) if text.strip() else None  # ValueError with a reason free of the URL
+
+
+class SmtpSettings(BaseSettings):
+    mail_server: str | None = Field(None, description="set it to the SMTP server's host name")
+    mail_port: Port = Field(25, description="set it to a port number from 1 to 65535")
+    mail_use_tls: bool = Field(False, description="set it to true or false")
+    mail_use_ssl: bool = Field(False, description="set it to true or false")
+    mail_username: str | None = Field(None, description="set it to the SMTP login name")
+    mail_password: SecretStr | None = Field(None, description="set it to the SMTP password")
+    mail_timeout: float = Field(
+        10.0, gt=0, le=600, description="set it to a number of seconds greater than 0 and at most 600"
+    )
+    # A secret: MailUrl's reprs never show the password, and validation errors never echo the input.
+    mail_url: Annotated[MailUrl | None, NoDecode, BeforeValidator(_parsed_url)] = Field(None, description=_URL_FIX)
+
+    mail_ssl_cafile: Path | None = Field(
+        None, description="set it to a PEM file of the CA certificates that may sign the SMTP server's certificate"
+    )
+    mail_ssl_certfile: Path | None = Field(
+        None, description="set it to a PEM file holding the client certificate (and chain) to present"
+    )
+    mail_ssl_keyfile: Path | None = Field(
+        None, description="set it to the PEM file of the client certificate's private key"
+    )
+
+    mail_pool_size: int = Field(
+        8, ge=1, le=256, description="set it to how many SMTP connections to keep per upstream (1 to 256)"
+    )
+    mail_pool_idle_timeout: float = Field(
+        30.0, gt=0, le=3600, description="set it to the seconds an idle connection is kept (more than 0, at most 3600)"
+    )
+    mail_pool_max_messages: int = Field(
+        100, ge=1, description="set it to how many messages one connection sends before it is replaced (at least 1)"
+    )
+    mail_retry_attempts: int = Field(
+        3, ge=1, le=20, description="set it to how many times a message is tried in all (1 to 20)"
+    )
+    mail_retry_backoff: float = Field(
+        0.5, gt=0, le=60, description="set it to the first retry's delay in seconds (more than 0, at most 60)"
+    )
+    mail_retry_deadline: float = Field(
+        30.0, gt=0, le=600, description="set it to the seconds all attempts of one message may take (at most 600)"
+    )
+    mail_upstream_rest: float = Field(
+        30.0, ge=0, le=3600, description="set it to the seconds a failed upstream is skipped (0 to 3600)"
+    )
+
+    @model_validator(mode="after")
+    def _consistent_tls(self) -> SmtpSettings:
+        if self.mail_use_tls and self.mail_use_ssl:
+            raise ValueError(
+                "MAIL_USE_TLS and MAIL_USE_SSL are both true; set only one "
+                "(MAIL_USE_TLS for STARTTLS, usually port 587; MAIL_USE_SSL for implicit TLS, usually 465)"
+            )
+        if self.mail_ssl_keyfile is not None and self.mail_ssl_certfile is None:
+            raise ValueError("MAIL_SSL_KEYFILE is set without MAIL_SSL_CERTFILE; set MAIL_SSL_CERTFILE to the "
+                             "client certificate, or unset MAIL_SSL_KEYFILE")
+        return self
+
+    def smtp_upstreams(self) -> tuple[str, tuple[Upstream, ...]]:
+        """The SMTP strategy (single, failover, roundrobin) and its upstreams, from MAIL_URL or the variables."""
+        if self.mail_url is not None and self.mail_url.upstreams:
+            return self.mail_url.strategy, self.mail_url.upstreams
+        security = "ssl" if self.mail_use_ssl else "starttls" if self.mail_use_tls else "none"
+        host = self.mail_server or "localhost"
+        return "single", (Upstream(host, self.mail_port, security, self.mail_username, self.mail_password),)
