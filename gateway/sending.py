@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -36,13 +37,14 @@ log = logging.getLogger("mail_gateway.delivery")
 Outcome = SendResult | DeliveryError
 
 
+_PLAIN_TOKEN = re.compile(r'[!#-<>-\[\]-~]+')  # printable ASCII but space, '"', '=' and '\\'
+
+
 def log_value(value: object) -> str:
     """A value as a ``key=value`` log field: plain when it is one printable token, else JSON-quoted, so no
     value can break the line or forge another field or record."""
     text = "-" if value is None else str(value)
-    if text and text.isprintable() and not any(c in text for c in ' "=\\'):
-        return text
-    return json.dumps(text)
+    return text if _PLAIN_TOKEN.fullmatch(text) else json.dumps(text)
 
 
 def outcome_word(outcome: Outcome) -> str:
@@ -114,6 +116,9 @@ class Sender:
 
     def _log(self, message: RenderedMessage, outcome: Outcome, via: str, duration_ms: float | None,
              context: dict[str, object]) -> None:
+        level = logging.WARNING if isinstance(outcome, DeliveryError) else logging.INFO
+        if not log.isEnabledFor(level):
+            return
         accepted = len(outcome.accepted) if isinstance(outcome, SendResult) else 0
         code = 250 if isinstance(outcome, SendResult) and outcome.upstream else getattr(outcome, "smtp_code", None)
         fields: dict[str, object] = {
@@ -123,9 +128,8 @@ class Sender:
             "duration_ms": duration_ms, **context}
         line = " ".join(f"{key}={log_value(value)}" for key, value in fields.items())
         if isinstance(outcome, DeliveryError):
-            log.warning("delivery %s reason=%s", line, log_value(outcome), extra={"delivery": fields})
-        else:
-            log.info("delivery %s", line, extra={"delivery": fields})
+            line += f" reason={log_value(outcome)}"
+        log.log(level, "delivery %s", line, extra={"delivery": fields})
 
     def close(self) -> None:
         self.backend.close()

@@ -17,11 +17,18 @@ _UNSET = object()
 
 
 def _body() -> bytes:
-    data = request.get_data(cache=True)
     limit = request.max_content_length
+    length = request.content_length
+    if length is not None:
+        if limit is not None and length > limit:
+            raise RequestEntityTooLarge()
+        # WSGI's own way to read a body of known length: exactly CONTENT_LENGTH bytes of wsgi.input. Werkzeug's
+        # get_data wraps the stream first, which cost a fifth of the send route's time for a small message.
+        return request.environ["wsgi.input"].read(length)
+    data = request.get_data(cache=True)
     # Without a Content-Length (a chunked body) Werkzeug stops reading at the limit instead of refusing, so a
     # body that reached it is treated as too large rather than parsed truncated.
-    if limit is not None and request.content_length is None and len(data) >= limit:
+    if limit is not None and len(data) >= limit:
         raise RequestEntityTooLarge()
     return data
 

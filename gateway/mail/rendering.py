@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import formatdate, make_msgid
@@ -28,10 +29,18 @@ class RenderedMessage:
     data: bytes  # RFC 5322 bytes with CRLF line endings
 
 
+_date_cache: tuple[int, str] = (0, "")
+
+
 def message_date() -> str:
     """Now, with the local offset (``+0000`` on a UTC host): ``formatdate()``'s default ``-0000`` means the
     zone is unknown (RFC 5322 3.3), which some clients show as a warning."""
-    return formatdate(localtime=True)
+    global _date_cache
+    # A Date has whole seconds, and formatting one costs more than the rest of a small message's headers.
+    second = int(time.time())
+    if _date_cache[0] != second:
+        _date_cache = (second, formatdate(second, localtime=True))
+    return _date_cache[1]
 
 
 def new_message_id(domain: str) -> str:
