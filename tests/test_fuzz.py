@@ -39,7 +39,9 @@ def fuzzed_app(make_settings):
 # that the generated subjects, headers, tags, metadata and attachments reach the backend.
 CASES = [(path, "POST", mode) for path in ("/v1/messages", "/v1/messages/batch", "/v1/messages/raw")
          for mode in ("positive", "negative", "sendable")] + [("/healthz", "GET", "positive"),
-                                                              ("/openapi.json", "GET", "positive")]
+                                                              ("/openapi.json", "GET", "positive"),
+                                                              ("/v1/outbox", "GET", "positive"),
+                                                              ("/v1/outbox", "GET", "negative")]
 
 
 def _sendable_message(message: dict) -> dict:

@@ -80,3 +80,33 @@ def test_a_route_added_by_another_blueprint_is_documented_too(make_settings) -> 
     assert operation["parameters"] == [{"name": "message_id", "in": "path", "required": True,
                                         "schema": {"type": "integer"}}]
     assert operation["security"] == [{"bearerAuth": []}]
+
+
+def test_the_outbox_routes_are_described_from_their_models(document) -> None:
+    listing = document["paths"]["/v1/outbox"]["get"]
+    query = {p["name"]: p for p in listing["parameters"] if p["in"] == "query"}
+    assert set(query) == {"limit", "start", "to", "from", "subject"}
+    assert query["limit"]["schema"]["maximum"] == 1000 and query["limit"]["schema"]["minimum"] == 1
+    assert not any(p["required"] for p in query.values())
+    page = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page == {"$ref": "#/components/schemas/OutboxPage"}
+    assert "MessageSummary" in document["components"]["schemas"]
+    one = document["paths"]["/v1/outbox/{message_id}"]
+    assert one["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/MessageDetail"}
+    for deleting in (one["delete"], document["paths"]["/v1/outbox"]["delete"]):
+        assert {s for s in deleting["responses"] if s.startswith("2")} == {"204"}
+    raw = document["paths"]["/v1/outbox/{message_id}/raw"]["get"]["responses"]["200"]["content"]
+    assert set(raw) == {"message/rfc822"}
+
+
+def test_every_documented_answer_is_what_the_route_really_returns(make_settings) -> None:
+    from mail_gateway.outbox.models import MessageDetail, OutboxPage
+
+    app = create_app(make_settings(mail_backend="memory"))
+    client = app.test_client()
+    sent = client.post("/v1/messages", json={"from": "app@example.com", "to": "a@example.com", "text": "x"})
+    assert sent.status_code == 202
+    page = OutboxPage.model_validate(client.get("/v1/outbox").get_json())
+    detail = MessageDetail.model_validate(client.get(f"/v1/outbox/{page.messages[0].id}").get_json())
+    assert detail.message_id == sent.get_json()["message_id"]

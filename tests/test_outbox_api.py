@@ -72,7 +72,7 @@ def test_paging_with_limit_and_start(app) -> None:
     assert client.get("/v1/outbox?start=5").json["messages"] == []
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=1001", "start=-1"])
+@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=1001", "start=-1", "subjct=Hello"])
 def test_bad_paging_is_a_problem_naming_the_parameter(app, query) -> None:
     response = app.test_client().get(f"/v1/outbox?{query}")
     assert response.status_code == 400 and response.mimetype == PROBLEM

@@ -76,60 +76,71 @@ def size_limit(conn: smtplib.SMTP) -> int | None:
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
-def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str) -> SendResult:
-    """MAIL, RCPT for each recipient, DATA; raise unless at least one recipient accepted the message."""
-    ids = {"message_id": message.message_id}
-    wire = wire_data(message.data)
+def _checked_size(conn: smtplib.SMTP, message: RenderedMessage, wire: tuple[bytes, ...], upstream: str) -> int:
     size = sum(len(chunk) for chunk in wire)
     limit = size_limit(conn)
     if limit is not None and size > limit:
         raise delivery_error(MessageTooLargeError, f"the message is {size} bytes and the server accepts at most "
-                    f"{limit} (its SIZE); it was not sent", upstream, **ids)
+                             f"{limit} (its SIZE); it was not sent", upstream, message_id=message.message_id)
+    return size
+
+
+def _refusal(conn: smtplib.SMTP, mail: Reply, results: list[RecipientResult], data: Reply | None,
+             upstream: str, message_id: str) -> DeliveryError | None:
+    """What refused the transaction before the message itself was sent (sender, every recipient, DATA)."""
+    accepted = any(r.status == "accepted" for r in results)
+    if data is not None and data[0] == 354 and (mail[0] != 250 or not accepted):
+        # The server opened DATA for a transaction it had refused: hang up rather than send anything.
+        conn.close()
+    code, reply = mail
+    if code != 250:
+        return delivery_error(error_for_code(code), f"refused the sender: {code} {reply_text(reply)}", upstream,
+                              code, message_id=message_id)
+    if not accepted:
+        kind = TransientDeliveryError if any(r.status == "deferred" for r in results) else RecipientsRefusedError
+        return delivery_error(kind, "refused every recipient", upstream, results[0].code, recipients=results,
+                              message_id=message_id)
+    assert data is not None
+    code, reply = data
+    if code != 354:
+        return delivery_error(error_for_code(code), f"refused DATA: {code} {reply_text(reply)}", upstream, code,
+                              message_id=message_id)
+    return None
+
+
+def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str) -> SendResult:
+    """MAIL, RCPT for each recipient, DATA; raise unless at least one recipient accepted the message."""
+    ids = {"message_id": message.message_id}
+    wire = wire_data(message.data)
+    size = _checked_size(conn, message, wire, upstream)
     mail_options = [f"SIZE={size}"] if conn.has_extn("size") else []
     try:
         sender = envelope_address(message.envelope_from)
         recipients = [envelope_address(r) for r in message.recipients]
-        if conn.has_extn("pipelining"):
-            mail, rcpts, data = _pipelined_commands(conn, sender, recipients, mail_options)
-        else:
-            mail, rcpts, data = _one_command_at_a_time(conn, sender, recipients, mail_options)
+        exchange = _pipelined_commands if conn.has_extn("pipelining") else _one_command_at_a_time
+        mail, rcpts, data = exchange(conn, sender, recipients, mail_options)
         # zip stops early on purpose: after a refused MAIL, no RCPT was sent one command at a time.
         results = [_recipient_result(a, reply) for a, reply in zip(message.recipients, rcpts, strict=False)]
-        accepted = any(r.status == "accepted" for r in results)
-        if data is not None and data[0] == 354 and (mail[0] != 250 or not accepted):
-            # The server opened DATA for a transaction it had refused: hang up rather than send anything.
-            conn.close()
-        code, reply = mail
-        if code != 250:
+        refusal = _refusal(conn, mail, results, data, upstream, message.message_id)
+        if refusal is not None:
             reset(conn)
-            raise delivery_error(error_for_code(code), f"refused the sender: {code} {reply_text(reply)}", upstream,
-                                 code, **ids)
-        if not accepted:
-            reset(conn)
-            kind = TransientDeliveryError if any(r.status == "deferred" for r in results) else RecipientsRefusedError
-            raise delivery_error(kind, "refused every recipient", upstream, results[0].code, recipients=results, **ids)
-        assert data is not None
-        code, reply = data
-        if code != 354:
-            reset(conn)
-            raise delivery_error(error_for_code(code), f"refused DATA: {code} {reply_text(reply)}", upstream, code,
-                                 **ids)
+            raise refusal
         for chunk in wire:
             conn.send(chunk)
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         conn.close()
         raise delivery_error(TransientDeliveryError, f"connection lost before the message was sent: "
-                    f"{exc or type(exc).__name__}", upstream, **ids) from exc
+                             f"{exc or type(exc).__name__}", upstream, **ids) from exc
     try:
         code, reply = conn.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         conn.close()
-        raise delivery_error(DeliveryOutcomeUnknownError, "connection lost after the message was sent and before the "
-                    "server answered; it may have been delivered, so it was not sent again", upstream,
-                    **ids) from exc
+        raise delivery_error(DeliveryOutcomeUnknownError, "connection lost after the message was sent and before "
+                             "the server answered; it may have been delivered, so it was not sent again", upstream,
+                             **ids) from exc
     if code != 250:
         raise delivery_error(error_for_code(code), f"refused the message: {code} {reply_text(reply)}", upstream, code,
-                                 **ids)
+                             **ids)
     return SendResult(message.message_id, BACKEND, tuple(results), upstream=upstream)
 
 

@@ -14,7 +14,7 @@ class RecipientOutcome(BaseModel):
     reason: str | None = Field(None, description="the SMTP reply text, when a server answered")
 
 
-class SendResult(BaseModel):
+class SendResponse(BaseModel):
     """What the backend accepted: the Message-ID on the wire and each recipient's outcome."""
 
     message_id: str
@@ -43,7 +43,7 @@ class ProblemDetails(BaseModel):
     recipients: list[RecipientOutcome] | None = None
 
 
-class BatchAccepted(SendResult):
+class BatchAccepted(SendResponse):
     index: int
     status: Literal["accepted"]
 

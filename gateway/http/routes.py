@@ -11,7 +11,7 @@ from mail_gateway.http import docs
 from mail_gateway.http.batch import send_batch
 from mail_gateway.http.body import json_body
 from mail_gateway.http.idempotency import idempotent
-from mail_gateway.http.responses import BatchResult, Health, SendResult
+from mail_gateway.http.responses import BatchResult, Health, SendResponse
 from mail_gateway.http.schemas import BatchRequest, RawMessageRequest, parse_raw_request
 from mail_gateway.mail.request import MessageRequest
 
@@ -25,7 +25,7 @@ def healthz() -> dict[str, Any]:
 
 
 @blueprint.post("/v1/messages")
-@docs.operation("Send one message", body=MessageRequest, responses={202: SendResult}, problems=docs.SEND_ERRORS,
+@docs.operation("Send one message", body=MessageRequest, responses={202: SendResponse}, problems=docs.SEND_ERRORS,
                 idempotent=True)
 @idempotent
 def send_message() -> tuple[dict[str, Any], int]:
@@ -43,7 +43,7 @@ def send_message_batch() -> tuple[dict[str, Any], int]:
 
 @blueprint.post("/v1/messages/raw")
 @docs.operation("Send a message built by the client, unchanged", body=RawMessageRequest,
-                responses={202: SendResult}, problems=docs.SEND_ERRORS, idempotent=True)
+                responses={202: SendResponse}, problems=docs.SEND_ERRORS, idempotent=True)
 @idempotent
 def send_raw_message() -> tuple[dict[str, Any], int]:
     sender = MailGateway.state().sender

@@ -8,14 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mail_gateway.errors import FieldError, InvalidMessageError
-from mail_gateway.mail.request import (
-    AddressList,
-    Base64Bytes,
-    MailAddress,
-    MessageRequest,
-    too_many_recipients,
-    validation_errors,
-)
+from mail_gateway.mail.fields import AddressList, Base64Bytes, MailAddress
+from mail_gateway.mail.request import MessageRequest, too_many_recipients, validation_errors
 
 
 class BatchRequest(BaseModel):

@@ -16,7 +16,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 
 @dataclass(frozen=True, slots=True)
-class Attachment:
+class FoundAttachment:
     index: int
     filename: str | None
     content_type: str
@@ -50,9 +50,9 @@ def _leaves(part: EmailMessage) -> list[EmailMessage]:
     return [part]
 
 
-def _attachment(index: int, part: EmailMessage) -> Attachment:
+def _attachment(index: int, part: EmailMessage) -> FoundAttachment:
     content = _part_bytes(part)
-    return Attachment(index=index, filename=part.get_filename(), content_type=part.get_content_type(),
+    return FoundAttachment(index=index, filename=part.get_filename(), content_type=part.get_content_type(),
                       size=len(content), content_id=(_header(part, "Content-ID")).strip("<> ") or None,
                       inline=part.get_content_disposition() == "inline", content=content)
 

@@ -9,142 +9,29 @@ document describes, so the document cannot drift from what is accepted.
 
 from __future__ import annotations
 
-import binascii
 import mimetypes
-import re
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    ValidationError,
-    WithJsonSchema,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mail_gateway.errors import FieldError, InvalidMessageError
-from mail_gateway.mail.addresses import Address, parse_address
-
-_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII except ':'
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every ASCII control character but tab
-_FILENAME_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # C0/C1 controls, and lone surrogates
-# Set by the gateway itself or by the fields above; a caller's "headers" may not override them.
-RESERVED_HEADERS = frozenset(
-    h.lower()
-    for h in ("From", "To", "Cc", "Bcc", "Reply-To", "Date", "Subject", "Message-ID", "Content-Type",
-              "MIME-Version", "Content-Transfer-Encoding", "X-Tags")
+from mail_gateway.mail.addresses import Address
+from mail_gateway.mail.fields import (
+    METADATA_PREFIX,
+    AddressList,
+    Base64Bytes,
+    ContentId,
+    ContentType,
+    Filename,
+    HeaderName,
+    HeaderValue,
+    MailAddress,
+    MetadataKey,
+    Tag,
+    Text,
 )
-METADATA_PREFIX = "X-Metadata-"
+
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-
-
-def _valid_unicode(value: str) -> str:
-    # JSON can carry lone surrogates ("\ud800"); no mail encoding can.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
-    return value
-
-
-def _single_line(value: str) -> str:
-    _valid_unicode(value)
-    if "\r" in value or "\n" in value:
-        raise ValueError("must not contain CR or LF (header injection)")
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-def _address(value: Any) -> Address:
-    if isinstance(value, Address):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("must be a string such as 'a@example.com' or 'Name <a@example.com>'")
-    return parse_address(_valid_unicode(value))
-
-
-def _as_list(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
-def _header_name(name: str) -> str:
-    if not _HEADER_NAME.fullmatch(name):
-        raise ValueError(f"{name!r} is not a valid header name (printable ASCII, no spaces or ':')")
-    if name.lower() in RESERVED_HEADERS:
-        raise ValueError(f"header {name!r} is set by the gateway; use the message fields instead")
-    if name.lower().startswith(METADATA_PREFIX.lower()):
-        raise ValueError(f"header {name!r} is set by the gateway from \"metadata\"; use that field instead")
-    return name
-
-
-def _tag(value: str) -> str:
-    _single_line(value)
-    if "," in value:
-        raise ValueError("must not contain ',' (tags travel comma-separated in X-Tags)")
-    return value
-
-
-def _plain_filename(name: str) -> str:
-    if "/" in name or "\\" in name:
-        raise ValueError("must be a file name without path separators ('/' or '\\')")
-    if _FILENAME_CONTROL.search(name):
-        raise ValueError("must not contain control characters or lone surrogates")
-    # Mail clients drop a file name's outer whitespace (Python's parser too), so it is dropped here already.
-    name = name.strip()
-    if not name or name.strip(".") == "":
-        raise ValueError("must be a file name such as 'report.pdf'")
-    return name
-
-
-def decode_base64(value: str) -> bytes:
-    """Standard base64, strictly (no stray characters or padding); line breaks, as ``base64`` wraps, are fine."""
-    compact = "".join(value.split())
-    if len(compact) % 4:  # strict_mode lets a surplus "=" through
-        raise binascii.Error("the length is not a multiple of 4 (missing or surplus '=' padding)")
-    return binascii.a2b_base64(compact.encode("ascii", "replace"), strict_mode=True)
-
-
-def _base64_bytes(value: Any) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("must be a base64 string")
-    try:
-        return decode_base64(value)
-    except binascii.Error as exc:
-        raise ValueError(f"is not valid base64 ({exc}); encode the bytes with standard base64") from exc
-
-
-MailAddress = Annotated[
-    Address, PlainValidator(_address), WithJsonSchema({"type": "string", "examples": ["Name <a@example.com>"]})
-]
-# One address or a list of them, as the JSON schema says (the validator turns a single one into a list).
-AddressList = Annotated[
-    list[MailAddress],
-    BeforeValidator(_as_list),
-    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
-]
-# Decoded once, when validated: the value is the bytes, the JSON is base64 text.
-Base64Bytes = Annotated[
-    bytes, PlainValidator(_base64_bytes), WithJsonSchema({"type": "string", "contentEncoding": "base64"})
-]
-HeaderValue = Annotated[str, Field(max_length=998), AfterValidator(_single_line)]
-HeaderName = Annotated[str, Field(min_length=1, max_length=76), AfterValidator(_header_name)]
-Text = Annotated[str, AfterValidator(_valid_unicode)]
-Tag = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_tag)]
-MetadataKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Filename = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_plain_filename)]
-# RFC 2045 token characters, so the value can go into a Content-Type header unquoted.
-ContentType = Annotated[
-    str, Field(max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
-]
-# The id between the angle brackets of a Content-ID; the HTML refers to it as "cid:<content_id>".
-ContentId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[!-;=?-~]+$")]
-
 
 class Attachment(BaseModel):
     """A file to attach; with ``content_id`` it is inline (an image the HTML shows as ``cid:...``)."""

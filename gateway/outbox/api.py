@@ -30,6 +30,7 @@ from mail_gateway.outbox.models import (
 # Whatever a message holds is the sender's content: never let a browser run or sniff it in this origin.
 CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"}
 READ_ERRORS = (401, 404)
+QUERY_PARAMETERS = {field.alias or name for name, field in OutboxQuery.model_fields.items()}
 
 
 def current_outbox() -> Outbox:
@@ -69,6 +70,11 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
                 problems=(400, *READ_ERRORS))
 def list_messages() -> dict[str, Any]:
     """List kept messages, newest first; `limit`/`start` page, `to`/`from`/`subject` filter."""
+    unknown = sorted(set(request.args) - QUERY_PARAMETERS)
+    if unknown:  # a misspelt filter would otherwise list every message as if it matched
+        raise Problem(400, "Invalid query", f"Unknown query parameter(s): {', '.join(map(repr, unknown))}.",
+                      "invalid-query", [FieldError(name, f"remove it; the parameters are "
+                                                         f"{', '.join(sorted(QUERY_PARAMETERS))}") for name in unknown])
     limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     start = _int_arg("start", 0, 0, MAX_START)
     to, from_, subject = (request.args.get(name) or None for name in ("to", "from", "subject"))

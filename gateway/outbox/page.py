@@ -20,7 +20,7 @@ from mail_gateway.backends.outbox import outbox_of
 from mail_gateway.extension import MailGateway
 from mail_gateway.http import docs
 from mail_gateway.http.problems import Problem
-from mail_gateway.mail.reader import Attachment, MessageReader
+from mail_gateway.mail.reader import FoundAttachment, MessageReader
 from mail_gateway.outbox import api
 from mail_gateway.outbox.api import kept_or_404, outbox_blueprint
 
@@ -36,7 +36,7 @@ MESSAGE_HTML_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; i
 _CID_REFERENCE = re.compile(r"cid:([^\s\"'<>()]+)", re.IGNORECASE)
 
 
-def inline_cid_images(html: str, attachments: Sequence[Attachment]) -> str:
+def inline_cid_images(html: str, attachments: Sequence[FoundAttachment]) -> str:
     """Replace ``cid:`` references to the message's own images with ``data:`` URIs, the one image source
     the message's policy allows, so embedded logos show without opening any remote load."""
     images = {a.content_id: a for a in attachments if a.content_id and a.content_type.startswith("image/")}

@@ -1,0 +1,125 @@
+"""The package's shape: one installed namespace, floors that only import downwards, no circles, small modules,
+and a pytest plugin that loads nothing heavy in the many test runs that never use it."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FOLDERS = {"gateway": "mail_gateway", "backends": "mail_gateway.backends", "settings": "mail_gateway.settings"}
+# Each floor imports only from floors below it (or its own).
+FLOORS = {"mail_gateway.errors": 0, "mail_gateway.settings": 1, "mail_gateway.mail": 2, "mail_gateway.backends": 3,
+          "mail_gateway.sending": 4}
+FEATURES = 5
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for folder, package in FOLDERS.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            name = ".".join((package, *parts)).removesuffix(".__init__")
+            found[name] = path
+    return found
+
+
+def floor(module: str) -> int:
+    for prefix, level in FLOORS.items():
+        if module == prefix or module.startswith(prefix + "."):
+            return level
+    return FEATURES
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """What a module imports when it is loaded: not under ``if TYPE_CHECKING:`` and not inside functions."""
+    imported = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for sub in ast.walk(node) if isinstance(node, (ast.Import, ast.ImportFrom, ast.Try)) else ():
+            if isinstance(sub, ast.Import):
+                imported |= {alias.name for alias in sub.names}
+            elif isinstance(sub, ast.ImportFrom) and sub.module and sub.level == 0:
+                imported.add(sub.module)
+                imported |= {f"{sub.module}.{alias.name}" for alias in sub.names}
+    return imported
+
+
+def project_imports(path: Path, known: dict[str, Path]) -> set[str]:
+    return {name for name in top_level_imports(path) if name in known}
+
+
+def test_the_distribution_installs_one_package_and_lists_every_sub_package() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = set(config["packages"])
+    assert {p.split(".")[0] for p in packages} == {"mail_gateway"}
+    on_disk = {name for name, path in modules().items() if path.name == "__init__.py"}
+    assert packages == on_disk
+    assert config["package-dir"] == {"mail_gateway": "gateway", "mail_gateway.backends": "backends",
+                                     "mail_gateway.settings": "settings"}
+
+
+def test_no_module_imports_the_folders_by_their_generic_names() -> None:
+    for name, path in modules().items():
+        generic = {i for i in top_level_imports(path) if i.split(".")[0] in ("gateway", "backends", "settings")}
+        assert not generic, f"{name} imports {generic}"
+
+
+def test_floors_only_import_downwards() -> None:
+    known = modules()
+    for name, path in known.items():
+        for imported in project_imports(path, known):
+            assert floor(imported) <= floor(name), f"{name} (floor {floor(name)}) imports {imported} " \
+                                                   f"(floor {floor(imported)})"
+
+
+def test_no_module_imports_itself_round_a_circle() -> None:
+    known = modules()
+    graph = {name: project_imports(path, known) - {name} for name, path in known.items()}
+    # A package imports its own modules when it re-exports them; that is not a circle between modules.
+    graph = {name: {i for i in edges if not name.startswith(i + ".")} for name, edges in graph.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph.get(node, ()):
+            assert state.get(nxt) != 1, "import circle: " + " -> ".join([*trail, node, nxt])
+            if nxt not in state:
+                visit(nxt, [*trail, node])
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [])
+
+
+def test_the_mail_floor_and_below_need_no_flask() -> None:
+    code = ("import sys\nimport mail_gateway.mail.compose, mail_gateway.mail.rendering, mail_gateway.settings\n"
+            "heavy = sorted(m for m in ('flask', 'flask_mailman', 'werkzeug') if m in sys.modules)\n"
+            "print(','.join(heavy))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT / "tests")
+    assert done.stdout.strip() == ""
+
+
+def test_the_pytest_plugin_loads_nothing_of_the_gateway() -> None:
+    code = ("import sys\nimport mail_gateway.testing.pytest_plugin\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('mail_gateway.', 'flask', 'pydantic'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT / "tests")
+    assert done.stdout.strip() == "['mail_gateway.testing', 'mail_gateway.testing.pytest_plugin']"
+
+
+@pytest.mark.parametrize("name", sorted(modules()))
+def test_modules_and_functions_stay_small(name: str) -> None:
+    path = modules()[name]
+    lines = path.read_text().count("\n")
+    assert lines <= 220, f"{name} has {lines} lines; split it by job"
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+            assert length <= 50, f"{name}.{node.name} has {length} lines"

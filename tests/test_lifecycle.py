@@ -1,0 +1,95 @@
+"""What the gateway opens it closes: ``serve`` and ``smtpd`` say QUIT to the upstream when stopped, and building
+the app writes nothing to disk that the configuration does not need."""
+
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ingress_support import DEADLINE_SECONDS, message_bytes, wait_until
+from smtp_server import HOST, free_port
+
+from mail_gateway import create_app
+
+BIN = Path(sys.executable).parent / "mail-gateway"
+
+
+def _env(upstream_port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "GATEWAY_"))}
+    return {**env, "PYTHONUNBUFFERED": "1", "MAIL_BACKEND": "smtp", "MAIL_SERVER": HOST,
+            "MAIL_PORT": str(upstream_port)}
+
+
+def _http_ready(port: int, process: subprocess.Popen) -> bool:
+    assert process.poll() is None, "the server exited"
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
+def _smtp_ready(port: int, process: subprocess.Popen) -> bool:
+    assert process.poll() is None, "the server exited"
+    try:
+        with smtplib.SMTP(HOST, port, timeout=2) as client:
+            return client.noop()[0] == 250
+    except OSError:
+        return False
+
+
+def _stopped(process: subprocess.Popen) -> str:
+    process.terminate()  # SIGTERM, as a service manager stops it
+    _, err = process.communicate(timeout=DEADLINE_SECONDS)
+    assert process.returncode == 0 and "Traceback" not in err, err
+    return err
+
+
+def test_serve_says_quit_to_the_upstream_when_stopped(smtp_server, tmp_path) -> None:
+    port = free_port()
+    process = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=_env(smtp_server.port), cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: _http_ready(port, process), "serve answers")
+        request = urllib.request.Request(
+            f"http://{HOST}:{port}/v1/messages", method="POST", headers={"Content-Type": "application/json"},
+            data=json.dumps({"from": "app@example.com", "to": ["friend@example.com"], "text": "Hi"}).encode())
+        with urllib.request.urlopen(request, timeout=DEADLINE_SECONDS) as response:
+            assert response.status == 202
+        assert len(smtp_server.messages) == 1 and smtp_server.handler.quits == 0  # the connection is pooled
+    finally:
+        _stopped(process)
+    wait_until(lambda: smtp_server.handler.quits == 1, "the pooled connection said QUIT")
+
+
+def test_smtpd_says_quit_to_the_upstream_when_stopped(smtp_server, tmp_path) -> None:
+    port = free_port()
+    process = subprocess.Popen([str(BIN), "smtpd", "--port", str(port)], env=_env(smtp_server.port), cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: _smtp_ready(port, process), "smtpd answers")
+        with smtplib.SMTP(HOST, port, timeout=DEADLINE_SECONDS) as client:
+            client.sendmail("app@example.com", ["friend@example.com"], message_bytes())
+        assert len(smtp_server.messages) == 1 and smtp_server.handler.quits == 0
+    finally:
+        err = _stopped(process)
+    wait_until(lambda: smtp_server.handler.quits == 1, "the pooled connection said QUIT")
+    assert "via=smtp" in err and "outcome=accepted" in err
+
+
+def test_building_and_using_the_app_writes_no_file_it_does_not_need(make_settings, tmp_path) -> None:
+    before = sorted(tmp_path.rglob("*"))  # the working directory of every test
+    client = create_app(make_settings(mail_backend="memory")).test_client()
+    assert client.post("/v1/messages", json={"from": "app@example.com", "to": "a@example.com", "text": "x"}
+                       ).status_code == 202
+    assert sorted(tmp_path.rglob("*")) == before
+    # The idempotency store is made where it is configured, when the first key needs it.
+    assert client.post("/v1/messages", json={"from": "app@example.com", "to": "a@example.com", "text": "x"},
+                       headers={"Idempotency-Key": "k1"}).status_code == 202
+    assert any(path.name.startswith(".mail-gateway-idempotency") for path in tmp_path.iterdir())
