@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,16 @@ from mail_gateway.sending import Sender
 from mail_gateway.settings import GatewaySettings
 
 DEADLINE_SECONDS = 15
+
+
+def smtp_ready(port: int, process: subprocess.Popen) -> bool:
+    """Whether the SMTP server ``process`` started answers on ``port`` yet (failing if it exited instead)."""
+    assert process.poll() is None, "the server exited"
+    try:
+        with smtplib.SMTP(HOST, port, timeout=2) as client:
+            return client.noop()[0] == 250
+    except OSError:
+        return False
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE_SECONDS) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from api_helpers import parsed
-from ingress_support import DEADLINE_SECONDS, IngressFactory, message_bytes, wait_until
+from ingress_support import DEADLINE_SECONDS, IngressFactory, message_bytes, smtp_ready, wait_until
 from smtp_server import HOST, free_port
 
 BIN = Path(sys.executable).parent / "mail-gateway"
@@ -34,14 +34,6 @@ def _env(**values: str) -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1", **values}
 
 
-def _accepts_smtp(port: int, process: subprocess.Popen) -> bool:
-    assert process.poll() is None, "the server exited"
-    try:
-        with smtplib.SMTP(HOST, port, timeout=2) as client:
-            return client.noop()[0] == 250
-    except OSError:
-        return False
-
 
 def _stop(process: subprocess.Popen) -> tuple[str, str]:
     process.terminate()
@@ -53,7 +45,7 @@ def test_smtpd_prints_mail_received_over_smtp_on_the_console(tmp_path) -> None:
     process = subprocess.Popen([str(BIN), "smtpd", "--port", str(port)], env=_env(), cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: _accepts_smtp(port, process), "smtpd accepts connections")
+        wait_until(lambda: smtp_ready(port, process), "smtpd accepts connections")
         with smtplib.SMTP(HOST, port, timeout=DEADLINE_SECONDS) as client:
             client.sendmail("app@example.com", ["friend@example.com"], message_bytes(subject="From cron"))
     finally:
@@ -70,7 +62,7 @@ def test_serve_with_smtp_takes_mail_over_http_and_smtp_through_one_backend(tmp_p
                                env=_env(GATEWAY_SMTP_PORT=str(smtp_port)), cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: _accepts_smtp(smtp_port, process), "the SMTP ingress accepts connections")
+        wait_until(lambda: smtp_ready(smtp_port, process), "the SMTP ingress accepts connections")
         with smtplib.SMTP(HOST, smtp_port, timeout=DEADLINE_SECONDS) as client:
             client.sendmail("app@example.com", ["friend@example.com"], message_bytes(subject="Over SMTP"))
         request = urllib.request.Request(

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ingress_support import DEADLINE_SECONDS, message_bytes, wait_until
+from ingress_support import DEADLINE_SECONDS, message_bytes, smtp_ready, wait_until
 from smtp_server import HOST, free_port
 
 from mail_gateway import create_app
@@ -34,14 +34,6 @@ def _http_ready(port: int, process: subprocess.Popen) -> bool:
     except (urllib.error.URLError, ConnectionError):
         return False
 
-
-def _smtp_ready(port: int, process: subprocess.Popen) -> bool:
-    assert process.poll() is None, "the server exited"
-    try:
-        with smtplib.SMTP(HOST, port, timeout=2) as client:
-            return client.noop()[0] == 250
-    except OSError:
-        return False
 
 
 def _stopped(process: subprocess.Popen) -> str:
@@ -73,7 +65,7 @@ def test_smtpd_says_quit_to_the_upstream_when_stopped(smtp_server, tmp_path) -> 
     process = subprocess.Popen([str(BIN), "smtpd", "--port", str(port)], env=_env(smtp_server.port), cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: _smtp_ready(port, process), "smtpd answers")
+        wait_until(lambda: smtp_ready(port, process), "smtpd answers")
         with smtplib.SMTP(HOST, port, timeout=DEADLINE_SECONDS) as client:
             client.sendmail("app@example.com", ["friend@example.com"], message_bytes())
         assert len(smtp_server.messages) == 1 and smtp_server.handler.quits == 0
