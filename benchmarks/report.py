@@ -15,6 +15,7 @@ from benchmarks.results import MemoryRow, Row
 PACKAGES = ["mail-gateway", "flask", "flask-mailman", "flask-mail", "waitress", "aiosmtpd", "pydantic",
             "pydantic-settings", "werkzeug"]
 SINGLE, BATCH = "gateway HTTP: 1 message", "gateway HTTP: batch"
+OVERHEAD_GOAL = 0.75  # the memory backend over HTTP against a plain Flask JSON route
 
 
 def version(name: str) -> str:
@@ -125,8 +126,8 @@ def targets(rows: list[Row], memory: list[MemoryRow]) -> list[str]:
             for row in (r for r in members if not r.is_floor):
                 value, _ = ratio(row, floor)
                 measured = f"{value:.2f}×" if value is not None else "not measured"
-                met = "—" if value is None else ("yes" if value >= 0.6 else f"no (short by {0.6 - value:.2f}×)")
-                lines.append(f"| {row.name}: ≥ 0.6× the {floor.name} | {measured} | {met} |")
+                met = "—" if value is None else ("yes" if value >= OVERHEAD_GOAL else f"no (short by {OVERHEAD_GOAL - value:.2f}×)")
+                lines.append(f"| {row.name}: ≥ {OVERHEAD_GOAL:g}× the {floor.name} | {measured} | {met} |")
     for m in memory:
         if m.growth_kib is not None and m.sender.startswith("gateway"):
             times = m.growth_kib / m.attachment_kib

@@ -28,7 +28,7 @@ LIBRARY = [
     ("flask-mail", "Flask-Mail mail.send, per message"),
     ("flask-mail-held", "Flask-Mail, held connection"),
     ("gateway-library", "gateway library: send_messages([msg]) per message"),
-    ("gateway-library-batch", "gateway library: render + send_batch"),
+    ("gateway-library-batch", "gateway library: render + deliver_all"),
 ]
 
 
