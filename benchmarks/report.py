@@ -126,7 +126,8 @@ def targets(rows: list[Row], memory: list[MemoryRow]) -> list[str]:
             for row in (r for r in members if not r.is_floor):
                 value, _ = ratio(row, floor)
                 measured = f"{value:.2f}×" if value is not None else "not measured"
-                met = "—" if value is None else ("yes" if value >= OVERHEAD_GOAL else f"no (short by {OVERHEAD_GOAL - value:.2f}×)")
+                short = f"no (short by {OVERHEAD_GOAL - (value or 0):.2f}×)"
+                met = "—" if value is None else ("yes" if value >= OVERHEAD_GOAL else short)
                 lines.append(f"| {row.name}: ≥ {OVERHEAD_GOAL:g}× the {floor.name} | {measured} | {met} |")
     for m in memory:
         if m.growth_kib is not None and m.sender.startswith("gateway"):
