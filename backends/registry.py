@@ -41,6 +41,13 @@ def import_backend_class(path: str) -> type[EmailBackend]:
             variable="MAIL_BACKEND",
         ) from exc
     cls = getattr(module, class_name, None)
+    if isinstance(cls, type) and not issubclass(cls, EmailBackend) and hasattr(cls, "send_messages"):
+        raise ConfigurationError(
+            f"MAIL_BACKEND={path!r} is a flask-mailman or Django backend, which would send around the gateway "
+            "(no validation, no delivery log, none of its settings); use one of the gateway's backends, or port "
+            "it to a subclass of mail_gateway.backends.base.EmailBackend that implements deliver()",
+            variable="MAIL_BACKEND",
+        )
     if not (isinstance(cls, type) and issubclass(cls, EmailBackend)):
         raise ConfigurationError(
             f"MAIL_BACKEND={path!r} is not a mail backend (a subclass of "

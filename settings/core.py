@@ -4,13 +4,43 @@ default sender, and the local backends (console, file, memory)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 Environment = Literal["development", "testing", "production"]
+
+# flask-mailman's MAIL_BACKEND names (and its dotted paths, flask_mailman.backends.<name>[.EmailBackend]), each
+# mapped to the gateway's backend that does the same, so naming one never bypasses the gateway's send path.
+# locmem keeps messages for tests, dummy drops them: the memory backend does the first and stands in for the
+# second (it keeps a bounded copy and delivers nothing).
+FLASK_MAILMAN_BACKENDS = {"locmem": "memory", "dummy": "memory", "smtp": "smtp", "console": "console",
+                          "file": "file"}
+_FLASK_MAILMAN_PACKAGE = "flask_mailman.backends."
+
+
+def name_and_address(name: str, address: str) -> str:
+    """``("Ann, Sales", "ann@x.org")`` -> ``'"Ann, Sales" <ann@x.org>'``: quoted where the name needs it, never
+    encoded, so the address parser sees the name as written."""
+    if not name:
+        return address
+    if any(char in name for char in '()<>@,;:\\".[]'):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
+
+
+def _flask_mailman_backend(value: str) -> str | None:
+    """The gateway's name for a flask-mailman backend name or path, or None when ``value`` is neither."""
+    if value.lower() in FLASK_MAILMAN_BACKENDS:
+        return FLASK_MAILMAN_BACKENDS[value.lower()]
+    if not value.startswith(_FLASK_MAILMAN_PACKAGE):
+        return None
+    name = value.removeprefix(_FLASK_MAILMAN_PACKAGE).removesuffix(".EmailBackend")
+    if name not in FLASK_MAILMAN_BACKENDS:
+        raise ValueError(f"{value!r} is not one of flask-mailman's backends ({', '.join(FLASK_MAILMAN_BACKENDS)})")
+    return FLASK_MAILMAN_BACKENDS[name]
 
 
 class CoreSettings(BaseSettings):
@@ -20,7 +50,8 @@ class CoreSettings(BaseSettings):
 
     mail_backend: str | None = Field(
         None,
-        description="set it to smtp, console, file, memory or a dotted path package.module.ClassName",
+        description="set it to smtp, console, file, memory (flask-mailman's locmem, dummy and "
+        "flask_mailman.backends paths are understood too) or a dotted path package.module.ClassName",
     )
     # Checked as an address when the gateway starts (mail_gateway.sending), where addresses are understood.
     mail_default_sender: str | None = Field(None, description="set it to an address such as 'App <app@example.com>'")
@@ -32,11 +63,22 @@ class CoreSettings(BaseSettings):
         if value is None or value.strip() == "":
             return None
         value = value.strip()
+        mapped = _flask_mailman_backend(value)
+        if mapped is not None:
+            return mapped
         if "." not in value:
             return value.lower()
         module, _, cls_name = value.rpartition(".")
         if not module or not cls_name.isidentifier():
             raise ValueError(f"{value!r} is neither a backend name nor a dotted path package.module.ClassName")
+        return value
+
+    @field_validator("mail_default_sender", mode="before")
+    @classmethod
+    def _name_and_address(cls, value: Any) -> Any:
+        # Flask-Mail and flask-mailman also take MAIL_DEFAULT_SENDER as a (name, address) pair.
+        if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, str) for v in value):
+            return name_and_address(value[0], value[1])
         return value
 
     @field_validator("mail_default_sender")

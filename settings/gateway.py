@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.settings.app_config import AppConfigSource
 from mail_gateway.settings.core import CoreSettings, LocalBackendSettings
+from mail_gateway.settings.flask_compat import FlaskMailSettings
 from mail_gateway.settings.http import HttpApiSettings
 from mail_gateway.settings.ingress import IngressSettings
 from mail_gateway.settings.outbox import OutboxSettings
@@ -18,7 +21,7 @@ DEFAULT_BACKEND_BY_ENV = {"development": "console", "testing": "memory", "produc
 
 
 class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiSettings, IngressSettings,
-                      OutboxSettings):
+                      OutboxSettings, FlaskMailSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -27,8 +30,31 @@ class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiS
         hide_input_in_errors=True,
     )
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # A Flask app's config ranks below the environment, so a deployment can override what the code says.
+        return init_settings, env_settings, dotenv_settings, AppConfigSource(settings_cls), file_secret_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _max_emails_is_the_pool_limit(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("mail_max_emails") is not None:
+            given = data.get("mail_pool_max_messages")
+            if given is not None and str(given) != str(data["mail_max_emails"]):
+                raise ValueError("MAIL_MAX_EMAILS and MAIL_POOL_MAX_MESSAGES are two names of one setting and "
+                                 "disagree; set only MAIL_POOL_MAX_MESSAGES")
+            data = {**data, "mail_pool_max_messages": data["mail_max_emails"]}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> GatewaySettings:
+        if self.mail_suppress_send and self.backend_named and self.backend_name != "memory":
+            raise ValueError(f"MAIL_SUPPRESS_SEND is true, which keeps mail in memory, but MAIL_BACKEND (or "
+                             f"MAIL_URL) names {self.backend_name}; remove one of the two")
         if self.backend_name == "smtp" and self.gateway_env == "production" and not self.smtp_server_configured:
             raise ValueError(
                 "MAIL_SERVER is not set; production delivers over SMTP, so set MAIL_SERVER to the "
@@ -36,19 +62,37 @@ class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiS
             )
         if self.backend_name == "file" and self.file_path is None:
             raise ValueError("MAIL_FILE_PATH is not set; the file backend needs a writable directory")
-        if self.gateway_env == "production" and self.gateway_api_keys is None and not self.gateway_allow_anonymous:
-            raise ValueError(
-                "GATEWAY_API_KEYS is not set; production protects /v1 with API keys, so set GATEWAY_API_KEYS "
-                "to one or more keys separated by commas (or GATEWAY_ALLOW_ANONYMOUS=true to serve without)"
-            )
         return self
+
+    def check_http_service(self) -> None:
+        """What serving the HTTP API adds to the rules: production needs API keys (or says it goes without).
+        Checked when the service is built, so an app that only uses the gateway as a library never needs them."""
+        if self.gateway_env == "production" and self.gateway_api_keys is None and not self.gateway_allow_anonymous:
+            raise ConfigurationError(
+                "GATEWAY_API_KEYS is not set; production protects /v1 with API keys, so set GATEWAY_API_KEYS "
+                "to one or more keys separated by commas (or GATEWAY_ALLOW_ANONYMOUS=true to serve without)",
+                variable="GATEWAY_API_KEYS")
+
+    @property
+    def backend_named(self) -> bool:
+        """Whether MAIL_BACKEND or MAIL_URL chose the backend, rather than the rules below."""
+        return self.mail_url is not None or self.mail_backend is not None
 
     @property
     def backend_name(self) -> str:
-        """The selected backend: MAIL_URL's, MAIL_BACKEND, or the default for GATEWAY_ENV."""
+        """The backend named by MAIL_URL or MAIL_BACKEND; else memory when testing or suppressing (nothing is
+        sent), smtp when MAIL_SERVER is set (configuring a server means sending to it, as in Flask-Mail and
+        flask-mailman), and otherwise the default of GATEWAY_ENV (console in development)."""
         if self.mail_url is not None:
             return self.mail_url.backend
-        return self.mail_backend or DEFAULT_BACKEND_BY_ENV[self.gateway_env]
+        if self.mail_backend is not None:
+            return self.mail_backend
+        suppress = self.mail_suppress_send
+        if suppress if suppress is not None else self.gateway_env == "testing":
+            return "memory"
+        if self.mail_server:
+            return "smtp"
+        return DEFAULT_BACKEND_BY_ENV[self.gateway_env]
 
     @property
     def smtp_server_configured(self) -> bool:

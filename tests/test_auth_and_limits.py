@@ -65,17 +65,18 @@ def test_keys_never_reach_logs_or_reprs(make_settings, caplog) -> None:
     assert "secret" not in repr(settings) and "secret" not in str(settings.model_dump())
 
 
-def test_production_refuses_to_start_without_keys(monkeypatch) -> None:
+def test_production_refuses_to_build_the_service_without_keys(monkeypatch) -> None:
     monkeypatch.setenv("GATEWAY_ENV", "production")
     monkeypatch.setenv("MAIL_SERVER", "smtp.example.com")
     with pytest.raises(ConfigurationError) as caught:
-        load_settings()
+        create_app(load_settings())
+    assert caught.value.variable == "GATEWAY_API_KEYS"
     assert "GATEWAY_API_KEYS" in str(caught.value) and "GATEWAY_ALLOW_ANONYMOUS" in str(caught.value)
     monkeypatch.setenv("GATEWAY_ALLOW_ANONYMOUS", "true")
-    assert load_settings().api_keys == ()
+    assert create_app(load_settings()) and load_settings().api_keys == ()
     monkeypatch.delenv("GATEWAY_ALLOW_ANONYMOUS")
     monkeypatch.setenv("GATEWAY_API_KEYS", " k1 , k2 ")
-    assert load_settings().api_keys == ("k1", "k2")
+    assert create_app(load_settings()) and load_settings().api_keys == ("k1", "k2")
 
 
 @pytest.mark.parametrize(("value", "reason"), [("k1,,k2", "empty key"), ("k1,with space", "space")])

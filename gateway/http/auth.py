@@ -38,7 +38,7 @@ def unauthorized(detail: str) -> Problem:
 
 def register_api_keys(app: Flask, keys: Sequence[str]) -> None:
     """Check ``Authorization: Bearer <key>`` before every request to a ``/v1`` path. Without keys the API is
-    open (the settings refuse that in production unless GATEWAY_ALLOW_ANONYMOUS=true)."""
+    open (building the service refuses that in production unless GATEWAY_ALLOW_ANONYMOUS=true)."""
     encoded = [key.encode("utf-8") for key in keys]
 
     @app.before_request

@@ -15,8 +15,10 @@ from mail_gateway.http.problems import register_error_handlers
 
 
 def install_http_api(app: Flask) -> None:
-    """Raises ``ConfigurationError`` (e.g. an unusable GATEWAY_IDEMPOTENCY_URL) before anything is served."""
+    """Raises ``ConfigurationError`` (production without API keys, an unusable GATEWAY_IDEMPOTENCY_URL) before
+    anything is served."""
     settings = MailGateway.state(app).settings
+    settings.check_http_service()
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(readiness.blueprint)
     app.register_blueprint(openapi.blueprint)
