@@ -95,7 +95,7 @@ def _refusal(conn: smtplib.SMTP, mail: Reply, results: list[RecipientResult], da
     code, reply = mail
     if code != 250:
         return delivery_error(error_for_code(code), f"refused the sender: {code} {reply_text(reply)}", upstream,
-                              code, message_id=message_id)
+                              code, message_id=message_id, smtp_command="MAIL")
     if not accepted:
         kind = TransientDeliveryError if any(r.status == "deferred" for r in results) else RecipientsRefusedError
         return delivery_error(kind, "refused every recipient", upstream, results[0].code, recipients=results,
