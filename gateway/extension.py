@@ -1,90 +1,55 @@
-"""``MailGateway``: the Flask extension that gives an app the gateway's configured backend.
+"""``MailGateway``: the Flask extension that gives an app the gateway's configured backend, with Flask-Mail's and
+flask-mailman's APIs.
+
+``from mail_gateway import MailGateway as Mail, Message`` runs code written for Flask-Mail, and flask-mailman
+code runs with ``MailGateway`` in place of its ``Mail``. Settings come from ``app.config`` (its ``MAIL_*`` and
+``GATEWAY_*`` keys) and the environment, which overrides it (``mail_gateway.settings.app_config``).
 
 Per-app state lives in ``app.extensions["mail_gateway"]``; the extension never stores the app, so one
-``MailGateway`` can serve several apps. It also registers itself as the app's flask-mailman, so
-``flask_mailman.EmailMessage(...).send()`` in the app's own code goes through the same send path.
+``MailGateway`` can serve several apps. It also registers ``app.extensions["mail"]`` and ``["mailman"]``
+(``mail_gateway.app_mail``), through which Flask-Mail's and flask-mailman's message classes send.
 """
 
 from __future__ import annotations
 
-from contextlib import ExitStack
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
-from flask_mailman import Mail
 
+from mail_gateway.app_mail import STATE_KEY, AppMail
 from mail_gateway.backends.base import EmailBackend
-from mail_gateway.mail.rendering import render_email
+from mail_gateway.connection import Connection
 from mail_gateway.mail.result import SendResult
 from mail_gateway.sending import Sender
+from mail_gateway.sent_email import SentOutbox
 from mail_gateway.settings import GatewaySettings, load_settings
 
-STATE_KEY = "mail_gateway"
+__all__ = ["STATE_KEY", "GatewayState", "MailGateway"]
+log = logging.getLogger("mail_gateway")
 
 
 @dataclass(frozen=True)
 class GatewayState:
     settings: GatewaySettings
     sender: Sender
+    mail: AppMail | None = None
+    # Senders of other backends that get_connection() named, kept per app (mail_gateway.connection_senders).
+    alternates: dict[str, Sender] = field(default_factory=dict)
 
     @property
     def backend(self) -> EmailBackend:
         return self.sender.backend
 
 
-class MailmanConnection:
-    """What flask-mailman gets from ``get_connection()``: a connection whose messages take the gateway's
-    send path. ``open()``/``close()`` hold the backend's connections for this thread in between."""
-
-    def __init__(self, sender: Sender) -> None:
-        self.sender = sender
-        self._held: ExitStack | None = None
-
-    def open(self) -> bool:
-        if self._held is not None:
-            return False
-        self._held = ExitStack()
-        self._held.enter_context(self.sender.backend.hold())
-        return True
-
-    def close(self) -> None:
-        held, self._held = self._held, None
-        if held is not None:
-            held.close()
-
-    def __enter__(self) -> MailmanConnection:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def send_messages(self, messages: Any) -> list[SendResult]:
-        rendered = [render_email(message) for message in messages]
-        return [self.sender.send_rendered(message, via="library") for message in rendered]
-
-
-class _ConnectionFactory:
-    """What flask-mailman calls a backend class: it builds one per ``get_connection()``."""
-
-    def __init__(self, sender: Sender) -> None:
-        self.sender = sender
-
-    def __call__(self, mailman: Any = None, fail_silently: bool = False, **overrides: Any) -> MailmanConnection:
-        if fail_silently:
-            raise TypeError("fail_silently=True is not supported: the gateway reports every failure")
-        given = sorted(name for name, value in overrides.items() if value is not None)
-        if given:
-            raise TypeError(f"per-connection settings are not supported ({', '.join(given)}); "
-                            "configure the backend with environment variables")
-        return MailmanConnection(self.sender)
-
-
 class MailGateway:
     def __init__(self, app: Flask | None = None, *, settings: GatewaySettings | None = None,
                  backend: EmailBackend | None = None) -> None:
-        """``settings`` default to the environment's; ``backend`` to the one the settings select."""
+        """``settings`` default to the app's ``app.config`` and the environment; ``backend`` to the one the
+        settings select."""
         self._settings = settings
         self._backend = backend
         if app is not None:
@@ -92,20 +57,26 @@ class MailGateway:
 
     def init_app(self, app: Flask, *, settings: GatewaySettings | None = None,
                  backend: EmailBackend | None = None) -> GatewayState:
-        """Validate the settings, build the backend and register both; raises ``ConfigurationError``."""
+        """Validate the settings, build the backend and register both; raises ``ConfigurationError`` naming the
+        setting (or the ``app.config`` key) to fix."""
         if STATE_KEY in app.extensions:
             raise RuntimeError("MailGateway is already registered on this app")
-        if "mailman" in app.extensions:
-            raise RuntimeError("flask-mailman's Mail is already registered on this app; "
-                               "MailGateway takes its place, so remove Mail(app)")
-        settings = settings or self._settings or load_settings()
+        for key, name in (("mailman", "flask-mailman's Mail"), ("mail", "Flask-Mail's Mail")):
+            if key in app.extensions:
+                raise RuntimeError(f"{name} is already registered on this app; MailGateway takes its place, "
+                                   "so remove Mail(app)")
+        given = settings or self._settings
+        settings = given or load_settings(app_config=app.config, testing=app.testing)
         backend = backend or self._backend
         sender = Sender(settings, backend) if backend is not None else Sender.from_settings(settings)
-        state = GatewayState(settings, sender)
+        mail = AppMail(app, settings)
+        state = GatewayState(settings, sender, mail)
         app.extensions[STATE_KEY] = state
-        app.extensions["mailman"] = Mail.init_mail(
-            {"MAIL_BACKEND": _ConnectionFactory(sender), "MAIL_DEFAULT_SENDER": settings.mail_default_sender}
-        )
+        app.extensions["mailman"] = app.extensions["mail"] = mail
+        if given is None and sender.backend.name == "console" and not settings.backend_named:
+            # Said once, here: an app that configured nothing would otherwise "send" without a trace.
+            log.warning("No MAIL_SERVER or MAIL_BACKEND is set, so mail is printed to the console and not sent "
+                        "(development); set MAIL_SERVER to send over SMTP")
         return state
 
     @staticmethod
@@ -116,10 +87,46 @@ class MailGateway:
         except KeyError:
             raise RuntimeError("MailGateway is not registered on this app; call MailGateway(app)") from None
 
+    @staticmethod
+    def _mail() -> AppMail:
+        mail = MailGateway.state().mail
+        assert mail is not None
+        return mail
+
     @property
     def backend(self) -> EmailBackend:
         return self.state().backend
 
-    def send(self, message: Any) -> SendResult:
-        """Send one flask-mailman message through the current app's backend."""
-        return self.state().sender.send_email(message)
+    # Flask-Mail's API, on the current app
+
+    def send(self, message: Any) -> SendResult | None:
+        """Send one message: this package's or Flask-Mail's ``Message``, or a flask-mailman ``EmailMessage``.
+        Returns the result (each recipient's outcome, the Message-ID), also left on it as ``gateway_status``."""
+        return self._mail().send(message)
+
+    def send_message(self, *args: Any, **kwargs: Any) -> SendResult | None:
+        return self._mail().send_message(*args, **kwargs)
+
+    def connect(self) -> Connection:
+        return self._mail().connect()
+
+    @contextmanager
+    def record_messages(self) -> Iterator[list[Any]]:
+        with self._mail().record_messages() as outbox:
+            yield outbox
+
+    # flask-mailman's API, on the current app
+
+    def get_connection(self, backend: Any = None, fail_silently: bool = False, **options: Any) -> Connection:
+        return self._mail().get_connection(backend, fail_silently, **options)
+
+    def send_mail(self, subject: str, message: str, from_email: Any = None, recipient_list: Any = None,
+                  **kwargs: Any) -> int:
+        return self._mail().send_mail(subject, message, from_email, recipient_list, **kwargs)
+
+    def send_mass_mail(self, datatuple: Iterable[tuple[Any, ...]], **kwargs: Any) -> int:
+        return self._mail().send_mass_mail(datatuple, **kwargs)
+
+    @property
+    def outbox(self) -> SentOutbox:
+        return self._mail().outbox

@@ -33,12 +33,14 @@ def test_flask_mailman_send_goes_through_the_configured_backend(make_settings) -
     assert stored.recipients == ("friend@example.com",)
 
 
-def test_send_returns_per_recipient_results_not_a_count(make_settings) -> None:
+def test_send_returns_a_count_and_leaves_the_result_on_the_message(make_settings) -> None:
     app = Flask(__name__)
     MailGateway(app, settings=make_settings(mail_backend="memory"))
+    message = EmailMessage("Hi", "Body", "app@example.com", ["friend@example.com"])
     with app.app_context():
-        [result] = EmailMessage("Hi", "Body", "app@example.com", ["friend@example.com"]).send()
-    assert result.accepted[0].email == "friend@example.com"
+        assert message.send() == 1
+    assert message.gateway_status.accepted[0].email == "friend@example.com"
+    assert message.gateway_status.message_id == parsed(MailGateway.state(app).backend.outbox[0])["Message-ID"]
 
 
 def test_factory_pattern_and_several_apps_keep_their_own_state(make_settings) -> None:
@@ -77,8 +79,8 @@ def test_default_sender_applies_to_flask_mailman_messages(make_settings) -> None
     assert parsed(MailGateway.state(app).backend.outbox[0])["From"] == "App <app@example.com>"
 
 
-def test_unsupported_flask_mailman_options_say_so(make_settings) -> None:
+def test_options_no_backend_understands_are_refused(make_settings) -> None:
     app = Flask(__name__)
     MailGateway(app, settings=make_settings(mail_backend="memory"))
-    with app.app_context(), pytest.raises(TypeError, match="fail_silently"):
-        EmailMessage("Hi", "Body", "app@example.com", ["friend@example.com"]).send(fail_silently=True)
+    with app.app_context(), pytest.raises(TypeError, match="foo"):
+        MailGateway.state(app).mail.get_connection(foo="bar")

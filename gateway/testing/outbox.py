@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from email.utils import getaddresses
@@ -11,7 +12,7 @@ import pytest
 from flask import Flask
 
 from mail_gateway.backends.memory import MemoryBackend
-from mail_gateway.extension import STATE_KEY, GatewayState, MailGateway
+from mail_gateway.extension import STATE_KEY, MailGateway
 from mail_gateway.mail.reader import MessageReader
 from mail_gateway.sending import Sender
 
@@ -78,9 +79,8 @@ class MailOutbox:
         """Send ``app``'s mail to this outbox for the rest of the test (for an app built before the test)."""
         state = MailGateway.state(app)
         sender = Sender(state.settings, self.backend)
-        self._monkeypatch.setitem(app.extensions, STATE_KEY, GatewayState(state.settings, sender))
-        if "mailman" in app.extensions:
-            self._monkeypatch.setattr(app.extensions["mailman"].backend, "sender", sender)
+        # Flask-Mail's and flask-mailman's entry points look the state up on every send, so they follow.
+        self._monkeypatch.setitem(app.extensions, STATE_KEY, dataclasses.replace(state, sender=sender, alternates={}))
 
     def find(self, *, to: str | list[str] | None = None, cc: str | list[str] | None = None,
              bcc: str | list[str] | None = None, from_: str | None = None, subject: str | re.Pattern[str] | None = None,

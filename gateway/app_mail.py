@@ -1,0 +1,135 @@
+"""``AppMail``: what ``MailGateway(app)`` registers as ``app.extensions["mail"]`` and ``["mailman"]``.
+
+Flask-Mail's and flask-mailman's message classes read their defaults from those entries (``default_sender``,
+``default_charset``, ``ascii_attachments``, ``use_localtime``) and flask-mailman's ``EmailMessage.send()`` asks
+``extensions["mailman"].get_connection()`` for a connection. One object answers both, under both extensions'
+names, and sends through the app's gateway: the anchors' code, and their message classes, keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask
+from flask_mailman import EmailMessage, EmailMultiAlternatives
+
+from mail_gateway.backends.outbox import outbox_of
+from mail_gateway.connection import Connection
+from mail_gateway.connection_senders import connection_sender
+from mail_gateway.flask_mail import Message, email_dispatched
+from mail_gateway.mail.result import SendResult
+from mail_gateway.sent_email import SentOutbox
+from mail_gateway.settings import GatewaySettings
+
+STATE_KEY = "mail_gateway"
+# The anchors' state attributes that are settings: readable, and fixed once the app has started, because the
+# gateway's backends were built from them (an assignment would be ignored, so it is refused instead).
+_SETTINGS = {"server": "mail_server", "port": "mail_port", "username": "mail_username", "use_tls": "mail_use_tls",
+             "use_ssl": "mail_use_ssl", "timeout": "mail_timeout", "ssl_keyfile": "mail_ssl_keyfile",
+             "ssl_certfile": "mail_ssl_certfile", "file_path": "mail_file_path", "max_emails": "mail_pool_max_messages"}
+_FIXED = {*_SETTINGS, "password", "use_localtime", "suppress", "debug"}
+
+
+class AppMail:
+    """One app's mail, with Flask-Mail's and flask-mailman's methods and state attributes. Those read when a
+    message is built or sent can be changed at run time, as in the anchors: ``default_sender``,
+    ``default_charset``, ``ascii_attachments`` and ``backend`` (what ``get_connection()`` uses by default)."""
+
+    use_localtime = True  # the Date header always carries the local time and its offset
+    debug = 0  # MAIL_DEBUG is refused by the settings
+
+    def __init__(self, app: Flask, settings: GatewaySettings) -> None:
+        object.__setattr__(self, "app", app)
+        self.default_sender = settings.mail_default_sender
+        self.default_charset = settings.mail_default_charset
+        self.ascii_attachments = settings.mail_ascii_attachments
+        self.backend = settings.backend_name
+
+    @property
+    def state(self) -> Any:
+        return self.app.extensions[STATE_KEY]
+
+    @property
+    def suppress(self) -> bool:
+        return self.state.sender.backend.name == "memory"
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _SETTINGS:
+            return getattr(self.state.settings, _SETTINGS[name])
+        if name == "password":
+            raise AttributeError("the SMTP password is a secret the gateway keeps to itself; flask-mailman's and "
+                                 "Flask-Mail's own SMTP classes read it here, so send through mail.get_connection() "
+                                 "or mail.connect() instead, which take the gateway's send path")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FIXED:
+            setting = "MAIL_SUPPRESS_SEND" if name == "suppress" else f"MAIL_{name.upper()}"
+            raise AttributeError(f"{name} is fixed once MailGateway(app) has started; set {setting} in app.config "
+                                 "or the environment, or pass it to mail.get_connection()")
+        super().__setattr__(name, value)
+
+    # -- Flask-Mail ---------------------------------------------------------------------------------------
+
+    def send(self, message: Any) -> SendResult | None:
+        """Send one message (this package's or Flask-Mail's ``Message``, or a flask-mailman ``EmailMessage``);
+        the result, also left on the message as ``gateway_status``."""
+        with self.connect() as connection:
+            return connection.send(message)
+
+    def send_message(self, *args: Any, **kwargs: Any) -> SendResult | None:
+        """``send(Message(*args, **kwargs))``."""
+        return self.send(Message(*args, **kwargs))
+
+    def connect(self) -> Connection:
+        """A connection to the app's backend; ``with mail.connect() as conn:`` sends many on the same one."""
+        return self.get_connection()
+
+    @contextmanager
+    def record_messages(self) -> Iterator[list[Any]]:
+        """The messages this app sends during the block, as the objects that were sent."""
+        outbox: list[Any] = []
+
+        def record(app: Flask, message: Any) -> None:
+            outbox.append(message)
+
+        with email_dispatched.connected_to(record, sender=self.app):
+            yield outbox
+
+    # -- flask-mailman ------------------------------------------------------------------------------------
+
+    def get_connection(self, backend: Any = None, fail_silently: bool = False, **options: Any) -> Connection:
+        """A connection through the app's backend, or through ``backend`` (a flask-mailman or gateway name, a
+        dotted path or a class) and per-connection ``options``; see ``mail_gateway.connection_senders``."""
+        chosen = connection_sender(self.state, backend if backend is not None else self.backend, options)
+        return Connection(self.app, self, chosen.sender, fail_silently=fail_silently, owned=chosen.owned)
+
+    def send_mail(self, subject: str, message: str, from_email: Any = None, recipient_list: Any = None,
+                  fail_silently: bool = False, auth_user: str | None = None, auth_password: str | None = None,
+                  connection: Any = None, html_message: str | None = None) -> int:
+        connection = connection or self.get_connection(username=auth_user, password=auth_password,
+                                                       fail_silently=fail_silently)
+        mail = EmailMultiAlternatives(subject, message, from_email, recipient_list, connection=connection)
+        if html_message:
+            mail.attach_alternative(html_message, "text/html")
+        return mail.send()
+
+    def send_mass_mail(self, datatuple: Iterable[tuple[Any, ...]], fail_silently: bool = False,
+                       auth_user: str | None = None, auth_password: str | None = None, connection: Any = None) -> int:
+        connection = connection or self.get_connection(username=auth_user, password=auth_password,
+                                                       fail_silently=fail_silently)
+        messages = [EmailMessage(subject, body, sender, recipients, connection=connection)
+                    for subject, body, sender, recipients in datatuple]
+        return connection.send_messages(messages)
+
+    @property
+    def outbox(self) -> SentOutbox:
+        """What the backend kept (memory, file, or console in development), oldest first, as message objects."""
+        for sender in (self.state.sender, self.state.alternates.get("memory")):
+            kept = outbox_of(sender.backend) if sender is not None else None
+            if kept is not None:
+                return SentOutbox(kept)
+        raise RuntimeError(f"mail.outbox lists what the memory backend kept, and this app sends with "
+                           f"{self.state.sender.backend.name}; set TESTING=True or MAIL_BACKEND=memory")

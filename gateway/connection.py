@@ -1,0 +1,156 @@
+"""A connection of the library API: Flask-Mail's ``mail.connect()`` and flask-mailman's ``get_connection()``.
+
+Whichever API a message comes through, it takes the app's one send path (``Sender``). This is the boundary
+where the gateway's outcome becomes what callers of the old APIs rely on:
+
+- ``send_messages`` returns how many messages were sent; each message's result (every recipient's outcome,
+  its Message-ID) is left on it as ``gateway_status``, as django-anymail leaves ``anymail_status``;
+- errors are also the old classes: smtplib's for SMTP failures, ``BadHeaderError``, Flask-Mail's
+  ``AssertionError`` (``mail_gateway.errors``);
+- ``fail_silently=True`` leaves a failure to the send path's ``delivery`` log line and counts it as not sent;
+- ``email_dispatched`` is sent for each message sent, as Flask-Mail sends it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+from flask_mailman.message import BadHeaderError as MailmanBadHeaderError
+
+from mail_gateway.errors import DeliveryError, InvalidMessageError, smtplib_compatible
+from mail_gateway.flask_mail import Message, email_dispatched
+from mail_gateway.mail.rendering import RenderedMessage, render_email
+from mail_gateway.mail.result import SendResult
+from mail_gateway.message_objects import (
+    Prepared,
+    address_text,
+    bad_header_error,
+    is_flask_mail_message,
+    mark_sent,
+    prepare,
+)
+from mail_gateway.sending import Outcome, Sender
+
+if TYPE_CHECKING:
+    from mail_gateway.app_mail import AppMail
+
+
+def _render(prepared: Prepared) -> RenderedMessage:
+    try:
+        return render_email(prepared.email)
+    except InvalidMessageError as exc:
+        if isinstance(exc.__cause__, MailmanBadHeaderError):
+            raise bad_header_error(str(exc), exc.field) from exc
+        raise
+
+
+def _raise_compatible(exc: DeliveryError, sender: str) -> None:
+    compatible = smtplib_compatible(exc, sender)
+    if compatible is exc:
+        raise exc
+    raise compatible from exc
+
+
+class Connection:
+    """Messages sent through one sender, holding its connections between ``open()`` and ``close()`` (or for
+    the ``with`` block). Built by ``mail.connect()`` and ``mail.get_connection()``."""
+
+    def __init__(self, app: Flask, mail: AppMail, sender: Sender, *, fail_silently: bool = False,
+                 owned: bool = False) -> None:
+        self.app = app
+        self.mail = mail
+        self.sender = sender
+        self.fail_silently = fail_silently
+        self._owned = owned  # a sender built for this connection alone: its backend closes with it
+        self._held: ExitStack | None = None
+
+    def open(self) -> bool:
+        """Hold the backend's connections for this thread; False when they are already held."""
+        if self._held is not None:
+            return False
+        self._held = ExitStack()
+        self._held.enter_context(self.sender.backend.hold())
+        return True
+
+    def close(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
+        if self._owned:
+            self.sender.close()
+
+    def __enter__(self) -> Connection:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _opened(self) -> Iterator[None]:
+        opened = self.open()
+        try:
+            yield
+        finally:
+            if opened:
+                self.close()
+
+    # -- Flask-Mail ---------------------------------------------------------------------------------------
+
+    def send(self, message: Any, envelope_from: str | tuple[str, str] | None = None) -> SendResult | None:
+        """Send one message of any of the APIs; its result, or None when it failed and ``fail_silently``."""
+        prepared = self._prepare(message, envelope_from)
+        rendered = _render(prepared)
+        with self._opened():
+            [outcome] = self.sender.deliver([rendered], via="library")
+        return self._settle(message, prepared, rendered, outcome)
+
+    def send_message(self, *args: Any, **kwargs: Any) -> SendResult | None:
+        """``send(Message(*args, **kwargs))``."""
+        return self.send(Message(*args, **kwargs))
+
+    # -- flask-mailman ------------------------------------------------------------------------------------
+
+    def send_messages(self, messages: Iterable[Any]) -> int:
+        """Send each message in order and return how many were sent. A message that cannot be rendered raises
+        before anything is sent; without ``fail_silently`` the first delivery failure raises and the messages
+        after it are not sent, as flask-mailman's SMTP backend does."""
+        # flask-mailman skips a message without recipients; a Flask-Mail message without them is an error.
+        chosen = [m for m in messages if is_flask_mail_message(m) or m.recipients()]
+        prepared = [self._prepare(message) for message in chosen]
+        rendered = [_render(p) for p in prepared]
+        with self._opened():
+            outcomes = self._deliver(rendered)
+        settled = [self._settle(*each) for each in zip(chosen, prepared, rendered, outcomes, strict=False)]
+        return sum(result is not None for result in settled)
+
+    def _deliver(self, rendered: Sequence[RenderedMessage]) -> list[Outcome]:
+        if self.fail_silently:
+            return self.sender.deliver(rendered, via="library")  # all of them, in one backend call
+        outcomes: list[Outcome] = []
+        for message in rendered:
+            outcomes += self.sender.deliver([message], via="library")
+            if isinstance(outcomes[-1], DeliveryError):
+                break
+        return outcomes
+
+    # -- both ---------------------------------------------------------------------------------------------
+
+    def _prepare(self, message: Any, envelope_from: str | tuple[str, str] | None = None) -> Prepared:
+        return prepare(message, charset=self.mail.default_charset, ascii_attachments=self.mail.ascii_attachments,
+                       envelope_from=address_text(envelope_from) if envelope_from else None)
+
+    def _settle(self, message: Any, prepared: Prepared, rendered: RenderedMessage,
+                outcome: Outcome) -> SendResult | None:
+        if isinstance(outcome, DeliveryError):
+            message.gateway_status = None
+            if self.fail_silently:
+                return None
+            _raise_compatible(outcome, rendered.envelope_from)
+        assert isinstance(outcome, SendResult)
+        mark_sent(message, prepared, outcome)
+        email_dispatched.send(self.app, message=message)
+        return outcome

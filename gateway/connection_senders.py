@@ -1,0 +1,102 @@
+"""Which sender a ``get_connection(backend, **options)`` gets: the app's own, or one built for that call.
+
+flask-mailman lets a caller name a backend (``'locmem'``, ``'smtp'``, a dotted path, a class) and pass
+per-connection options (``host``, ``port``, ``username``, ``password``, ``use_tls``, ``use_ssl``, ``timeout``;
+several accounts from one app). The gateway honours both through its own backends and one send path: a name
+maps to the gateway's backend that does the same, and options are the settings of that name, validated as
+the environment's are. Anything it cannot honour is refused, never ignored.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from mail_gateway.backends.console import ConsoleBackend
+from mail_gateway.backends.registry import create_backend
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.sending import Sender
+from mail_gateway.settings import GatewaySettings, load_settings
+from mail_gateway.settings.core import CoreSettings
+
+# flask-mailman's per-connection options, and the setting each one is.
+OPTIONS = {"host": "mail_server", "port": "mail_port", "username": "mail_username", "password": "mail_password",
+           "use_tls": "mail_use_tls", "use_ssl": "mail_use_ssl", "timeout": "mail_timeout",
+           "ssl_keyfile": "mail_ssl_keyfile", "ssl_certfile": "mail_ssl_certfile", "file_path": "mail_file_path"}
+_SMTP_OPTIONS = set(OPTIONS) - {"file_path"}
+
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ConnectionSender:
+    sender: Sender
+    owned: bool  # built for one connection, so closed with it
+
+
+def backend_name(backend: Any) -> str:
+    """The gateway's name for what flask-mailman accepts as a backend: a name, a dotted path or a class."""
+    if isinstance(backend, type):
+        backend = f"{backend.__module__}.{backend.__qualname__}"
+    try:
+        name = CoreSettings.model_validate({"mail_backend": str(backend)}).mail_backend
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise ConfigurationError(f"get_connection(backend={backend!r}) is not a backend the gateway has; set it "
+                                 "to smtp, console, file, memory or locmem", variable="backend") from exc
+    return str(name)
+
+
+def _smtp_base(settings: GatewaySettings) -> dict[str, Any]:
+    """The configured server as separate settings, for options to change (a MAIL_URL of one server counts)."""
+    if settings.mail_url is None or not settings.mail_url.upstreams:
+        return {}
+    upstreams = settings.mail_url.upstreams
+    if len(upstreams) > 1:
+        raise ConfigurationError("per-connection SMTP options need one server, and MAIL_URL lists several; pass "
+                                 "host= (and port=, username=, ...) of the one to use", variable="MAIL_URL")
+    upstream = upstreams[0]
+    return {"mail_url": None, "mail_server": upstream.host, "mail_port": upstream.port,
+            "mail_use_tls": upstream.security == "starttls", "mail_use_ssl": upstream.security == "ssl",
+            "mail_username": upstream.username, "mail_password": upstream.password}
+
+
+def _sender_for(settings: GatewaySettings, name: str, options: dict[str, Any], stream: Any = None) -> Sender:
+    values = dict(settings)
+    if settings.mail_url is not None and settings.mail_url.backend != name:
+        values["mail_url"] = None  # it names another backend than the one asked for
+    if options.keys() & _SMTP_OPTIONS:
+        values.update(_smtp_base(settings))
+    # Naming a backend in the call is explicit: it is honoured even where TESTING or MAIL_SUPPRESS_SEND would
+    # have kept mail in memory.
+    values.update({OPTIONS[option]: value for option, value in options.items()}, mail_backend=name,
+                  mail_suppress_send=None)
+    if stream is not None and settings.mail_console_format is None:
+        values["mail_console_format"] = "raw"  # a stream handed over is read by code, not by a person
+    try:
+        built = load_settings(_env_file=None, **values)
+        return Sender(built, ConsoleBackend(built, stream=stream) if stream is not None else create_backend(built))
+    except ConfigurationError as exc:
+        given = ", ".join([f"backend={name!r}", *(f"{option}=..." for option in options)])
+        raise ConfigurationError(f"get_connection({given}): {exc}", variable=exc.variable) from exc
+
+
+def connection_sender(state: Any, backend: Any, options: dict[str, Any]) -> ConnectionSender:
+    """The sender of one ``get_connection()``; ``state`` is the app's ``GatewayState``."""
+    options = {option: value for option, value in options.items() if value is not None}
+    stream = options.pop("stream", None)
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"get_connection() got {', '.join(unknown)}, which the gateway cannot honour; it takes "
+                        f"backend, fail_silently, stream and {', '.join(OPTIONS)}")
+    name = backend_name(backend) if backend is not None else state.settings.backend_name
+    if stream is not None and name != "console":
+        raise TypeError(f"get_connection(stream=...) is an option of the console backend, not of {name}")
+    if options or stream is not None:
+        return ConnectionSender(_sender_for(state.settings, name, options, stream), owned=True)
+    if name == state.settings.backend_name:
+        return ConnectionSender(state.sender, owned=False)
+    with _lock:  # one per name and app, kept: a memory backend keeps its mail, an SMTP one its pool
+        if name not in state.alternates:
+            state.alternates[name] = _sender_for(state.settings, name, {})
+        return ConnectionSender(state.alternates[name], owned=False)

@@ -1,0 +1,119 @@
+"""``mail.outbox``: what the backend kept, as the message objects flask-mailman's tests assert on.
+
+flask-mailman's locmem backend keeps the message objects themselves; the gateway keeps what was actually sent
+(its bytes), so every way a message came in (the app's own code, the HTTP API, the SMTP ingress) shows up,
+as it went out. ``SentEmail`` reads those bytes back under flask-mailman's attribute names.
+"""
+
+from __future__ import annotations
+
+import email
+from collections.abc import Sequence
+from email.message import Message
+from typing import Any, overload
+
+from mail_gateway.backends.memory import MemoryBackend
+from mail_gateway.backends.outbox import KeptMessage, Outbox
+from mail_gateway.mail.reader import MessageReader
+
+# Headers that have attributes of their own; the rest are ``extra_headers``.
+_OWN_HEADERS = {"subject", "from", "to", "cc", "reply-to", "content-type", "content-transfer-encoding",
+                "mime-version"}
+
+
+class SentEmail:
+    """One sent message: ``subject``, ``body``, ``from_email``, ``to``, ``cc``, ``bcc``, ``reply_to``,
+    ``extra_headers``, ``alternatives``, ``attachments`` (``(filename, content, mimetype)``), ``message_id``,
+    ``recipients()`` (the envelope) and ``message()`` (the parsed ``email.message.Message``)."""
+
+    def __init__(self, kept: KeptMessage) -> None:
+        self.data = kept.data
+        self.reader = MessageReader(kept.data, kept.recipients)
+        self.envelope = kept.recipients
+
+    @property
+    def subject(self) -> str:
+        return self.reader.subject
+
+    @property
+    def body(self) -> str:
+        text = self.reader.text
+        return text if text is not None else self.reader.html or ""
+
+    @property
+    def from_email(self) -> str:
+        return self.reader.from_
+
+    @property
+    def to(self) -> list[str]:
+        return self.reader.to
+
+    @property
+    def cc(self) -> list[str]:
+        return self.reader.cc
+
+    @property
+    def bcc(self) -> list[str]:
+        return self.reader.bcc
+
+    @property
+    def reply_to(self) -> list[str]:
+        return [value for name, value in self.reader.headers if name.lower() == "reply-to"]
+
+    @property
+    def message_id(self) -> str:
+        return self.reader.message_id
+
+    @property
+    def extra_headers(self) -> dict[str, str]:
+        return {name: value for name, value in self.reader.headers if name.lower() not in _OWN_HEADERS}
+
+    @property
+    def alternatives(self) -> list[tuple[str, str]]:
+        html = self.reader.html
+        return [(html, "text/html")] if html is not None and self.reader.text is not None else []
+
+    @property
+    def attachments(self) -> list[tuple[str | None, bytes, str]]:
+        return [(a.filename, a.content, a.content_type) for a in self.reader.attachments]
+
+    def recipients(self) -> list[str]:
+        return list(self.envelope) or [*self.to, *self.cc]
+
+    def message(self) -> Message:
+        """The message as parsed from the bytes sent (header values as written, like flask-mailman's)."""
+        return email.message_from_bytes(self.data)
+
+    def __repr__(self) -> str:
+        return f"<SentEmail to={self.to!r} subject={self.subject!r}>"
+
+
+class SentOutbox(Sequence[SentEmail]):
+    """The kept messages, oldest first: ``len()``, indexing, iteration and ``clear()``, as on a list."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    def _kept(self) -> list[KeptMessage]:
+        if isinstance(self._outbox, MemoryBackend):
+            return self._outbox.outbox
+        return self._outbox.list_kept()[::-1]
+
+    def __len__(self) -> int:
+        return len(self._kept())
+
+    @overload
+    def __getitem__(self, index: int) -> SentEmail: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[SentEmail]: ...
+
+    def __getitem__(self, index: Any) -> Any:
+        found = self._kept()[index]
+        return [SentEmail(kept) for kept in found] if isinstance(index, slice) else SentEmail(found)
+
+    def clear(self) -> None:
+        self._outbox.clear()
+
+    def __repr__(self) -> str:
+        return f"<SentOutbox {len(self)} message(s)>"

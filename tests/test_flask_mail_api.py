@@ -1,0 +1,186 @@
+"""Flask-Mail's API on the gateway: ``Message``, ``Attachment``, ``mail.send``, ``send_message``, ``connect``,
+``record_messages`` and ``email_dispatched``, with what Flask-Mail callers catch."""
+
+from __future__ import annotations
+
+import email.policy
+from email.utils import formatdate, parsedate_to_datetime
+
+import flask_mail
+import flask_mailman
+import pytest
+from flask import Flask
+from smtp_server import HOST
+
+from mail_gateway import Attachment, BadHeaderError, Mail, Message, email_dispatched
+from mail_gateway.errors import InvalidMessageError
+from mail_gateway.mail.result import SendResult
+
+
+def app_in_testing(**config) -> tuple[Flask, Mail]:
+    app = Flask(__name__)
+    app.config.update({"TESTING": True, "MAIL_DEFAULT_SENDER": "support@example.com", **config})
+    return app, Mail(app)
+
+
+def parsed(sent) -> email.message.EmailMessage:
+    return email.message_from_bytes(sent.data, policy=email.policy.default)
+
+
+def test_message_takes_flask_mails_arguments_in_flask_mails_order() -> None:
+    app, mail = app_in_testing()
+    attachment = Attachment("report.csv", "text/csv", b"a,b")
+    with app.app_context():
+        msg = Message("Report", ["to@example.com"], "See attached.", "<p>See attached.</p>", None,
+                      ("Reports", "reports@example.com"), ["cc@example.com"], ["bcc@example.com"], [attachment],
+                      "replies@example.com", 1_700_000_000.0, "utf-8", {"X-Report": "monthly"})
+        result = mail.send(msg)
+        [sent] = mail.outbox
+    assert isinstance(result, SendResult) and msg.gateway_status is result
+    headers = parsed(sent)
+    assert headers["From"] == "Reports <reports@example.com>" and headers["Cc"] == "cc@example.com"
+    assert headers["Reply-To"] == "replies@example.com" and headers["X-Report"] == "monthly"
+    assert headers["Date"] == formatdate(1_700_000_000.0, localtime=True) and "Bcc" not in headers
+    assert sorted(r.email for r in result.recipients) == ["bcc@example.com", "cc@example.com", "to@example.com"]
+    assert (sent.body, sent.alternatives) == ("See attached.", [("<p>See attached.</p>", "text/html")])
+    assert sent.attachments == [("report.csv", b"a,b", "text/csv")]
+
+
+def test_send_message_attach_and_an_inline_image() -> None:
+    app, mail = app_in_testing()
+    with app.app_context(), mail.record_messages() as outbox:
+        mail.send_message(subject="Logo", recipients=["to@example.com"], html='<img src="cid:logo">')
+        msg = Message("Attached", recipients=["to@example.com"], body="Hi")
+        msg.attach("logo.png", "image/png", b"\x89PNG...", "inline", {"Content-ID": "<logo>"})
+        msg.attach(data="plain text")
+        mail.send(msg)
+        first, second = mail.outbox
+    assert [m.subject for m in outbox] == ["Logo", "Attached"]
+    assert first.body == '<img src="cid:logo">' and first.message().get_content_type() == "text/html"
+    [logo, text] = second.reader.attachments
+    assert (logo.filename, logo.inline, logo.content_id, logo.content) == ("logo.png", True, "logo", b"\x89PNG...")
+    assert (text.content_type, text.content) == ("text/plain", b"plain text")
+
+
+def test_default_sender_as_a_name_and_address_pair() -> None:
+    app, mail = app_in_testing(MAIL_DEFAULT_SENDER=("Support", "support@example.com"))
+    with app.app_context():
+        mail.send(Message("Hi", recipients=["to@example.com"], body="x"))
+        assert mail.outbox[0].from_email == "Support <support@example.com>"
+
+
+def test_record_messages_and_the_email_dispatched_signal() -> None:
+    app, mail = app_in_testing()
+    seen = []
+
+    def dispatched(sender, message):
+        seen.append((sender, message))
+
+    with app.app_context(), email_dispatched.connected_to(dispatched), mail.record_messages() as outbox:
+        msg = Message("Hi", recipients=["to@example.com"], body="x")
+        mail.send(msg)
+    assert outbox == [msg] and seen == [(app, msg)]
+
+
+def test_one_connection_sends_many_over_one_smtp_session(smtp_server) -> None:
+    app, mail = app_in_testing(MAIL_BACKEND="smtp", MAIL_SERVER=HOST, MAIL_PORT=smtp_server.port)
+    with app.app_context(), mail.connect() as conn:
+        for n in range(3):
+            conn.send(Message(f"Message {n}", recipients=["to@example.com"], body="x"))
+        conn.send_message(subject="Message 3", recipients=["to@example.com"], body="x")
+    assert len(smtp_server.messages) == 4 and smtp_server.handler.connections == 1
+    Mail.state(app).sender.close()
+
+
+def test_envelope_from_is_the_smtp_sender_and_the_header_stays(smtp_server) -> None:
+    app, mail = app_in_testing(MAIL_BACKEND="smtp", MAIL_SERVER=HOST, MAIL_PORT=smtp_server.port)
+    with app.app_context(), mail.connect() as conn:
+        conn.send(Message("Hi", recipients=["to@example.com"], body="x"), envelope_from="bounces@example.com")
+    [received] = smtp_server.messages
+    assert received.mail_from == "bounces@example.com" and b"From: support@example.com" in received.data
+    Mail.state(app).sender.close()
+
+
+def test_each_send_of_a_reused_message_is_its_own_message() -> None:
+    app, mail = app_in_testing()
+    with app.app_context():
+        msg = Message("Hi", recipients=["to@example.com"], body="x", extra_headers={"X-Tag": "a"})
+        mail.send(msg)
+        first_id, first_date = msg.msgId, msg.date
+        mail.send(msg)
+        first, second = mail.outbox
+    assert first.message_id == first_id and second.message_id == msg.msgId != first_id
+    assert msg.date > first_date
+    assert parsedate_to_datetime(parsed(second)["Date"]).timestamp() == int(msg.date)
+    assert msg.extra_headers == {"X-Tag": "a"}
+
+
+def test_a_date_the_caller_set_is_kept_on_every_send() -> None:
+    app, mail = app_in_testing()
+    with app.app_context():
+        msg = Message("Hi", recipients=["to@example.com"], body="x", date=1_600_000_000.0)
+        mail.send(msg)
+        mail.send(msg)
+        assert {parsed(m)["Date"] for m in mail.outbox} == {formatdate(1_600_000_000.0, localtime=True)}
+
+
+def test_flask_mails_and_flask_mailmans_own_messages_are_sent_too() -> None:
+    app, mail = app_in_testing()
+    with app.app_context():
+        mail.send(flask_mail.Message("From Flask-Mail", recipients=["to@example.com"], body="x"))
+        mail.send(flask_mailman.EmailMessage("From flask-mailman", "x", to=["to@example.com"]))
+        assert [(m.subject, m.from_email) for m in mail.outbox] == [
+            ("From Flask-Mail", "support@example.com"), ("From flask-mailman", "support@example.com")]
+
+
+@pytest.mark.parametrize("make", [Message, flask_mail.Message])
+def test_a_header_line_break_is_a_bad_header_error_of_every_kind(make) -> None:
+    app, mail = app_in_testing()
+    with app.app_context():
+        msg = make(subject="Hi\r\nBcc: victim@example.com", recipients=["to@example.com"], body="x")
+        with pytest.raises(BadHeaderError) as caught:
+            mail.send(msg)
+        assert len(mail.outbox) == 0
+    assert isinstance(caught.value, flask_mail.BadHeaderError)
+    assert isinstance(caught.value, flask_mailman.BadHeaderError) and isinstance(caught.value, InvalidMessageError)
+
+
+def test_a_folded_subject_is_sent_unfolded() -> None:
+    app, mail = app_in_testing()
+    with app.app_context():
+        mail.send(Message("testing\r\n testing", recipients=["to@example.com"], body="x"))
+        assert mail.outbox[0].subject == "testing testing"
+
+
+@pytest.mark.parametrize(("fields", "missing"), [({"recipients": []}, "recipients"), ({"sender": None}, "sender")])
+def test_a_message_without_sender_or_recipients_is_an_assertion_error_too(fields, missing) -> None:
+    app, mail = app_in_testing()
+    with app.app_context():
+        mail.state().mail.default_sender = None
+        values = {"subject": "Hi", "recipients": ["to@example.com"], "body": "x", **fields}
+        with pytest.raises(AssertionError) as caught:
+            mail.send(Message(**values))
+    assert isinstance(caught.value, InvalidMessageError) and caught.value.field == missing
+
+
+def test_esmtp_options_are_refused_not_ignored() -> None:
+    app, mail = app_in_testing()
+    with app.app_context(), pytest.raises(InvalidMessageError, match="mail_options"):
+        mail.send(Message("Hi", recipients=["to@example.com"], body="x", mail_options=["SMTPUTF8"]))
+
+
+def test_mail_ascii_attachments_reduces_file_names_to_ascii() -> None:
+    app, mail = app_in_testing(MAIL_ASCII_ATTACHMENTS=True)
+    with app.app_context():
+        msg = Message("Hi", recipients=["to@example.com"], body="x")
+        msg.attach("ünicödeß ←.→ ✓.txt", "text/plain", b"x")
+        mail.send(msg)
+        assert mail.outbox[0].attachments[0][0] == "unicode . .txt"
+
+
+def test_as_string_shows_the_message_as_it_would_be_sent() -> None:
+    app, _ = app_in_testing()
+    with app.app_context():
+        msg = Message("Hi", recipients=["to@example.com"], body="Body")
+        text = msg.as_string()
+    assert "Subject: Hi" in text and "From: support@example.com" in text and f"Message-ID: {msg.msgId}" in text

@@ -1,0 +1,193 @@
+"""flask-mailman's API on the gateway: ``send_mail``, ``send_mass_mail``, ``get_connection`` (named backends and
+per-connection accounts), counts, ``fail_silently`` and ``mail.outbox``, always through the gateway's send path."""
+
+from __future__ import annotations
+
+import io
+import logging
+import smtplib
+
+import pytest
+from aiosmtpd.smtp import AuthResult
+from flask import Flask
+from flask_mailman import EmailMessage, EmailMultiAlternatives
+from flask_mailman.backends import locmem, smtp
+from smtp_server import HOST, FaultHandler
+
+from mail_gateway import MailGateway
+from mail_gateway.errors import ConfigurationError
+
+
+def app_with(**config) -> tuple[Flask, MailGateway]:
+    app = Flask(__name__)
+    app.config.update({"MAIL_DEFAULT_SENDER": "support@example.com", **config})
+    mail = MailGateway(app)
+    return app, mail
+
+
+class Accounts:
+    def __init__(self) -> None:
+        self.logins: list[str] = []
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        self.logins.append(auth_data.login.decode())
+        return AuthResult(success=auth_data.password == b"pw-" + auth_data.login, handled=False)
+
+
+def test_send_mail_send_mass_mail_and_the_outbox() -> None:
+    # Before: MailGateway had no send_mail, send_mass_mail, get_connection or outbox.
+    app, mail = app_with(TESTING=True)
+    with app.app_context():
+        assert mail.send_mail("Hi", "Body", None, ["a@example.com"], html_message="<b>Body</b>") == 1
+        assert mail.send_mass_mail([("One", "1", "x@example.com", ["b@example.com"]),
+                                    ("Two", "2", ("Name", "y@example.com"), ["c@example.com", "d@example.com"])]) == 2
+        first, second, third = mail.outbox
+        assert (first.subject, first.to, first.from_email, first.body) == ("Hi", ["a@example.com"],
+                                                                           "support@example.com", "Body")
+        assert first.alternatives == [("<b>Body</b>", "text/html")]
+        assert third.from_email == "Name <y@example.com>" and third.to == ["c@example.com", "d@example.com"]
+        assert second.message()["Subject"] == "One"
+        mail.outbox.clear()
+        assert len(mail.outbox) == 0
+
+
+def test_email_message_send_returns_a_count_and_skips_messages_without_recipients() -> None:
+    app, mail = app_with(TESTING=True)
+    with app.app_context():
+        assert EmailMultiAlternatives("Hi", "Body", to=["a@example.com"]).send() == 1
+        assert EmailMessage("Nobody", "Body").send() == 0
+        with mail.get_connection() as conn:
+            messages = [EmailMessage("Hi", "x", to=["a@example.com"]), EmailMessage("Nobody", "x")]
+            assert conn.send_messages(messages) == 1
+        assert len(mail.outbox) == 2
+
+
+def test_named_flask_mailman_backends_go_through_the_gateway(smtp_server, caplog) -> None:
+    # Before: get_connection('locmem') handed the message to flask-mailman's own backend, past the gateway.
+    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=smtp_server.port)
+    with app.app_context(), caplog.at_level(logging.INFO, logger="mail_gateway.delivery"):
+        for backend in ("locmem", "flask_mailman.backends.locmem", locmem.EmailBackend, "memory"):
+            with mail.get_connection(backend) as conn:
+                EmailMessage("Hi", "x", to=["a@example.com"], connection=conn).send()
+        assert len(mail.outbox) == 4
+    assert smtp_server.messages == []
+    assert [r.delivery["backend"] for r in caplog.records] == ["memory"] * 4
+
+
+def test_the_state_backend_name_is_honoured_at_run_time(capsys, caplog) -> None:
+    app, mail = app_with(TESTING=True)
+    app.extensions["mailman"].backend = "console"
+    with app.app_context(), caplog.at_level(logging.INFO, logger="mail_gateway.delivery"):
+        EmailMessage("Printed", "x", to=["a@example.com"]).send()
+    assert "Subject: Printed" in capsys.readouterr().out
+    [delivery] = caplog.records  # printed by the gateway's console backend, on its send path
+    assert (delivery.delivery["backend"], delivery.delivery["via"]) == ("console", "library")
+
+
+def test_a_console_connection_writes_to_the_stream_it_is_given() -> None:
+    app, mail = app_with(TESTING=True)
+    stream = io.StringIO()
+    with app.app_context():
+        mail.send_mail("Streamed", "x", None, ["a@example.com"], connection=mail.get_connection("console",
+                                                                                                  stream=stream))
+    assert stream.getvalue().startswith("Content-Type: text/plain") and "Subject: Streamed" in stream.getvalue()
+
+
+def test_per_connection_accounts_log_in_as_asked(smtp_server_factory) -> None:
+    # Before: get_connection(username=...) raised TypeError.
+    accounts = Accounts()
+    server = smtp_server_factory(FaultHandler(), authenticator=accounts, auth_require_tls=False)
+    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=server.port, MAIL_USERNAME="app", MAIL_PASSWORD="pw-app")
+    with app.app_context():
+        mail.send_mail("As app", "x", None, ["a@example.com"])
+        mail.send_mail("As billing", "x", None, ["a@example.com"], auth_user="billing", auth_password="pw-billing")
+        with mail.get_connection(username="news", password="pw-news") as conn:
+            conn.send_messages([EmailMessage("As news", "x", to=["a@example.com"]) for _ in range(2)])
+    assert accounts.logins == ["app", "billing", "news"]  # one login per connection, not per message
+    assert len(server.messages) == 4
+    MailGateway.state(app).sender.close()
+
+
+def test_per_connection_options_are_validated_naming_the_option() -> None:
+    app, mail = app_with(TESTING=True)
+    with app.app_context():
+        with pytest.raises(ConfigurationError, match=r"port=.*MAIL_PORT is invalid.*port number"):
+            mail.get_connection("smtp", port=70000)
+        with pytest.raises(ConfigurationError, match="set only one"):
+            mail.get_connection("smtp", use_tls=True, use_ssl=True)
+        with pytest.raises(TypeError, match="foo"):
+            mail.get_connection(foo="bar")
+        with pytest.raises(ConfigurationError, match="carrier-pigeon"):
+            mail.get_connection("carrier-pigeon")
+
+
+def test_fail_silently_returns_the_count_and_logs_the_failure(smtp_server_factory, caplog) -> None:
+    # Before: fail_silently=True raised TypeError even when delivery would succeed.
+    server = smtp_server_factory(FaultHandler(rcpt_replies={"gone@example.com": "550 5.1.1 no such user"}))
+    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=server.port)
+    with app.app_context(), caplog.at_level(logging.WARNING, logger="mail_gateway.delivery"):
+        good = EmailMessage("Hi", "x", to=["a@example.com"])
+        assert good.send(fail_silently=True) == 1
+        bad = EmailMessage("Hi", "x", to=["gone@example.com"])
+        assert bad.send(fail_silently=True) == 0
+        assert mail.send_mass_mail([("A", "x", None, ["a@example.com"]), ("B", "x", None, ["gone@example.com"]),
+                                    ("C", "x", None, ["a@example.com"])], fail_silently=True) == 2
+    assert good.gateway_status.accepted and bad.gateway_status is None
+    assert [r.delivery["outcome"] for r in caplog.records] == ["refused", "refused"]
+    assert len(server.messages) == 3
+    MailGateway.state(app).sender.close()
+
+
+def test_without_fail_silently_the_first_failure_stops_the_rest(smtp_server_factory) -> None:
+    server = smtp_server_factory(FaultHandler(rcpt_replies={"gone@example.com": "550 5.1.1 no such user"}))
+    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=server.port)
+    with app.app_context(), pytest.raises(smtplib.SMTPRecipientsRefused, match="refused every recipient"):
+        mail.send_mass_mail([("A", "x", None, ["a@example.com"]), ("B", "x", None, ["gone@example.com"]),
+                             ("C", "x", None, ["a@example.com"])])
+    assert [b"Subject: A" in m.data for m in server.messages] == [True]
+    MailGateway.state(app).sender.close()
+
+
+def test_reusing_an_email_message_sends_two_messages_and_leaves_it_unchanged() -> None:
+    app, mail = app_with(TESTING=True)
+    headers = {"X-Campaign": "spring"}
+    with app.app_context():
+        message = EmailMessage("Hi", "x", to=["a@example.com"], headers=headers)
+        message.send()
+        message.send()
+        first, second = mail.outbox
+    assert first.message_id != second.message_id and first.message_id and second.message_id
+    assert message.extra_headers is headers and headers == {"X-Campaign": "spring"}
+    assert second.message_id == message.gateway_status.message_id
+
+
+def test_run_time_changes_the_gateway_cannot_honour_are_refused() -> None:
+    app, mail = app_with(TESTING=True, MAIL_SERVER="smtp.example.com", MAIL_PASSWORD="s3cret")
+    state = app.extensions["mailman"]
+    assert state is app.extensions["mail"] and state.server == "smtp.example.com"
+    with pytest.raises(AttributeError, match="MAIL_PORT"):
+        state.port = 2525
+    with pytest.raises(AttributeError, match="get_connection"):
+        state.password  # noqa: B018 - reading it is what is refused
+    with app.app_context(), pytest.raises(AttributeError, match="get_connection"):
+        smtp.EmailBackend()  # flask-mailman's own SMTP class would send around the gateway
+    state.default_sender = "other@example.com"  # read when a message is built, as in flask-mailman
+    with app.app_context():
+        assert EmailMessage("Hi", "x", to=["a@example.com"]).from_email == "other@example.com"
+
+
+def test_the_outbox_says_why_when_the_backend_keeps_nothing(smtp_server) -> None:
+    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=smtp_server.port)
+    with app.app_context(), pytest.raises(RuntimeError, match="TESTING=True or MAIL_BACKEND=memory"):
+        mail.outbox  # noqa: B018
+
+
+def test_registering_beside_flask_mail_or_flask_mailman_is_refused() -> None:
+    import flask_mail
+    import flask_mailman
+
+    for other in (flask_mail.Mail, flask_mailman.Mail):
+        app = Flask(__name__)
+        other(app)
+        with pytest.raises(RuntimeError, match="remove Mail"):
+            MailGateway(app)
