@@ -141,7 +141,8 @@ class Connection:
 
     def _prepare(self, message: Any, envelope_from: str | tuple[str, str] | None = None) -> Prepared:
         return prepare(message, charset=self.mail.default_charset, ascii_attachments=self.mail.ascii_attachments,
-                       envelope_from=address_text(envelope_from) if envelope_from else None)
+                       envelope_from=address_text(envelope_from) if envelope_from else None,
+                       default_sender=self.mail.default_sender)
 
     def _settle(self, message: Any, prepared: Prepared, rendered: RenderedMessage,
                 outcome: Outcome) -> SendResult | None:

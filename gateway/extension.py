@@ -30,6 +30,9 @@ from mail_gateway.settings import GatewaySettings, load_settings
 
 __all__ = ["STATE_KEY", "GatewayState", "MailGateway"]
 log = logging.getLogger("mail_gateway")
+STATE_ATTRIBUTES = {"default_sender", "default_charset", "ascii_attachments", "use_localtime", "suppress", "debug",
+                    "max_emails", "server", "port", "username", "use_tls", "use_ssl", "timeout", "ssl_keyfile",
+                    "ssl_certfile", "file_path"}
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,12 @@ class MailGateway:
     @property
     def backend(self) -> EmailBackend:
         return self.state().backend
+
+    def __getattr__(self, name: str) -> Any:
+        # Flask-Mail's and flask-mailman's Mail answer their state's attributes (mail.default_sender, ...).
+        if name in STATE_ATTRIBUTES:
+            return getattr(self._mail(), name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # Flask-Mail's API, on the current app
 

@@ -62,10 +62,10 @@ class Prepared:
     identity: tuple[str, float, bool] | None = None  # a Flask-Mail message's Message-ID and Date for this send
 
 
-def _check(message: Any) -> None:
+def _check(message: Any, sender: str | None) -> None:
     if not message.send_to:
         raise IncompleteMessageError("the message has no recipients", field="recipients")
-    if not message.sender:
+    if not sender:
         raise IncompleteMessageError("the message has no sender and MAIL_DEFAULT_SENDER is not set", field="sender")
     if message.has_bad_headers():
         raise bad_header_error("a header (subject, sender, a recipient or Reply-To) has a line break", "headers")
@@ -78,11 +78,11 @@ def _check(message: Any) -> None:
                                   "remove mail_options and rcpt_options", field="mail_options")
 
 
-def _identity(message: Any) -> tuple[str, float, bool]:
+def _identity(message: Any, sender: str | None) -> tuple[str, float, bool]:
     last = getattr(message, _SENT, None)
     msg_id = message.msgId
     if last is not None and msg_id == last[0]:
-        msg_id = new_message_id(sender_domain(message.sender))
+        msg_id = new_message_id(sender_domain(sender))
     assigned = message.date is None or (last is not None and last[2] and message.date == last[1])
     return msg_id, time.time() if assigned else message.date, assigned
 
@@ -101,9 +101,8 @@ def _attach(email: Any, attachment: Any, ascii_names: bool) -> None:
     email.attach(part)
 
 
-def _as_mailman(message: Any, identity: tuple[str, float, bool], charset: str, ascii_names: bool,
+def _as_mailman(message: Any, sender: str, identity: tuple[str, float, bool], charset: str, ascii_names: bool,
                 envelope_from: str | None) -> Any:
-    sender = address_text(message.sender)
     headers = dict(message.extra_headers or {})
     given = {name.lower() for name in headers}
     if "message-id" not in given:
@@ -132,8 +131,11 @@ def _as_mailman(message: Any, identity: tuple[str, float, bool], charset: str, a
 
 
 def prepare(message: Any, *, charset: str = "utf-8", ascii_attachments: bool = False,
-            envelope_from: str | None = None) -> Prepared:
-    """What the send path renders for ``message``; raises ``InvalidMessageError`` (and its Flask-Mail kinds)."""
+            envelope_from: str | None = None, default_sender: str | None = None) -> Prepared:
+    """What the send path renders for ``message``; raises ``InvalidMessageError`` (and its Flask-Mail kinds).
+
+    ``default_sender`` is for a Flask-Mail message built outside an app context, where Flask-Mail could not
+    have read ``MAIL_DEFAULT_SENDER``."""
     if not is_flask_mail_message(message):
         lists = (getattr(message, name, None) or [] for name in ("to", "cc", "bcc", "reply_to"))
         addresses = [getattr(message, "from_email", None) or "", *(a for each in lists for a in each)]
@@ -143,9 +145,10 @@ def prepare(message: Any, *, charset: str = "utf-8", ascii_attachments: bool = F
             message = copy.copy(message)  # MAIL_DEFAULT_CHARSET, without changing the caller's object
             message.encoding = charset
         return Prepared(message)
-    _check(message)
-    identity = _identity(message)
-    return Prepared(_as_mailman(message, identity, charset, ascii_attachments, envelope_from), identity)
+    sender = address_text(message.sender) if message.sender else default_sender
+    _check(message, sender)
+    identity = _identity(message, sender)
+    return Prepared(_as_mailman(message, str(sender), identity, charset, ascii_attachments, envelope_from), identity)
 
 
 def mark_sent(message: Any, prepared: Prepared, result: Any) -> None:
@@ -161,4 +164,5 @@ def rendered(message: Any) -> RenderedMessage:
     """``message`` as the current app's gateway would send it now."""
     mail = current_app.extensions.get("mail") if has_app_context() else None
     charset, ascii_names = getattr(mail, "default_charset", "utf-8"), getattr(mail, "ascii_attachments", False)
-    return render_email(prepare(message, charset=charset, ascii_attachments=bool(ascii_names)).email)
+    return render_email(prepare(message, charset=charset, ascii_attachments=bool(ascii_names),
+                                default_sender=getattr(mail, "default_sender", None)).email)

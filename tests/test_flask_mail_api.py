@@ -44,6 +44,17 @@ def test_message_takes_flask_mails_arguments_in_flask_mails_order() -> None:
     assert sorted(r.email for r in result.recipients) == ["bcc@example.com", "cc@example.com", "to@example.com"]
     assert (sent.body, sent.alternatives) == ("See attached.", [("<p>See attached.</p>", "text/html")])
     assert sent.attachments == [("report.csv", b"a,b", "text/csv")]
+    assert (sent.cc, sent.bcc, sent.reply_to) == (["cc@example.com"], ["bcc@example.com"], ["replies@example.com"])
+    assert sent.extra_headers["X-Report"] == "monthly"
+
+
+def test_a_message_built_outside_an_app_context_gets_the_default_sender_when_sent() -> None:
+    app, mail = app_in_testing()
+    msg = Message("Hi", recipients=["to@example.com"], body="x")  # Flask-Mail could not read the default here
+    with app.app_context():
+        assert mail.default_sender == "support@example.com"  # the extension answers its state's attributes
+        mail.send(msg)
+        assert mail.outbox[0].from_email == "support@example.com"
 
 
 def test_send_message_attach_and_an_inline_image() -> None:
