@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from flask_mailman.message import BadHeaderError as MailmanBadHeaderError
 
-from mail_gateway.errors import DeliveryError, InvalidMessageError, smtplib_compatible
+from mail_gateway.errors import DeliveryError, InvalidMessageError
 from mail_gateway.flask_mail import Message, email_dispatched
 from mail_gateway.mail.rendering import RenderedMessage, render_email
 from mail_gateway.mail.result import SendResult
@@ -33,6 +33,7 @@ from mail_gateway.message_objects import (
     prepare,
 )
 from mail_gateway.sending import Outcome, Sender
+from mail_gateway.smtplib_errors import smtplib_compatible
 
 if TYPE_CHECKING:
     from mail_gateway.app_mail import AppMail

@@ -19,8 +19,9 @@ place (``mail_gateway.ingress.replies``).
 
 Code written for Flask-Mail, flask-mailman or Django catches ``smtplib`` exceptions, ``BadHeaderError`` or
 ``AssertionError``, so the library API (``mail_gateway.connection``) raises classes that are both: the gateway's
-and the old one (``smtplib_compatible``, ``BadHeaderError``, ``IncompleteMessageError``). Only that boundary
-raises them; inside, the gateway's own classes are the ones its code and its HTTP mapping use.
+and the old one (the ``SMTP...Error`` classes, chosen by ``mail_gateway.smtplib_errors``; ``BadHeaderError``;
+``IncompleteMessageError``). Only that boundary raises them; inside, the gateway's own classes are the ones its
+code and its HTTP mapping use.
 """
 
 from __future__ import annotations
@@ -129,26 +130,6 @@ class IncompleteMessageError(InvalidMessageError, AssertionError):
     """A Flask-Mail style message without a sender or recipients, which Flask-Mail ``assert``-ed."""
 
 
-class RecipientOutcomes(tuple):  # type: ignore[type-arg]
-    """Each recipient's ``RecipientResult``, also readable as smtplib's ``{address: (code, reply)}`` of the
-    recipients refused (``items()``, ``keys()``, ``get()``, ``outcomes[address]``, ``address in outcomes``)."""
-
-    def _refused(self) -> dict[str, tuple[int, bytes]]:
-        return {r.email: (-1 if r.code is None else r.code, (r.reason or r.status).encode("utf-8", "replace"))
-                for r in self if r.status != "accepted"}
-
-    def items(self) -> Any: return self._refused().items()
-    def keys(self) -> Any: return self._refused().keys()
-    def values(self) -> Any: return self._refused().values()
-    def get(self, address: str, default: Any = None) -> Any: return self._refused().get(address, default)
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._refused()[key] if isinstance(key, str) else super().__getitem__(key)
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._refused() if isinstance(item, str) else super().__contains__(item)
-
-
 # Each is its gateway class and the smtplib class a Django or Flask-Mail caller catches for the same failure.
 class SMTPSenderRefusedError(PermanentDeliveryError, smtplib.SMTPSenderRefused): ...
 class SMTPSenderDeferredError(TransientDeliveryError, smtplib.SMTPSenderRefused): ...
@@ -161,41 +142,6 @@ class SMTPOutcomeUnknownError(DeliveryOutcomeUnknownError, smtplib.SMTPServerDis
 class SMTPMessageTooLargeError(MessageTooLargeError, smtplib.SMTPException): ...
 class SMTPTransientError(TransientDeliveryError, smtplib.SMTPException): ...
 class SMTPPermanentError(PermanentDeliveryError, smtplib.SMTPException): ...
-
-
-_SMTPLIB_BY_CLASS = {DeliveryOutcomeUnknownError: SMTPOutcomeUnknownError, ConnectionSetupError: SMTPConnectFailedError,
-                     MessageTooLargeError: SMTPMessageTooLargeError, RecipientsRefusedError: SMTPRecipientsRefusedError}
-
-
-def _smtplib_class(exc: DeliveryError) -> type[DeliveryError] | None:
-    kind, cause = type(exc), exc.__cause__
-    transient = kind is TransientDeliveryError
-    if kind not in (TransientDeliveryError, PermanentDeliveryError):
-        return _SMTPLIB_BY_CLASS.get(kind)  # a class this mapping does not know keeps what it is
-    if isinstance(cause, smtplib.SMTPAuthenticationError):
-        return SMTPLoginRefusedError
-    if exc.smtp_command == "MAIL":
-        return SMTPSenderDeferredError if transient else SMTPSenderRefusedError
-    if transient and exc.recipients:
-        return SMTPRecipientsDeferredError
-    if transient and isinstance(cause, OSError):
-        return SMTPDisconnectedError
-    return SMTPTransientError if transient else SMTPPermanentError
-
-
-def smtplib_compatible(exc: DeliveryError, sender: str = "") -> DeliveryError:
-    """``exc`` as an instance of the class that is also the matching ``smtplib`` exception (SMTP failures only);
-    the same message, attributes and cause, plus smtplib's ``smtp_code``, ``smtp_error`` and ``sender``."""
-    cls = _smtplib_class(exc) if exc.backend == "smtp" else None
-    if cls is None:
-        return exc
-    compatible = cls.__new__(cls)
-    compatible.args = exc.args
-    compatible.__dict__.update(exc.__dict__, sender=sender, recipients=RecipientOutcomes(exc.recipients))
-    login = exc.__cause__ if isinstance(exc.__cause__, smtplib.SMTPAuthenticationError) else None
-    compatible.smtp_code = login.smtp_code if login else exc.smtp_code
-    compatible.smtp_error = login.smtp_error if login else str(exc).encode()
-    return compatible
 
 
 _compat_lock = threading.RLock()
