@@ -196,3 +196,12 @@ def test_explicit_settings_replace_app_config(make_settings) -> None:
     app.config.update(MAIL_SERVER="smtp.example.com", MAIL_PORT="not read")
     MailGateway(app, settings=make_settings(mail_backend="memory"))
     assert settings_of(app).mail_server is None
+
+
+def test_errors_about_app_config_never_show_a_secret() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        app_with(MAIL_PORT="abc", MAIL_PASSWORD="hunter2-secret", MAIL_URL="smtp://u:hunter2-secret@host:99999")
+    assert "MAIL_PORT" in str(caught.value) and "MAIL_URL" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    app = app_with(TESTING=True, MAIL_PASSWORD="hunter2-secret")
+    assert "hunter2" not in repr(settings_of(app)) and "hunter2" not in repr(app.extensions["mailman"])

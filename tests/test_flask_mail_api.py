@@ -195,3 +195,35 @@ def test_as_string_shows_the_message_as_it_would_be_sent() -> None:
         msg = Message("Hi", recipients=["to@example.com"], body="Body")
         text = msg.as_string()
     assert "Subject: Hi" in text and "From: support@example.com" in text and f"Message-ID: {msg.msgId}" in text
+
+
+@pytest.mark.parametrize(("subject", "bad"), [
+    ("testing", False), ("testing\r\n testing\r\n testing \r\n \ttesting", False),
+    ("testing\r\n", True), ("testing\r\n testing\r\n ", True), ("testing\r\n testing\r\n\t", True),
+    ("testing\r\n testing\r\n\n", True), ("testing\nBcc: x@example.com", True),
+])
+def test_subject_folding_is_allowed_and_other_line_breaks_are_bad_headers(subject, bad) -> None:
+    msg = Message(subject, recipients=["to@example.com"], sender="from@example.com")
+    assert msg.has_bad_headers() is bad
+    assert Message("x", recipients=["to\r\n@example.com"], sender="from@example.com").has_bad_headers()
+    assert Message("x", recipients=["to@example.com"], sender=("Name", "from@example.com")).sender == \
+        "Name <from@example.com>"
+
+
+def test_message_and_attachment_attributes_are_flask_mails() -> None:
+    msg = Message("Hi", recipients=["to@example.com"], sender="from@example.com", cc=["cc@example.com"],
+                  bcc=["bcc@example.com"], html="<p>Hi</p>")
+    msg.add_recipient(("Second", "second@example.com"))
+    msg.attach(data=b"this is a test", content_type="text/plain")
+    msg.attach("photo.jpg", data=b"\xff\xd8")
+    first, second = msg.attachments
+    assert (first.filename, first.disposition, first.content_type, first.data) == (
+        None, "attachment", "text/plain", b"this is a test")
+    assert second.content_type == "image/jpeg"
+    assert msg.send_to == {"to@example.com", ("Second", "second@example.com"), "cc@example.com", "bcc@example.com"}
+    assert msg.html == "<p>Hi</p>" and msg.alts == {"html": "<p>Hi</p>"}
+    msg.html = None
+    assert msg.alts == {}
+    assert msg.msgId.startswith("<") and msg.msgId.endswith("@example.com>") and msg.msgId == msg.msgId
+    with pytest.raises(ValueError, match="data"):
+        Attachment("empty.txt")

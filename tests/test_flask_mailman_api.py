@@ -191,3 +191,16 @@ def test_registering_beside_flask_mail_or_flask_mailman_is_refused() -> None:
         other(app)
         with pytest.raises(RuntimeError, match="remove Mail"):
             MailGateway(app)
+
+
+def test_non_ascii_subjects_names_and_domains_go_out_encoded() -> None:
+    app, mail = app_with(TESTING=True)
+    with app.app_context():
+        assert mail.send_mail("Chère maman", "Je t'aime très fort", '"Firstname Sürname" <from@öäü.com>',
+                              ["to@öäü.com"]) == 1
+        [sent] = mail.outbox
+    raw = sent.message()
+    assert raw["Subject"] == "=?utf-8?q?Ch=C3=A8re_maman?=" and sent.subject == "Chère maman"
+    assert raw["To"] == "to@xn--4ca9at.com" and sent.recipients() == ["to@öäü.com"]
+    assert sent.from_email == "Firstname Sürname <from@xn--4ca9at.com>"
+    assert raw.get_payload(decode=True).decode() == "Je t'aime très fort"
