@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from mail_gateway.errors import BadHeaderError
     from mail_gateway.extension import MailGateway
     from mail_gateway.extension import MailGateway as Mail
-    from mail_gateway.flask_mail import Attachment, Message, email_dispatched
+    from mail_gateway.extension.flask_mail import Attachment, Message, email_dispatched
     from mail_gateway.settings import GatewaySettings
 
 # name: (module, name there)
@@ -37,9 +37,9 @@ _PUBLIC = {
     "Mail": ("mail_gateway.extension", "MailGateway"),
     "create_app": ("mail_gateway.app", "create_app"),
     "GatewaySettings": ("mail_gateway.settings", "GatewaySettings"),
-    "Message": ("mail_gateway.flask_mail", "Message"),
-    "Attachment": ("mail_gateway.flask_mail", "Attachment"),
-    "email_dispatched": ("mail_gateway.flask_mail", "email_dispatched"),
+    "Message": ("mail_gateway.extension.flask_mail", "Message"),
+    "Attachment": ("mail_gateway.extension.flask_mail", "Attachment"),
+    "email_dispatched": ("mail_gateway.extension.flask_mail", "email_dispatched"),
     "BadHeaderError": ("mail_gateway.errors", "BadHeaderError"),
     "EmailMessage": ("flask_mailman", "EmailMessage"),
     "EmailMultiAlternatives": ("flask_mailman", "EmailMultiAlternatives"),

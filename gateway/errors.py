@@ -18,10 +18,10 @@ place (``mail_gateway.ingress.replies``).
         └── DeliveryOutcomeUnknownError  the reply to the final dot was lost
 
 Code written for Flask-Mail, flask-mailman or Django catches ``smtplib`` exceptions, ``BadHeaderError`` or
-``AssertionError``, so the library API (``mail_gateway.connection``) raises classes that are both: the gateway's
-and the old one (the ``SMTP...Error`` classes, chosen by ``mail_gateway.smtplib_errors``; ``BadHeaderError``;
-``IncompleteMessageError``). Only that boundary raises them; inside, the gateway's own classes are the ones its
-code and its HTTP mapping use.
+``AssertionError``, so the library API (``mail_gateway.extension.connection``) raises classes that are both: the
+gateway's and the old one (the ``SMTP...Error`` classes, chosen by ``mail_gateway.extension.smtplib_errors``;
+``BadHeaderError``; ``IncompleteMessageError``). Only that boundary raises them; inside, the gateway's own classes
+are the ones its code and its HTTP mapping use.
 """
 
 from __future__ import annotations

@@ -106,4 +106,4 @@ def test_the_project_imports_the_gateway_beside_its_own_modules(environment: Pat
     assert done.returncode == 0, done.stderr
     own_settings, own_backends, extension, settings_module = done.stdout.split()
     assert Path(own_settings) == project / "settings.py" and Path(own_backends) == project / "backends/__init__.py"
-    assert (extension, settings_module) == ("mail_gateway.extension", "mail_gateway.settings.gateway")
+    assert (extension, settings_module) == ("mail_gateway.extension.core", "mail_gateway.settings.gateway")

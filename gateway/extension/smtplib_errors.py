@@ -1,5 +1,5 @@
 """A delivery error of the SMTP backend as the ``smtplib`` exception code written for Flask-Mail, flask-mailman or
-Django catches, for the library API to raise (``mail_gateway.connection``).
+Django catches, for the library API to raise (``mail_gateway.extension.connection``).
 
 ``smtplib_compatible`` picks, from the error's class and cause, the ``mail_gateway.errors`` class that is both
 its gateway class and the matching ``smtplib`` one (a refused login: ``SMTPAuthenticationError``; a refused

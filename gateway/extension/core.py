@@ -7,7 +7,7 @@ code runs with ``MailGateway`` in place of its ``Mail``. Settings come from ``ap
 
 Per-app state lives in ``app.extensions["mail_gateway"]``; the extension never stores the app, so one
 ``MailGateway`` can serve several apps. It also registers ``app.extensions["mail"]`` and ``["mailman"]``
-(``mail_gateway.app_mail``), through which Flask-Mail's and flask-mailman's message classes send.
+(``mail_gateway.extension.app_mail``), through which Flask-Mail's and flask-mailman's message classes send.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from mail_gateway.app_mail import STATE_KEY, AppMail
 from mail_gateway.backends.base import EmailBackend
-from mail_gateway.connection import Connection
+from mail_gateway.extension.app_mail import STATE_KEY, AppMail
+from mail_gateway.extension.connection import Connection
+from mail_gateway.extension.sent_email import SentOutbox
 from mail_gateway.mail.result import SendResult
 from mail_gateway.sending import Sender
-from mail_gateway.sent_email import SentOutbox
 from mail_gateway.settings import GatewaySettings, load_settings
 
 __all__ = ["STATE_KEY", "GatewayState", "MailGateway"]
@@ -40,7 +40,7 @@ class GatewayState:
     settings: GatewaySettings
     sender: Sender
     mail: AppMail | None = None
-    # Senders of other backends that get_connection() named, kept per app (mail_gateway.connection_senders).
+    # Senders of other backends that get_connection() named, kept per app (mail_gateway.extension.connection_senders).
     alternates: dict[str, Sender] = field(default_factory=dict)
 
     @property

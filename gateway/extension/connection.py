@@ -21,10 +21,8 @@ from flask import Flask
 from flask_mailman.message import BadHeaderError as MailmanBadHeaderError
 
 from mail_gateway.errors import DeliveryError, InvalidMessageError
-from mail_gateway.flask_mail import Message, email_dispatched
-from mail_gateway.mail.rendering import RenderedMessage, render_email
-from mail_gateway.mail.result import SendResult
-from mail_gateway.message_objects import (
+from mail_gateway.extension.flask_mail import Message, email_dispatched
+from mail_gateway.extension.message_objects import (
     Prepared,
     address_text,
     bad_header_error,
@@ -32,11 +30,13 @@ from mail_gateway.message_objects import (
     mark_sent,
     prepare,
 )
+from mail_gateway.extension.smtplib_errors import smtplib_compatible
+from mail_gateway.mail.rendering import RenderedMessage, render_email
+from mail_gateway.mail.result import SendResult
 from mail_gateway.sending import Outcome, Sender
-from mail_gateway.smtplib_errors import smtplib_compatible
 
 if TYPE_CHECKING:
-    from mail_gateway.app_mail import AppMail
+    from mail_gateway.extension.app_mail import AppMail
 
 
 def _render(prepared: Prepared) -> RenderedMessage:

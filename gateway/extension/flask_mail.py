@@ -2,8 +2,8 @@
 
 With ``from mail_gateway import MailGateway as Mail, Message`` an app written for Flask-Mail runs unchanged: the
 constructor takes Flask-Mail's arguments in Flask-Mail's order, and the attributes are Flask-Mail's. Sending
-goes through the gateway's one send path (``mail_gateway.connection``), which also takes Flask-Mail's own
-``Message`` objects; ``mail_gateway.message_objects`` turns either into the message the send path renders.
+goes through the gateway's one send path (``mail_gateway.extension.connection``), which also takes Flask-Mail's own
+``Message`` objects; ``mail_gateway.extension.message_objects`` turns either into the message the send path renders.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import blinker
 from flask import current_app, has_app_context
 
+from mail_gateway.extension.message_objects import address_text, rendered, sender_domain
 from mail_gateway.mail.rendering import new_message_id
-from mail_gateway.message_objects import address_text, rendered, sender_domain
 
 if TYPE_CHECKING:
-    from mail_gateway.connection import Connection
+    from mail_gateway.extension.connection import Connection
     from mail_gateway.mail.result import SendResult
 
 signals = blinker.Namespace()

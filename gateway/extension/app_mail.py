@@ -16,11 +16,11 @@ from flask import Flask
 from flask_mailman import EmailMessage, EmailMultiAlternatives
 
 from mail_gateway.backends.outbox import outbox_of
-from mail_gateway.connection import Connection
-from mail_gateway.connection_senders import connection_sender
-from mail_gateway.flask_mail import Message, email_dispatched
+from mail_gateway.extension.connection import Connection
+from mail_gateway.extension.connection_senders import connection_sender
+from mail_gateway.extension.flask_mail import Message, email_dispatched
+from mail_gateway.extension.sent_email import SentOutbox
 from mail_gateway.mail.result import SendResult
-from mail_gateway.sent_email import SentOutbox
 from mail_gateway.settings import GatewaySettings
 
 STATE_KEY = "mail_gateway"
@@ -102,7 +102,7 @@ class AppMail:
 
     def get_connection(self, backend: Any = None, fail_silently: bool = False, **options: Any) -> Connection:
         """A connection through the app's backend, or through ``backend`` (a flask-mailman or gateway name, a
-        dotted path or a class) and per-connection ``options``; see ``mail_gateway.connection_senders``."""
+        dotted path or a class) and per-connection ``options``; see ``mail_gateway.extension.connection_senders``."""
         chosen = connection_sender(self.state, backend if backend is not None else self.backend, options)
         return Connection(self.app, self, chosen.sender, fail_silently=fail_silently, owned=chosen.owned)
 
