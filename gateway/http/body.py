@@ -1,4 +1,5 @@
-"""Read a JSON request body, answering 415 for another media type, 413 when too large, 400 for malformed JSON.
+"""Read a JSON request body, answering 415 for another media type, 413 when too large, 400 for malformed JSON
+(including JSON nested too deeply to parse, or an integer too long to convert).
 
 The body is parsed once per request and kept on ``flask.g``: the idempotency check and the view share it.
 """
@@ -44,7 +45,10 @@ def json_body() -> Any:
                       "unsupported-media-type")
     try:
         parsed = json.loads(_body())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError as exc:  # nesting deeper than the parser's stack allows
+        raise Problem(400, "Malformed JSON", "The body's JSON nests too deeply; send a flat message object.",
+                      "malformed-json") from exc
+    except ValueError as exc:  # invalid JSON, invalid UTF-8, or an integer beyond int()'s digit limit
         raise Problem(400, "Malformed JSON", f"The body is not valid JSON: {exc}.", "malformed-json") from exc
     g.json_body = parsed
     return parsed

@@ -1,0 +1,32 @@
+"""Finding 10 of the hostile-client review: JSON that makes the parser give up is a 400 problem, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+from api_helpers import assert_problem
+
+from mail_gateway import create_app
+
+
+@pytest.fixture
+def client(make_settings):
+    return create_app(make_settings(mail_backend="memory")).test_client()
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,  # nesting far deeper than the interpreter's recursion limit
+    b'{"to": [' * 5_000 + b"]}" * 5_000,
+    b'{"from": "app@example.com", "to": ' + b"9" * 5_000 + b"}",  # beyond int()'s digit limit
+], ids=["deep-array", "deep-object", "huge-integer"])
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/batch", "/v1/messages/raw"])
+def test_json_the_parser_gives_up_on_is_400(client, caplog, body: bytes, path: str) -> None:
+    response = client.post(path, data=body, content_type="application/json")
+    problem = assert_problem(response, 400, "malformed-json")
+    assert "body" in problem["detail"].lower()
+    assert not [r for r in caplog.records if r.exc_info], "no traceback may reach the log"
+
+
+def test_the_same_request_with_a_key_is_400_too(client) -> None:
+    response = client.post("/v1/messages", data=b"[" * 100_000, content_type="application/json",
+                           headers={"Idempotency-Key": "deep-1"})
+    assert_problem(response, 400, "malformed-json")
