@@ -7,6 +7,7 @@ and a program reading the stream can drop it (split on ``SEPARATOR``, then keep 
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from typing import TYPE_CHECKING, TextIO
@@ -25,6 +26,14 @@ SEPARATOR = "-" * 79
 SUMMARY_PREFIX = "| "
 WIRE_FORMAT = "=" * 30 + " as sent on the wire " + "=" * 28
 MAX_SUMMARY_TEXT_LINES = 40
+# C0 and C1 control characters but tab, and the bidirectional overrides: in a terminal they move the cursor,
+# clear the screen, retitle the window or reorder what is shown, so the sender's text must not carry them there.
+_TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def escaped(text: str) -> str:
+    """``text`` with every terminal control character shown as its escape (ESC as ``\\x1b``)."""
+    return _TERMINAL_CONTROLS.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 def human_size(size: int) -> str:
@@ -56,7 +65,7 @@ def summary_lines(message: RenderedMessage) -> list[str]:
     if len(body) > MAX_SUMMARY_TEXT_LINES:
         hidden = len(body) - MAX_SUMMARY_TEXT_LINES
         body = body[:MAX_SUMMARY_TEXT_LINES] + [f"... ({hidden} more lines below)"]
-    return lines + body
+    return [escaped(line) for line in lines + body]
 
 
 class ConsoleBackend(EmailBackend):

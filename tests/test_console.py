@@ -97,3 +97,23 @@ def test_an_unknown_format_fails_at_start_up(monkeypatch) -> None:
     with pytest.raises(ConfigurationError) as raised:
         load_settings(_env_file=None)
     assert raised.value.variable == "MAIL_CONSOLE_FORMAT" and "summary or raw" in str(raised.value)
+
+
+def test_control_characters_reach_the_terminal_escaped(make_settings) -> None:
+    """Finding 11 of the hostile-client review: an ESC in a display name, subject, file name or text would
+    drive the developer's terminal (clear it, retitle it, hide lines); the summary shows it escaped."""
+    from mail_gateway.mail.rendering import RenderedMessage
+
+    data = ("From: =?utf-8?q?Eve=1B=5B2J?= <eve@example.com>\r\nTo: \x1b]0;pwned\x07 <a@example.com>\r\n"
+            "Subject: =?utf-8?q?hi=1B=5B8m?=\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nline\x1b[31m red\x9b0m\r\n"
+            '--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; '
+            'filename="=?utf-8?q?x=1B=5D0=3Bt=07.bin?="\r\n\r\nAAAA\r\n--b--\r\n').encode()
+    stream = io.StringIO()
+    backend = ConsoleBackend(make_settings(gateway_env="development", mail_backend="console"), stream=stream)
+    backend.deliver(RenderedMessage("<1@example.com>", "eve@example.com", ("a@example.com",), data))
+    summary = "\n".join(summary_of(stream.getvalue()))
+    assert not [c for c in summary if c != "\n" and (ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0)], summary
+    assert "Eve\\x1b[2J" in summary and "hi\\x1b[8m" in summary and "\\x1b]0;t\\x07.bin" in summary
+    assert "line\\x1b[31m red\\x9b0m" in summary
