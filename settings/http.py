@@ -25,6 +25,19 @@ class HttpApiSettings(BaseSettings):
     gateway_max_recipients: int = Field(
         100, ge=1, le=10_000, description="set it to how many recipients one message may have (1 to 10000)"
     )
+    gateway_http_max_connections: int = Field(
+        2000, ge=10, le=100_000,
+        description="set it to how many HTTP connections may be open at once, idle ones included (10 to 100000)",
+    )
+    gateway_http_idle_timeout: float = Field(
+        10.0, gt=0, le=3600,
+        description="set it to the seconds an idle keep-alive connection is kept open (more than 0, at most 3600)",
+    )
+    gateway_http_request_timeout: float = Field(
+        60.0, gt=0, le=3600,
+        description="set it to the seconds a request's headers and body may take to arrive (more than 0, at most "
+        "3600)",
+    )
     gateway_idempotency_url: str = Field(
         SQLITE_URL_PREFIX + ".mail-gateway-idempotency.sqlite3",
         description="set it to sqlite:///relative/path.sqlite3 or sqlite:////absolute/path.sqlite3",

@@ -1,4 +1,5 @@
-"""``mail-gateway serve``: the HTTP API under waitress, a production WSGI server (and the SMTP ingress)."""
+"""``mail-gateway serve``: the HTTP API under waitress, a production WSGI server tuned against idle and slow
+clients (``mail_gateway.http.server``), and the SMTP ingress with ``--smtp``."""
 
 from __future__ import annotations
 
@@ -24,11 +25,13 @@ from mail_gateway.settings import load_settings
               help="Also accept mail over SMTP on GATEWAY_SMTP_HOST:GATEWAY_SMTP_PORT, through the same backend.")
 def serve(host: str | None, port: int | None, threads: int, smtp: bool) -> None:
     """Serve the HTTP API under waitress, a production WSGI server (and the SMTP ingress with --smtp)."""
-    from waitress import serve as waitress_serve
+    from mail_gateway.http.server import HttpService
 
     overrides = {k: v for k, v in (("gateway_host", host), ("gateway_port", port)) if v is not None}
     settings = configured(lambda: load_settings(**overrides))
     app = configured(lambda: create_app(settings))
+    # Bound before anything else starts, so a port in use or too few file descriptors fails at once.
+    service = configured(lambda: HttpService(app, settings, threads=threads))
     sender = MailGateway.state(app).sender
     configure_logging()
     # SIGTERM (how service managers stop a process) unwinds like Ctrl-C: the ingress stops, the backend says
@@ -39,14 +42,7 @@ def serve(host: str | None, port: int | None, threads: int, smtp: bool) -> None:
         click.echo(f"mail-gateway ({settings.gateway_env}, backend {settings.backend_name}) on "
                    f"http://{settings.gateway_host}:{settings.gateway_port}", err=True)
         try:
-            # waitress would otherwise read bodies of up to 1 GiB before the app's own 413 could refuse them.
-            waitress_serve(app, host=settings.gateway_host, port=settings.gateway_port, threads=threads,
-                           ident="mail-gateway", max_request_body_size=settings.gateway_max_message_bytes)
-        except OSError as exc:
-            raise click.ClickException(
-                f"cannot listen on {settings.gateway_host}:{settings.gateway_port} ({exc.strerror or exc}); "
-                "set GATEWAY_HOST/GATEWAY_PORT or pass --host/--port"
-            ) from exc
+            service.run()
         finally:
             if ingress is not None:
                 ingress.stop()
