@@ -54,6 +54,11 @@ class SmtpSettings(BaseSettings):
     mail_pool_size: int = Field(
         8, ge=1, le=256, description="set it to how many SMTP connections to keep per upstream (1 to 256)"
     )
+    mail_pool_batch_connections: int | None = Field(
+        None, ge=1, le=255,
+        description="set it to how many of MAIL_POOL_SIZE's connections batches may hold at once, fewer than "
+        "MAIL_POOL_SIZE (default: half of it)",
+    )
     mail_pool_idle_timeout: float = Field(
         30.0, gt=0, le=3600, description="set it to the seconds an idle connection is kept (more than 0, at most 3600)"
     )
@@ -80,10 +85,23 @@ class SmtpSettings(BaseSettings):
                 "MAIL_USE_TLS and MAIL_USE_SSL are both true; set only one "
                 "(MAIL_USE_TLS for STARTTLS, usually port 587; MAIL_USE_SSL for implicit TLS, usually 465)"
             )
+        batch = self.mail_pool_batch_connections
+        if batch is not None and self.mail_pool_size > 1 and batch >= self.mail_pool_size:
+            raise ValueError(f"MAIL_POOL_BATCH_CONNECTIONS={batch} would let batches hold the whole pool of "
+                             f"MAIL_POOL_SIZE={self.mail_pool_size}; set it below MAIL_POOL_SIZE so single sends "
+                             "keep a connection")
         if self.mail_ssl_keyfile is not None and self.mail_ssl_certfile is None:
             raise ValueError("MAIL_SSL_KEYFILE is set without MAIL_SSL_CERTFILE; set MAIL_SSL_CERTFILE to the "
                              "client certificate, or unset MAIL_SSL_KEYFILE")
         return self
+
+    @property
+    def pool_batch_connections(self) -> int:
+        """How many pooled connections (per upstream) batches may hold at once: never the whole pool, unless
+        the pool has only one connection."""
+        if self.mail_pool_batch_connections is not None:
+            return min(self.mail_pool_batch_connections, self.mail_pool_size)
+        return max(1, self.mail_pool_size // 2)
 
     def smtp_upstreams(self) -> tuple[str, tuple[Upstream, ...]]:
         """The SMTP strategy (single, failover, roundrobin) and its upstreams, from MAIL_URL or the variables."""

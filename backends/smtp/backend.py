@@ -60,7 +60,8 @@ class SmtpBackend(EmailBackend):
         settings = self.settings
         return ConnectionPool(lambda: self.connect(upstream), name=upstream.name, size=settings.mail_pool_size,
                               idle_timeout=settings.mail_pool_idle_timeout,
-                              max_messages=settings.mail_pool_max_messages, wait_timeout=settings.mail_timeout)
+                              max_messages=settings.mail_pool_max_messages, wait_timeout=settings.mail_timeout,
+                              batch_size=settings.pool_batch_connections)
 
     def connect(self, upstream: Upstream, found: dict[str, Any] | None = None) -> smtplib.SMTP:
         """A new, fully set-up connection to ``upstream`` (outside the pool)."""
@@ -94,7 +95,7 @@ class SmtpBackend(EmailBackend):
             member.pool.give_back(conn)
             conn = None
         if conn is None:
-            conn = member.pool.borrow()
+            conn = member.pool.borrow(batch=getattr(self._local, "batch", False))
         try:
             yield conn
         except BaseException as exc:
@@ -147,28 +148,36 @@ class SmtpBackend(EmailBackend):
             return transaction.send_transaction(conn.smtp, message, member.upstream.name)
 
     def deliver_all(self, messages: Sequence[RenderedMessage]) -> list[SendResult | DeliveryError]:
-        """Deliver over up to ``MAIL_POOL_SIZE`` connections at once; results come back in order."""
-        workers = min(len(messages), self.settings.mail_pool_size)
-        if workers <= 1 or self._pins is not None:
-            # A thread that holds connections would compete with its own workers for the pool's slots.
+        """Deliver over up to ``MAIL_POOL_BATCH_CONNECTIONS`` connections at once (half the pool by default, so
+        single sends keep the rest); results come back in order."""
+        if len(messages) <= 1 or self._pins is not None:
+            # One message is a single send; a thread that holds connections would compete with its own workers.
             return super().deliver_all(messages)
+        workers = min(len(messages), self.settings.pool_batch_connections)
         outcomes: list[SendResult | DeliveryError | None] = [None] * len(messages)
         queue = iter(enumerate(messages))
         lock = threading.Lock()
 
         def work() -> None:
-            with self.hold():
-                while True:
-                    with lock:
-                        item = next(queue, None)
-                    if item is None:
-                        return
-                    index, message = item
-                    try:
-                        outcomes[index] = self.deliver(message)
-                    except DeliveryError as exc:
-                        outcomes[index] = exc
+            self._local.batch = True  # what this thread borrows counts against the batches' share
+            try:
+                with self.hold():
+                    while True:
+                        with lock:
+                            item = next(queue, None)
+                        if item is None:
+                            return
+                        index, message = item
+                        try:
+                            outcomes[index] = self.deliver(message)
+                        except DeliveryError as exc:
+                            outcomes[index] = exc
+            finally:
+                self._local.batch = False
 
+        if workers == 1:
+            work()
+            return outcomes  # type: ignore[return-value]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smtp-batch") as executor:
             for future in [executor.submit(work) for _ in range(workers)]:
                 future.result()  # re-raise what is not a delivery outcome

@@ -2,7 +2,8 @@
 
 smtplib has no pool, and the generic pools on PyPI know nothing of SMTP's idle drops, so this one is
 written here. At most ``size`` connections exist at once (idle plus borrowed); a borrower waits for a
-free slot. Idle connections are closed after ``idle_timeout`` seconds by a reaper thread, a connection is
+free slot, and at most ``batch_size`` of them serve batches, so single sends always find the rest. Idle
+connections are closed after ``idle_timeout`` seconds by a reaper thread, a connection is
 retired after ``max_messages`` transactions, and one the server dropped while it idled is noticed on
 borrow (its socket turned readable, and NOOP fails) and replaced. Connections that broke are never
 returned: whoever holds one closes it on error, and ``give_back`` drops a closed one.
@@ -27,6 +28,7 @@ class PooledConnection:
     smtp: smtplib.SMTP
     last_used: float
     messages: int = 0
+    batch: bool = False  # borrowed for a batch: holds one of the batches' slots too
 
 
 def _discard_all(idle: list[PooledConnection], lock: threading.Lock, polite: bool = True) -> None:
@@ -51,7 +53,7 @@ def _reap(pool_ref: weakref.ref[ConnectionPool], stop: threading.Event, interval
 
 class ConnectionPool:
     def __init__(self, connect: Callable[[], smtplib.SMTP], *, name: str, size: int, idle_timeout: float,
-                 max_messages: int, wait_timeout: float) -> None:
+                 max_messages: int, wait_timeout: float, batch_size: int | None = None) -> None:
         self._connect = connect
         self.name = name
         self.size = size
@@ -59,6 +61,8 @@ class ConnectionPool:
         self.max_messages = max_messages
         self.wait_timeout = wait_timeout
         self._slots = threading.BoundedSemaphore(size)
+        self.batch_size = size if batch_size is None else min(batch_size, size)
+        self._batch_slots = threading.BoundedSemaphore(self.batch_size)
         self._idle: list[PooledConnection] = []  # most recently used last: reuse the warmest connection
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -69,8 +73,24 @@ class ConnectionPool:
         self._finalizer = weakref.finalize(self, _discard_all, self._idle, self._lock, False)
         weakref.finalize(self, self._stop.set)
 
-    def borrow(self) -> PooledConnection:
-        """A live connection, reused or new; raises ``DeliveryError`` when none can be had."""
+    def borrow(self, *, batch: bool = False) -> PooledConnection:
+        """A live connection, reused or new; raises ``DeliveryError`` when none can be had. A ``batch``
+        borrower also needs one of the ``batch_size`` slots batches share."""
+        if batch and not self._batch_slots.acquire(timeout=self.wait_timeout):
+            raise TransientDeliveryError(
+                f"{self.name}: the {self.batch_size} pooled connections batches may use stayed busy for "
+                f"{self.wait_timeout:g}s (raise MAIL_POOL_BATCH_CONNECTIONS)", backend=transaction.BACKEND,
+                upstream=self.name)
+        try:
+            conn = self._borrow()
+        except BaseException:
+            if batch:
+                self._batch_slots.release()
+            raise
+        conn.batch = batch
+        return conn
+
+    def _borrow(self) -> PooledConnection:
         if not self._slots.acquire(timeout=self.wait_timeout):
             raise TransientDeliveryError(
                 f"{self.name}: all {self.size} pooled connections stayed busy for {self.wait_timeout:g}s "
@@ -111,6 +131,9 @@ class ConnectionPool:
                 self._idle.append(conn)
             self._start_reaper()
         finally:
+            if conn.batch:
+                conn.batch = False
+                self._batch_slots.release()
             self._slots.release()
 
     def prune(self) -> None:
