@@ -31,6 +31,9 @@ class Plan:
         default_factory=lambda: [("aiosmtpd", 0.0), ("asyncio", 0.0), ("asyncio", 5.0)]
     )
     settings: dict[str, str] = field(default_factory=dict)  # extra gateway settings, where the field exists
+    idle_clients: int = 1000  # keep-alive connections left idle while a fresh client is timed (benchmarks.servers)
+    slow_clients: int = 200  # clients sending their headers one line every two seconds, meanwhile
+    fresh_probes: int = 20
 
     def messages_for(self, sink: Sink) -> int:
         return self.latency_messages if sink.latency_ms else self.messages

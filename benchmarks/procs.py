@@ -60,13 +60,22 @@ def peak_rss_kib(pid: int) -> int | None:
     return None
 
 
+def children(pid: int) -> list[int]:
+    """The process's child processes (a prefork server's workers), where /proc lists them."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time the process has used, where /proc has it."""
+    """User plus system CPU time the process and its live children have used, where /proc has it."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) or 0.0 for child in children(pid))
 
 
 class CpuMeter:
@@ -124,16 +133,19 @@ class Sink:
 class HttpServer:
     """A WSGI server in a subprocess: the gateway (``mail-gateway serve``) or the plain Flask route."""
 
-    def __init__(self, app: str, env: dict[str, str], threads: int | None) -> None:
+    def __init__(self, app: str, env: dict[str, str], threads: int | None, command: list[str] | None = None) -> None:
+        """``command``, with ``{port}`` in its arguments, runs ``app`` under another server than its own."""
         self.app, self.port = app, free_port()
         self.workdir = tempfile.TemporaryDirectory(prefix="bench-")
         self.log = open(Path(self.workdir.name) / "server.log", "w+")  # noqa: SIM115 - closed in stop()
-        if app == "gateway":
+        if command is not None:
+            cmd = [part.replace("{port}", str(self.port)) for part in command]
+        elif app == "gateway":
             cmd = [sys.executable, "-c", GATEWAY_MAIN, "serve", "--host", HOST,
                    "--port", str(self.port)]
         else:
             cmd = [sys.executable, "-m", "benchmarks.plain_app", "--port", str(self.port)]
-        if threads:
+        if threads and command is None:
             cmd += ["--threads", str(threads)]
         # Its own directory: no .env file is read, and any store the server keeps stays out of the repository.
         self.proc = subprocess.Popen(cmd, cwd=self.workdir.name, env=clean_env(**env), stdout=self.log,
@@ -158,7 +170,9 @@ class HttpServer:
         return (Path(self.workdir.name) / "server.log").read_text(errors="replace")
 
     def peak_rss_kib(self) -> int | None:
-        return peak_rss_kib(self.proc.pid)
+        """The server's peak resident set: its own, or its largest worker's for a prefork server."""
+        peaks = [peak_rss_kib(pid) for pid in (self.proc.pid, *children(self.proc.pid))]
+        return max((p for p in peaks if p is not None), default=None)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

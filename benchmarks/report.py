@@ -11,9 +11,11 @@ from pathlib import Path
 
 from benchmarks.drive import Plan
 from benchmarks.results import MemoryRow, Row
+from benchmarks.servers import GROUP as SERVERS_GROUP
+from benchmarks.servers import ConnectionRow, connection_table
 
-PACKAGES = ["mail-gateway", "flask", "flask-mailman", "flask-mail", "waitress", "aiosmtpd", "pydantic",
-            "pydantic-settings", "werkzeug"]
+PACKAGES = ["mail-gateway", "flask", "flask-mailman", "flask-mail", "waitress", "gunicorn", "gevent", "aiosmtpd",
+            "pydantic", "pydantic-settings", "werkzeug"]
 SINGLE, BATCH = "gateway HTTP: 1 message", "gateway HTTP: batch"
 OVERHEAD_GOAL = 0.75  # the memory backend over HTTP against a plain Flask JSON route
 
@@ -122,7 +124,7 @@ def targets(rows: list[Row], memory: list[MemoryRow]) -> list[str]:
             measured = f"{value:.2f}×" if value is not None else (row.not_applicable or "not measured")
             met = "—" if value is None else ("yes" if value >= goal else f"no (short by {goal - value:.2f}×)")
             lines.append(f"| {what}, {group}: ≥ {goal:g}× the floor | {measured} | {met} |")
-        if not any(r.name.startswith((SINGLE, BATCH)) for r in members) and floor is not None:
+        if group != SERVERS_GROUP and not any(r.name.startswith((SINGLE, BATCH)) for r in members) and floor:
             for row in (r for r in members if not r.is_floor):
                 value, _ = ratio(row, floor)
                 measured = f"{value:.2f}×" if value is not None else "not measured"
@@ -150,7 +152,8 @@ def memory_table(memory: list[MemoryRow]) -> list[str]:
     return lines
 
 
-def markdown(plan: Plan, rows: list[Row], memory: list[MemoryRow], started: float, command: str) -> str:
+def markdown(plan: Plan, rows: list[Row], memory: list[MemoryRow], started: float, command: str,
+             connections: list[ConnectionRow] = ()) -> str:
     out = ["# Benchmark results", "", *machine(plan, started, command), ""]
     problems = [p for r in rows for p in r.problems] + [p for m in memory for p in m.problems]
     if problems:
@@ -160,6 +163,11 @@ def markdown(plan: Plan, rows: list[Row], memory: list[MemoryRow], started: floa
         groups.setdefault(row.group, []).append(row)
     for group, members in groups.items():
         out += [f"## {group}", "", *group_table(members), "", *sink_bound(members)]
+        if group == SERVERS_GROUP and connections:
+            out += [f"With {plan.idle_clients} keep-alive connections left idle after one request each and "
+                    f"{plan.slow_clients} clients sending one header line every 2 s, {plan.fresh_probes} fresh "
+                    "clients ask `GET /healthz` one after another, each given 10 s:", "",
+                    *connection_table(connections), ""]
     out += [f"## Peak memory: one message with a {plan.attachment_mb:g} MB attachment", "",
             "Growth of the sending process's resident memory over what it held before the send "
             "(the attachment's bytes included), to the peak during it.", "", *memory_table(memory), ""]

@@ -20,7 +20,9 @@ from benchmarks import payload, peak_memory, report
 from benchmarks.drive import HttpScenario, LibraryScenario, Plan, measure, probe_route, start_gateway
 from benchmarks.procs import HttpServer, Sink
 from benchmarks.results import MemoryRow, Row
+from benchmarks.servers import server_group
 
+SERVERS_TITLE = "HTTP servers"
 LIBRARY = [
     ("floor", "smtplib floor: one connection, pre-built bytes"),
     ("flask-mailman", "flask-mailman send_mail, per message"),
@@ -141,7 +143,8 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
         plan.messages, plan.latency_messages = 400, 60
     if args.smoke:
         plan = Plan(reps=1, messages=6, latency_messages=4, batch_size=3, concurrency=2, batch_concurrency=2,
-                    attachment_mb=0.25, sinks=[("aiosmtpd", 0.0), ("asyncio", 5.0)])
+                    attachment_mb=0.25, sinks=[("aiosmtpd", 0.0), ("asyncio", 5.0)], idle_clients=20, slow_clients=5,
+                    fresh_probes=2)
     plan.reps = args.reps or plan.reps
     plan.messages = args.messages or plan.messages
     plan.server_threads = args.threads
@@ -162,13 +165,17 @@ def main(argv: list[str] | None = None) -> int:
     for kind, latency in plan.sinks:
         rows += sink_group(kind, latency, plan)
     rows += overhead_group(plan)
+    log(f"{SERVERS_TITLE}: {plan.idle_clients} idle and {plan.slow_clients} slow clients")
+    server_rows, connections = server_group(plan)
+    rows += [logged(row) for row in server_rows]
     memory = memory_rows(plan)
-    text = report.markdown(plan, rows, memory, started, " ".join(sys.argv[1:] if argv is None else argv))
+    text = report.markdown(plan, rows, memory, started, " ".join(sys.argv[1:] if argv is None else argv),
+                           connections)
     args.output.write_text(text)
     print(text)
     if args.json:
-        args.json.write_text(json.dumps({"rows": [r.to_dict() for r in rows],
-                                         "memory": [m.to_dict() for m in memory]}, indent=1))
+        args.json.write_text(json.dumps({"rows": [r.to_dict() for r in rows], "memory": [m.to_dict() for m in memory],
+                                         "connections": [c.to_dict() for c in connections]}, indent=1))
     problems = [p for r in rows for p in r.problems] + [p for m in memory for p in m.problems]
     for problem in problems:
         log(f"!!! {problem}")

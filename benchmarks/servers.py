@@ -1,0 +1,117 @@
+"""Which production HTTP server: the gateway (memory backend) under each candidate, measured for throughput with
+keep-alive clients and for what idle and slow clients do to a fresh one (``benchmarks.connections``).
+
+The candidates run one process each, as ``mail-gateway serve`` does: waitress as ``serve`` tunes it, waitress
+with its defaults (how ``serve`` ran it before), gunicorn's gthread worker and gunicorn's gevent worker, each
+given the same connection limit and idle keep-alive time where it has them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from benchmarks import payload
+from benchmarks.drive import HttpScenario, Plan, gateway_env, measure
+from benchmarks.procs import HOST, HttpServer, clean_env
+from benchmarks.results import Row
+
+GROUP = "HTTP servers, memory backend"
+MAX_CONNECTIONS, IDLE_SECONDS = 2000, 10
+APP = "mail_gateway.app:create_app()"
+
+
+def candidates(threads: int) -> list[tuple[str, list[str] | None, str | None]]:
+    """(label, command with {port} to fill, the module it needs); a None command is ``mail-gateway serve``."""
+    gunicorn = [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", HOST + ":{port}",
+                "--worker-connections", str(MAX_CONNECTIONS), "--keep-alive", str(IDLE_SECONDS)]
+    return [
+        (f"waitress as mail-gateway serve runs it, {threads} threads", None, None),
+        (f"waitress defaults, {threads} threads (serve before tuning)",
+         [sys.executable, "-m", "waitress", "--port", "{port}", "--host", HOST, "--threads", str(threads),
+          "--call", APP.removesuffix("()")], None),
+        (f"gunicorn gthread, 1 worker, {threads} threads",
+         [*gunicorn, "--worker-class", "gthread", "--threads", str(threads), APP], "gunicorn"),
+        ("gunicorn gevent, 1 worker", [*gunicorn, "--worker-class", "gevent", APP], "gevent"),
+    ]
+
+
+@dataclass
+class ConnectionRow:
+    """A fresh client's wait while ``idle`` keep-alive and ``slow`` slow-header clients are connected."""
+
+    server: str
+    idle: int = 0
+    idle_answered: int = 0
+    slow: int = 0
+    probes: list[float | None] = field(default_factory=list)
+    wait: float = 0.0
+    not_applicable: str | None = None
+    error: str | None = None
+
+    @property
+    def answered(self) -> list[float]:
+        return sorted(p for p in self.probes if p is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def probe_connections(row: ConnectionRow, port: int, plan: Plan) -> None:
+    cmd = [sys.executable, "-m", "benchmarks.connections", "--port", str(port), "--idle", str(plan.idle_clients),
+           "--slow", str(plan.slow_clients), "--probes", str(plan.fresh_probes)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(), timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(f"connection probe failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        for name, value in json.loads(done.stdout).items():
+            setattr(row, name, value)
+    except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
+        row.error = str(exc)
+
+
+def server_group(plan: Plan) -> tuple[list[Row], list[ConnectionRow]]:
+    threads = plan.server_threads or 8
+    env = gateway_env(plan, "memory", None)
+    rows, connection_rows = [], []
+    for label, command, needs in candidates(threads):
+        row = Row(GROUP, f"{label}, {plan.concurrency} clients", is_floor=command is None)
+        connections = ConnectionRow(label)
+        rows.append(row)
+        connection_rows.append(connections)
+        if needs is not None and importlib.util.find_spec(needs) is None:
+            missing = f"n/a: {needs} is not installed (pip install -e '.[bench]')"
+            row.not_applicable = connections.not_applicable = missing
+            continue
+        try:
+            server = HttpServer("gateway", env, plan.server_threads, command=command)
+        except RuntimeError as exc:
+            row.error = connections.error = str(exc)
+            continue
+        try:
+            measure([HttpScenario(row, server, None, "/v1/messages", payload.single_json(), 1, plan.messages,
+                                  plan.concurrency)], plan.reps)
+            probe_connections(connections, server.port, plan)
+        finally:
+            server.stop()
+    return rows, connection_rows
+
+
+def connection_table(rows: list[ConnectionRow]) -> list[str]:
+    lines = ["| Server | idle keep-alive connections answered | fresh clients answered | fresh client ms, "
+             "median (max) |", "|---|---:|---:|---:|"]
+    for row in rows:
+        if row.not_applicable or row.error:
+            note = row.not_applicable or f"**ERROR** {(row.error or '').strip().splitlines()[-1:]}"
+            lines.append(f"| {row.server} | {note} | | |")
+            continue
+        answered = row.answered
+        latency = (f"{answered[(len(answered) - 1) // 2]:,.1f} ({answered[-1]:,.1f})" if answered
+                   else f"none within {row.wait:g} s")
+        lines.append(f"| {row.server} | {row.idle_answered} of {row.idle} | {len(answered)} of {len(row.probes)} "
+                     f"| {latency} |")
+    return lines
