@@ -56,6 +56,16 @@ def count_answered(socks: list[socket.socket], wait: float) -> int:
     return done
 
 
+def connect(port: int, data: bytes, wait: float) -> socket.socket | None:
+    """A connection that sent ``data``; None when the server's backlog is full and it could not connect."""
+    try:
+        sock = socket.create_connection((HOST, port), timeout=wait)
+        sock.sendall(data)
+    except OSError:
+        return None
+    return sock
+
+
 def probe(port: int, wait: float) -> float | None:
     start = time.perf_counter()
     try:
@@ -82,14 +92,14 @@ def main() -> None:
     idle, slow, stop = [], [], threading.Event()
     try:
         for _ in range(args.idle):
-            sock = socket.create_connection((HOST, args.port), timeout=args.wait)
-            sock.sendall(request)
-            idle.append(sock)
+            sock = connect(args.port, request, args.wait)
+            if sock is not None:
+                idle.append(sock)
         idle_answered = count_answered(idle, args.wait)
         for _ in range(args.slow):
-            sock = socket.create_connection((HOST, args.port), timeout=args.wait)
-            sock.sendall(f"POST /v1/messages HTTP/1.1\r\nHost: {HOST}\r\n".encode())
-            slow.append(sock)
+            sock = connect(args.port, f"POST /v1/messages HTTP/1.1\r\nHost: {HOST}\r\n".encode(), args.wait)
+            if sock is not None:
+                slow.append(sock)
 
         def drip() -> None:
             while not stop.wait(DRIP_SECONDS):
