@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -50,8 +51,17 @@ class FileBackend(EmailBackend):
         self.directory = writable_directory(settings.file_path)
 
     def check(self) -> None:
-        # Checked at start-up too, but a disk can fill up or be remounted read-only while the gateway runs.
+        # Checked at start-up too, but a disk can fill up or be remounted read-only while the gateway runs; a
+        # 0-byte probe still fits on a full disk, so the free space is compared with the largest message.
         writable_directory(self.directory)
+        settings = self.settings
+        largest, variable = max((settings.gateway_max_message_bytes, "GATEWAY_MAX_MESSAGE_BYTES"),
+                                (settings.gateway_smtp_max_message_bytes, "GATEWAY_SMTP_MAX_MESSAGE_BYTES"))
+        free = shutil.disk_usage(self.directory).free
+        if free < largest:
+            raise TransientDeliveryError(
+                f"MAIL_FILE_PATH has {free} bytes free, less than the largest message the gateway accepts "
+                f"({largest} bytes, {variable}); free some space", backend=self.name)
 
     def deliver(self, message: RenderedMessage) -> SendResult:
         # Nanosecond time first so names sort by arrival; the random suffix keeps concurrent writers apart.

@@ -99,3 +99,41 @@ def test_check_of_a_backend_without_connections_validates_the_configuration(monk
     monkeypatch.setenv("MAIL_URL", "memory://")
     result = CliRunner().invoke(main, ["check"])
     assert result.exit_code == 0 and "configuration ok: backend memory" in result.output
+
+
+def test_file_backend_is_not_ready_without_room_for_the_largest_message(make_settings, tmp_path) -> None:
+    """Finding 9 of the hostile-client review: a full disk still took a 0-byte probe file. No real disk here has
+    a pebibyte free, so a gateway that accepts messages that large cannot be ready to store one."""
+    settings = make_settings(mail_backend="file", mail_file_path=tmp_path / "outbox", gateway_max_message_bytes=2**50)
+    response = create_app(settings).test_client().get("/readyz")
+    assert response.status_code == 503 and response.mimetype == "application/problem+json"
+    detail = response.get_json()["detail"]
+    assert "free" in detail and "GATEWAY_MAX_MESSAGE_BYTES" in detail
+    roomy = make_settings(mail_backend="file", mail_file_path=tmp_path / "outbox")
+    assert create_app(roomy).test_client().get("/readyz").status_code == 200
+
+
+def test_not_ready_while_the_idempotency_store_cannot_answer(make_settings, tmp_path) -> None:
+    """Finding 9: readiness asks the store a send with an Idempotency-Key needs, not only the backend."""
+    import sqlite3
+
+    store = tmp_path / "keys.sqlite3"
+    client = create_app(make_settings(mail_backend="memory",
+                                      gateway_idempotency_url=f"sqlite:///{store}")).test_client()
+    assert client.get("/readyz").status_code == 200  # no key used yet: a store that can be created is fine
+    sent = client.post("/v1/messages", headers={"Idempotency-Key": "k-1"},
+                       json={"from": "a@example.com", "to": ["b@example.com"], "text": "Hi"})
+    assert sent.status_code == 202 and client.get("/readyz").status_code == 200
+    holder = sqlite3.connect(store, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holding the write lock
+    try:
+        locked = client.get("/readyz")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert locked.status_code == 503 and "idempotency store" in locked.get_json()["detail"]
+    assert client.get("/readyz").status_code == 200
+    for leftover in tmp_path.glob("keys.sqlite3*"):
+        leftover.unlink()  # deleted while the gateway runs
+    gone = client.get("/readyz")
+    assert gone.status_code == 503 and "idempotency store" in gone.get_json()["detail"]

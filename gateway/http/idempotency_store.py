@@ -116,6 +116,22 @@ class IdempotencyStore:
         with closing(self._connect()) as db:
             db.execute("DELETE FROM idempotency_keys WHERE key = ? AND status IS NULL", (key,))
 
+    def check(self, timeout: float = 1.0) -> None:
+        """Readiness: raise ``ConfigurationError`` unless a keyed request could claim its key now."""
+        if not Path(self.path).exists():
+            if self._ready:  # it was there: deleted while the gateway runs
+                raise ConfigurationError(f"the idempotency store {self.path!r} was deleted",
+                                         variable="GATEWAY_IDEMPOTENCY_URL")
+            return  # made when the first key is used; its directory was checked at start-up
+        try:
+            with closing(sqlite3.connect(self.path, timeout=timeout, isolation_level=None)) as db:
+                db.execute("BEGIN IMMEDIATE")  # what begin() needs: the write lock, within the bound
+                db.execute("SELECT 1 FROM idempotency_keys LIMIT 1").fetchall()
+                db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise ConfigurationError(f"the idempotency store {self.path!r} does not answer: {exc}",
+                                     variable="GATEWAY_IDEMPOTENCY_URL") from exc
+
     def purge_expired(self) -> int:
         with closing(self._connect()) as db:
             return db.execute("DELETE FROM idempotency_keys WHERE created < ?",

@@ -1,14 +1,17 @@
 """``GET /readyz``: can the configured backend deliver right now? 200, or 503 problem+json saying why.
 
-Liveness (``/healthz``) only says the process answers; readiness proves the backend: for SMTP a fresh
-connection with EHLO, STARTTLS and login as configured, then NOOP; for the file backend a write.
+Liveness (``/healthz``) only says the process answers; readiness proves what a send needs: the backend (for
+SMTP a fresh connection with EHLO, STARTTLS and login as configured, then NOOP; for the file backend a write
+and room for the largest message) and every check other parts of the API add with ``add_check`` (the
+idempotency store).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, Flask, current_app
 
 from mail_gateway.errors import GatewayError
 from mail_gateway.extension import MailGateway
@@ -17,6 +20,12 @@ from mail_gateway.http.problems import Problem
 from mail_gateway.http.responses import Ready
 
 blueprint = Blueprint("readiness", __name__)
+CHECKS_KEY = "mail_gateway.readiness_checks"
+
+
+def add_check(app: Flask, what: str, check: Callable[[], None]) -> None:
+    """Make ``/readyz`` answer 503 naming ``what`` while ``check()`` raises a ``GatewayError``."""
+    app.extensions.setdefault(CHECKS_KEY, []).append((what, check))
 
 
 @blueprint.get("/readyz")
@@ -29,4 +38,10 @@ def readyz() -> dict[str, Any]:
     except GatewayError as exc:
         raise Problem(503, "Not ready", f"The {backend.name} backend cannot deliver: {exc}", "not-ready",
                       headers={"Cache-Control": "no-store"}, extra={"backend": backend.name}) from exc
+    for what, check in current_app.extensions.get(CHECKS_KEY, []):
+        try:
+            check()
+        except GatewayError as exc:
+            raise Problem(503, "Not ready", f"The {what} cannot answer: {exc}", "not-ready",
+                          headers={"Cache-Control": "no-store"}, extra={"backend": backend.name}) from exc
     return {"status": "ready", "backend": backend.name}

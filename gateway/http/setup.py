@@ -24,5 +24,7 @@ def install_http_api(app: Flask) -> None:
     app.register_blueprint(openapi.blueprint)
     register_api_keys(app, settings.api_keys)
     register_size_limit(app, settings.gateway_max_message_bytes)
-    register_idempotency(app, IdempotencyStore(settings.idempotency_path))
+    store = IdempotencyStore(settings.idempotency_path)
+    register_idempotency(app, store)
+    readiness.add_check(app, "idempotency store", store.check)
     register_error_handlers(app)
