@@ -51,6 +51,22 @@ class IngressSettings(BaseSettings):
     gateway_smtp_max_sessions: int = Field(
         20, ge=1, le=1000, description="set it to the most concurrent SMTP connections, from 1 to 1000"
     )
+    gateway_smtp_max_sessions_per_address: int = Field(
+        10, ge=1, le=1000,
+        description="set it to the most concurrent SMTP connections from one client address, from 1 to 1000",
+    )
+    gateway_smtp_start_timeout: float = Field(
+        30.0, gt=0, le=3600,
+        description="set it to the seconds a new SMTP session has to reach MAIL FROM (AUTH included), greater "
+        "than 0 and at most 3600",
+    )
+    gateway_smtp_max_session_seconds: float = Field(
+        600.0, gt=0, le=86400,
+        description="set it to the seconds one SMTP session may last in all, greater than 0 and at most 86400",
+    )
+    gateway_smtp_max_auth_failures: int = Field(
+        3, ge=1, le=100, description="set it to the failed AUTH attempts after which a session is closed (1 to 100)"
+    )
     gateway_smtp_users: SecretStr | None = Field(
         None, description="set it to user:password pairs separated by commas, e.g. 'app:secret,cron:other'"
     )

@@ -212,7 +212,7 @@ def test_concurrent_sessions_are_relayed_together_and_each_delivered_once(ingres
                                                                           smtp_server_factory) -> None:
     sessions = 8
     upstream = smtp_server_factory(GatheringHandler(expected=sessions))
-    ingress = ingress_factory(**upstream.settings())
+    ingress = ingress_factory(**upstream.settings(), gateway_smtp_max_sessions_per_address=sessions)
     errors: list[BaseException] = []
 
     def send(n: int) -> None:

@@ -1,4 +1,5 @@
-"""What keeps the SMTP ingress from being an open relay: where it may listen, AUTH, and STARTTLS.
+"""What keeps the SMTP ingress from being an open relay: where it may listen, AUTH, and STARTTLS; and what keeps
+AUTH from being guessed: failures per client address, each slowing that address's next attempt.
 
 Checked when the ingress starts; every refusal is a ``ConfigurationError`` naming the variable to change.
 """
@@ -10,12 +11,14 @@ import ipaddress
 import logging
 import socket
 import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from mail_gateway.errors import ConfigurationError
-from mail_gateway.ingress.handler import describe_peer
 
 if TYPE_CHECKING:
     from mail_gateway.settings import GatewaySettings
@@ -23,6 +26,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("mail_gateway.ingress")
 
 WILDCARDS = {"", "0.0.0.0", "::", "*"}
+# An address's AUTH attempts wait this long after its first failure, doubled after each further one, up to the
+# maximum; its failures are forgotten after a quiet spell. Module constants, so tests can shorten them.
+AUTH_DELAY_BASE_SECONDS = 0.5
+AUTH_DELAY_MAX_SECONDS = 30.0
+AUTH_QUIET_SECONDS = 900.0
+AUTH_LOG_EVERY_SECONDS = 60.0
+MAX_TRACKED_ADDRESSES = 10_000
 
 
 def exposure(host: str) -> str:
@@ -98,6 +108,67 @@ def server_tls_context(settings: GatewaySettings) -> ssl.SSLContext | None:
     return context
 
 
+@dataclass
+class _Burst:
+    failures: int = 0
+    last: float = 0.0
+    logged: float = 0.0
+    unlogged: int = 0
+
+
+class AuthFailures:
+    """Failed AUTH attempts per client address, shared by every session; used from the event loop only.
+
+    Written here because aiosmtpd only counts commands per session, which a guesser escapes by reconnecting.
+    A burst of failures is logged once when it starts, then at most once a minute with how many followed.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._bursts: dict[str, _Burst] = {}
+
+    def _current(self, host: str) -> _Burst | None:
+        burst = self._bursts.get(host)
+        if burst is not None and self._clock() - burst.last > AUTH_QUIET_SECONDS:
+            del self._bursts[host]
+            return None
+        return burst
+
+    def delay(self, host: str) -> float:
+        """Seconds the next AUTH attempt from ``host`` waits before it is checked."""
+        burst = self._current(host)
+        if burst is None or burst.failures == 0:
+            return 0.0
+        return min(AUTH_DELAY_MAX_SECONDS, AUTH_DELAY_BASE_SECONDS * 2 ** (burst.failures - 1))
+
+    def failed(self, host: str) -> None:
+        now = self._clock()
+        burst = self._current(host)
+        if burst is None:
+            if len(self._bursts) >= MAX_TRACKED_ADDRESSES:
+                self._forget_quiet(now)
+            burst = self._bursts[host] = _Burst()
+        burst.failures += 1
+        burst.last = now
+        if burst.failures == 1:
+            burst.logged = now
+            log.warning("AUTH refused for a client at %s; its further failures are counted, and its attempts "
+                        "slowed, until it has been quiet for %gs", host, AUTH_QUIET_SECONDS)
+        elif now - burst.logged >= AUTH_LOG_EVERY_SECONDS:
+            log.warning("AUTH refused %d more times for a client at %s in the last %.0fs (%d failures in this "
+                        "burst)", burst.unlogged + 1, host, now - burst.logged, burst.failures)
+            burst.logged, burst.unlogged = now, 0
+        else:
+            burst.unlogged += 1
+
+    def _forget_quiet(self, now: float) -> None:
+        for host in [h for h, b in self._bursts.items() if now - b.last > AUTH_QUIET_SECONDS]:
+            del self._bursts[host]
+        if len(self._bursts) >= MAX_TRACKED_ADDRESSES:  # still full: the oldest bursts go first
+            for host in sorted(self._bursts, key=lambda h: self._bursts[h].last)[: MAX_TRACKED_ADDRESSES // 10]:
+                del self._bursts[host]
+
+
 class Authenticator:
     """aiosmtpd's authenticator for AUTH PLAIN and LOGIN against ``GATEWAY_SMTP_USERS``.
 
@@ -115,7 +186,8 @@ class Authenticator:
             if expected is not None and matches:
                 # Only the login is kept on the session; the password is not needed after this.
                 return AuthResult(success=True, auth_data=LoginPassword(auth_data.login, b""))
-        log.warning("AUTH %s refused for a client at %s", mechanism, describe_peer(session.peer))
+        # Counted on the session; the session and AuthFailures decide what follows, and log it once per burst.
+        session.auth_failures = getattr(session, "auth_failures", 0) + 1
         return AuthResult(success=False, handled=False)
 
     def __repr__(self) -> str:

@@ -7,7 +7,6 @@ one the HTTP side uses when both run in one process.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -18,91 +17,28 @@ from aiosmtpd.smtp import SMTP
 
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.ingress.handler import RelayHandler
-from mail_gateway.ingress.security import Authenticator, check_exposure, server_tls_context
+from mail_gateway.ingress.security import Authenticator, AuthFailures, check_exposure, server_tls_context
+from mail_gateway.ingress.sessions import IngressSMTP, SessionLimit
 from mail_gateway.sending import Sender
 
 if TYPE_CHECKING:
     from mail_gateway.settings import GatewaySettings
 
 log = logging.getLogger("mail_gateway.ingress")
-TOO_MANY_SESSIONS = b"421 4.7.0 Too many connections, try again later\r\n"
-
-
-class SessionLimit:
-    """How many sessions are open; touched only from the event loop's thread, so no lock."""
-
-    def __init__(self, maximum: int) -> None:
-        self.maximum = maximum
-        self.active = 0
-
-    def try_acquire(self) -> bool:
-        if self.active >= self.maximum:
-            return False
-        self.active += 1
-        return True
-
-    def release(self) -> None:
-        self.active -= 1
-
-
-class IngressSMTP(SMTP):
-    """aiosmtpd's SMTP protocol with a limit on concurrent sessions and a pausable command timeout."""
-
-    def __init__(self, handler: Any, *, limit: SessionLimit, auth_without_tls: bool, **kwargs: Any) -> None:
-        super().__init__(handler, **kwargs)
-        self._limit = limit
-        self._counted = False
-        self._refused = False
-        if auth_without_tls:
-            # Passed to aiosmtpd as True and relaxed here: aiosmtpd warns on every connection about AUTH
-            # without TLS, which start-up has already restricted to a loopback address.
-            self._auth_require_tls = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self.transport is None and not self._counted:  # a new connection, not the switch to TLS
-            if not self._limit.try_acquire():
-                self._refused = True
-                transport.write(TOO_MANY_SESSIONS)  # type: ignore[attr-defined]
-                transport.close()
-                return
-            self._counted = True
-        super().connection_made(transport)
-
-    def connection_lost(self, error: Exception | None) -> None:
-        if self._refused:
-            return
-        try:
-            super().connection_lost(error)
-        finally:
-            if self._counted:
-                self._counted = False
-                self._limit.release()
-
-    def eof_received(self) -> bool | None:
-        if self._refused:
-            return False
-        return super().eof_received()
-
-    def pause_timeout(self) -> None:
-        if self._timeout_handle is not None:
-            self._timeout_handle.cancel()
-
-    def resume_timeout(self) -> None:
-        if self.transport is not None:
-            self._reset_timeout()
 
 
 class IngressController(Controller):
     """A ``Controller`` serving on a socket bound beforehand and building ``IngressSMTP`` sessions."""
 
-    def __init__(self, handler: Any, sock: socket.socket, limit: SessionLimit, smtp_kwargs: dict[str, Any]) -> None:
+    def __init__(self, handler: Any, sock: socket.socket, session_kwargs: dict[str, Any],
+                 smtp_kwargs: dict[str, Any]) -> None:
         host, port = sock.getsockname()[:2]
         super().__init__(handler, hostname=host, port=port, **smtp_kwargs)
         self._sock = sock
-        self._limit = limit
+        self._session_kwargs = session_kwargs
 
     def factory(self) -> SMTP:
-        return IngressSMTP(self.handler, limit=self._limit, **self.SMTP_kwargs)
+        return IngressSMTP(self.handler, **self._session_kwargs, **self.SMTP_kwargs)
 
     def _create_server(self) -> Any:
         return self.loop.create_server(self._factory_invoker, sock=self._sock)
@@ -126,7 +62,12 @@ class IngressServer:
         self.sender = sender
         users = settings.smtp_users
         self._tls = server_tls_context(settings)
-        self._limit = SessionLimit(settings.gateway_smtp_max_sessions)
+        self._limit = SessionLimit(settings.gateway_smtp_max_sessions, settings.gateway_smtp_max_sessions_per_address)
+        self._session_kwargs: dict[str, Any] = {
+            "limit": self._limit, "auth_failures": AuthFailures(),
+            "limits": {"start": settings.gateway_smtp_start_timeout,
+                       "session": settings.gateway_smtp_max_session_seconds,
+                       "auth_failures": settings.gateway_smtp_max_auth_failures}}
         # One worker per session at most: a session waits for its delivery before it can send another.
         self._executor = ThreadPoolExecutor(settings.gateway_smtp_max_sessions, thread_name_prefix="smtp-relay")
         self.handler = RelayHandler(sender, self._executor, max_recipients=settings.gateway_smtp_max_recipients)
@@ -156,7 +97,7 @@ class IngressServer:
     def start(self) -> IngressServer:
         sock = bind(self.host, self.port)
         self.port = sock.getsockname()[1]
-        self._controller = IngressController(self.handler, sock, self._limit, self._smtp_kwargs)
+        self._controller = IngressController(self.handler, sock, self._session_kwargs, self._smtp_kwargs)
         try:
             self._controller.start()
         except BaseException:

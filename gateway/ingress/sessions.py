@@ -1,0 +1,150 @@
+"""One SMTP session of the ingress: aiosmtpd's protocol with the limits that keep clients from locking others out.
+
+- At most ``GATEWAY_SMTP_MAX_SESSIONS`` sessions, and ``GATEWAY_SMTP_MAX_SESSIONS_PER_ADDRESS`` from one client
+  address; the next is greeted with ``421``.
+- A session must reach ``MAIL FROM`` within ``GATEWAY_SMTP_START_TIMEOUT`` of connecting (NOOP does not count),
+  and may last ``GATEWAY_SMTP_MAX_SESSION_SECONDS`` in all; then it gets ``421`` between commands (never
+  during a delivery) and is closed.
+- ``GATEWAY_SMTP_MAX_AUTH_FAILURES`` failed AUTH attempts close the session with ``421``; each attempt from an
+  address with recent failures first waits, longer after every failure (``security.AuthFailures``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from aiosmtpd.smtp import SMTP
+
+from mail_gateway.ingress.security import AuthFailures
+
+TOO_MANY_SESSIONS = b"421 4.7.0 Too many connections, try again later\r\n"
+TOO_MANY_FROM_ADDRESS = b"421 4.7.0 Too many connections from your address, try again later\r\n"
+TOO_MANY_AUTH_FAILURES = "421 4.7.0 Too many failed AUTH attempts, closing connection"
+START_EXPIRED = b"421 4.4.2 No MAIL FROM in time, closing connection\r\n"
+SESSION_EXPIRED = b"421 4.4.2 Session too long, closing connection; reconnect to send more\r\n"
+
+
+def peer_host(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+
+
+class SessionLimit:
+    """How many sessions are open, in all and per client address; touched only from the event loop's thread,
+    so no lock."""
+
+    def __init__(self, maximum: int, per_address: int) -> None:
+        self.maximum = maximum
+        self.per_address = min(per_address, maximum)
+        self.active = 0
+        self.by_address: Counter[str] = Counter()
+
+    def refusal(self, host: str) -> bytes | None:
+        """None when a session from ``host`` may start (and is counted), else the reply refusing it."""
+        if self.active >= self.maximum:
+            return TOO_MANY_SESSIONS
+        if self.by_address[host] >= self.per_address:
+            return TOO_MANY_FROM_ADDRESS
+        self.active += 1
+        self.by_address[host] += 1
+        return None
+
+    def release(self, host: str) -> None:
+        self.active -= 1
+        self.by_address[host] -= 1
+        if self.by_address[host] <= 0:
+            del self.by_address[host]
+
+
+class IngressSMTP(SMTP):
+    """aiosmtpd's SMTP protocol with the session limits above and a pausable command timeout."""
+
+    def __init__(self, handler: Any, *, limit: SessionLimit, auth_failures: AuthFailures, limits: dict[str, float],
+                 auth_without_tls: bool, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._limit = limit
+        self._auth_failures = auth_failures
+        self._limits = limits
+        self._host: str | None = None  # set while the session is counted
+        self._refused = False
+        self._deadlines: dict[str, asyncio.TimerHandle] = {}
+        self._delivering = False
+        if auth_without_tls:
+            # Passed to aiosmtpd as True and relaxed here: aiosmtpd warns on every connection about AUTH
+            # without TLS, which start-up has already restricted to a loopback address.
+            self._auth_require_tls = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is None and self._host is None:  # a new connection, not the switch to TLS
+            host = peer_host(transport)
+            refusal = self._limit.refusal(host)
+            if refusal is not None:
+                self._refused = True
+                transport.write(refusal)  # type: ignore[attr-defined]
+                transport.close()
+                return
+            self._host = host
+            loop = asyncio.get_running_loop()
+            self._deadlines = {
+                "start": loop.call_later(self._limits["start"], self._expire, START_EXPIRED),
+                "session": loop.call_later(self._limits["session"], self._expire, SESSION_EXPIRED),
+            }
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
+        try:
+            super().connection_lost(error)
+        finally:
+            for handle in self._deadlines.values():
+                handle.cancel()
+            self._deadlines = {}
+            if self._host is not None:
+                self._limit.release(self._host)
+                self._host = None
+
+    def eof_received(self) -> bool | None:
+        if self._refused:
+            return False
+        return super().eof_received()
+
+    def _expire(self, reply: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self._delivering:  # the client is owed the delivery's reply first
+            asyncio.get_running_loop().call_later(0.5, self._expire, reply)
+            return
+        self.transport.write(reply)  # type: ignore[attr-defined]
+        self.transport.close()
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        await super().smtp_MAIL(arg)
+        if self.envelope is not None and self.envelope.mail_from is not None and "start" in self._deadlines:
+            self._deadlines.pop("start").cancel()
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        host = self._host or "?"
+        delay = self._auth_failures.delay(host)
+        if delay:
+            await asyncio.sleep(delay)
+        failed_before = getattr(self.session, "auth_failures", 0)
+        await super().smtp_AUTH(arg)
+        failed = getattr(self.session, "auth_failures", 0)
+        if failed > failed_before:
+            self._auth_failures.failed(host)
+            if failed >= self._limits["auth_failures"] and self.transport is not None:
+                await self.push(TOO_MANY_AUTH_FAILURES)
+                self.transport.close()
+
+    def pause_timeout(self) -> None:
+        self._delivering = True
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+
+    def resume_timeout(self) -> None:
+        self._delivering = False
+        if self.transport is not None:
+            self._reset_timeout()
