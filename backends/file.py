@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mail_gateway.backends.base import EmailBackend
-from mail_gateway.backends.outbox import KeptMessage
+from mail_gateway.backends.outbox import KeptMessage, KeptSummary, SummaryCache
 from mail_gateway.errors import ConfigurationError, TransientDeliveryError
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import SendResult, all_accepted
@@ -49,6 +49,9 @@ class FileBackend(EmailBackend):
         super().__init__(settings)
         assert settings.file_path is not None  # guaranteed by the settings' own validation
         self.directory = writable_directory(settings.file_path)
+        # Files are written once and never changed, so a summary stays true for as long as its file exists.
+        self._summaries = SummaryCache()
+        self._changes = 0
 
     def check(self) -> None:
         # Checked at start-up too, but a disk can fill up or be remounted read-only while the gateway runs; a
@@ -74,6 +77,7 @@ class FileBackend(EmailBackend):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, final)  # atomic: a reader sees the whole message or none of it
+            self._changes += 1
         except OSError as exc:
             with contextlib.suppress(OSError):  # the directory itself may be what failed
                 temporary.unlink(missing_ok=True)
@@ -89,11 +93,31 @@ class FileBackend(EmailBackend):
     def _path(self, message_id: str) -> Path | None:
         return self.directory / f"{message_id}.eml" if _MESSAGE_ID.fullmatch(message_id) else None
 
+    def kept_ids(self) -> list[str]:
+        # Names begin with the arrival time, so reverse name order is newest first. Only names are listed here:
+        # no file is opened until a page needs its summary.
+        try:
+            names = [entry.name[:-4] for entry in os.scandir(self.directory) if entry.name.endswith(".eml")]
+        except OSError:
+            return []
+        return sorted((name for name in names if _MESSAGE_ID.fullmatch(name)), reverse=True)
+
     def list_kept(self) -> list[KeptMessage]:
-        # Names begin with the arrival time, so reverse name order is newest first.
-        names = sorted((p.name for p in self.directory.glob("*.eml") if _MESSAGE_ID.fullmatch(p.stem)), reverse=True)
-        kept = (self.get_kept(name.removesuffix(".eml")) for name in names)
+        kept = (self.get_kept(message_id) for message_id in self.kept_ids())
         return [message for message in kept if message is not None]
+
+    def summary(self, message_id: str) -> KeptSummary | None:
+        return self._summaries.get(message_id, self.get_kept)
+
+    def version(self) -> str:
+        # Another process may add or remove files too: the directory's own change time and size of listing
+        # catch those, this process's count catches two changes within one tick of the file system's clock.
+        try:
+            stat = os.stat(self.directory)
+            entries = len(os.listdir(self.directory))
+        except OSError:
+            return "file-missing"
+        return f"file-{stat.st_mtime_ns}-{entries}-{self._changes}"
 
     def get_kept(self, message_id: str) -> KeptMessage | None:
         path = self._path(message_id)
@@ -112,9 +136,14 @@ class FileBackend(EmailBackend):
             path.unlink()
         except FileNotFoundError:  # another request deleted it first
             return False
+        finally:
+            self._summaries.forget(message_id)
+            self._changes += 1
         return True
 
     def clear(self) -> None:
         for path in self.directory.glob("*.eml"):
             if _MESSAGE_ID.fullmatch(path.stem) and path.is_file():
                 path.unlink(missing_ok=True)
+        self._summaries.forget()
+        self._changes += 1

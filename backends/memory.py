@@ -11,7 +11,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from mail_gateway.backends.base import EmailBackend
-from mail_gateway.backends.outbox import KeptMessage
+from mail_gateway.backends.outbox import KeptMessage, KeptSummary, SummaryCache
 from mail_gateway.errors import MessageTooLargeError
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import SendResult, all_accepted
@@ -29,8 +29,11 @@ class MemoryBackend(EmailBackend):
         self.max_bytes = settings.mail_memory_max_bytes
         self._lock = threading.Lock()
         self._messages: deque[KeptMessage] = deque()
+        self._by_id: dict[str, KeptMessage] = {}
         self._bytes = 0
         self._next_id = 1
+        self._changes = 0
+        self._summaries = SummaryCache(self.max_messages)
 
     def deliver(self, message: RenderedMessage) -> SendResult:
         size = len(message.data)
@@ -42,9 +45,11 @@ class MemoryBackend(EmailBackend):
             kept = KeptMessage(str(self._next_id), message.data, message.recipients, message.envelope_from)
             self._next_id += 1
             self._messages.append(kept)
+            self._by_id[kept.id] = kept
             self._bytes += size
+            self._changes += 1
             while len(self._messages) > self.max_messages or self._bytes > self.max_bytes:
-                self._bytes -= len(self._messages.popleft().data)
+                self._drop(self._messages.popleft())
         return all_accepted(message.message_id, self.name, message.recipients)
 
     @property
@@ -53,24 +58,43 @@ class MemoryBackend(EmailBackend):
         with self._lock:
             return list(self._messages)
 
+    def _drop(self, kept: KeptMessage) -> None:  # with the lock held
+        del self._by_id[kept.id]
+        self._bytes -= len(kept.data)
+        self._summaries.forget(kept.id)
+
     # The ``Outbox`` reading interface (backends/outbox.py).
 
     def list_kept(self) -> list[KeptMessage]:
         return self.outbox[::-1]
 
+    def kept_ids(self) -> list[str]:
+        with self._lock:
+            return [kept.id for kept in reversed(self._messages)]
+
+    def summary(self, message_id: str) -> KeptSummary | None:
+        return self._summaries.get(message_id, self.get_kept)
+
+    def version(self) -> str:
+        return f"memory-{id(self)}-{self._changes}"
+
     def get_kept(self, message_id: str) -> KeptMessage | None:
         with self._lock:
-            return next((m for m in self._messages if m.id == message_id), None)
+            return self._by_id.get(message_id)
 
     def delete_kept(self, message_id: str) -> bool:
         with self._lock:
-            found = next((m for m in self._messages if m.id == message_id), None)
+            found = self._by_id.get(message_id)
             if found is not None:
                 self._messages.remove(found)
-                self._bytes -= len(found.data)
+                self._drop(found)
+                self._changes += 1
         return found is not None
 
     def clear(self) -> None:
         with self._lock:
             self._messages.clear()
+            self._by_id.clear()
             self._bytes = 0
+            self._changes += 1
+            self._summaries.forget()

@@ -62,19 +62,16 @@ def page() -> Response:
     """The developer outbox page (HTML)."""
     backend = MailGateway.state().backend
     outbox = outbox_of(backend)
-    kept = outbox.list_kept() if outbox is not None else []
-    summaries = []
-    for message in kept[:PAGE_LIMIT]:
-        reader = MessageReader(message.data, message.recipients)
-        summaries.append({"id": message.id, "from": reader.from_, "subject": reader.subject,
-                          "date": reader.date.isoformat() if reader.date else ""})
+    ids = outbox.kept_ids() if outbox is not None else []
+    listed = [s for s in map(outbox.summary, ids[:PAGE_LIMIT]) if s is not None] if outbox is not None else []
+    summaries = [{"id": s.id, "from": s.from_, "subject": s.subject, "date": s.date or ""} for s in listed]
     selected_id = request.args.get("id")
     message = outbox.get_kept(selected_id) if outbox is not None and selected_id else None
     selected = None if message is None else {
         "id": message.id, "reader": MessageReader(message.data, message.recipients),
         "source": message.data.decode("utf-8", errors="replace")}
     html = render_template("outbox.html", backend=backend.name, keeps=outbox is not None, messages=summaries,
-                           total=len(kept), selected=selected, gone=bool(selected_id) and message is None)
+                           total=len(ids), selected=selected, gone=bool(selected_id) and message is None)
     return Response(html, mimetype="text/html", headers={"Content-Security-Policy": PAGE_POLICY,
                                                         "X-Content-Type-Options": "nosniff"})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mail_gateway.backends.outbox import KeptMessage
+from mail_gateway.backends.outbox import KeptMessage, KeptSummary
 from mail_gateway.mail.reader import MessageReader
 
 
@@ -42,10 +42,17 @@ def detail(kept: KeptMessage, reader: MessageReader) -> dict[str, Any]:
     }
 
 
-def matches(reader: MessageReader, *, to: str | None, from_: str | None, subject: str | None) -> bool:
+def listed(found: KeptSummary) -> dict[str, Any]:
+    """A summary as lists show it: the same fields as ``summary``, from the summary kept for the message."""
+    return {"id": found.id, "message_id": found.message_id, "from": found.from_, "to": list(found.to),
+            "cc": list(found.cc), "subject": found.subject, "date": found.date, "size": found.size,
+            "attachment_count": found.attachment_count}
+
+
+def matches(found: KeptSummary, *, to: str | None, from_: str | None, subject: str | None) -> bool:
     """The list filters: each a case-insensitive substring of the field (``to`` also searches Cc and Bcc)."""
     def contains(haystack: str, needle: str | None) -> bool:
         return needle is None or needle.casefold() in haystack.casefold()
 
-    recipients = " ".join(reader.to + reader.cc + reader.bcc)
-    return contains(recipients, to) and contains(reader.from_, from_) and contains(reader.subject, subject)
+    recipients = " ".join(found.to + found.cc + found.bcc)
+    return contains(recipients, to) and contains(found.from_, from_) and contains(found.subject, subject)

@@ -1,0 +1,80 @@
+"""Finding 7 of the hostile-client review: reading the outbox costs what the page shows, not what the outbox
+holds. Counted, not timed: how many kept messages are read and parsed for a page, and for an unchanged one."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from mail_gateway import create_app
+from mail_gateway.backends.file import FileBackend
+from mail_gateway.backends.memory import MemoryBackend
+from mail_gateway.mail import reader
+
+KEPT = 60
+
+
+@pytest.fixture(params=["memory", "file"])
+def app(request, make_settings, tmp_path) -> Flask:
+    extra = {"mail_file_path": tmp_path / "outbox"} if request.param == "file" else {}
+    app = create_app(make_settings(mail_backend=request.param, **extra))
+    client = app.test_client()
+    for n in range(KEPT):
+        response = client.post("/v1/messages", json={"from": "app@example.com", "to": [f"r{n}@example.com"],
+                                                     "subject": f"message {n}", "text": "Hi"})
+        assert response.status_code == 202
+    return app
+
+
+@pytest.fixture
+def counted(monkeypatch) -> dict[str, int]:
+    """How many messages were parsed, and read back from the backend, since the fixture started."""
+    counts = {"parsed": 0, "read": 0}
+    parse = reader.MessageReader.__init__
+
+    def counting_parse(self, *args, **kwargs):
+        counts["parsed"] += 1
+        parse(self, *args, **kwargs)
+
+    monkeypatch.setattr(reader.MessageReader, "__init__", counting_parse)
+    for backend in (FileBackend, MemoryBackend):
+        read = backend.get_kept
+
+        def counting_read(self, message_id, _read=read):
+            counts["read"] += 1
+            return _read(self, message_id)
+
+        monkeypatch.setattr(backend, "get_kept", counting_read)
+    return counts
+
+
+def test_a_page_reads_only_its_own_messages(app, counted) -> None:
+    page = app.test_client().get("/v1/outbox?limit=2")
+    assert page.status_code == 200
+    assert page.json["total"] == KEPT and [m["subject"] for m in page.json["messages"]] == ["message 59", "message 58"]
+    assert counted["parsed"] <= 2 and counted["read"] <= 2, counted
+
+
+def test_each_message_is_summarised_once_however_often_it_is_listed(app, counted) -> None:
+    client = app.test_client()
+    for _ in range(3):
+        found = client.get("/v1/outbox?subject=message 1&limit=5").json
+        assert found["total"] == 11  # "message 1" and "message 10" to "message 19"
+    assert counted["parsed"] <= KEPT, counted
+
+
+def test_polling_an_unchanged_outbox_costs_nothing(app, counted) -> None:
+    client = app.test_client()
+    first = client.get("/v1/outbox?limit=10")
+    assert first.status_code == 200 and first.headers.get("ETag")
+    before = dict(counted)
+    again = client.get("/v1/outbox?limit=10", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.get_data() == b""
+    assert counted == before  # nothing read, nothing parsed
+    other_query = client.get("/v1/outbox?limit=11", headers={"If-None-Match": first.headers["ETag"]})
+    assert other_query.status_code == 200
+    client.post("/v1/messages", json={"from": "app@example.com", "to": ["new@example.com"], "text": "Hi"})
+    changed = client.get("/v1/outbox?limit=10", headers={"If-None-Match": first.headers["ETag"]})
+    assert changed.status_code == 200 and changed.json["total"] == KEPT + 1
+    page_data = client.get("/outbox/messages?limit=10", headers={"If-None-Match": changed.headers["ETag"]})
+    assert page_data.status_code == 304  # what the outbox page polls, the same way
