@@ -38,6 +38,11 @@ class HttpApiSettings(BaseSettings):
         description="set it to the seconds a request's headers and body may take to arrive (more than 0, at most "
         "3600)",
     )
+    gateway_allowed_hosts: str | None = Field(
+        None,
+        description="set it to the host names clients use, separated by commas, e.g. 'mail.example.com,.internal' "
+        "(a leading dot allows every subdomain; * allows any name)",
+    )
     gateway_idempotency_url: str = Field(
         SQLITE_URL_PREFIX + ".mail-gateway-idempotency.sqlite3",
         description="set it to sqlite:///relative/path.sqlite3 or sqlite:////absolute/path.sqlite3",

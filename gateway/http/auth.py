@@ -23,12 +23,18 @@ def _presented_key() -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def _matches_any(presented: str, keys: Sequence[bytes]) -> bool:
+def matches_any(presented: str, keys: Sequence[bytes]) -> bool:
     candidate = presented.encode("utf-8", "surrogateescape")
     matched = False
     for key in keys:  # no early exit: the time taken does not say which key, or whether any, matched
         matched |= hmac.compare_digest(candidate, key)
     return matched
+
+
+def presents_a_key(keys: Sequence[bytes]) -> bool:
+    """Whether the request carries ``Authorization: Bearer`` with one of ``keys`` (encoded)."""
+    presented = _presented_key()
+    return presented is not None and matches_any(presented, keys)
 
 
 def unauthorized(detail: str) -> Problem:
@@ -49,7 +55,7 @@ def register_api_keys(app: Flask, keys: Sequence[str]) -> None:
         presented = _presented_key()
         if presented is None:
             raise unauthorized("Send an API key as 'Authorization: Bearer <key>' (the keys are GATEWAY_API_KEYS).")
-        if not _matches_any(presented, encoded):
+        if not matches_any(presented, encoded):
             raise unauthorized("The API key is not valid; send one of the keys configured in GATEWAY_API_KEYS.")
         # Scopes idempotency keys per client without ever storing the key itself.
         g.client_id = hashlib.sha256(presented.encode("utf-8")).hexdigest()[:32]

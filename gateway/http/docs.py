@@ -17,9 +17,10 @@ ATTRIBUTE = "openapi_operation"
 
 # Each status a route may answer with an error, and the problem types (urn:mail-gateway:problem:<slug>) behind it.
 PROBLEMS: dict[int, tuple[str, list[str]]] = {
-    400: ("Malformed JSON, an invalid Idempotency-Key header, or an invalid query parameter",
-          ["malformed-json", "invalid-idempotency-key", "invalid-query"]),
+    400: ("Malformed JSON, an invalid Idempotency-Key header, an invalid query parameter, or a Host name not in "
+          "GATEWAY_ALLOWED_HOSTS", ["malformed-json", "invalid-idempotency-key", "invalid-query", "host-not-allowed"]),
     401: ("No API key, or not one of GATEWAY_API_KEYS", ["unauthorized"]),
+    403: ("A request that changes the outbox came from another site", ["cross-site-request"]),
     404: ("Nothing to show: no such message, or a backend that keeps no mail",
           ["no-such-message", "no-such-attachment", "no-outbox", "no-html-part", "outbox-disabled"]),
     409: ("The Idempotency-Key is in flight, or was used for another request",

@@ -8,6 +8,7 @@ from flask import Flask
 from mail_gateway.extension import MailGateway
 from mail_gateway.http import openapi, readiness, routes
 from mail_gateway.http.auth import register_api_keys
+from mail_gateway.http.hosts import register_allowed_hosts
 from mail_gateway.http.idempotency import register_idempotency
 from mail_gateway.http.idempotency_store import IdempotencyStore
 from mail_gateway.http.limits import register_size_limit
@@ -15,10 +16,11 @@ from mail_gateway.http.problems import register_error_handlers
 
 
 def install_http_api(app: Flask) -> None:
-    """Raises ``ConfigurationError`` (production without API keys, an unusable GATEWAY_IDEMPOTENCY_URL) before
-    anything is served."""
+    """Raises ``ConfigurationError`` (production without API keys, an unusable GATEWAY_IDEMPOTENCY_URL, a wildcard
+    GATEWAY_HOST without GATEWAY_ALLOWED_HOSTS) before anything is served."""
     settings = MailGateway.state(app).settings
     settings.check_http_service()
+    register_allowed_hosts(app, settings)  # first: a request for another name is refused before anything else
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(readiness.blueprint)
     app.register_blueprint(openapi.blueprint)

@@ -97,7 +97,7 @@ def list_messages() -> Response:
                     headers={"ETag": f'"{etag}"', "Cache-Control": "no-cache"})
 
 
-@docs.operation("Forget every kept message", responses={204: None}, problems=READ_ERRORS)
+@docs.operation("Forget every kept message", responses={204: None}, problems=(*READ_ERRORS, 403))
 def clear_messages() -> tuple[str, int]:
     current_outbox().clear()
     return "", 204
@@ -110,7 +110,7 @@ def get_message(message_id: str) -> dict[str, Any]:
     return views.detail(kept, MessageReader(kept.data, kept.recipients))
 
 
-@docs.operation("Forget one kept message", responses={204: None}, problems=READ_ERRORS)
+@docs.operation("Forget one kept message", responses={204: None}, problems=(*READ_ERRORS, 403))
 def delete_message(message_id: str) -> tuple[str, int]:
     if not current_outbox().delete_kept(message_id):
         kept_or_404(message_id)  # answers the same 404 as a read would

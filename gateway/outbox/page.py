@@ -1,10 +1,11 @@
 """``/outbox``: a browser page listing the kept mail, for development and tests (off in production unless
 ``GATEWAY_OUTBOX_ENABLED=true``).
 
-The page and its data routes have no authentication of their own: they are a developer's tool, on by default
-only where the gateway listens on a developer's machine or in a test run. A message is the sender's content,
-so its HTML is served from its own route with a Content-Security-Policy that forbids scripts and remote loads,
-and the page shows it in an iframe sandboxed without ``allow-scripts`` or ``allow-same-origin``.
+The page and its data routes need an API key when ``GATEWAY_API_KEYS`` is set (``guard``: a browser enters it
+once and keeps a cookie); without keys they are open, a developer's tool on by default only in development and
+tests. A message is the sender's content, so its HTML is served from its own route with a Content-Security-Policy
+that forbids scripts and remote loads, and the page shows it in an iframe sandboxed without ``allow-scripts`` or
+``allow-same-origin``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import unquote
 
-from flask import Blueprint, Flask, Response, render_template, request
+from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, url_for
 
 from mail_gateway.backends.outbox import outbox_of
 from mail_gateway.extension import MailGateway
@@ -23,6 +24,7 @@ from mail_gateway.http.problems import Problem
 from mail_gateway.mail.reader import FoundAttachment, MessageReader
 from mail_gateway.outbox import api
 from mail_gateway.outbox.api import kept_or_404, outbox_blueprint
+from mail_gateway.outbox.guard import COOKIE, COOKIE_PATH, install_guard, login_page, session_token
 
 PAGE_LIMIT = 200
 PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -91,6 +93,20 @@ def message_html(message_id: str) -> Response:
                                                         "Referrer-Policy": "no-referrer"})
 
 
+@blueprint.post("/outbox/login")
+@docs.operation("Enter an API key for the outbox page; answered with a cookie for it",
+                responses={303: None, 401: "text/html"}, problems=(403,))
+def login() -> Response:
+    """Exchange an API key (form field ``key``) for the outbox page's cookie (HttpOnly, SameSite=Strict)."""
+    presented = request.form.get("key", "")
+    if not current_app.extensions["mail_gateway.outbox_guard"].log_in(presented):
+        return login_page(401, wrong=True)
+    response = redirect(url_for("outbox_page.page"), code=303)
+    response.set_cookie(COOKIE, session_token(presented), path=COOKIE_PATH, httponly=True, samesite="Strict",
+                        secure=request.is_secure)
+    return response
+
+
 @disabled_blueprint.route("/outbox", defaults={"rest": ""}, methods=["GET", "DELETE"])
 @disabled_blueprint.route("/outbox/<path:rest>", methods=["GET", "DELETE"])
 def disabled(rest: str) -> Response:
@@ -104,7 +120,9 @@ def install_outbox(app: Flask) -> None:
     """Mount ``/v1/outbox``, and the page with its data routes when the settings enable them (else a 404
     that says why)."""
     app.register_blueprint(api.blueprint)
-    if MailGateway.state(app).settings.outbox_enabled:
+    settings = MailGateway.state(app).settings
+    install_guard(app, settings.api_keys)
+    if settings.outbox_enabled:
         app.register_blueprint(blueprint)
         app.register_blueprint(data_blueprint)
     else:

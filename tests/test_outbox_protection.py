@@ -1,0 +1,94 @@
+"""Finding 8 of the hostile-client review: with API keys set the outbox page and its data need a key too (a
+browser enters it once and keeps an HttpOnly, SameSite=Strict cookie), only allowed Host names are served (no
+DNS rebinding), and state-changing outbox requests from another site are refused."""
+
+from __future__ import annotations
+
+import pytest
+from api_helpers import assert_problem
+
+from mail_gateway import create_app
+from mail_gateway.errors import ConfigurationError
+
+KEY = "outbox-key-1"
+HELLO = {"from": "app@example.com", "to": ["friend@example.com"], "subject": "Hello", "text": "Hi"}
+BEARER = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture
+def app(make_settings):
+    return create_app(make_settings(gateway_env="development", mail_backend="memory", gateway_api_keys=KEY))
+
+
+@pytest.fixture
+def message_id(app) -> str:
+    client = app.test_client()
+    assert client.post("/v1/messages", json=HELLO, headers=BEARER).status_code == 202
+    return client.get("/v1/outbox", headers=BEARER).json["messages"][0]["id"]
+
+
+def test_with_api_keys_the_page_and_its_data_need_a_key(app, message_id) -> None:
+    client = app.test_client()
+    for path in ("/outbox/messages", f"/outbox/messages/{message_id}", f"/outbox/messages/{message_id}/raw",
+                 f"/outbox/messages/{message_id}/html"):
+        assert_problem(client.get(path), 401)
+    assert_problem(client.delete("/outbox/messages"), 401)
+    page = client.get("/outbox")
+    assert page.status_code == 401 and page.mimetype == "text/html"
+    assert b'name="key"' in page.data and b"Hello" not in page.data  # a form for the key, no mail
+    assert client.get("/outbox/messages", headers=BEARER).status_code == 200  # programs send the header
+
+
+def test_a_browser_enters_the_key_once_and_keeps_a_strict_cookie(app, message_id) -> None:
+    client = app.test_client()
+    wrong = client.post("/outbox/login", data={"key": "not-it"})
+    assert wrong.status_code == 401 and not wrong.headers.getlist("Set-Cookie")
+    login = client.post("/outbox/login", data={"key": KEY})
+    assert login.status_code == 303 and login.headers["Location"].endswith("/outbox")
+    [cookie] = login.headers.getlist("Set-Cookie")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/outbox" in cookie
+    assert KEY not in cookie  # the cookie grants the page, it does not carry the key itself
+    assert client.get("/outbox/messages").json["total"] == 1
+    assert client.get(f"/outbox/messages/{message_id}/raw").status_code == 200
+    assert b"Hello" in client.get("/outbox").data
+    assert client.delete("/outbox/messages").status_code == 204
+
+
+@pytest.mark.parametrize("path", ["/outbox", "/outbox/messages", "/v1/outbox", "/healthz", "/v1/messages"])
+def test_a_host_that_is_not_allowed_is_refused(make_settings, path) -> None:
+    client = create_app(make_settings(gateway_env="development", mail_backend="memory")).test_client()
+    refused = client.get(path, headers={"Host": "attacker.example"})
+    body = assert_problem(refused, 400, "host-not-allowed")
+    assert "GATEWAY_ALLOWED_HOSTS" in body["detail"]
+    for host in ("localhost", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST:8000"):
+        assert client.get("/outbox", headers={"Host": host}).status_code == 200, host
+
+
+def test_allowed_hosts_are_a_setting(make_settings) -> None:
+    app = create_app(make_settings(mail_backend="memory", gateway_allowed_hosts="mail.internal, .example.org"))
+    client = app.test_client()
+    assert client.get("/healthz", headers={"Host": "mail.internal:8000"}).status_code == 200
+    assert client.get("/healthz", headers={"Host": "api.example.org"}).status_code == 200
+    assert client.get("/healthz", headers={"Host": "localhost"}).status_code == 400
+    anywhere = create_app(make_settings(mail_backend="memory", gateway_allowed_hosts="*")).test_client()
+    assert anywhere.get("/healthz", headers={"Host": "whatever.example"}).status_code == 200
+
+
+def test_listening_on_every_address_needs_the_allowed_hosts_named(make_settings) -> None:
+    with pytest.raises(ConfigurationError, match="GATEWAY_ALLOWED_HOSTS"):
+        create_app(make_settings(mail_backend="memory", gateway_host="0.0.0.0"))
+    create_app(make_settings(mail_backend="memory", gateway_host="0.0.0.0", gateway_allowed_hosts="gw.example"))
+
+
+@pytest.mark.parametrize("headers", [{"Origin": "http://attacker.example"}, {"Sec-Fetch-Site": "cross-site"},
+                                     {"Sec-Fetch-Site": "same-site", "Origin": "http://sub.localhost"}])
+@pytest.mark.parametrize("path", ["/outbox/messages", "/v1/outbox"])
+def test_state_changing_outbox_requests_from_another_site_are_refused(make_settings, headers, path) -> None:
+    app = create_app(make_settings(gateway_env="development", mail_backend="memory"))
+    client = app.test_client()
+    client.post("/v1/messages", json=HELLO)
+    assert_problem(client.delete(path, headers=headers), 403, "cross-site-request")
+    assert client.get("/v1/outbox").json["total"] == 1
+    same = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+    assert client.delete(path, headers=same).status_code == 204
+    assert client.get("/v1/outbox").json["total"] == 0
