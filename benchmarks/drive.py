@@ -34,6 +34,7 @@ class Plan:
     idle_clients: int = 1000  # keep-alive connections left idle while a fresh client is timed (benchmarks.servers)
     slow_clients: int = 200  # clients sending their headers one line every two seconds, meanwhile
     fresh_probes: int = 20
+    probe_wait: float = 10.0  # seconds each fresh client is given
 
     def messages_for(self, sink: Sink) -> int:
         return self.latency_messages if sink.latency_ms else self.messages

@@ -166,7 +166,8 @@ def markdown(plan: Plan, rows: list[Row], memory: list[MemoryRow], started: floa
         if group == SERVERS_GROUP and connections:
             out += [f"With {plan.idle_clients} keep-alive connections left idle after one request each and "
                     f"{plan.slow_clients} clients sending one header line every 2 s, {plan.fresh_probes} fresh "
-                    "clients ask `GET /healthz` one after another, each given 10 s:", "",
+                    f"clients ask `GET /healthz` one after another, each given {plan.probe_wait:g} s; then the same "
+                    "while one request with an `Idempotency-Key` waits on a store another process holds locked:", "",
                     *connection_table(connections), ""]
     out += [f"## Peak memory: one message with a {plan.attachment_mb:g} MB attachment", "",
             "Growth of the sending process's resident memory over what it held before the send "

@@ -144,7 +144,7 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
     if args.smoke:
         plan = Plan(reps=1, messages=6, latency_messages=4, batch_size=3, concurrency=2, batch_concurrency=2,
                     attachment_mb=0.25, sinks=[("aiosmtpd", 0.0), ("asyncio", 5.0)], idle_clients=20, slow_clients=5,
-                    fresh_probes=2)
+                    fresh_probes=2, probe_wait=2.0)
     plan.reps = args.reps or plan.reps
     plan.messages = args.messages or plan.messages
     plan.server_threads = args.threads

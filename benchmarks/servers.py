@@ -8,14 +8,20 @@ given the same connection limit and idle keep-alive time where it has them.
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import json
+import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from benchmarks import payload
+from benchmarks.connections import probe
 from benchmarks.drive import HttpScenario, Plan, gateway_env, measure
 from benchmarks.procs import HOST, HttpServer, clean_env
 from benchmarks.results import Row
@@ -50,6 +56,8 @@ class ConnectionRow:
     slow: int = 0
     probes: list[float | None] = field(default_factory=list)
     wait: float = 0.0
+    # GET /healthz while one keyed request waits on an idempotency store another process holds locked
+    blocked_probes: list[float | None] = field(default_factory=list)
     not_applicable: str | None = None
     error: str | None = None
 
@@ -63,7 +71,7 @@ class ConnectionRow:
 
 def probe_connections(row: ConnectionRow, port: int, plan: Plan) -> None:
     cmd = [sys.executable, "-m", "benchmarks.connections", "--port", str(port), "--idle", str(plan.idle_clients),
-           "--slow", str(plan.slow_clients), "--probes", str(plan.fresh_probes)]
+           "--slow", str(plan.slow_clients), "--probes", str(plan.fresh_probes), "--wait", str(plan.probe_wait)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, env=clean_env(), timeout=600)
         if done.returncode != 0:
@@ -72,6 +80,35 @@ def probe_connections(row: ConnectionRow, port: int, plan: Plan) -> None:
             setattr(row, name, value)
     except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as exc:
         row.error = str(exc)
+
+
+def _keyed_post(port: int, key: str) -> None:
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    try:
+        conn.request("POST", "/v1/messages", payload.single_json(),
+                     {"Content-Type": "application/json", "Idempotency-Key": key})
+        conn.getresponse().read()
+    except (OSError, http.client.HTTPException):
+        pass  # only what it does to the other clients meanwhile is measured
+    finally:
+        conn.close()
+
+
+def probe_blocked_store(row: ConnectionRow, server: HttpServer, probes: int, wait: float) -> None:
+    """A blocking call in one request (SQLite waiting for a lock) and what it does to a fresh client."""
+    _keyed_post(server.port, "bench-first")  # creates the store in the server's working directory
+    store = Path(server.workdir.name) / ".mail-gateway-idempotency.sqlite3"
+    holder = sqlite3.connect(store, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    waiting = threading.Thread(target=_keyed_post, args=(server.port, "bench-blocked"), daemon=True)
+    try:
+        waiting.start()
+        time.sleep(0.5)
+        row.blocked_probes = [probe(server.port, wait) for _ in range(probes)]
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        waiting.join(60)
 
 
 def server_group(plan: Plan) -> tuple[list[Row], list[ConnectionRow]]:
@@ -96,6 +133,7 @@ def server_group(plan: Plan) -> tuple[list[Row], list[ConnectionRow]]:
             measure([HttpScenario(row, server, None, "/v1/messages", payload.single_json(), 1, plan.messages,
                                   plan.concurrency)], plan.reps)
             probe_connections(connections, server.port, plan)
+            probe_blocked_store(connections, server, max(2, plan.fresh_probes // 4), plan.probe_wait)
         finally:
             server.stop()
     return rows, connection_rows
@@ -103,15 +141,22 @@ def server_group(plan: Plan) -> tuple[list[Row], list[ConnectionRow]]:
 
 def connection_table(rows: list[ConnectionRow]) -> list[str]:
     lines = ["| Server | idle keep-alive connections answered | fresh clients answered | fresh client ms, "
-             "median (max) |", "|---|---:|---:|---:|"]
+             "median (max) | while one request waits on a locked store: answered, ms median (max) |",
+             "|---|---:|---:|---:|---:|"]
     for row in rows:
         if row.not_applicable or row.error:
             note = row.not_applicable or f"**ERROR** {(row.error or '').strip().splitlines()[-1:]}"
-            lines.append(f"| {row.server} | {note} | | |")
+            lines.append(f"| {row.server} | {note} | | | |")
             continue
         answered = row.answered
-        latency = (f"{answered[(len(answered) - 1) // 2]:,.1f} ({answered[-1]:,.1f})" if answered
-                   else f"none within {row.wait:g} s")
+        blocked = sorted(p for p in row.blocked_probes if p is not None)
         lines.append(f"| {row.server} | {row.idle_answered} of {row.idle} | {len(answered)} of {len(row.probes)} "
-                     f"| {latency} |")
+                     f"| {_latency(answered, row.wait)} | {len(blocked)} of {len(row.blocked_probes)}: "
+                     f"{_latency(blocked, row.wait)} |")
     return lines
+
+
+def _latency(answered: list[float], wait: float) -> str:
+    if not answered:
+        return f"none within {wait:g} s"
+    return f"{answered[(len(answered) - 1) // 2]:,.1f} ({answered[-1]:,.1f})"
