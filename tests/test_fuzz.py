@@ -12,7 +12,7 @@ import pytest
 import schemathesis
 from api_helpers import outbox
 from flask import Blueprint
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
@@ -148,48 +148,85 @@ def test_routes_added_by_other_blueprints_are_fuzzed_too(fuzzed_app) -> None:
         assert sum(fuzz(fuzzed_app, operation, "positive").values()) >= 1
 
 
-# Text with every kind of line break and control character a header could be split on.
-HOSTILE = "aZ :<>@,;\"'\\é€\r\n\t\x00\x0b\x0c\x1c\x85\u2028"
-hostile_text = st.text(alphabet=st.sampled_from(list(HOSTILE)) | st.characters(), max_size=40)
+# Every character a header may not hold (C0 but TAB, DEL, C1, U+2028/U+2029), and other text a header could be
+# split or confused on.
+FORBIDDEN = [chr(c) for c in (*range(0x00, 0x09), *range(0x0A, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)]
+HOSTILE = [*FORBIDDEN, *"aZ :<>@,;\"'\\é€\t=?"]
+hostile_text = st.text(alphabet=st.sampled_from(HOSTILE) | st.characters(), max_size=40)
 plain_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x2ff, exclude_characters='"\\/,',
                                            exclude_categories=("Cc", "Cs")), max_size=40)
-TEXT_FIELDS = ("subject", "header_value", "tag", "metadata_value", "filename", "display_name")
+# Each field that becomes (part of) a header. Names are display names of the address fields.
+TEXT_FIELDS = ("subject", "header_value", "tag", "metadata_value", "filename", "content_id", "from_name",
+               "to_name", "cc_name", "bcc_name", "reply_to_name")
+ADDRESS_FIELDS = ("from", "to", "cc", "bcc", "reply_to")
 
 
-@given(
-    plain=st.fixed_dictionaries({name: plain_text for name in TEXT_FIELDS}),
-    target=st.sampled_from(TEXT_FIELDS),
-    hostile=hostile_text,
-    header_name=st.from_regex(r"X-[A-Za-z0-9-]{1,10}", fullmatch=True)
-    | st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x7f), min_size=1, max_size=12),
-    metadata_key=st.from_regex(r"[A-Za-z0-9_-]{1,8}", fullmatch=True),
-)
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
-def test_no_field_of_the_message_model_can_inject_a_header(plain, target, hostile, header_name, metadata_key) -> None:
-    # One field at a time gets hostile text, the rest plain, so that most examples are valid and get rendered.
-    text = {**plain, target: hostile}
-    display_name, filename = text["display_name"], text["filename"].strip() or "x"
-    message = {"from": f'"{display_name}" <app@example.com>' if display_name else "app@example.com",
-               "to": ["friend@example.com"], "subject": text["subject"], "text": "body",
-               "tags": [text["tag"]] if text["tag"] else [], "metadata": {metadata_key: text["metadata_value"]},
-               "headers": {header_name: text["header_value"]},
-               "attachments": [{"filename": filename, "content": "QUJD"}]}
+def _address(name: str, spec: str) -> str:
+    return f'"{name}" <{spec}>' if name else spec
+
+
+def generated_message(text: dict[str, str], header_name: str, metadata_key: str) -> dict:
+    filename = text["filename"] or "x"
+    message = {field: [_address(text[f"{field}_name"], f"{field}@example.com")] for field in ADDRESS_FIELDS}
+    return {**message, "from": message["from"][0], "subject": text["subject"], "text": "body",
+            "tags": [text["tag"]] if text["tag"] else [], "metadata": {metadata_key: text["metadata_value"]},
+            "headers": {header_name: text["header_value"]},
+            "attachments": [{"filename": filename, "content": "QUJD", "content_id": text["content_id"] or None}]}
+
+
+def check_generated(message: dict, text: dict[str, str], injected: str | None) -> str:
+    """Refused with 422 naming the field, or rendered without an injected header; returns which."""
     try:
         request = parse_message_request(message, default_sender=None)
     except InvalidMessageError as problem:
         assert problem_for(problem).status == 422 and problem.errors
-        event("refused with 422")
-        return
-    try:
-        rendered = compose(request)
-    except InvalidMessageError as exc:  # the HTTP routes answer it with 422 naming the field
-        assert problem_for(exc).status == 422
-        event("refused with 422 when rendered")
-        return
-    event("rendered")
-    assert rendered.recipients == ("friend@example.com",)
+        return "refused with 422"
+    assert injected is None, f"a control character was accepted: {message!r}"
+    rendered = compose(request)
+    assert rendered.recipients == tuple(f"{f}@example.com" for f in ("to", "cc", "bcc"))
     assert_no_injected_header(rendered.data, message)
     parsed = email.message_from_bytes(rendered.data, policy=email.policy.default)
     assert parsed["Subject"].split() == text["subject"].split()  # folding may change whitespace, never words
     [attachment] = list(parsed.iter_attachments())
-    assert attachment.get_filename() == filename and attachment.get_payload(decode=True) == b"ABC"
+    assert attachment.get_filename() == message["attachments"][0]["filename"].strip()
+    assert attachment.get_payload(decode=True) == b"ABC"
+    return "rendered"
+
+
+def with_every_control_character(test):
+    """Explicit examples first: each forbidden character once, in each field in turn (66 characters over 11
+    fields: every character, every field, several characters per field), whatever hypothesis then draws."""
+    plain = dict.fromkeys(TEXT_FIELDS, "plain")
+    for index, character in enumerate(FORBIDDEN):
+        test = example(plain=plain, target=TEXT_FIELDS[index % len(TEXT_FIELDS)], hostile="",
+                       injection=("Ann", character, "Lee"), header_name="X-Custom", metadata_key="key")(test)
+    return test
+
+
+def test_no_field_of_the_message_model_can_inject_a_header() -> None:
+    # One field at a time gets hostile text — often plain text with one forbidden character put in — and the
+    # rest plain, so that most clean examples are valid and get rendered.
+    hit_characters: set[str] = set()
+    hit_fields: set[str] = set()
+
+    @settings(max_examples=400, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @with_every_control_character
+    @given(plain=st.fixed_dictionaries({name: plain_text for name in TEXT_FIELDS}),
+           target=st.sampled_from(TEXT_FIELDS), hostile=hostile_text,
+           injection=st.none() | st.tuples(plain_text, st.sampled_from(FORBIDDEN), plain_text),
+           header_name=st.from_regex(r"X-[A-Za-z0-9-]{1,10}", fullmatch=True)
+           | st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x7f), min_size=1, max_size=12),
+           metadata_key=st.from_regex(r"[A-Za-z0-9_-]{1,8}", fullmatch=True))
+    def run(plain, target, hostile, injection, header_name, metadata_key) -> None:
+        injected = None if injection is None else injection[1]
+        value = hostile if injection is None else "".join(injection)
+        if injected is not None:
+            hit_characters.add(injected)
+            hit_fields.add(target)
+        text = {**plain, target: value}
+        event(check_generated(generated_message(text, header_name, metadata_key), text, injected))
+
+    run()
+    assert hit_fields == set(TEXT_FIELDS)
+    assert hit_characters == set(FORBIDDEN), sorted(hex(ord(c)) for c in set(FORBIDDEN) - hit_characters)

@@ -1,19 +1,29 @@
 """Email addresses: parsed and validated once, then carried as ``Address`` values to the headers and envelope.
 
-email_validator checks the address itself (and gives the ASCII form of an internationalised domain); the
-standard library splits off and quotes the display name.
+One parser reads addresses everywhere — the request fields, flask-mailman messages, the raw route's headers and
+the outbox reading mail back: the standard library's RFC 5322 header parser (``email.headerregistry``), which
+drops comments instead of promoting them to display names (``a(b@evil.com)@example.com`` is ``a@example.com``)
+and decodes encoded-word names as one mailbox. email_validator checks the address itself.
+
+Domains are encoded with IDNA 2008 and UTS #46 (the ``idna`` package, as email_validator does), never with
+Python's ``"idna"`` codec: that is IDNA 2003, which maps ``faß.de`` to ``fass.de`` — another domain.
 """
 
 from __future__ import annotations
 
+import email.policy
 from dataclasses import dataclass
+from email.errors import HeaderParseError, NonASCIILocalPartDefect
 from email.headerregistry import Address as HeaderAddress
-from email.utils import getaddresses, parseaddr
 from functools import lru_cache
 
 import email_validator
+import idna
 
 from mail_gateway.errors import InvalidMessageError
+from mail_gateway.mail.rfc5322 import check_header_text
+
+_HEADER_PARSER = email.policy.default  # its header_factory parses address lists by RFC 5322's grammar
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,21 +40,54 @@ class Address:
         return self.text
 
 
+def _address_header(value: str) -> object | None:
+    try:
+        header = _HEADER_PARSER.header_factory("To", value)
+        header.addresses  # type: ignore[attr-defined]  # noqa: B018 - parsed lazily; fail here, not later
+    except (HeaderParseError, ValueError, IndexError, AttributeError, TypeError):  # the parser's failure modes
+        return None
+    # A non-ASCII local part is RFC 6532's internationalised address, not a defect here (it needs SMTPUTF8).
+    defects = [d for d in header.defects if not isinstance(d, NonASCIILocalPartDefect)]
+    return None if defects else header
+
+
+def header_addresses(value: str) -> list[tuple[str, str]] | None:
+    """``(display name, addr-spec)`` of every mailbox in an address header's value, groups flattened and
+    comments dropped; None when the value is not a well-formed address list."""
+    header = _address_header(value)
+    if header is None:
+        return None
+    return [(a.display_name, a.addr_spec) for a in header.addresses]  # type: ignore[attr-defined]
+
+
+def ascii_domain(domain: str) -> str:
+    """The domain as the envelope and headers carry it: an internationalised one as IDNA 2008 A-labels."""
+    if domain.isascii():
+        return domain
+    try:
+        return idna.encode(domain, uts46=True, transitional=False).decode("ascii")
+    except idna.IDNAError as exc:
+        raise InvalidMessageError(f"the domain {domain!r} has no IDNA 2008 encoding ({exc}); check its spelling",
+                                  field="address") from exc
+
+
 # email_validator costs tens of microseconds an address, and the same senders and recipients come back
 # request after request; the function is pure, and errors (raised, so never cached) are rare.
 @lru_cache(maxsize=4096)
 def parse_address(value: str) -> Address:
     """Validate one address, ``a@x.org`` or ``Name <a@x.org>``; raise ``ValueError`` saying what is wrong.
 
-    Display names may be non-ASCII and domains internationalised; the local part must be ASCII because
-    the gateway does not speak SMTPUTF8.
+    Display names may be non-ASCII and domains internationalised; the local part must be ASCII, because an
+    address of the HTTP API has to reach upstreams without SMTPUTF8 too.
     """
-    if "\r" in value or "\n" in value:
-        raise ValueError("must not contain CR or LF (header injection)")
-    parsed = getaddresses([value])
-    if len(parsed) != 1 or not parsed[0][1]:
+    check_header_text(value)
+    header = _address_header(value)
+    groups = header.groups if header is not None else ()  # type: ignore[attr-defined]
+    # One mailbox, not inside a group ("team: a@x.org;"), which has a display name of its own.
+    if len(groups) != 1 or groups[0].display_name is not None or len(groups[0].addresses) != 1:
         raise ValueError(f"{value!r} is not one email address; use 'a@example.com' or 'Name <a@example.com>'")
-    name, spec = parsed[0]
+    name, spec = groups[0].addresses[0].display_name, groups[0].addresses[0].addr_spec
+    check_header_text(name)  # an encoded-word name is decoded by now, and may have held a control character
     try:
         checked = email_validator.validate_email(spec, check_deliverability=False, allow_smtputf8=False)
     except email_validator.EmailNotValidError as exc:
@@ -58,38 +101,60 @@ def normalize_address(value: str) -> str:
     return parse_address(value).text
 
 
-@lru_cache(maxsize=4096)  # pure, and called for every address of every message rendered
+@lru_cache(maxsize=4096)  # pure, and called for every address of every library message
+def mailbox(address: str, field: str = "address") -> tuple[str, str]:
+    """``'Name <a@x.org>'`` -> ``('Name', 'a@x.org')``, for addresses that were not validated on their way in
+    (a flask-mailman message's); raises ``InvalidMessageError`` naming ``field``."""
+    try:
+        check_header_text(address)
+    except ValueError as exc:
+        raise InvalidMessageError(f"{address!r} {exc}", field=field) from exc
+    found = header_addresses(address)
+    if not found or len(found) != 1 or "@" not in found[0][1]:
+        raise InvalidMessageError(f"{address!r} is not one email address", field=field)
+    return found[0]
+
+
 def addr_spec(address: str) -> str:
-    """``'Name <a@x.org>'`` -> ``'a@x.org'``, for addresses that were not validated on their way in (a
-    flask-mailman message's); raises ``InvalidMessageError``."""
-    if "\r" in address or "\n" in address:
-        raise InvalidMessageError(f"address {address!r} contains a line break", field="address")
-    _, spec = parseaddr(address)
-    if "@" not in spec:
-        raise InvalidMessageError(f"{address!r} is not an email address", field="address")
-    return spec
+    """``'Name <a@x.org>'`` -> ``'a@x.org'`` (see ``mailbox``)."""
+    return mailbox(address)[1]
 
 
 @lru_cache(maxsize=4096)
 def envelope_address(spec: str) -> str:
-    """The ASCII form of an address for the SMTP envelope (IDN domain in punycode).
+    """The form of an address for the SMTP envelope: its domain in IDNA 2008 A-labels (the local part as it
+    is: a non-ASCII one needs SMTPUTF8). Raises ``InvalidMessageError`` when the domain has no encoding.
 
-    The null reverse-path of bounces and notifications (``""`` or ``"<>"``) stays empty: smtplib sends it
-    as ``MAIL FROM:<>``.
+    The null reverse-path of bounces and notifications (``""`` or ``"<>"``) stays empty: it is sent as
+    ``MAIL FROM:<>``.
     """
     if spec in ("", "<>"):
         return ""
-    local, _, domain = spec.rpartition("@")
-    try:
-        domain.encode("ascii")
-    except UnicodeEncodeError:
-        domain = domain.encode("idna").decode("ascii")
-    return f"{local}@{domain}"
+    local, at, domain = spec.rpartition("@")
+    if not at or not local or not domain:
+        raise InvalidMessageError(f"{spec!r} is not an email address", field="address")
+    return f"{local}@{ascii_domain(domain)}"
+
+
+def recipient_key(envelope: str) -> str:
+    """What makes two envelope addresses the same mailbox: the local part exactly (RFC 5321 lets the
+    receiving host tell case apart there), the domain whatever its case."""
+    local, _, domain = envelope.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def unique_recipients(addresses: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Envelope recipients, IDNA-encoded, each mailbox once, in order: one ``RCPT TO`` per mailbox."""
+    seen: dict[str, str] = {}
+    for address in addresses:
+        envelope = envelope_address(address)
+        seen.setdefault(recipient_key(envelope), envelope)
+    return tuple(seen.values())
 
 
 def address_domain(spec: str) -> str:
     """The ASCII domain of an address, for Message-IDs; ``localhost`` when it has none that encodes."""
     try:
         return envelope_address(spec).rpartition("@")[2] or "localhost"
-    except UnicodeError:
+    except InvalidMessageError:
         return "localhost"

@@ -11,6 +11,10 @@ that was two thirds of the gateway's time per request. The shapes a request can 
 — so their bytes are written directly. Header values that are not short printable ASCII go through the
 standard library's own folding and RFC 2047 encoding (``compat32``), and the tests parse every output back
 with the standard library's parser.
+
+Every line stays within RFC 5322's 998 octets and every header is ASCII (RFC 2047). Text that is not ASCII
+stays 8bit UTF-8, readable wherever the message is kept or printed; the SMTP backend says ``BODY=8BITMIME``
+for it, or re-encodes it as quoted-printable for an upstream without 8BITMIME (``mail_gateway.mail.sevenbit``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import base64
 import binascii
 import secrets
 from collections.abc import Iterable
+from email.header import Header
 from email.policy import compat32
 from email.utils import formataddr, quote
 from urllib.parse import quote as percent_encode
@@ -26,27 +31,47 @@ from urllib.parse import quote as percent_encode
 from mail_gateway.mail.addresses import Address, address_domain
 from mail_gateway.mail.rendering import RenderedMessage, message_date, new_message_id
 from mail_gateway.mail.request import Attachment, MessageRequest
+from mail_gateway.mail.rfc5322 import first_long_line
 
 _FOLDING = compat32.clone(linesep="\r\n")
 _SHORT_LINE = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters
-_LONG_LINE = 998  # ... and MUST be at most 998 octets
+_UNFOLDABLE = 900  # characters of one address that folding leaves on a line of its own, within 998 octets
 _BASE64_LINE = 57  # input bytes per 76-character base64 line
+_ADDRESS_HEADERS = ("From", "To", "Cc", "Reply-To")  # each address fits a line already (address_text)
+_PARAMETER_SEGMENT = 60  # characters of an RFC 2231 parameter per continuation
+
+
+def _encoded_words(value: str) -> str:
+    # Encoded-words may be split anywhere, so a long word still folds; joined by spaces, folding breaks there.
+    return Header(value, "utf-8").encode(linesep=" ")
 
 
 def header(name: str, value: str) -> bytes:
     """One header line with its CRLF: verbatim when it is short printable ASCII, else folded and, where it
-    is not ASCII, RFC 2047-encoded by the standard library."""
+    is not ASCII, RFC 2047-encoded by the standard library. A word too long to fold within 998 octets is
+    RFC 2047-encoded too, since encoded-words can be split anywhere."""
     if len(name) + len(value) + 2 <= _SHORT_LINE and value.isascii() and value.isprintable():
         return f"{name}: {value}\r\n".encode("ascii")
-    return _FOLDING.fold_binary(name, value)
+    folded = _FOLDING.fold_binary(name, value)
+    if first_long_line(folded) is not None and name not in _ADDRESS_HEADERS:
+        folded = _FOLDING.fold_binary(name, _encoded_words(value))
+    return folded
 
 
 def address_text(address: Address) -> str:
     """An address as a header shows it: the display name RFC 2047-encoded when not ASCII, and the domain in
-    its ASCII form, since without SMTPUTF8 a header must be ASCII."""
+    its ASCII form, since without SMTPUTF8 a header must be ASCII.
+
+    A name is one encoded-word as long as that fits on a line: split into several, Python's own parser (the
+    outbox's, and many test suites') would show a space between them. Only a name too long for one line
+    is split.
+    """
     if not address.display_name:
         return address.envelope
-    return formataddr((address.display_name, address.envelope), charset="utf-8")
+    text = formataddr((address.display_name, address.envelope), charset="utf-8")
+    if len(text) <= _UNFOLDABLE:
+        return text
+    return f"{_encoded_words(address.display_name)} <{address.envelope}>"
 
 
 def _address_header(name: str, addresses: Iterable[Address]) -> bytes:
@@ -59,10 +84,9 @@ def _crlf_lines(text: str) -> str:
 
 def text_part(text: str, subtype: str) -> list[bytes]:
     """A text/plain or text/html part in UTF-8: 7bit or 8bit as it is, quoted-printable when a line would be
-    longer than SMTP allows."""
-    lines = _crlf_lines(text)
-    data = lines.encode("utf-8")
-    if any(len(line) > _LONG_LINE for line in data.split(b"\n")):
+    longer than RFC 5322 allows or the text holds NUL (which neither 7bit nor 8bit may carry)."""
+    data = _crlf_lines(text).encode("utf-8")
+    if b"\0" in data or first_long_line(data) is not None:
         encoding = "quoted-printable"
         data = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
     else:
@@ -78,7 +102,21 @@ def text_part(text: str, subtype: str) -> list[bytes]:
 def _filename_parameter(filename: str) -> str:
     if filename.isascii():
         return f'filename="{quote(filename)}"'
-    return f"filename*=utf-8''{percent_encode(filename, safe='')}"  # RFC 2231
+    # RFC 2231, in continuations (filename*0*, filename*1*, ...) so a long name keeps lines short; a
+    # segment never ends inside a %XX escape.
+    encoded = percent_encode(filename, safe="")
+    segments, start = [], 0
+    while start < len(encoded):
+        end = min(len(encoded), start + _PARAMETER_SEGMENT)
+        percent = encoded.rfind("%", max(start, end - 2), end)
+        if percent != -1 and end < len(encoded):
+            end = percent
+        segments.append(encoded[start:end])
+        start = end
+    if len(segments) == 1:
+        return f"filename*=utf-8''{encoded}"
+    return "; ".join(f"filename*{i}*={'utf-8' + chr(39) * 2 if i == 0 else ''}{segment}"
+                     for i, segment in enumerate(segments))
 
 
 def attachment_part(attachment: Attachment) -> list[bytes]:

@@ -13,10 +13,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
 
 from mail_gateway.mail.addresses import Address, parse_address
+from mail_gateway.mail.rfc5322 import check_header_text
 
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII except ':'
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every ASCII control character but tab
-_FILENAME_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # C0/C1 controls, and lone surrogates
 # Set by the gateway itself or by the fields above; a caller's "headers" may not override them.
 RESERVED_HEADERS = frozenset(
     h.lower()
@@ -36,12 +35,8 @@ def _valid_unicode(value: str) -> str:
 
 
 def _single_line(value: str) -> str:
-    _valid_unicode(value)
-    if "\r" in value or "\n" in value:
-        raise ValueError("must not contain CR or LF (header injection)")
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
+    # Every field that becomes (part of) a header: no control character, line break or line separator.
+    return check_header_text(value)
 
 
 def _address(value: Any) -> Address:
@@ -76,8 +71,7 @@ def _tag(value: str) -> str:
 def _plain_filename(name: str) -> str:
     if "/" in name or "\\" in name:
         raise ValueError("must be a file name without path separators ('/' or '\\')")
-    if _FILENAME_CONTROL.search(name):
-        raise ValueError("must not contain control characters or lone surrogates")
+    check_header_text(name)  # it goes into Content-Disposition
     # Mail clients drop a file name's outer whitespace (Python's parser too), so it is dropped here already.
     name = name.strip()
     if not name or name.strip(".") == "":

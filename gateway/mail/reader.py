@@ -2,7 +2,9 @@
 
 The outbox API, the outbox page, the console summary and the test fixture all show the same reading, so a
 message looks the same wherever it is inspected. The standard library's ``email`` package does the parsing;
-only the choice of which parts are "the body" and which are attachments is made here.
+only the choice of which parts are "the body" and which are attachments is made here. Address headers are read
+with the parser the sender validates addresses with (``mail_gateway.mail.addresses``), so a display name with a
+comma or an encoded-word is one address, as it was sent.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import email
 import email.policy
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
+
+from mail_gateway.mail.addresses import envelope_address, header_addresses, recipient_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +70,38 @@ def _header(parsed: EmailMessage, name: str) -> str:
     return "" if value is None else str(value)
 
 
-def _addresses(parsed: EmailMessage, name: str) -> list[str]:
-    values = [str(v) for v in (parsed.get_all(name) or [])]
-    return [f"{display} <{spec}>" if display else spec for display, spec in getaddresses(values) if spec]
+def _shown(display_name: str, spec: str) -> str:
+    if not display_name:
+        return spec
+    try:
+        return str(Address(display_name=display_name, addr_spec=spec))  # quoted where the name needs it
+    except (ValueError, IndexError):
+        return f"{display_name} <{spec}>"
+
+
+def _mailboxes(parsed: EmailMessage, name: str) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for field, raw in parsed.raw_items():
+        if field.lower() != name.lower():
+            continue
+        if not raw.isascii():  # UTF-8 header text (RFC 6532), kept as surrogate escapes by the parser
+            raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        mailboxes = header_addresses(raw.replace("\r", "").replace("\n", ""))  # unfolded (RFC 5322 2.2.3)
+        if mailboxes is None:  # not well-formed: what the lenient reading finds, rather than nothing
+            try:
+                mailboxes = [(a.display_name, a.addr_spec) for a in parsed.policy.header_fetch_parse(
+                    field, raw).addresses]  # type: ignore[attr-defined]
+            except (ValueError, IndexError, AttributeError, TypeError):
+                mailboxes = []
+        found += [(display, spec) for display, spec in mailboxes if spec]
+    return found
+
+
+def _key(spec: str) -> str:
+    try:
+        return recipient_key(envelope_address(spec))
+    except ValueError:  # a domain with no IDNA encoding: compared as it is written
+        return recipient_key(spec)
 
 
 class MessageReader:
@@ -93,22 +127,23 @@ class MessageReader:
 
     @property
     def from_(self) -> str:
-        found = _addresses(self.parsed, "From")
-        return found[0] if found else _header(self.parsed, "From")
+        found = _mailboxes(self.parsed, "From")
+        return _shown(*found[0]) if found else _header(self.parsed, "From")
 
     @property
     def to(self) -> list[str]:
-        return _addresses(self.parsed, "To")
+        return [_shown(*mailbox) for mailbox in _mailboxes(self.parsed, "To")]
 
     @property
     def cc(self) -> list[str]:
-        return _addresses(self.parsed, "Cc")
+        return [_shown(*mailbox) for mailbox in _mailboxes(self.parsed, "Cc")]
 
     @property
     def bcc(self) -> list[str]:
-        """Envelope recipients that no To or Cc header names: the blind copies."""
-        shown = {getaddresses([a])[0][1].lower() for a in self.to + self.cc}
-        return [r for r in self.recipients if r.lower() not in shown]
+        """Envelope recipients that no To or Cc header names: the blind copies. Addresses are compared as
+        mailboxes (the domain IDNA-encoded and in any case), as the envelope de-duplicates them."""
+        shown = {_key(spec) for name in ("To", "Cc") for _, spec in _mailboxes(self.parsed, name)}
+        return [r for r in self.recipients if _key(r) not in shown]
 
     @property
     def date(self) -> datetime | None:

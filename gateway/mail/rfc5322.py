@@ -1,0 +1,57 @@
+"""The RFC 5322 rules every way in shares: which characters a header field may hold, and how long a line may be.
+
+Mail parsers split header blocks on more than CR and LF: Python's ``str.splitlines`` (which the ``email``
+package uses) and many clients also end a line at VT, FF, FS/GS/RS, NEL and the Unicode line and paragraph
+separators, so one of those inside a display name or a subject ends the header block there and turns the rest
+into the body. Every C0 control character but TAB (folding white space), DEL, the C1 controls and U+2028/U+2029
+are therefore refused in anything that becomes a header.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 controls except TAB, DEL, C1 controls (NEL among them), LINE SEPARATOR and PARAGRAPH SEPARATOR.
+FORBIDDEN_IN_HEADERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_LINE_OCTETS = 998  # RFC 5322 2.1.1: each line MUST be at most 998 octets, excluding the CRLF
+_SCAN_CHUNK = 1 << 20  # octets of a message scanned for long lines at a time
+
+
+def check_header_text(value: str) -> str:
+    """``value`` unchanged, or ``ValueError`` naming the first character that no header field may hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # JSON can carry lone surrogates ("\ud800"); no mail encoding can
+        raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
+    found = FORBIDDEN_IN_HEADERS.search(value)
+    if found:
+        raise ValueError(f"must not contain U+{ord(found.group()):04X} at position {found.start()}: control "
+                         "characters and line separators would end the header (header injection); remove it")
+    return value
+
+
+def first_long_line(data: bytes) -> tuple[int, int] | None:
+    """``(line number from 1, octets)`` of the first line longer than 998 octets (CRLF not counted), or None.
+
+    Scanned a megabyte at a time, whole lines each: a regular expression would take seconds over a large
+    attachment, and splitting the whole message at once would copy it.
+    """
+    line_number, position, size = 1, 0, len(data)
+    while position < size:
+        newline = data.find(b"\n", min(size, position + _SCAN_CHUNK))
+        stop = size if newline == -1 else newline + 1
+        lines = data[position:stop].split(b"\n")
+        if max(map(len, lines)) > MAX_LINE_OCTETS:  # a line's CR may make one octet too many: look closer
+            for offset, line in enumerate(lines):
+                octets = len(line) - line.endswith(b"\r")
+                if octets > MAX_LINE_OCTETS:
+                    return line_number + offset, octets
+        line_number += len(lines) - 1
+        position = stop
+    return None
+
+
+def long_line_message(found: tuple[int, int]) -> str:
+    line, octets = found
+    return (f"line {line} is {octets} octets long; RFC 5322 allows at most {MAX_LINE_OCTETS} per line: wrap it, or "
+            "encode the part as quoted-printable or base64")

@@ -1,0 +1,62 @@
+"""Addresses mean what they show: comments are dropped, never promoted to display names, and the outbox reads
+address headers with the sender's own parser, listing each recipient under the header it came from."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from api_helpers import HELLO, outbox, parsed
+
+from mail_gateway import create_app
+
+ENCODED_WORD_NAMES = [
+    ("=?utf-8?q?Smith=2C_Ann?= <ann@example.com>", '"Smith, Ann" <ann@example.com>'),
+    ("=?utf-8?q?Ann_=3Cmallory=40evil=2Ecom=3E?= <ann@example.com>", '"Ann <mallory@evil.com>" <ann@example.com>'),
+    ("=?utf-8?b?QW5uLCBCb2IgPGV2ZUBldmlsLmNvbT4=?= <ann@example.com>", '"Ann, Bob <eve@evil.com>" <ann@example.com>'),
+    ('"J\\"o, e" <ann@example.com>', '"J\\"o, e" <ann@example.com>'),
+]
+
+
+@pytest.fixture
+def app(make_settings):
+    return create_app(make_settings(mail_backend="memory"))
+
+
+@pytest.mark.parametrize(("given", "address"), [
+    ("a(b@evil.com)@example.com", "a@example.com"),
+    ("a@example.com (b@evil.com)", "a@example.com"),
+    ("Ann (The CEO <ceo@evil.com>) <a@example.com>", "Ann <a@example.com>"),
+])
+def test_comments_are_dropped_not_promoted_to_display_names(app, given, address) -> None:
+    response = app.test_client().post("/v1/messages", json={**HELLO, "from": given, "to": [given]})
+    assert response.status_code == 202, response.get_json()
+    message = parsed(outbox(app)[0])
+    for header in ("From", "To"):
+        assert str(message[header]) == address
+        assert "evil" not in message[header].addresses[0].display_name
+    assert outbox(app)[0].recipients == ("a@example.com",)
+
+
+@pytest.mark.parametrize(("header", "shown"), ENCODED_WORD_NAMES)
+def test_the_outbox_lists_each_recipient_once_under_its_own_header(app, header, shown) -> None:
+    data = f"From: app@example.com\r\nTo: {header}\r\nCc: Bob <bob@xn--fa-hia.de>\r\nSubject: x\r\n\r\nhi\r\n"
+    client = app.test_client()
+    response = client.post("/v1/messages/raw", json={
+        "mail_from": "app@example.com", "rcpt_to": ["ann@example.com", "bob@faß.de", "hidden@example.com"],
+        "data": base64.b64encode(data.encode()).decode()})
+    assert response.status_code == 202
+    [summary] = client.get("/v1/outbox").get_json()["messages"]
+    detail = client.get(f"/v1/outbox/{summary['id']}").get_json()
+    assert detail["to"] == [shown] and detail["cc"] == ["Bob <bob@xn--fa-hia.de>"]
+    assert detail["bcc"] == ["hidden@example.com"]  # the real To and Cc recipients are not blind copies
+    assert client.get("/v1/outbox", query_string={"to": "mallory"}).get_json()["total"] == \
+        (1 if "mallory" in shown else 0)
+
+
+def test_the_test_fixture_reads_recipients_with_the_same_parser() -> None:
+    from mail_gateway.testing.outbox import SentMessage
+
+    data = b"From: app@example.com\r\nTo: =?utf-8?q?Smith=2C_Ann?= <ann@example.com>\r\nSubject: x\r\n\r\nhi\r\n"
+    message = SentMessage(data, ("ann@example.com",))
+    assert message.to == ['"Smith, Ann" <ann@example.com>'] and message.bcc == []
