@@ -14,7 +14,9 @@ place (``mail_gateway.ingress.replies``).
         │   └── ConnectionSetupError  the upstream could not be reached or refused the session
         ├── PermanentDeliveryError    nothing accepted; the same attempt fails again
         │   ├── RecipientsRefusedError
-        │   └── MessageTooLargeError
+        │   ├── MessageTooLargeError
+        │   ├── ExtensionMissingError the message needs SMTPUTF8 or 8BITMIME the upstream lacks
+        │   └── SenderNotAllowedError GATEWAY_ALLOWED_SENDERS refuses its sender; never reached a backend
         └── DeliveryOutcomeUnknownError  the reply to the final dot was lost
 
 Code written for Flask-Mail, flask-mailman or Django catches ``smtplib`` exceptions, ``BadHeaderError`` or
@@ -75,7 +77,11 @@ class InvalidMessageError(GatewayError, ValueError):
 
 
 class DeliveryError(GatewayError):
-    """The backend did not accept the message."""
+    """The backend did not accept the message.
+
+    The message (``str(exc)``) is for the log and may name the upstream; ``client_detail`` is what the
+    gateway's clients are told instead, with ``smtp_code`` and ``smtp_text``.
+    """
 
     def __init__(
         self,
@@ -87,6 +93,8 @@ class DeliveryError(GatewayError):
         smtp_code: int | None = None,
         upstream: str | None = None,
         smtp_command: str | None = None,
+        smtp_text: str | None = None,
+        client_detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.backend = backend
@@ -95,6 +103,9 @@ class DeliveryError(GatewayError):
         self.recipients = tuple(recipients)  # RecipientResult of each recipient, where known
         self.smtp_code = smtp_code
         self.upstream = upstream
+        self.smtp_text = smtp_text  # the upstream's reply text to smtp_code
+        # What an API client may be told: the message names the upstream's host, port and login, for the log.
+        self.client_detail = client_detail
         self.attempts = 1  # how many attempts the backend made in all before giving up
 
 
@@ -117,6 +128,15 @@ class RecipientsRefusedError(PermanentDeliveryError):
 
 class MessageTooLargeError(PermanentDeliveryError):
     """The message is larger than the backend accepts; it was not sent."""
+
+
+class ExtensionMissingError(PermanentDeliveryError):
+    """The message needs an SMTP extension the upstream did not announce (``extension``: ``SMTPUTF8`` for a
+    non-ASCII address, ``8BITMIME`` for 8-bit data that cannot be re-encoded); it was not sent."""
+
+    def __init__(self, message: str, *, extension: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.extension = extension
 
 
 class DeliveryOutcomeUnknownError(DeliveryError):
@@ -164,3 +184,12 @@ def __getattr__(name: str) -> Any:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         globals()[name] = cls
         return cls
+
+
+class SenderNotAllowedError(PermanentDeliveryError):
+    """``GATEWAY_ALLOWED_SENDERS`` does not let this client send as the message's envelope sender, From or
+    Sender (``field`` says which: ``mail_from``, ``from`` or ``sender``). Refused before any backend saw it."""
+
+    def __init__(self, message: str, *, field: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.field = field

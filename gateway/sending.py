@@ -7,6 +7,10 @@ backend in one call (``EmailBackend.deliver_all``) and writes one ``delivery`` l
 
 Validation errors are ``InvalidMessageError`` (each field and its fix), delivery failures ``DeliveryError``
 subclasses: the HTTP layer, the CLI and the ingress each turn them into their own answer, in one place.
+
+With ``GATEWAY_ALLOWED_SENDERS`` set, ``deliver`` first checks each message's senders (envelope, From, Sender)
+against what its client may use; a refused message never reaches the backend, and its outcome is a
+``SenderNotAllowedError`` (HTTP 403, SMTP ``550 5.7.1``), logged like any other.
 """
 
 from __future__ import annotations
@@ -25,13 +29,16 @@ from mail_gateway.errors import (
     DeliveryError,
     DeliveryOutcomeUnknownError,
     PermanentDeliveryError,
+    SenderNotAllowedError,
 )
 from mail_gateway.mail.addresses import Address, parse_address
 from mail_gateway.mail.compose import compose
 from mail_gateway.mail.rendering import RenderedMessage, render_email, render_raw
 from mail_gateway.mail.request import MessageRequest, parse_message_request
 from mail_gateway.mail.result import SendResult
+from mail_gateway.mail.senders import sender_refusal
 from mail_gateway.settings import GatewaySettings
+from mail_gateway.settings.senders import ANYONE, Client
 
 log = logging.getLogger("mail_gateway.delivery")
 Outcome = SendResult | DeliveryError
@@ -52,6 +59,8 @@ def outcome_word(outcome: Outcome) -> str:
         return "accepted" if len(outcome.accepted) == len(outcome.recipients) else "partly-accepted"
     if isinstance(outcome, DeliveryOutcomeUnknownError):
         return "unknown"
+    if isinstance(outcome, SenderNotAllowedError):
+        return "sender-not-allowed"
     return "refused" if isinstance(outcome, PermanentDeliveryError) else "deferred"
 
 
@@ -71,6 +80,7 @@ class Sender:
         self.settings = settings
         self.backend = backend
         self.default_sender = default_sender(settings)
+        self.sender_rules = settings.sender_rules  # None: anyone may send as anyone
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> Sender:
@@ -84,32 +94,45 @@ class Sender:
         return parse_message_request(payload, default_sender=self.default_sender,
                                      max_recipients=self.settings.gateway_max_recipients)
 
-    def send(self, request: MessageRequest, *, via: str) -> SendResult:
-        return self.send_rendered(compose(request), via=via)
+    def send(self, request: MessageRequest, *, via: str, client: Client = ANYONE) -> SendResult:
+        return self.send_rendered(compose(request), via=via, client=client)
 
     def send_raw(self, mail_from: str, rcpt_to: Sequence[str], data: bytes, *, via: str,
-                 add_missing: bool = True, **context: object) -> SendResult:
-        return self.send_rendered(render_raw(mail_from, rcpt_to, data, add_missing=add_missing), via=via, **context)
+                 add_missing: bool = True, client: Client = ANYONE, **context: object) -> SendResult:
+        rendered = render_raw(mail_from, rcpt_to, data, add_missing=add_missing)
+        return self.send_rendered(rendered, via=via, client=client, **context)
 
     def send_email(self, message: Any) -> SendResult:
         """A flask-mailman (or Django-style) message object, for the Flask extension's library use."""
         return self.send_rendered(render_email(message), via="library")
 
+    def may_send_as(self, client: Client, address: str) -> bool:
+        """Whether GATEWAY_ALLOWED_SENDERS lets ``client`` use ``address`` (the ingress asks at MAIL FROM)."""
+        return self.sender_rules is None or self.sender_rules.allows(client, address)
+
     # -- the one call to the backend -----------------------------------------------------------------------
 
-    def send_rendered(self, message: RenderedMessage, *, via: str, **context: object) -> SendResult:
-        [outcome] = self.deliver([message], via=via, **context)
+    def send_rendered(self, message: RenderedMessage, *, via: str, client: Client = ANYONE,
+                      **context: object) -> SendResult:
+        [outcome] = self.deliver([message], via=via, client=client, **context)
         if isinstance(outcome, DeliveryError):
             raise outcome
         return outcome
 
-    def deliver(self, messages: Sequence[RenderedMessage], *, via: str, **context: object) -> list[Outcome]:
-        """Each message's result or delivery error, in order (``EmailBackend.deliver_all``), logged."""
+    def deliver(self, messages: Sequence[RenderedMessage], *, via: str, client: Client = ANYONE,
+                **context: object) -> list[Outcome]:
+        """Each message's result or delivery error, in order (``EmailBackend.deliver_all``), logged. Messages
+        whose senders ``client`` may not use are refused here, before the backend."""
         if not messages:
             return []
+        refused: list[Outcome | None] = [None] * len(messages)
+        if self.sender_rules is not None:
+            refused = [sender_refusal(self.sender_rules, client, m, self.backend.name) for m in messages]
+        allowed = [m for m, refusal in zip(messages, refused, strict=True) if refusal is None]
         started = time.perf_counter()
-        outcomes = self.backend.deliver_all(messages)
+        delivered = iter(self.backend.deliver_all(allowed) if allowed else [])
         duration_ms = round((time.perf_counter() - started) * 1000, 1) if len(messages) == 1 else None
+        outcomes = [refusal if refusal is not None else next(delivered) for refusal in refused]
         for message, outcome in zip(messages, outcomes, strict=True):
             self._log(message, outcome, via, duration_ms, context)
         return outcomes

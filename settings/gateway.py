@@ -15,13 +15,14 @@ from mail_gateway.settings.flask_compat import FlaskMailSettings
 from mail_gateway.settings.http import HttpApiSettings
 from mail_gateway.settings.ingress import IngressSettings
 from mail_gateway.settings.outbox import OutboxSettings
+from mail_gateway.settings.senders import SenderSettings
 from mail_gateway.settings.smtp import SmtpSettings
 
 DEFAULT_BACKEND_BY_ENV = {"development": "console", "testing": "memory", "production": "smtp"}
 
 
 class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiSettings, IngressSettings,
-                      OutboxSettings, FlaskMailSettings):
+                      OutboxSettings, FlaskMailSettings, SenderSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -62,7 +63,21 @@ class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiS
             )
         if self.backend_name == "file" and self.file_path is None:
             raise ValueError("MAIL_FILE_PATH is not set; the file backend needs a writable directory")
+        self._senders_name_known_clients()
         return self
+
+    def _senders_name_known_clients(self) -> None:
+        rules = self.sender_rules
+        if rules is None:
+            return
+        unknown_keys = sorted(set(rules.by_key) - {n for n in self.api_key_names.values() if n is not None})
+        if unknown_keys:
+            raise ValueError(f"GATEWAY_ALLOWED_SENDERS names the API key {unknown_keys[0]!r}, which GATEWAY_API_KEYS "
+                             "does not name; name a key there as name:key, or fix the entry key:name=...")
+        unknown_users = sorted(set(rules.by_user) - set(self.smtp_users))
+        if unknown_users:
+            raise ValueError(f"GATEWAY_ALLOWED_SENDERS names the SMTP user {unknown_users[0]!r}, which "
+                             "GATEWAY_SMTP_USERS does not list; add the user there, or fix the entry user:name=...")
 
     def check_http_service(self) -> None:
         """What serving the HTTP API adds to the rules: production needs API keys (or says it goes without).

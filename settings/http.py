@@ -5,13 +5,16 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings
 
+from mail_gateway.settings.senders import NAME
+
 SQLITE_URL_PREFIX = "sqlite:///"
 
 
 class HttpApiSettings(BaseSettings):
     # A plain comma-separated string, not list[str]: pydantic-settings would insist on JSON for a list.
     gateway_api_keys: SecretStr | None = Field(
-        None, description="set it to one or more API keys separated by commas, e.g. 'key-one,key-two'"
+        None, description="set it to one or more API keys separated by commas, each optionally named "
+        "(name:key), e.g. 'key-one,billing:key-two'"
     )
     gateway_allow_anonymous: bool = Field(
         False, description="set it to true to serve /v1 without API keys in production, or false"
@@ -60,6 +63,9 @@ class HttpApiSettings(BaseSettings):
             raise ValueError("it holds an empty key (two commas in a row, or a trailing comma)")
         if any(not key.isprintable() or " " in key for key in keys):
             raise ValueError("a key contains a space or a control character")
+        names = [key.partition(":")[0] for key in keys if ":" in key and NAME.fullmatch(key.partition(":")[0])]
+        if len(set(names)) != len(names):
+            raise ValueError("two keys have the same name (name:key)")
         return SecretStr(",".join(keys))
 
     @field_validator("gateway_idempotency_url")
@@ -72,9 +78,19 @@ class HttpApiSettings(BaseSettings):
     @property
     def api_keys(self) -> tuple[str, ...]:
         """The configured keys; empty when the API is open."""
+        return tuple(self.api_key_names)
+
+    @property
+    def api_key_names(self) -> dict[str, str | None]:
+        """Each key and its name: an entry ``name:key`` names its key, for GATEWAY_ALLOWED_SENDERS."""
         if self.gateway_api_keys is None:
-            return ()
-        return tuple(self.gateway_api_keys.get_secret_value().split(","))
+            return {}
+        keys: dict[str, str | None] = {}
+        for entry in self.gateway_api_keys.get_secret_value().split(","):
+            name, colon, key = entry.partition(":")
+            named = bool(colon) and bool(key) and NAME.fullmatch(name) is not None
+            keys[key if named else entry] = name if named else None
+        return keys
 
     @property
     def idempotency_path(self) -> str:

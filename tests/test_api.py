@@ -190,7 +190,8 @@ def test_smtp_refused_login_is_502_without_the_password(smtp_server_factory, mak
     app = create_app(make_settings(**server.settings(mail_username="app", mail_password="wrong-pw")))
     response = app.test_client().post("/v1/messages", json=HELLO)
     body = assert_problem(response, 502)
-    assert "app" in body["detail"] and "wrong-pw" not in response.get_data(as_text=True)
+    assert body["type"].endswith(":upstream-refused") and body["smtp_code"] == 535 and "login" in body["detail"]
+    assert "'app'" not in body["detail"] and "wrong-pw" not in response.get_data(as_text=True)
 
 
 def test_an_unexpected_error_is_a_500_problem_without_a_traceback(make_settings) -> None:

@@ -294,17 +294,22 @@ def test_a_client_that_disconnects_mid_delivery_does_not_stop_the_delivery(ingre
     assert [m.rcpt_tos for m in upstream.messages] == [[RECIPIENTS[0]]]
 
 
-def test_a_non_ascii_address_is_refused_at_rcpt_not_after_data(ingress_factory) -> None:
+def test_a_non_ascii_address_needs_smtputf8_declared_at_mail_from(ingress_factory) -> None:
     ingress = ingress_factory(mail_backend="memory")
     with ingress.client() as client:
         client.ehlo()
-        assert not client.has_extn("smtputf8")
+        assert client.has_extn("smtputf8")
         assert client.mail(SENDER)[0] == 250
         client.send("RCPT TO:<j\u00f6rg@example.com>\r\n".encode())
-        assert client.getreply()[0] == 500
+        assert client.getreply()[0] == 553  # refused at RCPT, where the client can still go on without it
         assert client.rcpt(RECIPIENTS[0])[0] == 250
         assert client.data(message_bytes())[0] == 250
-    assert ingress.backend.outbox[0].recipients == (RECIPIENTS[0],)
+    with ingress.client() as client:
+        client.ehlo()
+        assert client.mail(SENDER, ["SMTPUTF8"])[0] == 250
+        assert client.rcpt("j\u00f6rg@b\u00fccher.example")[0] == 250
+        assert client.data(message_bytes())[0] == 250
+    assert [m.recipients for m in ingress.backend.outbox] == [(RECIPIENTS[0],), ("j\u00f6rg@xn--bcher-kva.example",)]
 
 
 def test_the_smtp_ingress_and_the_http_api_share_one_backend(make_settings) -> None:

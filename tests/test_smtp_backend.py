@@ -410,14 +410,19 @@ def test_a_refused_login_names_the_user_never_the_password_and_is_not_reused(
     assert server.handler.quits == 0  # no connection whose login failed was kept to be closed politely
 
 
-def test_a_refused_login_is_a_502_naming_the_server_and_user(smtp_server_factory, make_settings) -> None:
+def test_a_refused_login_is_a_502_with_the_smtp_reply_and_the_upstream_only_in_the_log(
+        smtp_server_factory, make_settings, caplog) -> None:
     server = smtp_server_factory(FaultHandler(), authenticator=Authenticator(), auth_require_tls=False)
     client = create_app(make_settings(**server.settings(mail_username="app", mail_password="wrong-pw"))).test_client()
-    response = client.post("/v1/messages", json={"from": "app@example.com", "to": ["a@example.com"], "text": "x"})
+    with caplog.at_level(logging.INFO, logger="mail_gateway.delivery"):
+        response = client.post("/v1/messages", json={"from": "app@example.com", "to": ["a@example.com"], "text": "x"})
     assert response.status_code == 502
-    body = response.get_json()
-    assert f"{HOST}:{server.port}" in body["detail"] and "'app'" in body["detail"]
-    assert "wrong-pw" not in response.get_data(as_text=True)
+    body, text = response.get_json(), response.get_data(as_text=True)
+    assert body["type"] == "urn:mail-gateway:problem:upstream-refused"
+    assert body["smtp_code"] == 535 and body["smtp_text"] == "5.7.8 Authentication credentials invalid"
+    assert str(server.port) not in text and HOST not in text and "'app'" not in text and "wrong-pw" not in text
+    # The operator still finds which upstream and which login in the delivery log.
+    assert f"{HOST}:{server.port}" in caplog.text and "user 'app'" in caplog.text and "wrong-pw" not in caplog.text
 
 
 # -- the delivery log --------------------------------------------------------------------------------------

@@ -203,7 +203,8 @@ class SmtpBackend(EmailBackend):
                 transaction.quit_quietly(conn)
         first = errors[0]
         raise type(first)("; ".join(str(e) for e in errors), backend=self.name, smtp_code=first.smtp_code,
-                          upstream=first.upstream) from first
+                          upstream=first.upstream, smtp_text=first.smtp_text,
+                          client_detail=first.client_detail) from first
 
     def close(self) -> None:
         """Say QUIT on every pooled connection (the gateway is stopping, or a test is done with the backend)."""

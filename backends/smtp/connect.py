@@ -53,7 +53,8 @@ def connect(upstream: Upstream, timeout: float, context: ssl.SSLContext | None,
         found["banner"] = f"{code} {reply_text(banner)}"
         if code != 220:
             kind = ConnectionSetupError if 400 <= code < 500 else PermanentDeliveryError
-            raise delivery_error(kind, f"refused the connection: {code} {reply_text(banner)}", name, code)
+            raise delivery_error(kind, f"refused the connection: {code} {reply_text(banner)}", name, code, banner,
+                                 client_detail="The upstream refused the connection.")
         _note_tls(conn, found)
         conn.ehlo_or_helo_if_needed()
         found["extensions"] = dict(conn.esmtp_features)
@@ -83,19 +84,26 @@ def _note_tls(conn: smtplib.SMTP, found: dict[str, Any]) -> None:
 
 
 def _translate_setup_error(exc: BaseException, upstream: Upstream) -> BaseException:
+    # Each error's client_detail names the cause but never the upstream's host, port or login (the log has them).
     name = upstream.name
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         detail = f"refused the login of user {upstream.username!r}: {exc.smtp_code} {reply_text(exc.smtp_error)}"
-        return delivery_error(PermanentDeliveryError, detail, name, exc.smtp_code)
+        return delivery_error(PermanentDeliveryError, detail, name, exc.smtp_code, exc.smtp_error,
+                              client_detail="The upstream refused the gateway's login.")
     if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return delivery_error(PermanentDeliveryError, f"{exc} (refusing to continue without it)", name)
+        return delivery_error(PermanentDeliveryError, f"{exc} (refusing to continue without it)", name,
+                              client_detail="The upstream does not offer STARTTLS, which the gateway requires.")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return delivery_error(PermanentDeliveryError, f"TLS certificate not trusted: {exc.verify_message}", name)
+        return delivery_error(PermanentDeliveryError, f"TLS certificate not trusted: {exc.verify_message}", name,
+                              client_detail="The upstream's TLS certificate not trusted: it could not be verified.")
     if isinstance(exc, ssl.SSLError):
-        return delivery_error(PermanentDeliveryError, f"TLS handshake failed: {exc.reason}", name)
+        return delivery_error(PermanentDeliveryError, f"TLS handshake failed: {exc.reason}", name,
+                              client_detail="The TLS handshake with the upstream failed.")
     if isinstance(exc, smtplib.SMTPResponseException):
         kind = ConnectionSetupError if 400 <= exc.smtp_code < 500 else PermanentDeliveryError
-        return delivery_error(kind, f"{exc.smtp_code} {reply_text(exc.smtp_error)}", name, exc.smtp_code)
+        return delivery_error(kind, f"{exc.smtp_code} {reply_text(exc.smtp_error)}", name, exc.smtp_code,
+                              exc.smtp_error, client_detail="The upstream refused the session.")
     if isinstance(exc, (OSError, smtplib.SMTPException)):
-        return delivery_error(ConnectionSetupError, f"could not connect: {exc or type(exc).__name__}", name)
+        return delivery_error(ConnectionSetupError, f"could not connect: {exc or type(exc).__name__}", name,
+                              client_detail="The gateway could not connect to the upstream.")
     return exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import smtplib
 
+from mail_gateway.backends.smtp.extensions import envelope, prepared
 from mail_gateway.errors import (
     DeliveryError,
     DeliveryOutcomeUnknownError,
@@ -17,7 +18,6 @@ from mail_gateway.errors import (
     RecipientsRefusedError,
     TransientDeliveryError,
 )
-from mail_gateway.mail.addresses import envelope_address
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import RecipientResult, SendResult
 
@@ -36,8 +36,10 @@ def error_for_code(code: int) -> type[DeliveryError]:
 
 
 def delivery_error(kind: type[DeliveryError], detail: str, upstream: str, code: int | None = None,
-                   **kw) -> DeliveryError:
-    return kind(f"{upstream}: {detail}", backend=BACKEND, smtp_code=code, upstream=upstream, **kw)
+                   text: bytes | str | None = None, **kw) -> DeliveryError:
+    """An error whose message names the upstream (for the log); ``text`` is the upstream's reply to ``code``."""
+    return kind(f"{upstream}: {detail}", backend=BACKEND, smtp_code=code, upstream=upstream,
+                smtp_text=None if text is None else reply_text(text).strip(), **kw)
 
 
 def wire_data(data: bytes) -> tuple[bytes, ...]:
@@ -80,8 +82,9 @@ def _checked_size(conn: smtplib.SMTP, message: RenderedMessage, wire: tuple[byte
     size = sum(len(chunk) for chunk in wire)
     limit = size_limit(conn)
     if limit is not None and size > limit:
-        raise delivery_error(MessageTooLargeError, f"the message is {size} bytes and the server accepts at most "
-                             f"{limit} (its SIZE); it was not sent", upstream, message_id=message.message_id)
+        detail = f"the message is {size} bytes and the upstream accepts at most {limit} (its SIZE); it was not sent"
+        raise delivery_error(MessageTooLargeError, detail, upstream, message_id=message.message_id,
+                             client_detail=detail[0].upper() + detail[1:] + ".")
     return size
 
 
@@ -95,7 +98,8 @@ def _refusal(conn: smtplib.SMTP, mail: Reply, results: list[RecipientResult], da
     code, reply = mail
     if code != 250:
         return delivery_error(error_for_code(code), f"refused the sender: {code} {reply_text(reply)}", upstream,
-                              code, message_id=message_id, smtp_command="MAIL")
+                              code, reply, message_id=message_id, client_detail="The upstream refused the sender.",
+                              smtp_command="MAIL")
     if not accepted:
         kind = TransientDeliveryError if any(r.status == "deferred" for r in results) else RecipientsRefusedError
         return delivery_error(kind, "refused every recipient", upstream, results[0].code, recipients=results,
@@ -104,19 +108,19 @@ def _refusal(conn: smtplib.SMTP, mail: Reply, results: list[RecipientResult], da
     code, reply = data
     if code != 354:
         return delivery_error(error_for_code(code), f"refused DATA: {code} {reply_text(reply)}", upstream, code,
-                              message_id=message_id)
+                              reply, message_id=message_id)
     return None
 
 
 def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str) -> SendResult:
     """MAIL, RCPT for each recipient, DATA; raise unless at least one recipient accepted the message."""
     ids = {"message_id": message.message_id}
-    wire = wire_data(message.data)
+    sender, recipients = envelope(message, upstream)
+    data, extensions = prepared(conn, message, [sender, *recipients], upstream)
+    wire = wire_data(data)
     size = _checked_size(conn, message, wire, upstream)
-    mail_options = [f"SIZE={size}"] if conn.has_extn("size") else []
+    mail_options = ([f"SIZE={size}"] if conn.has_extn("size") else []) + extensions
     try:
-        sender = envelope_address(message.envelope_from)
-        recipients = [envelope_address(r) for r in message.recipients]
         exchange = _pipelined_commands if conn.has_extn("pipelining") else _one_command_at_a_time
         mail, rcpts, data = exchange(conn, sender, recipients, mail_options)
         # zip stops early on purpose: after a refused MAIL, no RCPT was sent one command at a time.
@@ -140,7 +144,7 @@ def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str
                              **ids) from exc
     if code != 250:
         raise delivery_error(error_for_code(code), f"refused the message: {code} {reply_text(reply)}", upstream, code,
-                             **ids)
+                             reply, **ids)
     return SendResult(message.message_id, BACKEND, tuple(results), upstream=upstream)
 
 
@@ -173,7 +177,7 @@ def _pipelined_commands(conn: smtplib.SMTP, sender: str, recipients: list[str],
     commands = [f"MAIL FROM:{smtplib.quoteaddr(sender)}{extra}"]
     commands += [f"RCPT TO:{smtplib.quoteaddr(address)}" for address in recipients]
     commands.append("DATA")
-    conn.send("".join(f"{command}\r\n" for command in commands))
+    conn.send("".join(f"{command}\r\n" for command in commands).encode("utf-8"))  # UTF-8: SMTPUTF8 addresses
     mail = conn.getreply()
     rcpts = [conn.getreply() for _ in recipients]
     return mail, rcpts, conn.getreply()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from flask import Flask, g, request
 
 from mail_gateway.http.problems import Problem
+from mail_gateway.settings.senders import Client
 
 PROTECTED_PREFIX = "/v1"
 
@@ -42,14 +43,22 @@ def unauthorized(detail: str) -> Problem:
                    headers={"WWW-Authenticate": 'Bearer realm="mail-gateway"'})
 
 
-def register_api_keys(app: Flask, keys: Sequence[str]) -> None:
+def current_client() -> Client:
+    """Who sends in this request, for GATEWAY_ALLOWED_SENDERS: the name of its API key, where it has one."""
+    return Client(api_key=g.get("api_key_name"))
+
+
+def register_api_keys(app: Flask, keys: Sequence[str], names: Mapping[str, str | None] | None = None) -> None:
     """Check ``Authorization: Bearer <key>`` before every request to a ``/v1`` path. Without keys the API is
-    open (building the service refuses that in production unless GATEWAY_ALLOW_ANONYMOUS=true)."""
+    open (building the service refuses that in production unless GATEWAY_ALLOW_ANONYMOUS=true). ``names`` gives
+    each key's name (``GATEWAY_API_KEYS=name:key``)."""
     encoded = [key.encode("utf-8") for key in keys]
+    names = names or {}
 
     @app.before_request
     def _require_api_key() -> None:
         g.client_id = "anonymous"
+        g.api_key_name = None
         if not encoded or not is_protected(request.path):
             return
         presented = _presented_key()
@@ -59,3 +68,4 @@ def register_api_keys(app: Flask, keys: Sequence[str]) -> None:
             raise unauthorized("The API key is not valid; send one of the keys configured in GATEWAY_API_KEYS.")
         # Scopes idempotency keys per client without ever storing the key itself.
         g.client_id = hashlib.sha256(presented.encode("utf-8")).hexdigest()[:32]
+        g.api_key_name = names.get(presented)  # looked up only once the key matched

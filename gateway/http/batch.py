@@ -10,13 +10,14 @@ from mail_gateway.http.schemas import batch_items
 from mail_gateway.mail.compose import compose
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.sending import Sender
+from mail_gateway.settings.senders import Client
 
 
 def _failed(index: int, error: InvalidMessageError | DeliveryError) -> dict[str, Any]:
     return {"index": index, "status": "failed", "error": problem_for(error).body()}
 
 
-def send_batch(sender: Sender, payload: Any) -> list[dict[str, Any]]:
+def send_batch(sender: Sender, payload: Any, client: Client) -> list[dict[str, Any]]:
     """One result per message, in request order; one bad message never stops the others."""
     items = batch_items(payload, sender.settings.gateway_max_batch)
     results: list[dict[str, Any] | None] = [None] * len(items)
@@ -29,7 +30,7 @@ def send_batch(sender: Sender, payload: Any) -> list[dict[str, Any]]:
         except InvalidMessageError as exc:
             results[index] = _failed(index, exc)
     # In one call, so a backend with connections sends the whole batch over the same one(s).
-    for index, outcome in zip(positions, sender.deliver(rendered, via="http"), strict=True):
+    for index, outcome in zip(positions, sender.deliver(rendered, via="http", client=client), strict=True):
         if isinstance(outcome, DeliveryError):
             results[index] = _failed(index, outcome)
         else:

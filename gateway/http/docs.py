@@ -20,7 +20,8 @@ PROBLEMS: dict[int, tuple[str, list[str]]] = {
     400: ("Malformed JSON, an invalid Idempotency-Key header, an invalid query parameter, or a Host name not in "
           "GATEWAY_ALLOWED_HOSTS", ["malformed-json", "invalid-idempotency-key", "invalid-query", "host-not-allowed"]),
     401: ("No API key, or not one of GATEWAY_API_KEYS", ["unauthorized"]),
-    403: ("A request that changes the outbox came from another site", ["cross-site-request"]),
+    403: ("A request that changes the outbox came from another site, or a sender (envelope, From or Sender) that "
+          "GATEWAY_ALLOWED_SENDERS does not allow this API key", ["cross-site-request", "sender-not-allowed"]),
     404: ("Nothing to show: no such message, or a backend that keeps no mail",
           ["no-such-message", "no-such-attachment", "no-outbox", "no-html-part", "outbox-disabled"]),
     409: ("The Idempotency-Key is in flight, or was used for another request",
@@ -31,12 +32,13 @@ PROBLEMS: dict[int, tuple[str, list[str]]] = {
     422: ("Invalid request (each field and its fix in errors), or every recipient refused",
           ["invalid-message", "recipients-refused"]),
     500: ("An unexpected failure (no traceback is ever sent)", ["internal-error", "misconfigured"]),
-    502: ("The upstream refused the message permanently", ["upstream-refused"]),
+    502: ("The upstream refused the message permanently, or lacks an extension it needs (SMTPUTF8, 8BITMIME)",
+          ["upstream-refused", "upstream-extension-missing"]),
     503: ("A transient failure (with Retry-After), an unknown outcome after the data was sent (without), or a "
           "backend that is not ready", ["delivery-deferred", "delivery-outcome-unknown",
                                          "idempotency-store-unavailable", "not-ready"]),
 }
-SEND_ERRORS = (400, 401, 409, 413, 415, 422, 500, 502, 503)
+SEND_ERRORS = (400, 401, 403, 409, 413, 415, 422, 500, 502, 503)
 BATCH_ERRORS = (400, 401, 409, 413, 415, 422, 500, 503)
 
 

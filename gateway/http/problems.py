@@ -13,12 +13,14 @@ from mail_gateway.errors import (
     ConfigurationError,
     DeliveryError,
     DeliveryOutcomeUnknownError,
+    ExtensionMissingError,
     FieldError,
     GatewayError,
     InvalidMessageError,
     MessageTooLargeError,
     PermanentDeliveryError,
     RecipientsRefusedError,
+    SenderNotAllowedError,
     TransientDeliveryError,
 )
 
@@ -59,15 +61,62 @@ class Problem(Exception):
         return response
 
 
+# What a client is told for each kind of failure: never the upstream's host, port or login, which stay in
+# the delivery log line; the upstream's SMTP code and text are added where it answered.
+_GENERIC_DETAIL = {
+    MessageTooLargeError: "The message is larger than the backend accepts; it was not sent.",
+    RecipientsRefusedError: "The upstream permanently refused every recipient; see recipients.",
+    DeliveryOutcomeUnknownError: "The connection to the upstream was lost after the whole message was sent and "
+                                 "before its answer: it may have been delivered, so it was not sent again.",
+    TransientDeliveryError: "The upstream could not take the message now; nothing was accepted, so a later "
+                            "retry is safe.",
+    PermanentDeliveryError: "The upstream refused the message; nothing was accepted.",
+}
+
+
+def client_detail(exc: DeliveryError) -> str:
+    """The problem ``detail`` of a delivery error (also ``/readyz``'s): the cause and the upstream's reply."""
+    if exc.upstream is None and exc.client_detail is None:
+        return str(exc)  # a local backend's own words (a full disk, a memory bound) name no upstream
+    detail = exc.client_detail or next(
+        (text for kind, text in _GENERIC_DETAIL.items() if isinstance(exc, kind)), "The delivery failed.")
+    if exc.smtp_code is not None and exc.smtp_text:
+        detail += f" The upstream answered: {exc.smtp_code} {exc.smtp_text}"
+    return detail
+
+
 def _delivery_extra(exc: DeliveryError) -> dict[str, Any]:
     extra: dict[str, Any] = {"backend": exc.backend}
     if exc.message_id:
         extra["message_id"] = exc.message_id
     if exc.smtp_code is not None:
         extra["smtp_code"] = exc.smtp_code
+    if exc.smtp_text:
+        extra["smtp_text"] = exc.smtp_text
     if exc.recipients:
         extra["recipients"] = [r.to_dict() for r in exc.recipients]
     return extra
+
+
+def _delivery_problem(exc: DeliveryError) -> Problem:
+    detail, extra = client_detail(exc), _delivery_extra(exc)
+    if isinstance(exc, SenderNotAllowedError):
+        return Problem(403, "Sender not allowed", f"The message may not be sent as this sender: check {exc.field}.",
+                       "sender-not-allowed", [FieldError(exc.field, str(exc))], extra={"backend": exc.backend})
+    if isinstance(exc, MessageTooLargeError):
+        return Problem(413, "Message too large", detail, "message-too-large", extra=extra)
+    if isinstance(exc, RecipientsRefusedError):
+        return Problem(422, "Recipients refused", detail, "recipients-refused", extra=extra)
+    if isinstance(exc, DeliveryOutcomeUnknownError):
+        # No Retry-After: the server may hold the message, and a blind retry could deliver it twice.
+        return Problem(503, "Delivery outcome unknown", detail, "delivery-outcome-unknown", extra=extra)
+    if isinstance(exc, TransientDeliveryError):
+        return Problem(503, "Delivery failed temporarily", detail, "delivery-deferred",
+                       headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, extra=extra)
+    if isinstance(exc, ExtensionMissingError):
+        return Problem(502, "Upstream cannot take this message", detail, "upstream-extension-missing",
+                       extra={**extra, "extension": exc.extension})
+    return Problem(502, "Upstream refused the message", detail, "upstream-refused", extra=extra)
 
 
 def problem_for(exc: GatewayError) -> Problem:
@@ -75,20 +124,8 @@ def problem_for(exc: GatewayError) -> Problem:
         fields = ", ".join(dict.fromkeys(e.field for e in exc.errors))
         return Problem(422, "Invalid message", f"The message is invalid: check {fields}.", "invalid-message",
                        list(exc.errors))
-    if isinstance(exc, MessageTooLargeError):
-        return Problem(413, "Message too large", str(exc), "message-too-large", extra=_delivery_extra(exc))
-    if isinstance(exc, RecipientsRefusedError):
-        return Problem(422, "Recipients refused", str(exc), "recipients-refused", extra=_delivery_extra(exc))
-    if isinstance(exc, DeliveryOutcomeUnknownError):
-        # No Retry-After: the server may hold the message, and a blind retry could deliver it twice.
-        return Problem(503, "Delivery outcome unknown", str(exc), "delivery-outcome-unknown",
-                       extra=_delivery_extra(exc))
-    if isinstance(exc, TransientDeliveryError):
-        return Problem(503, "Delivery failed temporarily", str(exc), "delivery-deferred",
-                       headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, extra=_delivery_extra(exc))
-    if isinstance(exc, PermanentDeliveryError):
-        return Problem(502, "Upstream refused the message", str(exc), "upstream-refused",
-                       extra=_delivery_extra(exc))
+    if isinstance(exc, DeliveryError):
+        return _delivery_problem(exc)
     if isinstance(exc, ConfigurationError):
         return Problem(500, "Gateway misconfigured", "The gateway's configuration cannot serve this request.",
                        "misconfigured")

@@ -8,18 +8,20 @@ idempotency store).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, current_app
 
-from mail_gateway.errors import GatewayError
+from mail_gateway.errors import DeliveryError, GatewayError
 from mail_gateway.extension import MailGateway
 from mail_gateway.http import docs
-from mail_gateway.http.problems import Problem
+from mail_gateway.http.problems import Problem, client_detail
 from mail_gateway.http.responses import Ready
 
 blueprint = Blueprint("readiness", __name__)
+log = logging.getLogger("mail_gateway.http")
 CHECKS_KEY = "mail_gateway.readiness_checks"
 
 
@@ -36,7 +38,10 @@ def readyz() -> dict[str, Any]:
     try:
         backend.check()
     except GatewayError as exc:
-        raise Problem(503, "Not ready", f"The {backend.name} backend cannot deliver: {exc}", "not-ready",
+        # The route needs no API key: the upstream's host, port and login go to the log only.
+        log.warning("not ready: %s", exc)
+        reason = client_detail(exc) if isinstance(exc, DeliveryError) else str(exc)
+        raise Problem(503, "Not ready", f"The {backend.name} backend cannot deliver: {reason}", "not-ready",
                       headers={"Cache-Control": "no-store"}, extra={"backend": backend.name}) from exc
     for what, check in current_app.extensions.get(CHECKS_KEY, []):
         try:

@@ -28,7 +28,8 @@ class FieldProblem(BaseModel):
 
 
 class ProblemDetails(BaseModel):
-    """RFC 9457 problem details; delivery errors add backend, message_id, smtp_code and recipients."""
+    """RFC 9457 problem details; delivery errors add backend, message_id, smtp_code, smtp_text and recipients,
+    never the upstream's host, port or login."""
 
     model_config = ConfigDict(extra="allow", title="Problem")
 
@@ -39,7 +40,8 @@ class ProblemDetails(BaseModel):
     errors: list[FieldProblem] | None = Field(None, description="each invalid field and how to fix it")
     backend: str | None = None
     message_id: str | None = None
-    smtp_code: int | None = None
+    smtp_code: int | None = Field(None, description="the upstream's SMTP reply code, when it answered")
+    smtp_text: str | None = Field(None, description="the upstream's SMTP reply text, when it answered")
     recipients: list[RecipientOutcome] | None = None
 
 

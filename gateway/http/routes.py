@@ -8,6 +8,7 @@ from flask import Blueprint
 
 from mail_gateway.extension import MailGateway
 from mail_gateway.http import docs
+from mail_gateway.http.auth import current_client
 from mail_gateway.http.batch import send_batch
 from mail_gateway.http.body import json_body
 from mail_gateway.http.idempotency import idempotent
@@ -30,7 +31,7 @@ def healthz() -> dict[str, Any]:
 @idempotent
 def send_message() -> tuple[dict[str, Any], int]:
     sender = MailGateway.state().sender
-    return sender.send(sender.parse(json_body()), via="http").to_dict(), 202
+    return sender.send(sender.parse(json_body()), via="http", client=current_client()).to_dict(), 202
 
 
 @blueprint.post("/v1/messages/batch")
@@ -38,7 +39,7 @@ def send_message() -> tuple[dict[str, Any], int]:
                 responses={200: BatchResult}, problems=docs.BATCH_ERRORS, idempotent=True)
 @idempotent
 def send_message_batch() -> tuple[dict[str, Any], int]:
-    return {"results": send_batch(MailGateway.state().sender, json_body())}, 200
+    return {"results": send_batch(MailGateway.state().sender, json_body(), current_client())}, 200
 
 
 @blueprint.post("/v1/messages/raw")
@@ -49,5 +50,5 @@ def send_raw_message() -> tuple[dict[str, Any], int]:
     sender = MailGateway.state().sender
     request = parse_raw_request(json_body(), max_recipients=sender.settings.gateway_max_recipients)
     result = sender.send_raw(request.mail_from.envelope, [r.envelope for r in request.rcpt_to], request.data,
-                             via="http")
+                             via="http", client=current_client())
     return result.to_dict(), 202

@@ -24,7 +24,7 @@ def install_http_api(app: Flask) -> None:
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(readiness.blueprint)
     app.register_blueprint(openapi.blueprint)
-    register_api_keys(app, settings.api_keys)
+    register_api_keys(app, settings.api_keys, settings.api_key_names)
     register_size_limit(app, settings.gateway_max_message_bytes)
     store = IdempotencyStore(settings.idempotency_path)
     register_idempotency(app, store)

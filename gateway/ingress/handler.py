@@ -15,11 +15,20 @@ from typing import Any
 from mail_gateway.errors import GatewayError, InvalidMessageError
 from mail_gateway.ingress.replies import Reply, reply_for_error, reply_for_result
 from mail_gateway.sending import Sender
+from mail_gateway.settings.senders import Client
 
 log = logging.getLogger("mail_gateway.ingress")
 SHUTTING_DOWN = "451 4.3.2 The gateway is shutting down, try again later"
 
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+# RFC 6531 3.4: a non-ASCII address only in a transaction that said SMTPUTF8 at MAIL FROM.
+UTF8_UNDECLARED = "553 5.6.7 A non-ASCII address needs SMTPUTF8 in MAIL FROM"
+SENDER_NOT_ALLOWED = "550 5.7.1 This sender is not allowed for your login (GATEWAY_ALLOWED_SENDERS)"
+
+
+def session_user(session: Any) -> str | None:
+    login = getattr(session.auth_data, "login", None)
+    return login.decode("utf-8", "replace") if isinstance(login, bytes) else None
 
 
 def describe_peer(peer: Any) -> str:
@@ -36,8 +45,21 @@ class RelayHandler:
         self.max_recipients = max_recipients
         self.stopping = False  # set by the server before it stops taking deliveries
 
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        if not address.isascii() and not envelope.smtp_utf8:
+            return UTF8_UNDECLARED
+        # The envelope sender is checked as early as it is known; the From field is checked after DATA.
+        if address and not self.sender.may_send_as(Client(smtp_user=session_user(session)), address):
+            return SENDER_NOT_ALLOWED
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
+        if not address.isascii() and not envelope.smtp_utf8:
+            return UTF8_UNDECLARED
         # Refused here, where the client can still send to the others; after DATA it could not be undone.
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return TOO_MANY_RECIPIENTS
@@ -46,8 +68,7 @@ class RelayHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        login = getattr(session.auth_data, "login", None)
-        user = login.decode("utf-8", "replace") if isinstance(login, bytes) else None
+        user = session_user(session)
         loop = asyncio.get_running_loop()
         # The client waits for our answer now; the backend bounds its own waits (MAIL_TIMEOUT per step), and
         # the command timeout firing mid-delivery would drop a message the upstream may be accepting.
@@ -77,8 +98,8 @@ class RelayHandler:
         """Deliver one received message through the send path (which logs it); runs on a worker thread, so it
         finishes even when the client disconnects before hearing the reply."""
         try:
-            result = self.sender.send_raw(mail_from, rcpt_tos, data, via="smtp", add_missing=False, peer=peer,
-                                          user=user)
+            result = self.sender.send_raw(mail_from, rcpt_tos, data, via="smtp", add_missing=False,
+                                          client=Client(smtp_user=user), peer=peer, user=user)
             return reply_for_result(result)
         except Exception as exc:
             if isinstance(exc, InvalidMessageError):

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 from mail_gateway.errors import (
     DeliveryOutcomeUnknownError,
+    ExtensionMissingError,
     InvalidMessageError,
     PermanentDeliveryError,
     RecipientsRefusedError,
+    SenderNotAllowedError,
     TransientDeliveryError,
 )
 from mail_gateway.mail.result import RecipientResult, SendResult
@@ -80,6 +82,12 @@ def reply_for_error(exc: BaseException) -> Reply:
     if isinstance(exc, TransientDeliveryError):
         refused = _refusal_lines(exc.recipients, "4.4.0")
         return Reply(451, (_clean(f"4.4.0 Not delivered, try again later: {exc}"), *refused), "deferred")
+    if isinstance(exc, SenderNotAllowedError):
+        return Reply(550, (_clean(f"5.7.1 Sender not allowed: {exc}"),), "rejected")
+    if isinstance(exc, ExtensionMissingError):
+        # RFC 6531's code for an address that needs SMTPUTF8; RFC 3463's for a conversion that cannot be made.
+        enhanced = "5.6.7" if exc.extension == "SMTPUTF8" else "5.6.3"
+        return Reply(554, (_clean(f"{enhanced} Not delivered: {exc.client_detail or exc}"),), "rejected")
     if isinstance(exc, RecipientsRefusedError):
         refused = _refusal_lines(exc.recipients, "5.1.0")
         return Reply(550, ("5.1.0 Every recipient was refused by the upstream:", *refused), "rejected")

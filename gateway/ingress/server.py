@@ -74,9 +74,9 @@ class IngressServer:
         self._smtp_kwargs: dict[str, Any] = {
             "server_hostname": socket.gethostname(),  # aiosmtpd would otherwise ask DNS on every connection
             "ident": "mail-gateway",
-            # Like the backends, the ingress does not speak SMTPUTF8: a non-ASCII address is refused at MAIL or
-            # RCPT (500) instead of failing at the upstream after DATA. 8-bit message bodies are fine.
-            "enable_SMTPUTF8": False,
+            # SMTPUTF8 addresses are taken (declared at MAIL FROM, see the handler) and relayed only to an
+            # upstream that announces SMTPUTF8 too (mail_gateway.backends.smtp.extensions); 8-bit bodies likewise.
+            "enable_SMTPUTF8": True,
             "data_size_limit": settings.gateway_smtp_max_message_bytes,
             "timeout": settings.gateway_smtp_timeout,
             "tls_context": self._tls,
