@@ -2,7 +2,12 @@
 
 The forms follow Symfony Mailer's DSNs (``smtp://user:pass@host:587``, ``failover(a b)``,
 ``roundrobin(a b)``), which operators already know. No library parses that grammar, so it is written here
-on top of ``urllib.parse``. Error messages never repeat the URL: it may carry a password.
+on top of ``urllib.parse``. Error messages never repeat the URL or any part of it: it may carry a password.
+
+Parsing is strict: a path, query or fragment a scheme does not define is an error, not ignored. An unencoded
+``/``, ``?`` or ``#`` in a password ends the authority there, so ``smtp://user:1234/secret@host`` would
+otherwise connect to host ``user`` on port 1234 — and show the password's first part as that port wherever
+the upstream is named.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ Strategy = Literal["single", "failover", "roundrobin"]
 
 _GROUP = re.compile(r"^(failover|roundrobin)\((.*)\)$", re.DOTALL)
 _SCHEMES = "smtp, smtps, console, file, memory, failover(...) or roundrobin(...)"
+_ENCODE = ("; if it is part of the user name or password, percent-encode the reserved characters there "
+           "('/' as %2F, '?' as %3F, '#' as %23, '@' as %40, ':' as %3A)")
 
 
 @dataclass(frozen=True)
@@ -45,19 +52,38 @@ class MailUrl:
     file_path: Path | None = None
 
 
+def _refuse_undefined_parts(text: str, scheme: str, *, path: bool = False, query: bool = False) -> None:
+    """A part of the URL the scheme does not define is an error naming that part (never showing it)."""
+    parts = urlsplit(text)
+    if "#" in text:
+        raise ValueError(f"the {scheme}:// URL has a fragment ('#...'), which {scheme}:// does not define{_ENCODE}")
+    if "?" in text and not query:
+        raise ValueError(f"the {scheme}:// URL has a query ('?...'), which {scheme}:// does not define{_ENCODE}")
+    if parts.path not in ("", "/") and not path:
+        raise ValueError(f"the {scheme}:// URL has a path ('/...'), which {scheme}:// does not define{_ENCODE}")
+
+
+def _tls_parameter(query_text: str) -> dict[str, str]:
+    try:
+        query = parse_qs(query_text, keep_blank_values=True, strict_parsing=bool(query_text))
+    except ValueError:
+        query = {"": []}
+    if set(query) - {"tls"} or any(len(values) != 1 for values in query.values()):
+        raise ValueError(f"unknown URL parameter: the query may only be ?tls=starttls or ?tls=none{_ENCODE}")
+    return {key: values[0].lower() for key, values in query.items()}
+
+
 def _smtp_upstream(text: str) -> Upstream:
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
+    _refuse_undefined_parts(text, scheme, query=True)
     try:
         port = parts.port
     except ValueError:
-        raise ValueError("the port must be a number from 1 to 65535") from None
+        raise ValueError(f"the port must be a number from 1 to 65535{_ENCODE}") from None
     if not parts.hostname:
         raise ValueError(f"the {scheme}:// URL has no host name")
-    query = {key.lower(): values[-1].lower() for key, values in parse_qs(parts.query).items()}
-    unknown = sorted(set(query) - {"tls"})
-    if unknown:
-        raise ValueError(f"unknown URL parameter {unknown[0]!r}; only tls=starttls|none is understood")
+    query = _tls_parameter(parts.query)
     if scheme == "smtps":
         if "tls" in query:
             raise ValueError("smtps:// always uses implicit TLS; drop the tls= parameter")
@@ -93,8 +119,11 @@ def parse_mail_url(text: str) -> MailUrl:
     if scheme in ("smtp", "smtps"):
         return MailUrl("smtp", "single", (_smtp_upstream(text),))
     if scheme in ("console", "memory"):
+        if text.split("://", 1)[1]:
+            raise ValueError(f"{scheme}:// takes nothing after the '//'; use {scheme}:// alone")
         return MailUrl(scheme)
     if scheme == "file":
+        _refuse_undefined_parts(text, scheme, path=True)
         parts = urlsplit(text)
         path = unquote(parts.netloc + parts.path)
         if not path:

@@ -102,3 +102,37 @@ def test_a_failover_url_builds_one_pool_per_upstream(monkeypatch) -> None:
     assert [m.upstream.name for m in backend.upstreams.members] == ["a.example.com:2525", "b.example.com:2525"]
     assert backend.upstreams.strategy == "failover"
     backend.close()
+
+
+# A password with an unencoded '/', '?' or '#' ends the authority early: "1234" became the port and "user" the
+# host, and both showed up wherever the upstream is named. Each such URL is refused, naming the part.
+@pytest.mark.parametrize(
+    ("url", "part"),
+    [
+        ("smtp://user:1234/Sup3rS3cret@mx.example.com", "path"),
+        ("smtps://user:1234/Sup3rS3cret@mx.example.com:465", "path"),
+        ("smtp://user:1234#Sup3rS3cret@mx.example.com", "fragment"),
+        ("smtp://user:1234?Sup3rS3cret@mx.example.com", "unknown URL parameter"),
+        ("smtp://user:1234?tls=none&Sup3rS3cret@mx.example.com", "unknown URL parameter"),
+        ("failover(smtp://a.example.com smtp://user:1234/Sup3rS3cret@b.example.com)", "path"),
+        ("file:///var/spool/gateway#Sup3rS3cret", "fragment"),
+        ("file:///var/spool/gateway?Sup3rS3cret", "query"),
+        ("memory://Sup3rS3cret", "nothing after"),
+    ],
+)
+def test_a_part_the_scheme_does_not_define_is_refused_and_no_part_of_the_password_shown(monkeypatch, url,
+                                                                                         part) -> None:
+    monkeypatch.setenv("MAIL_URL", url)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    message = str(caught.value)
+    assert caught.value.variable == "MAIL_URL" and part in message
+    assert "percent-encode" in message or url.startswith("memory")
+    for fragment in ("1234", "Sup3r", "S3cret", "mx.example.com"):
+        assert fragment not in message and fragment not in repr(caught.value)
+
+
+def test_a_percent_encoded_password_with_reserved_characters_still_works() -> None:
+    [upstream] = parse_mail_url("smtp://user:1234%2FSup3r%3FS3%23cret@mx.example.com:587").upstreams
+    assert (upstream.host, upstream.port, upstream.username) == ("mx.example.com", 587, "user")
+    assert upstream.password.get_secret_value() == "1234/Sup3r?S3#cret"
