@@ -1,4 +1,10 @@
-"""Write each message as one ``.eml`` file in ``MAIL_FILE_PATH``."""
+"""Write each message as one ``.eml`` file in ``MAIL_FILE_PATH``, durably.
+
+A message is reported accepted only once it would survive a power loss: its temporary file is written and
+fsynced, renamed into place, and the directory fsynced too (the rename lives in the directory's own data).
+Temporary files that a crash left behind are removed when the backend starts and whenever readiness is checked,
+once they are older than any write in progress could be.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +29,31 @@ if TYPE_CHECKING:
 # A kept message's id is its file name without ".eml". Starting with a letter or digit and never holding a
 # slash, an id cannot name a dot-file (a temporary still being written) or anything outside the directory.
 _MESSAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_TEMPORARY = ".*.eml.tmp"
+# A temporary file untouched this long belongs to no write in progress (several processes may share the
+# directory, so a fresh one may be another process's message being written right now).
+STALE_TEMPORARY_SECONDS = 300.0
+
+
+def sync_directory(path: Path) -> None:
+    """fsync a directory, so the names created or renamed in it survive a crash."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def remove_stale_temporaries(directory: Path, older_than: float = STALE_TEMPORARY_SECONDS) -> int:
+    """Delete the temporary files a crash left in ``directory``; return how many."""
+    removed = 0
+    deadline = time.time() - older_than
+    for path in directory.glob(_TEMPORARY):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+            if path.is_file() and path.stat().st_mtime < deadline:
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def writable_directory(path: Path) -> Path:
@@ -52,11 +83,13 @@ class FileBackend(EmailBackend):
         # Files are written once and never changed, so a summary stays true for as long as its file exists.
         self._summaries = SummaryCache()
         self._changes = 0
+        remove_stale_temporaries(self.directory)
 
     def check(self) -> None:
         # Checked at start-up too, but a disk can fill up or be remounted read-only while the gateway runs; a
         # 0-byte probe still fits on a full disk, so the free space is compared with the largest message.
         writable_directory(self.directory)
+        remove_stale_temporaries(self.directory)  # first: what it frees counts below
         settings = self.settings
         largest, variable = max((settings.gateway_max_message_bytes, "GATEWAY_MAX_MESSAGE_BYTES"),
                                 (settings.gateway_smtp_max_message_bytes, "GATEWAY_SMTP_MAX_MESSAGE_BYTES"))
@@ -77,10 +110,13 @@ class FileBackend(EmailBackend):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, final)  # atomic: a reader sees the whole message or none of it
+            sync_directory(self.directory)  # the rename itself, before the message is reported accepted
             self._changes += 1
         except OSError as exc:
-            with contextlib.suppress(OSError):  # the directory itself may be what failed
-                temporary.unlink(missing_ok=True)
+            # Not known to be durable, so not reported accepted: nor kept, or a retry would duplicate it.
+            for path in (temporary, final):
+                with contextlib.suppress(OSError):  # the directory itself may be what failed
+                    path.unlink(missing_ok=True)
             raise TransientDeliveryError(
                 f"could not write {final.name}: {exc.strerror or exc}",
                 backend=self.name,
