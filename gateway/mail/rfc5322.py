@@ -14,7 +14,6 @@ import re
 # C0 controls except TAB, DEL, C1 controls (NEL among them), LINE SEPARATOR and PARAGRAPH SEPARATOR.
 FORBIDDEN_IN_HEADERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_LINE_OCTETS = 998  # RFC 5322 2.1.1: each line MUST be at most 998 octets, excluding the CRLF
-_SCAN_CHUNK = 1 << 20  # octets of a message scanned for long lines at a time
 
 
 def check_header_text(value: str) -> str:
@@ -33,21 +32,22 @@ def check_header_text(value: str) -> str:
 def first_long_line(data: bytes) -> tuple[int, int] | None:
     """``(line number from 1, octets)`` of the first line longer than 998 octets (CRLF not counted), or None.
 
-    Scanned a megabyte at a time, whole lines each: a regular expression would take seconds over a large
-    attachment, and splitting the whole message at once would copy it.
+    Any line that long contains an offset that is a multiple of 999, so only the line around each such offset
+    is measured, with bounded searches: a regular expression would take seconds over a large attachment, and
+    splitting the message into lines would copy it.
     """
-    line_number, position, size = 1, 0, len(data)
-    while position < size:
-        newline = data.find(b"\n", min(size, position + _SCAN_CHUNK))
-        stop = size if newline == -1 else newline + 1
-        lines = data[position:stop].split(b"\n")
-        if max(map(len, lines)) > MAX_LINE_OCTETS:  # a line's CR may make one octet too many: look closer
-            for offset, line in enumerate(lines):
-                octets = len(line) - line.endswith(b"\r")
-                if octets > MAX_LINE_OCTETS:
-                    return line_number + offset, octets
-        line_number += len(lines) - 1
-        position = stop
+    size, stride = len(data), MAX_LINE_OCTETS + 1
+    for offset in range(0, size, stride):
+        start = data.rfind(b"\n", max(0, offset - stride), offset) + 1
+        if start == 0 and offset > stride:  # no line break close before: look further back (a long line)
+            start = data.rfind(b"\n", 0, offset) + 1
+        end = data.find(b"\n", offset, offset + stride + 1)
+        if end == -1:
+            end = data.find(b"\n", offset)
+            end = size if end == -1 else end
+        octets = end - start - (end > start and data[end - 1] == 0x0D)
+        if octets > MAX_LINE_OCTETS:
+            return data.count(b"\n", 0, start) + 1, octets
     return None
 
 
