@@ -23,7 +23,22 @@ SHUTTING_DOWN = "451 4.3.2 The gateway is shutting down, try again later"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 # RFC 6531 3.4: a non-ASCII address only in a transaction that said SMTPUTF8 at MAIL FROM.
 UTF8_UNDECLARED = "553 5.6.7 A non-ASCII address needs SMTPUTF8 in MAIL FROM"
+NOT_UTF8 = "553 5.1.3 The address is not valid UTF-8"
 SENDER_NOT_ALLOWED = "550 5.7.1 This sender is not allowed for your login (GATEWAY_ALLOWED_SENDERS)"
+
+
+def address_refusal(address: str, envelope: Any) -> str | None:
+    """The reply refusing a non-ASCII address the transaction did not declare, or that is not UTF-8 (aiosmtpd
+    keeps undecodable octets as surrogate escapes); None for a usable one."""
+    if address.isascii():
+        return None
+    if not envelope.smtp_utf8:
+        return UTF8_UNDECLARED
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:
+        return NOT_UTF8
+    return None
 
 
 def session_user(session: Any) -> str | None:
@@ -47,8 +62,9 @@ class RelayHandler:
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
-        if not address.isascii() and not envelope.smtp_utf8:
-            return UTF8_UNDECLARED
+        refusal = address_refusal(address, envelope)
+        if refusal is not None:
+            return refusal
         # The envelope sender is checked as early as it is known; the From field is checked after DATA.
         if address and not self.sender.may_send_as(Client(smtp_user=session_user(session)), address):
             return SENDER_NOT_ALLOWED
@@ -58,8 +74,9 @@ class RelayHandler:
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
-        if not address.isascii() and not envelope.smtp_utf8:
-            return UTF8_UNDECLARED
+        refusal = address_refusal(address, envelope)
+        if refusal is not None:
+            return refusal
         # Refused here, where the client can still send to the others; after DATA it could not be undone.
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return TOO_MANY_RECIPIENTS
