@@ -43,6 +43,8 @@ class ProblemDetails(BaseModel):
     smtp_code: int | None = Field(None, description="the upstream's SMTP reply code, when it answered")
     smtp_text: str | None = Field(None, description="the upstream's SMTP reply text, when it answered")
     recipients: list[RecipientOutcome] | None = None
+    extension: str | None = Field(None, description="SMTPUTF8 or 8BITMIME: what the upstream lacks "
+                                  "(upstream-extension-missing)")
 
 
 class BatchAccepted(SendResponse):
