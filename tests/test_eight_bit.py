@@ -171,3 +171,14 @@ def test_a_library_message_to_a_utf8_address_needs_an_smtputf8_upstream(smtp_ser
                 backend.send_messages([message])
             assert server.handler.transactions == []
         backend.close()
+
+
+def test_utf8_header_text_says_smtputf8_where_the_upstream_offers_it(smtp_server_factory, make_settings) -> None:
+    server = upstream(smtp_server_factory, "smtputf8")
+    data = "From: Jörg <app@example.com>\r\nSubject: Grüße\r\n\r\nhi\r\n".encode()
+    client = create_app(make_settings(**server.settings())).test_client()
+    response = client.post("/v1/messages/raw", json={"mail_from": "app@example.com", "rcpt_to": ["friend@example.com"],
+                                                      "data": base64.b64encode(data).decode()})
+    assert response.status_code == 202
+    [(_, options, _, received)] = server.handler.transactions
+    assert "SMTPUTF8" in options and "BODY=8BITMIME" in options and received.endswith(data)
