@@ -9,6 +9,7 @@ place (``mail_gateway.ingress.replies``).
     GatewayError
     ├── ConfigurationError            the configuration cannot work (start-up)
     ├── InvalidMessageError           the message is unusable; ``errors`` lists each field and its fix
+    │   └── HeaderInjectionError      a control character or line break where a header would hold it
     └── DeliveryError                 the backend did not accept the message
         ├── TransientDeliveryError    nothing accepted; a later attempt may work
         │   └── ConnectionSetupError  the upstream could not be reached or refused the session
@@ -74,6 +75,10 @@ class InvalidMessageError(GatewayError, ValueError):
         super().__init__(message)
         self.errors = errors
         self.field = field or errors[0].field
+
+
+class HeaderInjectionError(InvalidMessageError):
+    """A header field would hold a control character or a line break (header injection)."""
 
 
 class DeliveryError(GatewayError):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from flask_mailman.message import BadHeaderError as MailmanBadHeaderError
 
-from mail_gateway.errors import DeliveryError, InvalidMessageError
+from mail_gateway.errors import DeliveryError, HeaderInjectionError, InvalidMessageError
 from mail_gateway.extension.flask_mail import Message, email_dispatched
 from mail_gateway.extension.message_objects import (
     Prepared,
@@ -43,7 +43,7 @@ def _render(prepared: Prepared) -> RenderedMessage:
     try:
         return render_email(prepared.email)
     except InvalidMessageError as exc:
-        if isinstance(exc.__cause__, MailmanBadHeaderError):
+        if isinstance(exc, HeaderInjectionError) or isinstance(exc.__cause__, MailmanBadHeaderError):
             raise bad_header_error(str(exc), exc.field) from exc
         raise
 

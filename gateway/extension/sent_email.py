@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 from collections.abc import Sequence
 from email.message import Message
-from email.utils import getaddresses
 from typing import Any, overload
 
 from mail_gateway.backends.memory import MemoryBackend
@@ -59,8 +58,7 @@ class SentEmail:
 
     @property
     def reply_to(self) -> list[str]:
-        values = [value for name, value in self.reader.headers if name.lower() == "reply-to"]
-        return [f"{name} <{address}>" if name else address for name, address in getaddresses(values) if address]
+        return self.reader.reply_to
 
     @property
     def message_id(self) -> str:

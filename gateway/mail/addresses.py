@@ -20,7 +20,7 @@ from functools import lru_cache
 import email_validator
 import idna
 
-from mail_gateway.errors import InvalidMessageError
+from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
 from mail_gateway.mail.rfc5322 import check_header_text
 
 _HEADER_PARSER = email.policy.default  # its header_factory parses address lists by RFC 5322's grammar
@@ -108,7 +108,7 @@ def mailbox(address: str, field: str = "address") -> tuple[str, str]:
     try:
         check_header_text(address)
     except ValueError as exc:
-        raise InvalidMessageError(f"{address!r} {exc}", field=field) from exc
+        raise HeaderInjectionError(f"{address!r} {exc}", field=field) from exc
     found = header_addresses(address)
     if not found or len(found) != 1 or "@" not in found[0][1]:
         raise InvalidMessageError(f"{address!r} is not one email address", field=field)
@@ -144,11 +144,12 @@ def recipient_key(envelope: str) -> str:
 
 
 def unique_recipients(addresses: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Envelope recipients, IDNA-encoded, each mailbox once, in order: one ``RCPT TO`` per mailbox."""
+    """Envelope recipients, each mailbox once (compared in their IDNA 2008 form), in order and as given: one
+    ``RCPT TO`` per mailbox. Raises ``InvalidMessageError`` for a domain with no IDNA 2008 form; the SMTP
+    backend encodes the others when it sends them."""
     seen: dict[str, str] = {}
     for address in addresses:
-        envelope = envelope_address(address)
-        seen.setdefault(recipient_key(envelope), envelope)
+        seen.setdefault(recipient_key(envelope_address(address)), address)
     return tuple(seen.values())
 
 

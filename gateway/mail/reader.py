@@ -139,6 +139,10 @@ class MessageReader:
         return [_shown(*mailbox) for mailbox in _mailboxes(self.parsed, "Cc")]
 
     @property
+    def reply_to(self) -> list[str]:
+        return [_shown(*mailbox) for mailbox in _mailboxes(self.parsed, "Reply-To")]
+
+    @property
     def bcc(self) -> list[str]:
         """Envelope recipients that no To or Cc header names: the blind copies. Addresses are compared as
         mailboxes (the domain IDNA-encoded and in any case), as the envelope de-duplicates them."""

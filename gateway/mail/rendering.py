@@ -17,7 +17,7 @@ from email.errors import MessageError
 from email.utils import formataddr, formatdate, make_msgid
 from typing import Any
 
-from mail_gateway.errors import InvalidMessageError
+from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
 from mail_gateway.mail.addresses import (
     address_domain,
     envelope_address,
@@ -82,7 +82,7 @@ def _checked_copy(message: Any) -> Any:
         try:
             check_header_text(str(name) + str(value))
         except ValueError as exc:
-            raise InvalidMessageError(f"header {name!r} {exc}", field=f"headers.{name}") from exc
+            raise HeaderInjectionError(f"header {name!r} {exc}", field=f"headers.{name}") from exc
         lower = str(name).lower()
         if lower in ("from", "to", "cc", "reply-to"):
             value = _ascii_address_list(str(value), f"headers.{name}")
@@ -92,7 +92,7 @@ def _checked_copy(message: Any) -> Any:
     try:
         check_header_text(str(message.subject or ""))
     except ValueError as exc:
-        raise InvalidMessageError(f"the subject {exc}", field="subject") from exc
+        raise HeaderInjectionError(f"the subject {exc}", field="subject") from exc
     return message
 
 
@@ -107,9 +107,12 @@ def render_email(message: Any) -> RenderedMessage:
     """
     if not message.from_email:
         raise InvalidMessageError("the message has no sender", field="from")
-    message = _checked_copy(message)
-    envelope_from = mailbox(message.from_email, "from")[1]
+    # The envelope as the caller wrote it (the SMTP backend IDNA-encodes it on the wire); the headers get
+    # A-label domains from _checked_copy.
+    envelope_from = mailbox(str(message.from_email), "from")[1]
+    envelope_address(envelope_from)  # a domain without an IDNA 2008 form is refused here, not at the upstream
     recipients = unique_recipients([mailbox(str(r), "to")[1] for r in message.recipients()])
+    message = _checked_copy(message)
     if not recipients:
         raise InvalidMessageError("the message has no recipients", field="to")
     present = {name.lower() for name in message.extra_headers}
@@ -180,11 +183,13 @@ def render_raw(
     """Wrap a message its sender built (the raw HTTP route, the SMTP ingress) without re-serialising it.
 
     ``Bcc:`` and ``Resent-Bcc:`` fields are removed (as Postfix's cleanup does: every recipient would see the
-    blind copies), envelope domains are IDNA-encoded and each recipient mailbox gets one ``RCPT TO``. With
+    blind copies), and each recipient mailbox gets one ``RCPT TO``; an envelope domain without an IDNA 2008 form
+    is refused (the SMTP backend encodes the others on the wire). With
     ``add_missing``, a Message-ID and a Date are prepended when the header block lacks them (RFC 5322
     requires a Date; the caller is told the Message-ID). A line over 998 octets is refused (RFC 5322 2.1.1).
     """
-    envelope_from = envelope_address(envelope_from) if envelope_from else ""
+    if envelope_from:
+        envelope_address(envelope_from)
     recipients = unique_recipients(list(recipients))
     if not recipients:
         raise InvalidMessageError("the message has no recipients", field="rcpt_to")
