@@ -18,9 +18,11 @@ rendered once before they get here. The interface:
     raise a ``DeliveryError`` subclass: ``TransientDeliveryError`` when a later attempt may work,
     ``PermanentDeliveryError`` when it cannot, ``DeliveryOutcomeUnknownError`` when the server may have it.
 
-``deliver_all(messages) -> list[SendResult | DeliveryError]``
+``deliver_all(messages, on_outcome=None) -> list[SendResult | DeliveryError]``
     Deliver many messages and report each one's outcome, in order, without letting one failure stop the
-    rest; it raises only for what is not a delivery outcome. The default delivers them one after another,
+    rest; it raises only for what is not a delivery outcome. ``on_outcome(index, outcome)``, when given, is
+    called as each outcome happens (from any thread), so a caller can record it before the batch ends.
+    The default delivers them one after another,
     holding one connection; a backend may override it to use several at once. The gateway's one send path
     (``mail_gateway.sending``) reaches every backend through this method.
 
@@ -47,7 +49,7 @@ A third-party backend subclasses ``EmailBackend``, sets ``name``, implements ``d
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -57,6 +59,8 @@ from mail_gateway.mail.result import SendResult
 
 if TYPE_CHECKING:
     from mail_gateway.settings import GatewaySettings
+
+OnOutcome = Callable[[int, "SendResult | DeliveryError"], None]
 
 
 class EmailBackend(ABC):
@@ -69,15 +73,19 @@ class EmailBackend(ABC):
     def deliver(self, message: RenderedMessage) -> SendResult:
         """Deliver one message; raise a ``DeliveryError`` subclass when it was not accepted."""
 
-    def deliver_all(self, messages: Sequence[RenderedMessage]) -> list[SendResult | DeliveryError]:
+    def deliver_all(self, messages: Sequence[RenderedMessage],
+                    on_outcome: OnOutcome | None = None) -> list[SendResult | DeliveryError]:
         """Deliver every message, returning each one's result or delivery error, in order."""
         outcomes: list[SendResult | DeliveryError] = []
         with self.hold():
-            for message in messages:
+            for index, message in enumerate(messages):
                 try:
-                    outcomes.append(self.deliver(message))
+                    outcome: SendResult | DeliveryError = self.deliver(message)
                 except DeliveryError as exc:
-                    outcomes.append(exc)
+                    outcome = exc
+                outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(index, outcome)
         return outcomes
 
     def send_messages(self, messages: Sequence[Any]) -> list[SendResult]:

@@ -7,6 +7,7 @@ from flask import Flask
 from mail_gateway.extension import MailGateway
 from mail_gateway.http.setup import install_http_api
 from mail_gateway.outbox.page import install_outbox
+from mail_gateway.queue.routes import install_queue_api
 from mail_gateway.settings import GatewaySettings
 
 
@@ -16,5 +17,6 @@ def create_app(settings: GatewaySettings | None = None) -> Flask:
     app = Flask("mail_gateway")
     MailGateway(app, settings=settings)
     install_http_api(app)
+    install_queue_api(app)
     install_outbox(app)
     return app

@@ -10,15 +10,20 @@ place (``mail_gateway.ingress.replies``).
     ├── ConfigurationError            the configuration cannot work (start-up)
     ├── InvalidMessageError           the message is unusable; ``errors`` lists each field and its fix
     │   └── HeaderInjectionError      a control character or line break where a header would hold it
-    └── DeliveryError                 the backend did not accept the message
-        ├── TransientDeliveryError    nothing accepted; a later attempt may work
-        │   └── ConnectionSetupError  the upstream could not be reached or refused the session
-        ├── PermanentDeliveryError    nothing accepted; the same attempt fails again
-        │   ├── RecipientsRefusedError
-        │   ├── MessageTooLargeError
-        │   ├── ExtensionMissingError the message needs SMTPUTF8 or 8BITMIME the upstream lacks
-        │   └── SenderNotAllowedError GATEWAY_ALLOWED_SENDERS refuses its sender; never reached a backend
-        └── DeliveryOutcomeUnknownError  the reply to the final dot was lost
+    ├── DeliveryError                 the backend did not accept the message
+    │   ├── TransientDeliveryError    nothing accepted; a later attempt may work
+    │   │   └── ConnectionSetupError  the upstream could not be reached or refused the session
+    │   ├── PermanentDeliveryError    nothing accepted; the same attempt fails again
+    │   │   ├── RecipientsRefusedError
+    │   │   ├── MessageTooLargeError
+    │   │   ├── ExtensionMissingError the message needs SMTPUTF8 or 8BITMIME the upstream lacks
+    │   │   └── SenderNotAllowedError GATEWAY_ALLOWED_SENDERS refuses its sender; never reached a backend
+    │   └── DeliveryOutcomeUnknownError  the reply to the final dot was lost
+    ├── StoreUnavailableError         the store did not answer within its bound; nothing was written
+    └── QueueError                    a request about queued messages that cannot be served
+        ├── QueuedDeliveryOffError    the gateway delivers directly and keeps no queue
+        ├── NoSuchQueuedMessageError  no message has that id
+        └── NothingPendingError       the message has no recipient left to retry or cancel
 
 Code written for Flask-Mail, flask-mailman or Django catches ``smtplib`` exceptions, ``BadHeaderError`` or
 ``AssertionError``, so the library API (``mail_gateway.extension.connection``) raises classes that are both: the
@@ -198,3 +203,24 @@ class SenderNotAllowedError(PermanentDeliveryError):
     def __init__(self, message: str, *, field: str, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.field = field
+
+
+class StoreUnavailableError(GatewayError):
+    """The store (queue, statuses, idempotency keys) did not answer within its bound, or is gone and could not be
+    recreated. Nothing was written by the operation that failed, so trying again later is safe."""
+
+
+class QueueError(GatewayError):
+    """A request about queued messages that cannot be served."""
+
+
+class QueuedDeliveryOffError(QueueError):
+    """The gateway delivers directly (``GATEWAY_DELIVERY=direct``), so it keeps no queue to look into."""
+
+
+class NoSuchQueuedMessageError(QueueError):
+    """No message in the store has this id."""
+
+
+class NothingPendingError(QueueError):
+    """Every recipient of the message already has a final outcome: nothing is left to retry or cancel."""

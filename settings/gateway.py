@@ -17,12 +17,13 @@ from mail_gateway.settings.ingress import IngressSettings
 from mail_gateway.settings.outbox import OutboxSettings
 from mail_gateway.settings.senders import SenderSettings
 from mail_gateway.settings.smtp import SmtpSettings
+from mail_gateway.settings.store import QueueSettings, StoreSettings
 
 DEFAULT_BACKEND_BY_ENV = {"development": "console", "testing": "memory", "production": "smtp"}
 
 
 class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiSettings, IngressSettings,
-                      OutboxSettings, FlaskMailSettings, SenderSettings):
+                      OutboxSettings, FlaskMailSettings, SenderSettings, StoreSettings, QueueSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -64,6 +65,7 @@ class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiS
         if self.backend_name == "file" and self.file_path is None:
             raise ValueError("MAIL_FILE_PATH is not set; the file backend needs a writable directory")
         self._senders_name_known_clients()
+        self._queue_consistent()
         return self
 
     def _senders_name_known_clients(self) -> None:
@@ -78,6 +80,20 @@ class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiS
         if unknown_users:
             raise ValueError(f"GATEWAY_ALLOWED_SENDERS names the SMTP user {unknown_users[0]!r}, which "
                              "GATEWAY_SMTP_USERS does not list; add the user there, or fix the entry user:name=...")
+
+    def _queue_consistent(self) -> None:
+        """Queued delivery's settings make sense only together, and some only in queued mode."""
+        if not self.queued:
+            for name in ("mail_rate_limit", "gateway_webhook_url"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name.upper()} needs queued delivery; set GATEWAY_DELIVERY=queued "
+                                     f"(or unset {name.upper()})")
+        if (self.gateway_webhook_url is None) != (self.gateway_webhook_secret is None):
+            raise ValueError("GATEWAY_WEBHOOK_URL and GATEWAY_WEBHOOK_SECRET go together; set both (signed webhooks) "
+                             "or neither")
+        if self.gateway_queue_backoff_min > self.gateway_queue_backoff_max:
+            raise ValueError("GATEWAY_QUEUE_BACKOFF_MIN is larger than GATEWAY_QUEUE_BACKOFF_MAX; set the minimum "
+                             "to at most the maximum")
 
     def check_http_service(self) -> None:
         """What serving the HTTP API adds to the rules: production needs API keys (or says it goes without).

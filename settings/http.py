@@ -1,4 +1,5 @@
-"""Settings of the HTTP API: who may call it, how much one request may carry, where idempotency keys live."""
+"""Settings of the HTTP API: who may call it, and how much one request may carry. (Idempotency keys live in the
+store: ``settings/store.py``.)"""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings
 
 from mail_gateway.settings.senders import NAME
-
-SQLITE_URL_PREFIX = "sqlite:///"
 
 
 class HttpApiSettings(BaseSettings):
@@ -46,10 +45,6 @@ class HttpApiSettings(BaseSettings):
         description="set it to the host names clients use, separated by commas, e.g. 'mail.example.com,.internal' "
         "(a leading dot allows every subdomain; * allows any name)",
     )
-    gateway_idempotency_url: str = Field(
-        SQLITE_URL_PREFIX + ".mail-gateway-idempotency.sqlite3",
-        description="set it to sqlite:///relative/path.sqlite3 or sqlite:////absolute/path.sqlite3",
-    )
 
     @field_validator("gateway_api_keys")
     @classmethod
@@ -68,13 +63,6 @@ class HttpApiSettings(BaseSettings):
             raise ValueError("two keys have the same name (name:key)")
         return SecretStr(",".join(keys))
 
-    @field_validator("gateway_idempotency_url")
-    @classmethod
-    def _sqlite_url(cls, value: str) -> str:
-        if not value.startswith(SQLITE_URL_PREFIX) or len(value) == len(SQLITE_URL_PREFIX):
-            raise ValueError(f"{value!r} is not a sqlite:/// URL with a file path")
-        return value
-
     @property
     def api_keys(self) -> tuple[str, ...]:
         """The configured keys; empty when the API is open."""
@@ -91,7 +79,3 @@ class HttpApiSettings(BaseSettings):
             named = bool(colon) and bool(key) and NAME.fullmatch(name) is not None
             keys[key if named else entry] = name if named else None
         return keys
-
-    @property
-    def idempotency_path(self) -> str:
-        return self.gateway_idempotency_url.removeprefix(SQLITE_URL_PREFIX)

@@ -129,7 +129,7 @@ def test_a_body_that_is_not_json_is_415(client) -> None:
 
 def test_unknown_routes_and_methods_are_problems(client) -> None:
     assert_problem(client.get("/nowhere"), 404)
-    assert_problem(client.get("/v1/messages"), 405)
+    assert_problem(client.put("/v1/messages"), 405)
 
 
 @pytest.fixture

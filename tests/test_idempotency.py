@@ -14,7 +14,9 @@ from smtp_server import FaultHandler
 
 from mail_gateway import create_app
 from mail_gateway.http.idempotency import STORE_KEY, request_fingerprint, scoped_key
-from mail_gateway.http.idempotency_store import IdempotencyStore, StoredResponse
+from mail_gateway.store import keys
+from mail_gateway.store.database import Store
+from mail_gateway.store.keys import StoredResponse
 
 
 @pytest.fixture
@@ -180,19 +182,23 @@ def test_keys_are_scoped_per_api_key(make_settings, store_url) -> None:
 
 def test_the_store_expires_keys_after_the_ttl(tmp_path) -> None:
     now = [1000.0]
-    store = IdempotencyStore(tmp_path / "s.sqlite3", ttl_seconds=60, clock=lambda: now[0])
-    assert store.begin("k", "f1").conflict is None
-    assert store.begin("k", "f1").conflict == "in-flight"
-    store.finish("k", StoredResponse(202, "application/json", b"{}"))
-    assert store.begin("k", "f1").replay == StoredResponse(202, "application/json", b"{}")
-    assert store.begin("k", "f2").conflict == "mismatch"
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite3'}").open()
+
+    def begin(key: str, fingerprint: str) -> keys.Begun:
+        return store.write(lambda c: keys.begin(c, key, fingerprint, mode="direct", now=now[0], lease=600, ttl=60))
+
+    assert begin("k", "f1").conflict is None
+    assert begin("k", "f1").conflict == "in-flight"
+    store.write(lambda c: keys.finish(c, "k", StoredResponse(202, "application/json", b"{}")))
+    assert begin("k", "f1").replay == StoredResponse(202, "application/json", b"{}")
+    assert begin("k", "f2").conflict == "mismatch"
     now[0] += 61
-    assert store.begin("k", "f2").conflict is None and store.begin("k", "f2").conflict == "in-flight"
+    assert begin("k", "f2").conflict is None and begin("k", "f2").conflict == "in-flight"
     now[0] += 61
-    assert store.begin("other", "f").conflict is None  # and "k", expired, is deleted on the way
-    assert store.begin("k", "f3").conflict is None
+    assert begin("other", "f").conflict is None  # and "k", expired, is deleted on the way
+    assert begin("k", "f3").conflict is None
     now[0] += 61
-    assert store.purge_expired() == 2
+    assert store.write(lambda c: keys.purge_expired(c, now[0], 60)) == 2
 
 
 def test_an_unusable_store_path_fails_at_start_up(make_settings, tmp_path) -> None:
@@ -202,20 +208,22 @@ def test_an_unusable_store_path_fails_at_start_up(make_settings, tmp_path) -> No
     blocker.write_text("x")
     with pytest.raises(ConfigurationError) as caught:
         create_app(make_settings(mail_backend="memory", gateway_idempotency_url=f"sqlite:///{blocker}/keys.db"))
-    assert caught.value.variable == "GATEWAY_IDEMPOTENCY_URL"
+    assert caught.value.variable == "GATEWAY_STORE_URL"
 
 
 CLAIM = """
-import sys
-from mail_gateway.http.idempotency_store import IdempotencyStore
-begun = IdempotencyStore(sys.argv[1]).begin("shared-key", "same-body")
+import sys, time
+from mail_gateway.store import keys
+from mail_gateway.store.database import Store
+store = Store("sqlite:///" + sys.argv[1])
+begun = store.write(lambda c: keys.begin(c, "shared-key", "same-body", mode="direct", now=time.time(), lease=60))
 print("claimed" if begun.conflict is None and begun.replay is None else begun.conflict)
 """
 
 
 def test_only_one_of_several_processes_claims_a_key(tmp_path) -> None:
     path = str(tmp_path / "keys.sqlite3")
-    IdempotencyStore(path)  # created once, as at start-up
+    Store(f"sqlite:///{path}").open()  # created once, as at start-up
     processes = [subprocess.Popen([sys.executable, "-c", CLAIM, path], stdout=subprocess.PIPE, text=True,
                                   cwd=Path(__file__).parent.parent) for _ in range(6)]
     outcomes = sorted(process.communicate(timeout=60)[0].strip() for process in processes)
@@ -228,8 +236,8 @@ def test_after_a_crash_mid_send_a_retry_is_refused_not_sent_again(make_settings,
                                       headers={"Idempotency-Key": "crash"}):
         # What the first request had done when the process died: the key claimed, the response never recorded.
         crashed.preprocess_request()  # the API key check, which names the client
-        store = crashed.extensions[STORE_KEY]
-        assert store.begin(scoped_key("crash"), request_fingerprint(HELLO)).conflict is None
+        keyring = crashed.extensions[STORE_KEY]
+        assert keyring.begin(scoped_key("crash"), request_fingerprint(HELLO)).conflict is None
     restarted = create_app(make_settings(mail_backend="memory", gateway_idempotency_url=store_url))
     assert_problem(post(restarted.test_client(), key="crash"), 409, "idempotency-key-in-flight")
     assert outbox(restarted) == []

@@ -81,7 +81,7 @@ def test_building_and_using_the_app_writes_no_file_it_does_not_need(make_setting
     assert client.post("/v1/messages", json={"from": "app@example.com", "to": "a@example.com", "text": "x"}
                        ).status_code == 202
     assert sorted(tmp_path.rglob("*")) == before
-    # The idempotency store is made where it is configured, when the first key needs it.
+    # The store is made where it is configured, when the first idempotency key needs it.
     assert client.post("/v1/messages", json={"from": "app@example.com", "to": "a@example.com", "text": "x"},
                        headers={"Idempotency-Key": "k1"}).status_code == 202
-    assert any(path.name.startswith(".mail-gateway-idempotency") for path in tmp_path.iterdir())
+    assert any(path.name.startswith(".mail-gateway.sqlite3") for path in tmp_path.iterdir())

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from mail_gateway.backends.base import EmailBackend
+from mail_gateway.backends.base import EmailBackend, OnOutcome
 from mail_gateway.backends.smtp import connect, transaction
 from mail_gateway.backends.smtp.pool import ConnectionPool, PooledConnection
 from mail_gateway.backends.smtp.retry import RetryPolicy, with_retries
@@ -147,12 +147,13 @@ class SmtpBackend(EmailBackend):
         with self._lease(member) as conn:
             return transaction.send_transaction(conn.smtp, message, member.upstream.name)
 
-    def deliver_all(self, messages: Sequence[RenderedMessage]) -> list[SendResult | DeliveryError]:
+    def deliver_all(self, messages: Sequence[RenderedMessage],
+                    on_outcome: OnOutcome | None = None) -> list[SendResult | DeliveryError]:
         """Deliver over up to ``MAIL_POOL_BATCH_CONNECTIONS`` connections at once (half the pool by default, so
         single sends keep the rest); results come back in order."""
         if len(messages) <= 1 or self._pins is not None:
             # One message is a single send; a thread that holds connections would compete with its own workers.
-            return super().deliver_all(messages)
+            return super().deliver_all(messages, on_outcome)
         workers = min(len(messages), self.settings.pool_batch_connections)
         outcomes: list[SendResult | DeliveryError | None] = [None] * len(messages)
         queue = iter(enumerate(messages))
@@ -172,6 +173,8 @@ class SmtpBackend(EmailBackend):
                             outcomes[index] = self.deliver(message)
                         except DeliveryError as exc:
                             outcomes[index] = exc
+                        if on_outcome is not None:
+                            on_outcome(index, outcomes[index])  # type: ignore[arg-type]
             finally:
                 self._local.batch = False
 

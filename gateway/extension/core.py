@@ -25,8 +25,10 @@ from mail_gateway.extension.app_mail import STATE_KEY, AppMail
 from mail_gateway.extension.connection import Connection
 from mail_gateway.extension.sent_email import SentOutbox
 from mail_gateway.mail.result import SendResult
+from mail_gateway.queue.setup import build_sender
 from mail_gateway.sending import Sender
 from mail_gateway.settings import GatewaySettings, load_settings
+from mail_gateway.store.database import Store
 
 __all__ = ["STATE_KEY", "GatewayState", "MailGateway"]
 log = logging.getLogger("mail_gateway")
@@ -42,6 +44,7 @@ class GatewayState:
     mail: AppMail | None = None
     # Senders of other backends that get_connection() named, kept per app (mail_gateway.extension.connection_senders).
     alternates: dict[str, Sender] = field(default_factory=dict)
+    store: Store = None  # type: ignore[assignment]  # queued messages, statuses, webhooks, idempotency keys
 
     @property
     def backend(self) -> EmailBackend:
@@ -71,9 +74,9 @@ class MailGateway:
         given = settings or self._settings
         settings = given or load_settings(app_config=app.config, testing=app.testing)
         backend = backend or self._backend
-        sender = Sender(settings, backend) if backend is not None else Sender.from_settings(settings)
+        sender, store = build_sender(settings, backend)
         mail = AppMail(app, settings)
-        state = GatewayState(settings, sender, mail)
+        state = GatewayState(settings, sender, mail, store=store)
         app.extensions[STATE_KEY] = state
         app.extensions["mailman"] = app.extensions["mail"] = mail
         if given is None and sender.backend.name == "console" and not settings.backend_named:

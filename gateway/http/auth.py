@@ -12,10 +12,11 @@ from mail_gateway.http.problems import Problem
 from mail_gateway.settings.senders import Client
 
 PROTECTED_PREFIX = "/v1"
+ALSO_PROTECTED = ("/metrics",)
 
 
 def is_protected(path: str) -> bool:
-    return path == PROTECTED_PREFIX or path.startswith(PROTECTED_PREFIX + "/")
+    return path == PROTECTED_PREFIX or path.startswith(PROTECTED_PREFIX + "/") or path in ALSO_PROTECTED
 
 
 def _presented_key() -> str | None:

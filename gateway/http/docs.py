@@ -23,9 +23,10 @@ PROBLEMS: dict[int, tuple[str, list[str]]] = {
     403: ("A request that changes the outbox came from another site, or a sender (envelope, From or Sender) that "
           "GATEWAY_ALLOWED_SENDERS does not allow this API key", ["cross-site-request", "sender-not-allowed"]),
     404: ("Nothing to show: no such message, or a backend that keeps no mail",
-          ["no-such-message", "no-such-attachment", "no-outbox", "no-html-part", "outbox-disabled"]),
-    409: ("The Idempotency-Key is in flight, or was used for another request",
-          ["idempotency-key-in-flight", "idempotency-key-reused"]),
+          ["no-such-message", "no-such-attachment", "no-outbox", "no-html-part", "outbox-disabled",
+           "queued-delivery-off"]),
+    409: ("The Idempotency-Key is in flight, or was used for another request; or nothing is left to retry or cancel",
+          ["idempotency-key-in-flight", "idempotency-key-reused", "nothing-pending"]),
     413: ("The body exceeds GATEWAY_MAX_MESSAGE_BYTES, or the message the upstream's SIZE",
           ["request-too-large", "message-too-large"]),
     415: ("The body is not application/json", ["unsupported-media-type"]),
@@ -36,7 +37,7 @@ PROBLEMS: dict[int, tuple[str, list[str]]] = {
           ["upstream-refused", "upstream-extension-missing"]),
     503: ("A transient failure (with Retry-After), an unknown outcome after the data was sent (without), or a "
           "backend that is not ready", ["delivery-deferred", "delivery-outcome-unknown",
-                                         "idempotency-store-unavailable", "not-ready"]),
+                                         "store-unavailable", "not-ready"]),
 }
 SEND_ERRORS = (400, 401, 403, 409, 413, 415, 422, 500, 502, 503)
 BATCH_ERRORS = (400, 401, 409, 413, 415, 422, 500, 503)

@@ -1,4 +1,4 @@
-"""The ``Idempotency-Key`` header on the send routes, on top of ``IdempotencyStore`` (``idempotency_store``)."""
+"""The ``Idempotency-Key`` header on the send routes, on top of the keys in the store (``Keyring``)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ import hashlib
 import json
 import logging
 import re
-import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 
-from mail_gateway.errors import GatewayError, InvalidMessageError, TransientDeliveryError
+from mail_gateway.errors import GatewayError, InvalidMessageError, StoreUnavailableError, TransientDeliveryError
+from mail_gateway.http.abandoned import answer_for_abandoned
 from mail_gateway.http.body import json_body
-from mail_gateway.http.idempotency_store import IdempotencyStore, StoredResponse
+from mail_gateway.http.keyring import Keyring
 from mail_gateway.http.problems import Problem, problem_for
+from mail_gateway.store.keys import StoredResponse
+from mail_gateway.store.unit import deferred_writes
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -27,8 +29,8 @@ log = logging.getLogger("mail_gateway.http")
 View = TypeVar("View", bound=Callable[..., Any])
 
 
-def register_idempotency(app: Flask, store: IdempotencyStore) -> None:
-    app.extensions[STORE_KEY] = store
+def register_idempotency(app: Flask, keyring: Keyring) -> None:
+    app.extensions[STORE_KEY] = keyring
 
 
 def request_fingerprint(payload: Any) -> str:
@@ -46,6 +48,10 @@ def _stored(response: Response) -> StoredResponse:
     return StoredResponse(response.status_code, response.mimetype or "application/json", response.get_data())
 
 
+def _replay(stored: StoredResponse) -> Response:
+    return Response(stored.body, status=stored.status, mimetype=stored.mimetype, headers={REPLAYED_HEADER: "true"})
+
+
 def _conflict(kind: str) -> Problem:
     if kind == "in-flight":
         return Problem(409, "Request in flight",
@@ -56,30 +62,49 @@ def _conflict(kind: str) -> Problem:
                    "send a new key with a new request.", "idempotency-key-reused")
 
 
-def _unavailable(exc: sqlite3.Error) -> Problem:
-    log.error("idempotency store unavailable: %s", exc)
-    return Problem(503, "Idempotency store unavailable",
-                   "The idempotency store could not be reached; nothing was sent, retry later.",
-                   "idempotency-store-unavailable", headers={"Retry-After": "5"})
+def unavailable(exc: StoreUnavailableError) -> Problem:
+    log.error("store unavailable for an idempotency key: %s", exc)
+    return Problem(503, "Store unavailable",
+                   "The gateway's store did not answer in time; nothing was sent, retry later.",
+                   "store-unavailable", headers={"Retry-After": "5"})
 
 
-def _record(store: IdempotencyStore, key: str, response: StoredResponse) -> None:
+def _quietly(action: Callable[[], None], what: str) -> None:
     try:
-        store.finish(key, response)
-    except sqlite3.Error as exc:  # the send happened: report it; the key stays in flight, so no resend
-        log.error("could not record an idempotent response: %s", exc)
+        action()
+    except StoreUnavailableError as exc:  # the key stays in flight, then abandoned: never a second send
+        log.error("could not %s: %s", what, exc)
 
 
-def _forget(store: IdempotencyStore, key: str) -> None:
-    try:
-        store.release(key)
-    except sqlite3.Error as exc:  # the key stays in flight: retries get 409, never a second send
-        log.error("could not release an idempotency key: %s", exc)
+def _run(keyring: Keyring, key: str, view: Callable[[], Any]) -> Response:
+    with keyring.held(key), deferred_writes() as deferred:
+        try:
+            response = current_app.make_response(view())
+        except (Problem, InvalidMessageError, TransientDeliveryError, StoreUnavailableError):
+            _quietly(lambda: keyring.release(key), "release an idempotency key")  # nothing was accepted
+            raise
+        except GatewayError as exc:
+            answer = _stored(problem_for(exc).response())
+            _quietly(lambda: keyring.finish(key, answer, deferred), "record a response")
+            raise
+        except Exception:
+            _quietly(lambda: keyring.finish(key, _stored(problem_for(GatewayError()).response()), deferred),
+                     "record a response")
+            raise
+        try:
+            keyring.finish(key, _stored(response), deferred)
+        except StoreUnavailableError as exc:
+            if deferred:  # a queued request's messages were not written either: nothing was accepted
+                _quietly(lambda: keyring.release(key), "release an idempotency key")
+                raise unavailable(exc) from exc
+            log.error("could not record an idempotent response: %s", exc)
+    return response
 
 
 def idempotent(view: View) -> View:
     """Without the header the view runs as usual. With it, the first request's final response is stored and
-    replayed to retries; a retry while it is in flight, or with another body, is 409."""
+    replayed to retries; a retry while it is in flight, or with another body, is 409; a retry of a request whose
+    process died is answered with what the store knows of it."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -89,31 +114,21 @@ def idempotent(view: View) -> View:
         if not _VALID_KEY.fullmatch(raw_key):
             raise Problem(400, f"Invalid {HEADER}", f"{HEADER} must be 1 to 255 printable ASCII characters.",
                           "invalid-idempotency-key")
-        store: IdempotencyStore = current_app.extensions[STORE_KEY]
+        keyring: Keyring = current_app.extensions[STORE_KEY]
         key = scoped_key(raw_key)
         try:
-            begun = store.begin(key, request_fingerprint(json_body()))
-        except sqlite3.Error as exc:
-            raise _unavailable(exc) from exc
+            begun = keyring.begin(key, request_fingerprint(json_body()))
+            if begun.abandoned is not None:
+                answer = _stored(answer_for_abandoned(begun.abandoned))
+                keyring.finish(key, answer)
+                log.warning("answered an abandoned request (its process stopped mid-request) from the store")
+                return _replay(answer)
+        except StoreUnavailableError as exc:
+            raise unavailable(exc) from exc
         if begun.replay is not None:
-            replay = begun.replay
-            return Response(replay.body, status=replay.status, mimetype=replay.mimetype,
-                            headers={REPLAYED_HEADER: "true"})
+            return _replay(begun.replay)
         if begun.conflict is not None:
             raise _conflict(begun.conflict)
-        try:
-            result = view(*args, **kwargs)
-        except (Problem, InvalidMessageError, TransientDeliveryError):
-            _forget(store, key)  # refused before sending, or nothing accepted: a retry must really retry
-            raise
-        except GatewayError as exc:
-            _record(store, key, _stored(problem_for(exc).response()))
-            raise
-        except Exception:
-            _record(store, key, _stored(problem_for(GatewayError()).response()))
-            raise
-        response = current_app.make_response(result)
-        _record(store, key, _stored(response))
-        return response
+        return _run(keyring, key, lambda: view(*args, **kwargs))
 
     return wrapper  # type: ignore[return-value]

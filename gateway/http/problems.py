@@ -18,9 +18,13 @@ from mail_gateway.errors import (
     GatewayError,
     InvalidMessageError,
     MessageTooLargeError,
+    NoSuchQueuedMessageError,
+    NothingPendingError,
     PermanentDeliveryError,
+    QueuedDeliveryOffError,
     RecipientsRefusedError,
     SenderNotAllowedError,
+    StoreUnavailableError,
     TransientDeliveryError,
 )
 
@@ -119,7 +123,23 @@ def _delivery_problem(exc: DeliveryError) -> Problem:
     return Problem(502, "Upstream refused the message", detail, "upstream-refused", extra=extra)
 
 
+def _queue_problem(exc: GatewayError) -> Problem | None:
+    if isinstance(exc, StoreUnavailableError):
+        return Problem(503, "Store unavailable", f"The gateway's store did not answer: {exc}. Nothing was stored or "
+                       "sent; retry later.", "store-unavailable", headers={"Retry-After": "5"})
+    if isinstance(exc, QueuedDeliveryOffError):
+        return Problem(404, "Queued delivery is off", str(exc), "queued-delivery-off")
+    if isinstance(exc, NoSuchQueuedMessageError):
+        return Problem(404, "No such message", str(exc), "no-such-message")
+    if isinstance(exc, NothingPendingError):
+        return Problem(409, "Nothing pending", str(exc), "nothing-pending")
+    return None
+
+
 def problem_for(exc: GatewayError) -> Problem:
+    queue_problem = _queue_problem(exc)
+    if queue_problem is not None:
+        return queue_problem
     if isinstance(exc, InvalidMessageError):
         fields = ", ".join(dict.fromkeys(e.field for e in exc.errors))
         return Problem(422, "Invalid message", f"The message is invalid: check {fields}.", "invalid-message",

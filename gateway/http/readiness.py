@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app
 
-from mail_gateway.errors import DeliveryError, GatewayError
+from mail_gateway.errors import DeliveryError, GatewayError, StoreUnavailableError
 from mail_gateway.extension import MailGateway
 from mail_gateway.http import docs
 from mail_gateway.http.problems import Problem, client_detail
@@ -34,7 +34,14 @@ def add_check(app: Flask, what: str, check: Callable[[], None]) -> None:
 @docs.operation("Readiness probe: can the backend deliver now?", responses={200: Ready}, problems=(503,))
 def readyz() -> dict[str, Any]:
     """Readiness: 200 when the configured backend can deliver, else 503 saying what failed."""
-    backend = MailGateway.state().backend
+    state = MailGateway.state()
+    backend = state.backend
+    if state.settings.queued or state.store.opened:  # a store no request has needed yet is not checked
+        try:
+            state.store.check()
+        except StoreUnavailableError as exc:
+            raise Problem(503, "Not ready", f"The store ({state.store.describe()}) cannot answer: {exc}", "not-ready",
+                          headers={"Cache-Control": "no-store"}, extra={"backend": backend.name}) from exc
     try:
         backend.check()
     except GatewayError as exc:

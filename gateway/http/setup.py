@@ -10,13 +10,13 @@ from mail_gateway.http import openapi, readiness, routes
 from mail_gateway.http.auth import register_api_keys
 from mail_gateway.http.hosts import register_allowed_hosts
 from mail_gateway.http.idempotency import register_idempotency
-from mail_gateway.http.idempotency_store import IdempotencyStore
+from mail_gateway.http.keyring import Keyring
 from mail_gateway.http.limits import register_size_limit
 from mail_gateway.http.problems import register_error_handlers
 
 
 def install_http_api(app: Flask) -> None:
-    """Raises ``ConfigurationError`` (production without API keys, an unusable GATEWAY_IDEMPOTENCY_URL, a wildcard
+    """Raises ``ConfigurationError`` (production without API keys, an unusable GATEWAY_STORE_URL, a wildcard
     GATEWAY_HOST without GATEWAY_ALLOWED_HOSTS) before anything is served."""
     settings = MailGateway.state(app).settings
     settings.check_http_service()
@@ -26,7 +26,6 @@ def install_http_api(app: Flask) -> None:
     app.register_blueprint(openapi.blueprint)
     register_api_keys(app, settings.api_keys, settings.api_key_names)
     register_size_limit(app, settings.gateway_max_message_bytes)
-    store = IdempotencyStore(settings.idempotency_path)
-    register_idempotency(app, store)
-    readiness.add_check(app, "idempotency store", store.check)
+    register_idempotency(app, Keyring(MailGateway.state(app).store, mode=settings.gateway_delivery,
+                                      lease=settings.gateway_queue_lease))
     register_error_handlers(app)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import mimetypes
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from mail_gateway.errors import FieldError, InvalidMessageError
 from mail_gateway.mail.addresses import Address
@@ -67,6 +67,9 @@ class MessageRequest(BaseModel):
     metadata: dict[MetadataKey, HeaderValue] = Field(
         default_factory=dict, max_length=50, description="each entry sent as an X-Metadata-<key> header"
     )
+    send_at: AwareDatetime | None = Field(
+        None, description="when to send it, RFC 3339 with an offset (e.g. 2030-01-31T09:00:00+01:00); needs queued "
+                          "delivery (GATEWAY_DELIVERY=queued), at most GATEWAY_QUEUE_MAX_SCHEDULE ahead")
 
     @property
     def recipients(self) -> list[Address]:

@@ -48,3 +48,18 @@ class SendResult:
 def all_accepted(message_id: str, backend: str, recipients: tuple[str, ...]) -> SendResult:
     """The result of a backend that keeps every message it is given (console, file, memory)."""
     return SendResult(message_id, backend, tuple(RecipientResult(r, "accepted") for r in recipients))
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedResult:
+    """A message stored durably for delivery later (queued delivery): the gateway's id for status look-ups, the
+    Message-ID it carries, and ``queued`` (or ``scheduled`` until its ``send_at``) for every recipient."""
+
+    id: str
+    message_id: str
+    status: Literal["queued", "scheduled"]
+    recipients: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "message_id": self.message_id, "status": self.status,
+                "recipients": [{"email": email, "status": self.status} for email in self.recipients]}

@@ -1,0 +1,83 @@
+"""The idempotency keys of one app: the store's key operations with this process's clock, lease and mode, and
+the leases of the keys this process is working on, renewed while it lives."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from mail_gateway.store import keys
+from mail_gateway.store.database import Store
+from mail_gateway.store.keys import Begun, StoredResponse
+from mail_gateway.store.unit import Work
+
+_current: ContextVar[tuple[Keyring, str] | None] = ContextVar("mail_gateway_idempotency_key", default=None)
+
+
+class Keyring:
+    def __init__(self, store: Store, *, mode: str, lease: float, clock: Callable[[], float] = time.time) -> None:
+        self.store, self.mode, self.lease, self.clock = store, mode, lease, clock
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._renewer: threading.Thread | None = None
+
+    def begin(self, key: str, fingerprint: str) -> Begun:
+        return self.store.write(lambda conn: keys.begin(conn, key, fingerprint, mode=self.mode, now=self.clock(),
+                                                        lease=self.lease))
+
+    def finish(self, key: str, response: StoredResponse, also: Sequence[Work] = ()) -> None:
+        """Record the response, in one transaction with ``also`` (a queued request's messages)."""
+        def work(conn: Any) -> None:
+            for change in also:
+                change(conn)
+            keys.finish(conn, key, response)
+
+        self.store.write(work)
+
+    def release(self, key: str) -> None:
+        self.store.write(lambda conn: keys.release(conn, key))
+
+    def record(self, key: str, position: int, item: dict[str, Any]) -> None:
+        """Keep one message's outcome as it happens; not waited for, since the send goes on regardless."""
+        self.store.write(lambda conn: keys.record(conn, key, [(position, item)]), wait=False)
+
+    @contextmanager
+    def held(self, key: str) -> Iterator[None]:
+        """While the request with ``key`` runs: its lease is renewed, and ``current_key()`` names it."""
+        with self._lock:
+            self._held[key] = self._held.get(key, 0) + 1
+        self._start_renewer()
+        token = _current.set((self, key))
+        try:
+            yield
+        finally:
+            _current.reset(token)
+            with self._lock:
+                self._held[key] -= 1
+                if not self._held[key]:
+                    del self._held[key]
+
+    def _start_renewer(self) -> None:
+        with self._lock:
+            if self._renewer is None:
+                self._renewer = threading.Thread(target=self._renew, name="idempotency-leases", daemon=True)
+                self._renewer.start()
+
+    def _renew(self) -> None:
+        # A third of the lease: two renewals may fail (a busy store) before a live request looks abandoned.
+        while True:
+            time.sleep(self.lease / 3)
+            with self._lock:
+                held = list(self._held)
+            if held:
+                until = self.clock() + self.lease
+                self.store.write(lambda conn, held=held, until=until: keys.renew(conn, held, until), wait=False)
+
+
+def current_key() -> tuple[Keyring, str] | None:
+    """The keyring and key of the keyed request running in this context, if any."""
+    return _current.get()

@@ -1,0 +1,77 @@
+"""The status API's JSON, as pydantic models: the OpenAPI document describes the routes from these."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RecipientState = Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled"]
+MessageState = Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled", "partial"]
+
+
+class QueuedRecipient(BaseModel):
+    email: str
+    status: Literal["queued", "scheduled"]
+
+
+class QueuedResponse(BaseModel):
+    """Stored durably; delivered by the workers (look it up by ``id``)."""
+
+    id: str = Field(description="the gateway's id, for GET /v1/messages/{id}")
+    message_id: str
+    status: Literal["queued", "scheduled"]
+    recipients: list[QueuedRecipient]
+
+
+class QueuedRecipientStatus(BaseModel):
+    email: str
+    status: RecipientState
+    attempts: int
+    code: int | None = Field(None, description="the last SMTP reply code")
+    reason: str | None = Field(None, description="the last SMTP reply text, or why it failed")
+    next_attempt_at: str | None = Field(None, description="RFC 3339; while the recipient is pending")
+
+
+class QueueEvent(BaseModel):
+    at: str = Field(description="RFC 3339")
+    type: str = Field(description="delivered, deferred, bounced, failed, unknown (reply lost after the final dot), "
+                                  "canceled or retry")
+    recipient: str | None = None
+    upstream: str | None = None
+    code: int | None = None
+    text: str | None = None
+
+
+class QueuedMessageSummary(BaseModel):
+    id: str
+    message_id: str
+    status: MessageState
+    created_at: str
+    send_at: str | None = None
+    size: int
+    attempts: int
+
+
+class QueuedMessageStatus(QueuedMessageSummary):
+    """A queued message, each recipient's state and every attempt."""
+
+    recipients: list[QueuedRecipientStatus]
+    events: list[QueueEvent]
+
+
+class QueuedMessageList(BaseModel):
+    """One page of the store's messages, oldest first."""
+
+    total: int
+    start: int
+    limit: int
+    messages: list[QueuedMessageSummary]
+
+
+class QueueListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: MessageState | None = Field(None, description="only messages in this state")
+    limit: int = Field(50, ge=1, le=1000, description="at most this many (1-1000)")
+    start: int = Field(0, ge=0, description="skip this many")

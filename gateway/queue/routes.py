@@ -1,0 +1,118 @@
+"""The status API of queued delivery (``/v1/messages/<id>``, list, retry, cancel) and ``/metrics``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from mail_gateway.errors import NoSuchQueuedMessageError, QueuedDeliveryOffError
+from mail_gateway.extension import MailGateway
+from mail_gateway.http import docs
+from mail_gateway.http.problems import Problem
+from mail_gateway.queue.metrics import count_request, registry_for
+from mail_gateway.queue.models import QueuedMessageList, QueuedMessageStatus, QueueListQuery
+from mail_gateway.store import actions, messages
+from mail_gateway.store.database import Store
+from mail_gateway.store.webhooks import iso
+
+blueprint = Blueprint("queue", __name__)
+QUEUE_ERRORS = (400, 401, 404, 409, 500, 503)
+TIMES = ("created_at", "send_at", "next_attempt_at", "at")
+
+
+def _store() -> Store:
+    state = MailGateway.state()
+    if not state.settings.queued:
+        raise QueuedDeliveryOffError("the gateway delivers directly (GATEWAY_DELIVERY=direct) and keeps no queue; "
+                                     "set GATEWAY_DELIVERY=queued to keep and look up messages")
+    return state.store
+
+
+def _shown(item: dict[str, Any]) -> dict[str, Any]:
+    """Times as RFC 3339; internal columns left out."""
+    out = {k: (iso(v) if k in TIMES and v is not None else v) for k, v in item.items()
+           if k not in ("due_at", "envelope_from", "via", "last_code", "last_reason")}
+    for key in ("recipients", "events"):
+        if key in out:
+            out[key] = [_shown(sub) for sub in out[key]]
+    return out
+
+
+def _message(store: Store, message_id: str) -> dict[str, Any]:
+    found = store.read(lambda conn: messages.get_message(conn, message_id, time.time()))
+    if found is None:
+        raise NoSuchQueuedMessageError(f"no queued message has the id {message_id!r}")
+    return _shown(found)
+
+
+@blueprint.get("/v1/messages/<message_id>")
+@docs.operation("A queued message: its status, each recipient's and every attempt",
+                responses={200: QueuedMessageStatus}, problems=QUEUE_ERRORS)
+def message_status(message_id: str) -> dict[str, Any]:
+    return _message(_store(), message_id)
+
+
+@blueprint.get("/v1/messages")
+@docs.operation("List queued messages, oldest first", query=QueueListQuery, responses={200: QueuedMessageList},
+                problems=QUEUE_ERRORS)
+def list_messages() -> dict[str, Any]:
+    store = _store()
+    try:
+        query = QueueListQuery.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        raise Problem(400, "Invalid query", f"Check the query parameters: {fields}.", "invalid-query") from exc
+    total, page = store.read(lambda conn: messages.list_messages(conn, status=query.status, limit=query.limit,
+                                                                 start=query.start, now=time.time()))
+    return {"total": total, "start": query.start, "limit": query.limit, "messages": [_shown(m) for m in page]}
+
+
+@blueprint.post("/v1/messages/<message_id>/retry")
+@docs.operation("Make the message's pending recipients due now", responses={202: QueuedMessageStatus},
+                problems=QUEUE_ERRORS)
+def retry_message(message_id: str) -> tuple[dict[str, Any], int]:
+    store = _store()
+    store.write(lambda conn: actions.retry_now(conn, message_id, time.time()))
+    spool = MailGateway.state().sender.spool
+    if spool is not None:
+        spool.arrived.set()
+    return _message(store, message_id), 202
+
+
+@blueprint.delete("/v1/messages/<message_id>")
+@docs.operation("Cancel the message's pending recipients", responses={200: QueuedMessageStatus}, problems=QUEUE_ERRORS)
+def cancel_message(message_id: str) -> dict[str, Any]:
+    store = _store()
+    url = MailGateway.state().settings.gateway_webhook_url
+    store.write(lambda conn: actions.cancel(conn, message_id, time.time(), url))
+    return _message(store, message_id)
+
+
+@blueprint.get("/metrics")
+@docs.operation("Prometheus metrics (text format)", responses={200: "text/plain"}, problems=(401,))
+def metrics() -> Response:
+    registry = current_app.extensions["mail_gateway_metrics"]
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0],
+                    headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def install_queue_api(app: Any) -> None:
+    """The status routes, /metrics, and the request counters behind it."""
+    state = MailGateway.state(app)
+    app.register_blueprint(blueprint)
+    app.extensions["mail_gateway_metrics"] = registry_for(state.store if state.settings.queued else None)
+
+    @app.before_request
+    def _started() -> None:
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def _counted(response: Response) -> Response:
+        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        started = g.get("metrics_started", time.perf_counter())
+        count_request(rule, request.method, response.status_code, time.perf_counter() - started)
+        return response

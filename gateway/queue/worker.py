@@ -1,0 +1,165 @@
+"""Delivery workers: claim due messages under a lease, deliver them through the one send path, record outcomes.
+
+One claiming thread keeps up to twice ``GATEWAY_QUEUE_WORKERS`` messages claimed; that many delivery threads
+each take one, read its body, hand it to the backend (``Sender.deliver_now``: the same pooled SMTP, failover and
+``delivery`` log line as direct mode) and record what happened. A lease thread renews the claims in hand, so a
+long delivery is never claimed twice, while a process that dies loses its claims when their lease ends. On
+``stop()`` (SIGTERM) claiming stops, deliveries in flight finish and record, and untried claims are released.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from mail_gateway.errors import StoreUnavailableError
+from mail_gateway.mail.rendering import RenderedMessage
+from mail_gateway.queue import metrics
+from mail_gateway.queue.outcomes import Backoff, asks_to_slow_down, attempt_for
+from mail_gateway.queue.pacing import Pacing
+from mail_gateway.queue.webhooks import WebhookSender
+from mail_gateway.sending import Sender
+from mail_gateway.store import claims
+from mail_gateway.store.database import Store
+
+log = logging.getLogger("mail_gateway.queue")
+IDLE_POLL = 0.2  # seconds between looks at an empty queue (new work in this process wakes it at once)
+PURGE_EVERY = 60.0
+
+
+class DeliveryWorkers:
+    def __init__(self, sender: Sender, store: Store, *, concurrency: int | None = None,
+                 wakeup: threading.Event | None = None, clock: Callable[[], float] = time.time) -> None:
+        settings = sender.settings
+        self.sender, self.store, self.clock = sender, store, clock
+        self.concurrency = concurrency or settings.gateway_queue_workers
+        self.lease = settings.gateway_queue_lease
+        self.lifetime = settings.gateway_queue_lifetime
+        self.webhook_url = settings.gateway_webhook_url
+        self.backoff = Backoff(settings.gateway_queue_backoff_min, settings.gateway_queue_backoff_max)
+        self.pacing = Pacing(settings.mail_rate_limit, self.backoff)
+        self.wakeup = wakeup or threading.Event()
+        self.webhooks = WebhookSender(settings, store, clock=clock) if self.webhook_url else None
+        self._ready: queue.SimpleQueue[claims.Claimed] = queue.SimpleQueue()
+        self._held: dict[str, claims.Claimed] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> DeliveryWorkers:
+        self.store.open()
+        targets = [("queue-claim", self._claim_loop), ("queue-lease", self._lease_loop)]
+        targets += [(f"queue-deliver-{n}", self._deliver_loop) for n in range(self.concurrency)]
+        for name, target in targets:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if self.webhooks is not None:
+            self.webhooks.start()
+        log.info("delivery workers: %d at once, store %s", self.concurrency, self.store.describe())
+        return self
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop claiming, let deliveries in flight finish, release the claims not yet tried."""
+        self._stopping.set()
+        self.wakeup.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.1))
+        untried = []
+        while not self._ready.empty():
+            untried.append(self._ready.get_nowait())
+        if untried:
+            try:
+                self.store.write(lambda conn: claims.release(conn, untried, self.clock()))
+            except StoreUnavailableError as exc:
+                log.error("could not release %d claimed messages (their lease will end): %s", len(untried), exc)
+        if self.webhooks is not None:
+            self.webhooks.stop()
+        self.store.writer.stop()
+
+    # -- claiming ------------------------------------------------------------------------------------------
+
+    def _claim_loop(self) -> None:
+        next_purge = 0.0
+        while not self._stopping.is_set():
+            with self._lock:
+                room = 2 * self.concurrency - len(self._held)
+            granted, wait = self.pacing.allowance(room) if room > 0 else (0, IDLE_POLL)
+            if granted:
+                claimed = self._claim(granted)
+                wait = 0.0 if claimed else IDLE_POLL
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + PURGE_EVERY
+                self._purge()
+            if wait:
+                self.wakeup.wait(wait)
+                self.wakeup.clear()
+
+    def _claim(self, limit: int) -> int:
+        try:
+            found = self.store.write(lambda conn: claims.claim(conn, now=self.clock(), limit=limit, lease=self.lease))
+        except StoreUnavailableError as exc:
+            log.error("could not claim queued messages: %s", exc)
+            self._stopping.wait(1.0)
+            return 0
+        with self._lock:
+            for claimed in found:
+                self._held[claimed.id] = claimed
+        for claimed in found:
+            self._ready.put(claimed)
+        return len(found)
+
+    def _purge(self) -> None:
+        try:
+            self.store.write(lambda conn: claims.purge_finished(conn, self.clock() - self.lifetime), wait=False)
+        except StoreUnavailableError:
+            pass
+
+    def _lease_loop(self) -> None:
+        while not self._stopping.wait(self.lease / 3):
+            with self._lock:
+                held = list(self._held.values())
+            if held:
+                until = self.clock() + self.lease
+                self.store.write(lambda conn, held=held, until=until: claims.renew(conn, held, until), wait=False)
+
+    # -- delivering ----------------------------------------------------------------------------------------
+
+    def _deliver_loop(self) -> None:
+        with self.sender.backend.hold():
+            while not self._stopping.is_set():
+                try:
+                    claimed = self._ready.get(timeout=IDLE_POLL)
+                except queue.Empty:
+                    continue
+                if self._stopping.is_set():
+                    self._ready.put(claimed)  # released by stop()
+                    return
+                try:
+                    self._deliver(claimed)
+                except Exception:  # a bug or a broken backend must not kill the thread; the lease ends it
+                    log.exception("delivering queued message %s failed unexpectedly", claimed.id)
+                finally:
+                    with self._lock:
+                        self._held.pop(claimed.id, None)
+                    self.wakeup.set()
+
+    def _deliver(self, claimed: claims.Claimed) -> None:
+        data = self.store.read(lambda conn: claims.body(conn, claimed.id))
+        if data is None or not claimed.recipients:
+            return  # canceled (or done) since it was claimed
+        message = RenderedMessage(claimed.message_id, claimed.envelope_from,
+                                  tuple(email for _, email, _ in claimed.recipients), data)
+        [outcome] = self.sender.deliver_now([message], via="queue", id=claimed.id)
+        attempt = attempt_for(claimed, outcome, self.clock(), self.backoff)
+        self.store.write(lambda conn: claims.record(conn, attempt, self.webhook_url), wait=False)
+        metrics.count_attempt(attempt)
+        if asks_to_slow_down(outcome):
+            log.warning("the upstream asked to slow down (%s); claiming paused for %.1f s", outcome.smtp_code,
+                        self.pacing.slow_down())
+        else:
+            self.pacing.succeeded()

@@ -1,0 +1,161 @@
+"""``Sender``: the ways into the send path, the sender policy, and the one call to the backend (or the queue)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from mail_gateway.backends.base import EmailBackend
+from mail_gateway.backends.registry import create_backend
+from mail_gateway.errors import ConfigurationError, DeliveryError, FieldError, InvalidMessageError
+from mail_gateway.mail.addresses import Address, parse_address
+from mail_gateway.mail.compose import compose
+from mail_gateway.mail.rendering import RenderedMessage, render_email, render_raw
+from mail_gateway.mail.request import MessageRequest, parse_message_request
+from mail_gateway.mail.result import QueuedResult, SendResult
+from mail_gateway.mail.senders import sender_refusal
+from mail_gateway.sending.log import Outcome, log, log_delivery, log_value
+from mail_gateway.settings import GatewaySettings
+from mail_gateway.settings.senders import ANYONE, Client
+
+Accepted = SendResult | QueuedResult  # delivered now, or stored for delivery later
+OnOutcome = Callable[[int, Outcome], None]
+
+
+class Spool(Protocol):
+    """Durable storage for queued delivery (``mail_gateway.queue.spool``)."""
+
+    def put(self, messages: Sequence[RenderedMessage], *, via: str,
+            send_at: Sequence[float | None]) -> list[QueuedResult]:
+        """Store every message in one transaction, or raise ``StoreUnavailableError`` having stored none."""
+
+
+def default_sender(settings: GatewaySettings) -> Address | None:
+    """``MAIL_DEFAULT_SENDER`` parsed, or a ``ConfigurationError`` naming it."""
+    if settings.mail_default_sender is None:
+        return None
+    try:
+        return parse_address(settings.mail_default_sender)
+    except ValueError as exc:
+        raise ConfigurationError(f"MAIL_DEFAULT_SENDER is invalid ({exc}); set it to an address such as "
+                                 "'App <app@example.com>'", variable="MAIL_DEFAULT_SENDER") from exc
+
+
+class Sender:
+    def __init__(self, settings: GatewaySettings, backend: EmailBackend, spool: Spool | None = None) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.spool = spool
+        self.default_sender = default_sender(settings)
+        self.sender_rules = settings.sender_rules  # None: anyone may send as anyone
+
+    @classmethod
+    def from_settings(cls, settings: GatewaySettings) -> Sender:
+        """The configured backend behind a sender, without any Flask app (the CLI, the SMTP ingress)."""
+        return cls(settings, create_backend(settings))
+
+    # -- ways in -----------------------------------------------------------------------------------------
+
+    def parse(self, payload: Any) -> MessageRequest:
+        """Validate a message as the HTTP API and the CLI describe it; raises ``InvalidMessageError``."""
+        request = parse_message_request(payload, default_sender=self.default_sender,
+                                        max_recipients=self.settings.gateway_max_recipients)
+        self.send_time(request.send_at)
+        return request
+
+    def send_time(self, send_at: datetime | None, field: str = "send_at") -> float | None:
+        """``send_at`` as seconds since the epoch, or ``InvalidMessageError`` when it cannot be honoured."""
+        if send_at is None:
+            return None
+        if self.spool is None:
+            raise InvalidMessageError(errors=[FieldError(field, "scheduled sending needs queued delivery; the "
+                                                                "gateway delivers directly (GATEWAY_DELIVERY=direct)")])
+        limit = self.settings.gateway_queue_max_schedule
+        if send_at.timestamp() - time.time() > limit:
+            raise InvalidMessageError(errors=[FieldError(
+                field, f"more than {limit:g} seconds ahead (GATEWAY_QUEUE_MAX_SCHEDULE); choose an earlier time")])
+        return send_at.timestamp()
+
+    def send(self, request: MessageRequest, *, via: str, client: Client = ANYONE) -> Accepted:
+        return self.send_rendered(compose(request), via=via, client=client, send_at=self.send_time(request.send_at))
+
+    def send_raw(self, mail_from: str, rcpt_to: Sequence[str], data: bytes, *, via: str, add_missing: bool = True,
+                 client: Client = ANYONE, send_at: float | None = None, **context: object) -> Accepted:
+        rendered = render_raw(mail_from, rcpt_to, data, add_missing=add_missing)
+        return self.send_rendered(rendered, via=via, client=client, send_at=send_at, **context)
+
+    def send_email(self, message: Any) -> Accepted:
+        """A flask-mailman (or Django-style) message object, for the Flask extension's library use."""
+        return self.send_rendered(render_email(message), via="library")
+
+    def may_send_as(self, client: Client, address: str) -> bool:
+        """Whether GATEWAY_ALLOWED_SENDERS lets ``client`` use ``address`` (the ingress asks at MAIL FROM)."""
+        return self.sender_rules is None or self.sender_rules.allows(client, address)
+
+    # -- the one call to the backend (or the queue) -----------------------------------------------------------
+
+    def send_rendered(self, message: RenderedMessage, *, via: str, client: Client = ANYONE,
+                      send_at: float | None = None, **context: object) -> Accepted:
+        [outcome] = self.deliver([message], via=via, client=client, send_at=[send_at], **context)
+        if isinstance(outcome, DeliveryError):
+            raise outcome
+        return outcome
+
+    def deliver(self, messages: Sequence[RenderedMessage], *, via: str, client: Client = ANYONE,
+                send_at: Sequence[float | None] = (), on_outcome: OnOutcome | None = None,
+                **context: object) -> list[Accepted | DeliveryError]:
+        """Each message's outcome, in order, logged: refused here when its client may not use its senders, else
+        delivered now, or with queued delivery stored for later (``QueuedResult``; ``StoreUnavailableError``
+        when none could be stored). ``on_outcome`` hears each direct outcome as it happens."""
+        if not messages:
+            return []
+        refusals: list[DeliveryError | None] = [None] * len(messages)
+        if self.sender_rules is not None:
+            refusals = [sender_refusal(self.sender_rules, client, m, self.backend.name) for m in messages]
+        allowed = [i for i, refusal in enumerate(refusals) if refusal is None]
+        for i, refusal in enumerate(refusals):
+            if refusal is not None:
+                log_delivery(self.backend.name, messages[i], refusal, via, None, context)
+                if on_outcome is not None:
+                    on_outcome(i, refusal)
+        chosen = [messages[i] for i in allowed]
+        if self.spool is None:
+            relay = None if on_outcome is None else (lambda j, outcome: on_outcome(allowed[j], outcome))
+            results: list[Any] = self.deliver_now(chosen, via=via, on_outcome=relay, **context)
+        else:
+            times = list(send_at) or [None] * len(messages)
+            results = self._store(chosen, via, [times[i] for i in allowed])
+        found = iter(results)
+        return [refusal if refusal is not None else next(found) for refusal in refusals]
+
+    def _store(self, messages: list[RenderedMessage], via: str, send_at: list[float | None]) -> list[QueuedResult]:
+        if not messages or self.spool is None:
+            return []
+        queued = self.spool.put(messages, via=via, send_at=send_at)
+        if log.isEnabledFor(logging.INFO):
+            for result in queued:
+                log.info("queued via=%s id=%s message_id=%s recipients=%d status=%s", via, result.id,
+                         log_value(result.message_id or None), len(result.recipients), result.status)
+        return queued
+
+    def deliver_now(self, messages: Sequence[RenderedMessage], *, via: str, on_outcome: OnOutcome | None = None,
+                    **context: object) -> list[Outcome]:
+        """Each message's result or delivery error, in order (``EmailBackend.deliver_all``), logged. ``on_outcome``
+        hears each outcome as it happens."""
+        if not messages:
+            return []
+        started = time.perf_counter()
+        if on_outcome is None:
+            outcomes = self.backend.deliver_all(messages)
+        else:
+            outcomes = self.backend.deliver_all(messages, on_outcome=on_outcome)
+        duration_ms = round((time.perf_counter() - started) * 1000, 1) if len(messages) == 1 else None
+        for message, outcome in zip(messages, outcomes, strict=True):
+            log_delivery(self.backend.name, message, outcome, via, duration_ms, context)
+        return outcomes
+
+    def close(self) -> None:
+        self.backend.close()

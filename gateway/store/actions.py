@@ -1,0 +1,61 @@
+"""What operators and clients do to a queued message: make its pending recipients due now, or cancel them."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from mail_gateway.errors import NoSuchQueuedMessageError, NothingPendingError
+from mail_gateway.store.claims import sum_up
+from mail_gateway.store.schema import events, messages, recipients
+from mail_gateway.store.status import PENDING
+from mail_gateway.store.webhooks import RecipientEvent, add_webhooks
+
+
+def _pending(conn: Connection, message_id: str) -> list[tuple[int, str, int]]:
+    if conn.execute(select(messages.c.id).where(messages.c.id == message_id)).first() is None:
+        raise NoSuchQueuedMessageError(f"no queued message has the id {message_id!r}")
+    return [(r.position, r.email, r.attempts) for r in conn.execute(
+        select(recipients.c.position, recipients.c.email, recipients.c.attempts)
+        .where(recipients.c.message_id == message_id, recipients.c.status.in_(PENDING)))]
+
+
+def retry_now(conn: Connection, message_id: str, now: float) -> int:
+    """Make every pending recipient due now; how many there were. A message a worker holds right now is left
+    to it: it is being tried already."""
+    pending = _pending(conn, message_id)
+    if not pending:
+        raise NothingPendingError(f"message {message_id} has no pending recipient to retry")
+    conn.execute(update(recipients).where(recipients.c.message_id == message_id, recipients.c.status.in_(PENDING))
+                 .values(next_attempt_at=now))
+    conn.execute(update(messages).where(messages.c.id == message_id, messages.c.lease_token.is_(None))
+                 .values(due_at=now))
+    conn.execute(insert(events).values(message_id=message_id, at=now, type="retry", text="retry requested"))
+    return len(pending)
+
+
+def cancel(conn: Connection, message_id: str, now: float, webhook_url: str | None) -> int:
+    """Cancel every pending recipient; how many there were. An attempt in flight may still deliver: its outcome
+    is logged, but the recipients stay canceled."""
+    pending = _pending(conn, message_id)
+    if not pending:
+        raise NothingPendingError(f"message {message_id} has no pending recipient to cancel")
+    conn.execute(update(recipients).where(recipients.c.message_id == message_id, recipients.c.status.in_(PENDING))
+                 .values(status="canceled", next_attempt_at=None, updated_at=now))
+    conn.execute(insert(events), [{"message_id": message_id, "at": now, "type": "canceled", "recipient": email}
+                                  for _, email, _ in pending])
+    sum_up(conn, message_id, now)
+    if webhook_url is not None:
+        header_id = conn.execute(select(messages.c.message_id).where(messages.c.id == message_id)).scalar_one()
+        add_webhooks(conn, webhook_url, [RecipientEvent(message_id, header_id, email, "canceled", None, None, attempts)
+                                         for _, email, attempts in pending], now)
+    return len(pending)
+
+
+def retry_all(conn: Connection, now: float) -> int:
+    """Make every pending message due now (``mail-gateway queue retry --all``); how many."""
+    ids = list(conn.execute(select(messages.c.id).where(messages.c.due_at.is_not(None),
+                                                        messages.c.lease_token.is_(None))).scalars())
+    for message_id in ids:
+        retry_now(conn, message_id, now)
+    return len(ids)

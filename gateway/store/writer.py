@@ -1,0 +1,131 @@
+"""Group commit: one thread per process writes every change, as many as are waiting in one transaction.
+
+A durable commit costs an fsync, milliseconds on most disks, and SQLite lets one writer in at a time: one
+transaction per request would cap the gateway at a few hundred accepted messages a second. Here request threads
+hand their change (a function of a connection) to the writer and wait; the writer runs every change that has
+queued up, each in its own savepoint so one failure spoils only itself, commits once, and wakes them all. No
+library offers this for SQLAlchemy, hence the small hand-written loop.
+
+A change waits at most ``WAIT_SECONDS`` in all: one that waited that long in the queue fails without running,
+and the lock wait of the transaction is bounded by what is left, so "store unavailable" is always prompt and
+always means "not written".
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from mail_gateway.errors import StoreUnavailableError
+from mail_gateway.store.engine import WAIT_SECONDS, WRITE, set_lock_wait
+
+log = logging.getLogger("mail_gateway.store")
+MAX_CHANGES = 512  # per transaction, so one transaction never grows without bound
+
+
+@dataclass(eq=False)
+class Change:
+    work: Callable[[Connection], Any]
+    deadline: float
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class Writer:
+    def __init__(self, connect: Callable[[], Connection], *, prepare: Callable[[], None] = lambda: None) -> None:
+        """``connect`` gives a connection of the store; ``prepare`` runs before each transaction (it recreates a
+        store whose file vanished)."""
+        self._connect = connect
+        self._prepare = prepare
+        self._changes: queue.SimpleQueue[Change | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def write(self, work: Callable[[Connection], Any], *, wait: bool = True) -> Any:
+        """Run ``work(conn)`` in a committed transaction and return what it returned. Raises what it raised, or
+        ``StoreUnavailableError`` when the store did not answer in time (then nothing of it was written). With
+        ``wait=False`` it returns at once; a failure is only logged."""
+        change = Change(work, time.monotonic() + WAIT_SECONDS)
+        self._start()
+        self._changes.put(change)
+        if not wait:
+            return None
+        change.done.wait()
+        if change.error is not None:
+            raise change.error
+        return change.result
+
+    def _start(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+                    self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is queued, then end the thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._changes.put(None)
+            thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._changes.get()]
+            while len(batch) < MAX_CHANGES:
+                try:
+                    batch.append(self._changes.get_nowait())
+                except queue.Empty:
+                    break
+            changes = [c for c in batch if c is not None]
+            if changes:
+                self._commit(changes)
+            if len(changes) < len(batch):
+                return
+
+    def _commit(self, changes: list[Change]) -> None:
+        now = time.monotonic()
+        late = [c for c in changes if c.deadline <= now]
+        live = [c for c in changes if c.deadline > now]
+        for change in late:
+            change.error = StoreUnavailableError(f"the store did not answer within {WAIT_SECONDS:g} s")
+        try:
+            if live:
+                self._transaction(live, min(c.deadline for c in live) - now)
+        except Exception as exc:  # the writer must outlive any failure, or every waiting thread would hang
+            log.error("store write failed: %s", exc)
+            error = exc if isinstance(exc, StoreUnavailableError) else StoreUnavailableError(
+                f"the store could not be written: {type(exc).__name__}")
+            for change in live:
+                change.error = error
+        finally:
+            for change in changes:
+                change.done.set()
+
+    def _transaction(self, changes: list[Change], wait: float) -> None:
+        self._prepare()
+        with self._connect().execution_options(**{WRITE: True}) as conn:
+            set_lock_wait(conn, wait)
+            with conn.begin():
+                for change in changes:
+                    savepoint = conn.begin_nested()
+                    try:
+                        change.result = change.work(conn)
+                        savepoint.commit()
+                    except SQLAlchemyError as exc:
+                        savepoint.rollback()
+                        log.warning("a store change failed: %s", exc)
+                        change.error = StoreUnavailableError(f"the store refused a change: {type(exc).__name__}")
+                    except Exception as exc:  # handed to the waiting thread, which raises it
+                        savepoint.rollback()
+                        change.error = exc
