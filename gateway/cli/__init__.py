@@ -1,14 +1,17 @@
 """The ``mail-gateway`` command: ``serve`` the HTTP API, ``send`` one message, ``check`` the configuration,
-run the SMTP ingress alone (``smtpd``)."""
+run the SMTP ingress alone (``smtpd``), deliver queued messages (``worker``) and look into the queue
+(``queue``)."""
 
 from __future__ import annotations
 
 import click
 
 from mail_gateway.cli.check import check
+from mail_gateway.cli.queue import queue
 from mail_gateway.cli.send import send
 from mail_gateway.cli.serve import serve
 from mail_gateway.cli.smtpd import smtpd
+from mail_gateway.cli.worker import worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,5 +19,5 @@ def main() -> None:
     """A mail gateway with pluggable backends (smtp, console, file, memory)."""
 
 
-for command in (serve, send, check, smtpd):
+for command in (serve, send, check, smtpd, worker, queue):
     main.add_command(command)

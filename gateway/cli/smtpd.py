@@ -8,7 +8,9 @@ import click
 
 from mail_gateway.cli.common import configured, wait_for_termination
 from mail_gateway.cli.logs import configure_logging
+from mail_gateway.cli.worker import start_workers
 from mail_gateway.ingress.server import IngressServer
+from mail_gateway.queue.setup import build_sender
 from mail_gateway.sending import Sender
 from mail_gateway.settings import GatewaySettings, load_settings
 
@@ -27,12 +29,15 @@ def start_ingress(settings: GatewaySettings, sender: Sender) -> IngressServer:
 @click.command()
 @click.option("--host", help="Address to listen on (default: GATEWAY_SMTP_HOST, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default: GATEWAY_SMTP_PORT, 1025).")
-def smtpd(host: str | None, port: int | None) -> None:
+@click.option("--no-worker", is_flag=True,
+              help="With queued delivery, run no delivery workers here (run `mail-gateway worker` instead).")
+def smtpd(host: str | None, port: int | None, no_worker: bool) -> None:
     """Accept mail over SMTP and send it through the configured backend, until SIGINT or SIGTERM."""
     overrides = {k: v for k, v in (("gateway_smtp_host", host), ("gateway_smtp_port", port)) if v is not None}
     settings = configured(lambda: load_settings(**overrides))
-    sender = configured(lambda: Sender.from_settings(settings))
+    sender, store = configured(lambda: build_sender(settings))
     configure_logging()
+    workers = start_workers(sender, store) if settings.queued and not no_worker else None
     try:
         server = start_ingress(settings, sender)
         try:
@@ -40,4 +45,7 @@ def smtpd(host: str | None, port: int | None) -> None:
         finally:
             server.stop()
     finally:
+        if workers is not None:
+            workers.stop()
         sender.close()
+        store.close()

@@ -1,38 +1,61 @@
-"""``POST /v1/messages/batch``: validate each message on its own, then hand the valid ones to the backend at once."""
+"""``POST /v1/messages/batch``: validate each message on its own, then hand the valid ones to the backend at once
+(or, with queued delivery, store them in one transaction)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mail_gateway.errors import DeliveryError, InvalidMessageError
+from mail_gateway.http.keyring import current_key
 from mail_gateway.http.problems import problem_for
 from mail_gateway.http.schemas import batch_items
 from mail_gateway.mail.compose import compose
 from mail_gateway.mail.rendering import RenderedMessage
-from mail_gateway.sending import Sender
+from mail_gateway.mail.result import QueuedResult, SendResult
+from mail_gateway.sending import Outcome, Sender
 from mail_gateway.settings.senders import Client
 
 
-def _failed(index: int, error: InvalidMessageError | DeliveryError) -> dict[str, Any]:
-    return {"index": index, "status": "failed", "error": problem_for(error).body()}
+def _failed(error: InvalidMessageError | DeliveryError) -> dict[str, Any]:
+    return {"status": "failed", "error": problem_for(error).body()}
+
+
+def _item(outcome: SendResult | QueuedResult | DeliveryError) -> dict[str, Any]:
+    if isinstance(outcome, DeliveryError):
+        return _failed(outcome)
+    if isinstance(outcome, QueuedResult):
+        return outcome.to_dict()
+    return {"status": "accepted", **outcome.to_dict()}
 
 
 def send_batch(sender: Sender, payload: Any, client: Client) -> list[dict[str, Any]]:
-    """One result per message, in request order; one bad message never stops the others."""
+    """One result per message, in request order; one bad message never stops the others. Within a keyed
+    request each direct outcome is recorded as it happens, so a crash mid-batch still leaves an answer."""
     items = batch_items(payload, sender.settings.gateway_max_batch)
-    results: list[dict[str, Any] | None] = [None] * len(items)
+    results: dict[int, dict[str, Any]] = {}
     rendered: list[RenderedMessage] = []
+    send_at: list[float | None] = []
     positions: list[int] = []
     for index, item in enumerate(items):
         try:
-            rendered.append(compose(sender.parse(item)))
+            request = sender.parse(item)
+            send_at.append(sender.send_time(request.send_at))
+            rendered.append(compose(request))
             positions.append(index)
         except InvalidMessageError as exc:
-            results[index] = _failed(index, exc)
+            results[index] = _failed(exc)
+    keyed = current_key() if sender.spool is None else None
+    on_outcome = None
+    if keyed is not None:
+        keyring, key = keyed
+        for index, result in results.items():
+            keyring.record(key, index, result)
+
+        def on_outcome(i: int, outcome: Outcome) -> None:
+            keyring.record(key, positions[i], _item(outcome))
+
     # In one call, so a backend with connections sends the whole batch over the same one(s).
-    for index, outcome in zip(positions, sender.deliver(rendered, via="http", client=client), strict=True):
-        if isinstance(outcome, DeliveryError):
-            results[index] = _failed(index, outcome)
-        else:
-            results[index] = {"index": index, "status": "accepted", **outcome.to_dict()}
-    return [result for result in results if result is not None]
+    outcomes = sender.deliver(rendered, via="http", client=client, send_at=send_at, on_outcome=on_outcome)
+    for index, outcome in zip(positions, outcomes, strict=True):
+        results[index] = _item(outcome)
+    return [{"index": index, **results[index]} for index in range(len(items))]

@@ -50,5 +50,5 @@ def send_raw_message() -> tuple[dict[str, Any], int]:
     sender = MailGateway.state().sender
     request = parse_raw_request(json_body(), max_recipients=sender.settings.gateway_max_recipients)
     result = sender.send_raw(request.mail_from.envelope, [r.envelope for r in request.rcpt_to], request.data,
-                             via="http", client=current_client())
+                             via="http", client=current_client(), send_at=sender.send_time(request.send_at))
     return result.to_dict(), 202

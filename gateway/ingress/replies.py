@@ -22,9 +22,10 @@ from mail_gateway.errors import (
     PermanentDeliveryError,
     RecipientsRefusedError,
     SenderNotAllowedError,
+    StoreUnavailableError,
     TransientDeliveryError,
 )
-from mail_gateway.mail.result import RecipientResult, SendResult
+from mail_gateway.mail.result import QueuedResult, RecipientResult, SendResult
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 MAX_TEXT = 400  # a reply line may be at most 512 octets (RFC 5321, 4.5.3.1.5)
@@ -59,12 +60,15 @@ def _refusal_lines(recipients: Sequence[RecipientResult], enhanced: str) -> list
     return lines
 
 
-def reply_for_result(result: SendResult) -> Reply:
-    """The reply to a message the backend accepted, listing any recipients it refused.
+def reply_for_result(result: SendResult | QueuedResult) -> Reply:
+    """The reply to a message the backend accepted, listing any recipients it refused; with queued delivery, to
+    a message stored durably (``queued as <id>``, as Postfix says).
 
     A refused recipient cannot be un-accepted after RCPT, so the refusal is reported here and in the log;
-    the message went to the others, and the gateway keeps no queue to retry the rest.
+    the message went to the others, and direct delivery keeps no queue to retry the rest.
     """
+    if isinstance(result, QueuedResult):
+        return Reply(250, (f"2.0.0 Ok: queued as {result.id}",), "queued")
     as_id = f" as {result.message_id}" if result.message_id else ""
     refused = _refusal_lines(result.recipients, "2.0.0")
     if not refused:
@@ -76,6 +80,9 @@ def reply_for_result(result: SendResult) -> Reply:
 
 def reply_for_error(exc: BaseException) -> Reply:
     """The reply to a message the backend did not accept."""
+    if isinstance(exc, StoreUnavailableError):
+        return Reply(451, ("4.3.0 The gateway's store is unavailable; the message was not accepted, try again later",),
+                     "error")
     if isinstance(exc, DeliveryOutcomeUnknownError):
         return Reply(451, ("4.4.2 The upstream connection was lost after the message was sent; it may have "
                            "been delivered, so a retry may deliver it twice",), "unknown")
