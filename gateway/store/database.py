@@ -93,8 +93,10 @@ class Store:
             raise StoreUnavailableError(f"the store could not be read: {type(exc).__name__}") from exc
 
     def check(self) -> None:
-        """Readiness: the store answers a query (a vanished file is recreated first)."""
-        self.read(lambda conn: conn.execute(select(messages.c.id).limit(1)).all())
+        """Readiness: the store takes a write transaction (an empty one: nothing reaches the disk) within its
+        bound. A read alone would pass while another process holds the write lock. A vanished file is
+        recreated first."""
+        self.write(lambda conn: conn.execute(select(messages.c.id).limit(1)).all())
 
     def close(self) -> None:
         self.writer.stop()
