@@ -1,4 +1,5 @@
 """The store under faults (hostile-clients findings 3 and 4), configured by its earlier name GATEWAY_IDEMPOTENCY_URL:
+a keyed request whose process died is answered
 with what was accepted; a locked store answers 503 within about a second while /healthz stays up and /readyz
 says why; a deleted store is recreated, loudly, and keys used since survive a restart."""
 
