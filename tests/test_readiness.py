@@ -135,5 +135,6 @@ def test_not_ready_while_the_idempotency_store_cannot_answer(make_settings, tmp_
     assert client.get("/readyz").status_code == 200
     for leftover in tmp_path.glob("keys.sqlite3*"):
         leftover.unlink()  # deleted while the gateway runs
-    gone = client.get("/readyz")
-    assert gone.status_code == 503 and "idempotency store" in gone.get_json()["detail"]
+    # A store deleted under the gateway is recreated with its schema (and logged loudly,
+    # tests/test_store_resilience.py), so it answers again.
+    assert client.get("/readyz").status_code == 200 and store.exists()
