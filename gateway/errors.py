@@ -93,19 +93,9 @@ class DeliveryError(GatewayError):
     gateway's clients are told instead, with ``smtp_code`` and ``smtp_text``.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        backend: str,
-        message_id: str | None = None,
-        recipients: Sequence[Any] = (),
-        smtp_code: int | None = None,
-        upstream: str | None = None,
-        smtp_command: str | None = None,
-        smtp_text: str | None = None,
-        client_detail: str | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, backend: str, message_id: str | None = None, recipients: Sequence[Any] = (),
+                 smtp_code: int | None = None, upstream: str | None = None, smtp_command: str | None = None,
+                 smtp_text: str | None = None, client_detail: str | None = None) -> None:
         super().__init__(message)
         self.backend = backend
         self.smtp_command = smtp_command  # the SMTP command refused (MAIL for the sender), where it matters
@@ -156,6 +146,36 @@ class DeliveryOutcomeUnknownError(DeliveryError):
     """
 
 
+class SenderNotAllowedError(PermanentDeliveryError):
+    """``GATEWAY_ALLOWED_SENDERS`` does not let this client send as the message's envelope sender, From or
+    Sender (``field`` says which: ``mail_from``, ``from`` or ``sender``). Refused before any backend saw it."""
+
+    def __init__(self, message: str, *, field: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.field = field
+
+
+class StoreUnavailableError(GatewayError):
+    """The store (queue, statuses, idempotency keys) did not answer within its bound, or is gone and could not be
+    recreated. Nothing was written by the operation that failed, so trying again later is safe."""
+
+
+class QueueError(GatewayError):
+    """A request about queued messages that cannot be served."""
+
+
+class QueuedDeliveryOffError(QueueError):
+    """The gateway delivers directly (``GATEWAY_DELIVERY=direct``), so it keeps no queue to look into."""
+
+
+class NoSuchQueuedMessageError(QueueError):
+    """No message in the store has this id."""
+
+
+class NothingPendingError(QueueError):
+    """Every recipient of the message already has a final outcome: nothing is left to retry or cancel."""
+
+
 class IncompleteMessageError(InvalidMessageError, AssertionError):
     """A Flask-Mail style message without a sender or recipients, which Flask-Mail ``assert``-ed."""
 
@@ -194,33 +214,3 @@ def __getattr__(name: str) -> Any:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         globals()[name] = cls
         return cls
-
-
-class SenderNotAllowedError(PermanentDeliveryError):
-    """``GATEWAY_ALLOWED_SENDERS`` does not let this client send as the message's envelope sender, From or
-    Sender (``field`` says which: ``mail_from``, ``from`` or ``sender``). Refused before any backend saw it."""
-
-    def __init__(self, message: str, *, field: str, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.field = field
-
-
-class StoreUnavailableError(GatewayError):
-    """The store (queue, statuses, idempotency keys) did not answer within its bound, or is gone and could not be
-    recreated. Nothing was written by the operation that failed, so trying again later is safe."""
-
-
-class QueueError(GatewayError):
-    """A request about queued messages that cannot be served."""
-
-
-class QueuedDeliveryOffError(QueueError):
-    """The gateway delivers directly (``GATEWAY_DELIVERY=direct``), so it keeps no queue to look into."""
-
-
-class NoSuchQueuedMessageError(QueueError):
-    """No message in the store has this id."""
-
-
-class NothingPendingError(QueueError):
-    """Every recipient of the message already has a final outcome: nothing is left to retry or cancel."""
