@@ -1,7 +1,8 @@
 """Workers' side of the queue: claim due messages under a lease, renew or release it, record each attempt.
 
 A claim moves the message's ``due_at`` to the end of the lease and stamps it with a token. A worker that dies
-simply stops renewing: when the lease ends the message is due again and another worker claims it. An outcome is
+simply stops renewing: when the lease ends the message is due again and another worker claims it, recording in
+its history an attempt whose outcome is unknown (the dead worker may have sent it). An outcome is
 applied only under the token that claimed it, so a worker that outlived its lease cannot overwrite a newer claim.
 """
 
@@ -52,11 +53,12 @@ class Attempt:
 def claim(conn: Connection, *, now: float, limit: int, lease: float) -> list[Claimed]:
     """Up to ``limit`` due messages, oldest due first, leased for ``lease`` seconds. On a server database
     ``SKIP LOCKED`` lets concurrent claimers pass over each other's rows; SQLite's one writer needs none."""
-    due = (select(messages.c.id).where(messages.c.due_at <= now).order_by(messages.c.due_at).limit(limit)
-           .with_for_update(skip_locked=True))
-    ids = list(conn.execute(due).scalars())
-    if not ids:
+    due = (select(messages.c.id, messages.c.lease_token).where(messages.c.due_at <= now).order_by(messages.c.due_at)
+           .limit(limit).with_for_update(skip_locked=True))
+    found_due = conn.execute(due).all()
+    if not found_due:
         return []
+    ids = [r.id for r in found_due]
     token = secrets.token_hex(8)
     conn.execute(update(messages).where(messages.c.id.in_(ids)).values(due_at=now + lease, lease_token=token))
     pending: dict[str, list[tuple[int, str, int]]] = {i: [] for i in ids}
@@ -65,11 +67,27 @@ def claim(conn: Connection, *, now: float, limit: int, lease: float) -> list[Cla
                             .where(recipients.c.message_id.in_(ids), recipients.c.status.in_(PENDING))
                             .order_by(recipients.c.message_id, recipients.c.position)):
         pending[row.message_id].append((row.position, row.email, row.attempts))
+    lapsed = [r.id for r in found_due if r.lease_token is not None]
+    if lapsed:
+        _record_lapsed(conn, {i: pending[i] for i in lapsed}, now)
     rows = conn.execute(select(messages.c.id, messages.c.message_id, messages.c.envelope_from,
                                messages.c.created_at, messages.c.expires_at).where(messages.c.id.in_(ids)))
     found = {r.id: r for r in rows}
     return [Claimed(i, found[i].message_id, found[i].envelope_from, found[i].created_at, found[i].expires_at, token,
                     tuple(pending[i])) for i in ids]
+
+
+LAPSED = ("the worker that claimed it stopped before recording an outcome (its lease ended); it may have been "
+          "delivered, and is tried again")
+
+
+def _record_lapsed(conn: Connection, lapsed: dict[str, list[tuple[int, str, int]]], now: float) -> None:
+    """A claim whose lease ended without an outcome: its worker died, maybe with the message sent and the reply
+    unheard. The history says so, as for a reply lost after the final dot, since the next try may duplicate it."""
+    rows = [{"message_id": i, "at": now, "type": "unknown", "recipient": email, "text": LAPSED}
+            for i, found in lapsed.items() for _, email, _ in found]
+    if rows:
+        conn.execute(insert(events), rows)
 
 
 def body(conn: Connection, message_id: str) -> bytes | None:
