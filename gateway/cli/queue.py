@@ -13,7 +13,11 @@ from mail_gateway.errors import QueueError, StoreUnavailableError
 from mail_gateway.settings import GatewaySettings, load_settings
 from mail_gateway.store import actions, messages
 from mail_gateway.store.database import Store
+from mail_gateway.store.status import MESSAGE_STATES
 from mail_gateway.store.webhooks import iso
+
+PAGE = 500
+TIMES = ("created_at", "send_at", "due_at", "next_attempt_at", "at")
 
 
 def _store() -> tuple[GatewaySettings, Store]:
@@ -23,6 +27,15 @@ def _store() -> tuple[GatewaySettings, Store]:
         return settings, store.open()
     except StoreUnavailableError as exc:
         raise click.ClickException(f"store {store.describe()}: {exc}") from exc
+
+
+def _readable(item: dict[str, Any]) -> dict[str, Any]:
+    """Every time as RFC 3339, as the status API shows it, in the message, its recipients and its events."""
+    shown = {key: iso(value) if key in TIMES and value is not None else value for key, value in item.items()}
+    for key in ("recipients", "events"):
+        if key in shown:
+            shown[key] = [_readable(sub) for sub in shown[key]]
+    return shown
 
 
 def _age(seconds: float) -> str:
@@ -39,7 +52,7 @@ def _line(message: dict[str, Any], now: float) -> str:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--status", help="Only messages in this status (queued, deferred, delivered, ...).")
+@click.option("--status", type=click.Choice(MESSAGE_STATES), help="Only messages in this status.")
 @click.option("--all", "show_all", is_flag=True, help="Finished messages too (default: pending ones).")
 @click.pass_context
 def queue(ctx: click.Context, status: str | None, show_all: bool) -> None:
@@ -48,18 +61,28 @@ def queue(ctx: click.Context, status: str | None, show_all: bool) -> None:
         return
     _, store = _store()
     now = time.time()
-    total, page = store.read(lambda conn: messages.list_messages(conn, status=status, limit=1000, start=0, now=now))
-    shown = 0
-    for summary in page:
-        if not show_all and status is None and summary["due_at"] is None:
-            continue
-        found = store.read(lambda conn, i=summary["id"]: messages.get_message(conn, i, now))
-        click.echo(_line(found, now))
-        for r in found["recipients"]:
-            click.echo(f"    {r['status']:<9} {r['email']}  attempts {r['attempts']}"
-                       + (f"  {r['code'] or ''} {r['reason'] or ''}".rstrip() if r["code"] or r["reason"] else ""))
-        shown += 1
-    click.echo(f"-- {shown} message(s) shown, {total} in the store")
+    pending = not show_all and status is None
+    shown, start = 0, 0
+    while True:  # every match, a page at a time, as mailq lists the whole queue
+        _, page = store.read(lambda conn, start=start: messages.list_messages(
+            conn, status=status, limit=PAGE, start=start, now=now, pending=pending))
+        for summary in page:
+            found = store.read(lambda conn, i=summary["id"]: messages.get_message(conn, i, now))
+            if found is not None:  # purged since the page was read
+                _print_entry(found, now)
+                shown += 1
+        start += PAGE
+        if len(page) < PAGE:
+            break
+    in_store = store.read(lambda conn: messages.list_messages(conn, status=None, limit=1, start=0, now=now)[0])
+    click.echo(f"-- {shown} message(s) shown, {in_store} in the store")
+
+
+def _print_entry(found: dict[str, Any], now: float) -> None:
+    click.echo(_line(found, now))
+    for r in found["recipients"]:
+        click.echo(f"    {r['status']:<9} {r['email']}  attempts {r['attempts']}"
+                   + (f"  {r['code'] or ''} {r['reason'] or ''}".rstrip() if r["code"] or r["reason"] else ""))
 
 
 @queue.command()
@@ -70,9 +93,7 @@ def show(message_id: str) -> None:
     found = store.read(lambda conn: messages.get_message(conn, message_id, time.time()))
     if found is None:
         raise click.ClickException(f"no queued message has the id {message_id!r}")
-    for event in found["events"]:
-        event["at"] = iso(event["at"])
-    click.echo(json.dumps(found, indent=2, default=str))
+    click.echo(json.dumps(_readable(found), indent=2, default=str))
 
 
 @queue.command()

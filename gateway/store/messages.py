@@ -88,10 +88,12 @@ def _status_filter(status: str, now: float) -> Any:
     return messages.c.status == status
 
 
-def list_messages(conn: Connection, *, status: str | None, limit: int, start: int,
-                  now: float) -> tuple[int, list[dict[str, Any]]]:
-    """How many match, and one page of them, oldest first."""
+def list_messages(conn: Connection, *, status: str | None, limit: int, start: int, now: float,
+                  pending: bool = False) -> tuple[int, list[dict[str, Any]]]:
+    """How many match, and one page of them, oldest first; ``pending``: only messages with a recipient pending."""
     where = _status_filter(status, now) if status else true()
+    if pending:
+        where = where & messages.c.due_at.is_not(None)
     total = conn.execute(select(func.count()).select_from(messages).where(where)).scalar_one()
     rows = conn.execute(select(*MESSAGE_FIELDS).where(where).order_by(messages.c.created_at, messages.c.id)
                         .offset(start).limit(limit))
