@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 View = TypeVar("View", bound=Callable[..., Any])
+Response = type[BaseModel] | tuple[type[BaseModel], ...] | str | None
 ATTRIBUTE = "openapi_operation"
 
 # Each status a route may answer with an error, and the problem types (urn:mail-gateway:problem:<slug>) behind it.
@@ -45,19 +46,20 @@ BATCH_ERRORS = (400, 401, 409, 413, 415, 422, 500, 503)
 
 @dataclass(frozen=True)
 class Operation:
-    """One route's entry. ``responses`` maps each success status to a pydantic model (a JSON body), a media
-    type string (another body, e.g. ``message/rfc822``) or None (no body)."""
+    """One route's entry. ``responses`` maps each success status to a pydantic model (a JSON body), a tuple of
+    models (a body that is any one of them, e.g. by delivery mode), a media type string (another body, e.g.
+    ``message/rfc822``) or None (no body)."""
 
     summary: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    responses: Mapping[int, type[BaseModel] | str | None] = field(default_factory=dict)
+    responses: Mapping[int, Response] = field(default_factory=dict)
     problems: tuple[int, ...] = ()
     idempotent: bool = False
 
 
 def operation(summary: str, *, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-              responses: Mapping[int, type[BaseModel] | str | None], problems: tuple[int, ...] = (),
+              responses: Mapping[int, Response], problems: tuple[int, ...] = (),
               idempotent: bool = False) -> Callable[[View], View]:
     def describe(view: View) -> View:
         setattr(view, ATTRIBUTE, Operation(summary, body, query, dict(responses), problems, idempotent))

@@ -60,8 +60,9 @@ def _models(served: list[tuple[Rule, str, Any]]) -> list[tuple[type[BaseModel], 
         if operation.body is not None:
             models[(operation.body, "validation")] = None
         for response in operation.responses.values():
-            if isinstance(response, type):
-                models[(response, "serialization")] = None
+            for model in response if isinstance(response, tuple) else (response,):
+                if isinstance(model, type):
+                    models[(model, "serialization")] = None
     return list(models)
 
 
@@ -91,7 +92,10 @@ def _problem_responses(statuses: tuple[int, ...], problem_ref: dict[str, Any]) -
     }
 
 
-def _success(response: type[BaseModel] | str | None, refs: dict[Any, Any]) -> dict[str, Any]:
+def _success(response: docs.Response, refs: dict[Any, Any]) -> dict[str, Any]:
+    if isinstance(response, tuple):
+        described = " ".join((inspect.getdoc(model) or "").replace("\n", " ") for model in response)
+        return {"description": described, **_json({"anyOf": [refs[(model, "serialization")] for model in response]})}
     if response is None:
         return {"description": "Done; no body"}
     if isinstance(response, str):

@@ -15,11 +15,26 @@ class RecipientOutcome(BaseModel):
 
 
 class SendResponse(BaseModel):
-    """What the backend accepted: the Message-ID on the wire and each recipient's outcome."""
+    """With direct delivery: what the backend accepted, the Message-ID on the wire and each recipient's outcome."""
 
     message_id: str
     backend: str
     recipients: list[RecipientOutcome]
+
+
+class QueuedRecipient(BaseModel):
+    email: str
+    status: Literal["queued", "scheduled"]
+
+
+class QueuedResponse(BaseModel):
+    """With queued delivery (GATEWAY_DELIVERY=queued): stored durably, delivered by the workers; look it up by
+    ``id``."""
+
+    id: str = Field(description="the gateway's id, for GET /v1/messages/{id}")
+    message_id: str
+    status: Literal["queued", "scheduled"] = Field(description="scheduled until its send_at, else queued")
+    recipients: list[QueuedRecipient]
 
 
 class FieldProblem(BaseModel):
@@ -58,8 +73,14 @@ class BatchFailed(BaseModel):
     error: ProblemDetails
 
 
+class BatchQueued(QueuedResponse):
+    index: int
+
+
 class BatchResult(BaseModel):
-    results: list[BatchAccepted | BatchFailed] = Field(description="one per message, in request order")
+    results: list[BatchAccepted | BatchQueued | BatchFailed] = Field(
+        description="one per message, in request order: accepted (direct delivery), queued or scheduled (queued "
+                    "delivery), or failed")
 
 
 class Health(BaseModel):

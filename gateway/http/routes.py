@@ -12,11 +12,12 @@ from mail_gateway.http.auth import current_client
 from mail_gateway.http.batch import send_batch
 from mail_gateway.http.body import json_body
 from mail_gateway.http.idempotency import idempotent
-from mail_gateway.http.responses import BatchResult, Health, SendResponse
+from mail_gateway.http.responses import BatchResult, Health, QueuedResponse, SendResponse
 from mail_gateway.http.schemas import BatchRequest, RawMessageRequest, parse_raw_request
 from mail_gateway.mail.request import MessageRequest
 
 blueprint = Blueprint("api", __name__)
+SENT = (SendResponse, QueuedResponse)  # delivered now (direct) or stored for the workers (queued)
 
 
 @blueprint.get("/healthz")
@@ -26,7 +27,7 @@ def healthz() -> dict[str, Any]:
 
 
 @blueprint.post("/v1/messages")
-@docs.operation("Send one message", body=MessageRequest, responses={202: SendResponse}, problems=docs.SEND_ERRORS,
+@docs.operation("Send one message", body=MessageRequest, responses={202: SENT}, problems=docs.SEND_ERRORS,
                 idempotent=True)
 @idempotent
 def send_message() -> tuple[dict[str, Any], int]:
@@ -44,7 +45,7 @@ def send_message_batch() -> tuple[dict[str, Any], int]:
 
 @blueprint.post("/v1/messages/raw")
 @docs.operation("Send a message built by the client, unchanged", body=RawMessageRequest,
-                responses={202: SendResponse}, problems=docs.SEND_ERRORS, idempotent=True)
+                responses={202: SENT}, problems=docs.SEND_ERRORS, idempotent=True)
 @idempotent
 def send_raw_message() -> tuple[dict[str, Any], int]:
     sender = MailGateway.state().sender

@@ -1,4 +1,5 @@
-"""The status API's JSON, as pydantic models: the OpenAPI document describes the routes from these."""
+"""The status API's JSON, as pydantic models: the OpenAPI document describes the routes from these. (What the
+send routes answer with queued delivery is in ``mail_gateway.http.responses``, beside their direct answers.)"""
 
 from __future__ import annotations
 
@@ -8,20 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 RecipientState = Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled"]
 MessageState = Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled", "partial"]
-
-
-class QueuedRecipient(BaseModel):
-    email: str
-    status: Literal["queued", "scheduled"]
-
-
-class QueuedResponse(BaseModel):
-    """Stored durably; delivered by the workers (look it up by ``id``)."""
-
-    id: str = Field(description="the gateway's id, for GET /v1/messages/{id}")
-    message_id: str
-    status: Literal["queued", "scheduled"]
-    recipients: list[QueuedRecipient]
 
 
 class QueuedRecipientStatus(BaseModel):
