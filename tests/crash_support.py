@@ -4,6 +4,7 @@ real ``mail-gateway serve``, and what arrived upstream counted by Message-ID."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import re
 import threading
 import urllib.error
@@ -98,7 +99,7 @@ class Clients:
             payload = {**MESSAGE, "subject": f"client {client} message {sent}"}
             try:
                 status, body, _ = request(self.port, "POST", "/v1/messages", payload, timeout=10)
-            except (urllib.error.URLError, OSError, ValueError):
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError):
                 with self._lock:
                     self.unanswered += 1
                 self.stopping.wait(0.05)

@@ -55,9 +55,13 @@ def deployments():
 
 def gateway_ids(port: int) -> dict[str, str]:
     """Message-ID -> the gateway's id, of every message in the store (answered or not)."""
-    status, body, _ = request(port, "GET", "/v1/messages?limit=1000")
-    assert status == 200 and body["total"] <= 1000, body
-    return {m["message_id"]: m["id"] for m in body["messages"]}
+    found: dict[str, str] = {}
+    while True:
+        status, body, _ = request(port, "GET", f"/v1/messages?limit=1000&start={len(found)}")
+        assert status == 200, body
+        found.update({m["message_id"]: m["id"] for m in body["messages"]})
+        if len(found) >= body["total"] or not body["messages"]:
+            return found
 
 
 def assert_all_arrived(deployment: Deployment, handler: HoldingHandler, answered: dict[str, str]) -> set[str]:
