@@ -20,6 +20,7 @@ from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.queue import metrics
 from mail_gateway.queue.outcomes import Backoff, asks_to_slow_down, attempt_for
 from mail_gateway.queue.pacing import Pacing
+from mail_gateway.queue.recorder import Recorder
 from mail_gateway.queue.webhooks import WebhookSender
 from mail_gateway.sending import Sender
 from mail_gateway.store import claims
@@ -28,6 +29,7 @@ from mail_gateway.store.database import Store
 log = logging.getLogger("mail_gateway.queue")
 IDLE_POLL = 0.2  # seconds between looks at an empty queue (new work in this process wakes it at once)
 PURGE_EVERY = 60.0
+CLAIM_BATCH = 32  # messages claimed at once, at least; a process holds up to twice its claim batch
 
 
 class DeliveryWorkers:
@@ -36,6 +38,7 @@ class DeliveryWorkers:
         settings = sender.settings
         self.sender, self.store, self.clock = sender, store, clock
         self.concurrency = concurrency or settings.gateway_queue_workers
+        self.claim_batch = max(self.concurrency, CLAIM_BATCH)
         self.lease = settings.gateway_queue_lease
         self.lifetime = settings.gateway_queue_lifetime
         self.webhook_url = settings.gateway_webhook_url
@@ -48,6 +51,7 @@ class DeliveryWorkers:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.recorder = Recorder(store, self.webhook_url, self._recorded)
 
     def start(self) -> DeliveryWorkers:
         self.store.open()
@@ -57,6 +61,7 @@ class DeliveryWorkers:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+        self.recorder.start()
         if self.webhooks is not None:
             self.webhooks.start()
         log.info("delivery workers: %d at once, store %s", self.concurrency, self.store.describe())
@@ -77,6 +82,7 @@ class DeliveryWorkers:
                 self.store.write(lambda conn: claims.release(conn, untried, self.clock()))
             except StoreUnavailableError as exc:
                 log.error("could not release %d claimed messages (their lease will end): %s", len(untried), exc)
+        self.recorder.stop()
         if self.webhooks is not None:
             self.webhooks.stop()
         self.store.writer.stop()
@@ -87,8 +93,10 @@ class DeliveryWorkers:
         next_purge = 0.0
         while not self._stopping.is_set():
             with self._lock:
-                room = 2 * self.concurrency - len(self._held)
-            granted, wait = self.pacing.allowance(room) if room > 0 else (0, IDLE_POLL)
+                room = 2 * self.claim_batch - len(self._held)
+            # Claimed in batches: a claim is a write, and one per message would cost the store as much as
+            # recording the outcomes.
+            granted, wait = self.pacing.allowance(room) if room >= self.claim_batch else (0, IDLE_POLL)
             if granted:
                 claimed = self._claim(granted)
                 wait = 0.0 if claimed else IDLE_POLL
@@ -130,33 +138,46 @@ class DeliveryWorkers:
     # -- delivering ----------------------------------------------------------------------------------------
 
     def _deliver_loop(self) -> None:
-        with self.sender.backend.hold():
-            while not self._stopping.is_set():
-                try:
-                    claimed = self._ready.get(timeout=IDLE_POLL)
-                except queue.Empty:
-                    continue
-                if self._stopping.is_set():
-                    self._ready.put(claimed)  # released by stop()
-                    return
-                try:
-                    self._deliver(claimed)
-                except Exception:  # a bug or a broken backend must not kill the thread; the lease ends it
-                    log.exception("delivering queued message %s failed unexpectedly", claimed.id)
-                finally:
-                    with self._lock:
-                        self._held.pop(claimed.id, None)
-                    self.wakeup.set()
+        # Each delivery borrows a pooled connection and gives it back, as a request thread does: a thread that kept
+        # one for good (``backend.hold()``) would leave workers beyond MAIL_POOL_SIZE without any.
+        while not self._stopping.is_set():
+            try:
+                claimed = self._ready.get(timeout=IDLE_POLL)
+            except queue.Empty:
+                continue
+            if self._stopping.is_set():
+                self._ready.put(claimed)  # released by stop()
+                return
+            tried = False
+            try:
+                tried = self._deliver(claimed)
+            except Exception:  # a bug or a broken backend must not kill the thread; the lease ends it
+                log.exception("delivering queued message %s failed unexpectedly", claimed.id)
+            finally:
+                if not tried:  # else it is let go once its outcome is recorded
+                    self._let_go([claimed.id])
 
-    def _deliver(self, claimed: claims.Claimed) -> None:
-        data = self.store.read(lambda conn: claims.body(conn, claimed.id))
+    def _let_go(self, ids: list[str]) -> None:
+        with self._lock:
+            for message_id in ids:
+                self._held.pop(message_id, None)
+        self.wakeup.set()
+
+    def _recorded(self, attempts: list[claims.Attempt]) -> None:
+        self._let_go([attempt.message.id for attempt in attempts])
+
+    def _deliver(self, claimed: claims.Claimed) -> bool:
+        """Whether it was tried (its outcome then goes to the recorder)."""
+        data = claimed.data
+        if data is None:  # a large body, read only now
+            data = self.store.read(lambda conn: claims.body(conn, claimed.id))
         if data is None or not claimed.recipients:
-            return  # canceled (or done) since it was claimed
+            return False  # canceled (or done) since it was claimed
         message = RenderedMessage(claimed.message_id, claimed.envelope_from,
                                   tuple(email for _, email, _ in claimed.recipients), data)
         [outcome] = self.sender.deliver_now([message], via="queue", id=claimed.id)
         attempt = attempt_for(claimed, outcome, self.clock(), self.backoff)
-        self.store.write(lambda conn: claims.record(conn, attempt, self.webhook_url), wait=False)
+        self.recorder.add(attempt)
         metrics.count_attempt(attempt)
         if asks_to_slow_down(outcome):
             log.warning("the upstream asked to slow down (%s); claiming paused for %.1f s", outcome.smtp_code,

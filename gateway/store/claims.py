@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from mail_gateway.store.schema import bodies, events, messages, recipients
 from mail_gateway.store.status import PENDING, summarize
-from mail_gateway.store.webhooks import RecipientEvent, add_webhooks
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,7 @@ class Claimed:
     expires_at: float
     token: str
     recipients: tuple[tuple[int, str, int], ...]  # position, email, attempts so far, of each pending recipient
+    data: bytes | None = field(default=None, repr=False)  # the body, when it came with the claim
 
 
 @dataclass(frozen=True)
@@ -50,31 +50,42 @@ class Attempt:
     updates: tuple[RecipientUpdate, ...]
 
 
+# Bodies up to this size come with the claim, read in the same transaction; larger ones are read when sent, so
+# that a claim never holds many large messages in memory at once.
+INLINE_BODY_BYTES = 256 * 1024
+# Built once: building and caching a statement costs SQLAlchemy more than SQLite spends running it.
+_DUE = (select(messages.c.id, messages.c.lease_token, messages.c.message_id, messages.c.envelope_from,
+               messages.c.created_at, messages.c.expires_at, messages.c.size)
+        .where(messages.c.due_at <= bindparam("now")).order_by(messages.c.due_at).limit(bindparam("limit"))
+        .with_for_update(skip_locked=True))
+_TAKE = (update(messages).where(messages.c.id.in_(bindparam("ids", expanding=True)))
+         .values(due_at=bindparam("until"), lease_token=bindparam("token")))
+_PENDING = (select(recipients.c.message_id, recipients.c.position, recipients.c.email, recipients.c.attempts)
+            .where(recipients.c.message_id.in_(bindparam("ids", expanding=True)), recipients.c.status.in_(PENDING))
+            .order_by(recipients.c.message_id, recipients.c.position))
+_BODIES = select(bodies.c.message_id, bodies.c.data).where(bodies.c.message_id.in_(bindparam("ids", expanding=True)))
+
+
 def claim(conn: Connection, *, now: float, limit: int, lease: float) -> list[Claimed]:
-    """Up to ``limit`` due messages, oldest due first, leased for ``lease`` seconds. On a server database
-    ``SKIP LOCKED`` lets concurrent claimers pass over each other's rows; SQLite's one writer needs none."""
-    due = (select(messages.c.id, messages.c.lease_token).where(messages.c.due_at <= now).order_by(messages.c.due_at)
-           .limit(limit).with_for_update(skip_locked=True))
-    found_due = conn.execute(due).all()
-    if not found_due:
+    """Up to ``limit`` due messages, oldest due first, leased for ``lease`` seconds, with their bodies when
+    small. On a server database ``SKIP LOCKED`` lets concurrent claimers pass over each other's rows; SQLite's
+    one writer needs none."""
+    found = conn.execute(_DUE, {"now": now, "limit": limit}).all()
+    if not found:
         return []
-    ids = [r.id for r in found_due]
+    ids = [r.id for r in found]
     token = secrets.token_hex(8)
-    conn.execute(update(messages).where(messages.c.id.in_(ids)).values(due_at=now + lease, lease_token=token))
+    conn.execute(_TAKE, {"ids": ids, "until": now + lease, "token": token})
     pending: dict[str, list[tuple[int, str, int]]] = {i: [] for i in ids}
-    for row in conn.execute(select(recipients.c.message_id, recipients.c.position, recipients.c.email,
-                                   recipients.c.attempts)
-                            .where(recipients.c.message_id.in_(ids), recipients.c.status.in_(PENDING))
-                            .order_by(recipients.c.message_id, recipients.c.position)):
+    for row in conn.execute(_PENDING, {"ids": ids}):
         pending[row.message_id].append((row.position, row.email, row.attempts))
-    lapsed = [r.id for r in found_due if r.lease_token is not None]
+    lapsed = [r.id for r in found if r.lease_token is not None]
     if lapsed:
         _record_lapsed(conn, {i: pending[i] for i in lapsed}, now)
-    rows = conn.execute(select(messages.c.id, messages.c.message_id, messages.c.envelope_from,
-                               messages.c.created_at, messages.c.expires_at).where(messages.c.id.in_(ids)))
-    found = {r.id: r for r in rows}
-    return [Claimed(i, found[i].message_id, found[i].envelope_from, found[i].created_at, found[i].expires_at, token,
-                    tuple(pending[i])) for i in ids]
+    small = [r.id for r in found if r.size <= INLINE_BODY_BYTES]
+    data = dict(conn.execute(_BODIES, {"ids": small}).all()) if small else {}
+    return [Claimed(r.id, r.message_id, r.envelope_from, r.created_at, r.expires_at, token, tuple(pending[r.id]),
+                    data.get(r.id)) for r in found]
 
 
 LAPSED = ("the worker that claimed it stopped before recording an outcome (its lease ended); it may have been "
@@ -106,37 +117,6 @@ def release(conn: Connection, claimed: Sequence[Claimed], now: float) -> None:
     for c in claimed:
         conn.execute(update(messages).where(messages.c.id == c.id, messages.c.lease_token == c.token)
                      .values(due_at=now, lease_token=None))
-
-
-def record(conn: Connection, attempt: Attempt, webhook_url: str | None) -> bool:
-    """Apply an attempt's outcome to each recipient still pending, log it, and sum up the message. False when
-    the claim was stale (the attempt is only logged)."""
-    m = attempt.message
-    conn.execute(insert(events), [{"message_id": m.id, "at": attempt.at, "type": u.event, "recipient": u.email,
-                                   "upstream": attempt.upstream, "code": u.code, "text": u.reason}
-                                  for u in attempt.updates])
-    current = conn.execute(select(messages.c.lease_token).where(messages.c.id == m.id)).scalar()
-    if current != m.token:
-        return False
-    applied = []
-    for u in attempt.updates:
-        done = conn.execute(update(recipients).where(
-            recipients.c.message_id == m.id, recipients.c.position == u.position, recipients.c.status.in_(PENDING))
-            .values(status=u.status, attempts=recipients.c.attempts + 1, code=u.code, reason=u.reason,
-                    next_attempt_at=u.next_attempt_at, updated_at=attempt.at))
-        if done.rowcount:
-            applied.append(u)
-    last = attempt.updates[-1] if attempt.updates else None
-    sum_up(conn, m.id, attempt.at, attempts=messages.c.attempts + 1, last_code=last and last.code,
-           last_reason=last and last.reason)
-    if webhook_url is not None:
-        add_webhooks(conn, webhook_url, [RecipientEvent(m.id, m.message_id, u.email, u.status, u.code, u.reason,
-                                                        _attempts(m, u.position)) for u in applied], attempt.at)
-    return True
-
-
-def _attempts(claimed: Claimed, position: int) -> int:
-    return next((a for p, _, a in claimed.recipients if p == position), 0) + 1
 
 
 def sum_up(conn: Connection, message_id: str, now: float, **values: object) -> str:

@@ -3,7 +3,8 @@
 A durable commit costs an fsync, milliseconds on most disks, and SQLite lets one writer in at a time: one
 transaction per request would cap the gateway at a few hundred accepted messages a second. Here request threads
 hand their change (a function of a connection) to the writer and wait; the writer runs every change that has
-queued up, each in its own savepoint so one failure spoils only itself, commits once, and wakes them all. No
+queued up, commits once, and wakes them all; should one change fail, the transaction is run again with each change
+in its own savepoint, so one failure spoils only itself. No
 library offers this for SQLAlchemy, hence the small hand-written loop.
 
 A change waits at most ``WAIT_SECONDS`` in all: one that waited that long in the queue fails without running,
@@ -116,6 +117,8 @@ class Writer:
         self._prepare()
         with self._connect().execution_options(**{WRITE: True}) as conn:
             set_lock_wait(conn, wait)
+            if self._all_at_once(conn, changes):
+                return
             with conn.begin():
                 for change in changes:
                     savepoint = conn.begin_nested()
@@ -129,3 +132,20 @@ class Writer:
                     except Exception as exc:  # handed to the waiting thread, which raises it
                         savepoint.rollback()
                         change.error = exc
+
+    @staticmethod
+    def _all_at_once(conn: Connection, changes: list[Change]) -> bool:
+        """Every change in the transaction without savepoints, which cost two statements each (SQLAlchemy compiles
+        them anew every time); False, with nothing written, when one failed: then each runs again in its own
+        savepoint, so that only the failing one fails. Changes are functions of the database alone, so running
+        one twice changes nothing."""
+        transaction = conn.begin()
+        try:
+            results = [change.work(conn) for change in changes]
+        except Exception:
+            transaction.rollback()
+            return False
+        transaction.commit()
+        for change, result in zip(changes, results, strict=True):
+            change.result = result
+        return True

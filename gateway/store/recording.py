@@ -1,0 +1,91 @@
+"""Record delivery attempts: many at once, in a fixed number of statements whatever their number.
+
+A worker delivering hundreds of messages a second records as many outcomes. One by one, each cost seven
+statements built afresh (SQLAlchemy spends more on building and looking up a statement than SQLite on running
+it), and recording took most of a worker's CPU. Here the statements are built once, with bound parameters, and
+each runs once per batch of attempts (``executemany`` where rows differ).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from mail_gateway.store.claims import Attempt
+from mail_gateway.store.schema import bodies, events, messages, recipients
+from mail_gateway.store.status import PENDING, summarize
+from mail_gateway.store.webhooks import RecipientEvent, add_webhooks
+
+_SET_RECIPIENT = (
+    update(recipients)
+    .where(recipients.c.message_id == bindparam("m_id"), recipients.c.position == bindparam("m_position"))
+    .values(status=bindparam("new_status"), attempts=recipients.c.attempts + 1, code=bindparam("new_code"),
+            reason=bindparam("new_reason"), next_attempt_at=bindparam("new_next"), updated_at=bindparam("at")))
+_SUM_UP = (
+    update(messages).where(messages.c.id == bindparam("m_id"))
+    .values(status=bindparam("new_status"), due_at=bindparam("new_due"), lease_token=None,
+            updated_at=bindparam("at"), attempts=messages.c.attempts + 1, last_code=bindparam("new_code"),
+            last_reason=bindparam("new_reason")))
+_TOKENS = select(messages.c.id, messages.c.lease_token).where(messages.c.id.in_(bindparam("ids", expanding=True)))
+_RECIPIENTS = (select(recipients.c.message_id, recipients.c.position, recipients.c.status,
+                      recipients.c.next_attempt_at)
+               .where(recipients.c.message_id.in_(bindparam("ids", expanding=True))))
+_DROP_BODIES = delete(bodies).where(bodies.c.message_id.in_(bindparam("ids", expanding=True)))
+
+
+def record_all(conn: Connection, attempts: Sequence[Attempt], webhook_url: str | None) -> int:
+    """Log every attempt; apply each one still holding its claim to its recipients still pending, and sum up
+    its message (status, next due time, its body dropped once none is pending). How many were applied: an
+    attempt whose claim went stale (its lease ended and another worker claimed the message) is only logged."""
+    if not attempts:
+        return 0
+    logged = [{"message_id": a.message.id, "at": a.at, "type": u.event, "recipient": u.email,
+               "upstream": a.upstream, "code": u.code, "text": u.reason} for a in attempts for u in a.updates]
+    if logged:
+        conn.execute(insert(events), logged)
+    tokens = dict(conn.execute(_TOKENS, {"ids": [a.message.id for a in attempts]}).all())
+    current = [a for a in attempts if tokens.get(a.message.id) == a.message.token]
+    if not current:
+        return 0
+    ids = [a.message.id for a in current]
+    found: dict[str, list[Any]] = defaultdict(list)
+    for row in conn.execute(_RECIPIENTS, {"ids": ids}):
+        found[row.message_id].append(row)
+    pending = {(m, r.position) for m, rows in found.items() for r in rows if r.status in PENDING}
+    applied = [(a, u) for a in current for u in a.updates if (a.message.id, u.position) in pending]
+    if applied:
+        conn.execute(_SET_RECIPIENT, [{"m_id": a.message.id, "m_position": u.position, "new_status": u.status,
+                                       "new_code": u.code, "new_reason": u.reason, "new_next": u.next_attempt_at,
+                                       "at": a.at} for a, u in applied])
+    changed = {(a.message.id, u.position): u for a, u in applied}
+    sums, finished = [], []
+    for a in current:
+        states = [(changed[(a.message.id, r.position)].status, changed[(a.message.id, r.position)].next_attempt_at)
+                  if (a.message.id, r.position) in changed else (r.status, r.next_attempt_at)
+                  for r in found[a.message.id]]
+        due = min((t if t is not None else a.at for s, t in states if s in PENDING), default=None)
+        last = a.updates[-1] if a.updates else None
+        sums.append({"m_id": a.message.id, "new_status": summarize(s for s, _ in states), "new_due": due,
+                     "at": a.at, "new_code": last and last.code, "new_reason": last and last.reason})
+        if due is None:
+            finished.append(a.message.id)
+    conn.execute(_SUM_UP, sums)
+    if finished:
+        conn.execute(_DROP_BODIES, {"ids": finished})
+    if webhook_url is not None:
+        _webhooks(conn, webhook_url, applied)
+    return len(current)
+
+
+def _webhooks(conn: Connection, url: str, applied: list[tuple[Attempt, Any]]) -> None:
+    by_attempt: dict[int, list[RecipientEvent]] = defaultdict(list)
+    for a, u in applied:
+        attempts = next((n for p, _, n in a.message.recipients if p == u.position), 0) + 1
+        by_attempt[id(a)].append(RecipientEvent(a.message.id, a.message.message_id, u.email, u.status, u.code,
+                                                u.reason, attempts))
+    for a in {id(a): a for a, _ in applied}.values():
+        add_webhooks(conn, url, by_attempt[id(a)], a.at)
