@@ -25,6 +25,7 @@ class Plan:
     batch_size: int = 100
     concurrency: int = 8  # keep-alive clients for one message per request
     batch_concurrency: int = 4  # keep-alive clients for the batch route
+    backlog: int = 10_000  # messages stored while no worker runs, then drained (queued delivery)
     server_threads: int | None = None  # None: the default of `mail-gateway serve`
     attachment_mb: float = 20.0
     sinks: list[tuple[str, float]] = field(

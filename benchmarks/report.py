@@ -17,6 +17,8 @@ from benchmarks.servers import ConnectionRow, connection_table
 PACKAGES = ["mail-gateway", "flask", "flask-mailman", "flask-mail", "waitress", "gunicorn", "gevent", "aiosmtpd",
             "pydantic", "pydantic-settings", "werkzeug"]
 SINGLE, BATCH = "gateway HTTP: 1 message", "gateway HTTP: batch"
+QUEUED_ACCEPT = "gateway HTTP, queued: durable accept, 1 message/request"
+QUEUED_DRAIN = "gateway, queued: drain a backlog"
 OVERHEAD_GOAL = 0.75  # the memory backend over HTTP against a plain Flask JSON route
 
 
@@ -116,15 +118,18 @@ def targets(rows: list[Row], memory: list[MemoryRow]) -> list[str]:
         floor = next((r for r in members if r.is_floor), None)
         latency = "ms per reply" in group
         for prefix, goal, what in ((SINGLE, 1.0, "HTTP, 1 message/request"),
-                                   (BATCH, 6.0 if latency else 2.0, "HTTP batch route")):
+                                   (BATCH, 6.0 if latency else 2.0, "HTTP batch route"),
+                                   (QUEUED_ACCEPT, 1.0, "queued: HTTP durable accept, 1 message/request"),
+                                   (QUEUED_DRAIN, 10.0 if latency else 1.2, "queued: drain of a backlog")):
             row = next((r for r in members if r.name.startswith(prefix)), None)
-            if row is None or (latency and prefix == SINGLE):
+            if row is None or (latency and prefix in (SINGLE, QUEUED_ACCEPT)):
                 continue
             value, _ = ratio(row, floor)
             measured = f"{value:.2f}×" if value is not None else (row.not_applicable or "not measured")
             met = "—" if value is None else ("yes" if value >= goal else f"no (short by {goal - value:.2f}×)")
             lines.append(f"| {what}, {group}: ≥ {goal:g}× the floor | {measured} | {met} |")
-        if group != SERVERS_GROUP and not any(r.name.startswith((SINGLE, BATCH)) for r in members) and floor:
+        if group != SERVERS_GROUP and not any(r.name.startswith((SINGLE, BATCH, QUEUED_DRAIN)) for r in members) \
+                and floor:
             for row in (r for r in members if not r.is_floor):
                 value, _ = ratio(row, floor)
                 measured = f"{value:.2f}×" if value is not None else "not measured"

@@ -19,6 +19,8 @@ from pathlib import Path
 from benchmarks import payload, peak_memory, report
 from benchmarks.drive import HttpScenario, LibraryScenario, Plan, measure, probe_route, start_gateway
 from benchmarks.procs import HttpServer, Sink
+from benchmarks.queued import QueuedAccept, QueuedDrain
+from benchmarks.report import QUEUED_ACCEPT, QUEUED_DRAIN
 from benchmarks.results import MemoryRow, Row
 from benchmarks.servers import server_group
 
@@ -54,7 +56,8 @@ def sink_group(kind: str, latency_ms: float, plan: Plan) -> list[Row]:
     sink = Sink(kind, latency_ms)
     group, n = sink.label, plan.messages_for(sink)
     log(f"{group} (port {sink.port}), {n} messages per run")
-    scenarios: list[LibraryScenario | HttpScenario] = []
+    scenarios: list[LibraryScenario | HttpScenario | QueuedDrain] = []
+    queued: list[QueuedAccept | QueuedDrain] = []
     for name, label in LIBRARY:
         row = Row(group, label, is_floor=name == "floor")
         if name.startswith("flask-mail-") or name == "flask-mail":
@@ -78,13 +81,27 @@ def sink_group(kind: str, latency_ms: float, plan: Plan) -> list[Row]:
                 scenarios.append(HttpScenario(batch, server, sink, "/v1/messages/batch",
                                               payload.batch_json(plan.batch_size), plan.batch_size,
                                               batch_messages, plan.batch_concurrency))
+        queued = queued_scenarios(plan, sink)
+        scenarios += queued
         measure(scenarios, plan.reps)
     finally:
         if server is not None:
             server.stop()
         sink.stop()
-    rows = [s.row for s in scenarios if isinstance(s, LibraryScenario)] + [single, batch]
+    rows = [s.row for s in scenarios if isinstance(s, LibraryScenario)] + [single, batch] + [s.row for s in queued]
     return [logged(row) for row in rows]
+
+
+def queued_scenarios(plan: Plan, sink: Sink) -> list[QueuedAccept | QueuedDrain]:
+    """Queued delivery: the durable accept rate (where no latency is added; it never touches the sink), and the
+    drain of a backlog stored while no worker ran."""
+    group = sink.label
+    found: list[QueuedAccept | QueuedDrain] = []
+    if not sink.latency_ms:
+        found.append(QueuedAccept(Row(group, f"{QUEUED_ACCEPT}, {plan.concurrency} clients"), plan, sink))
+    found.append(QueuedDrain(Row(group, f"{QUEUED_DRAIN} of {plan.backlog:,} stored while no worker ran, "
+                                        "1 worker process"), plan, sink))
+    return found
 
 
 def overhead_group(plan: Plan) -> list[Row]:
@@ -140,11 +157,11 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
     args = parser.parse_args(argv)
     plan = Plan()
     if args.quick:
-        plan.messages, plan.latency_messages = 400, 60
+        plan.messages, plan.latency_messages, plan.backlog = 400, 60, 1000
     if args.smoke:
         plan = Plan(reps=1, messages=6, latency_messages=4, batch_size=3, concurrency=2, batch_concurrency=2,
                     attachment_mb=0.25, sinks=[("aiosmtpd", 0.0), ("asyncio", 5.0)], idle_clients=20, slow_clients=5,
-                    fresh_probes=2, probe_wait=2.0)
+                    fresh_probes=2, probe_wait=2.0, backlog=20)
     plan.reps = args.reps or plan.reps
     plan.messages = args.messages or plan.messages
     plan.server_threads = args.threads
