@@ -45,7 +45,7 @@ class QueueSettings(BaseSettings):
     gateway_delivery: Literal["direct", "queued"] = Field(
         "direct", description="set it to direct (send before answering) or queued (store, answer, deliver later)")
     gateway_queue_workers: int = Field(
-        8, ge=1, le=256, description="set it to how many messages one process delivers at once (1 to 256)")
+        16, ge=1, le=256, description="set it to how many messages one process delivers at once (1 to 256)")
     gateway_queue_lease: float = _seconds(30.0, 0.1, 3600, "how long a claim outlives a process that died")
     gateway_queue_backoff_min: float = _seconds(300.0, 0.01, DAY, "the first retry's delay")
     gateway_queue_backoff_max: float = _seconds(4000.0, 0.01, 7 * DAY, "the longest delay between retries")

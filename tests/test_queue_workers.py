@@ -3,7 +3,10 @@ the connections, as request threads do, rather than some of them holding one for
 
 from __future__ import annotations
 
+import time
+
 from crash_support import HoldingHandler
+from ingress_support import wait_until
 from queue_support import queued_app
 
 
@@ -20,3 +23,23 @@ def test_more_workers_than_pooled_connections_deliver_everything_first_time(make
     finally:
         queued.stop()
     assert len(upstream.messages) == 8
+
+
+def test_the_pool_has_a_connection_for_each_worker_unless_mail_pool_size_says_otherwise(make_settings,
+                                                                                        smtp_server_factory) -> None:
+    for pool, at_once in (({}, 12), ({"mail_pool_size": 3}, 3)):
+        handler = HoldingHandler()
+        handler.hold.set()
+        upstream = smtp_server_factory(handler)
+        queued = queued_app(make_settings, **upstream.settings(), gateway_queue_workers=12, **pool)
+        try:
+            ids = [queued.send()["id"] for _ in range(12)]
+            wait_until(lambda: handler.holding == at_once, f"{at_once} deliveries at once")  # noqa: B023
+            time.sleep(0.3)
+            assert handler.holding == at_once  # the others wait their turn for a connection
+            handler.hold.clear()
+            for message_id in ids:
+                assert queued.wait_status(message_id, "delivered")["recipients"][0]["attempts"] == 1
+        finally:
+            handler.hold.clear()
+            queued.stop()

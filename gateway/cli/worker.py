@@ -14,9 +14,9 @@ from mail_gateway.settings import load_settings
 from mail_gateway.store.database import Store
 
 
-def start_workers(sender: Sender, store: Store, concurrency: int | None = None) -> DeliveryWorkers:
+def start_workers(sender: Sender, store: Store) -> DeliveryWorkers:
     wakeup = sender.spool.arrived if sender.spool is not None else None
-    workers = DeliveryWorkers(sender, store, concurrency=concurrency, wakeup=wakeup).start()
+    workers = DeliveryWorkers(sender, store, wakeup=wakeup).start()
     click.echo(f"mail-gateway delivery workers ({workers.concurrency} at once, backend "
                f"{sender.settings.backend_name}) on store {store.describe()}", err=True)
     return workers
@@ -24,18 +24,19 @@ def start_workers(sender: Sender, store: Store, concurrency: int | None = None) 
 
 @click.command()
 @click.option("--concurrency", type=click.IntRange(1, 256),
-              help="Messages delivered at once (default: GATEWAY_QUEUE_WORKERS, 8).")
+              help="Messages delivered at once (default: GATEWAY_QUEUE_WORKERS, 16).")
 @click.option("--metrics-port", type=click.IntRange(1, 65535),
               help="Also serve Prometheus metrics on 127.0.0.1:PORT/metrics.")
 def worker(concurrency: int | None, metrics_port: int | None) -> None:
     """Deliver queued messages (GATEWAY_DELIVERY=queued) until SIGINT or SIGTERM."""
-    settings = configured(load_settings)
+    # Set like GATEWAY_QUEUE_WORKERS, so that the SMTP pool follows it too.
+    settings = configured(lambda: load_settings(**({"gateway_queue_workers": concurrency} if concurrency else {})))
     if not settings.queued:
         raise click.ClickException("configuration error: the worker delivers queued messages; set "
                                    "GATEWAY_DELIVERY=queued (the HTTP service must use it too)")
     sender, store = configured(lambda: build_sender(settings))
     configure_logging()
-    workers = start_workers(sender, store, concurrency)
+    workers = start_workers(sender, store)
     if metrics_port is not None:
         from prometheus_client import start_http_server
 

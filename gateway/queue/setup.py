@@ -23,4 +23,14 @@ def build_sender(settings: GatewaySettings, backend: EmailBackend | None = None)
             raise ConfigurationError(f"GATEWAY_STORE_URL: {exc}; set it to a store the gateway can open and write",
                                      variable="GATEWAY_STORE_URL") from exc
         spool = Spool(store, settings)
-    return Sender(settings, backend or create_backend(settings), spool), store
+    return Sender(settings, backend or create_backend(delivery_settings(settings)), spool), store
+
+
+def delivery_settings(settings: GatewaySettings) -> GatewaySettings:
+    """With queued delivery only the workers use the SMTP connection pool: unless MAIL_POOL_SIZE is set, it holds a
+    connection for each of them, so that GATEWAY_QUEUE_WORKERS deliveries really run at once. Against a distant
+    upstream a delivery mostly waits on replies, and the rate grows with the connections (``make bench``)."""
+    if (settings.queued and "mail_pool_size" not in settings.model_fields_set
+            and settings.mail_pool_size < settings.gateway_queue_workers):
+        return settings.model_copy(update={"mail_pool_size": settings.gateway_queue_workers})
+    return settings
