@@ -50,35 +50,47 @@ class QueuedGateway:
             raise RuntimeError(f"GET /v1/messages answered {conn_status}: {body}")
         return int(body["total"])
 
-    def start_worker(self, timeout: float = 60.0) -> tuple[subprocess.Popen, Path]:
-        """A ``mail-gateway worker``, returned once it has started delivering (its start-up line)."""
-        log = Path(self.dir.name) / f"worker-{time.monotonic_ns()}.log"
-        with open(log, "w") as out:
-            proc = subprocess.Popen([sys.executable, "-c", GATEWAY_MAIN, "worker"], cwd=self.dir.name,
-                                    env=clean_env(**self.env), stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while "delivery workers" not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                stop(proc)
-                raise RuntimeError(f"the worker did not start:\n{log.read_text(errors='replace')[-2000:]}")
+    def start_workers(self, count: int, timeout: float = 60.0) -> tuple[list[subprocess.Popen], float]:
+        """``count`` ``mail-gateway worker`` processes, and when the first of them started delivering (its
+        start-up line); returned once all have."""
+        logs = [Path(self.dir.name) / f"worker-{time.monotonic_ns()}-{n}.log" for n in range(count)]
+        procs = []
+        for log in logs:
+            with open(log, "w") as out:
+                procs.append(subprocess.Popen([sys.executable, "-c", GATEWAY_MAIN, "worker"], cwd=self.dir.name,
+                                              env=clean_env(**self.env), stdout=out, stderr=subprocess.STDOUT))
+        first, deadline = None, time.monotonic() + timeout
+        while not all("delivery workers" in log.read_text(errors="replace") for log in logs):
+            if first is None and any("delivery workers" in log.read_text(errors="replace") for log in logs):
+                first = time.perf_counter()
+            if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+                for proc in procs:
+                    stop(proc)
+                raise RuntimeError("a worker did not start:\n" + "\n".join(
+                    log.read_text(errors="replace")[-1000:] for log in logs))
             time.sleep(POLL / 2)
-        return proc, log
+        return procs, first if first is not None else time.perf_counter()
 
-    def drain(self, before: int, expected: int) -> tuple[float, int, float | None]:
+    def drain(self, before: int, expected: int) -> tuple[float, int, float | None, float | None]:
         """Run a worker until the sink has ``expected`` more than ``before``: (seconds from its start, the sink's
-        delta, the worker's CPU seconds meanwhile)."""
-        proc, _ = self.start_worker()
-        cpu = CpuMeter(proc.pid)
-        cpu.start()
-        started = time.perf_counter()
+        delta, the worker's and the sink's CPU seconds meanwhile). (Two worker processes on one SQLite store
+        drained no faster on two cores: they take turns at its one write lock.)"""
+        procs, started = self.start_workers(1)
+        meters = [CpuMeter(proc.pid) for proc in procs] + [CpuMeter(self.sink.proc.pid)]
+        for meter in meters:
+            meter.start()
         deadline = time.monotonic() + 60 + expected / 20
         try:
-            while self.sink.count() < before + expected and time.monotonic() < deadline and proc.poll() is None:
+            while (self.sink.count() < before + expected and time.monotonic() < deadline
+                   and all(p.poll() is None for p in procs)):
                 time.sleep(POLL)
-            elapsed, seconds = time.perf_counter() - started, cpu.stop()
+            elapsed = time.perf_counter() - started
+            seconds = [meter.stop() for meter in meters]
         finally:
-            stop(proc)
-        return elapsed, self.sink.settled_count(before + expected) - before, seconds
+            for proc in procs:
+                stop(proc)
+        workers = None if None in seconds[:-1] else sum(seconds[:-1])
+        return elapsed, self.sink.settled_count(before + expected) - before, workers, seconds[-1]
 
     def stop(self) -> None:
         self.server.stop()
@@ -123,7 +135,7 @@ class QueuedAccept(HttpScenario):
         server_cpu.start()
         report = run_loadgen(self.server.port, self.path, self.body, requests, self.concurrency, {})
         seconds = server_cpu.stop()
-        _, delta, _ = self.gateway.drain(before, report["accepted"])
+        _, delta, _, _ = self.gateway.drain(before, report["accepted"])
         return Run(report["elapsed"], requests, report["accepted"], delta, report["p50_ms"], report["p99_ms"],
                    self.server.peak_rss_kib(), seconds, None, report["failure_samples"])
 
@@ -163,9 +175,9 @@ class QueuedDrain:
             stored = self.fill()
             if self.sink.count() != before or self.gateway.total("queued") != stored:
                 raise RuntimeError("the backlog is not what was stored, or something delivered it already")
-            elapsed, delta, cpu = self.gateway.drain(before, stored)
+            elapsed, delta, cpu, sink_cpu = self.gateway.drain(before, stored)
             delivered = self.gateway.total("delivered") - delivered_before
-            self.row.runs.append(Run(elapsed, self.backlog, delivered, delta, sender_cpu=cpu))
+            self.row.runs.append(Run(elapsed, self.backlog, delivered, delta, sender_cpu=cpu, sink_cpu=sink_cpu))
 
     def stop(self) -> None:
         if self.gateway is not None:
