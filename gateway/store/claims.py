@@ -1,4 +1,5 @@
-"""Workers' side of the queue: claim due messages under a lease, renew or release it, record each attempt.
+"""Workers' side of the queue: claim due messages under a lease, renew or release it (``recording`` records what
+each attempt did).
 
 A claim moves the message's ``due_at`` to the end of the lease and stamps it with a token. A worker that dies
 simply stops renewing: when the lease ends the message is due again and another worker claims it, recording in

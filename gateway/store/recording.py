@@ -22,7 +22,9 @@ from mail_gateway.store.webhooks import RecipientEvent, add_webhooks
 
 _SET_RECIPIENT = (
     update(recipients)
-    .where(recipients.c.message_id == bindparam("m_id"), recipients.c.position == bindparam("m_position"))
+    # Still pending: on a server database a cancel may commit between the read below and this update.
+    .where(recipients.c.message_id == bindparam("m_id"), recipients.c.position == bindparam("m_position"),
+           recipients.c.status.in_(PENDING))
     .values(status=bindparam("new_status"), attempts=recipients.c.attempts + 1, code=bindparam("new_code"),
             reason=bindparam("new_reason"), next_attempt_at=bindparam("new_next"), updated_at=bindparam("at")))
 _SUM_UP = (
