@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from ingress_support import IngressFactory
 from smtp_server import RecordingHandler, SmtpServer
 
 from mail_gateway.settings import GatewaySettings
@@ -45,3 +46,11 @@ def smtp_server_factory() -> Iterator[Callable[..., SmtpServer]]:
 @pytest.fixture
 def smtp_server(smtp_server_factory: Callable[..., SmtpServer]) -> SmtpServer:
     return smtp_server_factory()
+
+
+@pytest.fixture
+def ingress_factory(make_settings: Callable[..., GatewaySettings]) -> Iterator[IngressFactory]:
+    """Start SMTP ingresses on free loopback ports; every one is stopped when the test ends."""
+    factory = IngressFactory(make_settings)
+    yield factory
+    factory.stop_all()
