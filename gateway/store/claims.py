@@ -52,11 +52,12 @@ class Attempt:
 def claim(conn: Connection, *, now: float, limit: int, lease: float) -> list[Claimed]:
     """Up to ``limit`` due messages, oldest due first, leased for ``lease`` seconds. On a server database
     ``SKIP LOCKED`` lets concurrent claimers pass over each other's rows; SQLite's one writer needs none."""
-    due = (select(messages.c.id).where(messages.c.due_at <= now).order_by(messages.c.due_at).limit(limit)
-           .with_for_update(skip_locked=True))
-    ids = list(conn.execute(due).scalars())
-    if not ids:
+    due = (select(messages.c.id, messages.c.lease_token).where(messages.c.due_at <= now)
+           .order_by(messages.c.due_at).limit(limit).with_for_update(skip_locked=True))
+    found_due = conn.execute(due).all()
+    if not found_due:
         return []
+    ids = [row.id for row in found_due]
     token = secrets.token_hex(8)
     conn.execute(update(messages).where(messages.c.id.in_(ids)).values(due_at=now + lease, lease_token=token))
     pending: dict[str, list[tuple[int, str, int]]] = {i: [] for i in ids}
@@ -65,11 +66,25 @@ def claim(conn: Connection, *, now: float, limit: int, lease: float) -> list[Cla
                             .where(recipients.c.message_id.in_(ids), recipients.c.status.in_(PENDING))
                             .order_by(recipients.c.message_id, recipients.c.position)):
         pending[row.message_id].append((row.position, row.email, row.attempts))
+    _lost_attempts(conn, [row.id for row in found_due if row.lease_token is not None], pending, now)
     rows = conn.execute(select(messages.c.id, messages.c.message_id, messages.c.envelope_from,
                                messages.c.created_at, messages.c.expires_at).where(messages.c.id.in_(ids)))
     found = {r.id: r for r in rows}
     return [Claimed(i, found[i].message_id, found[i].envelope_from, found[i].created_at, found[i].expires_at, token,
                     tuple(pending[i])) for i in ids]
+
+
+def _lost_attempts(conn: Connection, expired: list[str], pending: dict[str, list[tuple[int, str, int]]],
+                   now: float) -> None:
+    """A claim whose lease ended was neither recorded nor released: its worker died or stalled, perhaps after
+    the upstream took the message. The history says so, as for a reply lost after the final dot, because the
+    next attempt may deliver a second copy."""
+    rows = [{"message_id": i, "at": now, "type": "unknown", "recipient": email,
+             "text": "the worker holding this message stopped before recording its attempt (its lease ended); "
+                     "the upstream may have received it"}
+            for i in expired for _, email, _ in pending[i]]
+    if rows:
+        conn.execute(insert(events), rows)
 
 
 def body(conn: Connection, message_id: str) -> bytes | None:
@@ -97,7 +112,8 @@ def record(conn: Connection, attempt: Attempt, webhook_url: str | None) -> bool:
     conn.execute(insert(events), [{"message_id": m.id, "at": attempt.at, "type": u.event, "recipient": u.email,
                                    "upstream": attempt.upstream, "code": u.code, "text": u.reason}
                                   for u in attempt.updates])
-    current = conn.execute(select(messages.c.lease_token).where(messages.c.id == m.id)).scalar()
+    # Locked, so that a claim being taken concurrently by another worker (its lease over) is decided first.
+    current = conn.execute(select(messages.c.lease_token).where(messages.c.id == m.id).with_for_update()).scalar()
     if current != m.token:
         return False
     applied = []

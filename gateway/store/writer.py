@@ -41,11 +41,13 @@ class Change:
 
 
 class Writer:
-    def __init__(self, connect: Callable[[], Connection], *, prepare: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, connect: Callable[[], Connection], *, prepare: Callable[[], None] = lambda: None,
+                 describe: Callable[[BaseException], str] = lambda exc: type(exc).__name__) -> None:
         """``connect`` gives a connection of the store; ``prepare`` runs before each transaction (it recreates a
-        store whose file vanished)."""
+        store whose file vanished); ``describe`` words an error for the log without any secret."""
         self._connect = connect
         self._prepare = prepare
+        self._describe = describe
         self._changes: queue.SimpleQueue[Change | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -103,7 +105,7 @@ class Writer:
             if live:
                 self._transaction(live, min(c.deadline for c in live) - now)
         except Exception as exc:  # the writer must outlive any failure, or every waiting thread would hang
-            log.error("store write failed: %s", exc)
+            log.error("store write failed: %s", self._describe(exc))
             error = exc if isinstance(exc, StoreUnavailableError) else StoreUnavailableError(
                 f"the store could not be written: {type(exc).__name__}")
             for change in live:
@@ -124,7 +126,7 @@ class Writer:
                         savepoint.commit()
                     except SQLAlchemyError as exc:
                         savepoint.rollback()
-                        log.warning("a store change failed: %s", exc)
+                        log.warning("a store change failed: %s", self._describe(exc))
                         change.error = StoreUnavailableError(f"the store refused a change: {type(exc).__name__}")
                     except Exception as exc:  # handed to the waiting thread, which raises it
                         savepoint.rollback()
