@@ -7,6 +7,7 @@ from sqlalchemy.engine import Connection
 
 from mail_gateway.errors import NoSuchQueuedMessageError, NothingPendingError
 from mail_gateway.store.claims import sum_up
+from mail_gateway.store.notify import announce
 from mail_gateway.store.schema import events, messages, recipients
 from mail_gateway.store.status import PENDING
 from mail_gateway.store.webhooks import RecipientEvent, add_webhooks
@@ -31,6 +32,7 @@ def retry_now(conn: Connection, message_id: str, now: float) -> int:
     conn.execute(update(messages).where(messages.c.id == message_id, messages.c.lease_token.is_(None))
                  .values(due_at=now))
     conn.execute(insert(events).values(message_id=message_id, at=now, type="retry", text="retry requested"))
+    announce(conn)
     return len(pending)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from mail_gateway.store.notify import announce
 from mail_gateway.store.schema import bodies, events, messages, recipients
 from mail_gateway.store.status import PENDING, summarize
 from mail_gateway.store.webhooks import RecipientEvent, add_webhooks
@@ -103,6 +104,8 @@ def release(conn: Connection, claimed: Sequence[Claimed], now: float) -> None:
     for c in claimed:
         conn.execute(update(messages).where(messages.c.id == c.id, messages.c.lease_token == c.token)
                      .values(due_at=now, lease_token=None))
+    if claimed:
+        announce(conn)
 
 
 def record(conn: Connection, attempt: Attempt, webhook_url: str | None) -> bool:
@@ -158,6 +161,11 @@ def purge_finished(conn: Connection, before: float) -> int:
         conn.execute(delete(table).where(table.c.message_id.in_(old)))
     return conn.execute(delete(messages).where(messages.c.due_at.is_(None),
                                                messages.c.updated_at < before)).rowcount
+
+
+def next_due(conn: Connection) -> float | None:
+    """When the next message is due (perhaps already), or None when nothing is pending."""
+    return conn.execute(select(func.min(messages.c.due_at))).scalar()
 
 
 def count_due(conn: Connection, now: float) -> int:

@@ -15,8 +15,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mail_gateway.errors import ConfigurationError, StoreSchemaError, StoreUnavailableError
 from mail_gateway.settings.store_url import STORE_URL_FIX, parse_store_url
-from mail_gateway.store.engine import build_engine, current_revision, head_revision, upgrade, verify_schema
+from mail_gateway.store.engine import (
+    build_engine,
+    current_revision,
+    head_revision,
+    postgres_connect_args,
+    upgrade,
+    verify_schema,
+)
 from mail_gateway.store.filewatch import FileWatch
+from mail_gateway.store.notify import Listener
 from mail_gateway.store.schema import messages
 from mail_gateway.store.writer import Writer
 
@@ -128,6 +136,22 @@ class Store:
         bound. A read alone would pass while another process holds the write lock. A vanished file is
         recreated first."""
         self.write(lambda conn: conn.execute(select(messages.c.id).limit(1)).all())
+
+    def listen(self, wakeup: threading.Event) -> Listener | None:
+        """A started ``Listener`` that sets ``wakeup`` when another process makes work due; None on SQLite,
+        where only this process's own event can tell."""
+        if not self.shared:
+            return None
+        engine = self.engine
+        args, params = engine.dialect.create_connect_args(engine.url)
+        params = {**params, **postgres_connect_args(), "autocommit": True}
+
+        def connect() -> Any:
+            import psycopg
+
+            return psycopg.connect(*args, **params)
+
+        return Listener(connect, wakeup, self.error_text).start()
 
     def close(self) -> None:
         self.writer.stop()
