@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from api_helpers import HELLO
 from ingress_support import wait_until
 from process_support import Process, request
-from smtp_server import HOST, RecordingHandler, Received
+from smtp_server import HOST, Received, RecordingHandler
 from test_scale_out import queued_env
 
 MESSAGES = 2000
