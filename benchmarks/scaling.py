@@ -25,7 +25,7 @@ from postgres_server import PostgresServer  # noqa: E402
 
 DRAIN_GROUP = "scale-out: drain on PostgreSQL, asyncio sink +5 ms per reply"
 PROCESSES = (1, 2, 4)
-CONCURRENCY = 2  # messages each worker process delivers at once: small, so that latency, not CPU, bounds it
+CONCURRENCY = 1  # messages each worker process delivers at once: one, so that latency, not CPU, bounds it
 
 
 @dataclass

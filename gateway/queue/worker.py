@@ -99,7 +99,10 @@ class DeliveryWorkers:
         while not self._stopping.is_set():
             self.wakeup.clear()  # from here on, a notice wakes the wait below rather than being lost
             with self._lock:
-                room = 2 * self.concurrency - len(self._held)
+                held = len(self._held)
+            # Claimed in batches (half the claims kept in hand at a time): a claim costs a transaction, whatever
+            # its size, and the delivery threads still always have the next message waiting.
+            room = 2 * self.concurrency - held if held <= self.concurrency else 0
             granted, wait = self.pacing.allowance(room) if room > 0 else (0, self.poll)
             if granted:
                 claimed = self._claim(granted)
@@ -171,7 +174,9 @@ class DeliveryWorkers:
                     self.wakeup.set()
 
     def _deliver(self, claimed: claims.Claimed) -> None:
-        data = self.store.read(lambda conn: claims.body(conn, claimed.id))
+        # A small body came with the claim; a message canceled since then is still sent: like an attempt in
+        # flight, its recipients stay canceled and the delivery is logged.
+        data = claimed.data or self.store.read(lambda conn: claims.body(conn, claimed.id))
         if data is None or not claimed.recipients:
             return  # canceled (or done) since it was claimed
         message = RenderedMessage(claimed.message_id, claimed.envelope_from,

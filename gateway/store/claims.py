@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from mail_gateway.store import hot
 from mail_gateway.store.notify import announce
 from mail_gateway.store.schema import bodies, events, messages, recipients
 from mail_gateway.store.status import PENDING, summarize
 from mail_gateway.store.webhooks import RecipientEvent, add_webhooks
+
+PREFETCH_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class Claimed:
     expires_at: float
     token: str
     recipients: tuple[tuple[int, str, int], ...]  # position, email, attempts so far, of each pending recipient
+    data: bytes | None = None  # the body, read with the claim when it is small (else read when delivered)
 
 
 @dataclass(frozen=True)
@@ -53,26 +57,22 @@ class Attempt:
 def claim(conn: Connection, *, now: float, limit: int, lease: float) -> list[Claimed]:
     """Up to ``limit`` due messages, oldest due first, leased for ``lease`` seconds. On a server database
     ``SKIP LOCKED`` lets concurrent claimers pass over each other's rows; SQLite's one writer needs none."""
-    due = (select(messages.c.id, messages.c.lease_token).where(messages.c.due_at <= now)
-           .order_by(messages.c.due_at).limit(limit).with_for_update(skip_locked=True))
-    found_due = conn.execute(due).all()
-    if not found_due:
+    found = conn.execute(hot.DUE, {"b_now": now, "b_limit": limit}).all()
+    if not found:
         return []
-    ids = [row.id for row in found_due]
+    ids = [row.id for row in found]
     token = secrets.token_hex(8)
-    conn.execute(update(messages).where(messages.c.id.in_(ids)).values(due_at=now + lease, lease_token=token))
+    conn.execute(hot.LEASED, {"b_ids": ids, "b_until": now + lease, "b_token": token})
     pending: dict[str, list[tuple[int, str, int]]] = {i: [] for i in ids}
-    for row in conn.execute(select(recipients.c.message_id, recipients.c.position, recipients.c.email,
-                                   recipients.c.attempts)
-                            .where(recipients.c.message_id.in_(ids), recipients.c.status.in_(PENDING))
-                            .order_by(recipients.c.message_id, recipients.c.position)):
+    for row in conn.execute(hot.PENDING_RECIPIENTS, {"b_ids": ids}):
         pending[row.message_id].append((row.position, row.email, row.attempts))
-    _lost_attempts(conn, [row.id for row in found_due if row.lease_token is not None], pending, now)
-    rows = conn.execute(select(messages.c.id, messages.c.message_id, messages.c.envelope_from,
-                               messages.c.created_at, messages.c.expires_at).where(messages.c.id.in_(ids)))
-    found = {r.id: r for r in rows}
-    return [Claimed(i, found[i].message_id, found[i].envelope_from, found[i].created_at, found[i].expires_at, token,
-                    tuple(pending[i])) for i in ids]
+    _lost_attempts(conn, [row.id for row in found if row.lease_token is not None], pending, now)
+    # Small bodies come with the claim: one read transaction less per message. Large ones are read one at a
+    # time when delivered, so claims in hand never hold many megabytes.
+    small = [r.id for r in found if r.size <= PREFETCH_BYTES]
+    data = {row.message_id: row.data for row in conn.execute(hot.BODIES, {"b_ids": small})} if small else {}
+    return [Claimed(r.id, r.message_id, r.envelope_from, r.created_at, r.expires_at, token, tuple(pending[r.id]),
+                    data.get(r.id)) for r in found]
 
 
 def _lost_attempts(conn: Connection, expired: list[str], pending: dict[str, list[tuple[int, str, int]]],
@@ -89,7 +89,7 @@ def _lost_attempts(conn: Connection, expired: list[str], pending: dict[str, list
 
 
 def body(conn: Connection, message_id: str) -> bytes | None:
-    return conn.execute(select(bodies.c.data).where(bodies.c.message_id == message_id)).scalar()
+    return conn.execute(hot.BODY, {"b_message": message_id}).scalar()
 
 
 def renew(conn: Connection, claimed: Sequence[Claimed], until: float) -> None:
@@ -112,24 +112,22 @@ def record(conn: Connection, attempt: Attempt, webhook_url: str | None) -> bool:
     """Apply an attempt's outcome to each recipient still pending, log it, and sum up the message. False when
     the claim was stale (the attempt is only logged)."""
     m = attempt.message
-    conn.execute(insert(events), [{"message_id": m.id, "at": attempt.at, "type": u.event, "recipient": u.email,
-                                   "upstream": attempt.upstream, "code": u.code, "text": u.reason}
-                                  for u in attempt.updates])
+    if attempt.updates:
+        conn.execute(hot.ADD_EVENTS, [{"message_id": m.id, "at": attempt.at, "type": u.event, "recipient": u.email,
+                                       "upstream": attempt.upstream, "code": u.code, "text": u.reason}
+                                      for u in attempt.updates])
     # Locked, so that a claim being taken concurrently by another worker (its lease over) is decided first.
-    current = conn.execute(select(messages.c.lease_token).where(messages.c.id == m.id).with_for_update()).scalar()
-    if current != m.token:
+    if conn.execute(hot.LOCK_CLAIM, {"b_message": m.id}).scalar() != m.token:
         return False
     applied = []
     for u in attempt.updates:
-        done = conn.execute(update(recipients).where(
-            recipients.c.message_id == m.id, recipients.c.position == u.position, recipients.c.status.in_(PENDING))
-            .values(status=u.status, attempts=recipients.c.attempts + 1, code=u.code, reason=u.reason,
-                    next_attempt_at=u.next_attempt_at, updated_at=attempt.at))
+        done = conn.execute(hot.RECIPIENT_OUTCOME, {"b_message": m.id, "b_position": u.position, "b_status": u.status,
+                                                    "b_code": u.code, "b_reason": u.reason,
+                                                    "b_next": u.next_attempt_at, "b_at": attempt.at})
         if done.rowcount:
             applied.append(u)
     last = attempt.updates[-1] if attempt.updates else None
-    sum_up(conn, m.id, attempt.at, attempts=messages.c.attempts + 1, last_code=last and last.code,
-           last_reason=last and last.reason)
+    sum_up(conn, m.id, attempt.at, attempt=(last and last.code, last and last.reason))
     if webhook_url is not None:
         add_webhooks(conn, webhook_url, [RecipientEvent(m.id, m.message_id, u.email, u.status, u.code, u.reason,
                                                         _attempts(m, u.position)) for u in applied], attempt.at)
@@ -140,17 +138,21 @@ def _attempts(claimed: Claimed, position: int) -> int:
     return next((a for p, _, a in claimed.recipients if p == position), 0) + 1
 
 
-def sum_up(conn: Connection, message_id: str, now: float, **values: object) -> str:
-    """Set the message's status and next due time from its recipients; drop its body once none is pending."""
-    rows = conn.execute(select(recipients.c.status, recipients.c.next_attempt_at)
-                        .where(recipients.c.message_id == message_id)).all()
+def sum_up(conn: Connection, message_id: str, now: float,
+           attempt: tuple[int | None, str | None] | None = None) -> str:
+    """Set the message's status and next due time from its recipients; drop its body once none is pending.
+    ``attempt``: the last reply's code and text, when an attempt is being recorded (it counts one more)."""
+    rows = conn.execute(hot.RECIPIENT_STATES, {"b_message": message_id}).all()
     pending = [r.next_attempt_at for r in rows if r.status in PENDING]
     due = min((t if t is not None else now for t in pending), default=None)
     status = summarize(r.status for r in rows)
-    conn.execute(update(messages).where(messages.c.id == message_id)
-                 .values(status=status, due_at=due, lease_token=None, updated_at=now, **values))
+    values = {"b_message": message_id, "b_status": status, "b_due": due, "b_at": now}
+    if attempt is None:
+        conn.execute(hot.SUMMED_UP, values)
+    else:
+        conn.execute(hot.ATTEMPT_SUMMED_UP, {**values, "b_code": attempt[0], "b_reason": attempt[1]})
     if due is None:
-        conn.execute(delete(bodies).where(bodies.c.message_id == message_id))
+        conn.execute(hot.DROP_BODY, {"b_message": message_id})
     return status
 
 

@@ -114,7 +114,8 @@ class Store:
         log.critical("STORE FILE %s DISAPPEARED OR WAS REPLACED while the gateway ran: recreating it with an empty "
                      "schema. Queued messages, statuses and idempotency keys it held are lost; keys used from now on "
                      "are kept in the new file.", self.path)
-        self._engine.dispose()  # connections to the old file would go on writing where nothing is kept
+        self.writer.drop_connection()  # connections to the old file would go on writing where nothing is kept
+        self._engine.dispose()
         self._migrated = False
         self._migrate()
 

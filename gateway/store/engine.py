@@ -40,7 +40,9 @@ def postgres_connect_args() -> dict[str, Any]:
     """libpq's connection parameters: a bounded connect, and TCP keep-alives so that a server that vanished
     from the network fails the connection within seconds instead of hanging a thread."""
     return {"connect_timeout": CONNECT_SECONDS, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
-            "keepalives_count": 3, "application_name": "mail-gateway"}
+            "keepalives_count": 3, "application_name": "mail-gateway",
+            # Every lock wait bounded for the whole session, so no transaction spends a statement on it.
+            "options": f"-c lock_timeout={int(WAIT_SECONDS * 1000)}"}
 
 
 def build_engine(url: str, *, pool_size: int = 8) -> Engine:
@@ -74,15 +76,17 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def _postgres_begin(conn: Connection) -> None:
-    seconds = conn.get_execution_options().get(LOCK_WAIT, WAIT_SECONDS)
-    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{max(int(seconds * 1000), 10)}ms'")
+    seconds = conn.get_execution_options().get(LOCK_WAIT)
+    if seconds is not None:  # a longer wait than the session's (a migration waiting for another)
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{max(int(seconds * 1000), 10)}ms'")
 
 
 def set_lock_wait(conn: Connection, seconds: float) -> None:
-    """Bound the lock waits of the next transaction of ``conn``."""
+    """Bound the lock waits of the next transaction of ``conn``. On PostgreSQL every session is bounded to
+    ``WAIT_SECONDS`` already; only a longer wait costs a statement."""
     if conn.dialect.name == "sqlite":
         conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={max(int(seconds * 1000), 10)}")
-    else:
+    elif seconds > WAIT_SECONDS:
         conn.execution_options(**{LOCK_WAIT: seconds})
 
 
@@ -110,6 +114,7 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(config, "head")
         conn.commit()
         set_lock_wait(conn, WAIT_SECONDS)
+        conn.execution_options(**{LOCK_WAIT: None})
 
 
 def verify_schema(engine: Engine) -> None:

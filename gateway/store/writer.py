@@ -48,6 +48,7 @@ class Writer:
         self._connect = connect
         self._prepare = prepare
         self._describe = describe
+        self._conn: Connection | None = None
         self._changes: queue.SimpleQueue[Change | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -93,6 +94,9 @@ class Writer:
             if changes:
                 self._commit(changes)
             if len(changes) < len(batch):
+                if self._conn is not None:
+                    self._conn.close()  # back to the pool, which the store then disposes of
+                    self._conn = None
                 return
 
     def _commit(self, changes: list[Change]) -> None:
@@ -114,20 +118,44 @@ class Writer:
             for change in changes:
                 change.done.set()
 
+    def drop_connection(self) -> None:
+        """Forget the connection kept between transactions (the store's file was replaced; it failed)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except SQLAlchemyError:
+                pass
+
     def _transaction(self, changes: list[Change], wait: float) -> None:
         self._prepare()
-        with self._connect().execution_options(**{WRITE: True}) as conn:
+        # One connection kept for every transaction of this thread: no checkout, no liveness ping each time.
+        if self._conn is None:
+            self._conn = self._connect().execution_options(**{WRITE: True})
+        conn = self._conn
+        try:
             set_lock_wait(conn, wait)
-            with conn.begin():
+            with conn.begin() as transaction:
+                if len(changes) == 1:  # alone in its transaction: a failure rolls back only itself anyway
+                    if not self._apply(conn, changes[0]):
+                        transaction.rollback()
+                    return
                 for change in changes:
                     savepoint = conn.begin_nested()
-                    try:
-                        change.result = change.work(conn)
-                        savepoint.commit()
-                    except SQLAlchemyError as exc:
-                        savepoint.rollback()
-                        log.warning("a store change failed: %s", self._describe(exc))
-                        change.error = StoreUnavailableError(f"the store refused a change: {type(exc).__name__}")
-                    except Exception as exc:  # handed to the waiting thread, which raises it
-                        savepoint.rollback()
-                        change.error = exc
+                    (savepoint.commit if self._apply(conn, change) else savepoint.rollback)()
+        except Exception:
+            self.drop_connection()
+            raise
+
+    def _apply(self, conn: Connection, change: Change) -> bool:
+        """Run one change; False (its error kept for its thread) when it failed and must be rolled back."""
+        try:
+            change.result = change.work(conn)
+            return True
+        except SQLAlchemyError as exc:
+            log.warning("a store change failed: %s", self._describe(exc))
+            change.error = StoreUnavailableError(f"the store refused a change: {type(exc).__name__}")
+        except Exception as exc:  # handed to the waiting thread, which raises it
+            change.error = exc
+        return False
