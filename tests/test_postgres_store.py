@@ -49,6 +49,7 @@ def test_the_password_is_never_shown(make_settings, postgres, postgres_url, monk
         finally:
             admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
     assert ready.status_code == 503 and "store" in ready.get_json()["detail"]
+    assert str(postgres.port) not in ready.get_data(as_text=True)  # unauthenticated: not where the store is
     assert refused.status_code == 503 and refused.get_json()["type"].endswith("store-unavailable")
     closed = url.replace(f":{postgres.port}/", ":9/")  # nothing listens there
     with pytest.raises(ConfigurationError) as caught:

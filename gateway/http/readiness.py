@@ -40,7 +40,10 @@ def readyz() -> dict[str, Any]:
         try:
             state.store.check()
         except StoreUnavailableError as exc:
-            raise Problem(503, "Not ready", f"The store ({state.store.describe()}) cannot answer: {exc}", "not-ready",
+            # The route needs no API key: where the store is (a server's host, port, user) goes to the log only.
+            log.warning("not ready: store %s: %s", state.store.describe(), exc)
+            raise Problem(503, "Not ready", "The store cannot answer: it did not take a write within its bound or "
+                          "could not be reached (the gateway's log says why).", "not-ready",
                           headers={"Cache-Control": "no-store"}, extra={"backend": backend.name}) from exc
     try:
         # Queued, a node accepts mail while the upstream is down (the workers retry it): an upstream outage must
