@@ -128,8 +128,8 @@ def targets(rows: list[Row], memory: list[MemoryRow]) -> list[str]:
             measured = f"{value:.2f}×" if value is not None else (row.not_applicable or "not measured")
             met = "—" if value is None else ("yes" if value >= goal else f"no (short by {goal - value:.2f}×)")
             lines.append(f"| {what}, {group}: ≥ {goal:g}× the floor | {measured} | {met} |")
-        if group != SERVERS_GROUP and not any(r.name.startswith((SINGLE, BATCH, QUEUED_DRAIN)) for r in members) \
-                and floor:
+        own_targets = group == SERVERS_GROUP or group.startswith("scale-out")  # benchmarks.scaling_http has its own
+        if not own_targets and not any(r.name.startswith((SINGLE, BATCH, QUEUED_DRAIN)) for r in members) and floor:
             for row in (r for r in members if not r.is_floor):
                 value, _ = ratio(row, floor)
                 measured = f"{value:.2f}×" if value is not None else "not measured"

@@ -22,6 +22,7 @@ from benchmarks.procs import HttpServer, Sink
 from benchmarks.queued import QueuedAccept, QueuedDrain
 from benchmarks.report import QUEUED_ACCEPT, QUEUED_DRAIN
 from benchmarks.results import MemoryRow, Row
+from benchmarks.scaling_http import scale_out
 from benchmarks.servers import server_group
 
 SERVERS_TITLE = "HTTP servers"
@@ -185,9 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     log(f"{SERVERS_TITLE}: {plan.idle_clients} idle and {plan.slow_clients} slow clients")
     server_rows, connections = server_group(plan)
     rows += [logged(row) for row in server_rows]
+    scale = scale_out(plan, log)  # several processes on PostgreSQL: benchmarks.scaling, benchmarks.scaling_http
+    rows += [logged(row) for row in scale.rows]
     memory = memory_rows(plan)
     text = report.markdown(plan, rows, memory, started, " ".join(sys.argv[1:] if argv is None else argv),
-                           connections)
+                           connections) + "\n" + "\n".join(scale.notes)
     args.output.write_text(text)
     print(text)
     if args.json:

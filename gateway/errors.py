@@ -160,6 +160,10 @@ class StoreUnavailableError(GatewayError):
     recreated. Nothing was written by the operation that failed, so trying again later is safe."""
 
 
+class StoreSchemaError(StoreUnavailableError):
+    """A shared store's schema is not this version's: ``mail-gateway db upgrade`` brings it up to date."""
+
+
 class QueueError(GatewayError):
     """A request about queued messages that cannot be served."""
 

@@ -11,8 +11,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings
 
-SQLITE_URL_PREFIX = "sqlite:///"
-DEFAULT_STORE_URL = SQLITE_URL_PREFIX + ".mail-gateway.sqlite3"
+from mail_gateway.settings.store_url import DEFAULT_STORE_URL, STORE_URL_FIX, is_shared, parse_store_url
+
 DAY = 24 * 60 * 60
 
 
@@ -23,22 +23,25 @@ def _seconds(default: float, low: float, high: float, what: str) -> object:
 
 class StoreSettings(BaseSettings):
     # GATEWAY_IDEMPOTENCY_URL is the name of earlier versions, when the store held only idempotency keys.
-    gateway_store_url: str = Field(
-        DEFAULT_STORE_URL, validation_alias=AliasChoices("gateway_store_url", "gateway_idempotency_url"),
-        description="set it to sqlite:///relative/path.sqlite3 or sqlite:////absolute/path.sqlite3",
+    # A secret: a server URL may carry a password (reprs show asterisks; errors never echo it).
+    gateway_store_url: SecretStr = Field(
+        SecretStr(DEFAULT_STORE_URL), validation_alias=AliasChoices("gateway_store_url", "gateway_idempotency_url"),
+        description=STORE_URL_FIX,
     )
 
-    @field_validator("gateway_store_url")
+    @field_validator("gateway_store_url", mode="before")
     @classmethod
-    def _sqlite_url(cls, value: str) -> str:
-        # Never echoes the value: a server URL may carry a password.
-        if not value.startswith(SQLITE_URL_PREFIX) or len(value) == len(SQLITE_URL_PREFIX) or "?" in value:
-            raise ValueError("it is not a sqlite:/// URL with a file path")
-        return value
+    def _store_url(cls, value: object) -> SecretStr:
+        return parse_store_url(value)
 
     @property
-    def store_path(self) -> str:
-        return self.gateway_store_url.removeprefix(SQLITE_URL_PREFIX)
+    def store_url(self) -> str:
+        """The store's URL, password included: hand it to the store only."""
+        return self.gateway_store_url.get_secret_value()
+
+    @property
+    def shared_store(self) -> bool:
+        return is_shared(self.store_url)
 
 
 class QueueSettings(BaseSettings):
@@ -51,6 +54,11 @@ class QueueSettings(BaseSettings):
     gateway_queue_backoff_max: float = _seconds(4000.0, 0.01, 7 * DAY, "the longest delay between retries")
     gateway_queue_lifetime: float = _seconds(5 * DAY, 0.1, 60 * DAY, "how long a message is retried")
     gateway_queue_max_schedule: float = _seconds(30 * DAY, 0, 365 * DAY, "how far ahead send_at may be")
+    gateway_queue_poll_interval: float = _seconds(1.0, 0.01, 60, "how long an idle worker waits before it looks "
+                                                  "for due messages again")
+    gateway_queue_notify: bool = Field(
+        True, description="set it to true (new work wakes idle workers at once: LISTEN/NOTIFY on PostgreSQL, "
+                          "within the process on SQLite) or false (they wait for GATEWAY_QUEUE_POLL_INTERVAL)")
     gateway_webhook_url: str | None = Field(
         None, description="set it to the http:// or https:// URL that receives delivery events")
     gateway_webhook_secret: SecretStr | None = Field(

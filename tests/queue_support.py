@@ -57,6 +57,7 @@ class Queued:
         if self.workers is not None:
             self.workers.stop(timeout=10)
             self.workers = None
+        MailGateway.state(self.app).sender.close()  # the pool says QUIT: the upstream's session ends now
 
 
 def queued_app(make_settings: Any, *, workers: bool = True, **values: Any) -> Queued:

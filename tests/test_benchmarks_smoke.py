@@ -24,7 +24,8 @@ def test_smoke_run_delivers_exactly_what_it_reports(tmp_path: Path) -> None:
     rows = data["rows"]
     groups = {row["group"] for row in rows}
     assert groups == {"aiosmtpd sink", "asyncio sink, +5 ms per reply", "HTTP overhead, no SMTP",
-                      "HTTP servers, memory backend"}
+                      "HTTP servers, memory backend", "scale-out: drain on PostgreSQL, asyncio sink +5 ms per reply",
+                      "scale-out: HTTP accept, queued, 1 message/request", "scale-out: direct over HTTP, asyncio sink"}
     flask_mail = importlib.util.find_spec("flask_mail") is not None
     for row in rows:
         assert row["problems"] == [], row["name"]
@@ -38,7 +39,7 @@ def test_smoke_run_delivers_exactly_what_it_reports(tmp_path: Path) -> None:
             assert run["accepted"] == run["expected"] > 0, row["name"]
             if row["group"] not in ("HTTP overhead, no SMTP", "HTTP servers, memory backend"):
                 assert run["sink_delta"] == run["accepted"], row["name"]
-    assert sum(1 for row in rows if row["is_floor"]) == 4
+    assert sum(1 for row in rows if row["is_floor"]) == 7
     measured = {row["name"].split(":")[0] for row in rows if row["runs"]}
     assert {"smtplib floor", "flask-mailman send_mail, per message", "gateway library",
             "gateway HTTP", "plain Flask JSON route, 2 clients"} <= measured
@@ -62,3 +63,5 @@ def test_smoke_run_delivers_exactly_what_it_reports(tmp_path: Path) -> None:
     text = results.read_text()
     assert "## Targets" in text and "smtplib floor" in text and "MISMATCH" not in text
     assert "queued: drain of a backlog, asyncio sink, +5 ms per reply: ≥ 10× the floor" in text
+    wake = text.split("## scale-out: how idle workers learn of new work")[1].split("## ")[0]
+    assert wake.count(" of 2 |") == 3 and "ERROR" not in wake and "## scale-out: targets" in text

@@ -11,13 +11,12 @@ import base64
 import email
 import email.policy
 import smtplib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
 from api_helpers import HELLO
 from flask_mailman import EmailMessage
-from ingress_support import DEADLINE_SECONDS, IngressFactory
+from ingress_support import DEADLINE_SECONDS
 from smtp_server import HOST
 
 from mail_gateway import create_app, errors
@@ -45,12 +44,6 @@ class MailOptionsHandler:
                                   envelope.original_content))
         return "250 2.0.0 OK"
 
-
-@pytest.fixture
-def ingress_factory(make_settings) -> Iterator[IngressFactory]:
-    factory = IngressFactory(make_settings)
-    yield factory
-    factory.stop_all()
 
 
 def upstream(smtp_server_factory, kind: str, pipelining: bool = False):

@@ -1,6 +1,7 @@
 """Finding 1 of the hostile-client review: ``mail-gateway serve`` against idle, slow and malformed clients, over
-real sockets on loopback. Bounded in count (1,200 connections at most) and time (seconds each); the tests
-assert what is answered, never how fast."""
+real sockets on loopback, as one process and as two under the prefork master (``--workers 2``), where each
+HTTP process must keep every guarantee. Bounded in count (1,200 connections at most) and time (seconds each);
+the tests assert what is answered, never how fast."""
 
 from __future__ import annotations
 
@@ -45,13 +46,14 @@ def _answers(port: int) -> bool:
         return False
 
 
-@pytest.fixture
-def serve(tmp_path) -> Iterator[Callable[..., int]]:
+@pytest.fixture(params=[1, 2], ids=["1-process", "2-processes"])
+def serve(tmp_path, request) -> Iterator[Callable[..., int]]:
     processes: list[subprocess.Popen] = []
 
     def start(**settings: str) -> int:
         port = free_port()
-        process = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=_env(**settings), cwd=tmp_path,
+        command = [str(BIN), "serve", "--port", str(port), "--workers", str(request.param)]
+        process = subprocess.Popen(command, env=_env(**settings), cwd=tmp_path,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         processes.append(process)
         wait_until(lambda: process.poll() is None and _answers(port) or process.poll() is not None, "serve answers")

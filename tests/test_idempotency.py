@@ -1,4 +1,5 @@
-"""Idempotency keys: replay, conflicts, concurrent retries from threads and from two app instances."""
+"""Idempotency keys: replay, conflicts, concurrent retries from threads and from two app instances; on every
+store (``store_url``: SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,6 @@ from mail_gateway.http.idempotency import STORE_KEY, request_fingerprint, scoped
 from mail_gateway.store import keys
 from mail_gateway.store.database import Store
 from mail_gateway.store.keys import StoredResponse
-
-
-@pytest.fixture
-def store_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'keys.sqlite3'}"
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ import asyncio
 import logging
 import smtplib
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
 from api_helpers import parsed
-from ingress_support import DEADLINE_SECONDS, IngressFactory, Upstream, message_bytes, wait_until
+from ingress_support import DEADLINE_SECONDS, Upstream, message_bytes, wait_until
 from smtp_server import FaultHandler, RecordingHandler, free_port
 
 from mail_gateway.backends.console import SEPARATOR
@@ -19,12 +18,6 @@ from mail_gateway.backends.console import SEPARATOR
 SENDER = "app@example.com"
 RECIPIENTS = ["friend@example.com", "other@example.org"]
 
-
-@pytest.fixture
-def ingress_factory(make_settings) -> Iterator[IngressFactory]:
-    factory = IngressFactory(make_settings)
-    yield factory
-    factory.stop_all()
 
 
 def data_reply(client: smtplib.SMTP, sender: str, recipients: list[str], data: bytes) -> tuple[int, bytes]:

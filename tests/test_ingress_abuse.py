@@ -9,10 +9,8 @@ import logging
 import smtplib
 import socket
 import time
-from collections.abc import Iterator
 
-import pytest
-from ingress_support import DEADLINE_SECONDS, IngressFactory, message_bytes, wait_until
+from ingress_support import DEADLINE_SECONDS, message_bytes, wait_until
 from smtp_server import HOST
 
 from mail_gateway.ingress import security
@@ -20,12 +18,6 @@ from mail_gateway.ingress import security
 USERS = "app:correct-horse"
 SENDER, RECIPIENT = "app@example.com", "friend@example.com"
 
-
-@pytest.fixture
-def ingress_factory(make_settings) -> Iterator[IngressFactory]:
-    factory = IngressFactory(make_settings)
-    yield factory
-    factory.stop_all()
 
 
 def _plain(password: str) -> str:

@@ -9,24 +9,17 @@ import smtplib
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from api_helpers import parsed
-from ingress_support import DEADLINE_SECONDS, IngressFactory, message_bytes, smtp_ready, wait_until
+from ingress_support import DEADLINE_SECONDS, message_bytes, smtp_ready, wait_until
 from smtp_server import HOST, free_port
 
 BIN = Path(sys.executable).parent / "mail-gateway"
 SWAKS = shutil.which("swaks")
 needs_swaks = pytest.mark.skipif(SWAKS is None, reason="swaks is not installed (make test installs it with apt)")
 
-
-@pytest.fixture
-def ingress_factory(make_settings) -> Iterator[IngressFactory]:
-    factory = IngressFactory(make_settings)
-    yield factory
-    factory.stop_all()
 
 
 def _env(**values: str) -> dict[str, str]:

@@ -6,11 +6,10 @@ import base64
 import logging
 import smtplib
 import ssl
-from collections.abc import Iterator
 
 import pytest
 import trustme
-from ingress_support import IngressFactory, message_bytes
+from ingress_support import message_bytes
 
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.ingress.security import check_exposure
@@ -20,12 +19,6 @@ from mail_gateway.settings import load_settings
 SENDER, RECIPIENT = "app@example.com", "friend@example.com"
 USERS = "app:correct-horse,cron:battery-staple"
 
-
-@pytest.fixture
-def ingress_factory(make_settings) -> Iterator[IngressFactory]:
-    factory = IngressFactory(make_settings)
-    yield factory
-    factory.stop_all()
 
 
 @pytest.fixture(scope="module")

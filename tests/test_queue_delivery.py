@@ -1,4 +1,5 @@
-"""Queued delivery against real aiosmtpd upstreams: accept at once, keep, retry, report per recipient."""
+"""Queued delivery against real aiosmtpd upstreams: accept at once, keep, retry, report per recipient; on every
+store (``store_url``: SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,16 +15,21 @@ from smtp_server import HOST, FaultHandler, free_port
 from mail_gateway import create_app
 
 
+class Started(list):
+    store_url: str
+
+
 @pytest.fixture
-def started() -> Iterator[list[Queued]]:
-    apps: list[Queued] = []
+def started(store_url) -> Iterator[Started]:
+    apps = Started()
+    apps.store_url = store_url
     yield apps
     for queued in apps:
         queued.stop()
 
 
-def run(started: list[Queued], make_settings, **values) -> Queued:
-    queued = queued_app(make_settings, **values)
+def run(started: Started, make_settings, **values) -> Queued:
+    queued = queued_app(make_settings, gateway_store_url=started.store_url, **values)
     started.append(queued)
     return queued
 

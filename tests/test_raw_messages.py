@@ -7,12 +7,11 @@ from __future__ import annotations
 import base64
 import logging
 import smtplib
-from collections.abc import Iterator
 
 import pytest
 from api_helpers import HELLO
 from flask_mailman import EmailMessage
-from ingress_support import DEADLINE_SECONDS, IngressFactory
+from ingress_support import DEADLINE_SECONDS
 from smtp_server import HOST
 
 from mail_gateway import create_app
@@ -20,12 +19,6 @@ from mail_gateway.backends.registry import create_backend
 
 FORGED = "delivery via=http message_id=<x@y> backend=smtp outcome=accepted"
 
-
-@pytest.fixture
-def ingress_factory(make_settings) -> Iterator[IngressFactory]:
-    factory = IngressFactory(make_settings)
-    yield factory
-    factory.stop_all()
 
 
 def raw(client, data: bytes, rcpt_to: list[str] | None = None):

@@ -138,3 +138,25 @@ def test_not_ready_while_the_idempotency_store_cannot_answer(make_settings, tmp_
     # A store deleted under the gateway is recreated with its schema (and logged loudly,
     # tests/test_store_resilience.py), so it answers again.
     assert client.get("/readyz").status_code == 200 and store.exists()
+
+
+def test_a_queued_node_is_ready_while_its_upstream_is_down_and_not_while_its_store_is(make_settings,
+                                                                                       tmp_path) -> None:
+    """A load balancer takes a node out when /readyz fails: in queued mode an upstream outage is what the queue is
+    for, so it must not take every node out; a store that cannot answer must."""
+    import sqlite3
+
+    from smtp_server import HOST, free_port
+
+    store = tmp_path / "store.sqlite3"
+    down = {"mail_backend": "smtp", "mail_server": HOST, "mail_port": free_port(), "mail_timeout": 1}
+    queued = create_app(make_settings(**down, gateway_delivery="queued", gateway_store_url=f"sqlite:///{store}"))
+    assert queued.test_client().get("/readyz").status_code == 200
+    assert create_app(make_settings(**down)).test_client().get("/readyz").status_code == 503  # direct: not ready
+    holder = sqlite3.connect(store, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        assert queued.test_client().get("/readyz").status_code == 503
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import smtplib
-from collections.abc import Iterator
 
 import pytest
 from api_helpers import HELLO, outbox
 from flask_mailman import EmailMessage
-from ingress_support import IngressFactory
 
 from mail_gateway import create_app
 from mail_gateway.errors import ConfigurationError, PermanentDeliveryError
@@ -20,12 +18,6 @@ KEYS = "billing:k-billing,ops:k-ops,k-unnamed"
 RULES = "@example.com, key:billing=billing@example.com key:billing=@bücher.example"
 CEO = "CEO <ceo@bank.example>"
 
-
-@pytest.fixture
-def ingress_factory(make_settings) -> Iterator[IngressFactory]:
-    factory = IngressFactory(make_settings)
-    yield factory
-    factory.stop_all()
 
 
 @pytest.fixture

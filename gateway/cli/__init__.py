@@ -1,12 +1,13 @@
 """The ``mail-gateway`` command: ``serve`` the HTTP API, ``send`` one message, ``check`` the configuration,
-run the SMTP ingress alone (``smtpd``), deliver queued messages (``worker``) and look into the queue
-(``queue``)."""
+run the SMTP ingress alone (``smtpd``), deliver queued messages (``worker``), look into the queue (``queue``) and
+upgrade the store's schema (``db``)."""
 
 from __future__ import annotations
 
 import click
 
 from mail_gateway.cli.check import check
+from mail_gateway.cli.db import db
 from mail_gateway.cli.queue import queue
 from mail_gateway.cli.send import send
 from mail_gateway.cli.serve import serve
@@ -19,5 +20,5 @@ def main() -> None:
     """A mail gateway with pluggable backends (smtp, console, file, memory)."""
 
 
-for command in (serve, send, check, smtpd, worker, queue):
+for command in (serve, send, check, smtpd, worker, queue, db):
     main.add_command(command)

@@ -1,4 +1,5 @@
-"""``mail-gateway check``: validate the configuration and, for SMTP, show what each upstream offers.
+"""``mail-gateway check``: validate the configuration, check the store (queued delivery or a shared store) and,
+for SMTP, show what each upstream offers.
 
 It connects, reads the banner, says EHLO, does STARTTLS and logs in exactly as delivery would, and
 reports what it found, without sending mail. Any failure exits non-zero with the reason on one line.
@@ -12,8 +13,10 @@ import click
 
 from mail_gateway.backends.registry import create_backend
 from mail_gateway.backends.smtp import SmtpBackend, transaction
-from mail_gateway.errors import ConfigurationError, DeliveryError
-from mail_gateway.settings import load_settings
+from mail_gateway.errors import ConfigurationError, DeliveryError, StoreUnavailableError
+from mail_gateway.settings import GatewaySettings, load_settings
+from mail_gateway.store.database import Store
+from mail_gateway.store.engine import head_revision
 
 
 def _extensions(features: dict[str, str]) -> str:
@@ -37,6 +40,19 @@ def _report(found: dict[str, Any]) -> None:
     click.echo(f"  login:       {found.get('login', 'not configured')}")
 
 
+def _check_store(settings: GatewaySettings, failures: list[str]) -> None:
+    """The store answers a write transaction and has this version's schema (its password never shown)."""
+    store = Store(settings.store_url, pool_size=1)
+    try:
+        store.open().check()
+        click.echo(f"store {store.describe()}: ok, schema at revision {head_revision()}")
+    except StoreUnavailableError as exc:
+        click.echo(f"store {store.describe()}: {exc}")
+        failures.append(f"store {store.describe()}: {exc}")
+    finally:
+        store.close()
+
+
 @click.command()
 def check() -> None:
     """Validate the configuration and test the SMTP connection(s) without sending mail."""
@@ -46,9 +62,13 @@ def check() -> None:
     except ConfigurationError as exc:
         raise click.ClickException(f"configuration error: {' '.join(str(exc).split())}") from exc
     click.echo(f"configuration ok: backend {settings.backend_name} ({settings.gateway_env})")
-    if not isinstance(backend, SmtpBackend):
-        return
     failures: list[str] = []
+    if settings.queued or settings.shared_store:
+        _check_store(settings, failures)
+    if not isinstance(backend, SmtpBackend):
+        if failures:
+            raise click.ClickException("; ".join(failures))
+        return
     for member in backend.upstreams.members:
         upstream = member.upstream
         click.echo(f"{upstream.name} ({upstream.security}):")

@@ -53,16 +53,21 @@ def _write(records: queue.SimpleQueue[logging.LogRecord], stream: TextIO, format
             return
 
 
-def configure_logging(level: int = logging.INFO) -> None:
+def configure_logging(level: int = logging.INFO, *, processes: bool = False) -> None:
+    """Start the writer thread; call it in the process that logs (after a fork, never before: a thread does not
+    survive one). ``processes``: several processes share the output, so each line names its process."""
     root = logging.getLogger()
     if any(isinstance(h, _HandOver) for h in root.handlers):
         return
-    # The process, thread and source line of a record are never shown; not looking them up saves time on
-    # every line (the logging HOWTO's "Optimization" section).
-    logging.logProcesses = logging.logMultiprocessing = logging.logThreads = False
+    # The thread and source line of a record are never shown; not looking them up saves time on every line (the
+    # logging HOWTO's "Optimization" section). So is the process, unless several share the output (gunicorn's
+    # own lines show it too).
+    logging.logMultiprocessing = logging.logThreads = False
+    logging.logProcesses = processes
     logging._srcfile = None  # type: ignore[attr-defined]
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    writer = threading.Thread(target=_write, args=(records, sys.stderr, logging.Formatter(FORMAT)),
+    line = FORMAT.replace("%(name)s", "[%(process)d] %(name)s") if processes else FORMAT
+    writer = threading.Thread(target=_write, args=(records, sys.stderr, logging.Formatter(line)),
                               name="log-writer", daemon=True)
     root.addHandler(_HandOver(records))
     root.setLevel(level)

@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from mail_gateway.cli.common import configured
-from mail_gateway.errors import QueueError, StoreUnavailableError
+from mail_gateway.errors import QueueError
+from mail_gateway.queue.setup import open_store
 from mail_gateway.settings import GatewaySettings, load_settings
 from mail_gateway.store import actions, messages
 from mail_gateway.store.database import Store
@@ -22,11 +23,7 @@ TIMES = ("created_at", "send_at", "due_at", "next_attempt_at", "at")
 
 def _store() -> tuple[GatewaySettings, Store]:
     settings = configured(load_settings)
-    store = configured(lambda: Store(settings.gateway_store_url))
-    try:
-        return settings, store.open()
-    except StoreUnavailableError as exc:
-        raise click.ClickException(f"store {store.describe()}: {exc}") from exc
+    return settings, configured(lambda: open_store(Store(settings.store_url)))
 
 
 def _readable(item: dict[str, Any]) -> dict[str, Any]:

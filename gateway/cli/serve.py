@@ -14,7 +14,7 @@ from mail_gateway.cli.logs import configure_logging
 from mail_gateway.cli.smtpd import start_ingress
 from mail_gateway.cli.worker import start_workers
 from mail_gateway.extension import MailGateway
-from mail_gateway.settings import load_settings
+from mail_gateway.settings import GatewaySettings, load_settings
 
 
 @click.command()
@@ -26,12 +26,20 @@ from mail_gateway.settings import load_settings
               help="Also accept mail over SMTP on GATEWAY_SMTP_HOST:GATEWAY_SMTP_PORT, through the same backend.")
 @click.option("--no-worker", is_flag=True,
               help="With queued delivery, run no delivery workers here (run `mail-gateway worker` instead).")
-def serve(host: str | None, port: int | None, threads: int, smtp: bool, no_worker: bool) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="HTTP processes on the one port, under a prefork master (gunicorn's); each has --threads "
+                   "threads, its own SMTP pool and, with queued delivery, its own delivery workers.")
+def serve(host: str | None, port: int | None, threads: int, smtp: bool, no_worker: bool, workers: int) -> None:
     """Serve the HTTP API under waitress, a production WSGI server (and the SMTP ingress with --smtp)."""
     from mail_gateway.http.server import HttpService
 
     overrides = {k: v for k, v in (("gateway_host", host), ("gateway_port", port)) if v is not None}
     settings = configured(lambda: load_settings(**overrides))
+    if workers > 1:
+        if smtp:
+            raise click.UsageError("--smtp runs one SMTP ingress, which N HTTP processes cannot share; with "
+                                   "--workers, run the ingress as its own process: mail-gateway smtpd")
+        return _prefork(settings, workers, threads, delivery_workers=settings.queued and not no_worker)
     app = configured(lambda: create_app(settings))
     # Bound before anything else starts, so a port in use or too few file descriptors fails at once.
     service = configured(lambda: HttpService(app, settings, threads=threads))
@@ -56,3 +64,21 @@ def serve(host: str | None, port: int | None, threads: int, smtp: bool, no_worke
             workers.stop()
         sender.close()
         state.store.close()
+
+
+def _prefork(settings: GatewaySettings, workers: int, threads: int, *, delivery_workers: bool) -> None:
+    from mail_gateway.cli.prefork import PreforkServer
+    from mail_gateway.http.server import SPARE_FILES, bind, ensure_open_files
+
+    # The whole configuration is checked here, once, before any process forks: the app is built and closed
+    # again, so the master holds no store connection or SMTP pool its workers would inherit.
+    app = configured(lambda: create_app(settings))
+    state = MailGateway.state(app)
+    state.sender.close()
+    state.store.close()
+    configured(lambda: ensure_open_files(settings.gateway_http_max_connections + threads + SPARE_FILES))
+    sock = configured(lambda: bind(settings.gateway_host, settings.gateway_port))
+    server = PreforkServer(settings, sock, workers=workers, threads=threads, delivery_workers=delivery_workers)
+    click.echo(f"mail-gateway ({settings.gateway_env}, backend {settings.backend_name}) on "
+               f"http://{settings.gateway_host}:{settings.gateway_port}, {workers} HTTP processes", err=True)
+    configured(server.run)

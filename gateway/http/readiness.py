@@ -1,9 +1,9 @@
-"""``GET /readyz``: can the configured backend deliver right now? 200, or 503 problem+json saying why.
+"""``GET /readyz``: can this node take mail right now? 200, or 503 problem+json saying why.
 
-Liveness (``/healthz``) only says the process answers; readiness proves what a send needs: the backend (for
-SMTP a fresh connection with EHLO, STARTTLS and login as configured, then NOOP; for the file backend a write
-and room for the largest message) and every check other parts of the API add with ``add_check`` (the
-idempotency store).
+Liveness (``/healthz``) only says the process answers; readiness proves what a send needs: the store (queued
+delivery, or once an idempotency key used it), the backend in direct mode (for SMTP a fresh connection with
+EHLO, STARTTLS and login as configured, then NOOP; for the file backend a write and room for the largest
+message), and every check other parts of the API add with ``add_check``.
 """
 
 from __future__ import annotations
@@ -33,17 +33,23 @@ def add_check(app: Flask, what: str, check: Callable[[], None]) -> None:
 @blueprint.get("/readyz")
 @docs.operation("Readiness probe: can the backend deliver now?", responses={200: Ready}, problems=(503,))
 def readyz() -> dict[str, Any]:
-    """Readiness: 200 when the configured backend can deliver, else 503 saying what failed."""
+    """Readiness: 200 when this node can take mail (store; backend in direct mode), else 503 saying why."""
     state = MailGateway.state()
     backend = state.backend
     if state.settings.queued or state.store.opened:  # a store no request has needed yet is not checked
         try:
             state.store.check()
         except StoreUnavailableError as exc:
-            raise Problem(503, "Not ready", f"The store ({state.store.describe()}) cannot answer: {exc}", "not-ready",
+            # The route needs no API key: where the store is (a server's host, port, user) goes to the log only.
+            log.warning("not ready: store %s: %s", state.store.describe(), exc)
+            raise Problem(503, "Not ready", "The store cannot answer: it did not take a write within its bound or "
+                          "could not be reached (the gateway's log says why).", "not-ready",
                           headers={"Cache-Control": "no-store"}, extra={"backend": backend.name}) from exc
     try:
-        backend.check()
+        # Queued, a node accepts mail while the upstream is down (the workers retry it): an upstream outage must
+        # not take every node out of its load balancer. Its deliveries show in /metrics instead.
+        if not state.settings.queued:
+            backend.check()
     except GatewayError as exc:
         # The route needs no API key: the upstream's host, port and login go to the log only.
         log.warning("not ready: %s", exc)

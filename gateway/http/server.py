@@ -18,7 +18,7 @@ import json
 import resource
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from waitress.adjustments import Adjustments
@@ -96,9 +96,12 @@ class DeadlineServer(TcpWSGIServer):
     channel_class = DeadlineChannel
     request_timeout = 60.0
     late_response = b""
+    tick: Any = None  # called from the event loop at each maintenance (a prefork worker's heartbeat)
 
     def maintenance(self, now: float) -> None:
         super().maintenance(now)  # closes connections idle longer than channel_timeout
+        if self.tick is not None:
+            self.tick()
         cutoff = now - self.request_timeout
         for channel in list(self.active_channels.values()):
             started = getattr(channel, "request_started", None)
@@ -152,7 +155,8 @@ class HttpService:
     """The WSGI app served on listening sockets by one event loop and ``threads`` worker threads."""
 
     def __init__(self, app: Any, settings: GatewaySettings, *, threads: int = 8,
-                 sockets: Sequence[socket.socket] | None = None) -> None:
+                 sockets: Sequence[socket.socket] | None = None, tick: Callable[[], None] | None = None) -> None:
+        """``tick`` is called from the event loop about once a second; it may raise ``SystemExit`` to stop."""
         ensure_open_files(settings.gateway_http_max_connections + threads + SPARE_FILES)
         if sockets is None:
             sockets = [bind(settings.gateway_host, settings.gateway_port)]
@@ -162,6 +166,7 @@ class HttpService:
         self.dispatcher = ThreadedTaskDispatcher()
         self.dispatcher.set_thread_count(threads)
         self.servers = [self._server(app, sock, settings) for sock in self.sockets]
+        self.servers[0].tick = tick
 
     def _server(self, app: Any, sock: socket.socket, settings: GatewaySettings) -> DeadlineServer:
         sock.setblocking(False)
@@ -184,6 +189,16 @@ class HttpService:
             pass
         finally:
             self.close()
+
+    def stop_accepting(self) -> None:
+        """Take no new connections (the first step of a graceful stop); those open are still served."""
+        for server in self.servers:
+            server.accepting = False
+
+    def busy(self) -> bool:
+        """Some connection has a request arriving, running or its answer still to send."""
+        return any(getattr(channel, "requests", None) or getattr(channel, "total_outbufs_len", 0)
+                   or getattr(channel, "request", None) is not None for channel in list(self.map.values()))
 
     def close(self) -> None:
         self.dispatcher.shutdown()

@@ -6,12 +6,14 @@ the oldest pending message) are read from the store when scraped, so every proce
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from mail_gateway.errors import StoreUnavailableError
@@ -64,7 +66,15 @@ class QueueCollector(Collector):
 
 
 def registry_for(store: Store | None) -> CollectorRegistry:
-    """The process's counters, plus the queue's gauges when there is a queue."""
+    """The process's counters, plus the queue's gauges when there is a queue. Under ``serve --workers N`` the
+    counters are those of every worker process, summed from their files (prometheus_client's multiprocess mode),
+    since a scrape reaches one process at random."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        if store is not None:
+            registry.register(QueueCollector(store))
+        return registry
     if store is None:
         return REGISTRY
     registry = CollectorRegistry()

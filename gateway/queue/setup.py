@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mail_gateway.backends.base import EmailBackend
 from mail_gateway.backends.registry import create_backend
-from mail_gateway.errors import ConfigurationError, StoreUnavailableError
+from mail_gateway.errors import ConfigurationError, StoreSchemaError, StoreUnavailableError
 from mail_gateway.queue.spool import Spool
 from mail_gateway.sending import Sender
 from mail_gateway.settings import GatewaySettings
@@ -12,16 +12,13 @@ from mail_gateway.store.database import Store
 
 
 def build_sender(settings: GatewaySettings, backend: EmailBackend | None = None) -> tuple[Sender, Store]:
-    """The sender and its store. With queued delivery the store is opened (created, migrated) now, so a store
-    that cannot work stops start-up; otherwise it is opened when an idempotency key first needs it."""
-    store = Store(settings.gateway_store_url, pool_size=settings.gateway_queue_workers + 4)
+    """The sender and its store. With queued delivery or a shared store the store is opened now, so a store that
+    cannot work stops start-up; otherwise (direct, SQLite) it is opened when an idempotency key first needs it."""
+    store = Store(settings.store_url, pool_size=settings.gateway_queue_workers + 4)
     spool = None
+    if settings.queued or store.shared:
+        open_store(store)
     if settings.queued:
-        try:
-            store.open()
-        except StoreUnavailableError as exc:
-            raise ConfigurationError(f"GATEWAY_STORE_URL: {exc}; set it to a store the gateway can open and write",
-                                     variable="GATEWAY_STORE_URL") from exc
         spool = Spool(store, settings)
     return Sender(settings, backend or create_backend(delivery_settings(settings)), spool), store
 
@@ -34,3 +31,16 @@ def delivery_settings(settings: GatewaySettings) -> GatewaySettings:
             and settings.mail_pool_size < settings.gateway_queue_workers):
         return settings.model_copy(update={"mail_pool_size": settings.gateway_queue_workers})
     return settings
+
+
+def open_store(store: Store) -> Store:
+    """Open the store or stop start-up in one line: a shared store must answer and have this version's schema
+    (an embedded one is created and upgraded)."""
+    try:
+        return store.open()
+    except StoreSchemaError as exc:
+        raise ConfigurationError(f"GATEWAY_STORE_URL ({store.describe()}): {exc}",
+                                 variable="GATEWAY_STORE_URL") from exc
+    except StoreUnavailableError as exc:
+        raise ConfigurationError(f"GATEWAY_STORE_URL ({store.describe()}): {exc}; set it to a store the gateway "
+                                 "can open and write", variable="GATEWAY_STORE_URL") from exc

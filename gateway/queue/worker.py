@@ -25,9 +25,11 @@ from mail_gateway.queue.webhooks import WebhookSender
 from mail_gateway.sending import Sender
 from mail_gateway.store import claims
 from mail_gateway.store.database import Store
+from mail_gateway.store.notify import Listener
 
 log = logging.getLogger("mail_gateway.queue")
-IDLE_POLL = 0.2  # seconds between looks at an empty queue (new work in this process wakes it at once)
+IDLE_POLL = 0.2  # seconds a delivery thread waits for a claim before it looks whether to stop
+BUSY_RETRY = 0.05  # seconds before claiming again when due messages were all being claimed by others
 PURGE_EVERY = 60.0
 CLAIM_BATCH = 32  # messages claimed at once, at least; a process holds up to twice its claim batch
 
@@ -44,7 +46,12 @@ class DeliveryWorkers:
         self.webhook_url = settings.gateway_webhook_url
         self.backoff = Backoff(settings.gateway_queue_backoff_min, settings.gateway_queue_backoff_max)
         self.pacing = Pacing(settings.mail_rate_limit, self.backoff)
-        self.wakeup = wakeup or threading.Event()
+        self.poll = settings.gateway_queue_poll_interval
+        # New work wakes the claiming thread: work this process stored (``wakeup``) and, on PostgreSQL, work any
+        # process stored (LISTEN/NOTIFY). Without notices it looks every poll interval, and when work comes due.
+        self.notify = settings.gateway_queue_notify
+        self.wakeup = wakeup if wakeup is not None and self.notify else threading.Event()
+        self.listener: Listener | None = None
         self.webhooks = WebhookSender(settings, store, clock=clock) if self.webhook_url else None
         self._ready: queue.SimpleQueue[claims.Claimed] = queue.SimpleQueue()
         self._held: dict[str, claims.Claimed] = {}
@@ -55,6 +62,8 @@ class DeliveryWorkers:
 
     def start(self) -> DeliveryWorkers:
         self.store.open()
+        if self.notify:
+            self.listener = self.store.listen(self.wakeup)
         targets = [("queue-claim", self._claim_loop), ("queue-lease", self._lease_loop)]
         targets += [(f"queue-deliver-{n}", self._deliver_loop) for n in range(self.concurrency)]
         for name, target in targets:
@@ -85,6 +94,8 @@ class DeliveryWorkers:
         self.recorder.stop()
         if self.webhooks is not None:
             self.webhooks.stop()
+        if self.listener is not None:
+            self.listener.stop()
         self.store.writer.stop()
 
     # -- claiming ------------------------------------------------------------------------------------------
@@ -92,20 +103,32 @@ class DeliveryWorkers:
     def _claim_loop(self) -> None:
         next_purge = 0.0
         while not self._stopping.is_set():
+            self.wakeup.clear()  # from here on, a notice wakes the wait below rather than being lost
             with self._lock:
-                room = 2 * self.claim_batch - len(self._held)
-            # Claimed in batches: a claim is a write, and one per message would cost the store as much as
-            # recording the outcomes.
-            granted, wait = self.pacing.allowance(room) if room >= self.claim_batch else (0, IDLE_POLL)
+                held = len(self._held)
+            # Claimed in batches (half the claims kept in hand at a time): a claim costs a transaction, whatever
+            # its size, and the delivery threads still always have the next message waiting.
+            room = 2 * self.claim_batch - held if held <= self.claim_batch else 0
+            granted, wait = self.pacing.allowance(room) if room > 0 else (0, self.poll)
             if granted:
                 claimed = self._claim(granted)
-                wait = 0.0 if claimed else IDLE_POLL
+                wait = 0.0 if claimed else self._idle_wait()
             if time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + PURGE_EVERY
                 self._purge()
             if wait:
                 self.wakeup.wait(wait)
-                self.wakeup.clear()
+
+    def _idle_wait(self) -> float:
+        """Until the next message comes due, at most the poll interval."""
+        try:
+            due = self.store.read(claims.next_due)
+        except StoreUnavailableError:
+            return self.poll
+        if due is None:
+            return self.poll
+        ahead = due - self.clock()
+        return min(self.poll, ahead) if ahead > 0 else min(self.poll, BUSY_RETRY)
 
     def _claim(self, limit: int) -> int:
         try:
@@ -168,6 +191,8 @@ class DeliveryWorkers:
 
     def _deliver(self, claimed: claims.Claimed) -> bool:
         """Whether it was tried (its outcome then goes to the recorder)."""
+        # A small body came with the claim; a message canceled since then is still sent: like an attempt in
+        # flight, its recipients stay canceled and the delivery is logged.
         data = claimed.data
         if data is None:  # a large body, read only now
             data = self.store.read(lambda conn: claims.body(conn, claimed.id))

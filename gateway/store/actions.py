@@ -6,14 +6,18 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from mail_gateway.errors import NoSuchQueuedMessageError, NothingPendingError
+from mail_gateway.store import hot
 from mail_gateway.store.claims import sum_up
+from mail_gateway.store.notify import announce
 from mail_gateway.store.schema import events, messages, recipients
 from mail_gateway.store.status import PENDING
 from mail_gateway.store.webhooks import RecipientEvent, add_webhooks
 
 
 def _pending(conn: Connection, message_id: str) -> list[tuple[int, str, int]]:
-    if conn.execute(select(messages.c.id).where(messages.c.id == message_id)).first() is None:
+    # The message's row is locked first, as recording an attempt locks it, so that on a server database the two
+    # take their locks in one order and wait for each other rather than deadlock.
+    if conn.execute(hot.LOCK_CLAIM, {"b_message": message_id}).first() is None:
         raise NoSuchQueuedMessageError(f"no queued message has the id {message_id!r}")
     return [(r.position, r.email, r.attempts) for r in conn.execute(
         select(recipients.c.position, recipients.c.email, recipients.c.attempts)
@@ -31,6 +35,7 @@ def retry_now(conn: Connection, message_id: str, now: float) -> int:
     conn.execute(update(messages).where(messages.c.id == message_id, messages.c.lease_token.is_(None))
                  .values(due_at=now))
     conn.execute(insert(events).values(message_id=message_id, at=now, type="retry", text="retry requested"))
+    announce(conn)
     return len(pending)
 
 

@@ -13,11 +13,15 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from mail_gateway.store import hot
+from mail_gateway.store.notify import announce
 from mail_gateway.store.schema import bodies, events, messages, recipients
 from mail_gateway.store.status import PENDING, summarize
+
+PREFETCH_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class Claimed:
     expires_at: float
     token: str
     recipients: tuple[tuple[int, str, int], ...]  # position, email, attempts so far, of each pending recipient
-    data: bytes | None = field(default=None, repr=False)  # the body, when it came with the claim
+    data: bytes | None = field(default=None, repr=False)  # the body, read with the claim when small
 
 
 @dataclass(frozen=True)
@@ -51,59 +55,42 @@ class Attempt:
     updates: tuple[RecipientUpdate, ...]
 
 
-# Bodies up to this size come with the claim, read in the same transaction; larger ones are read when sent, so
-# that a claim never holds many large messages in memory at once.
-INLINE_BODY_BYTES = 256 * 1024
-# Built once: building and caching a statement costs SQLAlchemy more than SQLite spends running it.
-_DUE = (select(messages.c.id, messages.c.lease_token, messages.c.message_id, messages.c.envelope_from,
-               messages.c.created_at, messages.c.expires_at, messages.c.size)
-        .where(messages.c.due_at <= bindparam("now")).order_by(messages.c.due_at).limit(bindparam("limit"))
-        .with_for_update(skip_locked=True))
-_TAKE = (update(messages).where(messages.c.id.in_(bindparam("ids", expanding=True)))
-         .values(due_at=bindparam("until"), lease_token=bindparam("token")))
-_PENDING = (select(recipients.c.message_id, recipients.c.position, recipients.c.email, recipients.c.attempts)
-            .where(recipients.c.message_id.in_(bindparam("ids", expanding=True)), recipients.c.status.in_(PENDING))
-            .order_by(recipients.c.message_id, recipients.c.position))
-_BODIES = select(bodies.c.message_id, bodies.c.data).where(bodies.c.message_id.in_(bindparam("ids", expanding=True)))
-
-
 def claim(conn: Connection, *, now: float, limit: int, lease: float) -> list[Claimed]:
-    """Up to ``limit`` due messages, oldest due first, leased for ``lease`` seconds, with their bodies when
-    small. On a server database ``SKIP LOCKED`` lets concurrent claimers pass over each other's rows; SQLite's
-    one writer needs none."""
-    found = conn.execute(_DUE, {"now": now, "limit": limit}).all()
+    """Up to ``limit`` due messages, oldest due first, leased for ``lease`` seconds. On a server database
+    ``SKIP LOCKED`` lets concurrent claimers pass over each other's rows; SQLite's one writer needs none."""
+    found = conn.execute(hot.DUE, {"b_now": now, "b_limit": limit}).all()
     if not found:
         return []
-    ids = [r.id for r in found]
+    ids = [row.id for row in found]
     token = secrets.token_hex(8)
-    conn.execute(_TAKE, {"ids": ids, "until": now + lease, "token": token})
+    conn.execute(hot.LEASED, {"b_ids": ids, "b_until": now + lease, "b_token": token})
     pending: dict[str, list[tuple[int, str, int]]] = {i: [] for i in ids}
-    for row in conn.execute(_PENDING, {"ids": ids}):
+    for row in conn.execute(hot.PENDING_RECIPIENTS, {"b_ids": ids}):
         pending[row.message_id].append((row.position, row.email, row.attempts))
-    lapsed = [r.id for r in found if r.lease_token is not None]
-    if lapsed:
-        _record_lapsed(conn, {i: pending[i] for i in lapsed}, now)
-    small = [r.id for r in found if r.size <= INLINE_BODY_BYTES]
-    data = dict(conn.execute(_BODIES, {"ids": small}).all()) if small else {}
+    _lost_attempts(conn, [row.id for row in found if row.lease_token is not None], pending, now)
+    # Small bodies come with the claim: one read transaction less per message. Large ones are read one at a
+    # time when delivered, so claims in hand never hold many megabytes.
+    small = [r.id for r in found if r.size <= PREFETCH_BYTES]
+    data = {row.message_id: row.data for row in conn.execute(hot.BODIES, {"b_ids": small})} if small else {}
     return [Claimed(r.id, r.message_id, r.envelope_from, r.created_at, r.expires_at, token, tuple(pending[r.id]),
                     data.get(r.id)) for r in found]
 
 
-LAPSED = ("the worker that claimed it stopped before recording an outcome (its lease ended); it may have been "
-          "delivered, and is tried again")
-
-
-def _record_lapsed(conn: Connection, lapsed: dict[str, list[tuple[int, str, int]]], now: float) -> None:
-    """A claim whose lease ended without an outcome: its worker died, maybe with the message sent and the reply
-    unheard. The history says so, as for a reply lost after the final dot, since the next try may duplicate it."""
-    rows = [{"message_id": i, "at": now, "type": "unknown", "recipient": email, "text": LAPSED}
-            for i, found in lapsed.items() for _, email, _ in found]
+def _lost_attempts(conn: Connection, expired: list[str], pending: dict[str, list[tuple[int, str, int]]],
+                   now: float) -> None:
+    """A claim whose lease ended was neither recorded nor released: its worker died or stalled, perhaps after
+    the upstream took the message. The history says so, as for a reply lost after the final dot, because the
+    next attempt may deliver a second copy."""
+    rows = [{"message_id": i, "at": now, "type": "unknown", "recipient": email,
+             "text": "the worker holding this message stopped before recording its attempt (its lease ended); "
+                     "the upstream may have received it"}
+            for i in expired for _, email, _ in pending[i]]
     if rows:
         conn.execute(insert(events), rows)
 
 
 def body(conn: Connection, message_id: str) -> bytes | None:
-    return conn.execute(select(bodies.c.data).where(bodies.c.message_id == message_id)).scalar()
+    return conn.execute(hot.BODY, {"b_message": message_id}).scalar()
 
 
 def renew(conn: Connection, claimed: Sequence[Claimed], until: float) -> None:
@@ -118,19 +105,25 @@ def release(conn: Connection, claimed: Sequence[Claimed], now: float) -> None:
     for c in claimed:
         conn.execute(update(messages).where(messages.c.id == c.id, messages.c.lease_token == c.token)
                      .values(due_at=now, lease_token=None))
+    if claimed:
+        announce(conn)
 
 
-def sum_up(conn: Connection, message_id: str, now: float, **values: object) -> str:
-    """Set the message's status and next due time from its recipients; drop its body once none is pending."""
-    rows = conn.execute(select(recipients.c.status, recipients.c.next_attempt_at)
-                        .where(recipients.c.message_id == message_id)).all()
+def sum_up(conn: Connection, message_id: str, now: float,
+           attempt: tuple[int | None, str | None] | None = None) -> str:
+    """Set the message's status and next due time from its recipients; drop its body once none is pending.
+    ``attempt``: the last reply's code and text, when an attempt is being recorded (it counts one more)."""
+    rows = conn.execute(hot.RECIPIENT_STATES, {"b_message": message_id}).all()
     pending = [r.next_attempt_at for r in rows if r.status in PENDING]
     due = min((t if t is not None else now for t in pending), default=None)
     status = summarize(r.status for r in rows)
-    conn.execute(update(messages).where(messages.c.id == message_id)
-                 .values(status=status, due_at=due, lease_token=None, updated_at=now, **values))
+    values = {"b_message": message_id, "b_status": status, "b_due": due, "b_at": now}
+    if attempt is None:
+        conn.execute(hot.SUMMED_UP, values)
+    else:
+        conn.execute(hot.ATTEMPT_SUMMED_UP, {**values, "b_code": attempt[0], "b_reason": attempt[1]})
     if due is None:
-        conn.execute(delete(bodies).where(bodies.c.message_id == message_id))
+        conn.execute(hot.DROP_BODY, {"b_message": message_id})
     return status
 
 
@@ -141,6 +134,11 @@ def purge_finished(conn: Connection, before: float) -> int:
         conn.execute(delete(table).where(table.c.message_id.in_(old)))
     return conn.execute(delete(messages).where(messages.c.due_at.is_(None),
                                                messages.c.updated_at < before)).rowcount
+
+
+def next_due(conn: Connection) -> float | None:
+    """When the next message is due (perhaps already), or None when nothing is pending."""
+    return conn.execute(select(func.min(messages.c.due_at))).scalar()
 
 
 def count_due(conn: Connection, now: float) -> int:

@@ -10,11 +10,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from mail_gateway.errors import ConfigurationError, StoreUnavailableError
-from mail_gateway.store.engine import FileWatch, build_engine, upgrade
+from mail_gateway.errors import ConfigurationError, StoreSchemaError, StoreUnavailableError
+from mail_gateway.settings.store_url import STORE_URL_FIX, parse_store_url
+from mail_gateway.store.engine import (
+    build_engine,
+    current_revision,
+    head_revision,
+    postgres_connect_args,
+    upgrade,
+    verify_schema,
+)
+from mail_gateway.store.filewatch import FileWatch
+from mail_gateway.store.notify import Listener
 from mail_gateway.store.schema import messages
 from mail_gateway.store.writer import Writer
 
@@ -26,39 +36,56 @@ SQLITE_PREFIX = "sqlite:///"
 class Store:
     def __init__(self, url: str, *, pool_size: int = 8, clock: Callable[[], float] = time.time) -> None:
         """Checks what can be checked without touching the disk; ``open()`` (or the first use) creates the
-        database and applies the migrations."""
-        self.url = url
+        database and applies the migrations (SQLite), or checks the schema is current (a shared server)."""
+        try:
+            url = parse_store_url(url).get_secret_value()
+        except ValueError as exc:
+            raise ConfigurationError(f"GATEWAY_STORE_URL: {exc}; {STORE_URL_FIX}",
+                                     variable="GATEWAY_STORE_URL") from exc
+        self._url = url
         self.clock = clock
         self.path = url.removeprefix(SQLITE_PREFIX) if url.startswith(SQLITE_PREFIX) else None
+        self.shared = self.path is None
         if self.path is not None and not Path(self.path).resolve().parent.is_dir():
             raise ConfigurationError(
                 f"GATEWAY_STORE_URL: the directory of {self.path!r} does not exist; set it to sqlite:///<path> in an "
                 "existing, writable directory", variable="GATEWAY_STORE_URL")
+        self._password = make_url(url).password if self.shared else None
         self._pool_size = pool_size
         self._engine: Any = None
         self._migrated = False
         self._watch = FileWatch(self.path)
         self._lock = threading.RLock()
-        self.writer = Writer(self._connect, prepare=self._ensure)
+        self.writer = Writer(self._connect, prepare=self._ensure, describe=self.error_text)
+
+    def __repr__(self) -> str:
+        return f"<Store {self.describe()}>"
 
     @property
     def opened(self) -> bool:
         return self._migrated
 
+    @property
+    def engine(self) -> Any:
+        """The SQLAlchemy engine (built on first use)."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = build_engine(self._url, pool_size=self._pool_size)
+            return self._engine
+
     def open(self) -> Store:
-        """Create the database if needed and bring its schema up to date; raises ``StoreUnavailableError``."""
+        """Create the database if needed and bring its schema up to date (SQLite), or check that it is (a shared
+        store); raises ``StoreUnavailableError`` (``StoreSchemaError`` for a schema to upgrade)."""
         self._ensure()
         return self
 
     def _connect(self) -> Connection:
-        return self._engine.connect()
+        return self.engine.connect()
 
     def _ensure(self) -> None:
         if self._migrated and not self._watch.changed():
             return
         with self._lock:
-            if self._engine is None:
-                self._engine = build_engine(self.url, pool_size=self._pool_size)
             if not self._migrated:
                 self._migrate()
             elif self._watch.changed():
@@ -66,17 +93,30 @@ class Store:
 
     def _migrate(self) -> None:
         try:
-            upgrade(self._engine)
+            (verify_schema if self.shared else upgrade)(self.engine)
+        except StoreSchemaError:
+            raise
         except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailableError(f"the store cannot be opened or upgraded: {exc}") from exc
+            raise StoreUnavailableError(f"the store cannot be opened or upgraded: {self.error_text(exc)}") from exc
         self._watch.remember()
         self._migrated = True
+
+    def upgrade(self) -> tuple[str | None, str | None]:
+        """Apply the migrations this version has (``mail-gateway db upgrade``): the revisions before and after."""
+        try:
+            before = current_revision(self.engine)
+            upgrade(self.engine)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailableError(f"the store could not be upgraded: {self.error_text(exc)}") from exc
+        return before, head_revision()
 
     def _recreate(self) -> None:
         log.critical("STORE FILE %s DISAPPEARED OR WAS REPLACED while the gateway ran: recreating it with an empty "
                      "schema. Queued messages, statuses and idempotency keys it held are lost; keys used from now on "
                      "are kept in the new file.", self.path)
-        self._engine.dispose()  # connections to the old file would go on writing where nothing is kept
+        self.writer.drop_connection()  # connections to the old file would go on writing where nothing is kept
+        self._engine.dispose()
+        self._migrated = False
         self._migrate()
 
     def write(self, work: Callable[[Connection], T], *, wait: bool = True) -> T:
@@ -90,13 +130,29 @@ class Store:
             with self._connect() as conn, conn.begin():
                 return work(conn)
         except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailableError(f"the store could not be read: {type(exc).__name__}") from exc
+            raise StoreUnavailableError(f"the store could not be read: {self.error_text(exc)}") from exc
 
     def check(self) -> None:
         """Readiness: the store takes a write transaction (an empty one: nothing reaches the disk) within its
         bound. A read alone would pass while another process holds the write lock. A vanished file is
         recreated first."""
         self.write(lambda conn: conn.execute(select(messages.c.id).limit(1)).all())
+
+    def listen(self, wakeup: threading.Event) -> Listener | None:
+        """A started ``Listener`` that sets ``wakeup`` when another process makes work due; None on SQLite,
+        where only this process's own event can tell."""
+        if not self.shared:
+            return None
+        engine = self.engine
+        args, params = engine.dialect.create_connect_args(engine.url)
+        params = {**params, **postgres_connect_args(), "autocommit": True}
+
+        def connect() -> Any:
+            import psycopg
+
+            return psycopg.connect(*args, **params)
+
+        return Listener(connect, wakeup, self.error_text).start()
 
     def close(self) -> None:
         self.writer.stop()
@@ -107,6 +163,13 @@ class Store:
         """Where the store is, for logs and errors: the file, or the server URL without its password."""
         if self.path is not None:
             return self.path
-        from sqlalchemy.engine import make_url
+        return make_url(self._url).render_as_string(hide_password=True).replace("postgresql+psycopg", "postgresql")
 
-        return make_url(self.url).render_as_string(hide_password=True)
+    def error_text(self, exc: BaseException) -> str:
+        """What went wrong, on one line, for logs and problem details: the driver's own message (not
+        SQLAlchemy's wrapping with its statement), with the password blanked should a driver ever quote it."""
+        cause = getattr(exc, "orig", None) or exc
+        text = " ".join(str(cause).split()) or type(cause).__name__
+        if self._password:
+            text = text.replace(self._password, "***")
+        return f"{type(cause).__name__}: {text}"[:500]

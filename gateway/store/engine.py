@@ -1,40 +1,62 @@
-"""Open the store's database: the engine, SQLite's durability settings, migrations, and a file that vanished.
+"""Open the store's database: the engine, SQLite's durability settings, bounded lock waits, the schema.
 
 SQLite runs in WAL mode (readers never wait for the writer) with ``synchronous=FULL``: a commit is on disk, not
-only in the operating system's cache, before the client hears 202. Every wait for a lock is bounded
-(``busy_timeout``), so a store that another process holds locked answers "unavailable" within about a second
-instead of holding a request thread. Writes take the lock up front (``BEGIN IMMEDIATE``), so two processes never
-deadlock upgrading a read to a write.
+only in the operating system's cache, before the client hears 202. Writes take the lock up front (``BEGIN
+IMMEDIATE``), so two processes never deadlock upgrading a read to a write. PostgreSQL (psycopg 3) is durable at
+commit by its own defaults; there ``FOR UPDATE SKIP LOCKED`` lets claimers pass over each other's rows.
+
+Every wait for a lock is bounded (SQLite's ``busy_timeout``, PostgreSQL's ``lock_timeout``), so a store that
+another process holds locked answers "unavailable" within about a second instead of holding a request thread.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+
+from mail_gateway.errors import StoreSchemaError
 
 log = logging.getLogger("mail_gateway.store")
 MIGRATIONS = Path(__file__).with_name("migrations")
 WAIT_SECONDS = 1.0  # the longest any store operation waits for a lock
 WRITE = "mail_gateway_write"  # the execution option that makes a transaction BEGIN IMMEDIATE
+LOCK_WAIT = "mail_gateway_lock_wait"  # the execution option a PostgreSQL transaction takes its lock_timeout from
 MIGRATION_WAIT_SECONDS = 30.0  # another process may be applying the same migrations at start-up
+CONNECT_SECONDS = 5  # psycopg's connect_timeout: whole seconds, at least 2
 # Alembic keeps the running migration's context in a module global: one migration at a time per process.
 _migrating = threading.Lock()
 
 
+def postgres_connect_args() -> dict[str, Any]:
+    """libpq's connection parameters: a bounded connect, and TCP keep-alives so that a server that vanished
+    from the network fails the connection within seconds instead of hanging a thread."""
+    return {"connect_timeout": CONNECT_SECONDS, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+            "keepalives_count": 3, "application_name": "mail-gateway",
+            # Every lock wait bounded for the whole session, so no transaction spends a statement on it.
+            "options": f"-c lock_timeout={int(WAIT_SECONDS * 1000)}"}
+
+
 def build_engine(url: str, *, pool_size: int = 8) -> Engine:
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_timeout=WAIT_SECONDS,
-                           connect_args={"timeout": WAIT_SECONDS, "check_same_thread": False})
-    if engine.dialect.name == "sqlite":
+    # Bound parameters (addresses, message bytes) stay out of error messages and logs.
+    options: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size * 2, "pool_timeout": WAIT_SECONDS,
+                               "hide_parameters": True}
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": WAIT_SECONDS, "check_same_thread": False}, **options)
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    # pre_ping: a pooled connection the server closed (a restart, a failover) is replaced, not handed out.
+    engine = create_engine(url, connect_args=postgres_connect_args(), pool_pre_ping=True, **options)
+    event.listen(engine, "begin", _postgres_begin)
     return engine
 
 
@@ -53,48 +75,54 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
 
+def _postgres_begin(conn: Connection) -> None:
+    seconds = conn.get_execution_options().get(LOCK_WAIT)
+    if seconds is not None:  # a longer wait than the session's (a migration waiting for another)
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{max(int(seconds * 1000), 10)}ms'")
+
+
 def set_lock_wait(conn: Connection, seconds: float) -> None:
-    """Bound the next lock wait of ``conn`` (SQLite; a server database bounds it with its own timeouts)."""
+    """Bound the lock waits of the next transaction of ``conn``. On PostgreSQL every session is bounded to
+    ``WAIT_SECONDS`` already; only a longer wait costs a statement."""
     if conn.dialect.name == "sqlite":
         conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={max(int(seconds * 1000), 10)}")
+    elif seconds > WAIT_SECONDS:
+        conn.execution_options(**{LOCK_WAIT: seconds})
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(engine: Engine) -> None:
     """Apply every migration not yet applied (Alembic), in one transaction."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = _config()
     with _migrating, engine.connect().execution_options(**{WRITE: True}) as conn:
         set_lock_wait(conn, MIGRATION_WAIT_SECONDS)
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
         conn.commit()
         set_lock_wait(conn, WAIT_SECONDS)
+        conn.execution_options(**{LOCK_WAIT: None})
 
 
-class FileWatch:
-    """Notices when an SQLite store's file was deleted or replaced under the running gateway.
-
-    Connections opened before would go on reading and writing the deleted file, where every write is lost at the
-    next restart (a key used since would send its message again). So each operation compares the file's identity
-    with the one it opened; on a change the pool is emptied and the store recreated with its schema.
-    """
-
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        self.identity: tuple[int, int] | None = None
-
-    def current(self) -> tuple[int, int] | None:
-        if self.path is None:
-            return None
-        try:
-            stat = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return stat.st_dev, stat.st_ino
-
-    def changed(self) -> bool:
-        """The file opened before is gone or another one (never true before the first ``remember``)."""
-        return self.identity is not None and self.current() != self.identity
-
-    def remember(self) -> None:
-        self.identity = self.current()
+def verify_schema(engine: Engine) -> None:
+    """A shared store is upgraded by the operator, once, not by whichever process starts first: refuse to work
+    on a schema other than this version's."""
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        return
+    found = "has no schema yet" if current is None else f"has schema revision {current}, this version needs {head}"
+    raise StoreSchemaError(f"the store {found}; run `mail-gateway db upgrade` (with the same GATEWAY_STORE_URL) "
+                           "to bring it up to date")

@@ -46,8 +46,9 @@ def begin(conn: Connection, key: str, fingerprint: str, *, mode: str, now: float
           ttl: float = TTL_SECONDS) -> Begun:
     """Claim ``key`` for a request with ``fingerprint``, atomically across threads and processes."""
     purge_expired(conn, now, ttl)
+    # Locked: two processes taking over one abandoned key must take turns (the second then sees it leased).
     row = conn.execute(select(keys.c.fingerprint, keys.c.status, keys.c.mimetype, keys.c.body, keys.c.mode,
-                              keys.c.lease_until).where(keys.c.key == key)).first()
+                              keys.c.lease_until).where(keys.c.key == key).with_for_update()).first()
     if row is None:
         try:
             with conn.begin_nested():

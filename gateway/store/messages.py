@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, true
 from sqlalchemy.engine import Connection
 
+from mail_gateway.store.notify import announce
 from mail_gateway.store.schema import bodies, events, messages, recipients
 from mail_gateway.store.status import shown
 
@@ -52,6 +53,8 @@ def enqueue(conn: Connection, new: Sequence[NewMessage]) -> None:
         {"message_id": m.id, "position": i, "email": email, "status": m.status, "attempts": 0,
          "next_attempt_at": max(m.send_at or m.created_at, m.created_at), "updated_at": m.created_at}
         for m in new for i, email in enumerate(m.recipients)])
+    if any(m.status == "queued" for m in new):
+        announce(conn)
 
 
 MESSAGE_FIELDS = (messages.c.id, messages.c.message_id, messages.c.status, messages.c.created_at,

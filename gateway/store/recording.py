@@ -12,31 +12,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
+from mail_gateway.store import hot
 from mail_gateway.store.claims import Attempt
-from mail_gateway.store.schema import bodies, events, messages, recipients
 from mail_gateway.store.status import PENDING, summarize
 from mail_gateway.store.webhooks import RecipientEvent, add_webhooks
-
-_SET_RECIPIENT = (
-    update(recipients)
-    # Still pending: on a server database a cancel may commit between the read below and this update.
-    .where(recipients.c.message_id == bindparam("m_id"), recipients.c.position == bindparam("m_position"),
-           recipients.c.status.in_(PENDING))
-    .values(status=bindparam("new_status"), attempts=recipients.c.attempts + 1, code=bindparam("new_code"),
-            reason=bindparam("new_reason"), next_attempt_at=bindparam("new_next"), updated_at=bindparam("at")))
-_SUM_UP = (
-    update(messages).where(messages.c.id == bindparam("m_id"))
-    .values(status=bindparam("new_status"), due_at=bindparam("new_due"), lease_token=None,
-            updated_at=bindparam("at"), attempts=messages.c.attempts + 1, last_code=bindparam("new_code"),
-            last_reason=bindparam("new_reason")))
-_TOKENS = select(messages.c.id, messages.c.lease_token).where(messages.c.id.in_(bindparam("ids", expanding=True)))
-_RECIPIENTS = (select(recipients.c.message_id, recipients.c.position, recipients.c.status,
-                      recipients.c.next_attempt_at)
-               .where(recipients.c.message_id.in_(bindparam("ids", expanding=True))))
-_DROP_BODIES = delete(bodies).where(bodies.c.message_id.in_(bindparam("ids", expanding=True)))
 
 
 def record_all(conn: Connection, attempts: Sequence[Attempt], webhook_url: str | None) -> int:
@@ -48,21 +29,22 @@ def record_all(conn: Connection, attempts: Sequence[Attempt], webhook_url: str |
     logged = [{"message_id": a.message.id, "at": a.at, "type": u.event, "recipient": u.email,
                "upstream": a.upstream, "code": u.code, "text": u.reason} for a in attempts for u in a.updates]
     if logged:
-        conn.execute(insert(events), logged)
-    tokens = dict(conn.execute(_TOKENS, {"ids": [a.message.id for a in attempts]}).all())
+        conn.execute(hot.ADD_EVENTS, logged)
+    # Locked: a claim being taken at the same time by another worker (this one's lease over) is decided first.
+    tokens = dict(conn.execute(hot.LOCK_CLAIMS, {"b_ids": [a.message.id for a in attempts]}).all())
     current = [a for a in attempts if tokens.get(a.message.id) == a.message.token]
     if not current:
         return 0
     ids = [a.message.id for a in current]
     found: dict[str, list[Any]] = defaultdict(list)
-    for row in conn.execute(_RECIPIENTS, {"ids": ids}):
+    for row in conn.execute(hot.RECIPIENTS_OF, {"b_ids": ids}):
         found[row.message_id].append(row)
     pending = {(m, r.position) for m, rows in found.items() for r in rows if r.status in PENDING}
     applied = [(a, u) for a in current for u in a.updates if (a.message.id, u.position) in pending]
     if applied:
-        conn.execute(_SET_RECIPIENT, [{"m_id": a.message.id, "m_position": u.position, "new_status": u.status,
-                                       "new_code": u.code, "new_reason": u.reason, "new_next": u.next_attempt_at,
-                                       "at": a.at} for a, u in applied])
+        conn.execute(hot.RECIPIENT_OUTCOME, [{"b_message": a.message.id, "b_position": u.position, "b_status": u.status,
+                                              "b_code": u.code, "b_reason": u.reason, "b_next": u.next_attempt_at,
+                                              "b_at": a.at} for a, u in applied])
     changed = {(a.message.id, u.position): u for a, u in applied}
     sums, finished = [], []
     for a in current:
@@ -71,13 +53,13 @@ def record_all(conn: Connection, attempts: Sequence[Attempt], webhook_url: str |
                   for r in found[a.message.id]]
         due = min((t if t is not None else a.at for s, t in states if s in PENDING), default=None)
         last = a.updates[-1] if a.updates else None
-        sums.append({"m_id": a.message.id, "new_status": summarize(s for s, _ in states), "new_due": due,
-                     "at": a.at, "new_code": last and last.code, "new_reason": last and last.reason})
+        sums.append({"b_message": a.message.id, "b_status": summarize(s for s, _ in states), "b_due": due,
+                     "b_at": a.at, "b_code": last and last.code, "b_reason": last and last.reason})
         if due is None:
             finished.append(a.message.id)
-    conn.execute(_SUM_UP, sums)
+    conn.execute(hot.ATTEMPT_SUMMED_UP, sums)
     if finished:
-        conn.execute(_DROP_BODIES, {"ids": finished})
+        conn.execute(hot.DROP_BODIES, {"b_ids": finished})
     if webhook_url is not None:
         _webhooks(conn, webhook_url, applied)
     return len(current)

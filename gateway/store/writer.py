@@ -42,11 +42,14 @@ class Change:
 
 
 class Writer:
-    def __init__(self, connect: Callable[[], Connection], *, prepare: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, connect: Callable[[], Connection], *, prepare: Callable[[], None] = lambda: None,
+                 describe: Callable[[BaseException], str] = lambda exc: type(exc).__name__) -> None:
         """``connect`` gives a connection of the store; ``prepare`` runs before each transaction (it recreates a
-        store whose file vanished)."""
+        store whose file vanished); ``describe`` words an error for the log without any secret."""
         self._connect = connect
         self._prepare = prepare
+        self._describe = describe
+        self._conn: Connection | None = None
         self._changes: queue.SimpleQueue[Change | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -92,6 +95,9 @@ class Writer:
             if changes:
                 self._commit(changes)
             if len(changes) < len(batch):
+                if self._conn is not None:
+                    self._conn.close()  # back to the pool, which the store then disposes of
+                    self._conn = None
                 return
 
     def _commit(self, changes: list[Change]) -> None:
@@ -104,7 +110,7 @@ class Writer:
             if live:
                 self._transaction(live, min(c.deadline for c in live) - now)
         except Exception as exc:  # the writer must outlive any failure, or every waiting thread would hang
-            log.error("store write failed: %s", exc)
+            log.error("store write failed: %s", self._describe(exc))
             error = exc if isinstance(exc, StoreUnavailableError) else StoreUnavailableError(
                 f"the store could not be written: {type(exc).__name__}")
             for change in live:
@@ -113,25 +119,38 @@ class Writer:
             for change in changes:
                 change.done.set()
 
+    def drop_connection(self) -> None:
+        """Forget the connection kept between transactions (the store's file was replaced; it failed)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except SQLAlchemyError:
+                pass
+
     def _transaction(self, changes: list[Change], wait: float) -> None:
         self._prepare()
-        with self._connect().execution_options(**{WRITE: True}) as conn:
+        # One connection kept for every transaction of this thread: no checkout, no liveness ping each time.
+        if self._conn is None:
+            self._conn = self._connect().execution_options(**{WRITE: True})
+        conn = self._conn
+        try:
             set_lock_wait(conn, wait)
+            if len(changes) == 1:  # alone in its transaction: a failure rolls back only itself anyway
+                with conn.begin() as transaction:
+                    if not self._apply(conn, changes[0]):
+                        transaction.rollback()
+                return
             if self._all_at_once(conn, changes):
                 return
             with conn.begin():
                 for change in changes:
                     savepoint = conn.begin_nested()
-                    try:
-                        change.result = change.work(conn)
-                        savepoint.commit()
-                    except SQLAlchemyError as exc:
-                        savepoint.rollback()
-                        log.warning("a store change failed: %s", exc)
-                        change.error = StoreUnavailableError(f"the store refused a change: {type(exc).__name__}")
-                    except Exception as exc:  # handed to the waiting thread, which raises it
-                        savepoint.rollback()
-                        change.error = exc
+                    (savepoint.commit if self._apply(conn, change) else savepoint.rollback)()
+        except Exception:
+            self.drop_connection()
+            raise
 
     @staticmethod
     def _all_at_once(conn: Connection, changes: list[Change]) -> bool:
@@ -149,3 +168,15 @@ class Writer:
         for change, result in zip(changes, results, strict=True):
             change.result = result
         return True
+
+    def _apply(self, conn: Connection, change: Change) -> bool:
+        """Run one change; False (its error kept for its thread) when it failed and must be rolled back."""
+        try:
+            change.result = change.work(conn)
+            return True
+        except SQLAlchemyError as exc:
+            log.warning("a store change failed: %s", self._describe(exc))
+            change.error = StoreUnavailableError(f"the store refused a change: {type(exc).__name__}")
+        except Exception as exc:  # handed to the waiting thread, which raises it
+            change.error = exc
+        return False

@@ -1,0 +1,128 @@
+"""``mail-gateway serve --workers N``: N HTTP processes on one listening socket under gunicorn's master.
+
+gunicorn's arbiter is the well-kept part: it forks the workers, restarts one that dies or stops answering its
+heartbeat, and handles the signals (TERM stops gracefully, HUP restarts the workers, TTIN/TTOU add or remove
+one). Each worker process runs what a single ``serve`` runs — the app built in that process (its own SMTP pool
+and store connections, never inherited from the master), served by ``HttpService``, waitress tuned against idle
+and slow clients — so every connection guarantee of one process holds in each. The heartbeat is sent from the
+event loop, so a worker whose loop hangs is replaced.
+
+The master binds the socket itself, so a port in use fails at start-up in one line, and checks the whole
+configuration by building the app once before forking (then closes it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.sock import TCP6Socket, TCPSocket
+from gunicorn.workers.base import Worker
+
+from mail_gateway.app import create_app
+from mail_gateway.cli.logs import configure_logging
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.extension import MailGateway
+from mail_gateway.http.server import HttpService
+from mail_gateway.settings import GatewaySettings
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+GRACEFUL_SECONDS = 30  # what an HTTP worker gets to finish its requests after TERM
+
+
+class GatewayWorker(Worker):
+    """One HTTP process: the app, its delivery workers if any, waitress on the master's sockets."""
+
+    service: HttpService | None = None
+    draining_since: float | None = None
+
+    def init_process(self) -> None:
+        # Counters of every process in shared files (prometheus_client's multiprocess mode), chosen before this
+        # process creates any metric: /metrics, answered by one worker, then counts them all.
+        if MULTIPROCESS_ENV in os.environ:
+            from prometheus_client import values
+
+            values.ValueClass = values.get_value_class()
+        configure_logging(processes=True)
+        super().init_process()
+
+    def load_wsgi(self) -> None:
+        try:
+            super().load_wsgi()
+        except ConfigurationError as exc:  # the master checked it; something changed since (the store went away)
+            print(f"Error: configuration error: {exc}", file=sys.stderr, flush=True)
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)  # the master stops, saying the worker failed to boot
+
+    def run(self) -> None:
+        server: PreforkServer = self.app
+        state = MailGateway.state(self.wsgi)
+        delivery = None
+        if server.delivery_workers:
+            from mail_gateway.cli.worker import start_workers
+
+            delivery = start_workers(state.sender, state.store)
+        self.service = HttpService(self.wsgi, server.settings, threads=server.threads,
+                                   sockets=[listener.sock for listener in self.sockets], tick=self._tick)
+        try:
+            self.service.run()
+        finally:
+            if delivery is not None:
+                delivery.stop()
+            state.sender.close()
+            state.store.close()
+
+    def _tick(self) -> None:
+        """The heartbeat, and a graceful stop once the master asked for one (TERM) or went away."""
+        self.notify()
+        if self.alive and self.ppid == os.getppid():
+            return
+        assert self.service is not None
+        if self.draining_since is None:
+            self.draining_since = time.monotonic()
+            self.service.stop_accepting()
+        if not self.service.busy() or time.monotonic() - self.draining_since > self.cfg.graceful_timeout:
+            raise SystemExit(0)  # out of the event loop; HttpService.run closes everything
+
+
+class PreforkServer(BaseApplication):
+    def __init__(self, settings: GatewaySettings, sock: socket.socket, *, workers: int, threads: int,
+                 delivery_workers: bool) -> None:
+        """``sock``: the listening socket, bound already (``http.server.bind``) so that a port in use stops
+        start-up in one line; gunicorn's master takes it over."""
+        self.settings, self.sock, self.workers, self.threads = settings, sock, workers, threads
+        self.delivery_workers = delivery_workers
+        super().__init__()
+
+    def load_config(self) -> None:
+        host = self.settings.gateway_host
+        address = f"[{host}]" if ":" in host else host
+        for name, value in {"bind": [f"{address}:{self.settings.gateway_port}"], "workers": self.workers,
+                            "worker_class": f"{__name__}.GatewayWorker", "graceful_timeout": GRACEFUL_SECONDS,
+                            "timeout": 30, "proc_name": "mail-gateway", "control_socket_disable": True,
+                            "accesslog": None}.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Any:
+        return create_app(self.settings)
+
+    def run(self) -> None:
+        sock = self.sock
+        arbiter = Arbiter(self)
+        kind = TCP6Socket if sock.family == TCP6Socket.FAMILY else TCPSocket
+        arbiter.LISTENERS = [kind(sock.getsockname()[:2], self.cfg, arbiter.log, fd=os.dup(sock.fileno()))]
+        sock.close()
+        metrics_dir = None
+        if MULTIPROCESS_ENV not in os.environ:
+            metrics_dir = os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="mail-gateway-metrics-")
+        try:
+            arbiter.run()
+        finally:
+            if metrics_dir is not None:
+                shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -1,0 +1,61 @@
+"""New work wakes idle workers on other processes and hosts at once: PostgreSQL's LISTEN/NOTIFY.
+
+Whatever makes a message due now (enqueue, retry, a release by a stopping worker) says ``NOTIFY`` in its own
+transaction, so the notice goes out when, and only if, it commits; many of them in one group commit are one
+notice. Each worker process keeps one connection that LISTENs and sets its wake-up event. A notice can be missed
+(the listening connection was being re-established), so workers still look on their own every
+``GATEWAY_QUEUE_POLL_INTERVAL``; the figures behind this choice are in the README ("Running on several hosts").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+log = logging.getLogger("mail_gateway.store")
+CHANNEL = "mail_gateway_queue"
+RECONNECT_SECONDS = 1.0
+
+
+def announce(conn: Connection) -> None:
+    """Tell listening workers that work is due (on PostgreSQL; SQLite has no such thing)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"NOTIFY {CHANNEL}")
+
+
+class Listener:
+    """A thread that LISTENs on its own connection and sets ``wakeup`` at each notice (and after it
+    (re)connects, since notices sent while it was away are lost)."""
+
+    def __init__(self, connect: Callable[[], Any], wakeup: threading.Event, describe: Callable[[BaseException], str]):
+        self._connect, self.wakeup, self._describe = connect, wakeup, describe
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="queue-listen", daemon=True)
+
+    def start(self) -> Listener:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                with self._connect() as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.wakeup.set()
+                    while not self._stopping.is_set():
+                        # A bounded wait, so that stop() is honoured within a second.
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self.wakeup.set()
+            except Exception as exc:  # the listener must outlive the database's restarts; workers poll meanwhile
+                if not self._stopping.is_set():
+                    log.warning("listening for new work failed (%s); workers poll until it is back",
+                                self._describe(exc))
+                    self._stopping.wait(RECONNECT_SECONDS)

@@ -1,0 +1,141 @@
+"""What only a shared PostgreSQL store has: its password kept secret everywhere, the schema upgraded by
+``mail-gateway db upgrade`` and refused when out of date, and LISTEN/NOTIFY waking idle workers of other
+processes. Against the suite's private PostgreSQL cluster."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+
+import psycopg
+import pytest
+from api_helpers import HELLO
+from click.testing import CliRunner
+from process_support import BIN, gateway_env
+from queue_support import FAST, MESSAGE, Queued
+
+from mail_gateway import MailGateway, create_app
+from mail_gateway.cli import main
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.store.database import Store
+
+SECRET = "pa55-w0rd-never-shown"
+
+
+def with_password(url: str) -> str:
+    return url.replace("postgres@", f"postgres:{SECRET}@")  # the test cluster trusts loopback: any password works
+
+
+def test_the_password_is_never_shown(make_settings, postgres, postgres_url, monkeypatch, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = with_password(postgres_url)
+    settings = make_settings(mail_backend="memory", gateway_delivery="queued", gateway_store_url=url)
+    assert SECRET not in repr(settings) and SECRET not in str(settings.model_dump())
+    app = create_app(settings)
+    store = MailGateway.state(app).store
+    assert SECRET not in repr(store) and store.describe().startswith("postgresql://postgres:***@")
+    client = app.test_client()
+    assert client.post("/v1/messages", json=HELLO).status_code == 202
+    assert client.get("/readyz").status_code == 200
+    with psycopg.connect(postgres.conninfo(), autocommit=True) as admin:  # the database stops taking connections
+        database = postgres_url.rsplit("/", 1)[1]
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+        try:
+            ready = client.get("/readyz")
+            refused = client.post("/v1/messages", json=HELLO)
+        finally:
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+    assert ready.status_code == 503 and "store" in ready.get_json()["detail"]
+    assert str(postgres.port) not in ready.get_data(as_text=True)  # unauthenticated: not where the store is
+    assert refused.status_code == 503 and refused.get_json()["type"].endswith("store-unavailable")
+    closed = url.replace(f":{postgres.port}/", ":9/")  # nothing listens there
+    with pytest.raises(ConfigurationError) as caught:
+        create_app(make_settings(mail_backend="memory", gateway_store_url=closed))
+    monkeypatch.setenv("GATEWAY_STORE_URL", url)
+    outputs = [CliRunner().invoke(main, args).output for args in (["db", "upgrade"], ["db", "check"], ["check"])]
+    monkeypatch.setenv("GATEWAY_STORE_URL", closed)
+    outputs += [CliRunner().invoke(main, args).output for args in (["db", "upgrade"], ["queue"])]
+    shown = [ready.get_data(as_text=True), refused.get_data(as_text=True), str(caught.value), caplog.text, *outputs]
+    assert all(SECRET not in text for text in shown)
+    assert "GATEWAY_STORE_URL" in str(caught.value) and "\n" not in str(caught.value)
+    assert "already at revision" in outputs[0] and "this version's" in outputs[1]
+    assert "store postgresql://postgres:***@" in outputs[2] and "ok, schema at revision" in outputs[2]
+    assert outputs[4].startswith("Error: configuration error: GATEWAY_STORE_URL")
+
+
+def _start(args: list[str], url: str, tmp_path) -> subprocess.CompletedProcess:
+    env = gateway_env(gateway_env="testing", mail_backend="memory", gateway_delivery="queued",
+                      gateway_store_url=with_password(url))
+    return subprocess.run([str(BIN), *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+
+
+def test_serve_and_worker_refuse_an_out_of_date_schema_until_db_upgrade(postgres, tmp_path) -> None:
+    url = postgres.create_database()  # empty: no schema yet
+    for args in (["serve", "--port", "9"], ["worker"]):
+        done = _start(args, url, tmp_path)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 1 and len(lines) == 1, done.stderr
+        assert "GATEWAY_STORE_URL" in lines[0] and "no schema yet" in lines[0]
+        assert "mail-gateway db upgrade" in lines[0] and SECRET not in lines[0]
+    checked = _start(["db", "check"], url, tmp_path)
+    assert checked.returncode == 1 and "run `mail-gateway db upgrade`" in checked.stderr
+    upgraded = _start(["db", "upgrade"], url, tmp_path)
+    assert upgraded.returncode == 0 and "upgraded from nothing to revision" in upgraded.stdout, upgraded.stderr
+    assert _start(["db", "check"], url, tmp_path).returncode == 0
+    with psycopg.connect(url, autocommit=True) as conn:  # as if a release older than the store's code had made it
+        conn.execute("UPDATE alembic_version SET version_num = '0000'")
+    done = _start(["worker"], url, tmp_path)
+    assert done.returncode == 1 and "schema revision 0000, this version needs" in done.stderr, done.stderr
+
+
+def test_two_hosts_upgrading_at_once_take_turns(postgres) -> None:
+    url = postgres.create_database()
+    stores = [Store(url), Store(url)]
+    results = []
+    threads = [threading.Thread(target=lambda s=s: results.append(s.upgrade())) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [after for _, after in results] == ["0001", "0001"]
+    assert all(s.open() for s in stores)
+
+
+def _worker_app(make_settings, url: str, **values) -> Queued:
+    """Delivery workers that, by themselves, would look for new work only every 30 s."""
+    settings = {**FAST, "gateway_store_url": url, "gateway_queue_poll_interval": 30, **values}
+    queued = Queued(create_app(make_settings(**settings)), None)
+    queued.start_workers()
+    return queued
+
+
+def test_new_work_from_another_process_wakes_idle_workers_at_once(make_settings, postgres, postgres_url,
+                                                                  smtp_server) -> None:
+    workers = _worker_app(make_settings, postgres_url, **smtp_server.settings())
+    http = Queued(create_app(make_settings(**FAST, **smtp_server.settings(), gateway_store_url=postgres_url)), None)
+    try:
+        time.sleep(0.5)  # the workers have looked, found nothing, and wait
+        http.wait_status(http.send()["id"], "delivered", timeout=5)  # woken by NOTIFY, not by their 30 s poll
+        with psycopg.connect(postgres.conninfo(), autocommit=True) as admin:  # the listening connection is cut
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+        time.sleep(0.5)
+        http.wait_status(http.send()["id"], "delivered", timeout=8)  # listening again, after a reconnect
+    finally:
+        workers.stop()
+        http.stop()
+
+
+def test_without_notices_idle_workers_wait_for_their_poll(make_settings, postgres_url, smtp_server) -> None:
+    workers = _worker_app(make_settings, postgres_url, **smtp_server.settings(), gateway_queue_notify=False)
+    http = Queued(create_app(make_settings(**FAST, **smtp_server.settings(), gateway_store_url=postgres_url)), None)
+    try:
+        time.sleep(0.5)
+        answer = http.send(MESSAGE)
+        time.sleep(2)
+        assert http.status(answer["id"])["status"] == "queued" and smtp_server.messages == []
+    finally:
+        workers.stop()
+        http.stop()

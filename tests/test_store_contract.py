@@ -1,0 +1,258 @@
+"""One suite every store passes: an embedded SQLite file and a PostgreSQL server (a private cluster the suite
+starts), through the store's own operations — enqueue, claims under leases, expiry and reclaim, outcomes,
+retry and cancel, statuses, webhook rows, idempotency keys and their abandonment. Each store in the tests is its
+own ``Store`` object with its own writer and connections, as separate processes have."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from mail_gateway.errors import NoSuchQueuedMessageError, NothingPendingError
+from mail_gateway.store import actions, claims, keys, messages, recording, webhooks
+from mail_gateway.store.claims import Attempt, RecipientUpdate
+from mail_gateway.store.database import Store
+from mail_gateway.store.keys import StoredResponse
+
+T0 = 1_000_000.0
+HOOK = "http://127.0.0.1:9/hook"
+
+
+@pytest.fixture
+def stores(store_url: str) -> Iterator[list[Store]]:
+    """Stores on the same database; the first one opened (created or checked) as at start-up."""
+    opened: list[Store] = []
+
+    def new() -> Store:
+        store = Store(store_url)
+        opened.append(store.open())
+        return store
+
+    opened_list = [new(), new()]
+    yield opened_list
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(stores: list[Store]) -> Store:
+    return stores[0]
+
+
+def put(store: Store, *recipients: str, at: float = T0, send_at: float | None = None, data: bytes = b"x") -> str:
+    new = messages.NewMessage(messages.new_id(), f"<{messages.new_id()}@example.com>", "app@example.com",
+                              recipients or ("a@example.com",), data, "http", at, send_at, at + 1000)
+    store.write(lambda conn: messages.enqueue(conn, [new]))
+    return new.id
+
+
+def claim(store: Store, now: float, limit: int = 10, lease: float = 30) -> list[claims.Claimed]:
+    return store.write(lambda conn: claims.claim(conn, now=now, limit=limit, lease=lease))
+
+
+def record(store: Store, claimed: claims.Claimed, *updates: RecipientUpdate, at: float = T0 + 1,
+           hook: str | None = None) -> bool:
+    attempt = Attempt(claimed, at, "127.0.0.1:25", updates)
+    return store.write(lambda conn: recording.record_all(conn, [attempt], hook)) == 1
+
+
+def status(store: Store, message_id: str, now: float = T0) -> dict:
+    return store.read(lambda conn: messages.get_message(conn, message_id, now))
+
+
+def delivered(position: int = 0, email: str = "a@example.com") -> RecipientUpdate:
+    return RecipientUpdate(position, email, "delivered", "delivered", 250, "ok")
+
+
+def test_enqueued_messages_are_shown_and_listed_with_their_recipients(store) -> None:
+    first = put(store, "a@example.com", "b@example.com", data=b"body bytes")
+    later = put(store, at=T0 + 1, send_at=T0 + 100)
+    found = status(store, first)
+    assert found["status"] == "queued" and found["size"] == len(b"body bytes") and found["events"] == []
+    assert [(r["email"], r["status"], r["attempts"]) for r in found["recipients"]] == [
+        ("a@example.com", "queued", 0), ("b@example.com", "queued", 0)]
+    assert status(store, later)["status"] == "scheduled"
+    assert status(store, later, now=T0 + 100)["status"] == "queued"  # its time has come
+    total, page = store.read(lambda conn: messages.list_messages(conn, status=None, limit=10, start=0, now=T0))
+    assert total == 2 and [m["id"] for m in page] == [first, later]
+    total, page = store.read(lambda conn: messages.list_messages(conn, status="scheduled", limit=10, start=0,
+                                                                 now=T0))
+    assert total == 1 and page[0]["id"] == later
+    assert status(store, "no-such-id") is None
+    summary = store.read(messages.pending_summary)
+    assert summary["counts"] == {"queued": 1, "scheduled": 1} and summary["oldest_pending"] == T0
+
+
+def test_claims_take_due_messages_oldest_first_under_a_lease(store) -> None:
+    ids = [put(store, at=T0 + n) for n in range(3)]
+    put(store, at=T0, send_at=T0 + 500)  # not due yet
+    got = claim(store, now=T0 + 10, limit=2)
+    assert [c.id for c in got] == ids[:2] and got[0].recipients == ((0, "a@example.com", 0),)
+    assert [c.id for c in claim(store, now=T0 + 10)] == [ids[2]]
+    assert claim(store, now=T0 + 20) == []  # leased, nothing else due
+    again = claim(store, now=T0 + 41)  # the first two leases (30 s from T0 + 10) have ended
+    assert sorted(c.id for c in again) == sorted(ids)
+    assert store.read(lambda conn: claims.body(conn, ids[0])) == b"x"
+
+
+def test_renew_keeps_a_claim_and_release_hands_it_back(store) -> None:
+    message_id = put(store)
+    [held] = claim(store, now=T0)
+    store.write(lambda conn: claims.renew(conn, [held], T0 + 100))
+    assert claim(store, now=T0 + 60) == []
+    store.write(lambda conn: claims.release(conn, [held], T0 + 60))
+    [again] = claim(store, now=T0 + 60)
+    assert again.id == message_id and again.token != held.token
+    assert not any(e["type"] == "unknown" for e in status(store, message_id)["events"])  # released: never tried
+
+
+def test_a_claim_whose_lease_ended_is_taken_again_and_the_attempt_recorded_as_unknown(store) -> None:
+    message_id = put(store)
+    [dead] = claim(store, now=T0, lease=5)  # its worker dies: the lease is never renewed
+    [taken] = claim(store, now=T0 + 6)
+    events = status(store, message_id)["events"]
+    assert [(e["type"], e["recipient"]) for e in events] == [("unknown", "a@example.com")]
+    assert "lease" in events[0]["text"]
+    assert not record(store, dead, delivered())  # the dead claim's outcome is stale: only logged
+    assert record(store, taken, delivered())
+    assert status(store, message_id)["status"] == "delivered"
+
+
+def test_outcomes_sum_up_per_recipient_and_drop_the_body_when_final(store) -> None:
+    message_id = put(store, "a@example.com", "b@example.com", "c@example.com")
+    [held] = claim(store, now=T0)
+    assert record(store, held, delivered(0), RecipientUpdate(1, "b@example.com", "bounced", "bounced", 550, "no"),
+                  RecipientUpdate(2, "c@example.com", "deferred", "deferred", 451, "later", T0 + 50))
+    found = status(store, message_id)
+    assert found["status"] == "deferred" and found["attempts"] == 1
+    assert [(r["status"], r["code"]) for r in found["recipients"]] == [("delivered", 250), ("bounced", 550),
+                                                                       ("deferred", 451)]
+    assert claim(store, now=T0 + 49) == []
+    [retry] = claim(store, now=T0 + 50)
+    assert retry.recipients == ((2, "c@example.com", 1),)  # only the pending one, its attempts so far
+    assert record(store, retry, delivered(2, "c@example.com"), at=T0 + 51)
+    assert status(store, message_id)["status"] == "partial"
+    assert store.read(lambda conn: claims.body(conn, message_id)) is None
+    assert claim(store, now=T0 + 10_000) == []
+    assert store.write(lambda conn: claims.purge_finished(conn, T0 + 52)) == 1
+    assert status(store, message_id) is None
+
+
+def test_retry_now_and_cancel(store) -> None:
+    later = put(store, send_at=T0 + 500)
+    assert store.write(lambda conn: actions.retry_now(conn, later, T0 + 1)) == 1
+    assert [c.id for c in claim(store, now=T0 + 1)] == [later]
+    other = put(store, "a@example.com", "b@example.com", send_at=T0 + 500)
+    assert store.write(lambda conn: actions.cancel(conn, other, T0 + 2, HOOK)) == 2
+    found = status(store, other)
+    assert found["status"] == "canceled" and {r["status"] for r in found["recipients"]} == {"canceled"}
+    with pytest.raises(NothingPendingError):
+        store.write(lambda conn: actions.cancel(conn, other, T0 + 3, None))
+    with pytest.raises(NothingPendingError):
+        store.write(lambda conn: actions.retry_now(conn, other, T0 + 3))
+    with pytest.raises(NoSuchQueuedMessageError):
+        store.write(lambda conn: actions.retry_now(conn, "nope", T0 + 3))
+    rows = store.read(webhooks.list_deliveries)
+    assert [r["type"] for r in rows] == ["message.canceled", "message.canceled"]
+    assert put(store, send_at=T0 + 900) and store.write(lambda conn: actions.retry_all(conn, T0 + 4)) == 1
+
+
+def test_webhook_rows_are_written_with_outcomes_claimed_settled_and_stopped_by_410(store) -> None:
+    message_id = put(store)
+    [held] = claim(store, now=T0)
+    record(store, held, delivered(), hook=HOOK)
+    [due] = store.write(lambda conn: webhooks.claim(conn, now=T0 + 2, limit=10, lease=30))
+    payload = json.loads(due.payload)
+    assert payload["type"] == "message.delivered" and payload["data"]["id"] == message_id
+    assert payload["data"]["attempts"] == 1 and due.url == HOOK
+    assert store.write(lambda conn: webhooks.claim(conn, now=T0 + 3, limit=10, lease=30)) == []  # leased
+    store.write(lambda conn: webhooks.settle(conn, due, status="pending", code=500, error="HTTP 500",
+                                             retry_at=T0 + 10))
+    [again] = store.write(lambda conn: webhooks.claim(conn, now=T0 + 10, limit=10, lease=30))
+    assert again.id == due.id and again.attempts == 1  # the same webhook-id on every retry
+    store.write(lambda conn: webhooks.endpoint_gone(conn, HOOK, T0 + 11, "410 Gone"))
+    assert store.write(lambda conn: webhooks.claim(conn, now=T0 + 99, limit=10, lease=30)) == []
+    put_id = put(store)
+    [held] = claim(store, now=T0 + 100)
+    assert held.id == put_id
+    record(store, held, delivered(), at=T0 + 101, hook=HOOK)
+    assert {r["status"] for r in store.read(webhooks.list_deliveries)} == {"gone"}
+
+
+def begin(store: Store, key: str, fingerprint: str = "f", now: float = T0, mode: str = "direct") -> keys.Begun:
+    return store.write(lambda conn: keys.begin(conn, key, fingerprint, mode=mode, now=now, lease=10))
+
+
+def test_idempotency_keys_claim_replay_conflict_and_expire(store) -> None:
+    assert begin(store, "k") == keys.Begun()
+    assert begin(store, "k").conflict == "in-flight"
+    answer = StoredResponse(202, "application/json", b'{"ok": true}')
+    store.write(lambda conn: keys.finish(conn, "k", answer))
+    assert begin(store, "k").replay == answer
+    assert begin(store, "k", "other").conflict == "mismatch"
+    assert begin(store, "free") == keys.Begun()
+    store.write(lambda conn: keys.release(conn, "free"))
+    assert begin(store, "free") == keys.Begun()  # released: nothing was sent, a retry really tries
+    assert begin(store, "new", now=T0 + keys.TTL_SECONDS + 1) == keys.Begun()  # expired ones are purged on the way
+    assert begin(store, "k", "other", now=T0 + keys.TTL_SECONDS + 2) == keys.Begun()
+
+
+def test_an_abandoned_key_is_answered_from_its_recorded_outcomes(store) -> None:
+    assert begin(store, "direct") == keys.Begun()
+    store.write(lambda conn: keys.record(conn, "direct", [(0, {"status": "accepted"})]))
+    assert begin(store, "direct", now=T0 + 5).conflict == "in-flight"  # its lease still runs
+    assert begin(store, "direct", now=T0 + 11).abandoned == {0: {"status": "accepted"}}
+    assert begin(store, "queued", mode="queued") == keys.Begun()
+    # A queued request writes its messages with its answer: abandoned with nothing recorded, it sent nothing.
+    assert begin(store, "queued", now=T0 + 11, mode="queued") == keys.Begun()
+    assert begin(store, "queued", now=T0 + 12, mode="queued").conflict == "in-flight"  # taken over, leased again
+
+
+def test_concurrent_claimers_never_take_the_same_message(stores) -> None:
+    ids = {put(stores[0], at=T0 + n / 1000) for n in range(120)}
+    taken: list[str] = []
+    lock = threading.Lock()
+
+    def claimer(store: Store) -> None:
+        while True:
+            got = claim(store, now=T0 + 1, limit=3)
+            if not got:
+                return
+            with lock:
+                taken.extend(c.id for c in got)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for future in [pool.submit(claimer, stores[n % 2]) for n in range(4)]:
+            future.result(timeout=60)
+    assert sorted(taken) == sorted(ids)
+
+
+def test_concurrent_requests_with_one_key_claim_it_once(stores) -> None:
+    def attempt(n: int) -> keys.Begun:
+        return begin(stores[n % 2], "shared-key")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(attempt, range(16)))
+    assert outcomes.count(keys.Begun()) == 1
+    assert all(o.conflict == "in-flight" for o in outcomes if o != keys.Begun())
+
+
+def test_concurrent_takeovers_of_an_abandoned_queued_key_let_one_through(stores) -> None:
+    assert begin(stores[0], "dead", mode="queued") == keys.Begun()
+
+    def attempt(n: int) -> keys.Begun:
+        return begin(stores[n % 2], "dead", now=T0 + 11, mode="queued")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(attempt, range(16)))
+    assert outcomes.count(keys.Begun()) == 1, outcomes
+
+
+def test_readiness_check_and_description(store, store_url) -> None:
+    store.check()
+    assert "postgresql+psycopg" not in store.describe() and "***" not in store.describe()
+    assert repr(store) == f"<Store {store.describe()}>"
