@@ -3,10 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The inbox page's browser test drives Debian's Chromium (no browser download); root needs no sudo.
+# The outbox page's browser test drives Debian's Chromium (no browser download); root needs no sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench clean postgresql
+.PHONY: run test lint bench compat clean postgresql
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ postgresql:
 # BENCH_ARGS for more options (python -m benchmarks.run --help).
 bench: $(STAMP) postgresql
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# Flask-Mail's and flask-mailman's own test suites against MailGateway, from checkouts of their tagged sources:
+# COMPAT_ARGS="--flask-mailman DIR --flask-mail DIR" (python -m benchmarks.upstream_suites --help).
+compat: $(STAMP)
+	$(BIN)/python -m benchmarks.upstream_suites $(COMPAT_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
