@@ -55,12 +55,12 @@ def register_api_keys(app: Flask, keys: Sequence[str], names: Mapping[str, str |
     each key's name (``GATEWAY_API_KEYS=name:key``)."""
     encoded = [key.encode("utf-8") for key in keys]
     names = names or {}
+    if not encoded:
+        return  # every request is the anonymous client: the default of ``g.client_id`` and ``g.api_key_name``
 
     @app.before_request
     def _require_api_key() -> None:
-        g.client_id = "anonymous"
-        g.api_key_name = None
-        if not encoded or not is_protected(request.path):
+        if not is_protected(request.path):
             return
         presented = _presented_key()
         if presented is None:

@@ -59,7 +59,7 @@ def register_allowed_hosts(app: Flask, settings: GatewaySettings) -> None:
 
     @app.before_request
     def _allowed_host() -> None:
-        header = request.headers.get("Host", "")
+        header = request.environ.get("HTTP_HOST", "")
         if not is_allowed(header, allowed):
             raise Problem(400, "Host not allowed",
                           f"This gateway does not serve the host name {host_name(header)[:100]!r}; add it to "

@@ -81,5 +81,7 @@ class OutboxGuard:
 def install_guard(app: Flask, keys: Sequence[str]) -> OutboxGuard:
     guard = OutboxGuard(keys)
     app.extensions["mail_gateway.outbox_guard"] = guard
-    app.before_request(guard.check)
+    # Only the outbox's own requests pay for the check.
+    for blueprint in OUTBOX_BLUEPRINTS:
+        app.before_request_funcs.setdefault(blueprint, []).append(guard.check)
     return guard

@@ -35,9 +35,18 @@ def count_attempt(attempt: Attempt) -> None:
         DELIVERIES.labels(update.event, attempt.upstream or "-").inc()
 
 
+# The labelled children of each route, method and status, looked up once: ``labels()`` takes a lock and builds
+# its key on every call, a cost paid by every HTTP request.
+_REQUEST_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def count_request(route: str, method: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(route, method, str(status)).inc()
-    HTTP_LATENCY.labels(route).observe(seconds)
+    children = _REQUEST_CHILDREN.get((route, method, status))
+    if children is None:
+        children = _REQUEST_CHILDREN.setdefault(
+            (route, method, status), (HTTP_REQUESTS.labels(route, method, str(status)), HTTP_LATENCY.labels(route)))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 class QueueCollector(Collector):

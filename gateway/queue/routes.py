@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
@@ -106,13 +106,25 @@ def install_queue_api(app: Any) -> None:
     app.register_blueprint(blueprint)
     app.extensions["mail_gateway_metrics"] = registry_for(state.store if state.settings.queued else None)
 
-    @app.before_request
-    def _started() -> None:
-        g.metrics_started = time.perf_counter()
+    app.wsgi_app = _timed(app.wsgi_app)  # type: ignore[method-assign]
 
     @app.after_request
     def _counted(response: Response) -> Response:
-        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        started = g.get("metrics_started", time.perf_counter())
-        count_request(rule, request.method, response.status_code, time.perf_counter() - started)
+        environ = request.environ
+        rule = request.url_rule
+        count_request(rule.rule if rule is not None else "unmatched", environ["REQUEST_METHOD"],
+                      response.status_code, time.perf_counter() - environ.get(STARTED, time.perf_counter()))
         return response
+
+
+STARTED = "mail_gateway.started"
+
+
+def _timed(wsgi_app: Any) -> Any:
+    """Note when each request began in its WSGI environ: cheaper than a ``before_request`` hook and ``flask.g``."""
+
+    def timed(environ: dict[str, Any], start_response: Any) -> Any:
+        environ[STARTED] = time.perf_counter()
+        return wsgi_app(environ, start_response)
+
+    return timed
