@@ -36,16 +36,6 @@ class Scale:
     notes: list[str] = field(default_factory=list)
 
 
-def store_url(pg: PostgresServer) -> str:
-    from mail_gateway.store.database import Store
-
-    url = pg.create_database()
-    store = Store(url)
-    store.upgrade()
-    store.close()
-    return url
-
-
 def enqueue(store: object, count: int) -> None:
     """A backlog of ``count`` messages written straight into the store (an open ``Store``), a thousand per
     transaction."""
@@ -104,7 +94,7 @@ def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 def drain_run(pg: PostgresServer, sink: Sink, plan: Plan, processes: int, count: int, workdir: Path) -> Run:
-    url = store_url(pg)
+    url = pg.create_store()
     env = gateway_env(plan, "smtp", sink, gateway_delivery="queued", gateway_store_url=url)
     procs, store = start_workers(processes, env, CONCURRENCY, workdir), open_store(url)
     try:
@@ -143,7 +133,7 @@ def drain_rows(pg: PostgresServer, plan: Plan, count: int, workdir: Path) -> lis
 def wake_latency(pg: PostgresServer, plan: Plan, samples: int, workdir: Path, **settings: object) -> list[float]:
     """Milliseconds from a message stored (by another process) to its arrival, one message at a time."""
     sink = Sink("asyncio", 0.0)
-    url = store_url(pg)
+    url = pg.create_store()
     env = gateway_env(plan, "smtp", sink, gateway_delivery="queued", gateway_store_url=url, **settings)
     procs, store = start_workers(1, env, CONCURRENCY, workdir), open_store(url)
     found = []
@@ -167,7 +157,7 @@ def idle_cost(pg: PostgresServer, plan: Plan, seconds: float, workdir: Path, **s
     """Transactions per second on the database and CPU share of four idle worker processes."""
     import psycopg
 
-    url = store_url(pg)
+    url = pg.create_store()
     env = gateway_env(plan, "smtp", None, mail_server="127.0.0.1", gateway_delivery="queued",
                       gateway_store_url=url, **settings)
     procs = start_workers(4, env, CONCURRENCY, workdir)

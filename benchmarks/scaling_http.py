@@ -16,7 +16,7 @@ from benchmarks import payload
 from benchmarks.drive import HttpScenario, LibraryScenario, Plan, gateway_env, measure, recorded_errors
 from benchmarks.procs import GATEWAY_MAIN, HOST, CpuMeter, HttpServer, Sink, run_loadgen
 from benchmarks.results import Row, Run
-from benchmarks.scaling import DRAIN_GROUP, PostgresServer, Scale, drain_rows, store_url, wake_notes
+from benchmarks.scaling import DRAIN_GROUP, PostgresServer, Scale, drain_rows, wake_notes
 
 ACCEPT_GROUP = "scale-out: HTTP accept, queued, 1 message/request"
 DIRECT_GROUP = "scale-out: direct over HTTP, asyncio sink"
@@ -60,7 +60,7 @@ def accept_rows(pg: PostgresServer, plan: Plan) -> list[Row]:
             for workers in WORKERS:
                 row = Row(ACCEPT_GROUP, f"serve --workers {workers}, {engine}, {plan.concurrency} clients",
                           is_floor=(engine, workers) == ("SQLite", 1))
-                url = (store_url(pg) if engine == "PostgreSQL"
+                url = (pg.create_store() if engine == "PostgreSQL"
                        else f"sqlite:///{Path(workdir.name) / f'store-{workers}.sqlite3'}")
                 env = gateway_env(plan, "smtp", None, mail_server=HOST, gateway_delivery="queued",
                                   gateway_store_url=url)

@@ -88,11 +88,7 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture
 def postgres_url(postgres: PostgresServer) -> str:
     """A fresh, empty database of the private cluster, with the store's schema applied."""
-    url = postgres.create_database()
-    store = Store(url)
-    store.upgrade()
-    store.close()
-    return url
+    return postgres.create_store()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -71,6 +71,16 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def create_store(self) -> str:
+        """A new database with the gateway store's schema applied; its URL."""
+        from mail_gateway.store.database import Store
+
+        url = self.create_database()
+        store = Store(url)
+        store.upgrade()
+        store.close()
+        return url
+
     def conninfo(self, database: str = "postgres") -> str:
         return f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
 

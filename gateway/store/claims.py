@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from mail_gateway.store import hot
 from mail_gateway.store.notify import announce
 from mail_gateway.store.schema import bodies, events, messages, recipients
-from mail_gateway.store.status import PENDING, summarize
+from mail_gateway.store.status import due_at, summarize
 
 PREFETCH_BYTES = 256 * 1024
 
@@ -114,8 +114,7 @@ def sum_up(conn: Connection, message_id: str, now: float,
     """Set the message's status and next due time from its recipients; drop its body once none is pending.
     ``attempt``: the last reply's code and text, when an attempt is being recorded (it counts one more)."""
     rows = conn.execute(hot.RECIPIENT_STATES, {"b_message": message_id}).all()
-    pending = [r.next_attempt_at for r in rows if r.status in PENDING]
-    due = min((t if t is not None else now for t in pending), default=None)
+    due = due_at(((r.status, r.next_attempt_at) for r in rows), now)
     status = summarize(r.status for r in rows)
     values = {"b_message": message_id, "b_status": status, "b_due": due, "b_at": now}
     if attempt is None:
@@ -139,7 +138,3 @@ def purge_finished(conn: Connection, before: float) -> int:
 def next_due(conn: Connection) -> float | None:
     """When the next message is due (perhaps already), or None when nothing is pending."""
     return conn.execute(select(func.min(messages.c.due_at))).scalar()
-
-
-def count_due(conn: Connection, now: float) -> int:
-    return conn.execute(select(func.count()).select_from(messages).where(messages.c.due_at <= now)).scalar_one()

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from mail_gateway.store import hot
 from mail_gateway.store.claims import Attempt
-from mail_gateway.store.status import PENDING, summarize
+from mail_gateway.store.status import PENDING, due_at, summarize
 from mail_gateway.store.webhooks import RecipientEvent, add_webhooks
 
 
@@ -51,7 +51,7 @@ def record_all(conn: Connection, attempts: Sequence[Attempt], webhook_url: str |
         states = [(changed[(a.message.id, r.position)].status, changed[(a.message.id, r.position)].next_attempt_at)
                   if (a.message.id, r.position) in changed else (r.status, r.next_attempt_at)
                   for r in found[a.message.id]]
-        due = min((t if t is not None else a.at for s, t in states if s in PENDING), default=None)
+        due = due_at(states, a.at)
         last = a.updates[-1] if a.updates else None
         sums.append({"b_message": a.message.id, "b_status": summarize(s for s, _ in states), "b_due": due,
                      "b_at": a.at, "b_code": last and last.code, "b_reason": last and last.reason})

@@ -32,6 +32,12 @@ def summarize(states: Iterable[str]) -> str:
     return next((state for state in _FINAL_ORDER if state in found), "failed")
 
 
+def due_at(recipients: Iterable[tuple[str, float | None]], now: float) -> float | None:
+    """When a message is next due, from its recipients' (state, next attempt time): the earliest pending one's
+    (``now`` for one without a time), or None once none is pending."""
+    return min((at if at is not None else now for state, at in recipients if state in PENDING), default=None)
+
+
 def shown(state: str, next_attempt_at: float | None, now: float) -> str:
     """A scheduled recipient whose time has come is shown as queued until a worker takes it."""
     if state == "scheduled" and next_attempt_at is not None and next_attempt_at <= now:
