@@ -34,6 +34,18 @@ def request(port: int, method: str, path: str, payload: Any = None, headers: dic
         return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
 
 
+def stop_and_read(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
+    """TERM ``process`` and return what it printed. One that does not stop in time is killed, its pipes closed
+    with it (so no open pipe turns up as a warning in a later test), and fails the test."""
+    process.terminate()
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+        raise AssertionError(f"{process.args} did not stop within {timeout:g}s of TERM:\n{err}") from None
+
+
 class Process:
     def __init__(self, args: list[str], env: dict[str, str], cwd: Path, *, http: bool = True) -> None:
         self.port = free_port()

@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from click.testing import CliRunner
+from process_support import stop_and_read
 from smtp_server import free_port
 
 from mail_gateway.cli import main
@@ -95,8 +96,7 @@ def test_serve_runs_a_production_server_and_prints_mail_on_the_console(tmp_path)
             assert response.status == 202
             body = json.load(response)
     finally:
-        process.terminate()
-        out, err = process.communicate(timeout=10)
+        out, err = stop_and_read(process, 10)
     assert body["backend"] == "console"
     assert "Subject: Hello" in out and "This is a test email sent from Flask." in out
     assert f"Message-ID: {body['message_id']}" in out

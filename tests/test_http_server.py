@@ -18,12 +18,14 @@ from pathlib import Path
 
 import pytest
 from ingress_support import wait_until
+from process_support import stop_and_read
 from smtp_server import HOST, free_port
 
 BIN = Path(sys.executable).parent / "mail-gateway"
 ANSWER_SECONDS = 10.0  # generous: a fresh client must be answered at all, the figure is for `make bench`
 IDLE_CLIENTS = 1000
 SLOW_CLIENTS = 200
+STOP_SECONDS = 20  # under the prefork master's graceful timeout (30 s), so a worker deaf to TERM is caught
 
 
 def raise_open_file_limit(needed: int) -> None:
@@ -62,8 +64,7 @@ def serve(tmp_path, request) -> Iterator[Callable[..., int]]:
 
     yield start
     for process in processes:
-        process.terminate()
-        _, err = process.communicate(timeout=30)
+        _, err = stop_and_read(process, STOP_SECONDS)
         assert "Traceback" not in err, err
 
 

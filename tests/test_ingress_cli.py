@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from api_helpers import parsed
 from ingress_support import DEADLINE_SECONDS, message_bytes, smtp_ready, wait_until
+from process_support import stop_and_read
 from smtp_server import HOST, free_port
 
 BIN = Path(sys.executable).parent / "mail-gateway"
@@ -29,8 +30,7 @@ def _env(**values: str) -> dict[str, str]:
 
 
 def _stop(process: subprocess.Popen) -> tuple[str, str]:
-    process.terminate()
-    return process.communicate(timeout=DEADLINE_SECONDS)
+    return stop_and_read(process, DEADLINE_SECONDS)
 
 
 def test_smtpd_prints_mail_received_over_smtp_on_the_console(tmp_path) -> None:

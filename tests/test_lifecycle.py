@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from ingress_support import DEADLINE_SECONDS, message_bytes, smtp_ready, wait_until
+from process_support import stop_and_read
 from smtp_server import HOST, free_port
 
 from mail_gateway import create_app
@@ -37,8 +38,7 @@ def _http_ready(port: int, process: subprocess.Popen) -> bool:
 
 
 def _stopped(process: subprocess.Popen) -> str:
-    process.terminate()  # SIGTERM, as a service manager stops it
-    _, err = process.communicate(timeout=DEADLINE_SECONDS)
+    _, err = stop_and_read(process, DEADLINE_SECONDS)  # SIGTERM, as a service manager stops it
     assert process.returncode == 0 and "Traceback" not in err, err
     return err
 
@@ -85,3 +85,41 @@ def test_building_and_using_the_app_writes_no_file_it_does_not_need(make_setting
     assert client.post("/v1/messages", json={"from": "app@example.com", "to": "a@example.com", "text": "x"},
                        headers={"Idempotency-Key": "k1"}).status_code == 202
     assert any(path.name.startswith(".mail-gateway.sqlite3") for path in tmp_path.iterdir())
+
+
+# A prefork master whose new worker, right after the fork and before it has set its own signal handlers, asks
+# the master to stop and gives the master's TERM time to arrive. The graceful timeout is long, so a worker that
+# lost that TERM is only stopped by the master's kill, long after the deadline below.
+TERM_DURING_BOOT = """
+import os, signal, sys, time
+from mail_gateway.cli.prefork import PreforkServer
+from mail_gateway.http.server import bind
+from mail_gateway.settings import load_settings
+
+def stop_the_master_now(arbiter, worker):
+    os.kill(arbiter.pid, signal.SIGTERM)
+    time.sleep(1)
+
+class TermDuringBoot(PreforkServer):
+    def load_config(self):
+        super().load_config()
+        self.cfg.set("post_fork", stop_the_master_now)
+        self.cfg.set("graceful_timeout", 300)
+
+settings = load_settings(gateway_port=int(sys.argv[1]))
+TermDuringBoot(settings, bind(settings.gateway_host, settings.gateway_port), workers=1, threads=2,
+               delivery_workers=False).run()
+"""
+
+
+def test_a_worker_told_to_stop_while_it_boots_stops(tmp_path) -> None:
+    env = {**_env(free_port()), "GATEWAY_ENV": "testing", "MAIL_BACKEND": "memory"}
+    process = subprocess.Popen([sys.executable, "-c", TERM_DURING_BOOT, str(free_port())], env=env, cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = process.communicate(timeout=DEADLINE_SECONDS * 2)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+        raise AssertionError(f"the worker lost the master's TERM and served on:\n{err}") from None
+    assert process.returncode == 0 and "Worker exiting" in err and "Traceback" not in err, err

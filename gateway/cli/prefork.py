@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -35,6 +36,8 @@ from mail_gateway.settings import GatewaySettings
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 GRACEFUL_SECONDS = 30  # what an HTTP worker gets to finish its requests after TERM
+# What the master sends a worker (gunicorn's Worker.init_signals sets a handler for each).
+WORKER_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGABRT, signal.SIGUSR1, signal.SIGWINCH}
 
 
 class GatewayWorker(Worker):
@@ -52,6 +55,11 @@ class GatewayWorker(Worker):
             values.ValueClass = values.get_value_class()
         configure_logging(processes=True)
         super().init_process()
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        # Blocked since the fork (GatewayArbiter.spawn_worker): one sent meanwhile is delivered now, to these handlers.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)
 
     def load_wsgi(self) -> None:
         try:
@@ -91,6 +99,19 @@ class GatewayWorker(Worker):
             raise SystemExit(0)  # out of the event loop; HttpService.run closes everything
 
 
+class GatewayArbiter(Arbiter):
+    def spawn_worker(self) -> int:
+        # A TERM that reaches a new worker before it has set its own handlers runs the master's handler, copied by
+        # the fork, which queues it where nothing in the worker reads it: the worker then served on until the
+        # master gave up after the graceful timeout and killed it. Blocked from before the fork until the worker's
+        # handlers are set (GatewayWorker.init_signals), such a signal waits instead of being lost.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
+        try:
+            return super().spawn_worker()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class PreforkServer(BaseApplication):
     def __init__(self, settings: GatewaySettings, sock: socket.socket, *, workers: int, threads: int,
                  delivery_workers: bool) -> None:
@@ -114,7 +135,7 @@ class PreforkServer(BaseApplication):
 
     def run(self) -> None:
         sock = self.sock
-        arbiter = Arbiter(self)
+        arbiter = GatewayArbiter(self)
         kind = TCP6Socket if sock.family == TCP6Socket.FAMILY else TCPSocket
         arbiter.LISTENERS = [kind(sock.getsockname()[:2], self.cfg, arbiter.log, fd=os.dup(sock.fileno()))]
         sock.close()
