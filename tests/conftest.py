@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from ingress_support import IngressFactory
 from postgres_server import PostgresServer
+from queue_support import Queued
 from smtp_server import RecordingHandler, SmtpServer
 
 from mail_gateway.settings import GatewaySettings
@@ -47,6 +48,15 @@ def make_settings() -> Callable[..., GatewaySettings]:
         return GatewaySettings(_env_file=None, **values)
 
     return make
+
+
+@pytest.fixture
+def queued_apps() -> Iterator[list[Queued]]:
+    """Queued apps a test started, stopped when it ends."""
+    apps: list[Queued] = []
+    yield apps
+    for app in apps:
+        app.stop()
 
 
 @pytest.fixture

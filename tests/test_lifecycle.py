@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from ingress_support import DEADLINE_SECONDS, message_bytes, smtp_ready, wait_until
-from process_support import stop_and_read
+from process_support import gateway_env, stop_and_read
 from smtp_server import HOST, free_port
 
 from mail_gateway import create_app
@@ -113,8 +113,8 @@ TermDuringBoot(settings, bind(settings.gateway_host, settings.gateway_port), wor
 
 
 def test_a_worker_told_to_stop_while_it_boots_stops(tmp_path) -> None:
-    env = {**_env(free_port()), "GATEWAY_ENV": "testing", "MAIL_BACKEND": "memory"}
-    process = subprocess.Popen([sys.executable, "-c", TERM_DURING_BOOT, str(free_port())], env=env, cwd=tmp_path,
+    process = subprocess.Popen([sys.executable, "-c", TERM_DURING_BOOT, str(free_port())], cwd=tmp_path,
+                               env=gateway_env(gateway_env="testing"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _, err = process.communicate(timeout=DEADLINE_SECONDS * 2)

@@ -8,7 +8,6 @@ import json
 import re
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -22,15 +21,7 @@ from mail_gateway.cli import main
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
-@pytest.fixture
-def started() -> Iterator[list[Queued]]:
-    apps: list[Queued] = []
-    yield apps
-    for queued in apps:
-        queued.stop()
-
-
-def test_sigterm_finishes_deliveries_in_flight_and_releases_the_rest(started, tmp_path, make_settings,
+def test_sigterm_finishes_deliveries_in_flight_and_releases_the_rest(queued_apps, tmp_path, make_settings,
                                                                     smtp_server_factory) -> None:
     handler = HoldingHandler()
     handler.hold.set()
@@ -39,7 +30,7 @@ def test_sigterm_finishes_deliveries_in_flight_and_releases_the_rest(started, tm
     env = queue_env(tmp_path, upstream.port, gateway_queue_lease=60)
     front = queued_app(make_settings, workers=False, gateway_store_url=f"sqlite:///{tmp_path}/store.db",
                        gateway_queue_lease=60, **upstream.settings())
-    started.append(front)
+    queued_apps.append(front)
     ids = [front.send({**MESSAGE, "subject": f"n{n}"})["id"] for n in range(6)]
     worker = start_worker(env, tmp_path, "--concurrency", "2")
     try:
@@ -78,7 +69,7 @@ def _later(seconds: float) -> str:
 
 
 @pytest.fixture
-def stocked(started, tmp_path, make_settings, smtp_server_factory, monkeypatch) -> tuple[Queued, dict[str, str]]:
+def stocked(queued_apps, tmp_path, make_settings, smtp_server_factory, monkeypatch) -> tuple[Queued, dict[str, str]]:
     """A store with one message delivered, one deferred (451), one bounced (550) and one scheduled; the
     ``mail-gateway`` commands below read it through GATEWAY_STORE_URL."""
     server = smtp_server_factory(FaultHandler(rcpt_replies={"later@example.com": "451 4.2.0 mailbox busy",
@@ -86,7 +77,7 @@ def stocked(started, tmp_path, make_settings, smtp_server_factory, monkeypatch) 
     url = f"sqlite:///{tmp_path}/store.db"
     queued = queued_app(make_settings, gateway_store_url=url, gateway_queue_backoff_min=300,
                         gateway_queue_backoff_max=600, **server.settings())
-    started.append(queued)
+    queued_apps.append(queued)
     ids = {"delivered": queued.send()["id"],
            "deferred": queued.send({**MESSAGE, "to": ["later@example.com"]})["id"],
            "bounced": queued.send({**MESSAGE, "from": "other@example.com", "to": ["gone@example.com"]})["id"],
@@ -177,11 +168,11 @@ def test_an_unknown_status_is_refused_naming_the_choices(stocked) -> None:
     assert "'sent' is not one of" in output and "deferred" in output
 
 
-def test_pending_messages_behind_a_thousand_finished_ones_are_listed(started, tmp_path, make_settings,
+def test_pending_messages_behind_a_thousand_finished_ones_are_listed(queued_apps, tmp_path, make_settings,
                                                                      monkeypatch) -> None:
     url = f"sqlite:///{tmp_path}/store.db"
     queued = queued_app(make_settings, gateway_store_url=url, mail_backend="memory")
-    started.append(queued)
+    queued_apps.append(queued)
     for _ in range(2):
         response = queued.client.post("/v1/messages/batch", json={"messages": [MESSAGE] * 500})
         assert response.status_code == 200

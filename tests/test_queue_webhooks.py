@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from ingress_support import wait_until
-from queue_support import MESSAGE, Queued, queued_app
+from queue_support import MESSAGE, queued_app
 from smtp_server import HOST, FaultHandler
 from standardwebhooks import Webhook
 
@@ -52,14 +52,6 @@ def receiver() -> Iterator[Receiver]:
     yield found
     found.server.shutdown()
     found.server.server_close()
-
-
-@pytest.fixture
-def queued_apps() -> Iterator[list[Queued]]:
-    apps: list[Queued] = []
-    yield apps
-    for app in apps:
-        app.stop()
 
 
 def test_each_outcome_is_a_signed_webhook_retried_with_the_same_id(queued_apps, make_settings, receiver,
