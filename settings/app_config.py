@@ -64,13 +64,18 @@ def app_config_values(config: Mapping[str, Any], settings_cls: type[BaseSettings
         if not isinstance(key, str) or not key.startswith(PREFIXES) or value is None:
             continue
         if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            raise ConfigurationError(
-                f"app.config[{key!r}] is not a setting of mail-gateway; {hint}remove it or use one of the "
-                "settings in the README's Configuration table", variable=key)
+            raise not_a_setting(key, f"app.config[{key!r}]", known)
         values[key.lower()] = _as_setting(value)
     return values
+
+
+def not_a_setting(name: str, where: str, known: set[str]) -> ConfigurationError:
+    """The error for ``name`` (shown as ``where``), which no setting has: most likely misspelt, so it names the
+    closest setting."""
+    close = difflib.get_close_matches(name.upper(), sorted(known), n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return ConfigurationError(f"{where} is not a setting of mail-gateway; {hint}remove it or use one of the "
+                              "settings in the README's Configuration table", variable=name)
 
 
 class AppConfigSource(PydanticBaseSettingsSource):

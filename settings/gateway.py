@@ -65,8 +65,19 @@ class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiS
         if self.backend_name == "file" and self.file_path is None:
             raise ValueError("MAIL_FILE_PATH is not set; the file backend needs a writable directory")
         self._senders_name_known_clients()
+        self._admins_name_known_keys()
         self._queue_consistent()
         return self
+
+    def _admins_name_known_keys(self) -> None:
+        keys = self.api_key_names
+        unknown = sorted(self.admin_key_names - {name for name in keys.values() if name is not None})
+        if set(unknown) & set(keys):  # the key itself instead of its name: never echoed
+            raise ValueError("GATEWAY_ADMIN_KEYS lists an API key itself; list the key's name instead (name:key in "
+                             "GATEWAY_API_KEYS)")
+        if unknown:
+            raise ValueError(f"GATEWAY_ADMIN_KEYS names the API key {unknown[0]!r}, which GATEWAY_API_KEYS does not "
+                             "name; name a key there as name:key, or remove it from GATEWAY_ADMIN_KEYS")
 
     def _senders_name_known_clients(self) -> None:
         rules = self.sender_rules

@@ -18,6 +18,10 @@ class HttpApiSettings(BaseSettings):
     gateway_allow_anonymous: bool = Field(
         False, description="set it to true to serve /v1 without API keys in production, or false"
     )
+    gateway_admin_keys: str | None = Field(
+        None, description="set it to the names of the API keys that see and act on every queued message, separated "
+        "by commas, each named in GATEWAY_API_KEYS as name:key (or leave it unset)"
+    )
     gateway_max_batch: int = Field(
         500, ge=1, le=10_000, description="set it to how many messages one batch may hold (1 to 10000)"
     )
@@ -62,6 +66,21 @@ class HttpApiSettings(BaseSettings):
         if len(set(names)) != len(names):
             raise ValueError("two keys have the same name (name:key)")
         return SecretStr(",".join(keys))
+
+    @field_validator("gateway_admin_keys")
+    @classmethod
+    def _admin_key_names(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not all(NAME.fullmatch(name) for name in value.replace(",", " ").split()):
+            # Not echoed: a key pasted here by mistake must not reach an error message.
+            raise ValueError("an entry is not a key name (letters, digits, '.', '_' or '-')")
+        return value
+
+    @property
+    def admin_key_names(self) -> frozenset[str]:
+        """The names of the keys that see every queued message (GATEWAY_ADMIN_KEYS)."""
+        return frozenset((self.gateway_admin_keys or "").replace(",", " ").split())
 
     @property
     def api_keys(self) -> tuple[str, ...]:

@@ -29,12 +29,30 @@ _SCOPED = re.compile(r"(key|user):([^=\s]+)=(.*)", re.DOTALL)
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # the name of an API key (GATEWAY_API_KEYS=name:key)
 
 
+DIGEST_OWNER = "sha256:"  # an unnamed key's owner; a name never holds a colon, so the two never meet
+
+
 @dataclass(frozen=True)
 class Client:
     """Who asks to send: an API key by its name, an ingress user, or neither (anonymous, library, CLI)."""
 
     api_key: str | None = None
     smtp_user: str | None = None
+    key_digest: str | None = None  # the identity of the API key used, named or not: a digest, never the key
+
+    @property
+    def owner(self) -> str | None:
+        """Whose the messages it queues are: its API key's name, an unnamed key's digest (a renamed or rotated
+        unnamed key is another owner), or nobody's (no key: the open API, the ingress, the library)."""
+        if self.api_key is not None:
+            return self.api_key
+        return DIGEST_OWNER + self.key_digest if self.key_digest is not None else None
+
+
+def key_name(owner: str | None) -> str | None:
+    """The name of the API key that owns a message, as the status API and webhooks show it: None for an unnamed
+    key (nothing made of a key is ever shown) and for a message without an owner."""
+    return None if owner is None or owner.startswith(DIGEST_OWNER) else owner
 
 
 ANYONE = Client()

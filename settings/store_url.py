@@ -7,6 +7,7 @@ so the setting is a secret: reprs show asterisks, and no error message repeats t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ SQLITE_URL_PREFIX = "sqlite:///"
 DEFAULT_STORE_URL = SQLITE_URL_PREFIX + ".mail-gateway.sqlite3"
 POSTGRES_DRIVER = "postgresql+psycopg"
 _POSTGRES_SCHEMES = ("postgresql", "postgres", POSTGRES_DRIVER)
+_SHORT_SECRET = 8
 STORE_URL_FIX = ("set it to sqlite:///relative/path.sqlite3, sqlite:////absolute/path.sqlite3 or "
                  "postgresql://user:password@host:5432/database")
 
@@ -55,3 +57,15 @@ def parse_store_url(value: Any) -> SecretStr:
 def is_shared(url: str) -> bool:
     """A server database several processes and hosts share (PostgreSQL), rather than an embedded file."""
     return not url.startswith(SQLITE_URL_PREFIX)
+
+
+def hide_secret(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` replaced by ``***`` where it stands as a value: a whole token, bounded by
+    anything but a letter, digit or ``_`` (the start, the end, white space, quotes, a URL's ``:``, ``@`` and
+    ``/``). A secret shorter than ``_SHORT_SECRET`` characters is masked only there, since inside a word it is a
+    coincidence (password ``p`` in "port"); a longer one wherever it appears."""
+    if not secret:
+        return text
+    if len(secret) >= _SHORT_SECRET:
+        return text.replace(secret, "***")
+    return re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", text)

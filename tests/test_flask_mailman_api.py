@@ -111,7 +111,7 @@ def test_per_connection_accounts_log_in_as_asked(smtp_server_factory) -> None:
 def test_per_connection_options_are_validated_naming_the_option() -> None:
     app, mail = app_with(TESTING=True)
     with app.app_context():
-        with pytest.raises(ConfigurationError, match=r"port=.*MAIL_PORT is invalid.*port number"):
+        with pytest.raises(ConfigurationError, match=r"port=.*MAIL_PORT must be at most 65535.*port number"):
             mail.get_connection("smtp", port=70000)
         with pytest.raises(ConfigurationError, match="set only one"):
             mail.get_connection("smtp", use_tls=True, use_ssl=True)

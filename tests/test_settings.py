@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+from click.testing import CliRunner
+from standardwebhooks import Webhook
 
 from mail_gateway import create_app
 from mail_gateway.backends.registry import create_backend
+from mail_gateway.cli import main
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.settings import load_settings
 
@@ -137,3 +142,102 @@ def test_an_unwritable_file_path_fails_at_start_up(make_settings, tmp_path) -> N
     with pytest.raises(ConfigurationError, match="MAIL_FILE_PATH") as caught:
         create_backend(make_settings(mail_backend="file", mail_file_path=blocker / "outbox"))
     assert caught.value.variable == "MAIL_FILE_PATH"
+
+
+def _webhook_env(monkeypatch, secret: str) -> None:
+    monkeypatch.setenv("GATEWAY_DELIVERY", "queued")
+    monkeypatch.setenv("GATEWAY_WEBHOOK_URL", "https://hooks.example.com/mail")
+    monkeypatch.setenv("GATEWAY_WEBHOOK_SECRET", secret)
+
+
+@pytest.mark.parametrize("size", [16, 24, 32, 64])
+@pytest.mark.parametrize("padded", [True, False])
+def test_a_standard_webhook_secret_of_any_length_is_accepted(monkeypatch, size, padded) -> None:
+    # whsec_ and the base64 of the key, as Standard Webhooks endpoints issue them: with padding when the key's
+    # length is no multiple of 3 (16, 32 and 64 bytes), and without it (as some tools write them).
+    encoded = base64.b64encode(bytes(range(7, 7 + size))).decode()
+    secret = "whsec_" + (encoded if padded else encoded.rstrip("="))
+    _webhook_env(monkeypatch, secret)
+    settings = load_settings()
+    assert settings.gateway_webhook_secret.get_secret_value() == secret
+    assert Webhook(secret)._whsecret == bytes(range(7, 7 + size))  # the key the receiver verifies with
+
+
+@pytest.mark.parametrize("secret", [
+    "whsec_" + base64.b64encode(bytes(15)).decode(),  # shorter than 16 bytes
+    "whsec_",
+    "whsec_!!!!",  # nothing of base64 in it: standardwebhooks refuses it as empty
+    "whsec_" + "A" * 33,  # 4n+1 base64 characters, which standardwebhooks cannot decode
+    base64.b64encode(bytes(32)).decode(),  # no whsec_ prefix
+])
+def test_a_webhook_secret_that_cannot_sign_is_refused_without_showing_it(monkeypatch, secret) -> None:
+    _webhook_env(monkeypatch, secret)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert caught.value.variable == "GATEWAY_WEBHOOK_SECRET" and "at least 16 bytes in base64" in message
+    payload = secret.removeprefix("whsec_")
+    assert not payload or payload not in message
+
+
+@pytest.mark.parametrize(("name", "closest"), [("GATEWAY_ALLOWED_HOST", "GATEWAY_ALLOWED_HOSTS"),
+                                             ("GATEWAY_QUEUE_WORKRES", "GATEWAY_QUEUE_WORKERS")])
+def test_an_unknown_gateway_variable_is_refused_naming_the_closest_setting(monkeypatch, name, closest) -> None:
+    monkeypatch.setenv(name, "mail.example.com")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert caught.value.variable == name and "\n" not in message and "mail.example.com" not in message
+    assert message.startswith(f"{name} is not a setting of mail-gateway; did you mean {closest}? remove it")
+
+
+def test_a_setting_that_does_not_exist_stops_check(monkeypatch) -> None:
+    monkeypatch.setenv("GATEWAY_DKIM_KEYS", "selector:key.pem")
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 1 and "configuration ok" not in result.output
+    assert "GATEWAY_DKIM_KEYS is not a setting of mail-gateway; did you mean GATEWAY_" in result.output
+
+
+def test_an_unknown_gateway_variable_in_the_dotenv_file_is_refused(tmp_path) -> None:
+    (tmp_path / ".env").write_text("GATEWAY_QUEUE_WORKER=4\n")
+    refused = "GATEWAY_QUEUE_WORKER in .env is not a setting.* did you mean GATEWAY_QUEUE_WORKERS"
+    with pytest.raises(ConfigurationError, match=refused):
+        load_settings()
+    assert load_settings(_env_file=None).gateway_queue_workers == 16  # no file read, nothing to refuse
+
+
+def test_known_names_and_other_programs_mail_variables_are_accepted(monkeypatch) -> None:
+    # MAIL_* variables of the environment may belong to other programs (mail clients, cron); only an app's own
+    # app.config keys and the GATEWAY_* namespace are the gateway's alone.
+    monkeypatch.setenv("MAIL_SPOOL_DIRECTORY", "/var/mail")
+    monkeypatch.setenv("GATEWAY_INBOX_ENABLED", "false")  # an earlier name, still read
+    monkeypatch.setenv("gateway_port", "8025")  # names are read without regard to case
+    settings = load_settings()
+    assert settings.outbox_enabled is False and settings.gateway_port == 8025
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("GATEWAY_QUEUE_WORKERS", "abc", "GATEWAY_QUEUE_WORKERS must be a whole number (got 'abc'); set it to "),
+    ("GATEWAY_QUEUE_WORKERS", "0", "GATEWAY_QUEUE_WORKERS must be at least 1 (got '0'); set it to "),
+    ("MAIL_PORT", "70000", "MAIL_PORT must be at most 65535 (got '70000'); set it to a port number"),
+    ("MAIL_USE_TLS", "maybe", "MAIL_USE_TLS must be true or false (got 'maybe'); set it to true or false"),
+    ("MAIL_TIMEOUT", "ten", "MAIL_TIMEOUT must be a number (got 'ten'); set it to a number of seconds"),
+    ("MAIL_TIMEOUT", "0", "MAIL_TIMEOUT must be more than 0 (got '0'); set it to"),
+    ("GATEWAY_ENV", "staging", "GATEWAY_ENV must be one of 'development', 'testing' or 'production' "
+                               "(got 'staging'); set it to"),
+])
+def test_invalid_values_are_explained_in_the_gateways_words(monkeypatch, variable, value, says) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(says) and "Input should" not in str(caught.value)
+    assert caught.value.variable == variable
+
+
+def test_a_secret_of_the_wrong_type_is_explained_without_its_value() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(app_config={"GATEWAY_API_KEYS": 123456789, "MAIL_PASSWORD": 987654321})
+    message = str(caught.value)
+    assert "app.config['GATEWAY_API_KEYS'] must be text; set it to" in message
+    assert "app.config['MAIL_PASSWORD'] must be text; set it to" in message
+    assert "123456789" not in message and "987654321" not in message

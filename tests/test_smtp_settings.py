@@ -32,7 +32,7 @@ def test_invalid_values_name_the_variable_and_the_fix(monkeypatch, variable, val
     with pytest.raises(ConfigurationError) as caught:
         load_settings(_env_file=None)
     assert caught.value.variable == variable
-    assert str(caught.value).startswith(f"{variable} is invalid") and fix in str(caught.value)
+    assert str(caught.value).startswith(f"{variable} must be ") and fix in str(caught.value)
 
 
 def test_the_separate_variables_make_one_upstream(monkeypatch) -> None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import ssl
 
 import pytest
 import trustme
 from click.testing import CliRunner
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from flask_mailman import EmailMultiAlternatives
 from smtp_server import HOST, RecordingHandler
 
@@ -82,10 +88,51 @@ def test_an_untrusted_certificate_is_refused(tls_backend, untrusted_ca, cafile, 
     assert server.messages == []
 
 
+def self_signed(tmp_path) -> tuple[ssl.SSLContext, str]:
+    """A server context presenting a certificate for HOST that signed itself, and that certificate's file."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "self-signed upstream")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
+                                  critical=False)
+                   .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "self-signed.pem", tmp_path / "self-signed.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert_file), str(key_file))
+    return context, str(cert_file)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("signed", ["self", "unknown-ca"])
+def test_an_unverifiable_certificate_names_mail_ssl_cafile_as_the_fix(tls_backend, untrusted_ca, cafile, tmp_path,
+                                                                      mode, signed) -> None:
+    context = self_signed(tmp_path)[0] if signed == "self" else server_context(untrusted_ca)
+    server, backend = tls_backend(mode, context, mail_ssl_cafile=cafile)
+    with pytest.raises(PermanentDeliveryError) as caught:
+        backend.send_messages([message()])
+    reason = "self-signed certificate" if signed == "self" else "unable to get local issuer certificate"
+    assert f"TLS certificate not trusted: {reason}; set MAIL_SSL_CAFILE to" in str(caught.value)
+    assert server.messages == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_self_signed_certificate_named_in_mail_ssl_cafile_is_trusted(tls_backend, tmp_path, mode) -> None:
+    context, certificate = self_signed(tmp_path)  # the fix the refusal above names
+    server, backend = tls_backend(mode, context, mail_ssl_cafile=certificate)
+    [result] = backend.send_messages([message()])
+    assert result.accepted and len(server.messages) == 1
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_a_certificate_for_another_host_is_refused(tls_backend, ca, cafile, mode) -> None:
     server, backend = tls_backend(mode, server_context(ca, name="mail.example.org"), mail_ssl_cafile=cafile)
-    with pytest.raises(PermanentDeliveryError, match="certificate not trusted.*mismatch"):
+    with pytest.raises(PermanentDeliveryError, match="not trusted.*mismatch.*host name the certificate names"):
         backend.send_messages([message()])
     assert server.messages == []
 

@@ -15,6 +15,9 @@ from mail_gateway.backends.smtp.transaction import delivery_error, reply_text
 from mail_gateway.errors import ConnectionSetupError, DeliveryError, PermanentDeliveryError
 from mail_gateway.settings.mail_url import Upstream
 
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH: trusted, but issued for another name.
+_NAME_MISMATCH = (62, 64)
+
 
 class VerifiedSMTP_SSL(smtplib.SMTP_SSL):
     # smtplib leaves the plain socket open when the TLS handshake fails (an untrusted certificate, say);
@@ -94,7 +97,7 @@ def _translate_setup_error(exc: BaseException, upstream: Upstream) -> BaseExcept
         return delivery_error(PermanentDeliveryError, f"{exc} (refusing to continue without it)", name,
                               client_detail="The upstream does not offer STARTTLS, which the gateway requires.")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return delivery_error(PermanentDeliveryError, f"TLS certificate not trusted: {exc.verify_message}", name,
+        return delivery_error(PermanentDeliveryError, _untrusted(exc), name,
                               client_detail="The upstream's TLS certificate not trusted: it could not be verified.")
     if isinstance(exc, ssl.SSLError):
         return delivery_error(PermanentDeliveryError, f"TLS handshake failed: {exc.reason}", name,
@@ -107,3 +110,13 @@ def _translate_setup_error(exc: BaseException, upstream: Upstream) -> BaseExcept
         return delivery_error(ConnectionSetupError, f"could not connect: {exc or type(exc).__name__}", name,
                               client_detail="The gateway could not connect to the upstream.")
     return exc
+
+
+def _untrusted(exc: ssl.SSLCertVerificationError) -> str:
+    """Why the certificate was not trusted and what the operator sets so the next attempt verifies (for the log
+    and ``check``; clients are told less)."""
+    reason = f"TLS certificate not trusted: {exc.verify_message.rstrip('.')}"
+    if exc.verify_code in _NAME_MISMATCH:
+        return f"{reason}; connect to a host name the certificate names (MAIL_SERVER or MAIL_URL)"
+    return (f"{reason}; set MAIL_SSL_CAFILE to a PEM file of the CA that signed it (for a self-signed certificate, "
+            "the certificate itself)")
