@@ -15,11 +15,14 @@ from api_helpers import HELLO
 from click.testing import CliRunner
 from process_support import BIN, gateway_env
 from queue_support import FAST, MESSAGE, Queued
+from smtp_server import free_port
 
 from mail_gateway import MailGateway, create_app
 from mail_gateway.cli import main
-from mail_gateway.errors import ConfigurationError
+from mail_gateway.errors import ConfigurationError, StoreUnavailableError
+from mail_gateway.settings.store_url import hide_secret
 from mail_gateway.store.database import Store
+from mail_gateway.store.engine import head_revision
 
 SECRET = "pa55-w0rd-never-shown"
 
@@ -66,6 +69,30 @@ def test_the_password_is_never_shown(make_settings, postgres, postgres_url, monk
     assert outputs[4].startswith("Error: configuration error: GATEWAY_STORE_URL")
 
 
+@pytest.mark.parametrize("password", ["p", "pw", SECRET])
+def test_a_short_password_is_hidden_without_mangling_the_servers_message(password) -> None:
+    port = free_port()  # nothing listens there: the driver's own "connection refused" message
+    store = Store(f"postgresql://gateway:{password}@127.0.0.1:{port}/mail")
+    try:
+        with pytest.raises(StoreUnavailableError) as caught:
+            store.open()
+    finally:
+        store.close()
+    message = str(caught.value)
+    assert f"port {port} failed" in message and "accepting TCP/IP connections" in message, message
+    assert "***" not in message  # the driver never quoted the password, so nothing of its text was blanked
+
+
+@pytest.mark.parametrize(("text", "secret", "shown"), [
+    ('password "p" at port 5499 for user p', "p", 'password "***" at port 5499 for user ***'),
+    ("postgresql://gateway:p@host/db (p)", "p", "postgresql://gateway:***@host/db (***)"),
+    ("pw=pwd; pwd=pw", "pwd", "pw=***; ***=pw"),
+    (f"key{SECRET}s and '{SECRET}'", SECRET, "key***s and '***'"),  # a long secret, wherever it appears
+])
+def test_a_secret_is_masked_where_it_stands_as_a_value(text, secret, shown) -> None:
+    assert hide_secret(text, secret) == shown
+
+
 def _start(args: list[str], url: str, tmp_path) -> subprocess.CompletedProcess:
     env = gateway_env(gateway_env="testing", mail_backend="memory", gateway_delivery="queued",
                       gateway_store_url=with_password(url))
@@ -100,7 +127,7 @@ def test_two_hosts_upgrading_at_once_take_turns(postgres) -> None:
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert [after for _, after in results] == ["0001", "0001"]
+    assert [after for _, after in results] == [head_revision()] * 2 and head_revision() is not None
     assert all(s.open() for s in stores)
 
 

@@ -59,16 +59,18 @@ def test_each_outcome_is_a_signed_webhook_retried_with_the_same_id(queued_apps, 
     server = smtp_server_factory(FaultHandler(rcpt_replies={"gone@example.com": "550 5.1.1 no such user"}))
     receiver.answers = [500]  # the first delivery fails once, then is retried
     queued = queued_app(make_settings, **server.settings(), gateway_webhook_url=receiver.url,
-                        gateway_webhook_secret=SECRET, gateway_webhook_backoff_min=0.05)
+                        gateway_webhook_secret=SECRET, gateway_webhook_backoff_min=0.05,
+                        gateway_api_keys="shop:key-shop")
     queued_apps.append(queued)
-    answer = queued.send({**MESSAGE, "to": ["friend@example.com", "gone@example.com"]})
+    answer = queued.send({**MESSAGE, "to": ["friend@example.com", "gone@example.com"]},
+                         Authorization="Bearer key-shop")
     wait_until(lambda: len(receiver.verified) >= 3, "two events, one of them retried")
     events = {(e["type"], e["data"]["recipient"]) for e in receiver.verified}
     assert events == {("message.delivered", "friend@example.com"), ("message.bounced", "gone@example.com")}
     assert len(receiver.ids) == 3 and len(set(receiver.ids)) == 2  # the retry kept its webhook-id
     bounced = next(e for e in receiver.verified if e["type"] == "message.bounced")
     assert bounced["data"] == {"id": answer["id"], "message_id": answer["message_id"], "recipient": "gone@example.com",
-                               "code": 550, "reason": "5.1.1 no such user", "attempts": 1}
+                               "code": 550, "reason": "5.1.1 no such user", "attempts": 1, "api_key": "shop"}
     assert bounced["timestamp"].endswith("Z")
 
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
+from sqlalchemy import event, update
 
 from mail_gateway.errors import NoSuchQueuedMessageError, NothingPendingError
-from mail_gateway.store import actions, claims, keys, messages, recording, webhooks
+from mail_gateway.store import actions, claims, keys, messages, recording, schema, webhooks
 from mail_gateway.store.claims import Attempt, RecipientUpdate
 from mail_gateway.store.database import Store
 from mail_gateway.store.keys import StoredResponse
@@ -43,9 +45,10 @@ def store(stores: list[Store]) -> Store:
     return stores[0]
 
 
-def put(store: Store, *recipients: str, at: float = T0, send_at: float | None = None, data: bytes = b"x") -> str:
+def put(store: Store, *recipients: str, at: float = T0, send_at: float | None = None, data: bytes = b"x",
+        owner: str | None = None) -> str:
     new = messages.NewMessage(messages.new_id(), f"<{messages.new_id()}@example.com>", "app@example.com",
-                              recipients or ("a@example.com",), data, "http", at, send_at, at + 1000)
+                              recipients or ("a@example.com",), data, "http", at, send_at, at + 1000, owner)
     store.write(lambda conn: messages.enqueue(conn, [new]))
     return new.id
 
@@ -181,6 +184,90 @@ def test_webhook_rows_are_written_with_outcomes_claimed_settled_and_stopped_by_4
     assert held.id == put_id
     record(store, held, delivered(), at=T0 + 101, hook=HOOK)
     assert {r["status"] for r in store.read(webhooks.list_deliveries)} == {"gone"}
+
+
+def listed(store: Store, owner: str | None, status: str | None = None) -> tuple[int, list[str]]:
+    total, page = store.read(lambda conn: messages.list_messages(conn, status=status, limit=10, start=0, now=T0,
+                                                                 owner=owner))
+    return total, [m["id"] for m in page]
+
+
+def test_an_owner_sees_lists_retries_and_cancels_only_its_own_messages(store) -> None:
+    ours = [put(store, send_at=T0 + 500, owner="a"), put(store, at=T0 + 1, send_at=T0 + 500, owner="a")]
+    theirs = put(store, at=T0 + 2, send_at=T0 + 500, owner="b")
+    nobody = put(store, at=T0 + 3, send_at=T0 + 500)  # stored without a key: the operator's
+    assert listed(store, "a") == (2, ours) and listed(store, "b") == (1, [theirs])
+    assert listed(store, "a", "scheduled") == (2, ours) and listed(store, "a", "canceled") == (0, [])
+    assert listed(store, None) == (4, [*ours, theirs, nobody])  # every owner's: admin keys and the CLI
+    assert store.read(lambda conn: messages.get_message(conn, theirs, T0, owner="a")) is None
+    assert store.read(lambda conn: messages.get_message(conn, nobody, T0, owner="a")) is None
+    assert store.read(lambda conn: messages.get_message(conn, ours[0], T0, owner="a"))["api_key"] == "a"
+    assert status(store, nobody)["api_key"] is None and status(store, theirs)["api_key"] == "b"
+    for act in (lambda conn: actions.retry_now(conn, theirs, T0 + 1, owner="a"),
+                lambda conn: actions.cancel(conn, theirs, T0 + 1, HOOK, owner="a"),
+                lambda conn: actions.cancel(conn, nobody, T0 + 1, HOOK, owner="a")):
+        with pytest.raises(NoSuchQueuedMessageError):
+            store.write(act)
+    assert status(store, theirs)["events"] == [] and store.read(webhooks.list_deliveries) == []
+    assert store.write(lambda conn: actions.cancel(conn, ours[0], T0 + 1, HOOK, owner="a")) == 1
+    with pytest.raises(NoSuchQueuedMessageError):  # nothing pending, but another owner is not told so
+        store.write(lambda conn: actions.retry_now(conn, ours[0], T0 + 2, owner="b"))
+    assert store.write(lambda conn: actions.retry_now(conn, ours[1], T0 + 2, owner="a")) == 1
+    assert store.write(lambda conn: actions.cancel(conn, theirs, T0 + 2, None)) == 1  # the operator's view
+
+
+def test_webhooks_name_the_key_that_sent_the_message(store) -> None:
+    sent = put(store, owner="billing")
+    [held] = claim(store, now=T0)
+    record(store, held, delivered(), hook=HOOK)
+    unowned = put(store, send_at=T0 + 500)
+    store.write(lambda conn: actions.cancel(conn, unowned, T0 + 2, HOOK))
+    canceled = put(store, send_at=T0 + 500, owner="billing")
+    store.write(lambda conn: actions.cancel(conn, canceled, T0 + 3, HOOK))
+    data = [json.loads(row["payload"])["data"] for row in store.read(webhooks.list_deliveries)]
+    assert [(d["id"], d["api_key"]) for d in data] == [(sent, "billing"), (unowned, None), (canceled, "billing")]
+
+
+def _plans(store: Store, run: Callable[[Any], object]) -> list[str]:
+    """How the database runs each statement of ``run``: EXPLAIN (QUERY PLAN) of what it executes."""
+    seen: list[tuple[str, Any]] = []
+
+    def heard(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", heard)
+    try:
+        store.read(run)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", heard)
+    explain = "EXPLAIN QUERY PLAN " if store.engine.dialect.name == "sqlite" else "EXPLAIN "
+    plans = []
+    with store.engine.connect() as conn:
+        if store.engine.dialect.name != "sqlite":
+            conn.exec_driver_sql("ANALYZE messages")  # the planner knows how many rows there are
+        for statement, parameters in seen:
+            if statement.lstrip().upper().startswith("SELECT"):
+                rows = conn.exec_driver_sql(explain + statement, parameters)
+                plans.append(" ".join(str(row[-1]) for row in rows))
+    return plans
+
+
+def test_listing_one_owners_messages_uses_an_index_behind_thousands_of_others(store) -> None:
+    others = [messages.NewMessage(messages.new_id(), f"<{n}@example.com>", "app@example.com", ("a@example.com",), b"x",
+                                  "http", T0 + n, T0 + 9000 if n % 3 == 1 else None, T0 + 10_000, f"key-{n % 50}")
+              for n in range(6000)]
+    store.write(lambda conn: messages.enqueue(conn, others))
+    # A third each queued, scheduled and delivered: every state a list filters on matches thousands of other
+    # keys' messages.
+    done = [m.id for n, m in enumerate(others) if n % 3 == 0]
+    store.write(lambda conn: conn.execute(update(schema.messages).where(schema.messages.c.id.in_(done))
+                                          .values(status="delivered", due_at=None)))
+    mine = [put(store, at=T0 + 7000 + n, send_at=T0 + 9000 if n else None, owner="mine") for n in range(3)]
+    assert listed(store, "mine") == (3, mine) and listed(store, "mine", "scheduled") == (2, mine[1:])
+    for state in (None, "queued", "scheduled", "delivered"):
+        plans = _plans(store, lambda conn, s=state: messages.list_messages(
+            conn, status=s, limit=10, start=0, now=T0, owner="mine"))
+        assert len(plans) == 2 and all("messages_owner" in plan for plan in plans), (state, plans)
 
 
 def begin(store: Store, key: str, fingerprint: str = "f", now: float = T0, mode: str = "direct") -> keys.Begun:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from flask import Flask, g, request
 
@@ -45,8 +45,16 @@ def unauthorized(detail: str) -> Problem:
 
 
 def current_client() -> Client:
-    """Who sends in this request, for GATEWAY_ALLOWED_SENDERS: the name of its API key, where it has one."""
-    return Client(api_key=g.get("api_key_name"))
+    """Who sends in this request, for GATEWAY_ALLOWED_SENDERS: the name of its API key, where it has one; and the
+    owner of what it queues (``Client.owner``)."""
+    return Client(api_key=g.get("api_key_name"), key_digest=g.get("client_id"))
+
+
+def owner_in_view(admin_keys: Collection[str]) -> str | None:
+    """Whose queued messages this request sees and acts on: its API key's own (``Client.owner``), or every one
+    (None) for a key named in GATEWAY_ADMIN_KEYS and for the open API."""
+    client = current_client()
+    return None if client.api_key in admin_keys else client.owner
 
 
 def register_api_keys(app: Flask, keys: Sequence[str], names: Mapping[str, str | None] | None = None) -> None:

@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
 
 from mail_gateway.errors import NoSuchQueuedMessageError, QueuedDeliveryOffError
 from mail_gateway.extension import MailGateway
 from mail_gateway.http import docs
-from mail_gateway.http.problems import Problem
+from mail_gateway.http.auth import owner_in_view
+from mail_gateway.http.query import parse_query
 from mail_gateway.queue.metrics import count_request, registry_for
 from mail_gateway.queue.models import QueuedMessageList, QueuedMessageStatus, QueueListQuery
 from mail_gateway.store import actions, messages
@@ -42,58 +42,63 @@ def _shown(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _message(store: Store, message_id: str) -> dict[str, Any]:
-    found = store.read(lambda conn: messages.get_message(conn, message_id, time.time()))
+def _owner() -> str | None:
+    """Whose messages this request sees and acts on: its API key's own, or every one (None) for an admin key and
+    the open API. Every route about queued messages passes it to the store."""
+    return owner_in_view(MailGateway.state().settings.admin_key_names)
+
+
+def _message(store: Store, message_id: str, owner: str | None) -> dict[str, Any]:
+    found = store.read(lambda conn: messages.get_message(conn, message_id, time.time(), owner))
     if found is None:
         raise NoSuchQueuedMessageError(f"no queued message has the id {message_id!r}")
     return _shown(found)
 
 
 @blueprint.get("/v1/messages/<message_id>")
-@docs.operation("A queued message: its status, each recipient's and every attempt",
-                responses={200: QueuedMessageStatus}, problems=QUEUE_ERRORS)
+@docs.operation("A queued message: its status, each recipient's and every attempt", operation_id="get_message",
+                tag="queue", responses={200: QueuedMessageStatus}, problems=QUEUE_ERRORS)
 def message_status(message_id: str) -> dict[str, Any]:
-    return _message(_store(), message_id)
+    return _message(_store(), message_id, _owner())
 
 
 @blueprint.get("/v1/messages")
-@docs.operation("List queued messages, oldest first", query=QueueListQuery, responses={200: QueuedMessageList},
-                problems=QUEUE_ERRORS)
+@docs.operation("List queued messages, oldest first", operation_id="list_messages", tag="queue",
+                query=QueueListQuery, responses={200: QueuedMessageList}, problems=QUEUE_ERRORS)
 def list_messages() -> dict[str, Any]:
     store = _store()
-    try:
-        query = QueueListQuery.model_validate(request.args.to_dict())
-    except ValidationError as exc:
-        fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
-        raise Problem(400, "Invalid query", f"Check the query parameters: {fields}.", "invalid-query") from exc
+    query = parse_query(QueueListQuery)
+    owner = _owner()
     total, page = store.read(lambda conn: messages.list_messages(conn, status=query.status, limit=query.limit,
-                                                                 start=query.start, now=time.time()))
+                                                                 start=query.start, now=time.time(), owner=owner))
     return {"total": total, "start": query.start, "limit": query.limit, "messages": [_shown(m) for m in page]}
 
 
 @blueprint.post("/v1/messages/<message_id>/retry")
-@docs.operation("Make the message's pending recipients due now", responses={202: QueuedMessageStatus},
-                problems=QUEUE_ERRORS)
+@docs.operation("Make the message's pending recipients due now", operation_id="retry_message", tag="queue",
+                responses={202: QueuedMessageStatus}, problems=QUEUE_ERRORS)
 def retry_message(message_id: str) -> tuple[dict[str, Any], int]:
-    store = _store()
-    store.write(lambda conn: actions.retry_now(conn, message_id, time.time()))
+    store, owner = _store(), _owner()
+    store.write(lambda conn: actions.retry_now(conn, message_id, time.time(), owner))
     spool = MailGateway.state().sender.spool
     if spool is not None:
         spool.arrived.set()
-    return _message(store, message_id), 202
+    return _message(store, message_id, owner), 202
 
 
 @blueprint.delete("/v1/messages/<message_id>")
-@docs.operation("Cancel the message's pending recipients", responses={200: QueuedMessageStatus}, problems=QUEUE_ERRORS)
+@docs.operation("Cancel the message's pending recipients", operation_id="cancel_message", tag="queue",
+                responses={200: QueuedMessageStatus}, problems=QUEUE_ERRORS)
 def cancel_message(message_id: str) -> dict[str, Any]:
-    store = _store()
+    store, owner = _store(), _owner()
     url = MailGateway.state().settings.gateway_webhook_url
-    store.write(lambda conn: actions.cancel(conn, message_id, time.time(), url))
-    return _message(store, message_id)
+    store.write(lambda conn: actions.cancel(conn, message_id, time.time(), url, owner))
+    return _message(store, message_id, owner)
 
 
 @blueprint.get("/metrics")
-@docs.operation("Prometheus metrics (text format)", responses={200: "text/plain"}, problems=(401,))
+@docs.operation("Prometheus metrics (text format)", operation_id="get_metrics", tag="health",
+                responses={200: "text/plain"}, problems=(401,))
 def metrics() -> Response:
     registry = current_app.extensions["mail_gateway_metrics"]
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0],

@@ -40,12 +40,12 @@ class Spool:
         self._lock = threading.Lock()
         self._open: _Batch | None = None  # the batch new messages join until its write takes them
 
-    def put(self, rendered: Sequence[RenderedMessage], *, via: str,
-            send_at: Sequence[float | None]) -> list[QueuedResult]:
-        """Every message in one transaction (or, inside a keyed request, in the request's own transaction)."""
+    def put(self, rendered: Sequence[RenderedMessage], *, via: str, send_at: Sequence[float | None],
+            owner: str | None = None) -> list[QueuedResult]:
+        """Every message, ``owner``'s, in one transaction (or, inside a keyed request, in the request's own)."""
         now = self.clock()
         new = [messages.NewMessage(messages.new_id(), m.message_id, m.envelope_from, m.recipients, m.data, via,
-                                   now, at, max(at or now, now) + self.lifetime)
+                                   now, at, max(at or now, now) + self.lifetime, owner)
                for m, at in zip(rendered, send_at, strict=True)]
         if new and not defer(lambda conn: messages.enqueue(conn, new)):
             self._store(new)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mail_gateway.backends.base import EmailBackend
-from mail_gateway.backends.registry import create_backend
+from mail_gateway.backends.registry import active_override, create_backend
 from mail_gateway.errors import ConfigurationError, DeliveryError, FieldError, InvalidMessageError
 from mail_gateway.mail.addresses import Address, parse_address
 from mail_gateway.mail.compose import compose
@@ -28,9 +28,10 @@ OnOutcome = Callable[[int, Outcome], None]
 class Spool(Protocol):
     """Durable storage for queued delivery (``mail_gateway.queue.spool``)."""
 
-    def put(self, messages: Sequence[RenderedMessage], *, via: str,
-            send_at: Sequence[float | None]) -> list[QueuedResult]:
-        """Store every message in one transaction, or raise ``StoreUnavailableError`` having stored none."""
+    def put(self, messages: Sequence[RenderedMessage], *, via: str, send_at: Sequence[float | None],
+            owner: str | None = None) -> list[QueuedResult]:
+        """Store every message, ``owner``'s (``Client.owner``), in one transaction, or raise
+        ``StoreUnavailableError`` having stored none."""
 
 
 def default_sender(settings: GatewaySettings) -> Address | None:
@@ -47,7 +48,7 @@ def default_sender(settings: GatewaySettings) -> Address | None:
 class Sender:
     def __init__(self, settings: GatewaySettings, backend: EmailBackend, spool: Spool | None = None) -> None:
         self.settings = settings
-        self.backend = backend
+        self._backend = backend
         self.spool = spool
         self.default_sender = default_sender(settings)
         self.sender_rules = settings.sender_rules  # None: anyone may send as anyone
@@ -56,6 +57,13 @@ class Sender:
     def from_settings(cls, settings: GatewaySettings) -> Sender:
         """The configured backend behind a sender, without any Flask app (the CLI, the SMTP ingress)."""
         return cls(settings, create_backend(settings))
+
+    @property
+    def backend(self) -> EmailBackend:
+        # A test's mail_outbox takes every sender over, also one built at import before the test began: a test
+        # fixture must never let real mail out.
+        override = active_override()
+        return override if override is not None else self._backend
 
     # -- ways in -----------------------------------------------------------------------------------------
 
@@ -127,14 +135,15 @@ class Sender:
             results: list[Any] = self.deliver_now(chosen, via=via, on_outcome=relay, **context)
         else:
             times = list(send_at) or [None] * len(messages)
-            results = self._store(chosen, via, [times[i] for i in allowed])
+            results = self._store(chosen, via, [times[i] for i in allowed], client.owner)
         found = iter(results)
         return [refusal if refusal is not None else next(found) for refusal in refusals]
 
-    def _store(self, messages: list[RenderedMessage], via: str, send_at: list[float | None]) -> list[QueuedResult]:
+    def _store(self, messages: list[RenderedMessage], via: str, send_at: list[float | None],
+               owner: str | None) -> list[QueuedResult]:
         if not messages or self.spool is None:
             return []
-        queued = self.spool.put(messages, via=via, send_at=send_at)
+        queued = self.spool.put(messages, via=via, send_at=send_at, owner=owner)
         if log.isEnabledFor(logging.INFO):
             for result in queued:
                 log.info("queued via=%s id=%s message_id=%s recipients=%d status=%s", via, result.id,
@@ -158,4 +167,4 @@ class Sender:
         return outcomes
 
     def close(self) -> None:
-        self.backend.close()
+        self._backend.close()

@@ -14,20 +14,23 @@ from mail_gateway.store.status import PENDING
 from mail_gateway.store.webhooks import RecipientEvent, add_webhooks
 
 
-def _pending(conn: Connection, message_id: str) -> list[tuple[int, str, int]]:
+def _pending(conn: Connection, message_id: str, owner: str | None) -> list[tuple[int, str, int]]:
     # The message's row is locked first, as recording an attempt locks it, so that on a server database the two
     # take their locks in one order and wait for each other rather than deadlock.
-    if conn.execute(hot.LOCK_CLAIM, {"b_message": message_id}).first() is None:
+    found = conn.execute(hot.LOCK_CLAIM, {"b_message": message_id}).first()
+    # Another owner's message is as absent as an unknown id, before anything says whether it has pending
+    # recipients.
+    if found is None or (owner is not None and found.owner != owner):
         raise NoSuchQueuedMessageError(f"no queued message has the id {message_id!r}")
     return [(r.position, r.email, r.attempts) for r in conn.execute(
         select(recipients.c.position, recipients.c.email, recipients.c.attempts)
         .where(recipients.c.message_id == message_id, recipients.c.status.in_(PENDING)))]
 
 
-def retry_now(conn: Connection, message_id: str, now: float) -> int:
+def retry_now(conn: Connection, message_id: str, now: float, owner: str | None = None) -> int:
     """Make every pending recipient due now; how many there were. A message a worker holds right now is left
-    to it: it is being tried already."""
-    pending = _pending(conn, message_id)
+    to it: it is being tried already. ``owner``: only its message (``messages.owned_by``)."""
+    pending = _pending(conn, message_id, owner)
     if not pending:
         raise NothingPendingError(f"message {message_id} has no pending recipient to retry")
     conn.execute(update(recipients).where(recipients.c.message_id == message_id, recipients.c.status.in_(PENDING))
@@ -39,10 +42,10 @@ def retry_now(conn: Connection, message_id: str, now: float) -> int:
     return len(pending)
 
 
-def cancel(conn: Connection, message_id: str, now: float, webhook_url: str | None) -> int:
+def cancel(conn: Connection, message_id: str, now: float, webhook_url: str | None, owner: str | None = None) -> int:
     """Cancel every pending recipient; how many there were. An attempt in flight may still deliver: its outcome
-    is logged, but the recipients stay canceled."""
-    pending = _pending(conn, message_id)
+    is logged, but the recipients stay canceled. ``owner``: only its message (``messages.owned_by``)."""
+    pending = _pending(conn, message_id, owner)
     if not pending:
         raise NothingPendingError(f"message {message_id} has no pending recipient to cancel")
     conn.execute(update(recipients).where(recipients.c.message_id == message_id, recipients.c.status.in_(PENDING))
@@ -51,9 +54,10 @@ def cancel(conn: Connection, message_id: str, now: float, webhook_url: str | Non
                                   for _, email, _ in pending])
     sum_up(conn, message_id, now)
     if webhook_url is not None:
-        header_id = conn.execute(select(messages.c.message_id).where(messages.c.id == message_id)).scalar_one()
-        add_webhooks(conn, webhook_url, [RecipientEvent(message_id, header_id, email, "canceled", None, None, attempts)
-                                         for _, email, attempts in pending], now)
+        header_id, sent_by = conn.execute(select(messages.c.message_id, messages.c.owner)
+                                          .where(messages.c.id == message_id)).one()
+        add_webhooks(conn, webhook_url, [RecipientEvent(message_id, header_id, email, "canceled", None, None, attempts,
+                                                        sent_by) for _, email, attempts in pending], now)
     return len(pending)
 
 

@@ -14,7 +14,7 @@ from mail_gateway.store.status import PENDING
 
 MESSAGE = bindparam("b_message")
 
-LOCK_CLAIM = select(messages.c.lease_token).where(messages.c.id == MESSAGE).with_for_update()
+LOCK_CLAIM = select(messages.c.lease_token, messages.c.owner).where(messages.c.id == MESSAGE).with_for_update()
 ADD_EVENTS = insert(events)
 RECIPIENT_OUTCOME = (
     update(recipients)
@@ -34,7 +34,7 @@ BODY = select(bodies.c.data).where(bodies.c.message_id == MESSAGE)
 
 IDS = bindparam("b_ids", expanding=True)
 DUE = (select(messages.c.id, messages.c.lease_token, messages.c.message_id, messages.c.envelope_from,
-              messages.c.created_at, messages.c.expires_at, messages.c.size)
+              messages.c.created_at, messages.c.expires_at, messages.c.size, messages.c.owner)
        .where(messages.c.due_at <= bindparam("b_now")).order_by(messages.c.due_at).limit(bindparam("b_limit"))
        .with_for_update(skip_locked=True))
 LEASED = (update(messages).where(messages.c.id.in_(IDS))

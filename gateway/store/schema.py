@@ -29,8 +29,13 @@ messages = Table(
     Column("last_code", Integer),
     Column("last_reason", Text),
     Column("updated_at", Float, nullable=False),
+    # The API key that sent it: its name, or an unnamed key's digest; NULL without a key (the open API, the SMTP
+    # ingress, the library), when only admin keys and the CLI see it.
+    Column("owner", String(80)),
     Index("messages_due", "due_at"),
     Index("messages_status", "status", "created_at"),
+    # A key lists its own messages in the order of the list, however many other keys' there are.
+    Index("messages_owner", "owner", "created_at", "id"),
 )
 
 # Kept apart from ``messages`` so that listing and claiming never read a 25 MB body; deleted once the message

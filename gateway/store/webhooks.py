@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
+from mail_gateway.settings.senders import key_name
 from mail_gateway.store.schema import webhook_deliveries as deliveries
 from mail_gateway.store.schema import webhook_endpoints as endpoints
 
@@ -27,6 +28,7 @@ class RecipientEvent:
     code: int | None
     reason: str | None
     attempts: int
+    owner: str | None = None  # the message's (``messages.owner``): shown by name, as the status API shows it
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def add_webhooks(conn: Connection, url: str, happened: Sequence[RecipientEvent],
         if e.status not in EVENT_TYPES:
             continue
         data = {"id": e.id, "message_id": e.message_id, "recipient": e.recipient, "code": e.code,
-                "reason": e.reason, "attempts": e.attempts}
+                "reason": e.reason, "attempts": e.attempts, "api_key": key_name(e.owner)}
         payload = {"type": f"message.{e.status}", "timestamp": iso(now), "data": data}
         rows.append({"id": f"msg_{secrets.token_hex(12)}", "url": url, "type": payload["type"],
                      "payload": json.dumps(payload, separators=(",", ":")), "status": "pending", "created_at": now,
