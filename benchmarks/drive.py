@@ -28,6 +28,7 @@ class Plan:
     backlog: int = 10_000  # messages stored while no worker runs, then drained (queued delivery)
     server_threads: int | None = None  # None: the default of `mail-gateway serve`
     attachment_mb: float = 20.0
+    raw_mb: float = 30.0  # each raw message of the queued memory scenario (benchmarks.raw_memory)
     sinks: list[tuple[str, float]] = field(
         default_factory=lambda: [("aiosmtpd", 0.0), ("asyncio", 0.0), ("asyncio", 5.0)]
     )

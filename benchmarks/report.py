@@ -10,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 
 from benchmarks.drive import Plan
+from benchmarks.raw_memory import RawMemoryRow
+from benchmarks.raw_memory import table as raw_table
 from benchmarks.results import MemoryRow, Row
 from benchmarks.servers import GROUP as SERVERS_GROUP
 from benchmarks.servers import ConnectionRow, connection_table
@@ -158,9 +160,9 @@ def memory_table(memory: list[MemoryRow]) -> list[str]:
 
 
 def markdown(plan: Plan, rows: list[Row], memory: list[MemoryRow], started: float, command: str,
-             connections: list[ConnectionRow] = ()) -> str:
+             connections: list[ConnectionRow] = (), raw: list[RawMemoryRow] = ()) -> str:
     out = ["# Benchmark results", "", *machine(plan, started, command), ""]
-    problems = [p for r in rows for p in r.problems] + [p for m in memory for p in m.problems]
+    problems = [p for r in rows for p in r.problems] + [p for m in [*memory, *raw] for p in m.problems]
     if problems:
         out += ["## PROBLEMS: messages lost, doubled or not accepted", "", *(f"- **{p}**" for p in problems), ""]
     groups: dict[str, list[Row]] = {}
@@ -177,6 +179,7 @@ def markdown(plan: Plan, rows: list[Row], memory: list[MemoryRow], started: floa
     out += [f"## Peak memory: one message with a {plan.attachment_mb:g} MB attachment", "",
             "Growth of the sending process's resident memory over what it held before the send "
             "(the attachment's bytes included), to the peak during it.", "", *memory_table(memory), ""]
+    out += raw_table(plan, raw) if raw else []
     out += ["## Targets", "", *targets(rows, memory), ""]
     out += ["Ratios are to the floor measured against the same sink in this run (median of the repetitions); "
             "\"check\" compares, for every run and warm-up, the messages reported accepted with the messages the "

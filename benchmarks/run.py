@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import payload, peak_memory, report
+from benchmarks import payload, peak_memory, raw_memory, report
 from benchmarks.drive import HttpScenario, LibraryScenario, Plan, measure, probe_route, start_gateway
 from benchmarks.procs import HttpServer, Sink
 from benchmarks.queued import QueuedAccept, QueuedDrain
@@ -159,10 +159,11 @@ def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
     plan = Plan()
     if args.quick:
         plan.messages, plan.latency_messages, plan.backlog = 400, 60, 1000
+        plan.raw_mb = 10.0
     if args.smoke:
         plan = Plan(reps=1, messages=6, latency_messages=4, batch_size=3, concurrency=2, batch_concurrency=2,
                     attachment_mb=0.25, sinks=[("aiosmtpd", 0.0), ("asyncio", 5.0)], idle_clients=20, slow_clients=5,
-                    fresh_probes=2, probe_wait=2.0, backlog=20)
+                    fresh_probes=2, probe_wait=2.0, backlog=20, raw_mb=2.0)
     plan.reps = args.reps or plan.reps
     plan.messages = args.messages or plan.messages
     plan.server_threads = args.threads
@@ -189,14 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     scale = scale_out(plan, log)  # several processes on PostgreSQL: benchmarks.scaling, benchmarks.scaling_http
     rows += [logged(row) for row in scale.rows]
     memory = memory_rows(plan)
+    raw = raw_memory.rows(plan, log)
     text = report.markdown(plan, rows, memory, started, " ".join(sys.argv[1:] if argv is None else argv),
-                           connections) + "\n" + "\n".join(scale.notes)
+                           connections, raw) + "\n" + "\n".join(scale.notes)
     args.output.write_text(text)
     print(text)
     if args.json:
         args.json.write_text(json.dumps({"rows": [r.to_dict() for r in rows], "memory": [m.to_dict() for m in memory],
-                                         "connections": [c.to_dict() for c in connections]}, indent=1))
-    problems = [p for r in rows for p in r.problems] + [p for m in memory for p in m.problems]
+                                         "connections": [c.to_dict() for c in connections],
+                                         "raw_memory": [r.to_dict() for r in raw]}, indent=1))
+    problems = [p for r in rows for p in r.problems] + [p for m in memory + raw for p in m.problems]
     for problem in problems:
         log(f"!!! {problem}")
     log(f"wrote {args.output} in {time.time() - started:.0f} s" + (f"; {len(problems)} PROBLEMS" if problems else ""))

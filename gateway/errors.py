@@ -20,6 +20,7 @@ place (``mail_gateway.ingress.replies``).
     │   │   └── SenderNotAllowedError GATEWAY_ALLOWED_SENDERS refuses its sender; never reached a backend
     │   └── DeliveryOutcomeUnknownError  the reply to the final dot was lost
     ├── StoreUnavailableError         the store did not answer within its bound; nothing was written
+    │   └── StoreRejectedError        the store refused the change itself: trying it again fails again
     └── QueueError                    a request about queued messages that cannot be served
         ├── QueuedDeliveryOffError    the gateway delivers directly and keeps no queue
         ├── NoSuchQueuedMessageError  no message has that id
@@ -47,10 +48,8 @@ class GatewayError(Exception):
 
 
 class ConfigurationError(GatewayError):
-    """The configuration cannot work. Raised at start-up, never at the first send.
-
-    ``variable`` names the setting to change; the message says how.
-    """
+    """The configuration cannot work. Raised at start-up, never at the first send. ``variable`` names the setting
+    to change; the message says how."""
 
     def __init__(self, message: str, *, variable: str | None = None) -> None:
         super().__init__(message)
@@ -66,10 +65,8 @@ class FieldError:
 
 
 class InvalidMessageError(GatewayError, ValueError):
-    """The message itself is unusable (bad address, header injection, nothing to send).
-
-    ``errors`` lists every problem found, each with its field; ``field`` is the first one's.
-    """
+    """The message itself is unusable (bad address, header injection, nothing to send). ``errors`` lists every
+    problem found, each with its field; ``field`` is the first one's."""
 
     def __init__(self, message: str | None = None, *, field: str | None = None,
                  errors: Sequence[FieldError] = ()) -> None:
@@ -140,10 +137,8 @@ class ExtensionMissingError(PermanentDeliveryError):
 
 
 class DeliveryOutcomeUnknownError(DeliveryError):
-    """The connection was lost after the whole message was sent but before the server answered.
-
-    The server may have accepted it, so it must not be sent again automatically.
-    """
+    """The connection was lost after the whole message was sent but before the server answered. The server may
+    have accepted it, so it must not be sent again automatically."""
 
 
 class SenderNotAllowedError(PermanentDeliveryError):
@@ -158,6 +153,11 @@ class SenderNotAllowedError(PermanentDeliveryError):
 class StoreUnavailableError(GatewayError):
     """The store (queue, statuses, idempotency keys) did not answer within its bound, or is gone and could not be
     recreated. Nothing was written by the operation that failed, so trying again later is safe."""
+
+
+class StoreRejectedError(StoreUnavailableError):
+    """The store refused the change itself (a constraint it breaks, a value it cannot hold): nothing of it was
+    written, and trying the same change again fails again. ``__cause__`` is the driver's error."""
 
 
 class StoreSchemaError(StoreUnavailableError):

@@ -59,9 +59,16 @@ class PostgresServer:
             shutil.chown(self.directory, "postgres", "postgres")
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                   "--no-locale")
+        self.resume()
+        return self
+
+    def pause(self) -> None:
+        """Stop the server, its data kept, as an outage of the store does; ``resume()`` starts it again."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", " ".join(self.options), "-l",
                   str(self.directory / "server.log"), "-w", "-t", "60", "start")
-        return self
 
     def create_database(self, name: str | None = None) -> str:
         """A new, empty database; its ``postgresql://`` URL."""

@@ -55,6 +55,14 @@ def test_smoke_run_delivers_exactly_what_it_reports(tmp_path: Path) -> None:
         assert row["accepted"] == row["sink_delta"] == 1
         assert row["growth_kib"] > 0
 
+    # Queued raw messages, one and four at once: delivered, measured, and the store compacted after them.
+    raw = data["raw_memory"]
+    assert [row["messages"] for row in raw] == [1, 4]
+    for row in raw:
+        assert row["problems"] == [] and row["accepted"] == row["sink_delta"] == row["messages"], row
+        assert row["peak_kib"] > row["before_kib"] and row["after_kib"] > 0, row
+        assert row["store_after_bytes"] < row["store_delivered_bytes"], row
+
     for server in data["connections"]:
         if server["not_applicable"] is None:
             assert server["error"] is None and server["idle_answered"] == server["idle"] > 0, server
@@ -62,6 +70,7 @@ def test_smoke_run_delivers_exactly_what_it_reports(tmp_path: Path) -> None:
 
     text = results.read_text()
     assert "## Targets" in text and "smtplib floor" in text and "MISMATCH" not in text
+    assert "## Queued raw messages of 2 MB" in text
     assert "queued: drain of a backlog, asyncio sink, +5 ms per reply: ≥ 10× the floor" in text
     wake = text.split("## scale-out: how idle workers learn of new work")[1].split("## ")[0]
     assert wake.count(" of 2 |") == 3 and "ERROR" not in wake and "## scale-out: targets" in text

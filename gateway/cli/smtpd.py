@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from mail_gateway.cli.allocator import return_large_blocks
 from mail_gateway.cli.common import configured, wait_for_termination
 from mail_gateway.cli.logs import configure_logging
 from mail_gateway.cli.worker import start_workers
@@ -35,6 +36,7 @@ def smtpd(host: str | None, port: int | None, no_worker: bool) -> None:
     """Accept mail over SMTP and send it through the configured backend, until SIGINT or SIGTERM."""
     overrides = {k: v for k, v in (("gateway_smtp_host", host), ("gateway_smtp_port", port)) if v is not None}
     settings = configured(lambda: load_settings(**overrides))
+    return_large_blocks()  # a large message's memory is given back once it is freed
     sender, store = configured(lambda: build_sender(settings))
     configure_logging()
     workers = start_workers(sender, store) if settings.queued and not no_worker else None

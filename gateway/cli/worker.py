@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from mail_gateway.cli.allocator import return_large_blocks
 from mail_gateway.cli.common import configured, wait_for_termination
 from mail_gateway.cli.logs import configure_logging
 from mail_gateway.queue.setup import build_sender
@@ -31,6 +32,7 @@ def worker(concurrency: int | None, metrics_port: int | None) -> None:
     """Deliver queued messages (GATEWAY_DELIVERY=queued) until SIGINT or SIGTERM."""
     # Set like GATEWAY_QUEUE_WORKERS, so that the SMTP pool follows it too.
     settings = configured(lambda: load_settings(**({"gateway_queue_workers": concurrency} if concurrency else {})))
+    return_large_blocks()  # a large message's memory is given back once it is freed
     if not settings.queued:
         raise click.ClickException("configuration error: the worker delivers queued messages; set "
                                    "GATEWAY_DELIVERY=queued (the HTTP service must use it too)")

@@ -26,12 +26,24 @@ def _body() -> bytes:
         # WSGI's own way to read a body of known length: exactly CONTENT_LENGTH bytes of wsgi.input. Werkzeug's
         # get_data wraps the stream first, which cost a fifth of the send route's time for a small message.
         return request.environ["wsgi.input"].read(length)
-    data = request.get_data(cache=True)
+    data = request.get_data(cache=False)  # parsed once, kept parsed (``json_body``): not kept twice
     # Without a Content-Length (a chunked body) Werkzeug stops reading at the limit instead of refusing, so a
     # body that reached it is treated as too large rather than parsed truncated.
     if limit is not None and len(data) >= limit:
         raise RequestEntityTooLarge()
     return data
+
+
+def _text(data: bytes) -> str:
+    """The body decoded as ``json.loads`` decodes bytes, but with the bytes freed before parsing starts: for a
+    large raw message (40 MB of base64) that is one whole copy fewer at the request's peak."""
+    return data.decode(json.detect_encoding(data), "surrogatepass")
+
+
+def release_json_body() -> None:
+    """Forget the parsed body before the request ends, once the view has what it needs from it: a raw message's
+    base64 text need not stay in memory while the message it decoded to is stored."""
+    g.pop("json_body", None)
 
 
 def json_body() -> Any:
@@ -44,7 +56,7 @@ def json_body() -> Any:
                       f"Send the body as JSON with 'Content-Type: application/json' (got {mimetype or 'none'!r}).",
                       "unsupported-media-type")
     try:
-        parsed = json.loads(_body())
+        parsed = json.loads(_text(_body()))
     except RecursionError as exc:  # nesting deeper than the parser's stack allows
         raise Problem(400, "Malformed JSON", "The body's JSON nests too deeply; send a flat message object.",
                       "malformed-json") from exc

@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
@@ -24,6 +24,9 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 STORE_KEY = "mail_gateway_idempotency"
 _VALID_KEY = re.compile(r"[!-~](?:[ -~]{0,253}[!-~])?")  # 1-255 printable ASCII, no outer spaces
+_CANONICAL: dict[str, Any] = {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False}
+LARGE_BODY = 1 << 20  # bytes of JSON from which the fingerprint is hashed in pieces
+_SLICE = 1 << 16  # characters of a long string escaped and hashed at a time
 
 log = logging.getLogger("mail_gateway.http")
 View = TypeVar("View", bound=Callable[..., Any])
@@ -34,9 +37,38 @@ def register_idempotency(app: Flask, keyring: Keyring) -> None:
 
 
 def request_fingerprint(payload: Any) -> str:
-    # The same JSON with other whitespace or key order is the same request.
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+    """The digest of the route and the payload as canonical JSON: the same JSON with other whitespace or key order
+    is the same request. A large body's JSON is hashed a piece at a time (``canonical_pieces``): built whole, then
+    encoded, a 30 MB raw message's base64 was copied three times more, twice the rest of the request's peak."""
+    digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
+    large = (request.content_length or 0) > LARGE_BODY
+    for piece in canonical_pieces(payload) if large else (json.dumps(payload, **_CANONICAL),):
+        digest.update(piece.encode())
+    return digest.hexdigest()
+
+
+def canonical_pieces(value: Any) -> Iterator[str]:
+    """``json.dumps(value, **_CANONICAL)`` in pieces, a long string's a slice at a time (JSON escapes character by
+    character, so the slices join to the same text)."""
+    if isinstance(value, dict):
+        yield "{"
+        for n, key in enumerate(sorted(value)):
+            yield ("," if n else "") + json.dumps(key, **_CANONICAL) + ":"
+            yield from canonical_pieces(value[key])
+        yield "}"
+    elif isinstance(value, list):
+        yield "["
+        for n, item in enumerate(value):
+            yield "," if n else ""
+            yield from canonical_pieces(item)
+        yield "]"
+    elif isinstance(value, str) and len(value) > _SLICE:
+        yield '"'
+        for start in range(0, len(value), _SLICE):
+            yield json.dumps(value[start:start + _SLICE], **_CANONICAL)[1:-1]
+        yield '"'
+    else:
+        yield json.dumps(value, **_CANONICAL)
 
 
 def scoped_key(raw_key: str) -> str:

@@ -10,7 +10,7 @@ import binascii
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainValidator, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, PlainValidator, WithJsonSchema
 
 from mail_gateway.mail.addresses import Address, parse_address
 from mail_gateway.mail.rfc5322 import check_header_text
@@ -84,7 +84,10 @@ def decode_base64(value: str) -> bytes:
     compact = "".join(value.split())
     if len(compact) % 4:  # strict_mode lets a surplus "=" through
         raise binascii.Error("the length is not a multiple of 4 (missing or surplus '=' padding)")
-    return binascii.a2b_base64(compact.encode("ascii", "replace"), strict_mode=True)
+    if not compact.isascii():
+        raise binascii.Error("Only base64 data is allowed")
+    # From the text itself: encoding it to bytes first would copy a 40 MB raw message's base64 once more.
+    return binascii.a2b_base64(compact, strict_mode=True)
 
 
 def _base64_bytes(value: Any) -> bytes:
@@ -97,6 +100,17 @@ def _base64_bytes(value: Any) -> bytes:
     except binascii.Error as exc:
         raise ValueError(f"is not valid base64 ({exc}); encode the bytes with standard base64") from exc
 
+
+# pydantic alone reads a number, or a string of one ("1900000000", "-5", ".5"), as a Unix time: a form the API
+# does not document, and one a client sends by mistake (milliseconds, a relative delay).
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+RFC3339_FORM = "a date and time with its offset (RFC 3339), e.g. 2030-01-31T09:00:00+01:00"
+
+
+def _not_a_number(value: Any) -> Any:
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError(f"must be {RFC3339_FORM}; a number is not read as a Unix time")
+    return value
 
 MailAddress = Annotated[
     Address, PlainValidator(_address), WithJsonSchema({"type": "string", "examples": ["Name <a@example.com>"]})
@@ -123,3 +137,5 @@ ContentType = Annotated[
 ]
 # The id between the angle brackets of a Content-ID; the HTML refers to it as "cid:<content_id>".
 ContentId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[!-;=?-~]+$")]
+# A point in time as RFC 3339 text with an offset, never a bare number.
+Rfc3339Time = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]

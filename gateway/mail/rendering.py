@@ -144,11 +144,12 @@ _BLIND_COPY = (b"bcc", b"resent-bcc")
 _HEADER_END = re.compile(rb"\n\r?\n")
 
 
-def header_fields(data: bytes) -> tuple[list[bytes], bytes]:
+def header_fields(data: bytes) -> tuple[list[bytes], memoryview]:
     """The header block's fields (each with its continuation lines and line endings) and the rest of the
-    message, from the empty line that ends the header block on. Only the header block is split into lines."""
+    message, from the empty line that ends the header block on. Only the header block is split into lines, and
+    the rest is a view of ``data``: a copy would double a large message for a glance at its header."""
     if data.startswith((b"\r\n", b"\n")):
-        return [], data
+        return [], memoryview(data)
     end = _HEADER_END.search(data)
     split = len(data) if end is None else end.start() + 1
     fields: list[bytes] = []
@@ -157,7 +158,7 @@ def header_fields(data: bytes) -> tuple[list[bytes], bytes]:
             fields[-1] += line
         else:
             fields.append(line)
-    return fields, data[split:]
+    return fields, memoryview(data)[split:]
 
 
 def _field_name(field: bytes) -> bytes:

@@ -3,12 +3,16 @@
 4xx replies, refused or dropped connections and timeouts defer; 5xx bounces; a recipient still undelivered when
 its message's lifetime ends fails. A reply lost after the final dot is deferred and retried — RFC 5321 section
 6.1 prefers a duplicate to a loss — and the attempt is recorded as ``unknown``.
+
+An upstream's reply text is recorded as the reason, with the characters a store cannot hold escaped (``\\x00``):
+PostgreSQL refuses a NUL in text, and a reason the store refuses would leave the attempt unrecorded.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 from mail_gateway.errors import (
     DeliveryError,
@@ -19,6 +23,8 @@ from mail_gateway.mail.result import RecipientResult, SendResult
 from mail_gateway.store.claims import Attempt, Claimed, RecipientUpdate
 
 SLOW_DOWN_CODES = (421, 451)  # an upstream asking the client to come back later
+# NUL and the other control characters but tab and line ends, and lone surrogates (no UTF-8 for them).
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -74,10 +80,24 @@ def _from_error(claimed: Claimed, error: DeliveryError, now: float, backoff: Bac
     return updates
 
 
+def storable(text: str) -> str:
+    """``text`` with each character a store cannot hold written as its escape (``\\x00``, ``\\ud800``)."""
+    if not _UNSTORABLE.search(text):
+        return text
+    return _UNSTORABLE.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def _storable(update: RecipientUpdate) -> RecipientUpdate:
+    reason = update.reason if update.reason is None else storable(update.reason)
+    return update if reason is update.reason else replace(update, reason=reason)
+
+
 def attempt_for(claimed: Claimed, outcome: SendResult | DeliveryError, now: float, backoff: Backoff) -> Attempt:
     if isinstance(outcome, SendResult):
-        return Attempt(claimed, now, outcome.upstream, tuple(_from_result(claimed, outcome, now, backoff)))
-    return Attempt(claimed, now, outcome.upstream, tuple(_from_error(claimed, outcome, now, backoff)))
+        updates = _from_result(claimed, outcome, now, backoff)
+    else:
+        updates = _from_error(claimed, outcome, now, backoff)
+    return Attempt(claimed, now, outcome.upstream, tuple(_storable(u) for u in updates))
 
 
 def asks_to_slow_down(outcome: SendResult | DeliveryError) -> bool:

@@ -18,12 +18,14 @@ from collections.abc import Callable
 from mail_gateway.errors import StoreUnavailableError
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.queue import metrics
+from mail_gateway.queue.leases import Held
 from mail_gateway.queue.outcomes import Backoff, asks_to_slow_down, attempt_for
 from mail_gateway.queue.pacing import Pacing
 from mail_gateway.queue.recorder import Recorder
 from mail_gateway.queue.webhooks import WebhookSender
 from mail_gateway.sending import Sender
 from mail_gateway.store import claims
+from mail_gateway.store.compact import Compactor
 from mail_gateway.store.database import Store
 from mail_gateway.store.notify import Listener
 
@@ -54,8 +56,7 @@ class DeliveryWorkers:
         self.listener: Listener | None = None
         self.webhooks = WebhookSender(settings, store, clock=clock) if self.webhook_url else None
         self._ready: queue.SimpleQueue[claims.Claimed] = queue.SimpleQueue()
-        self._held: dict[str, claims.Claimed] = {}
-        self._lock = threading.Lock()
+        self.held = Held(store, self.lease, clock)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.recorder = Recorder(store, self.webhook_url, self._recorded)
@@ -66,6 +67,9 @@ class DeliveryWorkers:
             self.listener = self.store.listen(self.wakeup)
         targets = [("queue-claim", self._claim_loop), ("queue-lease", self._lease_loop)]
         targets += [(f"queue-deliver-{n}", self._deliver_loop) for n in range(self.concurrency)]
+        if not self.store.shared:  # on PostgreSQL, autovacuum reuses the space of deleted bodies by itself
+            interval = self.sender.settings.gateway_store_compact_interval
+            targets.append(("store-compact", Compactor(self.store, interval, self._stopping).run))
         for name, target in targets:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -104,8 +108,7 @@ class DeliveryWorkers:
         next_purge = 0.0
         while not self._stopping.is_set():
             self.wakeup.clear()  # from here on, a notice wakes the wait below rather than being lost
-            with self._lock:
-                held = len(self._held)
+            held = len(self.held)
             # Claimed in batches (half the claims kept in hand at a time): a claim costs a transaction, whatever
             # its size, and the delivery threads still always have the next message waiting.
             room = 2 * self.claim_batch - held if held <= self.claim_batch else 0
@@ -132,14 +135,11 @@ class DeliveryWorkers:
 
     def _claim(self, limit: int) -> int:
         try:
-            found = self.store.write(lambda conn: claims.claim(conn, now=self.clock(), limit=limit, lease=self.lease))
+            found = self.held.claim(limit)
         except StoreUnavailableError as exc:
             log.error("could not claim queued messages: %s", exc)
             self._stopping.wait(1.0)
             return 0
-        with self._lock:
-            for claimed in found:
-                self._held[claimed.id] = claimed
         for claimed in found:
             self._ready.put(claimed)
         return len(found)
@@ -152,11 +152,7 @@ class DeliveryWorkers:
 
     def _lease_loop(self) -> None:
         while not self._stopping.wait(self.lease / 3):
-            with self._lock:
-                held = list(self._held.values())
-            if held:
-                until = self.clock() + self.lease
-                self.store.write(lambda conn, held=held, until=until: claims.renew(conn, held, until), wait=False)
+            self.held.renew()
 
     # -- delivering ----------------------------------------------------------------------------------------
 
@@ -181,9 +177,7 @@ class DeliveryWorkers:
                     self._let_go([claimed.id])
 
     def _let_go(self, ids: list[str]) -> None:
-        with self._lock:
-            for message_id in ids:
-                self._held.pop(message_id, None)
+        self.held.let_go(ids)
         self.wakeup.set()
 
     def _recorded(self, attempts: list[claims.Attempt]) -> None:
@@ -202,10 +196,11 @@ class DeliveryWorkers:
                                   tuple(email for _, email, _ in claimed.recipients), data)
         [outcome] = self.sender.deliver_now([message], via="queue", id=claimed.id)
         attempt = attempt_for(claimed, outcome, self.clock(), self.backoff)
-        self.recorder.add(attempt)
         metrics.count_attempt(attempt)
         if asks_to_slow_down(outcome):
             log.warning("the upstream asked to slow down (%s); claiming paused for %.1f s", outcome.smtp_code,
                         self.pacing.slow_down())
         else:
             self.pacing.succeeded()
+        self.recorder.add(attempt)  # the recorder lets the message go once its outcome is written
+        return True

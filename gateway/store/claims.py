@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from mail_gateway.store import hot
+from mail_gateway.store.blobs import read_body
 from mail_gateway.store.notify import announce
 from mail_gateway.store.schema import bodies, events, messages, recipients
 from mail_gateway.store.status import due_at, summarize
@@ -34,6 +35,8 @@ class Claimed:
     token: str
     recipients: tuple[tuple[int, str, int], ...]  # position, email, attempts so far, of each pending recipient
     data: bytes | None = field(default=None, repr=False)  # the body, read with the claim when small
+    owner: str | None = None  # the API key that sent it, for the webhooks its outcomes raise
+    generation: int = 0  # the store's generation it was claimed from (``Store.generation``)
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class Attempt:
     updates: tuple[RecipientUpdate, ...]
 
 
-def claim(conn: Connection, *, now: float, limit: int, lease: float) -> list[Claimed]:
+def claim(conn: Connection, *, now: float, limit: int, lease: float, generation: int = 0) -> list[Claimed]:
     """Up to ``limit`` due messages, oldest due first, leased for ``lease`` seconds. On a server database
     ``SKIP LOCKED`` lets concurrent claimers pass over each other's rows; SQLite's one writer needs none."""
     found = conn.execute(hot.DUE, {"b_now": now, "b_limit": limit}).all()
@@ -73,7 +76,7 @@ def claim(conn: Connection, *, now: float, limit: int, lease: float) -> list[Cla
     small = [r.id for r in found if r.size <= PREFETCH_BYTES]
     data = {row.message_id: row.data for row in conn.execute(hot.BODIES, {"b_ids": small})} if small else {}
     return [Claimed(r.id, r.message_id, r.envelope_from, r.created_at, r.expires_at, token, tuple(pending[r.id]),
-                    data.get(r.id)) for r in found]
+                    data.get(r.id), r.owner, generation) for r in found]
 
 
 def _lost_attempts(conn: Connection, expired: list[str], pending: dict[str, list[tuple[int, str, int]]],
@@ -90,7 +93,7 @@ def _lost_attempts(conn: Connection, expired: list[str], pending: dict[str, list
 
 
 def body(conn: Connection, message_id: str) -> bytes | None:
-    return conn.execute(hot.BODY, {"b_message": message_id}).scalar()
+    return read_body(conn, message_id)
 
 
 def renew(conn: Connection, claimed: Sequence[Claimed], until: float) -> None:

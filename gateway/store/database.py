@@ -9,12 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import delete, false
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from mail_gateway.errors import ConfigurationError, StoreSchemaError, StoreUnavailableError
-from mail_gateway.settings.store_url import STORE_URL_FIX, parse_store_url
+from mail_gateway.settings.store_url import STORE_URL_FIX, hide_secret, parse_store_url
+from mail_gateway.store.compact import ensure_page_map
 from mail_gateway.store.engine import (
     build_engine,
     current_revision,
@@ -55,8 +56,11 @@ class Store:
         self._engine: Any = None
         self._migrated = False
         self._watch = FileWatch(self.path)
+        # Counts the files this store has had: one recreated while running is a new generation, which never held
+        # the messages claimed from the old one (their outcomes are not recorded in it).
+        self.generation = 0
         self._lock = threading.RLock()
-        self.writer = Writer(self._connect, prepare=self._ensure, describe=self.error_text)
+        self.writer = Writer(self._connect, prepare=self._ensure, reset=self._empty_pool, describe=self.error_text)
 
     def __repr__(self) -> str:
         return f"<Store {self.describe()}>"
@@ -82,6 +86,13 @@ class Store:
     def _connect(self) -> Connection:
         return self.engine.connect()
 
+    def _empty_pool(self) -> None:
+        """Close the pooled connections: they were opened in the conditions that left the writer's unusable (a
+        file that could not be written then), and the next ones open as things are now."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+
     def _ensure(self) -> None:
         if self._migrated and not self._watch.changed():
             return
@@ -94,6 +105,8 @@ class Store:
     def _migrate(self) -> None:
         try:
             (verify_schema if self.shared else upgrade)(self.engine)
+            if not self.shared:
+                ensure_page_map(self.engine)
         except StoreSchemaError:
             raise
         except (SQLAlchemyError, OSError) as exc:
@@ -117,6 +130,7 @@ class Store:
         self.writer.drop_connection()  # connections to the old file would go on writing where nothing is kept
         self._engine.dispose()
         self._migrated = False
+        self.generation += 1
         self._migrate()
 
     def write(self, work: Callable[[Connection], T], *, wait: bool = True) -> T:
@@ -133,10 +147,14 @@ class Store:
             raise StoreUnavailableError(f"the store could not be read: {self.error_text(exc)}") from exc
 
     def check(self) -> None:
-        """Readiness: the store takes a write transaction (an empty one: nothing reaches the disk) within its
-        bound. A read alone would pass while another process holds the write lock. A vanished file is
-        recreated first."""
-        self.write(lambda conn: conn.execute(select(messages.c.id).limit(1)).all())
+        """Readiness: the store takes a write within its bound, one that changes no row (nothing reaches the disk).
+        A read alone would pass while another process holds the write lock, and an empty transaction on a
+        connection that can only read (its file was read-only when it opened). A vanished file is recreated first.
+        No such probe sees a full disk: a write that failed for want of room lately answers for it."""
+        self.write(lambda conn: conn.execute(delete(messages).where(false())))
+        full = self.writer.room.full()
+        if full is not None:
+            raise StoreUnavailableError(f"the store has no room: a write failed for want of it ({full})")
 
     def listen(self, wakeup: threading.Event) -> Listener | None:
         """A started ``Listener`` that sets ``wakeup`` when another process makes work due; None on SQLite,
@@ -170,6 +188,5 @@ class Store:
         SQLAlchemy's wrapping with its statement), with the password blanked should a driver ever quote it."""
         cause = getattr(exc, "orig", None) or exc
         text = " ".join(str(cause).split()) or type(cause).__name__
-        if self._password:
-            text = text.replace(self._password, "***")
+        text = hide_secret(text, self._password)
         return f"{type(cause).__name__}: {text}"[:500]

@@ -65,6 +65,12 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # documented recipe turns it off and emits BEGIN itself (``_sqlite_begin``).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    # Before anything creates the file (journal_mode=WAL writes its header): a new store keeps a map of its pages,
+    # so that the pages of deleted bodies can be given back to the file system (``mail_gateway.store.compact``).
+    # On an existing file it changes nothing. Set only where it is not yet: setting it writes the header even when
+    # it is, and a file that cannot be written (a connection opened read-only) would then refuse every connection.
+    if cursor.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:  # 2: INCREMENTAL
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")

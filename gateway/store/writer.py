@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mail_gateway.errors import StoreUnavailableError
 from mail_gateway.store.engine import WAIT_SECONDS, WRITE, set_lock_wait
+from mail_gateway.store.faults import Room, connection_unusable, refusal, rows_written
 
 log = logging.getLogger("mail_gateway.store")
 MAX_CHANGES = 512  # per transaction, so one transaction never grows without bound
@@ -43,13 +44,17 @@ class Change:
 
 class Writer:
     def __init__(self, connect: Callable[[], Connection], *, prepare: Callable[[], None] = lambda: None,
+                 reset: Callable[[], None] = lambda: None,
                  describe: Callable[[BaseException], str] = lambda exc: type(exc).__name__) -> None:
         """``connect`` gives a connection of the store; ``prepare`` runs before each transaction (it recreates a
-        store whose file vanished); ``describe`` words an error for the log without any secret."""
+        store whose file vanished); ``reset`` empties the pool ``connect`` draws on, after an error that leaves
+        connections unusable; ``describe`` words an error for the log without any secret."""
         self._connect = connect
         self._prepare = prepare
+        self._reset = reset
         self._describe = describe
         self._conn: Connection | None = None
+        self.room = Room()  # readiness asks it: a probe that writes nothing passes on a full disk
         self._changes: queue.SimpleQueue[Change | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -111,6 +116,7 @@ class Writer:
                 self._transaction(live, min(c.deadline for c in live) - now)
         except Exception as exc:  # the writer must outlive any failure, or every waiting thread would hang
             log.error("store write failed: %s", self._describe(exc))
+            self.room.note(exc, self._describe(exc))
             error = exc if isinstance(exc, StoreUnavailableError) else StoreUnavailableError(
                 f"the store could not be written: {type(exc).__name__}")
             for change in live:
@@ -135,22 +141,30 @@ class Writer:
         if self._conn is None:
             self._conn = self._connect().execution_options(**{WRITE: True})
         conn = self._conn
+        written = rows_written(conn) if self.room.noted is not None else None
         try:
             set_lock_wait(conn, wait)
-            if len(changes) == 1:  # alone in its transaction: a failure rolls back only itself anyway
-                with conn.begin() as transaction:
-                    if not self._apply(conn, changes[0]):
-                        transaction.rollback()
-                return
-            if self._all_at_once(conn, changes):
-                return
-            with conn.begin():
-                for change in changes:
-                    savepoint = conn.begin_nested()
-                    (savepoint.commit if self._apply(conn, change) else savepoint.rollback)()
-        except Exception:
+            self._apply_all(conn, changes)
+        except Exception as exc:
             self.drop_connection()
+            if connection_unusable(exc):  # the pool's connections were opened in the same conditions
+                self._reset()
             raise
+        if written is not None and rows_written(conn) != written:
+            self.room.freed()  # rows reached the disk: there is room again
+
+    def _apply_all(self, conn: Connection, changes: list[Change]) -> None:
+        if len(changes) == 1:  # alone in its transaction: a failure rolls back only itself anyway
+            with conn.begin() as transaction:
+                if not self._apply(conn, changes[0]):
+                    transaction.rollback()
+            return
+        if self._all_at_once(conn, changes):
+            return
+        with conn.begin():
+            for change in changes:
+                savepoint = conn.begin_nested()
+                (savepoint.commit if self._apply(conn, change) else savepoint.rollback)()
 
     @staticmethod
     def _all_at_once(conn: Connection, changes: list[Change]) -> bool:
@@ -175,8 +189,11 @@ class Writer:
             change.result = change.work(conn)
             return True
         except SQLAlchemyError as exc:
+            if connection_unusable(exc):
+                raise  # no change can pass on this connection: the transaction fails, the connection is replaced
             log.warning("a store change failed: %s", self._describe(exc))
-            change.error = StoreUnavailableError(f"the store refused a change: {type(exc).__name__}")
+            self.room.note(exc, self._describe(exc))
+            change.error = refusal(exc)
         except Exception as exc:  # handed to the waiting thread, which raises it
             change.error = exc
         return False
