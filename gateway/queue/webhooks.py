@@ -1,18 +1,22 @@
 """Send webhook deliveries: Standard Webhooks signatures (the ``standardwebhooks`` package), durable retries.
 
-Each delivery is a row in the store, written with the outcome it reports. This thread claims due rows, POSTs each
-with the ``webhook-id`` (the same on every retry), ``webhook-timestamp`` and ``webhook-signature`` headers, and
-records the answer: 2xx delivered; 410 Gone stops every delivery to that endpoint (logged); anything else is
-retried with exponential backoff from ``GATEWAY_WEBHOOK_BACKOFF_MIN`` for up to a day.
+Each delivery is a row in the store, written with the outcome it reports. A claiming thread claims due rows, as
+many as ``IN_FLIGHT`` sending threads are free to take at once (so one slow request never holds the others), and
+each POSTs one with the ``webhook-id`` (the same on every retry), ``webhook-timestamp`` and ``webhook-signature``
+headers, within ``GATEWAY_WEBHOOK_TIMEOUT`` for the whole request (``webhook_http``), then records the answer: 2xx
+delivered; 410 Gone stops every delivery to that endpoint (logged); anything else (a redirect, a reply cut off,
+not HTTP or late, any error of the attempt) is retried with exponential backoff from
+``GATEWAY_WEBHOOK_BACKOFF_MIN`` for up to a day. The threads outlive any failure: a failing round is logged, the
+claiming starts again, and ``/readyz`` reports it until a round succeeds (``failing``).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-import urllib.error
-import urllib.request
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -20,28 +24,25 @@ from standardwebhooks import Webhook
 
 from mail_gateway.errors import StoreUnavailableError
 from mail_gateway.queue.outcomes import Backoff
+from mail_gateway.queue.webhook_http import Reply, post
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.store import webhooks as rows
 from mail_gateway.store.database import Store
 
 log = logging.getLogger("mail_gateway.webhooks")
 GIVE_UP_AFTER = 24 * 60 * 60
-TIMEOUT = 10.0
-BATCH = 16
+IN_FLIGHT = 4  # requests at once; events carry their own timestamp, and retries reorder them anyway
+IDLE = 0.2  # seconds between looks for due deliveries (and whether to stop)
+RESTART_DELAY = 1.0  # seconds before claiming again after a failing round
+_running: weakref.WeakSet[WebhookSender] = weakref.WeakSet()
 
 
-def post(url: str, body: str, headers: dict[str, str]) -> tuple[int | None, str | None]:
-    """The endpoint's status code, or None and the reason it could not be reached."""
-    request = urllib.request.Request(url, data=body.encode(), method="POST",
-                                     headers={**headers, "Content-Type": "application/json",
-                                              "User-Agent": "mail-gateway"})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return response.status, None
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        return None, str(getattr(exc, "reason", exc))
+def failing(store: Store) -> str | None:
+    """Why a webhook sender of this process on ``store`` is not sending as it should, or None (readiness)."""
+    for sender in list(_running):
+        if sender.store is store and (trouble := sender.trouble()) is not None:
+            return trouble
+    return None
 
 
 class WebhookSender:
@@ -49,38 +50,92 @@ class WebhookSender:
         assert settings.gateway_webhook_secret is not None
         self.signer = Webhook(settings.gateway_webhook_secret.get_secret_value())
         self.store, self.clock = store, clock
-        self.lease = max(settings.gateway_queue_lease, TIMEOUT * 2)
+        self.timeout = settings.gateway_webhook_timeout
+        self.lease = max(settings.gateway_queue_lease, self.timeout * 2)
         self.backoff = Backoff(settings.gateway_webhook_backoff_min, 60 * 60)
+        self.fault: str | None = None
+        self._free = threading.Semaphore(IN_FLIGHT)  # sending threads with nothing to send
+        self._due: queue.SimpleQueue[rows.WebhookDue] = queue.SimpleQueue()
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="webhooks", daemon=True)
-        self._thread.start()
+        targets = [("webhooks", self._run)] + [(f"webhooks-send-{n}", self._send_loop) for n in range(IN_FLIGHT)]
+        self._threads = [threading.Thread(target=target, name=name, daemon=True) for name, target in targets]
+        for thread in self._threads:
+            thread.start()
+        _running.add(self)
 
     def stop(self) -> None:
+        """Stop claiming; requests in flight end (within the timeout) and are recorded."""
         self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(TIMEOUT + 5)
+        for thread in self._threads:
+            thread.join(self.timeout + 5)
+        _running.discard(self)
 
-    def _loop(self) -> None:
+    def trouble(self) -> str | None:
+        if self._stopping.is_set():
+            return None
+        if any(not thread.is_alive() for thread in self._threads):
+            return "a webhook thread has stopped"
+        return self.fault
+
+    def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                due = self.store.write(lambda conn: rows.claim(conn, now=self.clock(), limit=BATCH, lease=self.lease))
-            except StoreUnavailableError as exc:
-                log.error("could not claim webhook deliveries: %s", exc)
-                due = []
-            for delivery in due:
+                self._claim_round()
+                self.fault = None
+            except Exception as exc:  # nothing may end the claiming: every later event would wait forever
+                self.fault = f"{type(exc).__name__}: {exc}"
+                log.exception("the webhook sender failed; it claims again in %g s", RESTART_DELAY)
+                self._stopping.wait(RESTART_DELAY)
+
+    def _claim_round(self) -> None:
+        """Claim as many due deliveries as there are free sending threads (none waits under a running lease)."""
+        if not self._free.acquire(timeout=IDLE):
+            return
+        free = 1
+        while free < IN_FLIGHT and self._free.acquire(blocking=False):
+            free += 1
+        due: list[rows.WebhookDue] = []
+        try:
+            due = self.store.write(lambda conn: rows.claim(conn, now=self.clock(), limit=free, lease=self.lease))
+        except StoreUnavailableError as exc:
+            log.error("could not claim webhook deliveries: %s", exc)
+        finally:
+            for _ in range(free - len(due)):
+                self._free.release()
+        for delivery in due:
+            self._due.put(delivery)
+        if not due:
+            self._stopping.wait(IDLE)
+
+    def _send_loop(self) -> None:
+        while not self._stopping.is_set() or not self._due.empty():
+            try:
+                delivery = self._due.get(timeout=IDLE)
+            except queue.Empty:
+                continue
+            try:
                 self.send(delivery)
-            if not due:
-                self._stopping.wait(0.2)
+            except Exception:  # not recorded: the lease ends and the delivery is claimed again
+                log.exception("webhook %s to %s could not be sent or recorded", delivery.id, delivery.url)
+            finally:
+                self._free.release()
 
     def send(self, delivery: rows.WebhookDue) -> None:
         now = self.clock()
-        signature = self.signer.sign(delivery.id, datetime.fromtimestamp(now, UTC), delivery.payload)
-        headers = {"webhook-id": delivery.id, "webhook-timestamp": str(int(now)), "webhook-signature": signature}
-        code, error = post(delivery.url, delivery.payload, headers)
-        if code is not None and 200 <= code < 300:
+        try:
+            signature = self.signer.sign(delivery.id, datetime.fromtimestamp(now, UTC), delivery.payload)
+            headers = {"webhook-id": delivery.id, "webhook-timestamp": str(int(now)), "webhook-signature": signature}
+            reply = post(delivery.url, delivery.payload.encode(), headers, self.timeout)
+        except Exception as exc:  # whatever went wrong, it is this attempt's failure, retried like any other
+            reply = Reply(None, f"{type(exc).__name__}: {exc}")
+        self._record(delivery, now, reply)
+
+    def _record(self, delivery: rows.WebhookDue, now: float, reply: Reply) -> None:
+        code, error = reply.code, reply.error
+        if error is None:
             self._settle(delivery, "delivered", code, None, None)
         elif code == 410:
             log.error("webhook endpoint %s answered 410 Gone: no more events are sent to it", delivery.url)
