@@ -139,3 +139,20 @@ def test_more_recipients_than_gateway_max_recipients_is_422(make_settings) -> No
     assert [r["status"] for r in result] == ["failed", "accepted"]
     assert len(outbox(app)) == 1
     assert client.post("/v1/messages", json={**payload, "bcc": []}).status_code == 202
+
+
+def test_every_whole_number_query_parameter_has_bounds(make_settings) -> None:
+    """A query parameter without an upper bound reached the store as it came: 2**63 was a 500 from SQLite."""
+    from annotated_types import Ge, Le
+
+    from mail_gateway.http import docs
+
+    app = create_app(make_settings(mail_backend="memory"))
+    models = {getattr(view, docs.ATTRIBUTE).query for view in app.view_functions.values()
+              if getattr(view, docs.ATTRIBUTE, None) is not None} - {None}
+    assert len(models) >= 2  # the queue's list and the outbox's
+    for model in models:
+        for name, field in model.model_fields.items():
+            if field.annotation is int:
+                kinds = {type(m) for m in field.metadata}
+                assert {Ge, Le} <= kinds, f"{model.__name__}.{name} needs ge and le"

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import resource
 import socket
+import string
 import subprocess
 import sys
 import threading
@@ -204,3 +207,130 @@ def test_the_servers_own_refusals_are_problems(serve, raw: bytes, status: int, s
     problem = json.loads(body)
     assert problem["status"] == status and problem["type"] == slug and problem["detail"]
     assert b"waitress" not in body and b"Traceback" not in body
+
+
+# Issue 20, item 2: invented methods and paths, sent without a key, must not grow /metrics or the server's memory.
+METRICS_KEY = "metrics-key-0123456789"
+KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "other"}
+MEGABYTE = 1024 * 1024
+
+
+def _rss_of_tree(port: int) -> int:
+    """Resident bytes of every process listening on ``port`` and of their children (the prefork workers)."""
+    pids = {int(pid) for pid in os.listdir("/proc") if pid.isdigit()}
+    inode_of_port = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # LISTEN
+                    inode_of_port.add(fields[9])
+    total = 0
+    for pid in pids:
+        try:
+            links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+            if any(f"socket:[{inode}]" in links for inode in inode_of_port):
+                with open(f"/proc/{pid}/status") as status:
+                    total += next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+        except (FileNotFoundError, PermissionError, ProcessLookupError, StopIteration):
+            continue
+    assert total, f"no process found listening on port {port}"
+    return total
+
+
+class _Pipeline:
+    """One keep-alive connection sending requests in batches and reading every answer."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection((HOST, port), timeout=ANSWER_SECONDS)
+        self.buffer = b""
+
+    def _answer(self) -> int:
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.sock.recv(1 << 20)
+            assert chunk, "the server closed the connection"
+            self.buffer += chunk
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        length = int(next((line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), b"0"))
+        while len(rest) < length:
+            chunk = self.sock.recv(1 << 20)
+            assert chunk, "the server closed the connection"
+            rest += chunk
+        self.buffer = rest[length:]
+        return int(head.split(b" ", 2)[1])
+
+    def send(self, requests: list[bytes]) -> list[int]:
+        self.sock.sendall(b"".join(requests))
+        return [self._answer() for _ in requests]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _invented_requests(count: int, rng: random.Random) -> Iterator[bytes]:
+    """Methods no one defined (long, random) and paths that match nothing, cycling through every kind of
+    answer a client without a key gets: 401 under /v1, 404 elsewhere, 405 on a route with another method."""
+    kinds = ["/v1/{}", "/{}", "/v1/messages", "/healthz", "/metrics", "/outbox/messages/{}/raw"]
+    for index in range(count):
+        word = "".join(rng.choices(string.ascii_letters, k=rng.randint(20, 60)))
+        method = "".join(rng.choices(string.ascii_uppercase, k=rng.randint(2000, 6000)))
+        if index % 7 == 0:
+            method = rng.choice(["GET", "PROPFIND", "BREW"])
+        path = kinds[index % len(kinds)].format(word)
+        yield f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+
+def _send_invented(port: int, count: int, rng: random.Random) -> None:
+    pipeline = _Pipeline(port)
+    try:
+        batch: list[bytes] = []
+        for raw in _invented_requests(count, rng):
+            batch.append(raw)
+            if len(batch) == 50:
+                assert all(400 <= status < 500 or status == 200 for status in pipeline.send(batch))
+                batch = []
+        pipeline.send(batch)
+    finally:
+        pipeline.close()
+
+
+def _scrape(port: int) -> tuple[bytes, set[tuple[tuple[str, str], ...]]]:
+    """The /metrics text and the label sets of its HTTP request series."""
+    status, _, body = _request(port, f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                                     f"{METRICS_KEY}\r\n\r\n".encode(), timeout=60)
+    assert status == 200
+    series = set()
+    for line in body.decode().splitlines():
+        if line.startswith("mail_gateway_http_requests_total{"):
+            labels = line[line.index("{") + 1:line.rindex("}")]
+            series.add(tuple(sorted(re.findall(r'(\w+)="([^"]*)"', labels))))
+    return body, series
+
+
+def test_invented_methods_and_paths_leave_the_metrics_and_the_memory_flat(serve) -> None:
+    from mail_gateway import create_app
+    from mail_gateway.settings import GatewaySettings
+
+    port = serve(GATEWAY_API_KEYS=METRICS_KEY)
+    rng = random.Random(20)
+    _send_invented(port, 1000, rng)
+    _scrape(port)  # the first scrape is counted in the next one
+    scrape_before, series_before = _scrape(port)
+    rss_before = _rss_of_tree(port)
+    _send_invented(port, 10_000, rng)
+    scrape_after, series_after = _scrape(port)
+    rss_after = _rss_of_tree(port)
+
+    # Every label comes from a closed set: the app's route templates, the HTTP methods, HTTP status codes.
+    routes = {rule.rule for rule in create_app(GatewaySettings(_env_file=None, gateway_env="testing"))
+              .url_map.iter_rules()} | {"unmatched"}
+    statuses = {str(code) for code in range(100, 600)}
+    closed = {"method": KNOWN_METHODS, "route": routes, "status": statuses}
+    outside = sorted({f"{name}={value[:40]}" for labels in series_after for name, value in labels
+                      if value not in closed[name]})
+    assert not outside, f"{len(outside)} label values outside the closed sets, e.g. {outside[:3]}"
+    # The 10,000 requests asked for nothing the first 1,000 had not: no new series, about the same scrape.
+    assert series_after == series_before, f"{len(series_before)} series became {len(series_after)}"
+    assert len(scrape_after) < len(scrape_before) * 1.1 + 1024, (len(scrape_before), len(scrape_after))
+    assert rss_after - rss_before < 20 * MEGABYTE, (rss_before // MEGABYTE, rss_after // MEGABYTE)

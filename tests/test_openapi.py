@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from openapi_spec_validator import validate
 
@@ -28,9 +32,61 @@ def test_every_route_of_the_app_is_documented(make_settings, document) -> None:
     app = create_app(make_settings(mail_backend="memory"))
     served = {(openapi_path(rule.rule), method.lower())
               for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+              and not rule.rule.startswith("/outbox")  # the outbox page's routes: for a browser
               for method in rule.methods - {"HEAD", "OPTIONS"}}
     documented = {(path, method) for path, operations in document["paths"].items() for method in operations}
     assert served == documented
+
+
+@pytest.mark.parametrize("outbox_enabled", [True, False])
+def test_the_outbox_page_and_its_files_stay_out_of_the_document(make_settings, outbox_enabled) -> None:
+    app = create_app(make_settings(mail_backend="memory", gateway_outbox_enabled=outbox_enabled))
+    assert any(rule.rule.startswith("/outbox") for rule in app.url_map.iter_rules())
+    document = app.test_client().get("/openapi.json").get_json()
+    assert [path for path in document["paths"] if not path.startswith(("/v1/", "/healthz", "/readyz", "/metrics",
+                                                                       "/openapi.json"))] == []
+    media_types = {media for operations in document["paths"].values() for operation in operations.values()
+                   for response in operation["responses"].values() for media in response.get("content", {})}
+    assert "text/html" not in media_types
+
+
+def test_every_operation_has_its_own_operation_id_and_a_described_tag(document) -> None:
+    operations = [(path, method, operation) for path, methods in document["paths"].items()
+                  for method, operation in methods.items()]
+    ids = [operation.get("operationId") for _, _, operation in operations]
+    assert all(isinstance(i, str) and re.fullmatch(r"[a-z]+(_[a-z]+)*", i) for i in ids), ids
+    assert len(set(ids)) == len(ids), ids
+    described = {tag["name"] for tag in document["tags"] if tag.get("description")}
+    assert {tag for _, _, operation in operations for tag in operation.get("tags", [])} == described
+    assert all(len(operation.get("tags", [])) == 1 for _, _, operation in operations)
+    by_path = {(path, method): operation["operationId"] for path, method, operation in operations}
+    assert by_path[("/v1/messages", "post")] == "send_message" and by_path[("/v1/messages", "get")] == "list_messages"
+
+
+def _inline(node: Any, where: str) -> Iterator[str]:
+    """Where an enum of several values, or an object with fields or entries, is written out in place rather
+    than referred to by name (a generated client would have to make up a name for it)."""
+    if isinstance(node, dict):
+        several = len(node.get("enum", [])) > 1
+        fielded = node.get("type") == "object" and ({"properties", "additionalProperties", "patternProperties"}
+                                                   & set(node))
+        if several or fielded:
+            yield where
+        for key, value in node.items():
+            yield from _inline(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _inline(value, f"{where}/{index}")
+
+
+def test_every_enum_and_object_is_a_named_schema(document) -> None:
+    named = document["components"]["schemas"]
+    found = [where for name, schema in named.items()
+             for key, value in schema.items() for where in _inline(value, f"{name}/{key}")]
+    found += list(_inline(document["paths"], "paths"))
+    assert found == []
+    assert named["QueuedState"]["enum"] == ["queued", "scheduled"]
+    assert named["QueuedResponse"]["properties"]["status"]["$ref"] == "#/components/schemas/QueuedState"
 
 
 def test_bodies_come_from_the_pydantic_models(document) -> None:
@@ -80,6 +136,21 @@ def test_a_route_added_by_another_blueprint_is_documented_too(make_settings) -> 
     assert operation["parameters"] == [{"name": "message_id", "in": "path", "required": True,
                                         "schema": {"type": "integer"}}]
     assert operation["security"] == [{"bearerAuth": []}]
+    assert operation["operationId"] == "get_item" and operation["tags"] == ["later"]
+    assert {"name": "later"} in document["tags"]
+
+
+def test_a_view_served_at_two_paths_gets_an_operation_id_for_each(make_settings) -> None:
+    from mail_gateway.outbox.api import outbox_blueprint
+
+    app = create_app(make_settings(mail_backend="memory"))
+    app.register_blueprint(outbox_blueprint("mirror", "/v1/mirror"))
+    document = app.test_client().get("/openapi.json").get_json()
+    validate(document)
+    assert document["paths"]["/v1/outbox"]["get"]["operationId"] == "list_outbox_messages"
+    assert document["paths"]["/v1/mirror"]["get"]["operationId"] == "list_outbox_messages_2"
+    ids = [operation["operationId"] for methods in document["paths"].values() for operation in methods.values()]
+    assert len(set(ids)) == len(ids)
 
 
 def test_the_outbox_routes_are_described_from_their_models(document) -> None:

@@ -46,7 +46,8 @@ def test_the_document_names_the_queued_answers(queued) -> None:
     validate(document)
     schemas = document["components"]["schemas"]
     assert set(schemas["QueuedResponse"]["properties"]) == {"id", "message_id", "status", "recipients"}
-    assert schemas["QueuedResponse"]["properties"]["status"]["enum"] == ["queued", "scheduled"]
+    assert schemas["QueuedResponse"]["properties"]["status"]["$ref"] == "#/components/schemas/QueuedState"
+    assert schemas["QueuedState"]["enum"] == ["queued", "scheduled"]
     for path in ("/v1/messages", "/v1/messages/raw"):
         accepted = document["paths"][path]["post"]["responses"]["202"]["content"]["application/json"]["schema"]
         assert {"#/components/schemas/SendResponse", "#/components/schemas/QueuedResponse"} <= {

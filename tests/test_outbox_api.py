@@ -72,11 +72,32 @@ def test_paging_with_limit_and_start(app) -> None:
     assert client.get("/v1/outbox?start=5").json["messages"] == []
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=1001", "start=-1", "subjct=Hello"])
+@pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=1001", "start=-1", "subjct=Hello",
+                                   "start=9223372036854775808", "start=%C2%B2", "start=" + "1" * 5000,
+                                   "limit=%D9%A5", "limit=+5"],
+                         ids=lambda query: query[:30])
 def test_bad_paging_is_a_problem_naming_the_parameter(app, query) -> None:
     response = app.test_client().get(f"/v1/outbox?{query}")
     assert response.status_code == 400 and response.mimetype == PROBLEM
-    assert response.json["errors"][0]["field"] == query.split("=")[0]
+    [error] = response.json["errors"]
+    assert error["field"] == query.split("=")[0]
+    if error["field"] != "subjct":
+        assert ("from 1 to 1000" if error["field"] == "limit" else "from 0 to 1000000000") in error["message"]
+
+
+@pytest.mark.parametrize("query", ["limit=1&limit=2", "start=0&start=1", "subject=a&subject=b", "to=a&to=b"])
+def test_a_list_parameter_given_twice_is_refused_not_half_read(app, query) -> None:
+    response = app.test_client().get(f"/v1/outbox?{query}")
+    assert response.status_code == 400 and response.mimetype == PROBLEM
+    assert response.json["errors"] == [{"field": query.split("=")[0], "message": "given more than once; give it once"}]
+
+
+def test_an_attachment_number_beyond_any_integer_is_a_404(app) -> None:
+    client = app.test_client()
+    post(client)
+    message_id = client.get("/v1/outbox").json["messages"][0]["id"]
+    response = client.get(f"/v1/outbox/{message_id}/attachments/{2**64}")
+    assert response.status_code == 404 and response.json["type"].endswith("no-such-attachment")
 
 
 def test_filters_by_recipient_sender_and_subject(app) -> None:

@@ -4,11 +4,14 @@ DNS rebinding), and state-changing outbox requests from another site are refused
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from api_helpers import assert_problem
 
 from mail_gateway import create_app
 from mail_gateway.errors import ConfigurationError
+from mail_gateway.outbox.guard import COOKIE, COOKIE_PATH
 
 KEY = "outbox-key-1"
 HELLO = {"from": "app@example.com", "to": ["friend@example.com"], "subject": "Hello", "text": "Hi"}
@@ -92,3 +95,73 @@ def test_state_changing_outbox_requests_from_another_site_are_refused(make_setti
     same = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
     assert client.delete(path, headers=same).status_code == 204
     assert client.get("/v1/outbox").json["total"] == 0
+
+
+# Issue 20, item 8: the page's cookie is signed with a server-side secret and expires.
+SECRET = "s" * 40
+
+
+def _log_in(app) -> str:
+    """The cookie a browser gets for the key, as it sends it back."""
+    login = app.test_client().post("/outbox/login", data={"key": KEY})
+    assert login.status_code == 303
+    return login.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
+
+
+def _sees_the_outbox(app, cookie: str) -> bool:
+    client = app.test_client()
+    client.set_cookie(COOKIE, cookie, path=COOKIE_PATH)
+    answer = client.get("/outbox/messages")
+    assert answer.status_code in (200, 401), answer.status_code
+    return answer.status_code == 200
+
+
+def test_the_cookie_expires_after_the_session_lifetime(make_settings) -> None:
+    app = create_app(make_settings(gateway_env="development", mail_backend="memory", gateway_api_keys=KEY,
+                                   gateway_outbox_session_lifetime=600))
+    login = app.test_client().post("/outbox/login", data={"key": KEY})
+    assert "Max-Age=600" in login.headers["Set-Cookie"]  # the browser drops it too
+    cookie = _log_in(app)
+    guard = app.extensions["mail_gateway.outbox_guard"]
+    assert _sees_the_outbox(app, cookie)
+    guard.clock = lambda: time.time() + 599
+    assert _sees_the_outbox(app, cookie)
+    guard.clock = lambda: time.time() + 601
+    assert not _sees_the_outbox(app, cookie)
+    client = app.test_client()
+    client.set_cookie(COOKIE, cookie, path=COOKIE_PATH)
+    assert client.get("/outbox").status_code == 401  # the key form again
+    guard.clock = lambda: time.time() - 3600  # a cookie issued in the future was not issued by this gateway
+    assert not _sees_the_outbox(app, cookie)
+
+
+def test_a_restart_revokes_every_cookie(make_settings) -> None:
+    before = create_app(make_settings(gateway_env="development", mail_backend="memory", gateway_api_keys=KEY))
+    after = create_app(make_settings(gateway_env="development", mail_backend="memory", gateway_api_keys=KEY))
+    cookie = _log_in(before)
+    assert _sees_the_outbox(before, cookie)
+    assert not _sees_the_outbox(after, cookie)
+
+
+def test_worker_processes_of_one_start_accept_each_others_cookies(make_settings) -> None:
+    """``serve --workers N`` reads the settings once, in the master, and each worker builds its app from them."""
+    settings = make_settings(gateway_env="development", mail_backend="memory", gateway_api_keys=KEY)
+    first, second = create_app(settings), create_app(settings)
+    assert _sees_the_outbox(second, _log_in(first)) and _sees_the_outbox(first, _log_in(second))
+
+
+def test_a_shared_secret_carries_cookies_across_hosts_and_rotating_it_revokes_them(make_settings) -> None:
+    def host(secret: str, keys: str = KEY):
+        return create_app(make_settings(gateway_env="development", mail_backend="memory", gateway_api_keys=keys,
+                                        gateway_outbox_session_secret=secret))
+
+    cookie = _log_in(host(SECRET))
+    assert _sees_the_outbox(host(SECRET), cookie)
+    assert not _sees_the_outbox(host("t" * 40), cookie)  # rotated
+    assert not _sees_the_outbox(host(SECRET, keys="another-key-2"), cookie)  # its key was removed
+    assert SECRET not in repr(make_settings(gateway_outbox_session_secret=SECRET))
+
+
+@pytest.mark.parametrize("cookie", ["", "garbage", "1.abc", "99999999999999999999999.00", "\u00b2.00", "x" * 3000])
+def test_a_forged_cookie_is_refused(app, cookie) -> None:
+    assert not _sees_the_outbox(app, cookie)

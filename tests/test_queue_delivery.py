@@ -3,6 +3,7 @@ store (``store_url``: SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 
@@ -122,6 +123,24 @@ def test_send_at_too_far_ahead_or_in_direct_mode_is_422(started, make_settings) 
     assert "queued delivery" in body["errors"][0]["message"]
 
 
+@pytest.mark.parametrize("form", [int, float, lambda at: str(int(at)), str, lambda at: True],
+                         ids=["int", "float", "digits", "decimal", "bool"])
+def test_send_at_as_a_bare_number_is_422_naming_the_expected_form(started, make_settings, form) -> None:
+    """A number, a minute ahead as Unix time, was taken as one; the API takes RFC 3339 with an offset."""
+    queued = run(started, make_settings, mail_backend="memory")
+    send_at = form(time.time() + 60)
+    raw = {"mail_from": "app@example.com", "rcpt_to": ["friend@example.com"], "send_at": send_at,
+           "data": base64.b64encode(b"Subject: Hi\r\n\r\nHello\r\n").decode()}
+    for path, payload in (("/v1/messages", {**MESSAGE, "send_at": send_at}), ("/v1/messages/raw", raw)):
+        body = assert_problem(queued.client.post(path, json=payload), 422, "invalid-message")
+        assert [e["field"] for e in body["errors"]] == ["send_at"], body
+        assert "RFC 3339" in body["errors"][0]["message"] and "T09:00:00+01:00" in body["errors"][0]["message"]
+    batch = queued.client.post("/v1/messages/batch", json={"messages": [{**MESSAGE, "send_at": send_at}]})
+    [result] = batch.get_json()["results"]
+    assert result["status"] == "failed" and result["error"]["errors"][0]["field"] == "send_at", result
+    assert queued.client.get("/v1/messages").get_json()["total"] == 0
+
+
 def test_cancel_retry_and_unknown_ids(started, make_settings, smtp_server) -> None:
     queued = run(started, make_settings, **smtp_server.settings())
     answer = queued.send({**MESSAGE, "send_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 600))})
@@ -138,6 +157,34 @@ def test_cancel_retry_and_unknown_ids(started, make_settings, smtp_server) -> No
     listed = queued.client.get("/v1/messages?status=canceled").get_json()
     assert [m["id"] for m in listed["messages"]] == [answer["id"]] and listed["total"] == 1
     assert_problem(queued.client.get("/v1/messages?limit=0"), 400, "invalid-query")
+
+
+# Each out of range, or not a whole number (superscript two, more digits than int() reads), and each answered
+# before the store sees it: 2**63 overflowed SQLite's integer into a 500.
+BAD_INTEGERS = [("start", "9223372036854775808"), ("start", "-1"), ("start", "\u00b2"), ("start", "1" * 5000),
+                ("limit", "0"), ("limit", "1001"), ("limit", "18446744073709551616"), ("limit", "abc")]
+
+
+def test_integer_query_parameters_out_of_range_are_400_naming_the_parameter_and_its_range(
+        started, make_settings) -> None:
+    queued = run(started, make_settings, mail_backend="memory")
+    for name, value in BAD_INTEGERS:
+        body = assert_problem(queued.client.get("/v1/messages", query_string={name: value}), 400, "invalid-query")
+        [error] = body["errors"]
+        bounds = "from 0 to 1000000000" if name == "start" else "from 1 to 1000"
+        assert error["field"] == name and bounds in error["message"], (value[:20], body)
+        assert name in body["detail"]
+    assert queued.client.get("/v1/messages?start=1000000000&limit=1000").get_json()["messages"] == []
+
+
+def test_a_query_parameter_given_twice_is_refused_not_half_read(started, make_settings) -> None:
+    queued = run(started, make_settings, mail_backend="memory")
+    queued.send()
+    for query in ("status=delivered&status=queued", "limit=1&limit=2", "start=0&start=1"):
+        body = assert_problem(queued.client.get(f"/v1/messages?{query}"), 400, "invalid-query")
+        name = query.partition("=")[0]
+        assert body["errors"] == [{"field": name, "message": "given more than once; give it once"}], body
+    assert queued.client.get("/v1/messages?status=queued").get_json()["total"] == 1
 
 
 def test_direct_mode_has_no_status_routes(make_settings) -> None:

@@ -74,7 +74,8 @@ def test_check_reports_banner_extensions_and_login(smtp_server_factory, monkeypa
 @pytest.mark.parametrize(
     ("setup", "reason"),
     [("down", "could not connect"), ("login", "refused the login of user 'app': 535"),
-     ("no-starttls", "STARTTLS extension not supported"), ("config", "MAIL_PORT is invalid")],
+     ("no-starttls", "STARTTLS extension not supported"),
+     ("config", "MAIL_PORT must be a whole number (got 'seventy')")],
 )
 def test_check_fails_non_zero_with_a_one_line_reason(smtp_server_factory, monkeypatch, setup, reason) -> None:
     server = smtp_server_factory(FaultHandler(), authenticator=Authenticator(), auth_require_tls=False)

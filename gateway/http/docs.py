@@ -10,11 +10,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from flask import Blueprint
 from pydantic import BaseModel
 
 View = TypeVar("View", bound=Callable[..., Any])
+BlueprintT = TypeVar("BlueprintT", bound=Blueprint)
 Response = type[BaseModel] | tuple[type[BaseModel], ...] | str | None
 ATTRIBUTE = "openapi_operation"
+BROWSER_ATTRIBUTE = "openapi_for_browsers"
+
+# Each operation's tag, in the order the document lists them; a generated client puts each tag's calls in a module.
+TAGS: dict[str, str] = {
+    "messages": "Send mail: one message, a batch, or a message the client built",
+    "queue": "Queued delivery: look up, list, retry and cancel stored messages (GATEWAY_DELIVERY=queued)",
+    "outbox": "The messages a keeping backend (memory, file) holds",
+    "health": "Liveness, readiness and metrics",
+    "openapi": "This description of the API",
+}
 
 # Each status a route may answer with an error, and the problem types (urn:mail-gateway:problem:<slug>) behind it.
 PROBLEMS: dict[int, tuple[str, list[str]]] = {
@@ -48,9 +60,12 @@ BATCH_ERRORS = (400, 401, 409, 413, 415, 422, 500, 503)
 class Operation:
     """One route's entry. ``responses`` maps each success status to a pydantic model (a JSON body), a tuple of
     models (a body that is any one of them, e.g. by delivery mode), a media type string (another body, e.g.
-    ``message/rfc822``) or None (no body)."""
+    ``message/rfc822``) or None (no body). ``operation_id`` (a snake_case verb, unique in the app) and ``tag``
+    (one of ``TAGS``) are what generated clients name the call and its module after."""
 
     summary: str
+    operation_id: str
+    tag: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     responses: Mapping[int, Response] = field(default_factory=dict)
@@ -58,11 +73,12 @@ class Operation:
     idempotent: bool = False
 
 
-def operation(summary: str, *, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-              responses: Mapping[int, Response], problems: tuple[int, ...] = (),
+def operation(summary: str, *, operation_id: str, tag: str, body: type[BaseModel] | None = None,
+              query: type[BaseModel] | None = None, responses: Mapping[int, Response], problems: tuple[int, ...] = (),
               idempotent: bool = False) -> Callable[[View], View]:
     def describe(view: View) -> View:
-        setattr(view, ATTRIBUTE, Operation(summary, body, query, dict(responses), problems, idempotent))
+        setattr(view, ATTRIBUTE, Operation(summary, operation_id, tag, body, query, dict(responses), problems,
+                                           idempotent))
         return view
 
     return describe
@@ -70,3 +86,14 @@ def operation(summary: str, *, body: type[BaseModel] | None = None, query: type[
 
 def operation_of(view: Callable[..., Any]) -> Operation | None:
     return getattr(view, ATTRIBUTE, None)
+
+
+def for_browsers(blueprint: BlueprintT) -> BlueprintT:
+    """Keep ``blueprint``'s routes (pages, forms, static files, a page's own data routes) out of the document:
+    they serve a browser, not an API client, and a generated client has nothing to do with them."""
+    setattr(blueprint, BROWSER_ATTRIBUTE, True)
+    return blueprint
+
+
+def is_for_browsers(blueprint: Blueprint | None) -> bool:
+    return bool(getattr(blueprint, BROWSER_ATTRIBUTE, False))

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, Flask, current_app
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
 
@@ -28,6 +28,7 @@ REF = "#/components/schemas/{model}"
 PROBLEM = "application/problem+json"
 _RULE_PARAMETER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 _PARAMETER_TYPES = {"int": "integer", "float": "number"}
+BINARY = {"application/octet-stream", "message/rfc822"}  # bodies a client reads as bytes
 _IDEMPOTENCY_PARAMETER = {
     "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
     "description": "Makes the request safe to retry for 24 hours: the same key and body replay the first "
@@ -45,9 +46,14 @@ def _json(schema: dict[str, Any], media_type: str = "application/json") -> dict[
     return {"content": {media_type: {"schema": schema}}}
 
 
+def _api_rules(app: Flask) -> list[Rule]:
+    """Every rule of the API: not the app's static files, nor the routes of blueprints made for a browser."""
+    return [rule for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+            and not docs.is_for_browsers(app.blueprints.get(rule.endpoint.rpartition(".")[0]))]
+
+
 def _served(app: Flask) -> list[tuple[Rule, str, Any]]:
-    return [(rule, method, app.view_functions[rule.endpoint])
-            for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+    return [(rule, method, app.view_functions[rule.endpoint]) for rule in _api_rules(app)
             for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})]
 
 
@@ -59,6 +65,8 @@ def _models(served: list[tuple[Rule, str, Any]]) -> list[tuple[type[BaseModel], 
             continue
         if operation.body is not None:
             models[(operation.body, "validation")] = None
+        if operation.query is not None:  # for the named schemas its parameters refer to
+            models[(operation.query, "validation")] = None
         for response in operation.responses.values():
             for model in response if isinstance(response, tuple) else (response,):
                 if isinstance(model, type):
@@ -66,12 +74,23 @@ def _models(served: list[tuple[Rule, str, Any]]) -> list[tuple[type[BaseModel], 
     return list(models)
 
 
+def _schemas(served: list[tuple[Rule, str, Any]]) -> tuple[dict[Any, Any], dict[str, Any]]:
+    """Each model's reference, and the named schemas. A query model's fields become parameters: its own schema
+    is left out, the ones its fields refer to stay."""
+    refs, top = models_json_schema(_models(served), ref_template=REF)
+    schemas = top.get("$defs", {})
+    queries = {operation.query for _, _, view in served if (operation := docs.operation_of(view)) is not None}
+    for query in queries - {None}:
+        schemas.pop(refs[(query, "validation")]["$ref"].rpartition("/")[2], None)
+    return refs, schemas
+
+
 def _parameters(rule: Rule, operation: docs.Operation | None) -> list[dict[str, Any]]:
     parameters = [{"name": name, "in": "path", "required": True,
                    "schema": {"type": _PARAMETER_TYPES.get(converter or "", "string")}}
                   for converter, name in _RULE_PARAMETER.findall(rule.rule)]
     if operation is not None and operation.query is not None:
-        schema = operation.query.model_json_schema()
+        schema = operation.query.model_json_schema(ref_template=REF)
         for name, field in operation.query.model_fields.items():
             key = field.alias or name
             parameters.append({"name": key, "in": "query", "required": field.is_required(),
@@ -99,7 +118,7 @@ def _success(response: docs.Response, refs: dict[Any, Any]) -> dict[str, Any]:
     if response is None:
         return {"description": "Done; no body"}
     if isinstance(response, str):
-        schema = {"type": "object"} if response.endswith("json") else {"type": "string"}
+        schema = {"type": "string", "format": "binary"} if response in BINARY else {"type": "string"}
         return {"description": "Success", "content": {response: {"schema": schema}}}
     return {"description": (inspect.getdoc(response) or "Success").splitlines()[0],
             **_json(refs[(response, "serialization")])}
@@ -112,12 +131,14 @@ def _operation(rule: Rule, method: str, view: Any, refs: dict[Any, Any], protect
         summary = (inspect.getdoc(view) or rule.endpoint).splitlines()[0]
         success = {"204": {"description": "Done; no body"}} if method == "DELETE" else \
             {"200": {"description": "Success"}}
-        entry: dict[str, Any] = {"summary": summary, "responses": {
-            **success, "default": {"description": "An error", **_json(problem_ref, PROBLEM)}}}
+        blueprint, _, name = rule.endpoint.rpartition(".")
+        entry: dict[str, Any] = {
+            "summary": summary, "operationId": _identifier(f"{method}_{name}"), "tags": [blueprint or "default"],
+            "responses": {**success, "default": {"description": "An error", **_json(problem_ref, PROBLEM)}}}
     else:
-        entry = {"summary": operation.summary, "responses": {
-            **{str(status): _success(response, refs) for status, response in operation.responses.items()},
-            **_problem_responses(operation.problems, problem_ref)}}
+        responses = {str(status): _success(response, refs) for status, response in operation.responses.items()}
+        entry = {"summary": operation.summary, "operationId": operation.operation_id, "tags": [operation.tag],
+                 "responses": {**responses, **_problem_responses(operation.problems, problem_ref)}}
         if operation.body is not None:
             entry["requestBody"] = {"required": True, **_json(refs[(operation.body, "validation")])}
     parameters = _parameters(rule, operation)
@@ -128,30 +149,55 @@ def _operation(rule: Rule, method: str, view: Any, refs: dict[Any, Any], protect
     return entry
 
 
+def _identifier(text: str) -> str:
+    return re.sub(r"\W+", "_", text).strip("_").lower() or "operation"
+
+
+def _unique_ids(operations: list[dict[str, Any]]) -> None:
+    """An operationId names one call of a generated client: a view served at two paths gets a numbered second."""
+    seen: set[str] = set()
+    for entry in operations:
+        base, number = entry["operationId"], 1
+        while entry["operationId"] in seen:
+            number += 1
+            entry["operationId"] = f"{base}_{number}"
+        seen.add(entry["operationId"])
+
+
 def document_for(app: Flask) -> dict[str, Any]:
     protected = bool(MailGateway.state(app).settings.api_keys)
     served = _served(app)
-    refs, top = models_json_schema(_models(served), ref_template=REF)
+    refs, schemas = _schemas(served)
     paths: dict[str, dict[str, Any]] = {}
     for rule, method, view in served:
         paths.setdefault(openapi_path(rule.rule), {})[method.lower()] = _operation(rule, method, view, refs,
                                                                                     protected)
+    operations = [entry for path in paths.values() for entry in path.values()]
+    _unique_ids(operations)
+    used = {tag for entry in operations for tag in entry["tags"]}
     return {
         "openapi": "3.1.0",
         "info": {"title": "mail-gateway", "version": "1",
                  "description": "Send mail through the gateway's configured backend. Every error is an RFC 9457 "
                                 "application/problem+json body."},
+        "tags": [{"name": name, "description": text} for name, text in docs.TAGS.items() if name in used]
+        + [{"name": name} for name in sorted(used - set(docs.TAGS))],
         "paths": paths,
         "components": {
-            "schemas": top.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
                                                "description": "One of the keys in GATEWAY_API_KEYS"}},
         },
     }
 
 
+class OpenAPIDocument(RootModel[dict[str, Any]]):
+    """This document: OpenAPI 3.1, as JSON."""
+
+
 @blueprint.get("/openapi.json")
-@docs.operation("This document (OpenAPI 3.1)", responses={200: "application/json"})
+@docs.operation("This document (OpenAPI 3.1)", operation_id="get_openapi_document", tag="openapi",
+                responses={200: OpenAPIDocument})
 def openapi_document() -> dict[str, Any]:
     # Built on first request, when every blueprint (including ones registered after start-up) is in place.
     cache = current_app.extensions.setdefault("mail_gateway_openapi", {})

@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
+
+# Named, so the document gives each enum a schema of its own: a generated client would otherwise name an inline
+# enum after its model and field, and two such names can collide (QueuedRecipient's status and the
+# QueuedRecipientStatus model), which makes it drop the models that use them.
+OutcomeState = TypeAliasType("OutcomeState", Literal["accepted", "rejected", "deferred"])
+QueuedState = TypeAliasType("QueuedState", Literal["queued", "scheduled"])
 
 
 class RecipientOutcome(BaseModel):
     email: str
-    status: Literal["accepted", "rejected", "deferred"]
+    status: OutcomeState
     code: int | None = Field(None, description="the SMTP reply code, when a server answered")
     reason: str | None = Field(None, description="the SMTP reply text, when a server answered")
 
@@ -24,7 +31,7 @@ class SendResponse(BaseModel):
 
 class QueuedRecipient(BaseModel):
     email: str
-    status: Literal["queued", "scheduled"]
+    status: QueuedState
 
 
 class QueuedResponse(BaseModel):
@@ -33,7 +40,7 @@ class QueuedResponse(BaseModel):
 
     id: str = Field(description="the gateway's id, for GET /v1/messages/{id}")
     message_id: str
-    status: Literal["queued", "scheduled"] = Field(description="scheduled until its send_at, else queued")
+    status: QueuedState = Field(description="scheduled until its send_at, else queued")
     recipients: list[QueuedRecipient]
 
 

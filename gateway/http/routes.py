@@ -10,7 +10,7 @@ from mail_gateway.extension import MailGateway
 from mail_gateway.http import docs
 from mail_gateway.http.auth import current_client
 from mail_gateway.http.batch import send_batch
-from mail_gateway.http.body import json_body
+from mail_gateway.http.body import json_body, release_json_body
 from mail_gateway.http.idempotency import idempotent
 from mail_gateway.http.responses import BatchResult, Health, QueuedResponse, SendResponse
 from mail_gateway.http.schemas import BatchRequest, RawMessageRequest, parse_raw_request
@@ -21,14 +21,14 @@ SENT = (SendResponse, QueuedResponse)  # delivered now (direct) or stored for th
 
 
 @blueprint.get("/healthz")
-@docs.operation("Liveness probe", responses={200: Health})
+@docs.operation("Liveness probe", operation_id="get_health", tag="health", responses={200: Health})
 def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
 @blueprint.post("/v1/messages")
-@docs.operation("Send one message", body=MessageRequest, responses={202: SENT}, problems=docs.SEND_ERRORS,
-                idempotent=True)
+@docs.operation("Send one message", operation_id="send_message", tag="messages", body=MessageRequest,
+                responses={202: SENT}, problems=docs.SEND_ERRORS, idempotent=True)
 @idempotent
 def send_message() -> tuple[dict[str, Any], int]:
     sender = MailGateway.state().sender
@@ -36,7 +36,8 @@ def send_message() -> tuple[dict[str, Any], int]:
 
 
 @blueprint.post("/v1/messages/batch")
-@docs.operation("Send several messages, each reported on its own", body=BatchRequest,
+@docs.operation("Send several messages, each reported on its own", operation_id="send_batch", tag="messages",
+                body=BatchRequest,
                 responses={200: BatchResult}, problems=docs.BATCH_ERRORS, idempotent=True)
 @idempotent
 def send_message_batch() -> tuple[dict[str, Any], int]:
@@ -44,12 +45,14 @@ def send_message_batch() -> tuple[dict[str, Any], int]:
 
 
 @blueprint.post("/v1/messages/raw")
-@docs.operation("Send a message built by the client, unchanged", body=RawMessageRequest,
+@docs.operation("Send a message built by the client, unchanged", operation_id="send_raw", tag="messages",
+                body=RawMessageRequest,
                 responses={202: SENT}, problems=docs.SEND_ERRORS, idempotent=True)
 @idempotent
 def send_raw_message() -> tuple[dict[str, Any], int]:
     sender = MailGateway.state().sender
     request = parse_raw_request(json_body(), max_recipients=sender.settings.gateway_max_recipients)
+    release_json_body()  # its base64 text is decoded now
     result = sender.send_raw(request.mail_from.envelope, [r.envelope for r in request.rcpt_to], request.data,
                              via="http", client=current_client(), send_at=sender.send_time(request.send_at))
     return result.to_dict(), 202

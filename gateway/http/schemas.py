@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mail_gateway.errors import FieldError, InvalidMessageError
-from mail_gateway.mail.fields import AddressList, Base64Bytes, MailAddress
+from mail_gateway.mail.fields import AddressList, Base64Bytes, MailAddress, Rfc3339Time
 from mail_gateway.mail.request import MessageRequest, too_many_recipients, validation_errors
 
 
@@ -28,7 +28,7 @@ class RawMessageRequest(BaseModel):
     mail_from: MailAddress = Field(description="the envelope sender (SMTP MAIL FROM)")
     rcpt_to: AddressList = Field(min_length=1, description="the envelope recipients (SMTP RCPT TO)")
     data: Base64Bytes = Field(description="the RFC 5322 message, base64-encoded", json_schema_extra={"minLength": 1})
-    send_at: AwareDatetime | None = Field(None, description="when to send it, RFC 3339 with an offset; needs queued "
+    send_at: Rfc3339Time | None = Field(None, description="when to send it, RFC 3339 with an offset; needs queued "
                                                             "delivery")
 
 

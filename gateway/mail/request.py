@@ -12,7 +12,8 @@ from __future__ import annotations
 import mimetypes
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypeAliasType
 
 from mail_gateway.errors import FieldError, InvalidMessageError
 from mail_gateway.mail.addresses import Address
@@ -27,11 +28,18 @@ from mail_gateway.mail.fields import (
     HeaderValue,
     MailAddress,
     MetadataKey,
+    Rfc3339Time,
     Tag,
     Text,
 )
+from mail_gateway.settings.wording import must_be
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+# Named, so the OpenAPI document gives each map a schema of its own rather than an inline object a generated
+# client would have to name itself.
+Headers = TypeAliasType("Headers", dict[HeaderName, HeaderValue])
+Metadata = TypeAliasType("Metadata", dict[MetadataKey, HeaderValue])
+
 
 class Attachment(BaseModel):
     """A file to attach; with ``content_id`` it is inline (an image the HTML shows as ``cid:...``)."""
@@ -61,13 +69,13 @@ class MessageRequest(BaseModel):
     subject: HeaderValue = ""
     text: Text | None = None
     html: Text | None = None
-    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     attachments: list[Attachment] = Field(default_factory=list)
     tags: list[Tag] = Field(default_factory=list, max_length=50, description="sent as the X-Tags header")
-    metadata: dict[MetadataKey, HeaderValue] = Field(
+    metadata: Metadata = Field(
         default_factory=dict, max_length=50, description="each entry sent as an X-Metadata-<key> header"
     )
-    send_at: AwareDatetime | None = Field(
+    send_at: Rfc3339Time | None = Field(
         None, description="when to send it, RFC 3339 with an offset (e.g. 2030-01-31T09:00:00+01:00); needs queued "
                           "delivery (GATEWAY_DELIVERY=queued), at most GATEWAY_QUEUE_MAX_SCHEDULE ahead")
 
@@ -101,14 +109,9 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return path or "body"
 
 
-def _message(error: dict[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown field; remove it"
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
 def validation_errors(exc: ValidationError) -> list[FieldError]:
-    return [FieldError(field_path(e["loc"]), _message(e)) for e in exc.errors(include_url=False)]
+    """Each invalid field and what it must be, in the gateway's words; never the value sent."""
+    return [FieldError(field_path(e["loc"]), must_be(e)) for e in exc.errors(include_url=False, include_input=False)]
 
 
 def too_many_recipients(count: int, max_recipients: int | None, field: str) -> list[FieldError]:

@@ -13,25 +13,17 @@ from typing import Any
 from flask import Blueprint, Response, json, request, send_file
 
 from mail_gateway.backends.outbox import KeptMessage, Outbox, outbox_of
-from mail_gateway.errors import FieldError
 from mail_gateway.extension import MailGateway
 from mail_gateway.http import docs
 from mail_gateway.http.problems import Problem
+from mail_gateway.http.query import parse_query
 from mail_gateway.mail.reader import MessageReader
 from mail_gateway.outbox import views
-from mail_gateway.outbox.models import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    MAX_START,
-    MessageDetail,
-    OutboxPage,
-    OutboxQuery,
-)
+from mail_gateway.outbox.models import MessageDetail, OutboxPage, OutboxQuery
 
 # Whatever a message holds is the sender's content: never let a browser run or sniff it in this origin.
 CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"}
 READ_ERRORS = (401, 404)
-QUERY_PARAMETERS = {field.alias or name for name, field in OutboxQuery.model_fields.items()}
 
 
 def current_outbox() -> Outbox:
@@ -57,33 +49,19 @@ def kept_or_404(message_id: str) -> KeptMessage:
     return kept
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise Problem(400, "Invalid query", f"{name} must be a whole number from {low} to {high}.",
-                      "invalid-query", [FieldError(name, f"set it to a whole number from {low} to {high}")])
-    return int(raw)
-
-
-@docs.operation("List kept messages, newest first", query=OutboxQuery, responses={200: OutboxPage, 304: None},
-                problems=(400, *READ_ERRORS))
+@docs.operation("List kept messages, newest first", operation_id="list_outbox_messages", tag="outbox",
+                query=OutboxQuery, responses={200: OutboxPage, 304: None}, problems=(400, *READ_ERRORS))
 def list_messages() -> Response:
     """List kept messages, newest first; `limit`/`start` page, `to`/`from`/`subject` filter."""
-    unknown = sorted(set(request.args) - QUERY_PARAMETERS)
-    if unknown:  # a misspelt filter would otherwise list every message as if it matched
-        raise Problem(400, "Invalid query", f"Unknown query parameter(s): {', '.join(map(repr, unknown))}.",
-                      "invalid-query", [FieldError(name, f"remove it; the parameters are "
-                                                         f"{', '.join(sorted(QUERY_PARAMETERS))}") for name in unknown])
-    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    start = _int_arg("start", 0, 0, MAX_START)
+    # A misspelt filter is refused, as is one given twice: either would list messages that do not match.
+    query = parse_query(OutboxQuery)
+    limit, start = query.limit, query.start
     outbox = current_outbox()
     # The page a poller already has costs one comparison: nothing is listed, read or parsed.
     etag = hashlib.sha256(f"{outbox.version()}?{request.query_string.decode('latin-1')}".encode()).hexdigest()[:32]
     if request.if_none_match.contains(etag):
         return Response(status=304, headers={"ETag": f'"{etag}"', "Cache-Control": "no-cache"})
-    to, from_, subject = (request.args.get(name) or None for name in ("to", "from", "subject"))
+    to, from_, subject = query.to or None, query.from_ or None, query.subject or None
     ids = outbox.kept_ids()
     if to is None and from_ is None and subject is None:  # no filter: only the page's messages are read
         total = len(ids)
@@ -97,34 +75,38 @@ def list_messages() -> Response:
                     headers={"ETag": f'"{etag}"', "Cache-Control": "no-cache"})
 
 
-@docs.operation("Forget every kept message", responses={204: None}, problems=(*READ_ERRORS, 403))
+@docs.operation("Forget every kept message", operation_id="clear_outbox", tag="outbox", responses={204: None},
+                problems=(*READ_ERRORS, 403))
 def clear_messages() -> tuple[str, int]:
     current_outbox().clear()
     return "", 204
 
 
-@docs.operation("One kept message: headers, text, HTML and attachments", responses={200: MessageDetail},
-                problems=READ_ERRORS)
+@docs.operation("One kept message: headers, text, HTML and attachments", operation_id="get_outbox_message",
+                tag="outbox", responses={200: MessageDetail}, problems=READ_ERRORS)
 def get_message(message_id: str) -> dict[str, Any]:
     kept = kept_or_404(message_id)
     return views.detail(kept, MessageReader(kept.data, kept.recipients))
 
 
-@docs.operation("Forget one kept message", responses={204: None}, problems=(*READ_ERRORS, 403))
+@docs.operation("Forget one kept message", operation_id="delete_outbox_message", tag="outbox",
+                responses={204: None}, problems=(*READ_ERRORS, 403))
 def delete_message(message_id: str) -> tuple[str, int]:
     if not current_outbox().delete_kept(message_id):
         kept_or_404(message_id)  # answers the same 404 as a read would
     return "", 204
 
 
-@docs.operation("One kept message exactly as delivered", responses={200: "message/rfc822"}, problems=READ_ERRORS)
+@docs.operation("One kept message exactly as delivered", operation_id="get_outbox_message_raw", tag="outbox",
+                responses={200: "message/rfc822"}, problems=READ_ERRORS)
 def raw_message(message_id: str) -> Response:
     kept = kept_or_404(message_id)
     return Response(kept.data, mimetype="message/rfc822")
 
 
 @docs.operation("One attachment of a kept message, numbered from 0, as a download",
-                responses={200: "application/octet-stream"}, problems=READ_ERRORS)
+                operation_id="get_outbox_attachment", tag="outbox", responses={200: "application/octet-stream"},
+                problems=READ_ERRORS)
 def attachment(message_id: str, index: int) -> Response:
     kept = kept_or_404(message_id)
     attachments = MessageReader(kept.data).attachments

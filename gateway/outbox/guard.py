@@ -3,20 +3,28 @@ that changes the outbox may come from another site.
 
 A program sends ``Authorization: Bearer <key>`` as for ``/v1``. A browser cannot add that header to a page load,
 an iframe or a download link, so it enters the key once in a form; the answer is a cookie that is ``HttpOnly``
-(no script reads it) and ``SameSite=Strict`` (no other site's page sends it). The cookie holds an HMAC of the
-key, never the key, so it grants the outbox page and nothing else.
+(no script reads it) and ``SameSite=Strict`` (no other site's page sends it). The cookie holds when it was
+issued and an HMAC of that time and the key under a server-side secret, never the key, so it grants the outbox
+page and nothing else; it lasts GATEWAY_OUTBOX_SESSION_LIFETIME, and a new secret (a restart, or another
+GATEWAY_OUTBOX_SESSION_SECRET) or the key's removal from GATEWAY_API_KEYS revokes it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+import re
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, render_template, request
 
 from mail_gateway.http.auth import matches_any, presents_a_key, unauthorized
 from mail_gateway.http.problems import Problem
+
+if TYPE_CHECKING:
+    from mail_gateway.settings import GatewaySettings
 
 COOKIE = "mail_gateway_outbox"
 COOKIE_PATH = "/outbox"
@@ -26,10 +34,18 @@ GUARDED_BLUEPRINTS = {"outbox_page", "outbox_page_data"}  # /v1/outbox is guarde
 OPEN_ENDPOINTS = {"outbox_page.login", "outbox_page.static"}
 LOGIN_POLICY = ("default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
                 "frame-ancestors 'none'")
+# Seconds a cookie's issue time may be ahead of this host's clock: hosts sharing a secret disagree a little.
+CLOCK_SKEW = 60
+_ISSUED = re.compile(r"[0-9]{1,12}")
 
 
-def session_token(key: str) -> str:
-    return hmac.new(key.encode("utf-8"), b"mail-gateway outbox session", hashlib.sha256).hexdigest()
+def _signing_key(secret: bytes, key: bytes) -> bytes:
+    """One signing key per API key, so a cookie names no key and still dies with its own."""
+    return hmac.new(secret, b"mail-gateway outbox session\0" + key, hashlib.sha256).digest()
+
+
+def _signature(signing_key: bytes, issued: str) -> bytes:
+    return hmac.new(signing_key, issued.encode("ascii"), hashlib.sha256).hexdigest().encode("ascii")
 
 
 def from_another_site() -> bool:
@@ -49,14 +65,20 @@ def login_page(status: int, wrong: bool = False) -> Response:
 
 
 class OutboxGuard:
-    def __init__(self, keys: Sequence[str]) -> None:
+    def __init__(self, keys: Sequence[str], secret: bytes, lifetime: float) -> None:
         self.keys = [key.encode("utf-8") for key in keys]
-        self.tokens = [session_token(key).encode("ascii") for key in keys]
+        self.secret = secret
+        self.signing_keys = [_signing_key(secret, key) for key in self.keys]
+        self.lifetime = lifetime
+        self.clock: Callable[[], float] = time.time
 
     def has_session(self) -> bool:
-        presented, matched = request.cookies.get(COOKIE, "").encode("utf-8", "surrogateescape"), False
-        for token in self.tokens:
-            matched |= hmac.compare_digest(presented, token)
+        issued, _, signature = request.cookies.get(COOKIE, "").partition(".")
+        if not _ISSUED.fullmatch(issued) or not -CLOCK_SKEW <= self.clock() - int(issued) <= self.lifetime:
+            return False
+        presented, matched = signature.encode("utf-8", "surrogateescape"), False
+        for signing_key in self.signing_keys:  # no early exit: the time taken does not say which key matched
+            matched |= hmac.compare_digest(presented, _signature(signing_key, issued))
         return matched
 
     def check(self) -> Response | None:
@@ -74,12 +96,18 @@ class OutboxGuard:
         raise unauthorized("GATEWAY_API_KEYS is set: send a key as 'Authorization: Bearer <key>', or enter one "
                            "on the /outbox page.")
 
-    def log_in(self, presented: str) -> bool:
-        return bool(self.keys) and matches_any(presented, self.keys)
+    def log_in(self, presented: str) -> str | None:
+        """The cookie's value for a key entered in the form, or None for a wrong one: the issue time and its
+        signature with the key."""
+        if not self.keys or not matches_any(presented, self.keys):
+            return None
+        issued = str(int(self.clock()))
+        signing_key = _signing_key(self.secret, presented.encode("utf-8", "surrogateescape"))
+        return f"{issued}.{_signature(signing_key, issued).decode('ascii')}"
 
 
-def install_guard(app: Flask, keys: Sequence[str]) -> OutboxGuard:
-    guard = OutboxGuard(keys)
+def install_guard(app: Flask, settings: GatewaySettings) -> OutboxGuard:
+    guard = OutboxGuard(settings.api_keys, settings.outbox_session_secret, settings.gateway_outbox_session_lifetime)
     app.extensions["mail_gateway.outbox_guard"] = guard
     # Only the outbox's own requests pay for the check.
     for blueprint in OUTBOX_BLUEPRINTS:

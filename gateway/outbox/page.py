@@ -11,6 +11,7 @@ that forbids scripts and remote loads, and the page shows it in an iframe sandbo
 from __future__ import annotations
 
 import base64
+import math
 import re
 from collections.abc import Sequence
 from urllib.parse import unquote
@@ -24,7 +25,7 @@ from mail_gateway.http.problems import Problem
 from mail_gateway.mail.reader import FoundAttachment, MessageReader
 from mail_gateway.outbox import api
 from mail_gateway.outbox.api import kept_or_404, outbox_blueprint
-from mail_gateway.outbox.guard import COOKIE, COOKIE_PATH, install_guard, login_page, session_token
+from mail_gateway.outbox.guard import COOKIE, COOKIE_PATH, install_guard, login_page
 
 PAGE_LIMIT = 200
 PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -52,14 +53,15 @@ def inline_cid_images(html: str, attachments: Sequence[FoundAttachment]) -> str:
     return _CID_REFERENCE.sub(data_uri, html) if images else html
 
 
-blueprint = Blueprint("outbox_page", __name__, template_folder="templates", static_folder="static",
-                      static_url_path="/outbox/static")
-data_blueprint = outbox_blueprint("outbox_page_data", "/outbox/messages")
-disabled_blueprint = Blueprint("outbox_page_disabled", __name__)
+# The page, its static files and data routes, and the 404 in their place serve a browser: none is in the API's
+# OpenAPI document (the data routes are /v1/outbox's, documented there).
+blueprint = docs.for_browsers(Blueprint("outbox_page", __name__, template_folder="templates", static_folder="static",
+                                        static_url_path="/outbox/static"))
+data_blueprint = docs.for_browsers(outbox_blueprint("outbox_page_data", "/outbox/messages"))
+disabled_blueprint = docs.for_browsers(Blueprint("outbox_page_disabled", __name__))
 
 
 @blueprint.get("/outbox")
-@docs.operation("The outbox page, for a browser", responses={200: "text/html"})
 def page() -> Response:
     """The developer outbox page (HTML)."""
     backend = MailGateway.state().backend
@@ -79,8 +81,6 @@ def page() -> Response:
 
 
 @blueprint.get("/outbox/messages/<message_id>/html")
-@docs.operation("A kept message's HTML part, for the page's sandboxed frame", responses={200: "text/html"},
-                problems=(404,))
 def message_html(message_id: str) -> Response:
     """A kept message's HTML part, for the sandboxed frame of the outbox page."""
     kept = kept_or_404(message_id)
@@ -94,16 +94,15 @@ def message_html(message_id: str) -> Response:
 
 
 @blueprint.post("/outbox/login")
-@docs.operation("Enter an API key for the outbox page; answered with a cookie for it",
-                responses={303: None, 401: "text/html"}, problems=(403,))
 def login() -> Response:
     """Exchange an API key (form field ``key``) for the outbox page's cookie (HttpOnly, SameSite=Strict)."""
-    presented = request.form.get("key", "")
-    if not current_app.extensions["mail_gateway.outbox_guard"].log_in(presented):
+    guard = current_app.extensions["mail_gateway.outbox_guard"]
+    session = guard.log_in(request.form.get("key", ""))
+    if session is None:
         return login_page(401, wrong=True)
     response = redirect(url_for("outbox_page.page"), code=303)
-    response.set_cookie(COOKIE, session_token(presented), path=COOKIE_PATH, httponly=True, samesite="Strict",
-                        secure=request.is_secure)
+    response.set_cookie(COOKIE, session, max_age=math.ceil(guard.lifetime), path=COOKIE_PATH, httponly=True,
+                        samesite="Strict", secure=request.is_secure)
     return response
 
 
@@ -121,7 +120,7 @@ def install_outbox(app: Flask) -> None:
     that says why)."""
     app.register_blueprint(api.blueprint)
     settings = MailGateway.state(app).settings
-    install_guard(app, settings.api_keys)
+    install_guard(app, settings)
     if settings.outbox_enabled:
         app.register_blueprint(blueprint)
         app.register_blueprint(data_blueprint)

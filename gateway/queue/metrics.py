@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from http import HTTPStatus
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
@@ -35,16 +36,24 @@ def count_attempt(attempt: Attempt) -> None:
         DELIVERIES.labels(update.event, attempt.upstream or "-").inc()
 
 
+# Label values come from closed sets only: a method or status outside them is counted as "other", so a client,
+# with or without a key, cannot add series (each kept for the life of the process, and in every scrape) by
+# inventing methods. The route is the matched rule's template or "unmatched", never the path asked for.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"})
+STATUSES = frozenset(str(status.value) for status in HTTPStatus)
+OTHER = "other"
+
 # The labelled children of each route, method and status, looked up once: ``labels()`` takes a lock and builds
-# its key on every call, a cost paid by every HTTP request.
-_REQUEST_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+# its key on every call, a cost paid by every HTTP request. Bounded, as the labels are.
+_REQUEST_CHILDREN: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
 
 def count_request(route: str, method: str, status: int, seconds: float) -> None:
-    children = _REQUEST_CHILDREN.get((route, method, status))
+    """Count one answered request; ``route`` is the matched rule's template (or "unmatched")."""
+    key = (route, method if method in METHODS else OTHER, code if (code := str(status)) in STATUSES else OTHER)
+    children = _REQUEST_CHILDREN.get(key)
     if children is None:
-        children = _REQUEST_CHILDREN.setdefault(
-            (route, method, status), (HTTP_REQUESTS.labels(route, method, str(status)), HTTP_LATENCY.labels(route)))
+        children = _REQUEST_CHILDREN.setdefault(key, (HTTP_REQUESTS.labels(*key), HTTP_LATENCY.labels(route)))
     children[0].inc()
     children[1].observe(seconds)
 

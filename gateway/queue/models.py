@@ -6,9 +6,13 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypeAliasType
 
-RecipientState = Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled"]
-MessageState = Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled", "partial"]
+# Named schemas in the OpenAPI document, not inline enums a generated client would have to name itself.
+RecipientState = TypeAliasType(
+    "RecipientState", Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled"])
+MessageState = TypeAliasType(
+    "MessageState", Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled", "partial"])
 
 
 class QueuedRecipientStatus(BaseModel):
@@ -38,6 +42,8 @@ class QueuedMessageSummary(BaseModel):
     send_at: str | None = None
     size: int
     attempts: int
+    api_key: str | None = Field(None, description="the name of the API key that sent it; null for an unnamed key and "
+                                                  "for a message sent without a key (the SMTP ingress, the library)")
 
 
 class QueuedMessageStatus(QueuedMessageSummary):
@@ -57,8 +63,10 @@ class QueuedMessageList(BaseModel):
 
 
 class QueueListQuery(BaseModel):
+    """Each parameter at most once; ``mail_gateway.http.query`` reads them, within these bounds."""
+
     model_config = ConfigDict(extra="forbid")
 
     status: MessageState | None = Field(None, description="only messages in this state")
     limit: int = Field(50, ge=1, le=1000, description="at most this many (1-1000)")
-    start: int = Field(0, ge=0, description="skip this many")
+    start: int = Field(0, ge=0, le=10**9, description="skip this many (0-1000000000)")
