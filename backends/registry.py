@@ -66,11 +66,18 @@ def create_backend(settings: GatewaySettings) -> EmailBackend:
     return import_backend_class(BUILTIN.get(name, name))(settings)
 
 
+def active_override() -> EmailBackend | None:
+    """The backend ``backend_override`` imposes right now, or None."""
+    with _override_lock:
+        return _override[-1] if _override else None
+
+
 @contextmanager
 def backend_override(backend: EmailBackend) -> Iterator[EmailBackend]:
-    """For tests: every backend created while the block runs, in any thread, is ``backend``.
+    """For tests: every backend created while the block runs, in any thread, is ``backend``, and every
+    ``Sender`` delivers to it, however long before the block it was built.
 
-    The ``mail_outbox`` pytest fixture uses it so that an app built during a test delivers to its outbox.
+    The ``mail_outbox`` pytest fixture uses it so that no app delivers for real during a test.
     """
     with _override_lock:
         _override.append(backend)

@@ -93,6 +93,60 @@ def test_record_messages_and_the_email_dispatched_signal() -> None:
     assert outbox == [msg] and seen == [(app, msg)]
 
 
+def test_a_mail_built_with_an_app_sends_and_records_outside_an_app_context() -> None:
+    app, mail = app_in_testing()
+
+    @app.get("/send")
+    def send() -> str:
+        mail.send(Message("Hello", recipients=["to@example.com"], body="x"))
+        return "sent"
+
+    with mail.record_messages() as outbox:  # Flask-Mail's testing recipe, outside any app context
+        with app.test_client() as c:
+            c.get("/send")
+    assert [m.subject for m in outbox] == ["Hello"]
+    mail.send(Message("Direct", recipients=["to@example.com"], body="x"))
+    mail.send_message(subject="Keywords", recipients=["to@example.com"], body="x")
+    with mail.connect() as conn:
+        conn.send(Message("Connected", recipients=["to@example.com"], body="x"))
+    mail.get_connection().send_messages([flask_mailman.EmailMessage("Mailman", "x", "app@example.com",
+                                                                    ["to@example.com"])])
+    assert mail.default_sender == "support@example.com" and mail.backend.name == "memory"
+    assert [m.subject for m in mail.outbox] == ["Hello", "Direct", "Keywords", "Connected", "Mailman"]
+
+
+def test_inside_an_app_context_the_current_app_wins_over_the_app_given_to_mail() -> None:
+    app, mail = app_in_testing()
+    other = Flask("other")
+    other.config.update({"TESTING": True, "MAIL_DEFAULT_SENDER": "other@example.com"})
+    mail.init_app(other)
+    with other.app_context(), mail.record_messages() as outbox:
+        mail.send(Message("Other", recipients=["to@example.com"], body="x"))
+        assert mail.default_sender == "other@example.com" and len(mail.outbox) == 1
+    mail.send(Message("Own", recipients=["to@example.com"], body="x"))  # outside: the app given to Mail(app)
+    assert [m.subject for m in outbox] == ["Other"]
+    assert [m.from_email for m in Mail.state(app).mail.outbox] == ["support@example.com"]
+
+
+def test_a_mail_built_without_an_app_sends_in_an_app_context_and_records_every_app() -> None:
+    mail = Mail()
+    first, second = Flask("first"), Flask("second")
+    for app in (first, second):
+        app.config.update({"TESTING": True, "MAIL_DEFAULT_SENDER": "app@example.com"})
+        mail.init_app(app)
+    with pytest.raises(RuntimeError, match=r"MailGateway\(\) was built without an app.*app\.app_context\(\)"):
+        mail.send(Message("Nowhere", recipients=["to@example.com"], body="x", sender="app@example.com"))
+    with mail.record_messages() as outbox:  # as Flask-Mail's: what every app sends during the block
+        for app in (first, second):
+            with app.app_context():
+                mail.send(Message(app.name, recipients=["to@example.com"], body="x"))
+    assert [m.subject for m in outbox] == ["first", "second"]
+    with first.app_context(), mail.record_messages() as first_only:
+        with second.app_context():
+            mail.send(Message("Second again", recipients=["to@example.com"], body="x"))
+    assert first_only == []
+
+
 def test_one_connection_sends_many_over_one_smtp_session(smtp_server) -> None:
     app, mail = app_in_testing(MAIL_BACKEND="smtp", MAIL_SERVER=HOST, MAIL_PORT=smtp_server.port)
     with app.app_context(), mail.connect() as conn:

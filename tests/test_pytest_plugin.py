@@ -111,8 +111,16 @@ def test_assert_sent_matches_and_returns_the_message(project) -> None:
             mail_outbox.assert_sent(subject=re.compile(r"Invoice \\d+"), from_="shop@example.com", count=1)
             mail_outbox.assert_sent(cc="acct@example.com", bcc="audit@example.com", text_contains="10 EUR",
                                     html_contains="<p>Total</p>")
+
+        def test_a_subject_string_matches_exactly_and_subject_contains_a_part(mail_outbox):
+            app = create_app()
+            with app.app_context():
+                EmailMultiAlternatives("Your invoice 42", "x", "shop@example.com", ["ann@example.com"]).send()
+            assert mail_outbox.find(subject="invoice 42") == [] and mail_outbox.find(subject="Your invoice") == []
+            sent = mail_outbox.assert_sent(subject_contains="invoice 4", count=1)
+            assert sent.subject == "Your invoice 42" and mail_outbox.find(subject_contains="Invoice") == []
     """)
-    project.runpytest().assert_outcomes(passed=1)
+    project.runpytest().assert_outcomes(passed=2)
 
 
 def test_a_failed_assertion_lists_what_was_sent_instead(project) -> None:
@@ -148,18 +156,76 @@ def test_a_failed_assertion_lists_what_was_sent_instead(project) -> None:
             "E           No message was sent.\n") in output
 
 
-def test_capture_takes_over_an_app_built_before_the_test(project) -> None:
+def test_capture_still_works_on_an_app_built_before_the_test(project) -> None:
     project.makepyfile("""
         from myapp import app
 
-        def test_signup(mail_outbox):
+        def test_signup(mail_outbox, capsys):
             mail_outbox.capture(app)
             assert app.test_client().post("/signup/ann").status_code == 200
             mail_outbox.assert_sent(to="ann@example.com", subject="Welcome", text_contains="Hello ann")
-
-        def test_without_capture_the_app_keeps_its_own_backend(mail_outbox, capsys):
-            app.test_client().post("/signup/bob")
-            assert len(mail_outbox) == 0
-            assert "Subject: Welcome" in capsys.readouterr().out  # printed by the development console backend
+            assert "Subject: Welcome" not in capsys.readouterr().out  # not printed by the console backend
     """)
-    project.runpytest().assert_outcomes(passed=2)
+    project.runpytest().assert_outcomes(passed=1)
+
+
+SMTP_APPS = '''
+from flask import Flask
+from flask_mailman import EmailMessage
+
+from mail_gateway import Mail, MailGateway, Message, create_app
+from mail_gateway.settings import GatewaySettings
+
+SMTP = {{"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": {port}}}
+
+# Built at import, before any fixture runs: the usual layout of a Flask project.
+app = Flask(__name__)
+app.config.update(SMTP)
+mail = Mail(app)
+
+
+@app.post("/signup/<name>")
+def signup(name):
+    mail.send(Message("Welcome", [f"{{name}}@example.com"], f"Hello {{name}}", sender="app@example.com"))
+    return "ok"
+
+
+later = MailGateway()
+other = Flask("other")
+other.config.update(SMTP)
+later.init_app(other)
+
+api = create_app(GatewaySettings(_env_file=None, gateway_env="production", mail_backend="smtp",
+                                 mail_server="127.0.0.1", mail_port={port}, gateway_allow_anonymous=True))
+'''
+
+
+def test_no_app_delivers_while_the_fixture_is_active_however_it_was_built(pytester, smtp_server) -> None:
+    pytester.makepyfile(smtp_apps=SMTP_APPS.format(port=smtp_server.port))
+    pytester.syspathinsert()
+    pytester.makepyfile("""
+        from flask_mailman import EmailMessage
+        from smtp_apps import api, app, later, mail, other
+
+        def test_module_level_app(mail_outbox):
+            assert app.test_client().post("/signup/ann").status_code == 200
+            mail_outbox.assert_sent(to="ann@example.com", subject="Welcome", count=1)
+
+        def test_several_apps_and_every_api(mail_outbox):
+            with other.app_context():
+                EmailMessage("Mailman", "x", "app@example.com", ["bob@example.com"]).send()
+                later.get_connection(backend="smtp").send_messages(
+                    [EmailMessage("Named", "x", "app@example.com", ["eve@example.com"])])
+            with app.app_context():
+                mail.send_message(subject="Direct", recipients=["dan@example.com"], sender="app@example.com")
+            response = api.test_client().post("/v1/messages", json={
+                "from": "app@example.com", "to": ["fay@example.com"], "subject": "Api", "text": "x"})
+            assert response.status_code == 202 and response.json["backend"] == "memory"
+            assert [m.subject for m in mail_outbox] == ["Mailman", "Named", "Direct", "Api"]
+
+        def test_mail_still_goes_out_once_the_fixture_is_gone():
+            assert app.test_client().post("/signup/gus").status_code == 200
+            mail.state(app).sender.close()
+    """)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
+    assert [m.rcpt_tos for m in smtp_server.messages] == [["gus@example.com"]]

@@ -5,9 +5,13 @@ flask-mailman's APIs.
 code runs with ``MailGateway`` in place of its ``Mail``. Settings come from ``app.config`` (its ``MAIL_*`` and
 ``GATEWAY_*`` keys) and the environment, which overrides it (``mail_gateway.settings.app_config``).
 
-Per-app state lives in ``app.extensions["mail_gateway"]``; the extension never stores the app, so one
-``MailGateway`` can serve several apps. It also registers ``app.extensions["mail"]`` and ``["mailman"]``
-(``mail_gateway.extension.app_mail``), through which Flask-Mail's and flask-mailman's message classes send.
+Per-app state lives in ``app.extensions["mail_gateway"]``, so one ``MailGateway`` can serve several apps: inside
+an app context it always works on the current app. Outside one, a ``MailGateway(app)`` works on that app, as
+Flask-Mail's ``Mail(app)`` does (its users send and ``record_messages()`` outside any context); a bare one that
+was ``init_app``-ed needs an app context to send, and its ``record_messages()`` records every app.
+
+It also registers ``app.extensions["mail"]`` and ``["mailman"]`` (``mail_gateway.extension.app_mail``), through
+which Flask-Mail's and flask-mailman's message classes send.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 
 from mail_gateway.backends.base import EmailBackend
 from mail_gateway.extension.app_mail import STATE_KEY, AppMail
 from mail_gateway.extension.connection import Connection
+from mail_gateway.extension.flask_mail import email_dispatched
 from mail_gateway.extension.sent_email import SentOutbox
 from mail_gateway.mail.result import SendResult
 from mail_gateway.queue.setup import build_sender
@@ -58,6 +63,7 @@ class MailGateway:
         settings select."""
         self._settings = settings
         self._backend = backend
+        self._app = app  # only the constructor's app, for use outside an app context
         if app is not None:
             self.init_app(app)
 
@@ -93,15 +99,25 @@ class MailGateway:
         except KeyError:
             raise RuntimeError("MailGateway is not registered on this app; call MailGateway(app)") from None
 
-    @staticmethod
-    def _mail() -> AppMail:
-        mail = MailGateway.state().mail
+    def _current_app(self) -> Flask | None:
+        if has_app_context():
+            return current_app._get_current_object()  # type: ignore[attr-defined]
+        return self._app
+
+    def _mail(self) -> AppMail:
+        app = self._current_app()
+        if app is None:
+            # Which app is not guessed from the ones init_app() saw: an app factory builds one per test, and
+            # how many are still alive depends on the garbage collector.
+            raise RuntimeError("MailGateway() was built without an app and no app context is active; send "
+                               "inside `with app.app_context():` (or a request), or build it as MailGateway(app)")
+        mail = MailGateway.state(app).mail
         assert mail is not None
         return mail
 
     @property
     def backend(self) -> EmailBackend:
-        return self.state().backend
+        return self._mail().state.backend
 
     def __getattr__(self, name: str) -> Any:
         # Flask-Mail's and flask-mailman's Mail answer their state's attributes (mail.default_sender, ...).
@@ -124,8 +140,19 @@ class MailGateway:
 
     @contextmanager
     def record_messages(self) -> Iterator[list[Any]]:
-        with self._mail().record_messages() as outbox:
-            yield outbox
+        """The messages the app sends during the block (the current app, else the one given to the
+        constructor); for a ``MailGateway()`` outside any app context, every app's, as Flask-Mail records."""
+        if self._current_app() is not None:
+            with self._mail().record_messages() as outbox:
+                yield outbox
+            return
+        recorded: list[Any] = []
+
+        def record(app: Flask, message: Any) -> None:
+            recorded.append(message)
+
+        with email_dispatched.connected_to(record):
+            yield recorded
 
     # flask-mailman's API, on the current app
 

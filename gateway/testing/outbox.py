@@ -77,7 +77,8 @@ class MailOutbox:
         self.backend.clear()
 
     def capture(self, app: Flask) -> None:
-        """Send ``app``'s mail to this outbox for the rest of the test (for an app built before the test)."""
+        """Send ``app``'s mail to this outbox for the rest of the test. Every app's mail already comes here
+        while the fixture is active, so this is only kept for tests that call it."""
         state = MailGateway.state(app)
         sender = Sender(state.settings, self.backend)
         # Flask-Mail's and flask-mailman's entry points look the state up on every send, so they follow.
@@ -85,10 +86,11 @@ class MailOutbox:
 
     def find(self, *, to: str | list[str] | None = None, cc: str | list[str] | None = None,
              bcc: str | list[str] | None = None, from_: str | None = None, subject: str | re.Pattern[str] | None = None,
-             text_contains: str | None = None, html_contains: str | None = None) -> list[SentMessage]:
+             subject_contains: str | None = None, text_contains: str | None = None,
+             html_contains: str | None = None) -> list[SentMessage]:
         """The sent messages that match every criterion given. Addresses match case-insensitively and a
-        message may have more recipients than asked for; a ``subject`` string must match exactly, a compiled
-        pattern is searched."""
+        message may have more recipients than asked for; a ``subject`` string must equal the whole subject
+        (case included), a compiled pattern is searched, and ``subject_contains`` is a part of it."""
         def matches(message: SentMessage) -> bool:
             if not _wanted(to) <= _specs(message.to) or not _wanted(cc) <= _specs(message.cc):
                 return False
@@ -100,6 +102,8 @@ class MailOutbox:
                 if not subject.search(message.subject):
                     return False
             elif subject is not None and message.subject != subject:
+                return False
+            if subject_contains is not None and subject_contains not in message.subject:
                 return False
             if text_contains is not None and text_contains not in (message.text or ""):
                 return False

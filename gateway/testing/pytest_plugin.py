@@ -7,9 +7,9 @@ it::
         client.post("/signup", data={"email": "ann@example.com"})
         mail_outbox.assert_sent(to="ann@example.com", subject="Welcome")
 
-For the length of the test every gateway backend built (by ``MailGateway(app)`` or ``create_app()``) is one
-memory backend whatever the settings say, and ``MAIL_BACKEND=memory`` is set, so nothing leaves the machine.
-An app built before the test started keeps its backend; hand it to ``mail_outbox.capture(app)``.
+For the length of the test every gateway sender in the process delivers to one memory backend, whatever the
+settings say and whenever its app was built (during the test, before it, at import), and ``MAIL_BACKEND=memory``
+is set, so nothing leaves the machine.
 
 pytest loads this module in every run of every project that has the gateway installed, so it imports nothing
 of the gateway (nor Flask) until a test asks for the fixture.
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def mail_outbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailOutbox]:
-    """An empty outbox that every gateway backend built during the test delivers to."""
+    """An empty outbox that every gateway sender delivers to during the test."""
     from mail_gateway.backends.memory import MemoryBackend
     from mail_gateway.backends.registry import backend_override
     from mail_gateway.settings import GatewaySettings
