@@ -53,6 +53,21 @@ def test_a_configuration_error_is_one_line_without_a_traceback(monkeypatch) -> N
     assert "MAIL_PORT" in result.output and "Traceback" not in result.output
 
 
+def test_check_says_a_store_failure_once(monkeypatch) -> None:
+    monkeypatch.setenv("GATEWAY_DELIVERY", "queued")
+    monkeypatch.setenv("GATEWAY_STORE_URL", f"postgresql://gateway:pw-1234@127.0.0.1:{free_port()}/mail")
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 1
+    assert result.output.count("store postgresql://gateway:***@127.0.0.1") == 1, result.output
+    assert result.output.strip().splitlines()[-1].startswith("Error: store postgresql://")
+    assert "pw-1234" not in result.output
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("mail-gateway, version ")
+
+
 def _env(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_", "GATEWAY_"))}
     return {**env, **values}
@@ -101,3 +116,4 @@ def test_serve_runs_a_production_server_and_prints_mail_on_the_console(tmp_path)
     assert "Subject: Hello" in out and "This is a test email sent from Flask." in out
     assert f"Message-ID: {body['message_id']}" in out
     assert "Traceback" not in err
+    assert f"on http://127.0.0.1:{port}; outbox page http://127.0.0.1:{port}/outbox" in err.splitlines()[0]

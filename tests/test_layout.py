@@ -60,7 +60,10 @@ def test_the_distribution_installs_one_package_and_lists_every_sub_package() -> 
     packages = set(config["packages"])
     assert {p.split(".")[0] for p in packages} == {"mail_gateway"}
     on_disk = {name for name, path in modules().items() if path.name == "__init__.py"}
-    assert packages == on_disk
+    # Folders of data files are listed as packages too, each with its files named in package-data.
+    data_folders = set(config["package-data"])
+    assert packages == on_disk | data_folders
+    assert not data_folders & on_disk
     assert config["package-dir"] == {"mail_gateway": "gateway", "mail_gateway.backends": "backends",
                                      "mail_gateway.settings": "settings"}
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import smtplib
+import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from ingress_support import DEADLINE_SECONDS, message_bytes, smtp_ready, wait_until
-from process_support import gateway_env, stop_and_read
+from process_support import Process, gateway_env, stop_and_read
 from smtp_server import HOST, free_port
 
 from mail_gateway import create_app
@@ -123,3 +126,48 @@ def test_a_worker_told_to_stop_while_it_boots_stops(tmp_path) -> None:
         _, err = process.communicate()
         raise AssertionError(f"the worker lost the master's TERM and served on:\n{err}") from None
     assert process.returncode == 0 and "Worker exiting" in err and "Traceback" not in err, err
+
+
+def _answer(sock: socket.socket) -> tuple[str, bytes]:
+    """One HTTP answer read off ``sock``: its head and its body (by Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection closed before an answer: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next((line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), b"0"))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head.decode("latin-1"), body
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_stopping_http_process_closes_keep_alive_connections_after_their_answers(tmp_path, processes) -> None:
+    """After TERM, serve --workers kept serving keep-alive clients for seconds: a connection waiting between two
+    requests is closed at once, and a request under way is answered with ``Connection: close``, then closed."""
+    server = Process(["serve", "--workers", processes], gateway_env(gateway_env="testing", mail_backend="memory"),
+                     tmp_path)
+    body = json.dumps({"from": "app@example.com", "to": ["a@example.com"], "text": "Hi"}).encode()
+    head = (f"POST /v1/messages HTTP/1.1\r\nHost: {HOST}:{server.port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    try:
+        with socket.create_connection((HOST, server.port), timeout=DEADLINE_SECONDS) as idle, \
+                socket.create_connection((HOST, server.port), timeout=DEADLINE_SECONDS) as busy:
+            for sock in (idle, busy):
+                sock.sendall(head + body)
+                status, _ = _answer(sock)
+                assert status.startswith("HTTP/1.1 202") and "connection: close" not in status.lower()
+            busy.sendall(head + body[:10])  # a request under way when the process is told to stop
+            server.proc.send_signal(signal.SIGTERM)
+            wait_until(lambda: "stopping, 1 connection(s) to finish" in server.output(), "the process stopping")
+            assert idle.recv(1) == b""  # closed, not served on
+            busy.sendall(body[10:])
+            status, answer = _answer(busy)
+            assert status.startswith("HTTP/1.1 202") and "connection: close" in status.lower(), status
+            assert json.loads(answer)["recipients"][0]["status"] == "accepted"
+            assert busy.recv(1) == b""
+        assert server.proc.wait(DEADLINE_SECONDS) == 0, server.output()
+    finally:
+        server.stop()

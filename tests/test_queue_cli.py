@@ -5,6 +5,7 @@ real messages: delivered, deferred by a 451, bounced by a 550, scheduled."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import time
@@ -97,6 +98,22 @@ def queue(*args: str, code: int = 0) -> str:
     return result.output
 
 
+def stocked_path(stocked: tuple[Queued, dict[str, str]]) -> str:
+    return os.environ["GATEWAY_STORE_URL"].removeprefix("sqlite:///")
+
+
+def test_an_operator_command_never_creates_a_store(tmp_path, monkeypatch) -> None:
+    # The default store is relative to the current directory: run elsewhere, a command once made an empty store
+    # there and answered "0 in the store" as though the queue were empty.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GATEWAY_DELIVERY", "queued")
+    monkeypatch.delenv("GATEWAY_STORE_URL", raising=False)
+    for args in (["--all"], ["show", "q_x"], ["retry", "--all"], ["cancel", "q_x"]):
+        output = queue(*args, code=1)
+        assert f"no store at {tmp_path / '.mail-gateway.sqlite3'}" in output and "GATEWAY_STORE_URL" in output
+    assert list(tmp_path.iterdir()) == []
+
+
 def entry(output: str, message_id: str) -> list[str]:
     """The message's line and its recipients' lines, as the listing prints them."""
     lines = output.splitlines()
@@ -119,11 +136,11 @@ def test_the_listing_is_like_mailq(stocked) -> None:
     head, *recipients = entry(output, ids["scheduled"])
     assert "scheduled" in head and "last: -" in head
     assert [r.split()[:2] for r in recipients] == [["scheduled", "a@example.com"], ["scheduled", "b@example.com"]]
-    assert output.splitlines()[-1] == "-- 2 message(s) shown, 4 in the store"
+    assert output.splitlines()[-1] == f"-- 2 message(s) shown, 4 in the store at {stocked_path(stocked)}"
     everything = queue("--all")
     assert all(entry(everything, message_id) for message_id in ids.values())
     bounced = queue("--status", "bounced")
-    assert bounced.splitlines()[-1] == "-- 1 message(s) shown, 4 in the store"
+    assert bounced.splitlines()[-1] == f"-- 1 message(s) shown, 4 in the store at {stocked_path(stocked)}"
     head, recipient = entry(bounced, ids["bounced"])
     assert "bounced" in head and "other@example.com" in head and "550 5.1.1 no such user" in head
     assert recipient.split()[:2] == ["bounced", "gone@example.com"]
@@ -181,4 +198,5 @@ def test_pending_messages_behind_a_thousand_finished_ones_are_listed(queued_apps
     later = queued.send({**MESSAGE, "send_at": _later(3600)})["id"]
     monkeypatch.setenv("GATEWAY_STORE_URL", url)
     output = queue()
-    assert entry(output, later) and output.splitlines()[-1] == "-- 1 message(s) shown, 1001 in the store"
+    assert entry(output, later)
+    assert output.splitlines()[-1] == f"-- 1 message(s) shown, 1001 in the store at {tmp_path / 'store.db'}"

@@ -16,6 +16,7 @@ from mail_gateway.cli.worker import worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mail-gateway", prog_name="mail-gateway")
 def main() -> None:
     """A mail gateway with pluggable backends (smtp, console, file, memory)."""
 

@@ -46,8 +46,7 @@ def _check_store(settings: GatewaySettings, failures: list[str]) -> None:
     try:
         store.open().check()
         click.echo(f"store {store.describe()}: ok, schema at revision {head_revision()}")
-    except StoreUnavailableError as exc:
-        click.echo(f"store {store.describe()}: {exc}")
+    except StoreUnavailableError as exc:  # said once, in the closing error line
         failures.append(f"store {store.describe()}: {exc}")
     finally:
         store.close()

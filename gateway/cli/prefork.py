@@ -19,7 +19,6 @@ import signal
 import socket
 import sys
 import tempfile
-import time
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -31,11 +30,10 @@ from mail_gateway.app import create_app
 from mail_gateway.cli.logs import configure_logging
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.extension import MailGateway
-from mail_gateway.http.server import HttpService
+from mail_gateway.http.server import GRACEFUL_SECONDS, HttpService
 from mail_gateway.settings import GatewaySettings
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
-GRACEFUL_SECONDS = 30  # what an HTTP worker gets to finish its requests after TERM
 # What the master sends a worker (gunicorn's Worker.init_signals sets a handler for each).
 WORKER_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGABRT, signal.SIGUSR1, signal.SIGWINCH}
 
@@ -44,7 +42,6 @@ class GatewayWorker(Worker):
     """One HTTP process: the app, its delivery workers if any, waitress on the master's sockets."""
 
     service: HttpService | None = None
-    draining_since: float | None = None
 
     def init_process(self) -> None:
         # Counters of every process in shared files (prometheus_client's multiprocess mode), chosen before this
@@ -77,7 +74,8 @@ class GatewayWorker(Worker):
 
             delivery = start_workers(state.sender, state.store)
         self.service = HttpService(self.wsgi, server.settings, threads=server.threads,
-                                   sockets=[listener.sock for listener in self.sockets], tick=self._tick)
+                                   sockets=[listener.sock for listener in self.sockets], tick=self._tick,
+                                   graceful_seconds=self.cfg.graceful_timeout)
         try:
             self.service.run()
         finally:
@@ -89,14 +87,8 @@ class GatewayWorker(Worker):
     def _tick(self) -> None:
         """The heartbeat, and a graceful stop once the master asked for one (TERM) or went away."""
         self.notify()
-        if self.alive and self.ppid == os.getppid():
-            return
-        assert self.service is not None
-        if self.draining_since is None:
-            self.draining_since = time.monotonic()
-            self.service.stop_accepting()
-        if not self.service.busy() or time.monotonic() - self.draining_since > self.cfg.graceful_timeout:
-            raise SystemExit(0)  # out of the event loop; HttpService.run closes everything
+        if (not self.alive or self.ppid != os.getppid()) and self.service is not None:
+            self.service.request_stop()
 
 
 class GatewayArbiter(Arbiter):

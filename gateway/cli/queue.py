@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -22,8 +23,21 @@ TIMES = ("created_at", "send_at", "due_at", "next_attempt_at", "at")
 
 
 def _store() -> tuple[GatewaySettings, Store]:
+    """The store the gateway uses, opened for an operator's command, which never creates one: the default
+    SQLite file is relative to the current directory, and a new empty store in the wrong place would answer
+    "0 in the store" as though the queue were empty."""
     settings = configured(load_settings)
-    return settings, configured(lambda: open_store(Store(settings.store_url)))
+    store = configured(lambda: Store(settings.store_url))
+    if store.path is not None and not Path(store.path).exists():
+        raise click.ClickException(
+            f"no store at {Path(store.path).resolve()}: GATEWAY_STORE_URL names a file that does not exist (the "
+            "default, sqlite:///.mail-gateway.sqlite3, is relative to the current directory); run the command "
+            "where the gateway runs, or set GATEWAY_STORE_URL to the gateway's store")
+    return settings, configured(lambda: open_store(store))
+
+
+def _where(store: Store) -> str:
+    return str(Path(store.path).resolve()) if store.path is not None else store.describe()
 
 
 def _readable(item: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +86,7 @@ def queue(ctx: click.Context, status: str | None, show_all: bool) -> None:
         if len(page) < PAGE:
             break
     in_store = store.read(lambda conn: messages.list_messages(conn, status=None, limit=1, start=0, now=now)[0])
-    click.echo(f"-- {shown} message(s) shown, {in_store} in the store")
+    click.echo(f"-- {shown} message(s) shown, {in_store} in the store at {_where(store)}")
 
 
 def _print_entry(found: dict[str, Any], now: float) -> None:

@@ -4,11 +4,11 @@ clients (``mail_gateway.http.server``), and the SMTP ingress with ``--smtp``."""
 from __future__ import annotations
 
 import signal
-import sys
 
 import click
 
 from mail_gateway.app import create_app
+from mail_gateway.cli.allocator import return_large_blocks
 from mail_gateway.cli.common import configured
 from mail_gateway.cli.logs import configure_logging
 from mail_gateway.cli.smtpd import start_ingress
@@ -35,6 +35,7 @@ def serve(host: str | None, port: int | None, threads: int, smtp: bool, no_worke
 
     overrides = {k: v for k, v in (("gateway_host", host), ("gateway_port", port)) if v is not None}
     settings = configured(lambda: load_settings(**overrides))
+    return_large_blocks()  # a large message's memory is given back once it is freed
     if workers > 1:
         if smtp:
             raise click.UsageError("--smtp runs one SMTP ingress, which N HTTP processes cannot share; with "
@@ -46,14 +47,14 @@ def serve(host: str | None, port: int | None, threads: int, smtp: bool, no_worke
     state = MailGateway.state(app)
     sender = state.sender
     configure_logging()
-    # SIGTERM (how service managers stop a process) unwinds like Ctrl-C: the ingress stops, the backend says
-    # QUIT, and queued log lines are written before the process ends.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # SIGTERM (how service managers stop a process) is a graceful stop: the requests under way are answered,
+    # then the run unwinds like Ctrl-C does at once: the ingress stops, the backend says QUIT, and queued log
+    # lines are written before the process ends.
+    signal.signal(signal.SIGTERM, lambda *_: service.request_stop())
     workers = start_workers(sender, state.store) if settings.queued and not no_worker else None
     try:
         ingress = start_ingress(settings, sender) if smtp else None
-        click.echo(f"mail-gateway ({settings.gateway_env}, backend {settings.backend_name}) on "
-                   f"http://{settings.gateway_host}:{settings.gateway_port}", err=True)
+        click.echo(_started(settings), err=True)
         try:
             service.run()
         finally:
@@ -79,6 +80,13 @@ def _prefork(settings: GatewaySettings, workers: int, threads: int, *, delivery_
     configured(lambda: ensure_open_files(settings.gateway_http_max_connections + threads + SPARE_FILES))
     sock = configured(lambda: bind(settings.gateway_host, settings.gateway_port))
     server = PreforkServer(settings, sock, workers=workers, threads=threads, delivery_workers=delivery_workers)
-    click.echo(f"mail-gateway ({settings.gateway_env}, backend {settings.backend_name}) on "
-               f"http://{settings.gateway_host}:{settings.gateway_port}, {workers} HTTP processes", err=True)
+    click.echo(_started(settings, f", {workers} HTTP processes"), err=True)
     configured(server.run)
+
+
+def _started(settings: GatewaySettings, processes: str = "") -> str:
+    """The start-up line: where the API is and, when it is on, where to watch the mail in a browser."""
+    host = f"[{settings.gateway_host}]" if ":" in settings.gateway_host else settings.gateway_host
+    base = f"http://{host}:{settings.gateway_port}"
+    line = f"mail-gateway ({settings.gateway_env}, backend {settings.backend_name}) on {base}{processes}"
+    return f"{line}; outbox page {base}/outbox" if settings.outbox_enabled else line

@@ -1,4 +1,5 @@
-"""The production HTTP server: waitress, tuned so that hostile or merely idle clients cannot starve the API.
+"""The production HTTP server: waitress, tuned so that hostile or merely idle clients cannot starve the API
+(its extended classes are in ``channels``).
 
 Why waitress (the figures are in the README and ``benchmarks/RESULTS.md``): it reads every request, headers
 and body, on its event loop before a worker thread sees it, so slow or idle clients cost a file descriptor
@@ -14,22 +15,20 @@ hand the same listening sockets to every worker process, each running one ``Http
 
 from __future__ import annotations
 
-import json
+import os
 import resource
 import socket
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
-from waitress.server import TcpWSGIServer
-from waitress.task import ErrorTask, ThreadedTaskDispatcher
-from waitress.utilities import RequestEntityTooLarge
+from waitress.task import ThreadedTaskDispatcher
 
 from mail_gateway.errors import ConfigurationError
-from mail_gateway.http.limits import too_large
-from mail_gateway.http.problems import PROBLEM_JSON, Problem
+from mail_gateway.http.channels import DeadlineServer, late_response
 
 if TYPE_CHECKING:
     from mail_gateway.settings import GatewaySettings
@@ -38,76 +37,7 @@ MAX_HEADER_BYTES = 64 * 1024
 # Descriptors beside the HTTP connections: the listening socket, SMTP pool connections, ingress sessions, logs.
 SPARE_FILES = 256
 BACKLOG = 2048
-
-
-def problem_bytes(problem: Problem, reason: str) -> tuple[str, list[tuple[str, str]], bytes]:
-    body = json.dumps(problem.body()).encode("utf-8")
-    return f"{problem.status} {reason}", [("Content-Type", PROBLEM_JSON), *problem.headers.items()], body
-
-
-class ProblemErrorTask(ErrorTask):
-    """waitress's own refusals (413, 431, 400, 501) as problem+json, like every other refusal of the API."""
-
-    def execute(self) -> None:
-        error = self.request.error
-        if isinstance(error, RequestEntityTooLarge):
-            problem = too_large(self.channel.adj.max_request_body_size)
-        else:
-            problem = Problem(error.code, error.reason, f"{error.reason}: {error.body}.")
-        self.status, headers, body = problem_bytes(problem, error.reason)
-        self.response_headers.extend(headers)
-        self.set_close_on_finish()
-        self.content_length = len(body)
-        self.write(body)
-
-
-def _late_response(timeout: float) -> bytes:
-    problem = Problem(408, "Request timeout", f"The request's headers and body did not arrive within {timeout:g}s "
-                      "(GATEWAY_HTTP_REQUEST_TIMEOUT); send the whole request at once.", "request-timeout")
-    status, headers, body = problem_bytes(problem, "Request Timeout")
-    lines = [f"HTTP/1.1 {status}", *(f"{name}: {value}" for name, value in headers),
-             f"Content-Length: {len(body)}", "Connection: close"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-class DeadlineChannel(HTTPChannel):
-    """A connection that remembers when the request it is receiving began, for the server's deadline."""
-
-    error_task_class = ProblemErrorTask
-    request_started: float | None = None
-
-    def received(self, data: bytes) -> bool:
-        before = self.request
-        result = super().received(data)
-        if self.request is None:
-            self.request_started = None
-        elif self.request is not before:
-            self.request_started = time.time()
-        return result
-
-    def refuse_late_request(self, response: bytes) -> None:
-        """Answer 408 and close: called from the event loop when the request missed its deadline."""
-        self.request = self.request_started = None
-        self.write_soon(response)
-        self.close_when_flushed = True
-
-
-class DeadlineServer(TcpWSGIServer):
-    channel_class = DeadlineChannel
-    request_timeout = 60.0
-    late_response = b""
-    tick: Any = None  # called from the event loop at each maintenance (a prefork worker's heartbeat)
-
-    def maintenance(self, now: float) -> None:
-        super().maintenance(now)  # closes connections idle longer than channel_timeout
-        if self.tick is not None:
-            self.tick()
-        cutoff = now - self.request_timeout
-        for channel in list(self.active_channels.values()):
-            started = getattr(channel, "request_started", None)
-            if (started is not None and started < cutoff and channel.request is not None and not channel.requests
-                    and not channel.will_close and not channel.close_when_flushed):
-                channel.refuse_late_request(self.late_response)
+GRACEFUL_SECONDS = 30  # what the requests under way get to finish after TERM
 
 
 def adjustments(settings: GatewaySettings, threads: int) -> dict[str, Any]:
@@ -155,8 +85,14 @@ class HttpService:
     """The WSGI app served on listening sockets by one event loop and ``threads`` worker threads."""
 
     def __init__(self, app: Any, settings: GatewaySettings, *, threads: int = 8,
-                 sockets: Sequence[socket.socket] | None = None, tick: Callable[[], None] | None = None) -> None:
-        """``tick`` is called from the event loop about once a second; it may raise ``SystemExit`` to stop."""
+                 sockets: Sequence[socket.socket] | None = None, tick: Callable[[], None] | None = None,
+                 graceful_seconds: float = GRACEFUL_SECONDS) -> None:
+        """``tick`` is called from the event loop about once a second; it may raise ``SystemExit`` to stop, or
+        call ``request_stop()`` for a graceful stop."""
+        self.graceful_seconds = graceful_seconds
+        self.stop_requested = False
+        self.draining_since: float | None = None
+        self._tick = tick
         ensure_open_files(settings.gateway_http_max_connections + threads + SPARE_FILES)
         if sockets is None:
             sockets = [bind(settings.gateway_host, settings.gateway_port)]
@@ -166,14 +102,14 @@ class HttpService:
         self.dispatcher = ThreadedTaskDispatcher()
         self.dispatcher.set_thread_count(threads)
         self.servers = [self._server(app, sock, settings) for sock in self.sockets]
-        self.servers[0].tick = tick
+        self.servers[0].tick = self._maintain
 
     def _server(self, app: Any, sock: socket.socket, settings: GatewaySettings) -> DeadlineServer:
         sock.setblocking(False)
         server = DeadlineServer(app, self.map, _sock=sock, dispatcher=self.dispatcher, adj=self.adj,
                                 bind_socket=False, sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()))
         server.request_timeout = settings.gateway_http_request_timeout
-        server.late_response = _late_response(settings.gateway_http_request_timeout)
+        server.late_response = late_response(settings.gateway_http_request_timeout)
         return server
 
     @property
@@ -190,15 +126,45 @@ class HttpService:
         finally:
             self.close()
 
-    def stop_accepting(self) -> None:
-        """Take no new connections (the first step of a graceful stop); those open are still served."""
+    def request_stop(self) -> None:
+        """Stop gracefully (from a signal handler or another thread): the event loop, within about a second,
+        stops taking connections, lets the requests under way finish (``graceful_seconds`` at most), then ends
+        ``run()``."""
+        self.stop_requested = True
+
+    def _maintain(self) -> None:
+        if self._tick is not None:
+            self._tick()
+        if not self.stop_requested:
+            return
+        if self.draining_since is None:
+            self.draining_since = time.monotonic()
+            left = self.stop_accepting()
+            print(f"mail-gateway: process {os.getpid()} stopping, {left} connection(s) to finish", file=sys.stderr,
+                  flush=True)
+        if not self.busy() or time.monotonic() - self.draining_since > self.graceful_seconds:
+            raise SystemExit(0)  # out of the event loop; run() closes everything
+
+    def stop_accepting(self) -> int:
+        """The first step of a graceful stop: take no new connections, close those waiting idle between two
+        requests, and answer the requests under way with ``Connection: close``. Returns how many connections
+        are left to finish."""
         for server in self.servers:
             server.accepting = False
+            server.draining = True
+        for channel in list(self.map.values()):
+            if isinstance(channel, HTTPChannel) and not self._channel_busy(channel):
+                channel.close()
+        return sum(isinstance(channel, HTTPChannel) for channel in self.map.values())
+
+    @staticmethod
+    def _channel_busy(channel: Any) -> bool:
+        return bool(getattr(channel, "requests", None) or getattr(channel, "total_outbufs_len", 0)
+                    or getattr(channel, "request", None) is not None)
 
     def busy(self) -> bool:
         """Some connection has a request arriving, running or its answer still to send."""
-        return any(getattr(channel, "requests", None) or getattr(channel, "total_outbufs_len", 0)
-                   or getattr(channel, "request", None) is not None for channel in list(self.map.values()))
+        return any(self._channel_busy(channel) for channel in list(self.map.values()))
 
     def close(self) -> None:
         self.dispatcher.shutdown()

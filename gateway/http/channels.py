@@ -1,0 +1,100 @@
+"""The connection and server classes of waitress that the gateway extends: the server's own refusals (body too
+large, bad request line, header too long) as problem+json, a deadline for a whole request to arrive (answered
+408), and a graceful stop that closes keep-alive connections instead of serving them on."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask, WSGITask
+from waitress.utilities import RequestEntityTooLarge
+
+from mail_gateway.http.limits import too_large
+from mail_gateway.http.problems import PROBLEM_JSON, Problem
+
+
+def problem_bytes(problem: Problem, reason: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    body = json.dumps(problem.body()).encode("utf-8")
+    return f"{problem.status} {reason}", [("Content-Type", PROBLEM_JSON), *problem.headers.items()], body
+
+
+class ProblemErrorTask(ErrorTask):
+    """waitress's own refusals (413, 431, 400, 501) as problem+json, like every other refusal of the API."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        if isinstance(error, RequestEntityTooLarge):
+            problem = too_large(self.channel.adj.max_request_body_size)
+        else:
+            problem = Problem(error.code, error.reason, f"{error.reason}: {error.body}.")
+        self.status, headers, body = problem_bytes(problem, error.reason)
+        self.response_headers.extend(headers)
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+def late_response(timeout: float) -> bytes:
+    problem = Problem(408, "Request timeout", f"The request's headers and body did not arrive within {timeout:g}s "
+                      "(GATEWAY_HTTP_REQUEST_TIMEOUT); send the whole request at once.", "request-timeout")
+    status, headers, body = problem_bytes(problem, "Request Timeout")
+    lines = [f"HTTP/1.1 {status}", *(f"{name}: {value}" for name, value in headers),
+             f"Content-Length: {len(body)}", "Connection: close"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class DrainingTask(WSGITask):
+    """A request answered while the server stops: its answer says ``Connection: close`` and the connection
+    closes after it, so a keep-alive client takes its next request elsewhere instead of being served on and
+    on, or cut off between two requests when the process ends."""
+
+    def build_response_header(self) -> bytes:
+        if self.channel.server.draining:
+            self.set_close_on_finish()
+        return super().build_response_header()
+
+
+class DeadlineChannel(HTTPChannel):
+    """A connection that remembers when the request it is receiving began, for the server's deadline."""
+
+    error_task_class = ProblemErrorTask
+    task_class = DrainingTask
+    request_started: float | None = None
+
+    def received(self, data: bytes) -> bool:
+        before = self.request
+        result = super().received(data)
+        if self.request is None:
+            self.request_started = None
+        elif self.request is not before:
+            self.request_started = time.time()
+        return result
+
+    def refuse_late_request(self, response: bytes) -> None:
+        """Answer 408 and close: called from the event loop when the request missed its deadline."""
+        self.request = self.request_started = None
+        self.write_soon(response)
+        self.close_when_flushed = True
+
+
+class DeadlineServer(TcpWSGIServer):
+    channel_class = DeadlineChannel
+    request_timeout = 60.0
+    late_response = b""
+    tick: Any = None  # called from the event loop at each maintenance (a prefork worker's heartbeat)
+    draining = False  # stopping: no new connections, and every answer closes its connection
+
+    def maintenance(self, now: float) -> None:
+        super().maintenance(now)  # closes connections idle longer than channel_timeout
+        if self.tick is not None:
+            self.tick()
+        cutoff = now - self.request_timeout
+        for channel in list(self.active_channels.values()):
+            started = getattr(channel, "request_started", None)
+            if (started is not None and started < cutoff and channel.request is not None and not channel.requests
+                    and not channel.will_close and not channel.close_when_flushed):
+                channel.refuse_late_request(self.late_response)
