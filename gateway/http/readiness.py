@@ -3,17 +3,15 @@
 Liveness (``/healthz``) only says the process answers; readiness proves what a send needs: the store (queued
 delivery, or once an idempotency key used it), the backend in direct mode (for SMTP a fresh connection with
 EHLO, STARTTLS and login as configured, then NOOP; for the file backend a write and room for the largest
-message), the webhook sender of this process when it is failing, and every check other parts of the API add with
-``add_check``.
+message), and the webhook sender of this process when it is failing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint
 
 from mail_gateway.errors import DeliveryError, GatewayError, StoreUnavailableError
 from mail_gateway.extension import MailGateway
@@ -24,12 +22,6 @@ from mail_gateway.queue import webhooks
 
 blueprint = Blueprint("readiness", __name__)
 log = logging.getLogger("mail_gateway.http")
-CHECKS_KEY = "mail_gateway.readiness_checks"
-
-
-def add_check(app: Flask, what: str, check: Callable[[], None]) -> None:
-    """Make ``/readyz`` answer 503 naming ``what`` while ``check()`` raises a ``GatewayError``."""
-    app.extensions.setdefault(CHECKS_KEY, []).append((what, check))
 
 
 @blueprint.get("/readyz")
@@ -65,10 +57,4 @@ def readyz() -> dict[str, Any]:
         reason = client_detail(exc) if isinstance(exc, DeliveryError) else str(exc)
         raise Problem(503, "Not ready", f"The {backend.name} backend cannot deliver: {reason}", "not-ready",
                       headers={"Cache-Control": "no-store"}, extra={"backend": backend.name}) from exc
-    for what, check in current_app.extensions.get(CHECKS_KEY, []):
-        try:
-            check()
-        except GatewayError as exc:
-            raise Problem(503, "Not ready", f"The {what} cannot answer: {exc}", "not-ready",
-                          headers={"Cache-Control": "no-store"}, extra={"backend": backend.name}) from exc
     return {"status": "ready", "backend": backend.name}

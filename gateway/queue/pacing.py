@@ -13,7 +13,8 @@ class Pacing:
     def __init__(self, rate: float | None, backoff: Backoff) -> None:
         self.rate = rate
         self.backoff = backoff
-        # At most one message's worth of burst above the rate, so the limit holds over any second.
+        # A burst of a tenth of a second's messages (at least one) above the rate: any one second carries at most
+        # 1.1 times the rate, and a rate below 10 a second is never exceeded by more than one message.
         self._capacity = max(1.0, (rate or 0) / 10)
         self._tokens = self._capacity
         self._refilled = time.monotonic()

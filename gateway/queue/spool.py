@@ -2,9 +2,9 @@
 
 Request threads that store at the same time share one change of the store: the first becomes the batch's
 leader and hands the store one write, which takes every message that joined the batch by the time it runs (one
-multi-row insert per table); the others wait for that write's outcome. Measured in ``make bench``, one change per
-request cost the store about 0.7 ms of CPU per message in statements alone, which capped the durable accept rate
-well below the HTTP layer's; a shared change costs about a fifth of that per message.
+multi-row insert per table); the others wait for that write's outcome. One change per request spent most of the
+store's CPU on the statements around each message, which held the durable accept rate well below the HTTP
+layer's (``make bench``'s queued scenarios show what sharing gains).
 """
 
 from __future__ import annotations

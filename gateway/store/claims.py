@@ -112,18 +112,13 @@ def release(conn: Connection, claimed: Sequence[Claimed], now: float) -> None:
         announce(conn)
 
 
-def sum_up(conn: Connection, message_id: str, now: float,
-           attempt: tuple[int | None, str | None] | None = None) -> str:
+def sum_up(conn: Connection, message_id: str, now: float) -> str:
     """Set the message's status and next due time from its recipients; drop its body once none is pending.
-    ``attempt``: the last reply's code and text, when an attempt is being recorded (it counts one more)."""
+    (Recording an attempt sums up in its own statements, ``recording``.)"""
     rows = conn.execute(hot.RECIPIENT_STATES, {"b_message": message_id}).all()
     due = due_at(((r.status, r.next_attempt_at) for r in rows), now)
     status = summarize(r.status for r in rows)
-    values = {"b_message": message_id, "b_status": status, "b_due": due, "b_at": now}
-    if attempt is None:
-        conn.execute(hot.SUMMED_UP, values)
-    else:
-        conn.execute(hot.ATTEMPT_SUMMED_UP, {**values, "b_code": attempt[0], "b_reason": attempt[1]})
+    conn.execute(hot.SUMMED_UP, {"b_message": message_id, "b_status": status, "b_due": due, "b_at": now})
     if due is None:
         conn.execute(hot.DROP_BODY, {"b_message": message_id})
     return status

@@ -1,9 +1,9 @@
 """Idempotency keys in the store: claim a key, record each message's outcome as it happens, keep the response.
 
 A key is claimed (*in flight*) in its own committed transaction before anything is sent, with a lease that its
-process renews while it lives (``KeyLeases``). A key whose lease ran out belongs to a request whose process died:
-it is *abandoned*, and the next request with it is answered from what the store knows — the response if it was
-recorded, else each message's recorded outcome — never "in flight, retry later" for ever. A queued request
+process renews while it lives (``http.keyring.Keyring``). A key whose lease ran out belongs to a request whose
+process died: it is *abandoned*, and the next request with it is answered from what the store knows — the response
+if it was recorded, else each message's recorded outcome — never "in flight, retry later" for ever. A queued request
 writes its messages and its response in one transaction, so an abandoned queued key with nothing recorded sent
 nothing and is simply taken over.
 """
