@@ -99,6 +99,12 @@ class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiS
                 if getattr(self, name) is not None:
                     raise ValueError(f"{name.upper()} needs queued delivery; set GATEWAY_DELIVERY=queued "
                                      f"(or unset {name.upper()})")
+        if self.queued:
+            for name in ("mail_retry_attempts", "mail_retry_backoff", "mail_retry_deadline"):
+                if name in self.model_fields_set:
+                    raise ValueError(f"{name.upper()} does not apply to queued delivery, where the queue retries "
+                                     "as GATEWAY_QUEUE_BACKOFF_MIN and GATEWAY_QUEUE_BACKOFF_MAX say (each attempt "
+                                     f"tries each upstream once); unset {name.upper()}")
         if (self.gateway_webhook_url is None) != (self.gateway_webhook_secret is None):
             raise ValueError("GATEWAY_WEBHOOK_URL and GATEWAY_WEBHOOK_SECRET go together; set both (signed webhooks) "
                              "or neither")

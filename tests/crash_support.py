@@ -57,7 +57,7 @@ def queue_env(tmp_path: Path, upstream_port: int, **more: Any) -> dict[str, str]
         "gateway_env": "testing", "gateway_delivery": "queued", "gateway_store_url": f"sqlite:///{tmp_path}/store.db",
         "gateway_queue_lease": 1, "gateway_queue_backoff_min": 0.05, "gateway_queue_backoff_max": 0.2,
         "gateway_queue_workers": 4, "mail_backend": "smtp", "mail_server": HOST, "mail_port": upstream_port,
-        "mail_retry_attempts": 1, "mail_retry_backoff": 0.001, "mail_timeout": 5}
+        "mail_timeout": 5}
     return gateway_env(**{**values, **more})
 
 

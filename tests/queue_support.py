@@ -14,7 +14,7 @@ from mail_gateway.queue.worker import DeliveryWorkers
 
 # Retries milliseconds apart, claims released a second after a worker dies: fault tests stay fast.
 FAST = {"gateway_delivery": "queued", "gateway_queue_backoff_min": 0.05, "gateway_queue_backoff_max": 0.2,
-        "gateway_queue_lease": 1.0, "mail_retry_attempts": 1}
+        "gateway_queue_lease": 1.0}
 MESSAGE: dict[str, Any] = {"from": "app@example.com", "to": ["friend@example.com"], "subject": "Queued",
                            "text": "Kept, then delivered."}
 

@@ -175,9 +175,13 @@ class SmtpServer:
         return self.handler.messages
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
-        # Retries wait milliseconds, not the production half-second, so fault tests stay fast.
-        return {"mail_backend": "smtp", "mail_server": HOST, "mail_port": self.port, "mail_retry_backoff": 0.001,
-                **overrides}
+        """Direct delivery to this server. Retries wait milliseconds, not the production half-second, so fault
+        tests stay fast."""
+        return self.queued_settings(mail_retry_backoff=0.001, **overrides)
+
+    def queued_settings(self, **overrides: Any) -> dict[str, Any]:
+        """Delivery to this server without MAIL_RETRY_*: queued delivery refuses them (the queue retries)."""
+        return {"mail_backend": "smtp", "mail_server": HOST, "mail_port": self.port, **overrides}
 
     def stop(self) -> None:
         released = getattr(self.handler, "released", None)

@@ -1,13 +1,18 @@
-"""``mail-gateway send`` with Cc, Bcc, an HTML file and attachments, read back from the file backend."""
+"""``mail-gateway send`` with Cc, Bcc, an HTML file and attachments, read back from the file backend; with queued
+delivery it stores the message for a worker, which then delivers it to a real upstream."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import json
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from crash_support import queue_env, start_worker
+from ingress_support import wait_until
 
 from mail_gateway.cli import main
 from mail_gateway.mail.reader import MessageReader
@@ -69,3 +74,34 @@ def test_a_missing_attachment_is_a_usage_error_and_nothing_is_sent(outbox, tmp_p
                                        "--text", "x", "--attach", str(tmp_path / "missing.pdf")])
     assert result.exit_code == 2 and "--attach" in result.output
     assert not outbox.exists() or sent(outbox) == []
+
+
+def test_send_with_queued_delivery_stores_the_message_for_a_worker(smtp_server_factory, tmp_path, monkeypatch) -> None:
+    upstream = smtp_server_factory()
+    # The queue retries, not the backend: its MAIL_RETRY_* settings do not apply to queued delivery.
+    env = {k: v for k, v in queue_env(tmp_path, upstream.port).items() if not k.startswith("MAIL_RETRY_")}
+    for name, value in env.items():
+        if name.startswith(("MAIL_", "GATEWAY_")):
+            monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["send", "--from", "app@example.com", "--to", "friend@example.com",
+                                       "--cc", "c@example.com", "--subject", "Later", "--text", "queued"])
+    assert result.exit_code == 0, result.output
+    # Stored, not delivered by the command itself: the upstream has seen nothing when it returns.
+    assert upstream.messages == []
+    found = re.search(r"^ID: (\S+)$", result.output, re.MULTILINE)
+    assert found, result.output
+    assert "queued   friend@example.com" in result.output and "queued   c@example.com" in result.output
+    shown = CliRunner().invoke(main, ["queue", "show", found.group(1)])
+    assert shown.exit_code == 0, shown.output
+    stored = json.loads(shown.output)
+    assert stored["status"] == "queued" and stored["via"] == "cli"
+    assert sorted(r["email"] for r in stored["recipients"]) == ["c@example.com", "friend@example.com"]
+    worker = start_worker(env, tmp_path)
+    try:
+        wait_until(lambda: len(upstream.messages) == 1, "the worker delivered the stored message")
+        wait_until(lambda: json.loads(CliRunner().invoke(main, ["queue", "show", found.group(1)]).output)["status"]
+                   == "delivered", "the store says delivered")
+    finally:
+        worker.stop()
+    [message] = upstream.messages
+    assert message.mail_from == "app@example.com" and b"Subject: Later" in message.data

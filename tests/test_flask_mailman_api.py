@@ -204,3 +204,12 @@ def test_non_ascii_subjects_names_and_domains_go_out_encoded() -> None:
     assert raw["To"] == "to@xn--4ca9at.com" and sent.recipients() == ["to@öäü.com"]
     assert sent.from_email == "Firstname Sürname <from@xn--4ca9at.com>"
     assert raw.get_payload(decode=True).decode() == "Je t'aime très fort"
+
+
+def test_a_queued_app_hands_out_connections_to_a_named_backend(tmp_path) -> None:
+    # Before: every get_connection(...) on a queued app raised "MAIL_RETRY_ATTEMPTS does not apply to queued
+    # delivery", the connection's settings counting each default of the app's as set.
+    app, mail = app_with(GATEWAY_DELIVERY="queued", GATEWAY_STORE_URL=f"sqlite:///{tmp_path}/store.sqlite3")
+    with app.app_context(), mail.get_connection("memory") as conn:
+        assert conn.send_messages([EmailMessage("Hi", "x", to=["a@example.com"])]) == 1
+    MailGateway.state(app).store.close()

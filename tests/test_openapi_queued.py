@@ -19,7 +19,7 @@ from mail_gateway import create_app
 
 @pytest.fixture
 def queued(make_settings, smtp_server) -> Iterator[Queued]:
-    app = queued_app(make_settings, **smtp_server.settings())
+    app = queued_app(make_settings, **smtp_server.queued_settings())
     yield app
     app.stop()
 

@@ -141,8 +141,9 @@ def _worker_app(make_settings, url: str, **values) -> Queued:
 
 def test_new_work_from_another_process_wakes_idle_workers_at_once(make_settings, postgres, postgres_url,
                                                                   smtp_server) -> None:
-    workers = _worker_app(make_settings, postgres_url, **smtp_server.settings())
-    http = Queued(create_app(make_settings(**FAST, **smtp_server.settings(), gateway_store_url=postgres_url)), None)
+    workers = _worker_app(make_settings, postgres_url, **smtp_server.queued_settings())
+    http = Queued(create_app(make_settings(**FAST, **smtp_server.queued_settings(), gateway_store_url=postgres_url)),
+                  None)
     try:
         time.sleep(0.5)  # the workers have looked, found nothing, and wait
         http.wait_status(http.send()["id"], "delivered", timeout=5)  # woken by NOTIFY, not by their 30 s poll
@@ -156,8 +157,9 @@ def test_new_work_from_another_process_wakes_idle_workers_at_once(make_settings,
 
 
 def test_without_notices_idle_workers_wait_for_their_poll(make_settings, postgres_url, smtp_server) -> None:
-    workers = _worker_app(make_settings, postgres_url, **smtp_server.settings(), gateway_queue_notify=False)
-    http = Queued(create_app(make_settings(**FAST, **smtp_server.settings(), gateway_store_url=postgres_url)), None)
+    workers = _worker_app(make_settings, postgres_url, **smtp_server.queued_settings(), gateway_queue_notify=False)
+    http = Queued(create_app(make_settings(**FAST, **smtp_server.queued_settings(), gateway_store_url=postgres_url)),
+                  None)
     try:
         time.sleep(0.5)
         answer = http.send(MESSAGE)

@@ -30,7 +30,7 @@ def test_sigterm_finishes_deliveries_in_flight_and_releases_the_rest(queued_apps
     # A long lease: a claim the worker did not give back would wait a minute before another worker took it.
     env = queue_env(tmp_path, upstream.port, gateway_queue_lease=60)
     front = queued_app(make_settings, workers=False, gateway_store_url=f"sqlite:///{tmp_path}/store.db",
-                       gateway_queue_lease=60, **upstream.settings())
+                       gateway_queue_lease=60, **upstream.queued_settings())
     queued_apps.append(front)
     ids = [front.send({**MESSAGE, "subject": f"n{n}"})["id"] for n in range(6)]
     worker = start_worker(env, tmp_path, "--concurrency", "2")
@@ -77,7 +77,7 @@ def stocked(queued_apps, tmp_path, make_settings, smtp_server_factory, monkeypat
                                                             "gone@example.com": "550 5.1.1 no such user"}))
     url = f"sqlite:///{tmp_path}/store.db"
     queued = queued_app(make_settings, gateway_store_url=url, gateway_queue_backoff_min=300,
-                        gateway_queue_backoff_max=600, **server.settings())
+                        gateway_queue_backoff_max=600, **server.queued_settings())
     queued_apps.append(queued)
     ids = {"delivered": queued.send()["id"],
            "deferred": queued.send({**MESSAGE, "to": ["later@example.com"]})["id"],

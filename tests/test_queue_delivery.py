@@ -36,7 +36,7 @@ def run(started: Started, make_settings, **values) -> Queued:
 
 
 def test_a_message_is_answered_queued_then_delivered_and_reported(started, make_settings, smtp_server) -> None:
-    queued = run(started, make_settings, **smtp_server.settings())
+    queued = run(started, make_settings, **smtp_server.queued_settings())
     answer = queued.send({**MESSAGE, "to": ["a@example.com", "b@example.com"]})
     assert answer["status"] == "queued" and answer["id"] and answer["message_id"].startswith("<")
     assert answer["recipients"] == [{"email": "a@example.com", "status": "queued"},
@@ -64,7 +64,7 @@ def test_an_upstream_that_is_down_then_up_gets_the_message(started, make_setting
 
 def test_451_then_250_is_deferred_then_delivered(started, make_settings, smtp_server_factory) -> None:
     server = smtp_server_factory(FaultHandler(data_reply="451 4.3.0 slow down", faults_left=1))
-    queued = run(started, make_settings, **server.settings())
+    queued = run(started, make_settings, **server.queued_settings())
     found = queued.wait_status(queued.send()["id"], "delivered")
     assert [(e["type"], e["code"]) for e in found["events"]] == [("deferred", 451), ("delivered", 250)]
     assert found["recipients"][0]["attempts"] == 2 and len(server.messages) == 1
@@ -72,7 +72,7 @@ def test_451_then_250_is_deferred_then_delivered(started, make_settings, smtp_se
 
 def test_550_bounces_without_retry(started, make_settings, smtp_server_factory) -> None:
     server = smtp_server_factory(FaultHandler(rcpt_replies={"friend@example.com": "550 5.1.1 no such user"}))
-    queued = run(started, make_settings, **server.settings())
+    queued = run(started, make_settings, **server.queued_settings())
     found = queued.wait_status(queued.send()["id"], "bounced")
     assert found["recipients"][0]["code"] == 550 and "no such user" in found["recipients"][0]["reason"]
     time.sleep(0.3)  # several backoffs: still one attempt
@@ -83,7 +83,7 @@ def test_a_drop_after_the_final_dot_is_retried_and_recorded_unknown(started, mak
                                                                     smtp_server_factory) -> None:
     handler = FaultHandler(disconnect_after_data=True)
     server = smtp_server_factory(handler)
-    queued = run(started, make_settings, **server.settings())
+    queued = run(started, make_settings, **server.queued_settings())
     answer = queued.send()
     wait_until(lambda: len(server.messages) >= 1, "the first copy arrived")
     handler.disconnect_after_data = False
@@ -101,7 +101,7 @@ def test_a_message_still_undelivered_at_the_end_of_its_lifetime_fails(started, m
 
 
 def test_scheduled_send_waits_for_its_time(started, make_settings, smtp_server) -> None:
-    queued = run(started, make_settings, **smtp_server.settings())
+    queued = run(started, make_settings, **smtp_server.queued_settings())
     at = time.time() + 1.5
     send_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}+00:00"
     answer = queued.send({**MESSAGE, "send_at": send_at})
@@ -142,7 +142,7 @@ def test_send_at_as_a_bare_number_is_422_naming_the_expected_form(started, make_
 
 
 def test_cancel_retry_and_unknown_ids(started, make_settings, smtp_server) -> None:
-    queued = run(started, make_settings, **smtp_server.settings())
+    queued = run(started, make_settings, **smtp_server.queued_settings())
     answer = queued.send({**MESSAGE, "send_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 600))})
     canceled = queued.client.delete(f"/v1/messages/{answer['id']}")
     assert canceled.status_code == 200 and canceled.get_json()["status"] == "canceled"
@@ -195,7 +195,7 @@ def test_direct_mode_has_no_status_routes(make_settings) -> None:
 
 
 def test_a_batch_is_stored_in_one_go_with_a_result_per_message(started, make_settings, smtp_server) -> None:
-    queued = run(started, make_settings, **smtp_server.settings())
+    queued = run(started, make_settings, **smtp_server.queued_settings())
     response = queued.client.post("/v1/messages/batch", json={"messages": [MESSAGE, {**MESSAGE, "to": []}, MESSAGE]})
     results = response.get_json()["results"]
     assert response.status_code == 200 and [r["status"] for r in results] == ["queued", "failed", "queued"]
@@ -205,7 +205,7 @@ def test_a_batch_is_stored_in_one_go_with_a_result_per_message(started, make_set
 
 
 def test_a_keyed_queued_request_is_stored_once_and_replayed(started, make_settings, smtp_server) -> None:
-    queued = run(started, make_settings, **smtp_server.settings())
+    queued = run(started, make_settings, **smtp_server.queued_settings())
     first = queued.send(**{"Idempotency-Key": "order-1"})
     again = queued.client.post("/v1/messages", json=MESSAGE, headers={"Idempotency-Key": "order-1"})
     assert again.get_json() == first and again.headers["Idempotent-Replayed"] == "true"
@@ -214,7 +214,7 @@ def test_a_keyed_queued_request_is_stored_once_and_replayed(started, make_settin
 
 
 def test_the_rate_limit_holds_the_rest_in_the_queue(started, make_settings, smtp_server) -> None:
-    queued = run(started, make_settings, **smtp_server.settings(), mail_rate_limit=5)
+    queued = run(started, make_settings, **smtp_server.queued_settings(), mail_rate_limit=5)
     ids = [queued.send()["id"] for _ in range(6)]
     started_at = time.monotonic()
     for message_id in ids:
@@ -223,7 +223,7 @@ def test_the_rate_limit_holds_the_rest_in_the_queue(started, make_settings, smtp
 
 
 def test_metrics_count_messages_and_requests_behind_the_api_key(started, make_settings, smtp_server) -> None:
-    queued = run(started, make_settings, **smtp_server.settings(), gateway_api_keys="metrics-key")
+    queued = run(started, make_settings, **smtp_server.queued_settings(), gateway_api_keys="metrics-key")
     auth = {"Authorization": "Bearer metrics-key"}
     answer = queued.client.post("/v1/messages", json=MESSAGE, headers=auth).get_json()
     wait_until(lambda: queued.client.get(f"/v1/messages/{answer['id']}", headers=auth).get_json()["status"]

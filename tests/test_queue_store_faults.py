@@ -89,7 +89,7 @@ def apps() -> Iterator[list[Queued]]:
 
 
 def start(apps: list[Queued], make_settings: Any, store_url: str, upstream: Any, **values: Any) -> Queued:
-    queued = queued_app(make_settings, gateway_store_url=store_url, **upstream.settings(), **values)
+    queued = queued_app(make_settings, gateway_store_url=store_url, **upstream.queued_settings(), **values)
     apps.append(queued)
     return queued
 

@@ -58,7 +58,7 @@ def test_each_outcome_is_a_signed_webhook_retried_with_the_same_id(queued_apps, 
                                                                      smtp_server_factory) -> None:
     server = smtp_server_factory(FaultHandler(rcpt_replies={"gone@example.com": "550 5.1.1 no such user"}))
     receiver.answers = [500]  # the first delivery fails once, then is retried
-    queued = queued_app(make_settings, **server.settings(), gateway_webhook_url=receiver.url,
+    queued = queued_app(make_settings, **server.queued_settings(), gateway_webhook_url=receiver.url,
                         gateway_webhook_secret=SECRET, gateway_webhook_backoff_min=0.05,
                         gateway_api_keys="shop:key-shop")
     queued_apps.append(queued)
@@ -76,7 +76,7 @@ def test_each_outcome_is_a_signed_webhook_retried_with_the_same_id(queued_apps, 
 
 def test_a_410_stops_sending_to_that_endpoint(queued_apps, make_settings, receiver, smtp_server, caplog) -> None:
     receiver.answers = [410]
-    queued = queued_app(make_settings, **smtp_server.settings(), gateway_webhook_url=receiver.url,
+    queued = queued_app(make_settings, **smtp_server.queued_settings(), gateway_webhook_url=receiver.url,
                         gateway_webhook_secret=SECRET, gateway_webhook_backoff_min=0.05)
     queued_apps.append(queued)
     queued.wait_status(queued.send()["id"], "delivered")
@@ -87,7 +87,7 @@ def test_a_410_stops_sending_to_that_endpoint(queued_apps, make_settings, receiv
 
 
 def test_the_ingress_answers_queued_as_id_then_delivers(queued_apps, make_settings, smtp_server) -> None:
-    queued = queued_app(make_settings, **smtp_server.settings(), gateway_smtp_port=1025)
+    queued = queued_app(make_settings, **smtp_server.queued_settings(), gateway_smtp_port=1025)
     queued_apps.append(queued)
     state = MailGateway.state(queued.app)
     ingress = IngressServer(state.settings, state.sender, port=0).start()

@@ -13,7 +13,7 @@ from queue_support import queued_app
 def test_more_workers_than_pooled_connections_deliver_everything_first_time(make_settings,
                                                                             smtp_server_factory) -> None:
     upstream = smtp_server_factory(HoldingHandler(delay=0.05))
-    queued = queued_app(make_settings, **upstream.settings(), gateway_queue_workers=4, mail_pool_size=2,
+    queued = queued_app(make_settings, **upstream.queued_settings(), gateway_queue_workers=4, mail_pool_size=2,
                         mail_timeout=2)
     try:
         ids = [queued.send()["id"] for _ in range(8)]
@@ -31,7 +31,7 @@ def test_the_pool_has_a_connection_for_each_worker_unless_mail_pool_size_says_ot
         handler = HoldingHandler()
         handler.hold.set()
         upstream = smtp_server_factory(handler)
-        queued = queued_app(make_settings, **upstream.settings(), gateway_queue_workers=12, **pool)
+        queued = queued_app(make_settings, **upstream.queued_settings(), gateway_queue_workers=12, **pool)
         try:
             ids = [queued.send()["id"] for _ in range(12)]
             wait_until(lambda: handler.holding == at_once, f"{at_once} deliveries at once")  # noqa: B023

@@ -15,8 +15,7 @@ from ingress_support import wait_until
 from process_support import BIN, Process, gateway_env, request
 from smtp_server import HOST, RecordingHandler
 
-FAST = {"gateway_queue_backoff_min": 0.05, "gateway_queue_backoff_max": 0.2, "gateway_queue_lease": 2,
-        "mail_retry_attempts": 1}
+FAST = {"gateway_queue_backoff_min": 0.05, "gateway_queue_backoff_max": 0.2, "gateway_queue_lease": 2}
 
 
 def queued_env(url: str, upstream_port: int, **values) -> dict[str, str]:

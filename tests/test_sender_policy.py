@@ -10,8 +10,8 @@ from api_helpers import HELLO, outbox
 from flask_mailman import EmailMessage
 
 from mail_gateway import create_app
+from mail_gateway.assembly import build_sender
 from mail_gateway.errors import ConfigurationError, PermanentDeliveryError
-from mail_gateway.sending import Sender
 from mail_gateway.settings import load_settings
 
 KEYS = "billing:k-billing,ops:k-ops,k-unnamed"
@@ -86,7 +86,7 @@ def test_a_batch_refuses_each_forged_message_on_its_own(app) -> None:
 
 def test_the_library_path_is_held_to_the_entries_without_a_prefix(make_settings) -> None:
     settings = make_settings(mail_backend="memory", gateway_allowed_senders="@example.com")
-    sender = Sender.from_settings(settings)
+    sender, _ = build_sender(settings)
     with pytest.raises(PermanentDeliveryError, match="GATEWAY_ALLOWED_SENDERS"):
         sender.send_email(EmailMessage("Hi", "body", CEO, ["friend@example.com"]))
     assert sender.send_email(EmailMessage("Hi", "body", "app@example.com", ["friend@example.com"])).accepted

@@ -13,6 +13,7 @@ from ingress_support import wait_until
 from smtp_server import HOST, FaultHandler, RecordingHandler, RefusingSMTP, free_port
 
 from mail_gateway import create_app
+from mail_gateway.assembly import build_sender
 from mail_gateway.backends.registry import create_backend
 from mail_gateway.errors import (
     DeliveryOutcomeUnknownError,
@@ -23,7 +24,6 @@ from mail_gateway.errors import (
 )
 from mail_gateway.mail.rendering import render_email
 from mail_gateway.mail.result import SendResult
-from mail_gateway.sending import Sender
 
 
 def message(to=("a@example.com", "b@example.com"), subject="Hi", body="Body") -> EmailMultiAlternatives:
@@ -430,7 +430,7 @@ def test_a_refused_login_is_a_502_with_the_smtp_reply_and_the_upstream_only_in_t
 def test_one_log_line_per_delivery_without_body_or_secrets(smtp_server_factory, make_settings, caplog) -> None:
     server = smtp_server_factory(FaultHandler(data_reply="451 4.3.0 later", faults_left=1),
                                  authenticator=Authenticator(), auth_require_tls=False)
-    sender = Sender.from_settings(make_settings(**server.settings(mail_username="app", mail_password="s3cret-pw")))
+    sender, _ = build_sender(make_settings(**server.settings(mail_username="app", mail_password="s3cret-pw")))
     with caplog.at_level(logging.INFO, "mail_gateway.delivery"):
         result = sender.send_email(message(body="very private body text"))
     sender.close()

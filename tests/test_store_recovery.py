@@ -85,7 +85,7 @@ def test_a_store_that_turns_writable_again_takes_sends_and_deliveries_without_a_
     path = tmp_path / "store.sqlite3"
     url = other_process(path)
     read_only(path, True)
-    queued = queued_app(make_settings, gateway_store_url=url, **smtp_server.settings())
+    queued = queued_app(make_settings, gateway_store_url=url, **smtp_server.queued_settings())
     queued_apps.append(queued)
     refused = queued.client.post("/v1/messages", json=MESSAGE)
     assert refused.status_code == 503 and refused.get_json()["type"].endswith("store-unavailable")

@@ -173,7 +173,7 @@ def raw_receivers() -> Iterator[Callable[[], RawReceiver]]:
 
 def webhook_app(make_settings: Any, smtp_server: Any, receiver: RawReceiver, **values: Any) -> Any:
     values = {"gateway_webhook_backoff_min": 0.05, **values}
-    return queued_app(make_settings, **smtp_server.settings(), gateway_webhook_url=receiver.url,
+    return queued_app(make_settings, **smtp_server.queued_settings(), gateway_webhook_url=receiver.url,
                       gateway_webhook_secret=SECRET, **values)
 
 

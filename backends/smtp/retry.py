@@ -8,12 +8,12 @@ before the final dot). ``DeliveryOutcomeUnknownError`` (the reply to the final d
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from mail_gateway.backends.backoff import Backoff
 from mail_gateway.errors import TransientDeliveryError
 
 T = TypeVar("T")
@@ -27,9 +27,9 @@ class RetryPolicy:
     max_delay: float = 30.0
 
     def delay(self, failures: int) -> float:
-        """Exponential backoff with "equal jitter": half fixed, half random, so retries spread out."""
-        ceiling = min(self.max_delay, self.backoff * 2 ** (failures - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        """The gateway's one backoff (the queue's too): ``backoff`` doubled per retry, jittered, at most
+        ``max_delay``."""
+        return Backoff(self.backoff, self.max_delay).delay(failures)
 
 
 def with_retries(attempt: Callable[[int], T], policy: RetryPolicy, *,

@@ -1,4 +1,5 @@
-"""``mail-gateway send``: one message through the configured backend, without HTTP or a Flask app."""
+"""``mail-gateway send``: one message through the configured backend (or, with queued delivery, into the store for
+the delivery workers), without HTTP or a Flask app."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 
 import click
 
+from mail_gateway.assembly import build_sender
 from mail_gateway.cli.common import configured
-from mail_gateway.errors import DeliveryError, InvalidMessageError
-from mail_gateway.mail.result import RecipientResult
-from mail_gateway.sending import Sender
+from mail_gateway.errors import DeliveryError, InvalidMessageError, StoreUnavailableError
+from mail_gateway.mail.result import QueuedResult, RecipientResult
+from mail_gateway.sending import Accepted
 from mail_gateway.settings import load_settings
 
 _OPTIONS = {"from": "--from", "text": "--text"}
@@ -22,6 +24,19 @@ def _recipient_line(result: RecipientResult) -> str:
     if result.code is not None:
         line += f"  {result.code} {result.reason or ''}".rstrip()
     return line
+
+
+def _report(result: Accepted) -> None:
+    # stderr, so the console backend's copy of the message on stdout stays clean
+    if isinstance(result, QueuedResult):
+        click.echo(f"ID: {result.id}", err=True)
+    click.echo(f"Message-ID: {result.message_id}", err=True)
+    if isinstance(result, QueuedResult):
+        for email in result.recipients:
+            click.echo(f"  {result.status:<9}{email}", err=True)
+    else:
+        for recipient in result.recipients:
+            click.echo(_recipient_line(recipient), err=True)
 
 
 def _option(field: str) -> str:
@@ -64,27 +79,28 @@ def _attachment(path: Path) -> dict[str, object]:
               help="Attach this file (content type guessed from its name); repeat for several.")
 def send(sender_address: str | None, to: tuple[str, ...], cc: tuple[str, ...], bcc: tuple[str, ...], subject: str,
          text: str | None, html: str | None, html_file: Path | None, attachments: tuple[Path, ...]) -> None:
-    """Send one message through the configured backend and print each recipient's outcome."""
+    """Send one message through the configured backend and print each recipient's outcome; with queued delivery,
+    store it for the delivery workers and print its id."""
     html = _read_html(html, html_file)
     files = [_attachment(path) for path in attachments]
     settings = configured(load_settings)
-    sender = configured(lambda: Sender.from_settings(settings))
+    sender, store = configured(lambda: build_sender(settings))
     payload = {"from": sender_address, "to": list(to), "cc": list(cc), "bcc": list(bcc), "subject": subject,
                "text": text, "html": html, "attachments": files}
     try:
         request = sender.parse({k: v for k, v in payload.items() if v is not None})
+        result = sender.send(request, via="cli")
     except InvalidMessageError as exc:
         raise click.UsageError("\n".join(f"{_option(e.field)}: {e.message}" for e in exc.errors)) from exc
-    try:
-        result = sender.send(request, via="cli")
     except DeliveryError as exc:
         click.echo(f"not sent: {exc}", err=True)
         for recipient in exc.recipients:
             click.echo(_recipient_line(recipient), err=True)
         sys.exit(1)
+    except StoreUnavailableError as exc:  # queued delivery, and nothing was stored
+        click.echo(f"not stored: {exc}", err=True)
+        sys.exit(1)
     finally:
         sender.close()
-    # stderr, so the console backend's copy of the message on stdout stays clean
-    click.echo(f"Message-ID: {result.message_id}", err=True)
-    for recipient in result.recipients:
-        click.echo(_recipient_line(recipient), err=True)
+        store.close()
+    _report(result)

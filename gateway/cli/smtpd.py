@@ -6,12 +6,12 @@ import logging
 
 import click
 
+from mail_gateway.assembly import build_sender
 from mail_gateway.cli.allocator import return_large_blocks
 from mail_gateway.cli.common import configured, wait_for_termination
 from mail_gateway.cli.logs import configure_logging
 from mail_gateway.cli.worker import start_workers
 from mail_gateway.ingress.server import IngressServer
-from mail_gateway.queue.setup import build_sender
 from mail_gateway.sending import Sender
 from mail_gateway.settings import GatewaySettings, load_settings
 

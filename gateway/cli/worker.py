@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import click
 
+from mail_gateway.assembly import build_sender
 from mail_gateway.cli.allocator import return_large_blocks
 from mail_gateway.cli.common import configured, wait_for_termination
 from mail_gateway.cli.logs import configure_logging
-from mail_gateway.queue.setup import build_sender
 from mail_gateway.queue.worker import DeliveryWorkers
 from mail_gateway.sending import Sender
 from mail_gateway.settings import load_settings

@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from mail_gateway.assembly import build_sender
 from mail_gateway.backends.console import ConsoleBackend
-from mail_gateway.backends.registry import create_backend
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.sending import Sender
 from mail_gateway.settings import GatewaySettings, load_settings
@@ -61,8 +61,11 @@ def _smtp_base(settings: GatewaySettings) -> dict[str, Any]:
             "mail_username": upstream.username, "mail_password": upstream.password}
 
 
-def _sender_for(settings: GatewaySettings, name: str, options: dict[str, Any], stream: Any = None) -> Sender:
-    values = dict(settings)
+def _sender_for(state: Any, name: str, options: dict[str, Any], stream: Any = None) -> Sender:
+    settings: GatewaySettings = state.settings
+    # What was set (environment, app.config, arguments), not every default: settings that may only be set in some
+    # modes (MAIL_RETRY_* is refused with queued delivery) must not look set because the app had their defaults.
+    values = {name: getattr(settings, name) for name in settings.model_fields_set}
     if settings.mail_url is not None and settings.mail_url.backend != name:
         values["mail_url"] = None  # it names another backend than the one asked for
     if options.keys() & _SMTP_OPTIONS:
@@ -75,7 +78,9 @@ def _sender_for(settings: GatewaySettings, name: str, options: dict[str, Any], s
         values["mail_console_format"] = "raw"  # a stream handed over is read by code, not by a person
     try:
         built = load_settings(_env_file=None, **values)
-        return Sender(built, ConsoleBackend(built, stream=stream) if stream is not None else create_backend(built))
+        backend = ConsoleBackend(built, stream=stream) if stream is not None else None
+        # Direct even with queued delivery: the workers deliver through the app's backend, not this one.
+        return build_sender(built, backend, store=state.store, direct=True)[0]
     except ConfigurationError as exc:
         given = ", ".join([f"backend={name!r}", *(f"{option}=..." for option in options)])
         raise ConfigurationError(f"get_connection({given}): {exc}", variable=exc.variable) from exc
@@ -93,10 +98,10 @@ def connection_sender(state: Any, backend: Any, options: dict[str, Any]) -> Conn
     if stream is not None and name != "console":
         raise TypeError(f"get_connection(stream=...) is an option of the console backend, not of {name}")
     if options or stream is not None:
-        return ConnectionSender(_sender_for(state.settings, name, options, stream), owned=True)
+        return ConnectionSender(_sender_for(state, name, options, stream), owned=True)
     if name == state.settings.backend_name:
         return ConnectionSender(state.sender, owned=False)
     with _lock:  # one per name and app, kept: a memory backend keeps its mail, an SMTP one its pool
         if name not in state.alternates:
-            state.alternates[name] = _sender_for(state.settings, name, {})
+            state.alternates[name] = _sender_for(state, name, {})
         return ConnectionSender(state.alternates[name], owned=False)

@@ -24,13 +24,13 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 
+from mail_gateway.assembly import build_sender
 from mail_gateway.backends.base import EmailBackend
 from mail_gateway.extension.app_mail import STATE_KEY, AppMail
 from mail_gateway.extension.connection import Connection
 from mail_gateway.extension.flask_mail import email_dispatched
 from mail_gateway.extension.sent_email import SentOutbox
 from mail_gateway.mail.result import SendResult
-from mail_gateway.queue.setup import build_sender
 from mail_gateway.sending import Sender
 from mail_gateway.settings import GatewaySettings, load_settings
 from mail_gateway.store.database import Store

@@ -1,5 +1,6 @@
-"""``POST /v1/messages/batch``: validate each message on its own, then hand the valid ones to the backend at once
-(or, with queued delivery, store them in one transaction)."""
+"""``POST /v1/messages/batch``: validate each message on its own, then hand the valid ones to the sender's one send
+path at once (``Sender.send_all``: the backend in one call or, with queued delivery, the store in one
+transaction)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from mail_gateway.errors import DeliveryError, InvalidMessageError
 from mail_gateway.http.keyring import current_key
 from mail_gateway.http.problems import problem_for
 from mail_gateway.http.schemas import batch_items
-from mail_gateway.mail.compose import compose
-from mail_gateway.mail.rendering import RenderedMessage
+from mail_gateway.mail.request import MessageRequest
 from mail_gateway.mail.result import QueuedResult, SendResult
 from mail_gateway.sending import Outcome, Sender
 from mail_gateway.settings.senders import Client
@@ -33,14 +33,11 @@ def send_batch(sender: Sender, payload: Any, client: Client) -> list[dict[str, A
     request each direct outcome is recorded as it happens, so a crash mid-batch still leaves an answer."""
     items = batch_items(payload, sender.settings.gateway_max_batch)
     results: dict[int, dict[str, Any]] = {}
-    rendered: list[RenderedMessage] = []
-    send_at: list[float | None] = []
+    requests: list[MessageRequest] = []
     positions: list[int] = []
     for index, item in enumerate(items):
         try:
-            request = sender.parse(item)
-            send_at.append(sender.send_time(request.send_at))
-            rendered.append(compose(request))
+            requests.append(sender.parse(item))
             positions.append(index)
         except InvalidMessageError as exc:
             results[index] = _failed(exc)
@@ -54,8 +51,8 @@ def send_batch(sender: Sender, payload: Any, client: Client) -> list[dict[str, A
         def on_outcome(i: int, outcome: Outcome) -> None:
             keyring.record(key, positions[i], _item(outcome))
 
-    # In one call, so a backend with connections sends the whole batch over the same one(s).
-    outcomes = sender.deliver(rendered, via="http", client=client, send_at=send_at, on_outcome=on_outcome)
+    # The valid ones together, through the sender's one send path.
+    outcomes = sender.send_all(requests, via="http", client=client, on_outcome=on_outcome)
     for index, outcome in zip(positions, outcomes, strict=True):
         results[index] = _item(outcome)
     return [{"index": index, **results[index]} for index in range(len(items))]

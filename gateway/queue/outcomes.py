@@ -10,10 +10,10 @@ PostgreSQL refuses a NUL in text, and a reason the store refuses would leave the
 
 from __future__ import annotations
 
-import random
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from mail_gateway.backends.backoff import Backoff
 from mail_gateway.errors import (
     DeliveryError,
     DeliveryOutcomeUnknownError,
@@ -25,18 +25,6 @@ from mail_gateway.store.claims import Attempt, Claimed, RecipientUpdate
 SLOW_DOWN_CODES = (421, 451)  # an upstream asking the client to come back later
 # NUL and the other control characters but tab and line ends, and lone surrogates (no UTF-8 for them).
 _UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
-
-
-@dataclass(frozen=True)
-class Backoff:
-    minimum: float
-    maximum: float
-
-    def delay(self, attempts: int) -> float:
-        """Exponential from ``minimum``, doubled per attempt, with up to half again of random jitter so retries
-        spread out; always between ``minimum`` and ``maximum``."""
-        base = self.minimum * 2 ** min(max(attempts - 1, 0), 60)
-        return min(self.maximum, max(self.minimum, base * random.uniform(1.0, 1.5)))
 
 
 def _final_or_deferred(claimed: Claimed, position: int, email: str, attempts: int, code: int | None,

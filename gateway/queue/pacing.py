@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from mail_gateway.queue.outcomes import Backoff
+from mail_gateway.backends.backoff import Backoff
 
 
 class Pacing:

@@ -1,36 +1,30 @@
-"""Build the sender and the store a process runs on: direct, or queued behind a ``Spool``."""
+"""What the queue asks of a process's set-up (``mail_gateway.assembly``): the workers' share of the SMTP pool, and
+a store opened or start-up stopped in one line."""
 
 from __future__ import annotations
 
-from mail_gateway.backends.base import EmailBackend
-from mail_gateway.backends.registry import create_backend
 from mail_gateway.errors import ConfigurationError, StoreSchemaError, StoreUnavailableError
-from mail_gateway.queue.spool import Spool
-from mail_gateway.sending import Sender
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.store.database import Store
 
 
-def build_sender(settings: GatewaySettings, backend: EmailBackend | None = None) -> tuple[Sender, Store]:
-    """The sender and its store. With queued delivery or a shared store the store is opened now, so a store that
-    cannot work stops start-up; otherwise (direct, SQLite) it is opened when an idempotency key first needs it."""
-    store = Store(settings.store_url, pool_size=settings.gateway_queue_workers + 4)
-    spool = None
-    if settings.queued or store.shared:
-        open_store(store)
-    if settings.queued:
-        spool = Spool(store, settings)
-    return Sender(settings, backend or create_backend(delivery_settings(settings)), spool), store
-
-
 def delivery_settings(settings: GatewaySettings) -> GatewaySettings:
-    """With queued delivery only the workers use the SMTP connection pool: unless MAIL_POOL_SIZE is set, it holds a
-    connection for each of them, so that GATEWAY_QUEUE_WORKERS deliveries really run at once. Against a distant
-    upstream a delivery mostly waits on replies, and the rate grows with the connections (``make bench``)."""
-    if (settings.queued and "mail_pool_size" not in settings.model_fields_set
-            and settings.mail_pool_size < settings.gateway_queue_workers):
-        return settings.model_copy(update={"mail_pool_size": settings.gateway_queue_workers})
-    return settings
+    """The settings of the backend the delivery workers use.
+
+    The queue is the one retry authority: a claim is one attempt, and GATEWAY_QUEUE_BACKOFF_* say when the next one
+    comes. So the backend makes one pass over its upstreams per claim and never waits: MAIL_RETRY_ATTEMPTS becomes
+    the number of upstreams, and the backend backs off only once every upstream has had its turn. A second
+    upstream (failover, roundrobin) is still tried at once; with one upstream an attempt is one transaction.
+
+    Only the workers use the SMTP connection pool: unless MAIL_POOL_SIZE is set, it holds a connection for each of
+    them, so that GATEWAY_QUEUE_WORKERS deliveries really run at once. Against a distant upstream a delivery mostly
+    waits on replies, and the rate grows with the connections (``make bench``)."""
+    if not settings.queued:
+        return settings
+    update: dict[str, int] = {"mail_retry_attempts": max(1, len(settings.smtp_upstreams()[1]))}
+    if "mail_pool_size" not in settings.model_fields_set and settings.mail_pool_size < settings.gateway_queue_workers:
+        update["mail_pool_size"] = settings.gateway_queue_workers
+    return settings.model_copy(update=update)
 
 
 def open_store(store: Store) -> Store:

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
+from mail_gateway.backends.backoff import Backoff
 from mail_gateway.errors import StoreUnavailableError
-from mail_gateway.queue.outcomes import Backoff
 from mail_gateway.queue.webhook_http import Reply, post
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.store import webhooks as rows

@@ -15,11 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 
+from mail_gateway.backends.backoff import Backoff
 from mail_gateway.errors import StoreUnavailableError
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.queue import metrics
 from mail_gateway.queue.leases import Held
-from mail_gateway.queue.outcomes import Backoff, asks_to_slow_down, attempt_for
+from mail_gateway.queue.outcomes import asks_to_slow_down, attempt_for
 from mail_gateway.queue.pacing import Pacing
 from mail_gateway.queue.recorder import Recorder
 from mail_gateway.queue.webhooks import WebhookSender

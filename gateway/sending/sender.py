@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mail_gateway.backends.base import EmailBackend
-from mail_gateway.backends.registry import active_override, create_backend
+from mail_gateway.backends.registry import active_override
 from mail_gateway.errors import ConfigurationError, DeliveryError, FieldError, InvalidMessageError
 from mail_gateway.mail.addresses import Address, parse_address
 from mail_gateway.mail.compose import compose
@@ -53,11 +53,6 @@ class Sender:
         self.default_sender = default_sender(settings)
         self.sender_rules = settings.sender_rules  # None: anyone may send as anyone
 
-    @classmethod
-    def from_settings(cls, settings: GatewaySettings) -> Sender:
-        """The configured backend behind a sender, without any Flask app (the CLI, the SMTP ingress)."""
-        return cls(settings, create_backend(settings))
-
     @property
     def backend(self) -> EmailBackend:
         # A test's mail_outbox takes every sender over, also one built at import before the test began: a test
@@ -88,7 +83,18 @@ class Sender:
         return send_at.timestamp()
 
     def send(self, request: MessageRequest, *, via: str, client: Client = ANYONE) -> Accepted:
-        return self.send_rendered(compose(request), via=via, client=client, send_at=self.send_time(request.send_at))
+        [outcome] = self.send_all([request], via=via, client=client)
+        if isinstance(outcome, DeliveryError):
+            raise outcome
+        return outcome
+
+    def send_all(self, requests: Sequence[MessageRequest], *, via: str, client: Client = ANYONE,
+                 on_outcome: OnOutcome | None = None) -> list[Accepted | DeliveryError]:
+        """Each parsed request composed and handed over in one call (``deliver``), so a backend with connections
+        sends them all over the same one(s); each outcome in order."""
+        send_at = [self.send_time(request.send_at) for request in requests]
+        return self.deliver([compose(request) for request in requests], via=via, client=client, send_at=send_at,
+                            on_outcome=on_outcome)
 
     def send_raw(self, mail_from: str, rcpt_to: Sequence[str], data: bytes, *, via: str, add_missing: bool = True,
                  client: Client = ANYONE, send_at: float | None = None, **context: object) -> Accepted:

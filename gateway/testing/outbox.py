@@ -10,11 +10,11 @@ from typing import overload
 import pytest
 from flask import Flask
 
+from mail_gateway.assembly import build_sender
 from mail_gateway.backends.memory import MemoryBackend
 from mail_gateway.extension import STATE_KEY, MailGateway
 from mail_gateway.mail.addresses import header_addresses
 from mail_gateway.mail.reader import MessageReader
-from mail_gateway.sending import Sender
 
 
 class SentMessage(MessageReader):
@@ -80,7 +80,7 @@ class MailOutbox:
         """Send ``app``'s mail to this outbox for the rest of the test. Every app's mail already comes here
         while the fixture is active, so this is only kept for tests that call it."""
         state = MailGateway.state(app)
-        sender = Sender(state.settings, self.backend)
+        sender, _ = build_sender(state.settings, self.backend, store=state.store, direct=True)
         # Flask-Mail's and flask-mailman's entry points look the state up on every send, so they follow.
         self._monkeypatch.setitem(app.extensions, STATE_KEY, dataclasses.replace(state, sender=sender, alternates={}))
 
