@@ -78,8 +78,7 @@ def test_a_missing_attachment_is_a_usage_error_and_nothing_is_sent(outbox, tmp_p
 
 def test_send_with_queued_delivery_stores_the_message_for_a_worker(smtp_server_factory, tmp_path, monkeypatch) -> None:
     upstream = smtp_server_factory()
-    # The queue retries, not the backend: its MAIL_RETRY_* settings do not apply to queued delivery.
-    env = {k: v for k, v in queue_env(tmp_path, upstream.port).items() if not k.startswith("MAIL_RETRY_")}
+    env = queue_env(tmp_path, upstream.port)
     for name, value in env.items():
         if name.startswith(("MAIL_", "GATEWAY_")):
             monkeypatch.setenv(name, value)
