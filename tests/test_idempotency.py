@@ -237,3 +237,11 @@ def test_after_a_crash_mid_send_a_retry_is_refused_not_sent_again(make_settings,
     restarted = create_app(make_settings(mail_backend="memory", gateway_idempotency_url=store_url))
     assert_problem(post(restarted.test_client(), key="crash"), 409, "idempotency-key-in-flight")
     assert outbox(restarted) == []
+
+
+def test_the_lease_renewer_ends_when_the_app_closes_its_store(make_settings, store_url) -> None:
+    app = create_app(make_settings(mail_backend="memory", gateway_idempotency_url=store_url))
+    assert post(app.test_client(), key="renewed").status_code == 202
+    assert "idempotency-leases" in [thread.name for thread in threading.enumerate()]
+    app.extensions[STORE_KEY].store.close()
+    assert "idempotency-leases" not in [thread.name for thread in threading.enumerate()]

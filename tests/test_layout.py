@@ -14,8 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"gateway": "mail_gateway", "backends": "mail_gateway.backends", "settings": "mail_gateway.settings"}
 # Each floor imports only from floors below it (or its own).
-FLOORS = {"mail_gateway.errors": 0, "mail_gateway.settings": 1, "mail_gateway.mail": 2, "mail_gateway.backends": 3,
-          "mail_gateway.sending": 4}
+# The lowest floor: the one hierarchy of errors, and the one way background threads start and stop.
+FLOORS = {"mail_gateway.errors": 0, "mail_gateway.lifecycle": 0, "mail_gateway.settings": 1, "mail_gateway.mail": 2,
+          "mail_gateway.backends": 3, "mail_gateway.sending": 4}
 FEATURES = 5
 
 

@@ -10,6 +10,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -171,3 +172,25 @@ def test_a_stopping_http_process_closes_keep_alive_connections_after_their_answe
         assert server.proc.wait(DEADLINE_SECONDS) == 0, server.output()
     finally:
         server.stop()
+
+
+def test_a_loop_that_does_not_end_is_left_after_its_bound_and_logged(caplog) -> None:
+    from mail_gateway.lifecycle import Loop
+
+    release, failed = threading.Event(), threading.Event()
+    steps: list[int] = []
+
+    def step() -> None:
+        steps.append(1)
+        if len(steps) == 1:
+            failed.set()
+            raise RuntimeError("a bug in one round")
+        release.wait(30)  # a wait stop() cannot wake
+
+    loop = Loop("stubborn", step, retry=0.0).start()
+    assert failed.wait(10)
+    wait_until(lambda: len(steps) == 2, "the loop went on after a failing round")
+    assert loop.stop(timeout=0.2) is False and loop.alive  # returned at its bound, the thread left running
+    assert "stubborn failed; it goes on" in caplog.text and "stubborn did not stop within 0.2 s" in caplog.text
+    release.set()
+    wait_until(lambda: not loop.alive, "the loop ended once its step returned")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from mail_gateway.backends.smtp import transaction
 from mail_gateway.errors import TransientDeliveryError
+from mail_gateway.lifecycle import Loop
 
 
 @dataclass(eq=False)
@@ -41,14 +42,14 @@ def _discard_all(idle: list[PooledConnection], lock: threading.Lock, polite: boo
             conn.smtp.close()
 
 
-def _reap(pool_ref: weakref.ref[ConnectionPool], stop: threading.Event, interval: float) -> None:
-    # Only a weak reference: the pool (and its sockets) must stay collectable while this thread runs.
-    while not stop.wait(interval):
-        pool = pool_ref()
-        if pool is None:
-            return
-        pool.prune()
-        del pool
+def _reap(pool_ref: weakref.ref[ConnectionPool]) -> bool:
+    """Prune the pool; True (the loop ends) once it was collected. Only a weak reference: the pool (and its
+    sockets) must stay collectable while the reaper runs."""
+    pool = pool_ref()
+    if pool is None:
+        return True
+    pool.prune()
+    return False
 
 
 class ConnectionPool:
@@ -66,7 +67,7 @@ class ConnectionPool:
         self._idle: list[PooledConnection] = []  # most recently used last: reuse the warmest connection
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._reaper: threading.Thread | None = None
+        self._reaper: Loop | None = None
         self._closed = False
         # Close idle sockets when the pool is garbage-collected without close(), or the interpreter exits;
         # without QUIT, whose reply could keep an exiting process waiting on a silent server.
@@ -159,6 +160,6 @@ class ConnectionPool:
             if self._reaper is not None:
                 return
             interval = min(max(self.idle_timeout / 4, 0.05), 5.0)
-            self._reaper = threading.Thread(target=_reap, args=(weakref.ref(self), self._stop, interval),
-                                            name=f"smtp-pool-reaper {self.name}", daemon=True)
-            self._reaper.start()
+            pool_ref = weakref.ref(self)
+            self._reaper = Loop(f"smtp-pool-reaper {self.name}", lambda: _reap(pool_ref), every=interval,
+                                stopping=self._stop).start()

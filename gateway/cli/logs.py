@@ -14,8 +14,9 @@ import logging
 import queue
 import sys
 import threading
-import time
 from typing import TextIO
+
+from mail_gateway.lifecycle import Loop
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _STOP = logging.makeLogRecord({"msg": "stop"})
@@ -31,26 +32,26 @@ class _HandOver(logging.Handler):
         self.records.put(record)
 
 
-def _write(records: queue.SimpleQueue[logging.LogRecord], stream: TextIO, formatter: logging.Formatter) -> None:
+def _write(records: queue.SimpleQueue[logging.LogRecord], stream: TextIO, formatter: logging.Formatter,
+           stopping: threading.Event) -> bool:
+    """Write what has queued up; True once the stop marker was among it."""
+    batch = [records.get()]
+    # Waking for every record would take the GIL from the request threads once per line; a short pause
+    # lets a busy gateway's lines gather, and keeps the log at most a tenth of a second behind.
+    stopping.wait(_GATHER_SECONDS)
     while True:
-        batch = [records.get()]
-        # Waking for every record would take the GIL from the request threads once per line; a short pause
-        # lets a busy gateway's lines gather, and keeps the log at most a tenth of a second behind.
-        time.sleep(_GATHER_SECONDS)
-        while True:
-            try:
-                batch.append(records.get_nowait())
-            except queue.Empty:
-                break
-        lines = [formatter.format(record) for record in batch if record is not _STOP]
-        if lines:
-            try:
-                stream.write("\n".join(lines) + "\n")
-                stream.flush()
-            except (OSError, ValueError):  # stderr closed: nothing else can be told
-                pass
-        if any(record is _STOP for record in batch):
-            return
+        try:
+            batch.append(records.get_nowait())
+        except queue.Empty:
+            break
+    lines = [formatter.format(record) for record in batch if record is not _STOP]
+    if lines:
+        try:
+            stream.write("\n".join(lines) + "\n")
+            stream.flush()
+        except (OSError, ValueError):  # stderr closed: nothing else can be told
+            pass
+    return any(record is _STOP for record in batch)
 
 
 def configure_logging(level: int = logging.INFO, *, processes: bool = False) -> None:
@@ -67,14 +68,11 @@ def configure_logging(level: int = logging.INFO, *, processes: bool = False) -> 
     logging._srcfile = None  # type: ignore[attr-defined]
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     line = FORMAT.replace("%(name)s", "[%(process)d] %(name)s") if processes else FORMAT
-    writer = threading.Thread(target=_write, args=(records, sys.stderr, logging.Formatter(line)),
-                              name="log-writer", daemon=True)
+    stream, formatter, stopping = sys.stderr, logging.Formatter(line), threading.Event()
+    # Until its step takes the stop marker: what is queued is written before the process ends.
+    writer = Loop("log-writer", lambda: _write(records, stream, formatter, stopping), stopping=stopping,
+                  wake=lambda: records.put(_STOP), retry=0.0, until_done=True)
     root.addHandler(_HandOver(records))
     root.setLevel(level)
     writer.start()
-
-    def flush_at_exit() -> None:  # what is queued is written before the process ends
-        records.put(_STOP)
-        writer.join(timeout=5)
-
-    atexit.register(flush_at_exit)
+    atexit.register(writer.stop, 5)

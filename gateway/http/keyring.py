@@ -1,5 +1,5 @@
 """The idempotency keys of one app: the store's key operations with this process's clock, lease and mode, and
-the leases of the keys this process is working on, renewed while it lives."""
+the leases of the keys this process is working on, renewed until its store closes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from mail_gateway.lifecycle import Loop
 from mail_gateway.store import keys
 from mail_gateway.store.database import Store
 from mail_gateway.store.keys import Begun, StoredResponse
@@ -23,7 +24,8 @@ class Keyring:
         self.store, self.mode, self.lease, self.clock = store, mode, lease, clock
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._renewer: threading.Thread | None = None
+        self._renewer: Loop | None = None
+        store.on_close(self.stop)  # the renewer writes to the store: it ends with it
 
     def begin(self, key: str, fingerprint: str) -> Begun:
         return self.store.write(lambda conn: keys.begin(conn, key, fingerprint, mode=self.mode, now=self.clock(),
@@ -61,21 +63,25 @@ class Keyring:
                 if not self._held[key]:
                     del self._held[key]
 
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the renewer (a later keyed request starts it again)."""
+        with self._lock:
+            renewer, self._renewer = self._renewer, None
+        if renewer is not None:
+            renewer.stop(timeout)
+
     def _start_renewer(self) -> None:
         with self._lock:
             if self._renewer is None:
-                self._renewer = threading.Thread(target=self._renew, name="idempotency-leases", daemon=True)
-                self._renewer.start()
+                # A third of the lease: two renewals may fail (a busy store) before a live request looks abandoned.
+                self._renewer = Loop("idempotency-leases", self._renew, every=self.lease / 3).start()
 
     def _renew(self) -> None:
-        # A third of the lease: two renewals may fail (a busy store) before a live request looks abandoned.
-        while True:
-            time.sleep(self.lease / 3)
-            with self._lock:
-                held = list(self._held)
-            if held:
-                until = self.clock() + self.lease
-                self.store.write(lambda conn, held=held, until=until: keys.renew(conn, held, until), wait=False)
+        with self._lock:
+            held = list(self._held)
+        if held:
+            until = self.clock() + self.lease
+            self.store.write(lambda conn: keys.renew(conn, held, until), wait=False)
 
 
 def current_key() -> tuple[Keyring, str] | None:

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import replace
 
 from mail_gateway.errors import StoreRejectedError, StoreUnavailableError
+from mail_gateway.lifecycle import Loop
 from mail_gateway.store.claims import Attempt
 from mail_gateway.store.database import Store
 from mail_gateway.store.recording import record_all
@@ -38,30 +37,30 @@ class Recorder:
         """``recorded`` hears each batch once it is written (or given up)."""
         self.store, self.webhook_url, self.recorded = store, webhook_url, recorded
         self._outcomes: queue.SimpleQueue[Attempt | None] = queue.SimpleQueue()
-        self._stopping = threading.Event()
         self._ended = False  # the stop marker was taken from the queue
-        self._thread = threading.Thread(target=self._loop, name="queue-record", daemon=True)
+        # Until its step takes the stop marker: what was waiting before it is written first.
+        self._loop = Loop("queue-record", self._record_once, wake=lambda: self._outcomes.put(None), retry=0.0,
+                          until_done=True)
+        self._stopping = self._loop.stopping
 
     def start(self) -> None:
-        self._thread.start()
+        self._loop.start()
 
     def add(self, attempt: Attempt) -> None:
         self._outcomes.put(attempt)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Write what is waiting, then end the thread."""
-        self._stopping.set()
-        self._outcomes.put(None)
-        self._thread.join(timeout)
+        self._loop.stop(timeout)
 
-    def _loop(self) -> None:
-        while not self._ended:
-            first = self._outcomes.get()
-            time.sleep(GATHER_SECONDS)
-            attempts = self._waiting([first])
-            if attempts:
-                self._write(attempts)
-                self.recorded(attempts)
+    def _record_once(self) -> bool:
+        first = self._outcomes.get()
+        self._stopping.wait(GATHER_SECONDS)
+        attempts = self._waiting([first])
+        if attempts:
+            self._write(attempts)
+            self.recorded(attempts)
+        return self._ended
 
     def _waiting(self, batch: list[Attempt | None]) -> list[Attempt]:
         """``batch`` and every outcome waiting behind it; notes the stop marker."""

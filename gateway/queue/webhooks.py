@@ -24,6 +24,7 @@ from standardwebhooks import Webhook
 
 from mail_gateway.backends.backoff import Backoff
 from mail_gateway.errors import StoreUnavailableError
+from mail_gateway.lifecycle import Loop, stop_all
 from mail_gateway.queue.webhook_http import Reply, post
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.store import webhooks as rows
@@ -55,40 +56,40 @@ class WebhookSender:
         self.backoff = Backoff(settings.gateway_webhook_backoff_min, 60 * 60)
         self.fault: str | None = None
         self._free = threading.Semaphore(IN_FLIGHT)  # sending threads with nothing to send
-        self._due: queue.SimpleQueue[rows.WebhookDue] = queue.SimpleQueue()
+        self._due: queue.SimpleQueue[rows.WebhookDue | None] = queue.SimpleQueue()  # None: a sending loop ends
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._claiming = Loop("webhooks", self._claim_once, stopping=self._stopping)
+        # The sending loops send what was claimed, up to a stop marker each: a SimpleQueue.get(timeout) can wait
+        # past its timeout (CPython 3.11, several threads waiting), so stop() wakes them with the marker.
+        self._sending = [Loop(f"webhooks-send-{n}", self._send_once, stopping=self._stopping, until_done=True,
+                              wake=lambda: self._due.put(None), retry=0.0) for n in range(IN_FLIGHT)]
 
     def start(self) -> None:
-        targets = [("webhooks", self._run)] + [(f"webhooks-send-{n}", self._send_loop) for n in range(IN_FLIGHT)]
-        self._threads = [threading.Thread(target=target, name=name, daemon=True) for name, target in targets]
-        for thread in self._threads:
-            thread.start()
+        for loop in (self._claiming, *self._sending):
+            loop.start()
         _running.add(self)
 
     def stop(self) -> None:
         """Stop claiming; requests in flight end (within the timeout) and are recorded."""
-        self._stopping.set()
-        for thread in self._threads:
-            thread.join(self.timeout + 5)
+        self._claiming.stop(self.timeout + 5)
+        stop_all(self._sending, self.timeout + 5)  # after the claiming: what it claimed is ahead of the markers
         _running.discard(self)
 
     def trouble(self) -> str | None:
         if self._stopping.is_set():
             return None
-        if any(not thread.is_alive() for thread in self._threads):
+        if any(not loop.alive for loop in (self._claiming, *self._sending)):
             return "a webhook thread has stopped"
         return self.fault
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._claim_round()
-                self.fault = None
-            except Exception as exc:  # nothing may end the claiming: every later event would wait forever
-                self.fault = f"{type(exc).__name__}: {exc}"
-                log.exception("the webhook sender failed; it claims again in %g s", RESTART_DELAY)
-                self._stopping.wait(RESTART_DELAY)
+    def _claim_once(self) -> None:
+        try:
+            self._claim_round()
+            self.fault = None
+        except Exception as exc:  # nothing may end the claiming: every later event would wait forever
+            self.fault = f"{type(exc).__name__}: {exc}"
+            log.exception("the webhook sender failed; it claims again in %g s", RESTART_DELAY)
+            self._stopping.wait(RESTART_DELAY)
 
     def _claim_round(self) -> None:
         """Claim as many due deliveries as there are free sending threads (none waits under a running lease)."""
@@ -110,18 +111,20 @@ class WebhookSender:
         if not due:
             self._stopping.wait(IDLE)
 
-    def _send_loop(self) -> None:
-        while not self._stopping.is_set() or not self._due.empty():
-            try:
-                delivery = self._due.get(timeout=IDLE)
-            except queue.Empty:
-                continue
-            try:
-                self.send(delivery)
-            except Exception:  # not recorded: the lease ends and the delivery is claimed again
-                log.exception("webhook %s to %s could not be sent or recorded", delivery.id, delivery.url)
-            finally:
-                self._free.release()
+    def _send_once(self) -> bool:
+        try:
+            delivery = self._due.get(timeout=IDLE)
+        except queue.Empty:
+            return False
+        if delivery is None:
+            return True
+        try:
+            self.send(delivery)
+        except Exception:  # not recorded: the lease ends and the delivery is claimed again
+            log.exception("webhook %s to %s could not be sent or recorded", delivery.id, delivery.url)
+        finally:
+            self._free.release()
+        return False
 
     def send(self, delivery: rows.WebhookDue) -> None:
         now = self.clock()

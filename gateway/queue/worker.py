@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from mail_gateway.backends.backoff import Backoff
 from mail_gateway.errors import StoreUnavailableError
+from mail_gateway.lifecycle import Loop, stop_all
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.queue import metrics
 from mail_gateway.queue.leases import Held
@@ -31,7 +32,7 @@ from mail_gateway.store.database import Store
 from mail_gateway.store.notify import Listener
 
 log = logging.getLogger("mail_gateway.queue")
-IDLE_POLL = 0.2  # seconds a delivery thread waits for a claim before it looks whether to stop
+IDLE_POLL = 0.2  # seconds a delivery thread waits for a claim before it looks again (stop() wakes it at once)
 BUSY_RETRY = 0.05  # seconds before claiming again when due messages were all being claimed by others
 PURGE_EVERY = 60.0
 CLAIM_BATCH = 32  # messages claimed at once, at least; a process holds up to twice its claim batch
@@ -56,25 +57,29 @@ class DeliveryWorkers:
         self.wakeup = wakeup if wakeup is not None and self.notify else threading.Event()
         self.listener: Listener | None = None
         self.webhooks = WebhookSender(settings, store, clock=clock) if self.webhook_url else None
-        self._ready: queue.SimpleQueue[claims.Claimed] = queue.SimpleQueue()
+        self._ready: queue.SimpleQueue[claims.Claimed | None] = queue.SimpleQueue()  # None: a delivery loop ends
         self.held = Held(store, self.lease, clock)
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()  # shared by every loop of the workers
+        self._loops: list[Loop] = []
+        self._next_purge = 0.0
         self.recorder = Recorder(store, self.webhook_url, self._recorded)
 
     def start(self) -> DeliveryWorkers:
         self.store.open()
         if self.notify:
             self.listener = self.store.listen(self.wakeup)
-        targets = [("queue-claim", self._claim_loop), ("queue-lease", self._lease_loop)]
-        targets += [(f"queue-deliver-{n}", self._deliver_loop) for n in range(self.concurrency)]
+        stopping = self._stopping
+        self._loops = [Loop("queue-claim", self._claim_once, stopping=stopping, wake=self.wakeup.set),
+                       Loop("queue-lease", self.held.renew, every=self.lease / 3, stopping=stopping)]
+        # Each delivery loop is woken by a stop marker of its own: CPython 3.11's SimpleQueue.get(timeout) can wait
+        # past its timeout, until the next put, when several threads wait on one queue.
+        self._loops += [Loop(f"queue-deliver-{n}", self._deliver_once, stopping=stopping,
+                             wake=lambda: self._ready.put(None)) for n in range(self.concurrency)]
         if not self.store.shared:  # on PostgreSQL, autovacuum reuses the space of deleted bodies by itself
-            interval = self.sender.settings.gateway_store_compact_interval
-            targets.append(("store-compact", Compactor(self.store, interval, self._stopping).run))
-        for name, target in targets:
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            self._loops.append(Loop("store-compact", Compactor(self.store, stopping).compact, stopping=stopping,
+                                    every=self.sender.settings.gateway_store_compact_interval))
+        for loop in self._loops:
+            loop.start()
         self.recorder.start()
         if self.webhooks is not None:
             self.webhooks.start()
@@ -83,14 +88,12 @@ class DeliveryWorkers:
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop claiming, let deliveries in flight finish, release the claims not yet tried."""
-        self._stopping.set()
-        self.wakeup.set()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(deadline - time.monotonic(), 0.1))
+        stop_all(self._loops, timeout)
         untried = []
         while not self._ready.empty():
-            untried.append(self._ready.get_nowait())
+            claimed = self._ready.get_nowait()
+            if claimed is not None:  # not a stop marker
+                untried.append(claimed)
         if untried:
             try:
                 self.store.write(lambda conn: claims.release(conn, untried, self.clock()))
@@ -105,23 +108,24 @@ class DeliveryWorkers:
 
     # -- claiming ------------------------------------------------------------------------------------------
 
-    def _claim_loop(self) -> None:
-        next_purge = 0.0
-        while not self._stopping.is_set():
-            self.wakeup.clear()  # from here on, a notice wakes the wait below rather than being lost
-            held = len(self.held)
-            # Claimed in batches (half the claims kept in hand at a time): a claim costs a transaction, whatever
-            # its size, and the delivery threads still always have the next message waiting.
-            room = 2 * self.claim_batch - held if held <= self.claim_batch else 0
-            granted, wait = self.pacing.allowance(room) if room > 0 else (0, self.poll)
-            if granted:
-                claimed = self._claim(granted)
-                wait = 0.0 if claimed else self._idle_wait()
-            if time.monotonic() >= next_purge:
-                next_purge = time.monotonic() + PURGE_EVERY
-                self._purge()
-            if wait:
-                self.wakeup.wait(wait)
+    def _claim_once(self) -> bool:
+        self.wakeup.clear()  # from here on, a notice wakes the wait below rather than being lost
+        if self._stopping.is_set():  # stop() set it before the wake-up this clear() may have taken
+            return True
+        held = len(self.held)
+        # Claimed in batches (half the claims kept in hand at a time): a claim costs a transaction, whatever
+        # its size, and the delivery threads still always have the next message waiting.
+        room = 2 * self.claim_batch - held if held <= self.claim_batch else 0
+        granted, wait = self.pacing.allowance(room) if room > 0 else (0, self.poll)
+        if granted:
+            claimed = self._claim(granted)
+            wait = 0.0 if claimed else self._idle_wait()
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + PURGE_EVERY
+            self._purge()
+        if wait:
+            self.wakeup.wait(wait)
+        return False
 
     def _idle_wait(self) -> float:
         """Until the next message comes due, at most the poll interval."""
@@ -151,31 +155,28 @@ class DeliveryWorkers:
         except StoreUnavailableError:
             pass
 
-    def _lease_loop(self) -> None:
-        while not self._stopping.wait(self.lease / 3):
-            self.held.renew()
-
     # -- delivering ----------------------------------------------------------------------------------------
 
-    def _deliver_loop(self) -> None:
+    def _deliver_once(self) -> bool:
         # Each delivery borrows a pooled connection and gives it back, as a request thread does: a thread that kept
         # one for good (``backend.hold()``) would leave workers beyond MAIL_POOL_SIZE without any.
-        while not self._stopping.is_set():
-            try:
-                claimed = self._ready.get(timeout=IDLE_POLL)
-            except queue.Empty:
-                continue
-            if self._stopping.is_set():
+        try:
+            claimed = self._ready.get(timeout=IDLE_POLL)
+        except queue.Empty:
+            return False
+        if claimed is None or self._stopping.is_set():
+            if claimed is not None:
                 self._ready.put(claimed)  # released by stop()
-                return
-            tried = False
-            try:
-                tried = self._deliver(claimed)
-            except Exception:  # a bug or a broken backend must not kill the thread; the lease ends it
-                log.exception("delivering queued message %s failed unexpectedly", claimed.id)
-            finally:
-                if not tried:  # else it is let go once its outcome is recorded
-                    self._let_go([claimed.id])
+            return True
+        tried = False
+        try:
+            tried = self._deliver(claimed)
+        except Exception:  # a bug or a broken backend must not kill the thread; the lease ends it
+            log.exception("delivering queued message %s failed unexpectedly", claimed.id)
+        finally:
+            if not tried:  # else it is let go once its outcome is recorded
+                self._let_go([claimed.id])
+        return False
 
     def _let_go(self, ids: list[str]) -> None:
         self.held.let_go(ids)

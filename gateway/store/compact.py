@@ -88,14 +88,11 @@ def checkpoint(engine: Engine) -> bool:
 
 
 class Compactor:
-    """Every ``interval`` seconds until ``stopping`` is set: free the file's free pages, then truncate its log."""
+    """Free the file's free pages, then truncate its log; the delivery workers run it every
+    ``GATEWAY_STORE_COMPACT_INTERVAL`` seconds (a ``Loop``), and ``stopping`` cuts a long run short."""
 
-    def __init__(self, store: Store, interval: float, stopping: threading.Event) -> None:
-        self.store, self.interval, self.stopping = store, interval, stopping
-
-    def run(self) -> None:
-        while not self.stopping.wait(self.interval):
-            self.compact()
+    def __init__(self, store: Store, stopping: threading.Event) -> None:
+        self.store, self.stopping = store, stopping
 
     def compact(self) -> None:
         try:

@@ -61,6 +61,7 @@ class Store:
         self.generation = 0
         self._lock = threading.RLock()
         self.writer = Writer(self._connect, prepare=self._ensure, reset=self._empty_pool, describe=self.error_text)
+        self._closers: list[Callable[[], object]] = []
 
     def __repr__(self) -> str:
         return f"<Store {self.describe()}>"
@@ -172,7 +173,14 @@ class Store:
 
         return Listener(connect, wakeup, self.error_text).start()
 
+    def on_close(self, closer: Callable[[], object]) -> None:
+        """Have ``close`` call ``closer`` first: what writes to the store in the background (a keyring's lease
+        renewer) stops with it."""
+        self._closers.append(closer)
+
     def close(self) -> None:
+        for closer in self._closers:
+            closer()
         self.writer.stop()
         if self._engine is not None:
             self._engine.dispose()

@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from mail_gateway.lifecycle import Loop
+
 log = logging.getLogger("mail_gateway.store")
 CHANNEL = "mail_gateway_queue"
 RECONNECT_SECONDS = 1.0
@@ -33,29 +35,28 @@ class Listener:
 
     def __init__(self, connect: Callable[[], Any], wakeup: threading.Event, describe: Callable[[BaseException], str]):
         self._connect, self.wakeup, self._describe = connect, wakeup, describe
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="queue-listen", daemon=True)
+        self._loop = Loop("queue-listen", self._listen)
+        self._stopping = self._loop.stopping
 
     def start(self) -> Listener:
-        self._thread.start()
+        self._loop.start()
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(5)
+        self._loop.stop(5)
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                with self._connect() as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    self.wakeup.set()
-                    while not self._stopping.is_set():
-                        # A bounded wait, so that stop() is honoured within a second.
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self.wakeup.set()
-            except Exception as exc:  # the listener must outlive the database's restarts; workers poll meanwhile
-                if not self._stopping.is_set():
-                    log.warning("listening for new work failed (%s); workers poll until it is back",
-                                self._describe(exc))
-                    self._stopping.wait(RECONNECT_SECONDS)
+    def _listen(self) -> None:
+        """One connection's life: LISTEN until stopped, or until the connection fails."""
+        try:
+            with self._connect() as conn:
+                conn.execute(f"LISTEN {CHANNEL}")
+                self.wakeup.set()
+                while not self._stopping.is_set():
+                    # A bounded wait, so that stop() is honoured within a second.
+                    for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        self.wakeup.set()
+        except Exception as exc:  # the listener must outlive the database's restarts; workers poll meanwhile
+            if not self._stopping.is_set():
+                log.warning("listening for new work failed (%s); workers poll until it is back",
+                            self._describe(exc))
+                self._stopping.wait(RECONNECT_SECONDS)

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from mail_gateway.errors import StoreUnavailableError
+from mail_gateway.lifecycle import Loop
 from mail_gateway.store.engine import WAIT_SECONDS, WRITE, set_lock_wait
 from mail_gateway.store.faults import Room, connection_unusable, refusal, rows_written
 
@@ -56,7 +57,7 @@ class Writer:
         self._conn: Connection | None = None
         self.room = Room()  # readiness asks it: a probe that writes nothing passes on a full disk
         self._changes: queue.SimpleQueue[Change | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._thread: Loop | None = None
         self._lock = threading.Lock()
 
     def write(self, work: Callable[[Connection], Any], *, wait: bool = True) -> Any:
@@ -77,33 +78,34 @@ class Writer:
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
-                    self._thread.start()
+                    # Until its step takes the stop marker: every change queued before it is written.
+                    self._thread = Loop("store-writer", self._run, wake=lambda: self._changes.put(None), retry=0.0,
+                                        until_done=True).start()
 
     def stop(self) -> None:
         """Write what is queued, then end the thread."""
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is not None:
-            self._changes.put(None)
-            thread.join(timeout=10)
+            thread.stop(timeout=10)
 
-    def _run(self) -> None:
-        while True:
-            batch = [self._changes.get()]
-            while len(batch) < MAX_CHANGES:
-                try:
-                    batch.append(self._changes.get_nowait())
-                except queue.Empty:
-                    break
-            changes = [c for c in batch if c is not None]
-            if changes:
-                self._commit(changes)
-            if len(changes) < len(batch):
-                if self._conn is not None:
-                    self._conn.close()  # back to the pool, which the store then disposes of
-                    self._conn = None
-                return
+    def _run(self) -> bool:
+        """One transaction of what is queued; True once the stop marker was taken."""
+        batch = [self._changes.get()]
+        while len(batch) < MAX_CHANGES:
+            try:
+                batch.append(self._changes.get_nowait())
+            except queue.Empty:
+                break
+        changes = [c for c in batch if c is not None]
+        if changes:
+            self._commit(changes)
+        if len(changes) < len(batch):
+            if self._conn is not None:
+                self._conn.close()  # back to the pool, which the store then disposes of
+                self._conn = None
+            return True
+        return False
 
     def _commit(self, changes: list[Change]) -> None:
         now = time.monotonic()
