@@ -42,8 +42,11 @@ rendered once before they get here. The interface:
     Release what the backend holds (SMTP pools say QUIT). Called when the gateway stops; the backend stays
     usable afterwards, opening what it needs again. Closing twice is harmless.
 
-A third-party backend subclasses ``EmailBackend``, sets ``name``, implements ``deliver`` and is selected with
-``MAIL_BACKEND=package.module.ClassName``.
+A third-party backend subclasses ``EmailBackend``, sets ``name`` and implements ``deliver``. Selected with
+``MAIL_BACKEND=package.module.ClassName`` it is built from ``GatewaySettings``; registered (a
+``BackendRegistration`` in the ``mail_gateway.backends`` entry point group, see
+``mail_gateway.settings.registration``) it may declare a ``MAIL_URL`` scheme and settings of its own, and is
+built from those alone.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ from mail_gateway.mail.rendering import RenderedMessage, render_email
 from mail_gateway.mail.result import SendResult
 
 if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
+
     from mail_gateway.settings import GatewaySettings
 
 OnOutcome = Callable[[int, "SendResult | DeliveryError"], None]
@@ -66,7 +71,8 @@ OnOutcome = Callable[[int, "SendResult | DeliveryError"], None]
 class EmailBackend(ABC):
     name: ClassVar[str] = "custom"
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings | BaseSettings) -> None:
+        # GatewaySettings for the built-in backends; a registered backend's own settings model for one that has it.
         self.settings = settings
 
     @abstractmethod

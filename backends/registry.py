@@ -1,6 +1,9 @@
-"""Pick and build the backend the settings select; every failure is a start-up ``ConfigurationError``.
+"""Build the backend the settings select; every failure is a start-up ``ConfigurationError``.
 
-``BUILTIN`` is the one list of the built-in backends' names.
+Which backends exist is registered on the settings floor (``mail_gateway.settings.registration``: the built-in
+ones, those registered at run time and those of the installed packages' ``mail_gateway.backends`` entry points),
+since the settings resolve ``MAIL_URL``'s scheme and validate a backend's own settings; this module builds them.
+``MAIL_BACKEND`` may also name a backend class by its dotted path, which then receives ``GatewaySettings``.
 """
 
 from __future__ import annotations
@@ -9,21 +12,20 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mail_gateway.backends.base import EmailBackend
 from mail_gateway.errors import ConfigurationError
+from mail_gateway.settings.loading import backend_settings
+from mail_gateway.settings.registration import BackendRegistration, find_backend, registrations
 
 if TYPE_CHECKING:
     from mail_gateway.settings import GatewaySettings
 
-BUILTIN = {
-    "smtp": "mail_gateway.backends.smtp.SmtpBackend",
-    "console": "mail_gateway.backends.console.ConsoleBackend",
-    "file": "mail_gateway.backends.file.FileBackend",
-    "memory": "mail_gateway.backends.memory.MemoryBackend",
-}
-_FIX = f"set MAIL_BACKEND to {', '.join(BUILTIN)} or an importable package.module.ClassName"
+
+def _fix() -> str:
+    names = ", ".join(registration.name for registration in registrations())
+    return f"set MAIL_BACKEND to {names} or an importable package.module.ClassName"
 
 _override_lock = threading.Lock()
 _override: list[EmailBackend] = []
@@ -32,12 +34,12 @@ _override: list[EmailBackend] = []
 def import_backend_class(path: str) -> type[EmailBackend]:
     module_name, _, class_name = path.rpartition(".")
     if not module_name:
-        raise ConfigurationError(f"MAIL_BACKEND={path!r} is not a backend; {_FIX}", variable="MAIL_BACKEND")
+        raise ConfigurationError(f"MAIL_BACKEND={path!r} is not a backend; {_fix()}", variable="MAIL_BACKEND")
     try:
         module = import_module(module_name)
     except ImportError as exc:
         raise ConfigurationError(
-            f"MAIL_BACKEND={path!r}: module {module_name!r} cannot be imported ({exc}); {_FIX}",
+            f"MAIL_BACKEND={path!r}: module {module_name!r} cannot be imported ({exc}); {_fix()}",
             variable="MAIL_BACKEND",
         ) from exc
     cls = getattr(module, class_name, None)
@@ -51,7 +53,7 @@ def import_backend_class(path: str) -> type[EmailBackend]:
     if not (isinstance(cls, type) and issubclass(cls, EmailBackend)):
         raise ConfigurationError(
             f"MAIL_BACKEND={path!r} is not a mail backend (a subclass of "
-            f"mail_gateway.backends.base.EmailBackend); {_FIX}",
+            f"mail_gateway.backends.base.EmailBackend); {_fix()}",
             variable="MAIL_BACKEND",
         )
     return cls
@@ -62,8 +64,23 @@ def create_backend(settings: GatewaySettings) -> EmailBackend:
     with _override_lock:
         if _override:
             return _override[-1]
-    name = settings.backend_name
-    return import_backend_class(BUILTIN.get(name, name))(settings)
+    registration = find_backend(settings.backend_name)
+    if registration is None:
+        return import_backend_class(settings.backend_name)(settings)
+    return _build(registration, settings)
+
+
+def _build(registration: BackendRegistration, settings: GatewaySettings) -> EmailBackend:
+    """A registered backend, given its own settings when it declares them (else ``GatewaySettings``)."""
+    factory: Any = registration.backend
+    if isinstance(factory, str):
+        factory = import_backend_class(factory)
+    backend = factory(backend_settings(settings) if registration.settings is not None else settings)
+    if not isinstance(backend, EmailBackend):
+        raise ConfigurationError(f"the {registration.name} backend's registration built no mail backend (a "
+                                 "subclass of mail_gateway.backends.base.EmailBackend); fix its package",
+                                 variable="MAIL_BACKEND")
+    return backend
 
 
 def active_override() -> EmailBackend | None:

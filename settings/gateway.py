@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mail_gateway.errors import ConfigurationError
@@ -31,6 +31,9 @@ class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiS
         frozen=True,
         hide_input_in_errors=True,
     )
+    # The selected backend's own settings once read (mail_gateway.settings.loading.backend_settings); kept here
+    # so the backend receives what start-up validated, and copies of these settings carry it along.
+    _backend_settings: tuple[str, BaseSettings] | None = PrivateAttr(None)  # (the backend's name, its settings)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,

@@ -16,16 +16,19 @@ from typing import Any
 from dotenv import dotenv_values
 from pydantic import SecretBytes, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings
 
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.settings.app_config import not_a_setting, reading_app_config, setting_names
 from mail_gateway.settings.gateway import GatewaySettings
 from mail_gateway.settings.mail_url import MailUrl
+from mail_gateway.settings.registration import BackendRegistration, find_backend, own_variable_names, registrations
 from mail_gateway.settings.wording import must_be, worded
 
 OWN_PREFIX = "GATEWAY_"
 _SECRET_TYPES = (SecretStr, SecretBytes, MailUrl)
 _SHOWN = 40  # the most characters of a rejected value repeated in the message
+_ENV_FILE = GatewaySettings.model_config.get("env_file")
 
 
 def _field(name: str) -> FieldInfo | None:
@@ -84,15 +87,61 @@ def _dotenv_files(env_file: Any) -> list[Path]:
 
 def refuse_unknown_variables(env_file: Any) -> None:
     """Raise ``ConfigurationError`` for a ``GATEWAY_*`` variable of the environment or the ``.env`` file that no
-    setting has, naming the closest one: ignored, a misspelt setting would leave its default in force."""
+    setting has, naming the closest one: ignored, a misspelt setting would leave its default in force. A
+    registered backend's own settings count as settings, should their prefix begin with ``GATEWAY_``."""
     known = setting_names(GatewaySettings)
-    for name in sorted(os.environ):
-        if name.upper().startswith(OWN_PREFIX) and name.upper() not in known:
-            raise not_a_setting(name, name, known)
-    for path in _dotenv_files(env_file):
-        for name in dotenv_values(path, encoding="utf-8"):
-            if name.upper().startswith(OWN_PREFIX) and name.upper() not in known:
-                raise not_a_setting(name, f"{name} in {path}", known)
+    found = [(name, name) for name in sorted(os.environ)]
+    found += [(name, f"{name} in {path}") for path in _dotenv_files(env_file)
+              for name in dotenv_values(path, encoding="utf-8")]
+    unknown = [(name, where) for name, where in found if name.upper().startswith(OWN_PREFIX)
+               and name.upper() not in known]
+    if unknown:  # only now are the installed backends read, which imports their packages
+        known |= {name for registration in registrations() for name in own_variable_names(registration)}
+    for name, where in unknown:
+        if name.upper() not in known:
+            raise not_a_setting(name, where, known)
+
+
+def _backend_settings_error(error: ValidationError, registration: BackendRegistration,
+                            from_url: Collection[str]) -> ConfigurationError:
+    """One line per invalid setting of a backend's own, named by its variable (``MAIL_URL`` for what the URL
+    gave, which is never shown); never the value of a secret."""
+    model = registration.settings
+    assert model is not None
+    prefix = str(model.model_config.get("env_prefix") or "")
+    lines, first = [], None
+    for item in error.errors(include_url=False, include_input=True):
+        loc = item.get("loc") or ()
+        if not loc:
+            lines.append(f"the {registration.name} backend's settings: {must_be(item)}")
+            continue
+        name = str(loc[0])
+        variable = "MAIL_URL" if name in from_url else (prefix + name).upper()
+        first = first or variable
+        field = model.model_fields.get(name)
+        if name in from_url or field is None:  # a value the URL gave is as secret as the URL
+            field = FieldInfo(annotation=SecretStr, description=field.description if field else None)
+        lines.append(_reason(item, variable, field))
+    return ConfigurationError("\n".join(lines), variable=first)
+
+
+def backend_settings(settings: GatewaySettings, env_file: Any = _ENV_FILE) -> BaseSettings | None:
+    """The selected backend's own settings (its registration's ``settings`` model): read from the environment
+    and ``env_file`` (the gateway's ``.env``) once, then kept with ``settings``. None for a backend without
+    settings of its own. Raise ``ConfigurationError`` naming the variable when they cannot work."""
+    registration = find_backend(settings.backend_name)
+    if registration is None or registration.settings is None:
+        return None
+    kept = settings._backend_settings
+    if kept is not None and kept[0] == registration.name:  # a copy made for another backend: not its
+        return kept[1]
+    from_url = dict(settings.mail_url.options) if settings.mail_url is not None else {}
+    try:
+        own = registration.settings(_env_file=env_file, **from_url)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise _backend_settings_error(exc, registration, from_url) from None
+    settings._backend_settings = (registration.name, own)
+    return own
 
 
 def load_settings(*, app_config: Mapping[str, Any] | None = None, testing: bool = False,
@@ -103,7 +152,7 @@ def load_settings(*, app_config: Mapping[str, Any] | None = None, testing: bool 
     ``testing`` (a Flask app's TESTING) keeps mail in memory unless a backend is named or MAIL_SUPPRESS_SEND
     says otherwise, as Flask-Mail and flask-mailman do not send from tests.
     """
-    refuse_unknown_variables(overrides.get("_env_file", GatewaySettings.model_config.get("env_file")))
+    refuse_unknown_variables(overrides.get("_env_file", _ENV_FILE))
     try:
         with reading_app_config(app_config):
             settings = GatewaySettings(**overrides)
@@ -114,4 +163,5 @@ def load_settings(*, app_config: Mapping[str, Any] | None = None, testing: bool 
         raise ConfigurationError(message, variable=variable) from exc
     if testing and settings.mail_suppress_send is None and not settings.backend_named:
         settings = settings.model_copy(update={"mail_suppress_send": True})
+    backend_settings(settings, overrides.get("_env_file", _ENV_FILE))
     return settings

@@ -15,16 +15,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import SecretStr
+
+from mail_gateway.settings.registration import find_scheme, registrations
 
 Security = Literal["none", "starttls", "ssl"]
 Strategy = Literal["single", "failover", "roundrobin"]
 
 _GROUP = re.compile(r"^(failover|roundrobin)\((.*)\)$", re.DOTALL)
-_SCHEMES = "smtp, smtps, console, file, memory, failover(...) or roundrobin(...)"
 _ENCODE = ("; if it is part of the user name or password, percent-encode the reserved characters there "
            "('/' as %2F, '?' as %3F, '#' as %23, '@' as %40, ':' as %3A)")
 
@@ -46,10 +47,36 @@ class Upstream:
 
 @dataclass(frozen=True)
 class MailUrl:
-    backend: str  # smtp, console, file or memory
+    backend: str  # a registered backend's name: smtp, console, file, memory or a third-party one
     strategy: Strategy = "single"
     upstreams: tuple[Upstream, ...] = ()
     file_path: Path | None = None
+    # A third-party backend's own settings that the URL gives (its registration's url_values); may be secret.
+    options: tuple[tuple[str, Any], ...] = field(default=(), repr=False)
+
+
+def _schemes() -> str:
+    """The schemes to name in an error: the registered backends' (the installed packages' too)."""
+    names = [f"{scheme}://" for registration in registrations() for scheme in registration.schemes]
+    return ", ".join(names) + ", failover(...) or roundrobin(...)"
+
+
+def _registered_scheme(text: str, scheme: str) -> MailUrl:
+    """The URL of a backend registered with its own scheme (mail_gateway.settings.registration)."""
+    registration = find_scheme(scheme)
+    if registration is None:
+        raise ValueError(f"unknown scheme {scheme!r}; use one of {_schemes()}")
+    if registration.url_values is None:
+        if text.split("://", 1)[1]:
+            raise ValueError(f"{scheme}:// takes nothing after the '//'; use {scheme}:// alone")
+        return MailUrl(registration.name)
+    try:
+        values = registration.url_values(urlsplit(text))
+    except ValueError:
+        raise
+    except Exception:  # the backend's parser failed on this URL; what it says might repeat the URL
+        raise ValueError(f"the {scheme}:// URL cannot be read by the {registration.name} backend") from None
+    return MailUrl(registration.name, options=tuple(dict(values).items()))
 
 
 def _refuse_undefined_parts(text: str, scheme: str, *, path: bool = False, query: bool = False) -> None:
@@ -114,7 +141,7 @@ def parse_mail_url(text: str) -> MailUrl:
         upstreams = tuple(_smtp_upstream(member) for member in members)
         return MailUrl("smtp", group.group(1), upstreams)  # type: ignore[arg-type]
     if "://" not in text:
-        raise ValueError(f"it is not a URL; use one of {_SCHEMES}")
+        raise ValueError(f"it is not a URL; use one of {_schemes()}")
     scheme = urlsplit(text).scheme.lower()
     if scheme in ("smtp", "smtps"):
         return MailUrl("smtp", "single", (_smtp_upstream(text),))
@@ -129,4 +156,4 @@ def parse_mail_url(text: str) -> MailUrl:
         if not path:
             raise ValueError("file:// needs a directory, e.g. file:///var/spool/gateway")
         return MailUrl("file", file_path=Path(path))
-    raise ValueError(f"unknown scheme {scheme!r}; use one of {_SCHEMES}")
+    return _registered_scheme(text, scheme)

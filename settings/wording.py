@@ -53,8 +53,13 @@ _PHRASES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "less_than_equal": lambda ctx: f"must be at most {_number(ctx['le'])}",
     "string_too_short": lambda ctx: f"must be at least {_count(ctx['min_length'], 'character')} long",
     "string_too_long": lambda ctx: f"must be at most {_count(ctx['max_length'], 'character')} long",
-    "too_short": lambda ctx: f"must hold at least {_count(ctx['min_length'], 'item')}",
-    "too_long": lambda ctx: f"must hold at most {_count(ctx['max_length'], 'item')}",
+    # A secret's length is reported as a "Value"'s, in characters; a list's in items.
+    "too_short": lambda ctx: (f"must be at least {_count(ctx['min_length'], 'character')} long"
+                              if ctx.get("field_type") == "Value" else
+                              f"must hold at least {_count(ctx['min_length'], 'item')}"),
+    "too_long": lambda ctx: (f"must be at most {_count(ctx['max_length'], 'character')} long"
+                             if ctx.get("field_type") == "Value" else
+                             f"must hold at most {_count(ctx['max_length'], 'item')}"),
     "string_pattern_mismatch": lambda ctx: f"must match the pattern {ctx['pattern']}",
     "url_parsing": lambda ctx: "must be a URL, e.g. https://example.com/path",
     "url_type": lambda ctx: "must be a URL, e.g. https://example.com/path",

@@ -241,3 +241,19 @@ def test_a_secret_of_the_wrong_type_is_explained_without_its_value() -> None:
     assert "app.config['GATEWAY_API_KEYS'] must be text; set it to" in message
     assert "app.config['MAIL_PASSWORD'] must be text; set it to" in message
     assert "123456789" not in message and "987654321" not in message
+
+
+def test_a_secret_too_short_is_counted_in_characters_and_a_list_in_items() -> None:
+    from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+    from mail_gateway.settings.wording import must_be
+
+    class Backend(BaseModel):  # as a backend's own settings may declare them
+        token: SecretStr = Field(min_length=8)
+        regions: list[str] = Field(min_length=2)
+
+    with pytest.raises(ValidationError) as caught:
+        Backend(token="abc", regions=["eu"])
+    token, regions = caught.value.errors()
+    assert must_be(token) == "must be at least 8 characters long"
+    assert must_be(regions) == "must hold at least 2 items"
