@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 from mail_gateway.extension import MailGateway
+from mail_gateway.http.queue_routes import install_queue_api
 from mail_gateway.http.setup import install_http_api
 from mail_gateway.outbox.page import install_outbox
-from mail_gateway.queue.routes import install_queue_api
 from mail_gateway.settings import GatewaySettings
 
 

@@ -1,5 +1,6 @@
-"""The one factory of a ``Sender``: every process and app sends through one built here (``create_app`` and
-``MailGateway``, ``mail-gateway send``, ``smtpd``, ``worker`` and ``serve``, the extension's connections).
+"""The one factory of a ``Sender``: every process and app sends through one built here (``Runtime.build``, for
+``create_app``, ``MailGateway``, ``smtpd``, ``worker`` and ``serve``; ``mail-gateway send``; the extension's
+connections).
 
 It sits above the features it puts together: ``sending`` may not import the queue (its floor is lower), and the
 queue is only one of the things a sender is built from (the backend, the store, the spool).

@@ -15,9 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"gateway": "mail_gateway", "backends": "mail_gateway.backends", "settings": "mail_gateway.settings"}
 # Each floor imports only from floors below it (or its own).
 # The lowest floor: the one hierarchy of errors, and the one way background threads start and stop.
+# Above the features (store, queue, ingress): what puts them together, the runtime that owns them, then what
+# serves an app with it (the HTTP API, the outbox page, the Flask extension), then the app factory, the commands
+# and the testing plugin.
 FLOORS = {"mail_gateway.errors": 0, "mail_gateway.lifecycle": 0, "mail_gateway.settings": 1, "mail_gateway.mail": 2,
-          "mail_gateway.backends": 3, "mail_gateway.sending": 4}
+          "mail_gateway.backends": 3, "mail_gateway.sending": 4, "mail_gateway.assembly": 6,
+          "mail_gateway.runtime": 6, "mail_gateway.http": 7, "mail_gateway.outbox": 7, "mail_gateway.extension": 7,
+          "mail_gateway.app": 8, "mail_gateway.cli": 8, "mail_gateway.testing": 8}
 FEATURES = 5
+# The parts checked as wholes: a sub-package, or a module of the package's top level.
+UNITS = ("http", "outbox", "queue", "store", "sending", "mail", "backends", "settings", "extension", "ingress", "cli",
+         "testing", "runtime", "assembly", "app", "errors", "lifecycle")
 
 
 def modules() -> dict[str, Path]:
@@ -101,6 +109,51 @@ def test_no_module_imports_itself_round_a_circle() -> None:
     for node in graph:
         if node not in state:
             visit(node, [])
+
+
+def unit(module: str) -> str:
+    part = module.split(".")[1] if "." in module else ""
+    return part if part in UNITS else module
+
+
+def unit_imports() -> dict[str, set[str]]:
+    """Which units each unit imports when loaded (the package's lazy exports load nothing at import)."""
+    known = modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in known.items():
+        graph.setdefault(unit(name), set()).update(unit(i) for i in project_imports(path, known))
+    return {name: edges - {name} for name, edges in graph.items()}
+
+
+def test_no_sub_package_imports_itself_round_a_circle() -> None:
+    graph = unit_imports()
+
+    def reaches(start: str, goal: str) -> list[str] | None:
+        trail, seen = [start], set()
+        stack = [(start, trail)]
+        while stack:
+            node, trail = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == goal:
+                    return [*trail, nxt]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*trail, nxt]))
+        return None
+
+    for name in UNITS:
+        circle = reaches(name, name)
+        assert circle is None, "import circle between sub-packages: " + " -> ".join(circle or [])
+
+
+def test_only_the_app_factory_the_commands_and_the_testing_plugin_import_the_extension() -> None:
+    importers = {name for name, edges in unit_imports().items() if "extension" in edges}
+    # The features read an app's runtime through mail_gateway.runtime, so the extension stays a leaf.
+    assert importers <= {"app", "cli", "testing"}, importers
+
+
+def test_backends_import_no_feature() -> None:
+    assert unit_imports()["backends"] <= {"errors", "lifecycle", "settings", "mail"}
 
 
 def test_the_mail_floor_and_below_need_no_flask() -> None:

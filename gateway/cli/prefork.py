@@ -29,8 +29,8 @@ from gunicorn.workers.base import Worker
 from mail_gateway.app import create_app
 from mail_gateway.cli.logs import configure_logging
 from mail_gateway.errors import ConfigurationError
-from mail_gateway.extension import MailGateway
 from mail_gateway.http.server import GRACEFUL_SECONDS, HttpService
+from mail_gateway.runtime import Runtime
 from mail_gateway.settings import GatewaySettings
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -67,22 +67,18 @@ class GatewayWorker(Worker):
 
     def run(self) -> None:
         server: PreforkServer = self.app
-        state = MailGateway.state(self.wsgi)
-        delivery = None
-        if server.delivery_workers:
-            from mail_gateway.cli.worker import start_workers
-
-            delivery = start_workers(state.sender, state.store)
-        self.service = HttpService(self.wsgi, server.settings, threads=server.threads,
-                                   sockets=[listener.sock for listener in self.sockets], tick=self._tick,
-                                   graceful_seconds=self.cfg.graceful_timeout)
+        runtime = Runtime.of(self.wsgi)
         try:
+            if server.delivery_workers:
+                from mail_gateway.cli.worker import start_workers
+
+                start_workers(runtime)
+            self.service = HttpService(self.wsgi, server.settings, threads=server.threads,
+                                       sockets=[listener.sock for listener in self.sockets], tick=self._tick,
+                                       graceful_seconds=self.cfg.graceful_timeout)
             self.service.run()
         finally:
-            if delivery is not None:
-                delivery.stop()
-            state.sender.close()
-            state.store.close()
+            runtime.close()
 
     def _tick(self) -> None:
         """The heartbeat, and a graceful stop once the master asked for one (TERM) or went away."""

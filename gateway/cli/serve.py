@@ -13,7 +13,7 @@ from mail_gateway.cli.common import configured
 from mail_gateway.cli.logs import configure_logging
 from mail_gateway.cli.smtpd import start_ingress
 from mail_gateway.cli.worker import start_workers
-from mail_gateway.extension import MailGateway
+from mail_gateway.runtime import Runtime
 from mail_gateway.settings import GatewaySettings, load_settings
 
 
@@ -44,16 +44,16 @@ def serve(host: str | None, port: int | None, threads: int, smtp: bool, no_worke
     app = configured(lambda: create_app(settings))
     # Bound before anything else starts, so a port in use or too few file descriptors fails at once.
     service = configured(lambda: HttpService(app, settings, threads=threads))
-    state = MailGateway.state(app)
-    sender = state.sender
+    runtime = Runtime.of(app)
     configure_logging()
     # SIGTERM (how service managers stop a process) is a graceful stop: the requests under way are answered,
     # then the run unwinds like Ctrl-C does at once: the ingress stops, the backend says QUIT, and queued log
     # lines are written before the process ends.
     signal.signal(signal.SIGTERM, lambda *_: service.request_stop())
-    workers = start_workers(sender, state.store) if settings.queued and not no_worker else None
     try:
-        ingress = start_ingress(settings, sender) if smtp else None
+        if settings.queued and not no_worker:
+            start_workers(runtime)
+        ingress = start_ingress(settings, runtime.sender) if smtp else None
         click.echo(_started(settings), err=True)
         try:
             service.run()
@@ -61,10 +61,7 @@ def serve(host: str | None, port: int | None, threads: int, smtp: bool, no_worke
             if ingress is not None:
                 ingress.stop()
     finally:
-        if workers is not None:
-            workers.stop()
-        sender.close()
-        state.store.close()
+        runtime.close()
 
 
 def _prefork(settings: GatewaySettings, workers: int, threads: int, *, delivery_workers: bool) -> None:
@@ -74,9 +71,7 @@ def _prefork(settings: GatewaySettings, workers: int, threads: int, *, delivery_
     # The whole configuration is checked here, once, before any process forks: the app is built and closed
     # again, so the master holds no store connection or SMTP pool its workers would inherit.
     app = configured(lambda: create_app(settings))
-    state = MailGateway.state(app)
-    state.sender.close()
-    state.store.close()
+    Runtime.of(app).close()
     configured(lambda: ensure_open_files(settings.gateway_http_max_connections + threads + SPARE_FILES))
     sock = configured(lambda: bind(settings.gateway_host, settings.gateway_port))
     server = PreforkServer(settings, sock, workers=workers, threads=threads, delivery_workers=delivery_workers)

@@ -6,12 +6,12 @@ import logging
 
 import click
 
-from mail_gateway.assembly import build_sender
 from mail_gateway.cli.allocator import return_large_blocks
 from mail_gateway.cli.common import configured, wait_for_termination
 from mail_gateway.cli.logs import configure_logging
 from mail_gateway.cli.worker import start_workers
 from mail_gateway.ingress.server import IngressServer
+from mail_gateway.runtime import Runtime
 from mail_gateway.sending import Sender
 from mail_gateway.settings import GatewaySettings, load_settings
 
@@ -37,17 +37,15 @@ def smtpd(host: str | None, port: int | None, no_worker: bool) -> None:
     overrides = {k: v for k, v in (("gateway_smtp_host", host), ("gateway_smtp_port", port)) if v is not None}
     settings = configured(lambda: load_settings(**overrides))
     return_large_blocks()  # a large message's memory is given back once it is freed
-    sender, store = configured(lambda: build_sender(settings))
+    runtime = configured(lambda: Runtime.build(settings))
     configure_logging()
-    workers = start_workers(sender, store) if settings.queued and not no_worker else None
     try:
-        server = start_ingress(settings, sender)
+        if settings.queued and not no_worker:
+            start_workers(runtime)
+        server = start_ingress(settings, runtime.sender)
         try:
             wait_for_termination()
         finally:
             server.stop()
     finally:
-        if workers is not None:
-            workers.stop()
-        sender.close()
-        store.close()
+        runtime.close()

@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import click
 
-from mail_gateway.assembly import build_sender
 from mail_gateway.cli.allocator import return_large_blocks
 from mail_gateway.cli.common import configured, wait_for_termination
 from mail_gateway.cli.logs import configure_logging
 from mail_gateway.queue.worker import DeliveryWorkers
-from mail_gateway.sending import Sender
+from mail_gateway.runtime import Runtime
 from mail_gateway.settings import load_settings
-from mail_gateway.store.database import Store
 
 
-def start_workers(sender: Sender, store: Store) -> DeliveryWorkers:
-    wakeup = sender.spool.arrived if sender.spool is not None else None
-    workers = DeliveryWorkers(sender, store, wakeup=wakeup).start()
+def start_workers(runtime: Runtime) -> DeliveryWorkers:
+    """Start the runtime's delivery workers (stopped by its ``close()``) and say so."""
+    workers = runtime.start_workers()
     click.echo(f"mail-gateway delivery workers ({workers.concurrency} at once, backend "
-               f"{sender.settings.backend_name}) on store {store.describe()}", err=True)
+               f"{runtime.settings.backend_name}) on store {runtime.store.describe()}", err=True)
     return workers
 
 
@@ -36,18 +34,16 @@ def worker(concurrency: int | None, metrics_port: int | None) -> None:
     if not settings.queued:
         raise click.ClickException("configuration error: the worker delivers queued messages; set "
                                    "GATEWAY_DELIVERY=queued (the HTTP service must use it too)")
-    sender, store = configured(lambda: build_sender(settings))
+    runtime = configured(lambda: Runtime.build(settings))
     configure_logging()
-    workers = start_workers(sender, store)
-    if metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        from mail_gateway.queue.metrics import registry_for
-
-        start_http_server(metrics_port, addr="127.0.0.1", registry=registry_for(store))
     try:
+        start_workers(runtime)
+        if metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            from mail_gateway.queue.metrics import registry_for
+
+            start_http_server(metrics_port, addr="127.0.0.1", registry=registry_for(runtime.store))
         wait_for_termination()
     finally:
-        workers.stop()
-        sender.close()
-        store.close()
+        runtime.close()

@@ -21,9 +21,10 @@ from mail_gateway.extension.connection_senders import connection_sender
 from mail_gateway.extension.flask_mail import Message, email_dispatched
 from mail_gateway.extension.sent_email import SentOutbox
 from mail_gateway.mail.result import SendResult
+from mail_gateway.runtime import RUNTIME_KEY
 from mail_gateway.settings import GatewaySettings
 
-STATE_KEY = "mail_gateway"
+STATE_KEY = RUNTIME_KEY  # the app's runtime, which the extension registers
 # The anchors' state attributes that are settings: readable, and fixed once the app has started, because the
 # gateway's backends were built from them (an assignment would be ignored, so it is refused instead).
 _SETTINGS = {"server": "mail_server", "port": "mail_port", "username": "mail_username", "use_tls": "mail_use_tls",

@@ -87,7 +87,7 @@ def _sender_for(state: Any, name: str, options: dict[str, Any], stream: Any = No
 
 
 def connection_sender(state: Any, backend: Any, options: dict[str, Any]) -> ConnectionSender:
-    """The sender of one ``get_connection()``; ``state`` is the app's ``GatewayState``."""
+    """The sender of one ``get_connection()``; ``state`` is the app's ``Runtime``."""
     options = {option: value for option, value in options.items() if value is not None}
     stream = options.pop("stream", None)
     unknown = sorted(set(options) - set(OPTIONS))

@@ -5,10 +5,11 @@ flask-mailman's APIs.
 code runs with ``MailGateway`` in place of its ``Mail``. Settings come from ``app.config`` (its ``MAIL_*`` and
 ``GATEWAY_*`` keys) and the environment, which overrides it (``mail_gateway.settings.app_config``).
 
-Per-app state lives in ``app.extensions["mail_gateway"]``, so one ``MailGateway`` can serve several apps: inside
-an app context it always works on the current app. Outside one, a ``MailGateway(app)`` works on that app, as
-Flask-Mail's ``Mail(app)`` does (its users send and ``record_messages()`` outside any context); a bare one that
-was ``init_app``-ed needs an app context to send, and its ``record_messages()`` records every app.
+Per-app state is the app's ``Runtime`` (``mail_gateway.runtime``), in ``app.extensions["mail_gateway"]``, so
+one ``MailGateway`` can serve several apps: inside an app context it always works on the current app. Outside
+one, a ``MailGateway(app)`` works on that app, as Flask-Mail's ``Mail(app)`` does (its users send and
+``record_messages()`` outside any context); a bare one that was ``init_app``-ed needs an app context to send, and
+its ``record_messages()`` records every app.
 
 It also registers ``app.extensions["mail"]`` and ``["mailman"]`` (``mail_gateway.extension.app_mail``), through
 which Flask-Mail's and flask-mailman's message classes send.
@@ -19,21 +20,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
 
-from mail_gateway.assembly import build_sender
 from mail_gateway.backends.base import EmailBackend
 from mail_gateway.extension.app_mail import STATE_KEY, AppMail
 from mail_gateway.extension.connection import Connection
 from mail_gateway.extension.flask_mail import email_dispatched
 from mail_gateway.extension.sent_email import SentOutbox
 from mail_gateway.mail.result import SendResult
-from mail_gateway.sending import Sender
+from mail_gateway.runtime import Runtime
 from mail_gateway.settings import GatewaySettings, load_settings
-from mail_gateway.store.database import Store
 
 __all__ = ["STATE_KEY", "GatewayState", "MailGateway"]
 log = logging.getLogger("mail_gateway")
@@ -42,18 +40,8 @@ STATE_ATTRIBUTES = {"default_sender", "default_charset", "ascii_attachments", "u
                     "ssl_certfile", "file_path"}
 
 
-@dataclass(frozen=True)
-class GatewayState:
-    settings: GatewaySettings
-    sender: Sender
-    mail: AppMail | None = None
-    # Senders of other backends that get_connection() named, kept per app (mail_gateway.extension.connection_senders).
-    alternates: dict[str, Sender] = field(default_factory=dict)
-    store: Store = None  # type: ignore[assignment]  # queued messages, statuses, webhooks, idempotency keys
-
-    @property
-    def backend(self) -> EmailBackend:
-        return self.sender.backend
+# The per-app state the extension registers is the app's runtime; the old name stays for code that imports it.
+GatewayState = Runtime
 
 
 class MailGateway:
@@ -68,7 +56,7 @@ class MailGateway:
             self.init_app(app)
 
     def init_app(self, app: Flask, *, settings: GatewaySettings | None = None,
-                 backend: EmailBackend | None = None) -> GatewayState:
+                 backend: EmailBackend | None = None) -> Runtime:
         """Validate the settings, build the backend and register both; raises ``ConfigurationError`` naming the
         setting (or the ``app.config`` key) to fix."""
         if STATE_KEY in app.extensions:
@@ -80,24 +68,20 @@ class MailGateway:
         given = settings or self._settings
         settings = given or load_settings(app_config=app.config, testing=app.testing)
         backend = backend or self._backend
-        sender, store = build_sender(settings, backend)
-        mail = AppMail(app, settings)
-        state = GatewayState(settings, sender, mail, store=store)
-        app.extensions[STATE_KEY] = state
+        state = Runtime.build(settings, backend)
+        state.mail = mail = AppMail(app, settings)
+        state.install(app)
         app.extensions["mailman"] = app.extensions["mail"] = mail
-        if given is None and sender.backend.name == "console" and not settings.backend_named:
+        if given is None and state.backend.name == "console" and not settings.backend_named:
             # Said once, here: an app that configured nothing would otherwise "send" without a trace.
             log.warning("No MAIL_SERVER or MAIL_BACKEND is set, so mail is printed to the console and not sent "
                         "(development); set MAIL_SERVER to send over SMTP")
         return state
 
     @staticmethod
-    def state(app: Flask | None = None) -> GatewayState:
-        app = app or current_app
-        try:
-            return app.extensions[STATE_KEY]
-        except KeyError:
-            raise RuntimeError("MailGateway is not registered on this app; call MailGateway(app)") from None
+    def state(app: Flask | None = None) -> Runtime:
+        """The app's runtime (default: the current app's): its settings, sender and store."""
+        return Runtime.of(app)
 
     def _current_app(self) -> Flask | None:
         if has_app_context():

@@ -16,12 +16,12 @@ from pydantic import BaseModel, RootModel
 from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
 
-from mail_gateway.extension import MailGateway
 from mail_gateway.http import docs
 from mail_gateway.http.auth import is_protected
 from mail_gateway.http.idempotency import HEADER as IDEMPOTENCY_HEADER
 from mail_gateway.http.idempotency import REPLAYED_HEADER
 from mail_gateway.http.responses import ProblemDetails
+from mail_gateway.runtime import Runtime
 
 blueprint = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"
@@ -165,7 +165,7 @@ def _unique_ids(operations: list[dict[str, Any]]) -> None:
 
 
 def document_for(app: Flask) -> dict[str, Any]:
-    protected = bool(MailGateway.state(app).settings.api_keys)
+    protected = bool(Runtime.of(app).settings.api_keys)
     served = _served(app)
     refs, schemas = _schemas(served)
     paths: dict[str, dict[str, Any]] = {}

@@ -14,11 +14,11 @@ from typing import Any
 from flask import Blueprint
 
 from mail_gateway.errors import DeliveryError, GatewayError, StoreUnavailableError
-from mail_gateway.extension import MailGateway
 from mail_gateway.http import docs
 from mail_gateway.http.problems import Problem, client_detail
 from mail_gateway.http.responses import Ready
 from mail_gateway.queue import webhooks
+from mail_gateway.runtime import Runtime
 
 blueprint = Blueprint("readiness", __name__)
 log = logging.getLogger("mail_gateway.http")
@@ -29,7 +29,7 @@ log = logging.getLogger("mail_gateway.http")
                 responses={200: Ready}, problems=(503,))
 def readyz() -> dict[str, Any]:
     """Readiness: 200 when this node can take mail (store; backend in direct mode), else 503 saying why."""
-    state = MailGateway.state()
+    state = Runtime.of()
     backend = state.backend
     if state.settings.queued or state.store.opened:  # a store no request has needed yet is not checked
         try:

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Blueprint
 
-from mail_gateway.extension import MailGateway
 from mail_gateway.http import docs
 from mail_gateway.http.auth import current_client
 from mail_gateway.http.batch import send_batch
@@ -15,6 +14,7 @@ from mail_gateway.http.idempotency import idempotent
 from mail_gateway.http.responses import BatchResult, Health, QueuedResponse, SendResponse
 from mail_gateway.http.schemas import BatchRequest, RawMessageRequest, parse_raw_request
 from mail_gateway.mail.request import MessageRequest
+from mail_gateway.runtime import Runtime
 
 blueprint = Blueprint("api", __name__)
 SENT = (SendResponse, QueuedResponse)  # delivered now (direct) or stored for the workers (queued)
@@ -31,7 +31,7 @@ def healthz() -> dict[str, Any]:
                 responses={202: SENT}, problems=docs.SEND_ERRORS, idempotent=True)
 @idempotent
 def send_message() -> tuple[dict[str, Any], int]:
-    sender = MailGateway.state().sender
+    sender = Runtime.of().sender
     return sender.send(sender.parse(json_body()), via="http", client=current_client()).to_dict(), 202
 
 
@@ -41,7 +41,7 @@ def send_message() -> tuple[dict[str, Any], int]:
                 responses={200: BatchResult}, problems=docs.BATCH_ERRORS, idempotent=True)
 @idempotent
 def send_message_batch() -> tuple[dict[str, Any], int]:
-    return {"results": send_batch(MailGateway.state().sender, json_body(), current_client())}, 200
+    return {"results": send_batch(Runtime.of().sender, json_body(), current_client())}, 200
 
 
 @blueprint.post("/v1/messages/raw")
@@ -50,7 +50,7 @@ def send_message_batch() -> tuple[dict[str, Any], int]:
                 responses={202: SENT}, problems=docs.SEND_ERRORS, idempotent=True)
 @idempotent
 def send_raw_message() -> tuple[dict[str, Any], int]:
-    sender = MailGateway.state().sender
+    sender = Runtime.of().sender
     request = parse_raw_request(json_body(), max_recipients=sender.settings.gateway_max_recipients)
     release_json_body()  # its base64 text is decoded now
     result = sender.send_raw(request.mail_from.envelope, [r.envelope for r in request.rcpt_to], request.data,

@@ -13,13 +13,13 @@ from typing import Any
 from flask import Blueprint, Response, json, request, send_file
 
 from mail_gateway.backends.outbox import KeptMessage, Outbox, outbox_of
-from mail_gateway.extension import MailGateway
 from mail_gateway.http import docs
 from mail_gateway.http.problems import Problem
 from mail_gateway.http.query import parse_query
 from mail_gateway.mail.reader import MessageReader
 from mail_gateway.outbox import views
 from mail_gateway.outbox.models import MessageDetail, OutboxPage, OutboxQuery
+from mail_gateway.runtime import Runtime
 
 # Whatever a message holds is the sender's content: never let a browser run or sniff it in this origin.
 CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"}
@@ -27,7 +27,7 @@ READ_ERRORS = (401, 404)
 
 
 def current_outbox() -> Outbox:
-    backend = MailGateway.state().backend
+    backend = Runtime.of().backend
     outbox = outbox_of(backend)
     if outbox is None:
         raise Problem(

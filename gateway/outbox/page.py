@@ -19,13 +19,13 @@ from urllib.parse import unquote
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, url_for
 
 from mail_gateway.backends.outbox import outbox_of
-from mail_gateway.extension import MailGateway
 from mail_gateway.http import docs
 from mail_gateway.http.problems import Problem
 from mail_gateway.mail.reader import FoundAttachment, MessageReader
 from mail_gateway.outbox import api
 from mail_gateway.outbox.api import kept_or_404, outbox_blueprint
 from mail_gateway.outbox.guard import COOKIE, COOKIE_PATH, install_guard, login_page
+from mail_gateway.runtime import Runtime
 
 PAGE_LIMIT = 200
 PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
@@ -64,7 +64,7 @@ disabled_blueprint = docs.for_browsers(Blueprint("outbox_page_disabled", __name_
 @blueprint.get("/outbox")
 def page() -> Response:
     """The developer outbox page (HTML)."""
-    backend = MailGateway.state().backend
+    backend = Runtime.of().backend
     outbox = outbox_of(backend)
     ids = outbox.kept_ids() if outbox is not None else []
     listed = [s for s in map(outbox.summary, ids[:PAGE_LIMIT]) if s is not None] if outbox is not None else []
@@ -119,7 +119,7 @@ def install_outbox(app: Flask) -> None:
     """Mount ``/v1/outbox``, and the page with its data routes when the settings enable them (else a 404
     that says why)."""
     app.register_blueprint(api.blueprint)
-    settings = MailGateway.state(app).settings
+    settings = Runtime.of(app).settings
     install_guard(app, settings)
     if settings.outbox_enabled:
         app.register_blueprint(blueprint)

@@ -12,9 +12,9 @@ from flask import Flask
 
 from mail_gateway.assembly import build_sender
 from mail_gateway.backends.memory import MemoryBackend
-from mail_gateway.extension import STATE_KEY, MailGateway
 from mail_gateway.mail.addresses import header_addresses
 from mail_gateway.mail.reader import MessageReader
+from mail_gateway.runtime import RUNTIME_KEY, Runtime
 
 
 class SentMessage(MessageReader):
@@ -79,10 +79,10 @@ class MailOutbox:
     def capture(self, app: Flask) -> None:
         """Send ``app``'s mail to this outbox for the rest of the test. Every app's mail already comes here
         while the fixture is active, so this is only kept for tests that call it."""
-        state = MailGateway.state(app)
+        state = Runtime.of(app)
         sender, _ = build_sender(state.settings, self.backend, store=state.store, direct=True)
         # Flask-Mail's and flask-mailman's entry points look the state up on every send, so they follow.
-        self._monkeypatch.setitem(app.extensions, STATE_KEY, dataclasses.replace(state, sender=sender, alternates={}))
+        self._monkeypatch.setitem(app.extensions, RUNTIME_KEY, dataclasses.replace(state, sender=sender, alternates={}))
 
     def find(self, *, to: str | list[str] | None = None, cc: str | list[str] | None = None,
              bcc: str | list[str] | None = None, from_: str | None = None, subject: str | re.Pattern[str] | None = None,

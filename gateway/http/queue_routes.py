@@ -9,12 +9,12 @@ from flask import Blueprint, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mail_gateway.errors import NoSuchQueuedMessageError, QueuedDeliveryOffError
-from mail_gateway.extension import MailGateway
 from mail_gateway.http import docs
 from mail_gateway.http.auth import owner_in_view
 from mail_gateway.http.query import parse_query
 from mail_gateway.queue.metrics import count_request, registry_for
 from mail_gateway.queue.models import QueuedMessageList, QueuedMessageStatus, QueueListQuery
+from mail_gateway.runtime import Runtime
 from mail_gateway.store import actions, messages
 from mail_gateway.store.database import Store
 from mail_gateway.store.webhooks import iso
@@ -25,7 +25,7 @@ TIMES = ("created_at", "send_at", "next_attempt_at", "at")
 
 
 def _store() -> Store:
-    state = MailGateway.state()
+    state = Runtime.of()
     if not state.settings.queued:
         raise QueuedDeliveryOffError("the gateway delivers directly (GATEWAY_DELIVERY=direct) and keeps no queue; "
                                      "set GATEWAY_DELIVERY=queued to keep and look up messages")
@@ -45,7 +45,7 @@ def _shown(item: dict[str, Any]) -> dict[str, Any]:
 def _owner() -> str | None:
     """Whose messages this request sees and acts on: its API key's own, or every one (None) for an admin key and
     the open API. Every route about queued messages passes it to the store."""
-    return owner_in_view(MailGateway.state().settings.admin_key_names)
+    return owner_in_view(Runtime.of().settings.admin_key_names)
 
 
 def _message(store: Store, message_id: str, owner: str | None) -> dict[str, Any]:
@@ -80,7 +80,7 @@ def list_messages() -> dict[str, Any]:
 def retry_message(message_id: str) -> tuple[dict[str, Any], int]:
     store, owner = _store(), _owner()
     store.write(lambda conn: actions.retry_now(conn, message_id, time.time(), owner))
-    spool = MailGateway.state().sender.spool
+    spool = Runtime.of().sender.spool
     if spool is not None:
         spool.arrived.set()
     return _message(store, message_id, owner), 202
@@ -91,7 +91,7 @@ def retry_message(message_id: str) -> tuple[dict[str, Any], int]:
                 responses={200: QueuedMessageStatus}, problems=QUEUE_ERRORS)
 def cancel_message(message_id: str) -> dict[str, Any]:
     store, owner = _store(), _owner()
-    url = MailGateway.state().settings.gateway_webhook_url
+    url = Runtime.of().settings.gateway_webhook_url
     store.write(lambda conn: actions.cancel(conn, message_id, time.time(), url, owner))
     return _message(store, message_id, owner)
 
@@ -107,7 +107,7 @@ def metrics() -> Response:
 
 def install_queue_api(app: Any) -> None:
     """The status routes, /metrics, and the request counters behind it."""
-    state = MailGateway.state(app)
+    state = Runtime.of(app)
     app.register_blueprint(blueprint)
     app.extensions["mail_gateway_metrics"] = registry_for(state.store if state.settings.queued else None)
 
