@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from mail_gateway.backends.base import EmailBackend
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.settings.loading import backend_settings
-from mail_gateway.settings.registration import BackendRegistration, find_backend, registrations
+from mail_gateway.settings.registration import BackendRegistration, find_backend, foreign_backend, registrations
 
 if TYPE_CHECKING:
     from mail_gateway.settings import GatewaySettings
@@ -43,13 +43,10 @@ def import_backend_class(path: str) -> type[EmailBackend]:
             variable="MAIL_BACKEND",
         ) from exc
     cls = getattr(module, class_name, None)
-    if isinstance(cls, type) and not issubclass(cls, EmailBackend) and hasattr(cls, "send_messages"):
-        raise ConfigurationError(
-            f"MAIL_BACKEND={path!r} is a flask-mailman or Django backend, which would send around the gateway "
-            "(no validation, no delivery log, none of its settings); use one of the gateway's backends, or port "
-            "it to a subclass of mail_gateway.backends.base.EmailBackend that implements deliver()",
-            variable="MAIL_BACKEND",
-        )
+    # Another library's backend (registered with its names: flask-mailman's) is refused saying what it is.
+    reason = foreign_backend(cls) if isinstance(cls, type) and not issubclass(cls, EmailBackend) else None
+    if reason is not None:
+        raise ConfigurationError(f"MAIL_BACKEND={path!r} {reason}", variable="MAIL_BACKEND")
     if not (isinstance(cls, type) and issubclass(cls, EmailBackend)):
         raise ConfigurationError(
             f"MAIL_BACKEND={path!r} is not a mail backend (a subclass of "

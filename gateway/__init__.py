@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from flask_mailman import EmailMessage, EmailMultiAlternatives
 
     from mail_gateway.app import create_app
-    from mail_gateway.errors import BadHeaderError
     from mail_gateway.extension import MailGateway
     from mail_gateway.extension import MailGateway as Mail
     from mail_gateway.extension.flask_mail import Attachment, Message, email_dispatched
+    from mail_gateway.extension.message_errors import BadHeaderError
     from mail_gateway.settings import GatewaySettings
 
 # name: (module, name there)
@@ -40,7 +40,7 @@ _PUBLIC = {
     "Message": ("mail_gateway.extension.flask_mail", "Message"),
     "Attachment": ("mail_gateway.extension.flask_mail", "Attachment"),
     "email_dispatched": ("mail_gateway.extension.flask_mail", "email_dispatched"),
-    "BadHeaderError": ("mail_gateway.errors", "BadHeaderError"),
+    "BadHeaderError": ("mail_gateway.extension.message_errors", "BadHeaderError"),
     "EmailMessage": ("flask_mailman", "EmailMessage"),
     "EmailMultiAlternatives": ("flask_mailman", "EmailMultiAlternatives"),
 }

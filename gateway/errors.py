@@ -26,18 +26,13 @@ place (``mail_gateway.ingress.replies``).
         ├── NoSuchQueuedMessageError  no message has that id
         └── NothingPendingError       the message has no recipient left to retry or cancel
 
-Code written for Flask-Mail, flask-mailman or Django catches ``smtplib`` exceptions, ``BadHeaderError`` or
-``AssertionError``, so the library API (``mail_gateway.extension.connection``) raises classes that are both: the
-gateway's and the old one (the ``SMTP...Error`` classes, chosen by ``mail_gateway.extension.smtplib_errors``;
-``BadHeaderError``; ``IncompleteMessageError``). Only that boundary raises them; inside, the gateway's own classes
-are the ones its code and its HTTP mapping use.
+These classes are plain. Code written for Flask-Mail, flask-mailman or Django catches ``smtplib`` exceptions,
+``BadHeaderError`` or ``AssertionError``; the library API raises subclasses of these that are the old classes too,
+and they live with it (``mail_gateway.extension.smtplib_errors``, ``message_errors``), above everything else.
 """
 
 from __future__ import annotations
 
-import smtplib
-import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -178,43 +173,3 @@ class NoSuchQueuedMessageError(QueueError):
 
 class NothingPendingError(QueueError):
     """Every recipient of the message already has a final outcome: nothing is left to retry or cancel."""
-
-
-class IncompleteMessageError(InvalidMessageError, AssertionError):
-    """A Flask-Mail style message without a sender or recipients, which Flask-Mail ``assert``-ed."""
-
-
-# Each is its gateway class and the smtplib class a Django or Flask-Mail caller catches for the same failure.
-class SMTPSenderRefusedError(PermanentDeliveryError, smtplib.SMTPSenderRefused): ...
-class SMTPSenderDeferredError(TransientDeliveryError, smtplib.SMTPSenderRefused): ...
-class SMTPRecipientsRefusedError(RecipientsRefusedError, smtplib.SMTPRecipientsRefused): ...
-class SMTPRecipientsDeferredError(TransientDeliveryError, smtplib.SMTPRecipientsRefused): ...
-class SMTPLoginRefusedError(PermanentDeliveryError, smtplib.SMTPAuthenticationError): ...
-class SMTPConnectFailedError(ConnectionSetupError, smtplib.SMTPConnectError): ...
-class SMTPDisconnectedError(TransientDeliveryError, smtplib.SMTPServerDisconnected): ...
-class SMTPOutcomeUnknownError(DeliveryOutcomeUnknownError, smtplib.SMTPServerDisconnected): ...
-class SMTPMessageTooLargeError(MessageTooLargeError, smtplib.SMTPException): ...
-class SMTPTransientError(TransientDeliveryError, smtplib.SMTPException): ...
-class SMTPPermanentError(PermanentDeliveryError, smtplib.SMTPException): ...
-
-
-_compat_lock = threading.RLock()
-
-
-def __getattr__(name: str) -> Any:
-    """``BadHeaderError``: an ``InvalidMessageError`` that is flask-mailman's ``BadHeaderError`` too;
-    ``FlaskMailBadHeaderError`` adds Flask-Mail's once that is imported (importing it changes the email package's
-    charsets process-wide). Built on first use: those packages load Flask, which this floor must not."""
-    with _compat_lock:
-        if name in globals():
-            return globals()[name]
-        if name == "BadHeaderError":
-            from flask_mailman.message import BadHeaderError as bases
-            cls: type = type(name, (InvalidMessageError, bases), {"__module__": __name__})
-        elif name == "FlaskMailBadHeaderError" and "flask_mail" in sys.modules:
-            flask_mail = sys.modules["flask_mail"]
-            cls = type(name, (__getattr__("BadHeaderError"), flask_mail.BadHeaderError), {"__module__": __name__})
-        else:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        globals()[name] = cls
-        return cls

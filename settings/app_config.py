@@ -50,7 +50,7 @@ def setting_names(settings_cls: type[BaseSettings]) -> set[str]:
 
 def _as_setting(value: Any) -> Any:
     # flask-mailman takes MAIL_BACKEND as a class too; a class is named by its dotted path, which the backend
-    # setting understands (and maps, for flask-mailman's own classes).
+    # setting understands (and resolves, for flask-mailman's own classes, once the extension registered them).
     if isinstance(value, type):
         return f"{value.__module__}.{value.__qualname__}"
     return value

@@ -9,16 +9,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
+from mail_gateway.settings.registration import resolve_alias
+
 Port = Annotated[int, Field(ge=1, le=65535)]
 Environment = Literal["development", "testing", "production"]
-
-# flask-mailman's MAIL_BACKEND names (and its dotted paths, flask_mailman.backends.<name>[.EmailBackend]), each
-# mapped to the gateway's backend that does the same, so naming one never bypasses the gateway's send path.
-# locmem keeps messages for tests, dummy drops them: the memory backend does the first and stands in for the
-# second (it keeps a bounded copy and delivers nothing).
-FLASK_MAILMAN_BACKENDS = {"locmem": "memory", "dummy": "memory", "smtp": "smtp", "console": "console",
-                          "file": "file"}
-_FLASK_MAILMAN_PACKAGE = "flask_mailman.backends."
 
 
 def name_and_address(name: str, address: str) -> str:
@@ -29,18 +23,6 @@ def name_and_address(name: str, address: str) -> str:
     if any(char in name for char in '()<>@,;:\\".[]'):
         name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"{name} <{address}>"
-
-
-def _flask_mailman_backend(value: str) -> str | None:
-    """The gateway's name for a flask-mailman backend name or path, or None when ``value`` is neither."""
-    if value.lower() in FLASK_MAILMAN_BACKENDS:
-        return FLASK_MAILMAN_BACKENDS[value.lower()]
-    if not value.startswith(_FLASK_MAILMAN_PACKAGE):
-        return None
-    name = value.removeprefix(_FLASK_MAILMAN_PACKAGE).removesuffix(".EmailBackend")
-    if name not in FLASK_MAILMAN_BACKENDS:
-        raise ValueError(f"{value!r} is not one of flask-mailman's backends ({', '.join(FLASK_MAILMAN_BACKENDS)})")
-    return FLASK_MAILMAN_BACKENDS[name]
 
 
 class CoreSettings(BaseSettings):
@@ -63,7 +45,7 @@ class CoreSettings(BaseSettings):
         if value is None or value.strip() == "":
             return None
         value = value.strip()
-        mapped = _flask_mailman_backend(value)
+        mapped = resolve_alias(value)  # another library's name (flask-mailman's locmem), where one is registered
         if mapped is not None:
             return mapped
         if "." not in value:

@@ -6,7 +6,9 @@ registers through the ``mail_gateway.backends`` entry point group (its entry poi
 The registration lives on the settings floor because settings choose the backend: ``MAIL_URL``'s scheme is
 resolved when the settings are read, and a backend's own settings are validated then, at start-up. So a
 registration names its backend by a dotted path or holds the class itself, and this module imports none of it:
-``mail_gateway.backends.registry`` (a floor above) builds what is registered here.
+``mail_gateway.backends.registry`` (a floor above) builds what is registered here. Another library's names for
+backends (flask-mailman's ``locmem``) are registered as ``BackendAliases`` by the package that speaks its API
+(``mail_gateway.extension.backend_names``); the settings know none of them themselves.
 """
 
 from __future__ import annotations
@@ -85,6 +87,58 @@ def _installed() -> list[BackendRegistration]:
                                      variable="MAIL_BACKEND")
         found.append(registration)
     return found
+
+
+def _not_theirs(cls: type) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class BackendAliases:
+    """The names another library gives its backends, each standing for a registered one (flask-mailman's
+    ``locmem`` for ``memory``), so configuration written for that library selects the gateway's backend.
+
+    ``resolve`` turns a value of ``MAIL_BACKEND`` into the registered backend's name: None when the value is not
+    the library's, ``ValueError`` (its reason) when it is but no backend of the gateway does the same.
+    ``refuse`` says why a class ``MAIL_BACKEND`` names by its path is the library's own kind of backend, which
+    would send around the gateway (None when it is not). The settings work without any."""
+
+    library: str
+    resolve: Callable[[str], str | None]
+    refuse: Callable[[type], str | None] = _not_theirs
+
+
+_aliases: dict[str, BackendAliases] = {}
+
+
+def register_aliases(aliases: BackendAliases) -> None:
+    """Let ``MAIL_BACKEND`` name backends as ``aliases.library`` does (registering a library again replaces it)."""
+    with _lock:
+        _aliases[aliases.library] = aliases
+
+
+def _alias_sets() -> list[BackendAliases]:
+    with _lock:
+        return list(_aliases.values())
+
+
+def resolve_alias(value: str) -> str | None:
+    """The registered backend's name another library's ``value`` stands for, or None; ``ValueError`` when it is
+    that library's name for a backend the gateway does not have."""
+    for aliases in _alias_sets():
+        name = aliases.resolve(value)
+        if name is not None:
+            return name
+    return None
+
+
+def foreign_backend(cls: type) -> str | None:
+    """Why ``cls`` is another library's backend, not the gateway's, or None."""
+    for aliases in _alias_sets():
+        reason = aliases.refuse(cls)
+        if reason is not None:
+            return reason
+    return None
 
 
 def registrations(*, installed: bool = True) -> list[BackendRegistration]:

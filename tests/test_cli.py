@@ -73,6 +73,15 @@ def _env(**values: str) -> dict[str, str]:
     return {**env, **values}
 
 
+def test_the_commands_understand_flask_mailmans_backend_names_as_an_app_does(tmp_path) -> None:
+    # The names are the Flask extension's to know; a command (a process of its own, that loads no app) knows them.
+    for name in ("locmem", "flask_mailman.backends.locmem.EmailBackend"):
+        done = subprocess.run([str(BIN), "check"], env=_env(MAIL_BACKEND=name), cwd=tmp_path, capture_output=True,
+                              text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert "configuration ok: backend memory" in done.stdout
+
+
 def test_serve_refuses_to_start_when_misconfigured(tmp_path) -> None:
     cases = [({"MAIL_USE_TLS": "true", "MAIL_USE_SSL": "true"}, "MAIL_USE_SSL"),
              ({"GATEWAY_ENV": "production", "GATEWAY_API_KEYS": "k1"}, "MAIL_SERVER"),

@@ -23,6 +23,10 @@ FLOORS = {"mail_gateway.errors": 0, "mail_gateway.lifecycle": 0, "mail_gateway.s
           "mail_gateway.runtime": 6, "mail_gateway.http": 7, "mail_gateway.outbox": 7, "mail_gateway.extension": 7,
           "mail_gateway.app": 8, "mail_gateway.cli": 8, "mail_gateway.testing": 8}
 FEATURES = 5
+# The compatibility with Flask-Mail and flask-mailman (their objects, smtplib-compatible errors, flask-mailman's
+# backend names and classes) lives in the extension, above everything it adapts.
+COMPAT = "mail_gateway.extension"
+COMPAT_LIBRARIES = {"flask_mail", "flask_mailman"}
 # The parts checked as wholes: a sub-package, or a module of the package's top level.
 UNITS = ("http", "outbox", "queue", "store", "sending", "mail", "backends", "settings", "extension", "ingress", "cli",
          "testing", "runtime", "assembly", "app", "errors", "lifecycle")
@@ -146,10 +150,58 @@ def test_no_sub_package_imports_itself_round_a_circle() -> None:
         assert circle is None, "import circle between sub-packages: " + " -> ".join(circle or [])
 
 
+def every_import(path: Path) -> set[str]:
+    """Everything a module may ever import: also inside functions and under ``if TYPE_CHECKING:``."""
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    return imported
+
+
+def in_compat(name: str) -> bool:
+    return name == COMPAT or name.startswith(COMPAT + ".")
+
+
+def compat_imports(path: Path) -> set[str]:
+    return {name for name in every_import(path) if name.split(".")[0] in COMPAT_LIBRARIES or in_compat(name)}
+
+
 def test_only_the_app_factory_the_commands_and_the_testing_plugin_import_the_extension() -> None:
     importers = {name for name, edges in unit_imports().items() if "extension" in edges}
     # The features read an app's runtime through mail_gateway.runtime, so the extension stays a leaf.
     assert importers <= {"app", "cli", "testing"}, importers
+    # Also where it is imported late (inside a function): the compatibility package is a leaf however it loads.
+    # The package's public names (mail_gateway's Mail, Message, ...) are looked up on first use, by name.
+    later = {unit(name) for name, path in modules().items()
+             if name != "mail_gateway" and any(map(in_compat, every_import(path)))}
+    assert later - {"extension"} <= {"app", "cli", "testing"}, later
+
+
+def test_errors_settings_and_backends_know_nothing_of_flask_mail_or_flask_mailman() -> None:
+    # Their compatibility (smtplib-compatible errors, BadHeaderError, flask-mailman's backend names and classes)
+    # is the extension's: the lower floors work without it, and it adds itself through their registration.
+    for name, path in modules().items():
+        if unit(name) in ("errors", "settings", "backends"):
+            assert not compat_imports(path), f"{name} imports {compat_imports(path)}"
+
+
+def test_the_lower_floors_work_without_the_compatibility_package() -> None:
+    code = ("import smtplib, sys\nimport mail_gateway.errors as errors, mail_gateway.backends.registry\n"
+            "from mail_gateway.settings import GatewaySettings\n"
+            "kinds = (smtplib.SMTPException, AssertionError)\n"
+            "both = [n for n, c in vars(errors).items() if isinstance(c, type) and issubclass(c, kinds)]\n"
+            "both += [n for n in ('BadHeaderError', 'FlaskMailBadHeaderError') if hasattr(errors, n)]\n"
+            "plain = GatewaySettings(_env_file=None, mail_backend='locmem').backend_name\n"
+            "import mail_gateway.extension.backend_names\n"
+            "mapped = GatewaySettings(_env_file=None, mail_backend='locmem').backend_name\n"
+            "print(both, plain, mapped, 'flask' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT / "tests")
+    # The gateway's own errors are plain; flask-mailman's names mean something once the extension's are loaded,
+    # which needs no Flask (the commands load them).
+    assert done.stdout.split() == ["[]", "locmem", "memory", "False"]
 
 
 def test_backends_import_no_feature() -> None:

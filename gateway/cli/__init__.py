@@ -13,6 +13,7 @@ from mail_gateway.cli.send import send
 from mail_gateway.cli.serve import serve
 from mail_gateway.cli.smtpd import smtpd
 from mail_gateway.cli.worker import worker
+from mail_gateway.extension import backend_names  # noqa: F401 - flask-mailman's MAIL_BACKEND names, as in an app
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,8 +5,8 @@ where the gateway's outcome becomes what callers of the old APIs rely on:
 
 - ``send_messages`` returns how many messages were sent; each message's result (every recipient's outcome,
   its Message-ID) is left on it as ``gateway_status``, as django-anymail leaves ``anymail_status``;
-- errors are also the old classes: smtplib's for SMTP failures, ``BadHeaderError``, Flask-Mail's
-  ``AssertionError`` (``mail_gateway.errors``);
+- errors are also the old classes: smtplib's for SMTP failures (``smtplib_errors``), ``BadHeaderError``,
+  Flask-Mail's ``AssertionError`` (``message_errors``);
 - ``fail_silently=True`` leaves a failure to the send path's ``delivery`` log line and counts it as not sent;
 - ``email_dispatched`` is sent for each message sent, as Flask-Mail sends it.
 """
@@ -22,14 +22,8 @@ from flask_mailman.message import BadHeaderError as MailmanBadHeaderError
 
 from mail_gateway.errors import DeliveryError, HeaderInjectionError, InvalidMessageError
 from mail_gateway.extension.flask_mail import Message, email_dispatched
-from mail_gateway.extension.message_objects import (
-    Prepared,
-    address_text,
-    bad_header_error,
-    is_flask_mail_message,
-    mark_sent,
-    prepare,
-)
+from mail_gateway.extension.message_errors import bad_header_error
+from mail_gateway.extension.message_objects import Prepared, address_text, is_flask_mail_message, mark_sent, prepare
 from mail_gateway.extension.smtplib_errors import smtplib_compatible
 from mail_gateway.mail.rendering import RenderedMessage, render_email
 from mail_gateway.mail.result import SendResult

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import re
-import sys
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ from typing import Any
 from flask import current_app, has_app_context
 from flask_mailman import EmailMessage, EmailMultiAlternatives
 
-from mail_gateway import errors
-from mail_gateway.errors import IncompleteMessageError, InvalidMessageError
+from mail_gateway.errors import InvalidMessageError
+from mail_gateway.extension.message_errors import IncompleteMessageError, bad_header_error
 from mail_gateway.mail.addresses import address_domain
 from mail_gateway.mail.rendering import RenderedMessage, new_message_id, render_email
 from mail_gateway.mail.serialize import base64_part
@@ -43,12 +42,6 @@ def sender_domain(sender: str | None) -> str:
 
 def is_flask_mail_message(message: Any) -> bool:
     return hasattr(message, "send_to") and hasattr(message, "sender")
-
-
-def bad_header_error(message: str, field: str) -> InvalidMessageError:
-    """flask-mailman's BadHeaderError, and Flask-Mail's too once Flask-Mail is loaded."""
-    name = "FlaskMailBadHeaderError" if "flask_mail" in sys.modules else "BadHeaderError"
-    return getattr(errors, name)(message, field=field)
 
 
 def ascii_filename(name: str) -> str:

@@ -1,9 +1,11 @@
 """A delivery error of the SMTP backend as the ``smtplib`` exception code written for Flask-Mail, flask-mailman or
 Django catches, for the library API to raise (``mail_gateway.extension.connection``).
 
-``smtplib_compatible`` picks, from the error's class and cause, the ``mail_gateway.errors`` class that is both
-its gateway class and the matching ``smtplib`` one (a refused login: ``SMTPAuthenticationError``; a refused
-sender: ``SMTPSenderRefused``; ...), and copies the error into it with smtplib's attributes added.
+The gateway's own errors (``mail_gateway.errors``) are plain. Here each ``SMTP...Error`` class is both a gateway
+class and the matching ``smtplib`` one, so ``except smtplib.SMTPAuthenticationError`` and ``except
+PermanentDeliveryError`` both catch it; ``smtplib_compatible`` picks, from the error's class and cause, which one
+a failure is (a refused login: ``SMTPAuthenticationError``; a refused sender: ``SMTPSenderRefused``; ...), and
+copies the error into it with smtplib's attributes added. Only the library API raises them.
 """
 
 from __future__ import annotations
@@ -18,19 +20,22 @@ from mail_gateway.errors import (
     MessageTooLargeError,
     PermanentDeliveryError,
     RecipientsRefusedError,
-    SMTPConnectFailedError,
-    SMTPDisconnectedError,
-    SMTPLoginRefusedError,
-    SMTPMessageTooLargeError,
-    SMTPOutcomeUnknownError,
-    SMTPPermanentError,
-    SMTPRecipientsDeferredError,
-    SMTPRecipientsRefusedError,
-    SMTPSenderDeferredError,
-    SMTPSenderRefusedError,
-    SMTPTransientError,
     TransientDeliveryError,
 )
+
+
+# Each is its gateway class and the smtplib class a Django or Flask-Mail caller catches for the same failure.
+class SMTPSenderRefusedError(PermanentDeliveryError, smtplib.SMTPSenderRefused): ...
+class SMTPSenderDeferredError(TransientDeliveryError, smtplib.SMTPSenderRefused): ...
+class SMTPRecipientsRefusedError(RecipientsRefusedError, smtplib.SMTPRecipientsRefused): ...
+class SMTPRecipientsDeferredError(TransientDeliveryError, smtplib.SMTPRecipientsRefused): ...
+class SMTPLoginRefusedError(PermanentDeliveryError, smtplib.SMTPAuthenticationError): ...
+class SMTPConnectFailedError(ConnectionSetupError, smtplib.SMTPConnectError): ...
+class SMTPDisconnectedError(TransientDeliveryError, smtplib.SMTPServerDisconnected): ...
+class SMTPOutcomeUnknownError(DeliveryOutcomeUnknownError, smtplib.SMTPServerDisconnected): ...
+class SMTPMessageTooLargeError(MessageTooLargeError, smtplib.SMTPException): ...
+class SMTPTransientError(TransientDeliveryError, smtplib.SMTPException): ...
+class SMTPPermanentError(PermanentDeliveryError, smtplib.SMTPException): ...
 
 
 class RecipientOutcomes(tuple):  # type: ignore[type-arg]
