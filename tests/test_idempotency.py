@@ -3,21 +3,30 @@ store (``store_url``: SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from api_helpers import HELLO, assert_problem, outbox
-from smtp_server import FaultHandler
+from api_helpers import HELLO, assert_problem, outbox, parsed
+from ingress_support import wait_until
+from smtp_server import FaultHandler, RecordingHandler
+from sqlalchemy import select
 
 from mail_gateway import create_app
+from mail_gateway.assembly import build_sender
 from mail_gateway.http.idempotency import STORE_KEY, request_fingerprint, scoped_key
-from mail_gateway.store import keys
+from mail_gateway.store import keys, messages
 from mail_gateway.store.database import Store
 from mail_gateway.store.keys import StoredResponse
+from mail_gateway.store.schema import request_outcomes
 
 
 @pytest.fixture
@@ -245,3 +254,107 @@ def test_the_lease_renewer_ends_when_the_app_closes_its_store(make_settings, sto
     assert "idempotency-leases" in [thread.name for thread in threading.enumerate()]
     app.extensions[STORE_KEY].store.close()
     assert "idempotency-leases" not in [thread.name for thread in threading.enumerate()]
+
+
+@dataclass
+class HoldingHandler(RecordingHandler):
+    """Holds the DATA reply of each message whose subject starts with "Hold" until released; says when two are
+    held (two requests are then in flight at once)."""
+
+    released: threading.Event = field(default_factory=threading.Event)
+    both_held: threading.Event = field(default_factory=threading.Event)
+    held: int = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        if b"Subject: Hold" in envelope.content:
+            self.held += 1  # the server's one event loop runs every handler: no lock needed
+            if self.held == 2:
+                self.both_held.set()
+            while not self.released.is_set():
+                await asyncio.sleep(0.05)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def recorded_outcomes(app) -> dict[str, dict[int, dict[str, Any]]]:
+    rows = app.extensions[STORE_KEY].store.read(lambda conn: conn.execute(select(
+        request_outcomes.c.key, request_outcomes.c.position, request_outcomes.c.item)).all())
+    found: dict[str, dict[int, dict[str, Any]]] = {}
+    for row in rows:
+        found.setdefault(row.key.rsplit(":", 1)[1], {})[row.position] = json.loads(row.item)
+    return found
+
+
+def test_concurrent_keyed_batches_each_record_under_their_own_key(make_settings, smtp_server_factory,
+                                                                  store_url) -> None:
+    handler = HoldingHandler()
+    server = smtp_server_factory(handler)
+    app = create_app(make_settings(**server.settings(), gateway_idempotency_url=store_url))
+
+    def batch(name: str):
+        payload = {"messages": [{**HELLO, "subject": f"First {name}"}, {**HELLO, "subject": f"Hold {name}"}]}
+        return post(app.test_client(), payload=payload, key=name, path="/v1/messages/batch")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = {name: pool.submit(batch, name) for name in ("alpha", "beta")}
+        try:
+            assert handler.both_held.wait(10), "both batches reached their held message"
+            # Both requests are mid-batch: each first message's outcome is recorded under its own request's key.
+            wait_until(lambda: {k: set(v) for k, v in recorded_outcomes(app).items()} == {"alpha": {0}, "beta": {0}},
+                       "each batch's first outcome recorded")
+        finally:
+            handler.released.set()
+        results = {name: answer.result(timeout=30) for name, answer in answers.items()}
+    sent = {str(parsed(m)["Subject"]): str(parsed(m)["Message-ID"]) for m in server.messages}
+    assert set(sent) == {"First alpha", "Hold alpha", "First beta", "Hold beta"}
+    for name, response in results.items():
+        assert response.status_code == 200
+        ids = [item["message_id"] for item in response.get_json()["results"]]
+        assert ids == [sent[f"First {name}"], sent[f"Hold {name}"]]
+        replay = post(app.test_client(), payload={"messages": [{**HELLO, "subject": f"First {name}"},
+                                                               {**HELLO, "subject": f"Hold {name}"}]},
+                      key=name, path="/v1/messages/batch")
+        assert replay.headers["Idempotent-Replayed"] == "true" and replay.get_json() == response.get_json()
+    assert recorded_outcomes(app) == {}  # each response recorded, its outcomes with it
+    assert len(server.messages) == 4
+
+
+class PendingTransaction:
+    """A transaction still open, as a keyed request's is until its response is recorded."""
+
+    def __init__(self) -> None:
+        self.joined: list[Any] = []
+
+    def join(self, work: Any) -> None:
+        self.joined.append(work)
+
+
+def stored(store: Store, message_id: str) -> bool:
+    return store.read(lambda conn: messages.get_message(conn, message_id, time.time())) is not None
+
+
+def test_a_send_joins_only_the_transaction_it_is_given(make_settings, store_url) -> None:
+    sender, store = build_sender(make_settings(mail_backend="memory", gateway_delivery="queued",
+                                               gateway_store_url=store_url))
+    try:
+        pending = PendingTransaction()
+        joined = sender.send(sender.parse(HELLO), via="test", transaction=pending)
+        assert len(pending.joined) == 1 and not stored(store, joined.id)  # written with the transaction, not before
+        alone = sender.send(sender.parse(HELLO), via="test")
+        assert stored(store, alone.id) and len(pending.joined) == 1  # no transaction given: stored at once
+        for work in pending.joined:
+            store.write(work)
+        assert stored(store, joined.id)
+    finally:
+        sender.close()
+        store.close()
+
+
+def test_a_send_without_a_transaction_stores_at_once(make_settings, store_url) -> None:
+    sender, store = build_sender(make_settings(mail_backend="memory", gateway_delivery="queued",
+                                               gateway_store_url=store_url))
+    try:
+        result = sender.send(sender.parse(HELLO), via="test")
+        assert result.status == "queued" and stored(store, result.id)
+    finally:
+        sender.close()
+        store.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from mail_gateway.errors import DeliveryError, InvalidMessageError
-from mail_gateway.http.keyring import current_key
+from mail_gateway.http.keyring import KeyedRequest
 from mail_gateway.http.problems import problem_for
 from mail_gateway.http.schemas import batch_items
 from mail_gateway.mail.request import MessageRequest
@@ -28,9 +28,10 @@ def _item(outcome: SendResult | QueuedResult | DeliveryError) -> dict[str, Any]:
     return {"status": "accepted", **outcome.to_dict()}
 
 
-def send_batch(sender: Sender, payload: Any, client: Client) -> list[dict[str, Any]]:
-    """One result per message, in request order; one bad message never stops the others. Within a keyed
-    request each direct outcome is recorded as it happens, so a crash mid-batch still leaves an answer."""
+def send_batch(sender: Sender, payload: Any, client: Client, keyed: KeyedRequest | None = None) -> list[dict[str, Any]]:
+    """One result per message, in request order; one bad message never stops the others. For a keyed request
+    (``keyed``) each direct outcome is recorded under its key as it happens, so a crash mid-batch still leaves an
+    answer; queued, its messages are stored in the transaction that records its response."""
     items = batch_items(payload, sender.settings.gateway_max_batch)
     results: dict[int, dict[str, Any]] = {}
     requests: list[MessageRequest] = []
@@ -41,18 +42,16 @@ def send_batch(sender: Sender, payload: Any, client: Client) -> list[dict[str, A
             positions.append(index)
         except InvalidMessageError as exc:
             results[index] = _failed(exc)
-    keyed = current_key() if sender.spool is None else None
     on_outcome = None
-    if keyed is not None:
-        keyring, key = keyed
+    if keyed is not None and sender.spool is None:
         for index, result in results.items():
-            keyring.record(key, index, result)
+            keyed.record(index, result)
 
         def on_outcome(i: int, outcome: Outcome) -> None:
-            keyring.record(key, positions[i], _item(outcome))
+            keyed.record(positions[i], _item(outcome))
 
     # The valid ones together, through the sender's one send path.
-    outcomes = sender.send_all(requests, via="http", client=client, on_outcome=on_outcome)
+    outcomes = sender.send_all(requests, via="http", client=client, on_outcome=on_outcome, transaction=keyed)
     for index, outcome in zip(positions, outcomes, strict=True):
         results[index] = _item(outcome)
     return [{"index": index, **results[index]} for index in range(len(items))]

@@ -15,10 +15,9 @@ from flask import Flask, Response, current_app, g, request
 from mail_gateway.errors import GatewayError, InvalidMessageError, StoreUnavailableError, TransientDeliveryError
 from mail_gateway.http.abandoned import answer_for_abandoned
 from mail_gateway.http.body import json_body
-from mail_gateway.http.keyring import Keyring
+from mail_gateway.http.keyring import KeyedRequest, Keyring
 from mail_gateway.http.problems import Problem, problem_for
 from mail_gateway.store.keys import StoredResponse
-from mail_gateway.store.unit import deferred_writes
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -108,26 +107,25 @@ def _quietly(action: Callable[[], None], what: str) -> None:
         log.error("could not %s: %s", what, exc)
 
 
-def _run(keyring: Keyring, key: str, view: Callable[[], Any]) -> Response:
-    with keyring.held(key), deferred_writes() as deferred:
+def _run(keyring: Keyring, key: str, view: Callable[[KeyedRequest], Any]) -> Response:
+    with keyring.held(key) as keyed:
         try:
-            response = current_app.make_response(view())
+            response = current_app.make_response(view(keyed))
         except (Problem, InvalidMessageError, TransientDeliveryError, StoreUnavailableError):
-            _quietly(lambda: keyring.release(key), "release an idempotency key")  # nothing was accepted
+            _quietly(keyed.release, "release an idempotency key")  # nothing was accepted
             raise
         except GatewayError as exc:
             answer = _stored(problem_for(exc).response())
-            _quietly(lambda: keyring.finish(key, answer, deferred), "record a response")
+            _quietly(lambda: keyed.finish(answer), "record a response")
             raise
         except Exception:
-            _quietly(lambda: keyring.finish(key, _stored(problem_for(GatewayError()).response()), deferred),
-                     "record a response")
+            _quietly(lambda: keyed.finish(_stored(problem_for(GatewayError()).response())), "record a response")
             raise
         try:
-            keyring.finish(key, _stored(response), deferred)
+            keyed.finish(_stored(response))
         except StoreUnavailableError as exc:
-            if deferred:  # a queued request's messages were not written either: nothing was accepted
-                _quietly(lambda: keyring.release(key), "release an idempotency key")
+            if keyed.joined:  # a queued request's messages were not written either: nothing was accepted
+                _quietly(keyed.release, "release an idempotency key")
                 raise unavailable(exc) from exc
             log.error("could not record an idempotent response: %s", exc)
     return response
@@ -136,7 +134,8 @@ def _run(keyring: Keyring, key: str, view: Callable[[], Any]) -> Response:
 def idempotent(view: View) -> View:
     """Without the header the view runs as usual. With it, the first request's final response is stored and
     replayed to retries; a retry while it is in flight, or with another body, is 409; a retry of a request whose
-    process died is answered with what the store knows of it."""
+    process died is answered with what the store knows of it. The view is given the request as ``keyed`` (a
+    ``KeyedRequest``, or None without the header) to hand to the sender: nothing finds it any other way."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -161,6 +160,6 @@ def idempotent(view: View) -> View:
             return _replay(begun.replay)
         if begun.conflict is not None:
             raise _conflict(begun.conflict)
-        return _run(keyring, key, lambda: view(*args, **kwargs))
+        return _run(keyring, key, lambda keyed: view(*args, keyed=keyed, **kwargs))
 
     return wrapper  # type: ignore[return-value]

@@ -1,5 +1,10 @@
 """The idempotency keys of one app: the store's key operations with this process's clock, lease and mode, and
-the leases of the keys this process is working on, renewed until its store closes."""
+the leases of the keys this process is working on, renewed until its store closes.
+
+A request with a key holds it as a ``KeyedRequest``, which the route hands down to the sender: the messages a
+queued request stores join the transaction that records its response, and a direct batch records each outcome
+under its key as it happens.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
+
+from sqlalchemy.engine import Connection
 
 from mail_gateway.lifecycle import Loop
 from mail_gateway.store import keys
 from mail_gateway.store.database import Store
 from mail_gateway.store.keys import Begun, StoredResponse
-from mail_gateway.store.unit import Work
 
-_current: ContextVar[tuple[Keyring, str] | None] = ContextVar("mail_gateway_idempotency_key", default=None)
+Work = Callable[[Connection], Any]
 
 
 class Keyring:
@@ -48,16 +53,14 @@ class Keyring:
         self.store.write(lambda conn: keys.record(conn, key, [(position, item)]), wait=False)
 
     @contextmanager
-    def held(self, key: str) -> Iterator[None]:
-        """While the request with ``key`` runs: its lease is renewed, and ``current_key()`` names it."""
+    def held(self, key: str) -> Iterator[KeyedRequest]:
+        """While the request with ``key`` runs its lease is renewed; it is the ``KeyedRequest`` yielded."""
         with self._lock:
             self._held[key] = self._held.get(key, 0) + 1
         self._start_renewer()
-        token = _current.set((self, key))
         try:
-            yield
+            yield KeyedRequest(self, key)
         finally:
-            _current.reset(token)
             with self._lock:
                 self._held[key] -= 1
                 if not self._held[key]:
@@ -84,6 +87,22 @@ class Keyring:
             self.store.write(lambda conn: keys.renew(conn, held, until), wait=False)
 
 
-def current_key() -> tuple[Keyring, str] | None:
-    """The keyring and key of the keyed request running in this context, if any."""
-    return _current.get()
+class KeyedRequest:
+    """One request with an idempotency key, passed down from its route (a ``sending.Transaction``): what it
+    stores joins the transaction that records its response, and each direct outcome is recorded under its key."""
+
+    def __init__(self, keyring: Keyring, key: str) -> None:
+        self.keyring, self.key = keyring, key
+        self.joined: list[Work] = []  # the request's messages, written when its response is (``finish``)
+
+    def join(self, work: Work) -> None:
+        self.joined.append(work)
+
+    def record(self, position: int, item: dict[str, Any]) -> None:
+        self.keyring.record(self.key, position, item)
+
+    def finish(self, response: StoredResponse) -> None:
+        self.keyring.finish(self.key, response, self.joined)
+
+    def release(self) -> None:
+        self.keyring.release(self.key)

@@ -11,6 +11,7 @@ from mail_gateway.http.auth import current_client
 from mail_gateway.http.batch import send_batch
 from mail_gateway.http.body import json_body, release_json_body
 from mail_gateway.http.idempotency import idempotent
+from mail_gateway.http.keyring import KeyedRequest
 from mail_gateway.http.responses import BatchResult, Health, QueuedResponse, SendResponse
 from mail_gateway.http.schemas import BatchRequest, RawMessageRequest, parse_raw_request
 from mail_gateway.mail.request import MessageRequest
@@ -30,9 +31,10 @@ def healthz() -> dict[str, Any]:
 @docs.operation("Send one message", operation_id="send_message", tag="messages", body=MessageRequest,
                 responses={202: SENT}, problems=docs.SEND_ERRORS, idempotent=True)
 @idempotent
-def send_message() -> tuple[dict[str, Any], int]:
+def send_message(keyed: KeyedRequest | None = None) -> tuple[dict[str, Any], int]:
     sender = Runtime.of().sender
-    return sender.send(sender.parse(json_body()), via="http", client=current_client()).to_dict(), 202
+    result = sender.send(sender.parse(json_body()), via="http", client=current_client(), transaction=keyed)
+    return result.to_dict(), 202
 
 
 @blueprint.post("/v1/messages/batch")
@@ -40,8 +42,8 @@ def send_message() -> tuple[dict[str, Any], int]:
                 body=BatchRequest,
                 responses={200: BatchResult}, problems=docs.BATCH_ERRORS, idempotent=True)
 @idempotent
-def send_message_batch() -> tuple[dict[str, Any], int]:
-    return {"results": send_batch(Runtime.of().sender, json_body(), current_client())}, 200
+def send_message_batch(keyed: KeyedRequest | None = None) -> tuple[dict[str, Any], int]:
+    return {"results": send_batch(Runtime.of().sender, json_body(), current_client(), keyed)}, 200
 
 
 @blueprint.post("/v1/messages/raw")
@@ -49,10 +51,11 @@ def send_message_batch() -> tuple[dict[str, Any], int]:
                 body=RawMessageRequest,
                 responses={202: SENT}, problems=docs.SEND_ERRORS, idempotent=True)
 @idempotent
-def send_raw_message() -> tuple[dict[str, Any], int]:
+def send_raw_message(keyed: KeyedRequest | None = None) -> tuple[dict[str, Any], int]:
     sender = Runtime.of().sender
     request = parse_raw_request(json_body(), max_recipients=sender.settings.gateway_max_recipients)
     release_json_body()  # its base64 text is decoded now
     result = sender.send_raw(request.mail_from.envelope, [r.envelope for r in request.rcpt_to], request.data,
-                             via="http", client=current_client(), send_at=sender.send_time(request.send_at))
+                             via="http", client=current_client(), send_at=sender.send_time(request.send_at),
+                             transaction=keyed)
     return result.to_dict(), 202

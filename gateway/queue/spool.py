@@ -5,6 +5,9 @@ leader and hands the store one write, which takes every message that joined the 
 multi-row insert per table); the others wait for that write's outcome. One change per request spent most of the
 store's CPU on the statements around each message, which held the durable accept rate well below the HTTP
 layer's (``make bench``'s queued scenarios show what sharing gains).
+
+A caller whose messages must be committed with its own change passes its ``Transaction`` (a keyed HTTP request,
+whose response is recorded in the same commit): the messages join it instead of a batch.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from sqlalchemy.engine import Connection
 from mail_gateway.errors import StoreUnavailableError
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import QueuedResult
+from mail_gateway.sending import Transaction
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.store import messages
 from mail_gateway.store.database import Store
-from mail_gateway.store.unit import defer
 
 
 class _Batch:
@@ -41,13 +44,16 @@ class Spool:
         self._open: _Batch | None = None  # the batch new messages join until its write takes them
 
     def put(self, rendered: Sequence[RenderedMessage], *, via: str, send_at: Sequence[float | None],
-            owner: str | None = None) -> list[QueuedResult]:
-        """Every message, ``owner``'s, in one transaction (or, inside a keyed request, in the request's own)."""
+            owner: str | None = None, transaction: Transaction | None = None) -> list[QueuedResult]:
+        """Every message, ``owner``'s, in one transaction: ``transaction`` when given (a keyed request's own,
+        committed by its caller), else one shared with the other threads storing now."""
         now = self.clock()
         new = [messages.NewMessage(messages.new_id(), m.message_id, m.envelope_from, m.recipients, m.data, via,
                                    now, at, max(at or now, now) + self.lifetime, owner)
                for m, at in zip(rendered, send_at, strict=True)]
-        if new and not defer(lambda conn: messages.enqueue(conn, new)):
+        if new and transaction is not None:
+            transaction.join(lambda conn: messages.enqueue(conn, new))
+        elif new:
             self._store(new)
         self.arrived.set()
         return [QueuedResult(m.id, m.message_id, m.status, m.recipients) for m in new]  # type: ignore[arg-type]

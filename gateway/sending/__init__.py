@@ -14,11 +14,12 @@ against what its client may use; a refused message never reaches the backend (no
 a ``SenderNotAllowedError`` (HTTP 403, SMTP ``550 5.7.1``), logged like any other.
 
 With queued delivery (``GATEWAY_DELIVERY=queued``) the sender has a ``Spool``: ``deliver`` stores the rendered
-messages durably and reports each as a ``QueuedResult`` instead; the delivery workers later hand them to the same
+messages durably and reports each as a ``QueuedResult`` instead (within the caller's ``Transaction`` when it hands
+one down: a keyed HTTP request's, committed with its response); the delivery workers later hand them to the same
 backend through ``deliver_now``, which writes the same ``delivery`` log lines.
 """
 
 from mail_gateway.sending.log import log_value, outcome_word
-from mail_gateway.sending.sender import Accepted, Outcome, Sender, Spool, default_sender
+from mail_gateway.sending.sender import Accepted, Outcome, Sender, Spool, Transaction, default_sender
 
-__all__ = ["Accepted", "Outcome", "Sender", "Spool", "default_sender", "log_value", "outcome_word"]
+__all__ = ["Accepted", "Outcome", "Sender", "Spool", "Transaction", "default_sender", "log_value", "outcome_word"]

@@ -25,13 +25,22 @@ Accepted = SendResult | QueuedResult  # delivered now, or stored for delivery la
 OnOutcome = Callable[[int, Outcome], None]
 
 
+class Transaction(Protocol):
+    """The store transaction a send is part of, handed down by its caller: a keyed HTTP request's
+    (``http.keyring.KeyedRequest``), which commits the messages it stores with its response, so a crash leaves
+    both or neither and a replay never stores them twice. Without one, a send's messages are stored at once."""
+
+    def join(self, work: Callable[[Any], object]) -> None:
+        """Have ``work(conn)`` run in this transaction when it commits."""
+
+
 class Spool(Protocol):
     """Durable storage for queued delivery (``mail_gateway.queue.spool``)."""
 
     def put(self, messages: Sequence[RenderedMessage], *, via: str, send_at: Sequence[float | None],
-            owner: str | None = None) -> list[QueuedResult]:
-        """Store every message, ``owner``'s (``Client.owner``), in one transaction, or raise
-        ``StoreUnavailableError`` having stored none."""
+            owner: str | None = None, transaction: Transaction | None = None) -> list[QueuedResult]:
+        """Store every message, ``owner``'s (``Client.owner``), in one transaction (``transaction``, when given),
+        or raise ``StoreUnavailableError`` having stored none."""
 
 
 def default_sender(settings: GatewaySettings) -> Address | None:
@@ -82,24 +91,28 @@ class Sender:
                 field, f"more than {limit:g} seconds ahead (GATEWAY_QUEUE_MAX_SCHEDULE); choose an earlier time")])
         return send_at.timestamp()
 
-    def send(self, request: MessageRequest, *, via: str, client: Client = ANYONE) -> Accepted:
-        [outcome] = self.send_all([request], via=via, client=client)
+    def send(self, request: MessageRequest, *, via: str, client: Client = ANYONE,
+             transaction: Transaction | None = None) -> Accepted:
+        [outcome] = self.send_all([request], via=via, client=client, transaction=transaction)
         if isinstance(outcome, DeliveryError):
             raise outcome
         return outcome
 
     def send_all(self, requests: Sequence[MessageRequest], *, via: str, client: Client = ANYONE,
-                 on_outcome: OnOutcome | None = None) -> list[Accepted | DeliveryError]:
+                 on_outcome: OnOutcome | None = None,
+                 transaction: Transaction | None = None) -> list[Accepted | DeliveryError]:
         """Each parsed request composed and handed over in one call (``deliver``), so a backend with connections
         sends them all over the same one(s); each outcome in order."""
         send_at = [self.send_time(request.send_at) for request in requests]
         return self.deliver([compose(request) for request in requests], via=via, client=client, send_at=send_at,
-                            on_outcome=on_outcome)
+                            on_outcome=on_outcome, transaction=transaction)
 
     def send_raw(self, mail_from: str, rcpt_to: Sequence[str], data: bytes, *, via: str, add_missing: bool = True,
-                 client: Client = ANYONE, send_at: float | None = None, **context: object) -> Accepted:
+                 client: Client = ANYONE, send_at: float | None = None, transaction: Transaction | None = None,
+                 **context: object) -> Accepted:
         rendered = render_raw(mail_from, rcpt_to, data, add_missing=add_missing)
-        return self.send_rendered(rendered, via=via, client=client, send_at=send_at, **context)
+        return self.send_rendered(rendered, via=via, client=client, send_at=send_at, transaction=transaction,
+                                  **context)
 
     def send_email(self, message: Any) -> Accepted:
         """A flask-mailman (or Django-style) message object, for the Flask extension's library use."""
@@ -112,18 +125,21 @@ class Sender:
     # -- the one call to the backend (or the queue) -----------------------------------------------------------
 
     def send_rendered(self, message: RenderedMessage, *, via: str, client: Client = ANYONE,
-                      send_at: float | None = None, **context: object) -> Accepted:
-        [outcome] = self.deliver([message], via=via, client=client, send_at=[send_at], **context)
+                      send_at: float | None = None, transaction: Transaction | None = None,
+                      **context: object) -> Accepted:
+        [outcome] = self.deliver([message], via=via, client=client, send_at=[send_at], transaction=transaction,
+                                 **context)
         if isinstance(outcome, DeliveryError):
             raise outcome
         return outcome
 
     def deliver(self, messages: Sequence[RenderedMessage], *, via: str, client: Client = ANYONE,
                 send_at: Sequence[float | None] = (), on_outcome: OnOutcome | None = None,
-                **context: object) -> list[Accepted | DeliveryError]:
+                transaction: Transaction | None = None, **context: object) -> list[Accepted | DeliveryError]:
         """Each message's outcome, in order, logged: refused here when its client may not use its senders, else
         delivered now, or with queued delivery stored for later (``QueuedResult``; ``StoreUnavailableError``
-        when none could be stored). ``on_outcome`` hears each direct outcome as it happens."""
+        when none could be stored), as part of ``transaction`` when one is given. ``on_outcome`` hears each
+        direct outcome as it happens."""
         if not messages:
             return []
         refusals: list[DeliveryError | None] = [None] * len(messages)
@@ -141,15 +157,15 @@ class Sender:
             results: list[Any] = self.deliver_now(chosen, via=via, on_outcome=relay, **context)
         else:
             times = list(send_at) or [None] * len(messages)
-            results = self._store(chosen, via, [times[i] for i in allowed], client.owner)
+            results = self._store(chosen, via, [times[i] for i in allowed], client.owner, transaction)
         found = iter(results)
         return [refusal if refusal is not None else next(found) for refusal in refusals]
 
-    def _store(self, messages: list[RenderedMessage], via: str, send_at: list[float | None],
-               owner: str | None) -> list[QueuedResult]:
+    def _store(self, messages: list[RenderedMessage], via: str, send_at: list[float | None], owner: str | None,
+               transaction: Transaction | None) -> list[QueuedResult]:
         if not messages or self.spool is None:
             return []
-        queued = self.spool.put(messages, via=via, send_at=send_at, owner=owner)
+        queued = self.spool.put(messages, via=via, send_at=send_at, owner=owner, transaction=transaction)
         if log.isEnabledFor(logging.INFO):
             for result in queued:
                 log.info("queued via=%s id=%s message_id=%s recipients=%d status=%s", via, result.id,
