@@ -417,7 +417,9 @@ def test_a_refused_login_is_a_502_with_the_smtp_reply_and_the_upstream_only_in_t
     with caplog.at_level(logging.INFO, logger="mail_gateway.delivery"):
         response = client.post("/v1/messages", json={"from": "app@example.com", "to": ["a@example.com"], "text": "x"})
     assert response.status_code == 502
-    body, text = response.get_json(), response.get_data(as_text=True)
+    body = response.get_json()
+    # The Message-ID's random digits may hold the port's by chance: not a leak.
+    text = response.get_data(as_text=True).replace(body.get("message_id") or "\0", "")
     assert body["type"] == "urn:mail-gateway:problem:upstream-refused"
     assert body["smtp_code"] == 535 and body["smtp_text"] == "5.7.8 Authentication credentials invalid"
     assert str(server.port) not in text and HOST not in text and "'app'" not in text and "wrong-pw" not in text
