@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from mail_gateway.extension import backend_names  # noqa: F401 - registers flask-mailman's backend names
 
 if TYPE_CHECKING:
-    from mail_gateway.extension.core import STATE_KEY, GatewayState, MailGateway
+    from mail_gateway.extension.core import STATE_KEY, MailGateway
 
-__all__ = ["STATE_KEY", "GatewayState", "MailGateway"]
+__all__ = ["STATE_KEY", "MailGateway"]
 
 
 def __getattr__(name: str) -> Any:

@@ -33,15 +33,12 @@ from mail_gateway.mail.result import SendResult
 from mail_gateway.runtime import Runtime
 from mail_gateway.settings import GatewaySettings, load_settings
 
-__all__ = ["STATE_KEY", "GatewayState", "MailGateway"]
+__all__ = ["STATE_KEY", "MailGateway"]
 log = logging.getLogger("mail_gateway")
 STATE_ATTRIBUTES = {"default_sender", "default_charset", "ascii_attachments", "use_localtime", "suppress", "debug",
                     "max_emails", "server", "port", "username", "use_tls", "use_ssl", "timeout", "ssl_keyfile",
                     "ssl_certfile", "file_path"}
 
-
-# The per-app state the extension registers is the app's runtime; the old name stays for code that imports it.
-GatewayState = Runtime
 
 
 class MailGateway:
