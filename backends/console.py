@@ -20,7 +20,7 @@ from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import SendResult, all_accepted
 
 if TYPE_CHECKING:
-    from mail_gateway.settings import GatewaySettings
+    from mail_gateway.settings.local import ConsoleSettings
 
 SEPARATOR = "-" * 79
 SUMMARY_PREFIX = "| "
@@ -70,15 +70,17 @@ def summary_lines(message: RenderedMessage) -> list[str]:
 
 class ConsoleBackend(EmailBackend):
     name = "console"
+    settings: ConsoleSettings
 
-    def __init__(self, settings: GatewaySettings, stream: TextIO | None = None) -> None:
+    def __init__(self, settings: ConsoleSettings, stream: TextIO | None = None) -> None:
+        """``settings``: ``GatewaySettings.console``, where the format and keep hold GATEWAY_ENV's defaults resolved."""
         super().__init__(settings)
         self._stream = stream
         self._lock = threading.Lock()
-        self.with_summary = settings.console_format == "summary"
+        self.with_summary = settings.mail_console_format == "summary"
         # In development the console also keeps a bounded copy, so `make run` alone gives a working outbox
         # page (as a local Mailpit would): printed for the terminal, kept for the browser.
-        self.kept: MemoryBackend | None = MemoryBackend(settings) if settings.console_keeps_messages else None
+        self.kept: MemoryBackend | None = MemoryBackend(settings) if settings.mail_console_keep else None
 
     @property
     def stream(self) -> TextIO:

@@ -24,7 +24,7 @@ from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import SendResult, all_accepted
 
 if TYPE_CHECKING:
-    from mail_gateway.settings import GatewaySettings
+    from mail_gateway.settings.local import FileBackendSettings
 
 # A kept message's id is its file name without ".eml". Starting with a letter or digit and never holding a
 # slash, an id cannot name a dot-file (a temporary still being written) or anything outside the directory.
@@ -75,11 +75,11 @@ def writable_directory(path: Path) -> Path:
 
 class FileBackend(EmailBackend):
     name = "file"
+    settings: FileBackendSettings
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: FileBackendSettings) -> None:
         super().__init__(settings)
-        assert settings.file_path is not None  # guaranteed by the settings' own validation
-        self.directory = writable_directory(settings.file_path)
+        self.directory = writable_directory(settings.mail_file_path)
         # Files are written once and never changed, so a summary stays true for as long as its file exists.
         self._summaries = SummaryCache()
         self._changes = 0
@@ -90,9 +90,7 @@ class FileBackend(EmailBackend):
         # 0-byte probe still fits on a full disk, so the free space is compared with the largest message.
         writable_directory(self.directory)
         remove_stale_temporaries(self.directory)  # first: what it frees counts below
-        settings = self.settings
-        largest, variable = max((settings.gateway_max_message_bytes, "GATEWAY_MAX_MESSAGE_BYTES"),
-                                (settings.gateway_smtp_max_message_bytes, "GATEWAY_SMTP_MAX_MESSAGE_BYTES"))
+        largest, variable = self.settings.largest_message_bytes, self.settings.largest_message_setting
         free = shutil.disk_usage(self.directory).free
         if free < largest:
             raise TransientDeliveryError(

@@ -17,13 +17,14 @@ from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import SendResult, all_accepted
 
 if TYPE_CHECKING:
-    from mail_gateway.settings import GatewaySettings
+    from mail_gateway.settings.local import MemorySettings
 
 
 class MemoryBackend(EmailBackend):
     name = "memory"
+    settings: MemorySettings
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: MemorySettings) -> None:
         super().__init__(settings)
         self.max_messages = settings.mail_memory_max_messages
         self.max_bytes = settings.mail_memory_max_bytes

@@ -2,8 +2,10 @@
 
 Which backends exist is registered on the settings floor (``mail_gateway.settings.registration``: the built-in
 ones, those registered at run time and those of the installed packages' ``mail_gateway.backends`` entry points),
-since the settings resolve ``MAIL_URL``'s scheme and validate a backend's own settings; this module builds them.
-``MAIL_BACKEND`` may also name a backend class by its dotted path, which then receives ``GatewaySettings``.
+since the settings resolve ``MAIL_URL``'s scheme and validate a backend's own settings; this module builds them,
+each from what its registration says: its own settings, one subject of the gateway's (the built-in backends), or
+else the whole ``GatewaySettings``. ``MAIL_BACKEND`` may also name a backend class by its dotted path, which then
+receives ``GatewaySettings`` (a built-in backend's class named so is built as that backend, from its subject).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
 
 from mail_gateway.backends.base import EmailBackend
 from mail_gateway.errors import ConfigurationError
@@ -63,16 +67,42 @@ def create_backend(settings: GatewaySettings) -> EmailBackend:
             return _override[-1]
     registration = find_backend(settings.backend_name)
     if registration is None:
-        return import_backend_class(settings.backend_name)(settings)
+        cls = import_backend_class(settings.backend_name)
+        registration = _subject_registration(cls)
+        if registration is None:
+            return cls(settings)
     return _build(registration, settings)
 
 
+def _subject_registration(cls: type[EmailBackend]) -> BackendRegistration | None:
+    """The registration that builds ``cls`` from a subject of the settings (a built-in backend's), if any."""
+    path = f"{cls.__module__}.{cls.__qualname__}"
+    for registration in registrations(installed=False):
+        if registration.subject is not None and registration.backend in (cls, path):
+            return registration
+    return None
+
+
+def _settings_for(registration: BackendRegistration, settings: GatewaySettings) -> Any:
+    """What a registered backend is built from: its own settings, its subject's model, or ``GatewaySettings``."""
+    if registration.settings is not None:
+        return backend_settings(settings)
+    if registration.subject is None:
+        return settings
+    subject = getattr(settings, registration.subject, None)
+    if not isinstance(subject, BaseModel):
+        raise ConfigurationError(f"the {registration.name} backend's registration names the subject "
+                                 f"{registration.subject!r}, which the gateway's settings do not have; fix its "
+                                 "package", variable="MAIL_BACKEND")
+    return subject
+
+
 def _build(registration: BackendRegistration, settings: GatewaySettings) -> EmailBackend:
-    """A registered backend, given its own settings when it declares them (else ``GatewaySettings``)."""
+    """A registered backend, built from what its registration says (``_settings_for``)."""
     factory: Any = registration.backend
     if isinstance(factory, str):
         factory = import_backend_class(factory)
-    backend = factory(backend_settings(settings) if registration.settings is not None else settings)
+    backend = factory(_settings_for(registration, settings))
     if not isinstance(backend, EmailBackend):
         raise ConfigurationError(f"the {registration.name} backend's registration built no mail backend (a "
                                  "subclass of mail_gateway.backends.base.EmailBackend); fix its package",

@@ -1,13 +1,11 @@
-"""Settings every use of the gateway needs: the environment, the backend it selects, the listen address, the
-default sender, and the local backends (console, file, memory)."""
+"""Settings every use of the gateway needs: the environment, the backend it selects, the listen address and the
+default sender; and ``Subject``, the base of every subject's settings model."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mail_gateway.settings.registration import resolve_alias
 
@@ -25,7 +23,16 @@ def name_and_address(name: str, address: str) -> str:
     return f"{name} <{address}>"
 
 
-class CoreSettings(BaseSettings):
+class Subject(BaseModel):
+    """The settings of one subject (SMTP, the HTTP API, the ingress...): its fields, their validation and the rules
+    among them. ``GatewaySettings`` inherits every subject's fields, read under their names from the environment,
+    and hands out each subject's own model (``settings.smtp``), built from those values (settings/subjects.py)."""
+
+    # Frozen like the settings they come from; never echoing the input, as a value may be a secret.
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True, arbitrary_types_allowed=True)
+
+
+class CoreSettings(Subject):
     gateway_env: Environment = Field("development", description="set it to development, testing or production")
     gateway_host: str = Field("127.0.0.1", description="set it to the address to listen on, e.g. 127.0.0.1")
     gateway_port: Port = Field(8000, description="set it to a port number from 1 to 65535")
@@ -67,26 +74,3 @@ class CoreSettings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value if value is not None and value.strip() else None
-
-
-class LocalBackendSettings(BaseSettings):
-    """The console, file and memory backends."""
-
-    mail_file_path: Path | None = Field(
-        None, description="set it to a writable directory for the file backend's .eml files"
-    )
-    mail_console_stream: Literal["stdout", "stderr"] = Field("stdout", description="set it to stdout or stderr")
-    mail_console_format: Literal["summary", "raw"] | None = Field(
-        None, description="set it to summary or raw (default: summary in development, raw otherwise)"
-    )
-    mail_console_keep: bool | None = Field(
-        None,
-        description="set it to true or false (default: true in development, so the outbox page shows console mail)",
-    )
-    mail_memory_max_messages: int = Field(
-        1000, ge=1, description="set it to how many messages the memory backend keeps (at least 1)"
-    )
-    mail_memory_max_bytes: int = Field(
-        256 * 1024 * 1024, ge=1024,
-        description="set it to how many bytes of mail the memory backend keeps in all (at least 1024)",
-    )

@@ -12,10 +12,12 @@ import codecs
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode
+from pydantic_settings import NoDecode
+
+from mail_gateway.settings.core import Subject
 
 
-class FlaskMailSettings(BaseSettings):
+class FlaskMailSettings(Subject):
     mail_suppress_send: bool | None = Field(
         None, description="set it to true (keep mail in memory, send nothing) or false "
         "(default: true in a Flask app with TESTING=True)",

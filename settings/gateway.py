@@ -1,29 +1,34 @@
-"""The settings of every subject in one class, and the rules that join several subjects."""
+"""The settings of every subject in one class, read under their flat names, and the rules that join several
+subjects. Each subject's own model is handed out by it (``settings.smtp``; settings/subjects.py says how and why)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.settings.app_config import AppConfigSource
-from mail_gateway.settings.core import CoreSettings, LocalBackendSettings
+from mail_gateway.settings.core import CoreSettings, Subject
 from mail_gateway.settings.flask_compat import FlaskMailSettings
 from mail_gateway.settings.http import HttpApiSettings
 from mail_gateway.settings.ingress import IngressSettings
+from mail_gateway.settings.local import ConsoleSettings, FileSettings, MemorySettings
 from mail_gateway.settings.outbox import OutboxSettings
 from mail_gateway.settings.senders import SenderSettings
 from mail_gateway.settings.smtp import SmtpSettings
-from mail_gateway.settings.store import QueueSettings, StoreSettings
+from mail_gateway.settings.store import QueueSettings, StoreSettings, WebhookSettings
+from mail_gateway.settings.subjects import BySubject
 
 DEFAULT_BACKEND_BY_ENV = {"development": "console", "testing": "memory", "production": "smtp"}
 
 
-class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiSettings, IngressSettings,
-                      OutboxSettings, FlaskMailSettings, SenderSettings, StoreSettings, QueueSettings):
+class GatewaySettings(BySubject, BaseSettings, CoreSettings, FileSettings, ConsoleSettings, MemorySettings,
+                      SmtpSettings, HttpApiSettings, IngressSettings, OutboxSettings, FlaskMailSettings,
+                      SenderSettings, StoreSettings, WebhookSettings, QueueSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -34,6 +39,12 @@ class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiS
     # The selected backend's own settings once read (mail_gateway.settings.loading.backend_settings); kept here
     # so the backend receives what start-up validated, and copies of these settings carry it along.
     _backend_settings: tuple[str, BaseSettings] | None = PrivateAttr(None)  # (the backend's name, its settings)
+    _subjects: dict[str, Subject] = PrivateAttr(default_factory=dict)  # each subject's model, once built
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        copied._subjects = {}  # built again from the copy's own values (queued delivery changes the SMTP ones)
+        return copied
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -144,10 +155,6 @@ class GatewaySettings(CoreSettings, LocalBackendSettings, SmtpSettings, HttpApiS
         if self.mail_server:
             return "smtp"
         return DEFAULT_BACKEND_BY_ENV[self.gateway_env]
-
-    @property
-    def smtp_server_configured(self) -> bool:
-        return bool(self.mail_server) or (self.mail_url is not None and bool(self.mail_url.upstreams))
 
     @property
     def file_path(self) -> Path | None:

@@ -4,12 +4,12 @@ store: ``settings/store.py``.)"""
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings
 
+from mail_gateway.settings.core import Subject
 from mail_gateway.settings.senders import NAME
 
 
-class HttpApiSettings(BaseSettings):
+class HttpApiSettings(Subject):
     # A plain comma-separated string, not list[str]: pydantic-settings would insist on JSON for a list.
     gateway_api_keys: SecretStr | None = Field(
         None, description="set it to one or more API keys separated by commas, each optionally named "

@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings
 
-from mail_gateway.settings.core import Port
+from mail_gateway.settings.core import Port, Subject
 
 
 def parse_users(value: str) -> dict[str, str]:
@@ -33,7 +32,7 @@ def parse_users(value: str) -> dict[str, str]:
     return users
 
 
-class IngressSettings(BaseSettings):
+class IngressSettings(Subject):
     gateway_smtp_host: str = Field(
         "127.0.0.1", description="set it to the address the SMTP ingress listens on, e.g. 127.0.0.1"
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import secrets
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
-from pydantic_settings import BaseSettings
+
+from mail_gateway.settings.core import Subject
 
 MIN_SESSION_SECRET = 32
 
 
-class OutboxSettings(BaseSettings):
+class OutboxSettings(Subject):
     # GATEWAY_INBOX_ENABLED is the name of earlier versions, still read.
     gateway_outbox_enabled: bool | None = Field(
         None, validation_alias=AliasChoices("gateway_outbox_enabled", "gateway_inbox_enabled"),

@@ -33,7 +33,9 @@ class BackendRegistration:
 
     With ``settings`` (a pydantic-settings ``BaseSettings`` with an ``env_prefix`` of its own, such as ``ACME_``)
     the backend is built from those settings alone, read from the environment and ``.env`` and validated at
-    start-up; without, it receives the whole ``GatewaySettings`` (as the built-in backends do, for now).
+    start-up. With ``subject`` instead, it is built from the ``GatewaySettings`` attribute of that name, one
+    subject's model (the built-in backends: ``smtp``, ``console``, ``file``, ``memory``; settings/subjects.py).
+    With neither, it receives the whole ``GatewaySettings``.
     ``url_values`` turns a ``MAIL_URL`` of one of ``schemes`` (already split) into values of ``settings``,
     which win over the environment's; it raises ``ValueError`` with a reason that never repeats the URL.
     Without it the URL must be ``scheme://`` alone."""
@@ -43,13 +45,19 @@ class BackendRegistration:
     schemes: tuple[str, ...] = ()
     settings: type[BaseSettings] | None = None
     url_values: Callable[[SplitResult], Mapping[str, Any]] | None = None
+    subject: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.settings is not None and self.subject is not None:
+            raise ConfigurationError(f"the {self.name} backend's registration names both settings of its own and "
+                                     "a subject of the gateway's; give it one of the two", variable="MAIL_BACKEND")
 
 
 BUILTIN = (
-    BackendRegistration("smtp", "mail_gateway.backends.smtp.SmtpBackend", ("smtp", "smtps")),
-    BackendRegistration("console", "mail_gateway.backends.console.ConsoleBackend", ("console",)),
-    BackendRegistration("file", "mail_gateway.backends.file.FileBackend", ("file",)),
-    BackendRegistration("memory", "mail_gateway.backends.memory.MemoryBackend", ("memory",)),
+    BackendRegistration("smtp", "mail_gateway.backends.smtp.SmtpBackend", ("smtp", "smtps"), subject="smtp"),
+    BackendRegistration("console", "mail_gateway.backends.console.ConsoleBackend", ("console",), subject="console"),
+    BackendRegistration("file", "mail_gateway.backends.file.FileBackend", ("file",), subject="file"),
+    BackendRegistration("memory", "mail_gateway.backends.memory.MemoryBackend", ("memory",), subject="memory"),
 )
 
 _lock = threading.Lock()

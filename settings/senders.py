@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 import idna
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings
+
+from mail_gateway.settings.core import Subject
 
 _SCOPED = re.compile(r"(key|user):([^=\s]+)=(.*)", re.DOTALL)
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # the name of an API key (GATEWAY_API_KEYS=name:key)
@@ -112,7 +113,7 @@ def parse_sender_rules(value: str) -> SenderRules:
                        {u: frozenset(v) for u, v in by_user.items()})
 
 
-class SenderSettings(BaseSettings):
+class SenderSettings(Subject):
     gateway_allowed_senders: str | None = Field(
         None, description="set it to the addresses and @domains clients may send as, separated by commas, e.g. "
         "'@example.com, key:billing=billing@example.com, user:cron=cron@example.com' (or leave it unset)")

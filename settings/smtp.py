@@ -1,4 +1,5 @@
-"""Every setting of SMTP delivery: the server and login (or ``MAIL_URL``), TLS files, the pool, retries.
+"""Every setting of SMTP delivery: the server and login (or ``MAIL_URL``), TLS files, the pool, retries. This
+subject is what the SMTP backend is built from (``settings.smtp``).
 
 The names up to ``MAIL_TIMEOUT`` are Flask-Mail's and flask-mailman's. ``MAIL_URL``, when set, overrides the
 separate server variables; it is parsed once, by its field's validator, and kept parsed.
@@ -10,9 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, NoDecode
+from pydantic_settings import NoDecode
 
-from mail_gateway.settings.core import Port
+from mail_gateway.settings.core import Port, Subject
 from mail_gateway.settings.mail_url import MailUrl, Upstream, parse_mail_url
 
 _URL_FIX = ("set it to e.g. smtp://user:password@host:587?tls=starttls, smtps://host:465, console://, "
@@ -28,7 +29,7 @@ def _parsed_url(value: Any) -> MailUrl | None:
     return parse_mail_url(text) if text.strip() else None  # ValueError with a reason free of the URL
 
 
-class SmtpSettings(BaseSettings):
+class SmtpSettings(Subject):
     mail_server: str | None = Field(None, description="set it to the SMTP server's host name")
     mail_port: Port = Field(25, description="set it to a port number from 1 to 65535")
     mail_use_tls: bool = Field(False, description="set it to true or false")
@@ -94,6 +95,10 @@ class SmtpSettings(BaseSettings):
             raise ValueError("MAIL_SSL_KEYFILE is set without MAIL_SSL_CERTFILE; set MAIL_SSL_CERTFILE to the "
                              "client certificate, or unset MAIL_SSL_KEYFILE")
         return self
+
+    @property
+    def smtp_server_configured(self) -> bool:
+        return bool(self.mail_server) or (self.mail_url is not None and bool(self.mail_url.upstreams))
 
     @property
     def pool_batch_connections(self) -> int:

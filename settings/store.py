@@ -1,5 +1,5 @@
-"""Settings of the store (one database for the queue, statuses, webhook deliveries and idempotency keys) and of
-queued delivery: the mode, the workers, retries and their backoff, scheduling, webhooks and the rate limit.
+"""Settings of the store (one database for the queue, statuses, webhook deliveries and idempotency keys), of
+queued delivery (the mode, the workers, retries and their backoff, scheduling, the rate limit) and of its webhooks.
 
 Every duration is in seconds and takes fractions, so tests (and impatient operators) can use small ones.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings
 
+from mail_gateway.settings.core import Subject
 from mail_gateway.settings.store_url import DEFAULT_STORE_URL, STORE_URL_FIX, is_shared, parse_store_url
 
 DAY = 24 * 60 * 60
@@ -21,7 +21,7 @@ def _seconds(default: float, low: float, high: float, what: str) -> object:
                                                         "(fractions allowed)")
 
 
-class StoreSettings(BaseSettings):
+class StoreSettings(Subject):
     # GATEWAY_IDEMPOTENCY_URL is the name of earlier versions, when the store held only idempotency keys.
     # A secret: a server URL may carry a password (reprs show asterisks; errors never echo it).
     gateway_store_url: SecretStr = Field(
@@ -47,7 +47,7 @@ class StoreSettings(BaseSettings):
         return is_shared(self.store_url)
 
 
-class QueueSettings(BaseSettings):
+class QueueSettings(Subject):
     gateway_delivery: Literal["direct", "queued"] = Field(
         "direct", description="set it to direct (send before answering) or queued (store, answer, deliver later)")
     gateway_queue_workers: int = Field(
@@ -62,6 +62,16 @@ class QueueSettings(BaseSettings):
     gateway_queue_notify: bool = Field(
         True, description="set it to true (new work wakes idle workers at once: LISTEN/NOTIFY on PostgreSQL, "
                           "within the process on SQLite) or false (they wait for GATEWAY_QUEUE_POLL_INTERVAL)")
+    mail_rate_limit: float | None = Field(
+        None, gt=0, le=100_000,
+        description="set it to the most messages per second sent upstream (fractions allowed), or leave it unset")
+
+    @property
+    def queued(self) -> bool:
+        return self.gateway_delivery == "queued"
+
+
+class WebhookSettings(Subject):
     gateway_webhook_url: str | None = Field(
         None, description="set it to the http:// or https:// URL that receives delivery events")
     gateway_webhook_secret: SecretStr | None = Field(
@@ -69,9 +79,6 @@ class QueueSettings(BaseSettings):
     gateway_webhook_backoff_min: float = _seconds(5.0, 0.01, DAY, "the first webhook retry's delay")
     gateway_webhook_timeout: float = _seconds(10.0, 0.1, 300, "how long one webhook request may take in all "
                                               "(connect, send, the whole reply)")
-    mail_rate_limit: float | None = Field(
-        None, gt=0, le=100_000,
-        description="set it to the most messages per second sent upstream (fractions allowed), or leave it unset")
 
     @field_validator("gateway_webhook_url", "gateway_webhook_secret", mode="before")
     @classmethod
@@ -103,7 +110,3 @@ class QueueSettings(BaseSettings):
         if not ok:
             raise ValueError("it is not whsec_ followed by at least 16 bytes in base64")
         return value
-
-    @property
-    def queued(self) -> bool:
-        return self.gateway_delivery == "queued"

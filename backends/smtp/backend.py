@@ -28,7 +28,7 @@ from mail_gateway.mail.result import SendResult
 from mail_gateway.settings.mail_url import Upstream
 
 if TYPE_CHECKING:
-    from mail_gateway.settings import GatewaySettings
+    from mail_gateway.settings.smtp import SmtpSettings
 
 
 def _hung_up(exc: TransientDeliveryError) -> bool:
@@ -42,8 +42,10 @@ def _hung_up(exc: TransientDeliveryError) -> bool:
 
 class SmtpBackend(EmailBackend):
     name = "smtp"
+    settings: SmtpSettings
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: SmtpSettings) -> None:
+        """``settings``: the SMTP subject (``GatewaySettings.smtp``), derived for the delivery workers when queued."""
         super().__init__(settings)
         strategy, upstreams = settings.smtp_upstreams()
         # Built even without TLS so that unreadable certificate files fail at start-up.

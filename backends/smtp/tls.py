@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from mail_gateway.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from mail_gateway.settings import GatewaySettings
+    from mail_gateway.settings.smtp import SmtpSettings
 
 
 def _reason(exc: Exception) -> str:
@@ -22,7 +22,7 @@ def _reason(exc: Exception) -> str:
     return str(getattr(exc, "reason", None) or exc)
 
 
-def client_tls_context(settings: GatewaySettings) -> ssl.SSLContext:
+def client_tls_context(settings: SmtpSettings) -> ssl.SSLContext:
     context = ssl.create_default_context()
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if settings.mail_ssl_cafile is not None:

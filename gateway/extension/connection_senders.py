@@ -78,7 +78,7 @@ def _sender_for(state: Any, name: str, options: dict[str, Any], stream: Any = No
         values["mail_console_format"] = "raw"  # a stream handed over is read by code, not by a person
     try:
         built = load_settings(_env_file=None, **values)
-        backend = ConsoleBackend(built, stream=stream) if stream is not None else None
+        backend = ConsoleBackend(built.console, stream=stream) if stream is not None else None
         # Direct even with queued delivery: the workers deliver through the app's backend, not this one.
         return build_sender(built, backend, store=state.store, direct=True)[0]
     except ConfigurationError as exc:

@@ -9,7 +9,8 @@ from mail_gateway.store.database import Store
 
 
 def delivery_settings(settings: GatewaySettings) -> GatewaySettings:
-    """The settings of the backend the delivery workers use.
+    """The settings of the backend the delivery workers use: a copy, whose SMTP subject (``settings.smtp``, what
+    the SMTP backend is built from) is built from the values changed here.
 
     The queue is the one retry authority: a claim is one attempt, and GATEWAY_QUEUE_BACKOFF_* say when the next one
     comes. So the backend makes one pass over its upstreams per claim and never waits: MAIL_RETRY_ATTEMPTS becomes

@@ -35,6 +35,6 @@ def mail_outbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailOutbox]:
     from mail_gateway.testing.outbox import MailOutbox
 
     monkeypatch.setenv("MAIL_BACKEND", "memory")
-    backend = MemoryBackend(GatewaySettings(_env_file=None, gateway_env="testing", mail_backend="memory"))
+    backend = MemoryBackend(GatewaySettings(_env_file=None, gateway_env="testing", mail_backend="memory").memory)
     with backend_override(backend):
         yield MailOutbox(backend, monkeypatch)
