@@ -13,6 +13,7 @@ from mail_gateway.backends.registry import create_backend
 from mail_gateway.queue.setup import delivery_settings, open_store
 from mail_gateway.queue.spool import Spool
 from mail_gateway.sending import Sender
+from mail_gateway.sending.pipeline import build_pipeline
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.store.database import Store
 
@@ -34,4 +35,4 @@ def build_sender(settings: GatewaySettings, backend: EmailBackend | None = None,
     spool = Spool(store, settings) if settings.queued and not direct else None
     if backend is None:
         backend = create_backend(delivery_settings(settings) if spool is not None else settings)
-    return Sender(settings, backend, spool), store
+    return Sender(settings, backend, spool, pipeline=build_pipeline(settings)), store

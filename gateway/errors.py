@@ -17,7 +17,8 @@ place (``mail_gateway.ingress.replies``).
     │   │   ├── RecipientsRefusedError
     │   │   ├── MessageTooLargeError
     │   │   ├── ExtensionMissingError the message needs SMTPUTF8 or 8BITMIME the upstream lacks
-    │   │   └── SenderNotAllowedError GATEWAY_ALLOWED_SENDERS refuses its sender; never reached a backend
+    │   │   ├── SenderNotAllowedError GATEWAY_ALLOWED_SENDERS refuses its sender; never reached a backend
+    │   │   └── MessageRefusedError   a pipeline step found it unusable as it is; never reached a backend
     │   └── DeliveryOutcomeUnknownError  the reply to the final dot was lost
     ├── StoreUnavailableError         the store did not answer within its bound; nothing was written
     │   └── StoreRejectedError        the store refused the change itself: trying it again fails again
@@ -143,6 +144,17 @@ class SenderNotAllowedError(PermanentDeliveryError):
     def __init__(self, message: str, *, field: str, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.field = field
+
+
+class MessageRefusedError(PermanentDeliveryError):
+    """A step of the message pipeline found the message unusable as it is (``errors``: each field and its fix,
+    from the ``InvalidMessageError`` it raised) and refused it before any backend saw it. It is answered as an
+    invalid message (HTTP 422), yet is one message's outcome, so one such message never stops a batch."""
+
+    def __init__(self, message: str, *, errors: Sequence[FieldError], **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.errors = tuple(errors)
+        self.field = self.errors[0].field if self.errors else "body"
 
 
 class StoreUnavailableError(GatewayError):

@@ -12,10 +12,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from smtp_server import HOST, RecordingHandler
 
+from mail_gateway.assembly import build_sender
 from mail_gateway.backends.base import EmailBackend
 from mail_gateway.backends.registry import create_backend
 from mail_gateway.ingress.server import IngressServer
-from mail_gateway.sending import Sender
 from mail_gateway.settings import GatewaySettings
 
 DEADLINE_SECONDS = 15
@@ -60,7 +60,7 @@ class IngressFactory:
     def __call__(self, backend: EmailBackend | None = None, **values: Any) -> Ingress:
         settings = self.make_settings(**values)
         backend = backend or create_backend(settings)
-        server = IngressServer(settings, Sender(settings, backend), port=0).start()
+        server = IngressServer(settings, build_sender(settings, backend, direct=True)[0], port=0).start()
         self.started.append(server)
         # aiosmtpd opens one connection itself to check that it serves; sessions counted from zero start here.
         wait_until(lambda: server.active_sessions == 0, "the start-up check's session has ended")

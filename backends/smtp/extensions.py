@@ -3,7 +3,9 @@
 - 8-bit data (RFC 6152): to an upstream that announced 8BITMIME it goes as it is, with ``BODY=8BITMIME`` in
   ``MAIL FROM``; to one that did not, it is downgraded as Postfix does — 8-bit body parts re-encoded as
   quoted-printable or base64 (``mail_gateway.mail.sevenbit``) — or, where that cannot make it 7-bit, refused
-  with ``ExtensionMissingError``. 8-bit data is never sent as it is to an upstream that did not ask for it.
+  with ``ExtensionMissingError``. 8-bit data is never sent as it is to an upstream that did not ask for it. A
+  message a pipeline step signed arrives here 7-bit already (``mail_gateway.sending.pipeline``), as it must reach
+  whichever upstream takes it exactly as it was signed.
 - A non-ASCII local part (RFC 6531): sent, with ``SMTPUTF8`` in ``MAIL FROM``, only to an upstream that
   announced SMTPUTF8, and refused with ``ExtensionMissingError`` otherwise. Domains never need it: they are
   IDNA-encoded before they get here. ``SMTPUTF8`` is also said for UTF-8 header text where it is offered.

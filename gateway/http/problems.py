@@ -17,6 +17,7 @@ from mail_gateway.errors import (
     FieldError,
     GatewayError,
     InvalidMessageError,
+    MessageRefusedError,
     MessageTooLargeError,
     NoSuchQueuedMessageError,
     NothingPendingError,
@@ -140,7 +141,7 @@ def problem_for(exc: GatewayError) -> Problem:
     queue_problem = _queue_problem(exc)
     if queue_problem is not None:
         return queue_problem
-    if isinstance(exc, InvalidMessageError):
+    if isinstance(exc, InvalidMessageError | MessageRefusedError):  # unusable as it is, whichever step found it
         fields = ", ".join(dict.fromkeys(e.field for e in exc.errors))
         return Problem(422, "Invalid message", f"The message is invalid: check {fields}.", "invalid-message",
                        list(exc.errors))

@@ -19,6 +19,7 @@ from mail_gateway.errors import (
     DeliveryOutcomeUnknownError,
     ExtensionMissingError,
     InvalidMessageError,
+    MessageRefusedError,
     PermanentDeliveryError,
     RecipientsRefusedError,
     SenderNotAllowedError,
@@ -98,10 +99,10 @@ def reply_for_error(exc: BaseException) -> Reply:
     if isinstance(exc, RecipientsRefusedError):
         refused = _refusal_lines(exc.recipients, "5.1.0")
         return Reply(550, ("5.1.0 Every recipient was refused by the upstream:", *refused), "rejected")
+    if isinstance(exc, InvalidMessageError | MessageRefusedError):  # unusable as it is, whichever step found it
+        return Reply(554, (_clean(f"5.6.0 The message cannot be relayed: {exc}"),), "rejected")
     if isinstance(exc, PermanentDeliveryError):
         return Reply(554, (_clean(f"5.0.0 Not delivered: {exc}"),), "rejected")
-    if isinstance(exc, InvalidMessageError):
-        return Reply(554, (_clean(f"5.6.0 The message cannot be relayed: {exc}"),), "rejected")
     # Anything else (a bug, a broken third-party backend): nothing says the message was accepted, so the
     # client keeps it; the details go to the log, not to the client.
     return Reply(451, ("4.3.0 Local error; the message was not accepted, try again later",), "error")

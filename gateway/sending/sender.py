@@ -1,4 +1,4 @@
-"""``Sender``: the ways into the send path, the sender policy, and the one call to the backend (or the queue)."""
+"""``Sender``: the ways into the send path, the message pipeline, and the one call to the backend (or the queue)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from mail_gateway.backends.registry import active_override
 from mail_gateway.errors import ConfigurationError, DeliveryError, FieldError, InvalidMessageError
 from mail_gateway.mail.addresses import Address, parse_address
 from mail_gateway.mail.compose import compose
-from mail_gateway.mail.rendering import RenderedMessage, render_email, render_raw
+from mail_gateway.mail.objects import render_email
+from mail_gateway.mail.rendering import RenderedMessage, render_raw
 from mail_gateway.mail.request import MessageRequest, parse_message_request
 from mail_gateway.mail.result import QueuedResult, SendResult
-from mail_gateway.mail.senders import sender_refusal
 from mail_gateway.sending.log import Outcome, log, log_delivery, log_value
+from mail_gateway.sending.pipeline import Pipeline, StepContext
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.settings.senders import ANYONE, Client
 
@@ -55,10 +56,12 @@ def default_sender(settings: GatewaySettings) -> Address | None:
 
 
 class Sender:
-    def __init__(self, settings: GatewaySettings, backend: EmailBackend, spool: Spool | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, backend: EmailBackend, spool: Spool | None = None, *,
+                 pipeline: Pipeline) -> None:
         self.settings = settings
         self._backend = backend
         self.spool = spool
+        self.pipeline = pipeline  # every message passes it before it is stored or delivered
         self.default_sender = default_sender(settings)
         self.sender_rules = settings.sender_rules  # None: anyone may send as anyone
 
@@ -136,22 +139,23 @@ class Sender:
     def deliver(self, messages: Sequence[RenderedMessage], *, via: str, client: Client = ANYONE,
                 send_at: Sequence[float | None] = (), on_outcome: OnOutcome | None = None,
                 transaction: Transaction | None = None, **context: object) -> list[Accepted | DeliveryError]:
-        """Each message's outcome, in order, logged: refused here when its client may not use its senders, else
-        delivered now, or with queued delivery stored for later (``QueuedResult``; ``StoreUnavailableError``
-        when none could be stored), as part of ``transaction`` when one is given. ``on_outcome`` hears each
-        direct outcome as it happens."""
+        """Each message's outcome, in order, logged: refused by a step of the pipeline (the sender policy, say),
+        else what the pipeline made of it delivered now, or with queued delivery stored for later
+        (``QueuedResult``; ``StoreUnavailableError`` when none could be stored), as part of ``transaction`` when
+        one is given. ``on_outcome`` hears each direct outcome as it happens."""
         if not messages:
             return []
-        refusals: list[DeliveryError | None] = [None] * len(messages)
-        if self.sender_rules is not None:
-            refusals = [sender_refusal(self.sender_rules, client, m, self.backend.name) for m in messages]
-        allowed = [i for i, refusal in enumerate(refusals) if refusal is None]
-        for i, refusal in enumerate(refusals):
-            if refusal is not None:
-                log_delivery(self.backend.name, messages[i], refusal, via, None, context)
+        backend = self.backend.name
+        about = StepContext(via=via, backend=backend, client=client, details=context)
+        passed = [self.pipeline.run(message, about) for message in messages]
+        allowed = [i for i, outcome in enumerate(passed) if not isinstance(outcome, DeliveryError)]
+        for i, refusal in enumerate(passed):
+            if isinstance(refusal, DeliveryError):
+                log_delivery(backend, messages[i], refusal, via, None, context)
                 if on_outcome is not None:
                     on_outcome(i, refusal)
-        chosen = [messages[i] for i in allowed]
+        # What the pipeline made of them: what is stored is what is sent.
+        chosen = [message for message in passed if isinstance(message, RenderedMessage)]
         if self.spool is None:
             relay = None if on_outcome is None else (lambda j, outcome: on_outcome(allowed[j], outcome))
             results: list[Any] = self.deliver_now(chosen, via=via, on_outcome=relay, **context)
@@ -159,7 +163,7 @@ class Sender:
             times = list(send_at) or [None] * len(messages)
             results = self._store(chosen, via, [times[i] for i in allowed], client.owner, transaction)
         found = iter(results)
-        return [refusal if refusal is not None else next(found) for refusal in refusals]
+        return [outcome if isinstance(outcome, DeliveryError) else next(found) for outcome in passed]
 
     def _store(self, messages: list[RenderedMessage], via: str, send_at: list[float | None], owner: str | None,
                transaction: Transaction | None) -> list[QueuedResult]:
