@@ -1,10 +1,15 @@
 """The one interface every delivery backend implements.
 
-A backend is built once, when the gateway starts, from the gateway's settings::
+A backend is built once, when the gateway starts, from its own settings: a built-in backend from its subject of
+the gateway's settings (``mail_gateway.settings.subjects``), and nothing else::
 
-    backend = SmtpBackend(settings)
+    backend = SmtpBackend(settings.smtp)        # MAIL_SERVER, MAIL_URL, TLS files, the pool, retries
+    backend = ConsoleBackend(settings.console)  # its stream and format, and the bounds of the copy it keeps
+    backend = FileBackend(settings.file)        # its directory, and the largest message it must find room for
+    backend = MemoryBackend(settings.memory)    # its bounds
 
-and is then shared by every thread that sends, so it must be thread-safe. Its constructor validates the
+(``mail_gateway.backends.registry.create_backend(settings)`` does this for the backend the settings select), and
+is then shared by every thread that sends, so it must be thread-safe. Its constructor validates the
 settings it needs and raises ``ConfigurationError`` (naming the setting) for anything that cannot work:
 misconfiguration fails at start-up, never at the first send.
 
@@ -43,8 +48,8 @@ rendered once before they get here. The interface:
     usable afterwards, opening what it needs again. Closing twice is harmless.
 
 A third-party backend subclasses ``EmailBackend``, sets ``name`` and implements ``deliver``. Selected with
-``MAIL_BACKEND=package.module.ClassName`` it is built from ``GatewaySettings``; registered (a
-``BackendRegistration`` in the ``mail_gateway.backends`` entry point group, see
+``MAIL_BACKEND=package.module.ClassName`` (a class named by its path, not registered) it is built from the whole
+``GatewaySettings``; registered (a ``BackendRegistration`` in the ``mail_gateway.backends`` entry point group, see
 ``mail_gateway.settings.registration``) it may declare a ``MAIL_URL`` scheme and settings of its own, and is
 built from those alone.
 """
@@ -57,13 +62,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mail_gateway.errors import DeliveryError
-from mail_gateway.mail.rendering import RenderedMessage, render_email
+from mail_gateway.mail.objects import render_email
+from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import SendResult
 
 if TYPE_CHECKING:
-    from pydantic_settings import BaseSettings
-
-    from mail_gateway.settings import GatewaySettings
+    from pydantic import BaseModel
 
 OnOutcome = Callable[[int, "SendResult | DeliveryError"], None]
 
@@ -71,8 +75,9 @@ OnOutcome = Callable[[int, "SendResult | DeliveryError"], None]
 class EmailBackend(ABC):
     name: ClassVar[str] = "custom"
 
-    def __init__(self, settings: GatewaySettings | BaseSettings) -> None:
-        # GatewaySettings for the built-in backends; a registered backend's own settings model for one that has it.
+    def __init__(self, settings: BaseModel) -> None:
+        # A built-in backend's subject, a registered backend's own settings, or GatewaySettings for a class named
+        # by its path: what its registration says it is built from (mail_gateway.backends.registry).
         self.settings = settings
 
     @abstractmethod

@@ -25,7 +25,7 @@ def printed(backend_format: str | None, make_settings, *messages) -> str:
     fields = {"gateway_env": "development", "mail_backend": "console"}
     if backend_format:
         fields["mail_console_format"] = backend_format
-    ConsoleBackend(make_settings(**fields), stream=stream).send_messages(list(messages))
+    ConsoleBackend(make_settings(**fields).console, stream=stream).send_messages(list(messages))
     return stream.getvalue()
 
 
@@ -46,7 +46,7 @@ def test_development_prints_a_summary_before_the_wire_format(make_settings) -> N
     assert "| Attachments:" in lines and "|   report.pdf  application/pdf  2.0 KiB" in lines
     assert lines[-2:] == ["| Hallo Zoë,", "| schöne Grüße aus Köln."]
     wire = output.partition(WIRE_FORMAT + "\n")[2]
-    assert wire.startswith("Content-Type: multipart/mixed") and wire.endswith(SEPARATOR + "\n")
+    assert wire.startswith("From: ") and "Content-Type: multipart/mixed" in wire and wire.endswith(SEPARATOR + "\n")
 
 
 def test_every_summary_line_is_marked_so_it_cannot_pass_for_the_message(make_settings) -> None:
@@ -81,7 +81,7 @@ def test_raw_prints_the_wire_format_alone(make_settings) -> None:
     output = printed("raw", make_settings, message(), message(subject="second"))
     assert WIRE_FORMAT not in output and "| " not in output
     chunks = [c for c in output.split(SEPARATOR + "\n") if c]
-    assert len(chunks) == 2 and all(c.startswith("Content-Type: text/plain") for c in chunks)
+    assert len(chunks) == 2 and all(c.startswith("From: ") and "Content-Type: text/plain" in c for c in chunks)
 
 
 def test_the_default_is_a_summary_in_development_only(make_settings) -> None:
@@ -111,7 +111,7 @@ def test_control_characters_reach_the_terminal_escaped(make_settings) -> None:
             '--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; '
             'filename="=?utf-8?q?x=1B=5D0=3Bt=07.bin?="\r\n\r\nAAAA\r\n--b--\r\n').encode()
     stream = io.StringIO()
-    backend = ConsoleBackend(make_settings(gateway_env="development", mail_backend="console"), stream=stream)
+    backend = ConsoleBackend(make_settings(gateway_env="development", mail_backend="console").console, stream=stream)
     backend.deliver(RenderedMessage("<1@example.com>", "eve@example.com", ("a@example.com",), data))
     summary = "\n".join(summary_of(stream.getvalue()))
     assert not [c for c in summary if c != "\n" and (ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0)], summary

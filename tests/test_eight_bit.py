@@ -175,3 +175,16 @@ def test_utf8_header_text_says_smtputf8_where_the_upstream_offers_it(smtp_server
     assert response.status_code == 202
     [(_, options, _, received)] = server.handler.transactions
     assert "SMTPUTF8" in options and "BODY=8BITMIME" in options and received.endswith(data)
+
+
+def test_the_http_api_takes_a_utf8_address_as_the_library_does(smtp_server_factory, make_settings) -> None:
+    """One set of checks for every way in: a non-ASCII local part (RFC 6531) is accepted, and delivered where the
+    upstream offers SMTPUTF8, with the header field in UTF-8 (RFC 6532)."""
+    server = upstream(smtp_server_factory, "smtputf8")
+    client = create_app(make_settings(**server.settings())).test_client()
+    response = client.post("/v1/messages", json={"from": "app@example.com", "to": [f"Jörg <{NON_ASCII_LOCAL}>"],
+                                                 "subject": "Hi", "text": TEXT})
+    assert response.status_code == 202, response.get_json()
+    [(_, options, rcpt_tos, received)] = server.handler.transactions
+    assert "SMTPUTF8" in options and rcpt_tos == [NON_ASCII_LOCAL]
+    assert f"To: =?utf-8?b?SsO2cmc=?= <{NON_ASCII_LOCAL}>\r\n".encode() in received

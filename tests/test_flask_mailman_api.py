@@ -90,7 +90,8 @@ def test_a_console_connection_writes_to_the_stream_it_is_given() -> None:
     with app.app_context():
         mail.send_mail("Streamed", "x", None, ["a@example.com"], connection=mail.get_connection("console",
                                                                                                   stream=stream))
-    assert stream.getvalue().startswith("Content-Type: text/plain") and "Subject: Streamed" in stream.getvalue()
+    written = stream.getvalue()
+    assert written.startswith("From: ") and "Subject: Streamed" in written and "Content-Type: text/plain" in written
 
 
 def test_per_connection_accounts_log_in_as_asked(smtp_server_factory) -> None:
@@ -201,7 +202,7 @@ def test_non_ascii_subjects_names_and_domains_go_out_encoded() -> None:
         [sent] = mail.outbox
     raw = sent.message()
     assert raw["Subject"] == "=?utf-8?q?Ch=C3=A8re_maman?=" and sent.subject == "Chère maman"
-    assert raw["To"] == "to@xn--4ca9at.com" and sent.recipients() == ["to@öäü.com"]
+    assert raw["To"] == "to@xn--4ca9at.com" and sent.recipients() == ["to@xn--4ca9at.com"]
     assert sent.from_email == "Firstname Sürname <from@xn--4ca9at.com>"
     assert raw.get_payload(decode=True).decode() == "Je t'aime très fort"
 

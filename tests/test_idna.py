@@ -80,7 +80,7 @@ def test_a_domain_without_an_idna_2008_encoding_is_a_422_or_refused(make_setting
     response = app.test_client().post("/v1/messages", json={**HELLO, "to": ["bob@\u2603.example"]})
     assert response.status_code == 422 and response.get_json()["errors"][0]["field"] == "to[0]"
     backend = create_backend(make_settings(mail_backend="memory"))
-    with pytest.raises(InvalidMessageError, match="IDNA 2008"):
+    with pytest.raises(InvalidMessageError, match=r"to\[0\]: .* U\+2603"):
         backend.send_messages([EmailMessage("Hi", "body", "app@example.com", ["bob@\u2603.example"])])
     assert backend.outbox == []
 

@@ -22,7 +22,7 @@ from mail_gateway.errors import (
     RecipientsRefusedError,
     TransientDeliveryError,
 )
-from mail_gateway.mail.rendering import render_email
+from mail_gateway.mail.objects import render_email
 from mail_gateway.mail.result import SendResult
 
 

@@ -156,7 +156,7 @@ def gateway_single(port: int, stack: ExitStack, settings: dict[str, Any], **_: A
 
 def gateway_batch(port: int, stack: ExitStack, settings: dict[str, Any], batch_size: int, **_: Any) -> Sender:
     """The gateway's backend as a library, rendering then ``deliver_all`` per ``batch_size`` messages."""
-    from mail_gateway.mail.rendering import render_email
+    from mail_gateway.mail.objects import render_email
     from mail_gateway.mail.result import SendResult
 
     backend = _gateway_backend(port, stack, settings)

@@ -16,7 +16,7 @@ from mail_gateway.mail.result import QueuedResult, RecipientResult
 from mail_gateway.sending import Accepted
 from mail_gateway.settings import load_settings
 
-_OPTIONS = {"from": "--from", "text": "--text"}
+_OPTIONS = {"from": "--from", "text": "--text", "reply_to": "--reply-to", "headers": "--header"}
 
 
 def _recipient_line(result: RecipientResult) -> str:
@@ -45,6 +45,16 @@ def _option(field: str) -> str:
     return _OPTIONS.get(field, "--" + field.split("[")[0].split(".")[0])
 
 
+def _headers(given: tuple[str, ...]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for text in given:
+        name, colon, value = text.partition(":")
+        if not colon or not name.strip():
+            raise click.BadParameter(f"{text!r} is not 'Name: value'", param_hint="--header")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
 def _read_html(html: str | None, html_file: Path | None) -> str | None:
     if html_file is None:
         return html
@@ -70,6 +80,7 @@ def _attachment(path: Path) -> dict[str, object]:
 @click.option("--to", multiple=True, help="Recipient; repeat for several.")
 @click.option("--cc", multiple=True, help="Cc recipient; repeat for several.")
 @click.option("--bcc", multiple=True, help="Bcc recipient; repeat for several.")
+@click.option("--reply-to", multiple=True, help="Reply-To address; repeat for several.")
 @click.option("--subject", default="", help="Subject line.")
 @click.option("--text", help="Plain-text body.")
 @click.option("--html", help="HTML body.")
@@ -77,16 +88,19 @@ def _attachment(path: Path) -> dict[str, object]:
               help="Read the HTML body from this UTF-8 file (instead of --html).")
 @click.option("--attach", "attachments", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Attach this file (content type guessed from its name); repeat for several.")
-def send(sender_address: str | None, to: tuple[str, ...], cc: tuple[str, ...], bcc: tuple[str, ...], subject: str,
-         text: str | None, html: str | None, html_file: Path | None, attachments: tuple[Path, ...]) -> None:
+@click.option("--header", "headers", multiple=True, help="An extra header, 'Name: value'; repeat for several.")
+def send(sender_address: str | None, to: tuple[str, ...], cc: tuple[str, ...], bcc: tuple[str, ...],
+         reply_to: tuple[str, ...], subject: str, text: str | None, html: str | None, html_file: Path | None,
+         attachments: tuple[Path, ...], headers: tuple[str, ...]) -> None:
     """Send one message through the configured backend and print each recipient's outcome; with queued delivery,
     store it for the delivery workers and print its id."""
     html = _read_html(html, html_file)
     files = [_attachment(path) for path in attachments]
     settings = configured(load_settings)
     sender, store = configured(lambda: build_sender(settings))
-    payload = {"from": sender_address, "to": list(to), "cc": list(cc), "bcc": list(bcc), "subject": subject,
-               "text": text, "html": html, "attachments": files}
+    payload = {"from": sender_address, "to": list(to), "cc": list(cc), "bcc": list(bcc),
+               "reply_to": list(reply_to), "subject": subject, "text": text, "html": html, "attachments": files,
+               "headers": _headers(headers)}
     try:
         request = sender.parse({k: v for k, v in payload.items() if v is not None})
         result = sender.send(request, via="cli")

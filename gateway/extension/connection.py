@@ -18,14 +18,13 @@ from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
-from flask_mailman.message import BadHeaderError as MailmanBadHeaderError
 
-from mail_gateway.errors import DeliveryError, HeaderInjectionError, InvalidMessageError
+from mail_gateway.errors import DeliveryError, HeaderInjectionError
 from mail_gateway.extension.flask_mail import Message, email_dispatched
 from mail_gateway.extension.message_errors import bad_header_error
 from mail_gateway.extension.message_objects import Prepared, address_text, is_flask_mail_message, mark_sent, prepare
 from mail_gateway.extension.smtplib_errors import smtplib_compatible
-from mail_gateway.mail.rendering import RenderedMessage, render_email
+from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import SendResult
 from mail_gateway.sending import Outcome, Sender
 
@@ -35,11 +34,9 @@ if TYPE_CHECKING:
 
 def _render(prepared: Prepared) -> RenderedMessage:
     try:
-        return render_email(prepared.email)
-    except InvalidMessageError as exc:
-        if isinstance(exc, HeaderInjectionError) or isinstance(exc.__cause__, MailmanBadHeaderError):
-            raise bad_header_error(str(exc), exc.field) from exc
-        raise
+        return prepared.compose()
+    except HeaderInjectionError as exc:  # what Flask-Mail and flask-mailman raised: their BadHeaderError
+        raise bad_header_error(str(exc), exc.field or "headers") from exc
 
 
 def _raise_compatible(exc: DeliveryError, sender: str) -> None:

@@ -1,30 +1,29 @@
-"""The message objects of the three APIs, as the flask-mailman message the one send path renders.
+"""The message objects of the three APIs, as the request the HTTP API validates and the one composer writes.
 
-A flask-mailman (or Django-style) ``EmailMessage`` goes as it is. A Flask-Mail ``Message``, this package's or
-Flask-Mail's own class, is described to flask-mailman (``prepare``): its addresses, bodies, attachments and
-headers, with Flask-Mail's checks (a sender, recipients, no line breaks in headers) raising what Flask-Mail
-raised. Each send has its own Message-ID and Date; as in Flask-Mail they are left on the object
-(``msgId``, ``date``) once it is sent, and a second send of the same object gets fresh ones.
+A flask-mailman (or Django-style) ``EmailMessage`` is read by ``mail_gateway.mail.objects``. A Flask-Mail
+``Message``, this package's or Flask-Mail's own class, is read here (``prepare``) into the same request — its
+addresses, bodies, attachments and headers — with Flask-Mail's checks (a sender, recipients, no line breaks in
+headers) raising what Flask-Mail raised. Each send has its own Message-ID and Date; as in Flask-Mail they are
+left on the object (``msgId``, ``date``) once it is sent, and a second send of the same object gets fresh ones.
 """
 
 from __future__ import annotations
 
-import copy
 import re
 import time
 import unicodedata
 from dataclasses import dataclass
-from email.utils import formatdate, parseaddr
+from email.utils import parseaddr
 from typing import Any
 
 from flask import current_app, has_app_context
-from flask_mailman import EmailMessage, EmailMultiAlternatives
 
-from mail_gateway.errors import InvalidMessageError
+from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
 from mail_gateway.extension.message_errors import IncompleteMessageError, bad_header_error
 from mail_gateway.mail.addresses import address_domain
-from mail_gateway.mail.rendering import RenderedMessage, new_message_id, render_email
-from mail_gateway.mail.serialize import base64_part
+from mail_gateway.mail.compose import Draft
+from mail_gateway.mail.objects import draft_from_email, library_draft
+from mail_gateway.mail.rendering import RenderedMessage, message_date, new_message_id
 from mail_gateway.settings.core import name_and_address
 
 _FOLD = re.compile(r"\r\n(?=[ \t])")
@@ -51,8 +50,11 @@ def ascii_filename(name: str) -> str:
 
 @dataclass(frozen=True)
 class Prepared:
-    email: Any  # the flask-mailman message to render
+    draft: Draft  # what the one composer writes for this send
     identity: tuple[str, float, bool] | None = None  # a Flask-Mail message's Message-ID and Date for this send
+
+    def compose(self) -> RenderedMessage:
+        return self.draft.compose()
 
 
 def _check(message: Any, sender: str | None) -> None:
@@ -80,68 +82,55 @@ def _identity(message: Any, sender: str | None) -> tuple[str, float, bool]:
     return msg_id, time.time() if assigned else message.date, assigned
 
 
-def _attach(email: Any, attachment: Any, ascii_names: bool) -> None:
+def _attachment(attachment: Any, charset: str, ascii_names: bool, index: int) -> dict[str, Any]:
     filename = ascii_filename(attachment.filename) if ascii_names and attachment.filename else attachment.filename
-    if attachment.disposition == "attachment" and not attachment.headers:
-        email.attach(filename, attachment.data, attachment.content_type)
-        return
-    # Inline parts and extra headers (a Content-ID for an embedded image) are beyond flask-mailman's attach().
-    data = attachment.data.encode(email.encoding) if isinstance(attachment.data, str) else attachment.data
-    part = base64_part(data, attachment.content_type)
-    part.add_header("Content-Disposition", attachment.disposition, **({"filename": filename} if filename else {}))
+    data = attachment.data.encode(charset) if isinstance(attachment.data, str) else attachment.data
+    found: dict[str, Any] = {"filename": filename, "content": data, "content_type": attachment.content_type,
+                             "disposition": attachment.disposition}
     for name, value in attachment.headers.items():
-        part.add_header(name, value)
-    email.attach(part)
+        if name.lower() != "content-id":  # the one header a part of the request carries
+            raise InvalidMessageError(f"an attachment's header {name!r} is not one the gateway writes; give only "
+                                      "Content-ID", field=f"attachments[{index}].headers")
+        found["content_id"] = str(value).strip().strip("<>")
+    return found
 
 
-def _as_mailman(message: Any, sender: str, identity: tuple[str, float, bool], charset: str, ascii_names: bool,
-                envelope_from: str | None) -> Any:
-    headers = dict(message.extra_headers or {})
-    given = {name.lower() for name in headers}
-    if "message-id" not in given:
-        headers["Message-ID"] = identity[0]
-    if "date" not in given:
-        headers["Date"] = formatdate(identity[1], localtime=True)
-    if envelope_from:
-        headers["From"] = sender
+def _flask_mail_draft(message: Any, sender: str, identity: tuple[str, float, bool], charset: str,
+                      ascii_names: bool, envelope_from: str | None) -> Draft:
     alternatives = dict(message.alts)
-    html_only = message.body is None and list(alternatives) == ["html"]
-    body = alternatives.pop("html") if html_only else message.body or ""
-    email = (EmailMessage if html_only else EmailMultiAlternatives)(
-        subject=_FOLD.sub("", message.subject or ""), body=body, headers=headers,
-        from_email=address_text(envelope_from) if envelope_from else sender,
-        to=[address_text(a) for a in message.recipients], cc=[address_text(a) for a in message.cc],
-        bcc=[address_text(a) for a in message.bcc],
-        reply_to=[address_text(message.reply_to)] if message.reply_to else None)
-    if html_only:
-        email.content_subtype = "html"
-    for subtype, content in alternatives.items():
-        email.attach_alternative(content, f"text/{subtype}")
-    email.encoding = message.charset or charset
-    for attachment in message.attachments:
-        _attach(email, attachment, ascii_names)
-    return email
+    payload: dict[str, Any] = {
+        "from": sender, "subject": _FOLD.sub("", message.subject or ""),
+        "to": [address_text(a) for a in message.recipients], "cc": [address_text(a) for a in message.cc],
+        "bcc": [address_text(a) for a in message.bcc],
+        "reply_to": [address_text(message.reply_to)] if message.reply_to else [],
+        "text": message.body if message.body is not None or "html" not in alternatives else None,
+        "html": alternatives.pop("html", None),
+        "alternatives": [{"content": content, "content_type": f"text/{subtype}"}
+                         for subtype, content in alternatives.items()],
+        "attachments": [_attachment(a, charset, ascii_names, i) for i, a in enumerate(message.attachments)]}
+    if payload["text"] is None and payload["html"] is None and not payload["alternatives"]:
+        payload["text"] = ""
+    return library_draft(payload, dict(message.extra_headers or {}), envelope_from=envelope_from, charset=charset,
+                         message_id=identity[0], date=message_date(identity[1]))
 
 
 def prepare(message: Any, *, charset: str = "utf-8", ascii_attachments: bool = False,
             envelope_from: str | None = None, default_sender: str | None = None) -> Prepared:
-    """What the send path renders for ``message``; raises ``InvalidMessageError`` (and its Flask-Mail kinds).
+    """What the send path composes for ``message``; raises ``InvalidMessageError`` (and its Flask-Mail kinds).
 
     ``default_sender`` is for a Flask-Mail message built outside an app context, where Flask-Mail could not
     have read ``MAIL_DEFAULT_SENDER``."""
-    if not is_flask_mail_message(message):
-        lists = (getattr(message, name, None) or [] for name in ("to", "cc", "bcc", "reply_to"))
-        addresses = [getattr(message, "from_email", None) or "", *(a for each in lists for a in each)]
-        if any("\r" in str(a) or "\n" in str(a) for a in addresses):
-            raise bad_header_error("an address (from, to, cc, bcc or reply_to) has a line break", "address")
-        if getattr(message, "encoding", None) is None and charset.lower() not in ("utf-8", "utf8"):
-            message = copy.copy(message)  # MAIL_DEFAULT_CHARSET, without changing the caller's object
-            message.encoding = charset
-        return Prepared(message)
-    sender = address_text(message.sender) if message.sender else default_sender
-    _check(message, sender)
-    identity = _identity(message, sender)
-    return Prepared(_as_mailman(message, str(sender), identity, charset, ascii_attachments, envelope_from), identity)
+    try:
+        if not is_flask_mail_message(message):
+            return Prepared(draft_from_email(message, charset=charset))
+        sender = address_text(message.sender) if message.sender else default_sender
+        _check(message, sender)
+        identity = _identity(message, sender)
+        charset = message.charset or charset
+        draft = _flask_mail_draft(message, str(sender), identity, charset, ascii_attachments, envelope_from)
+        return Prepared(draft, identity)
+    except HeaderInjectionError as exc:  # what Flask-Mail and flask-mailman raised: their BadHeaderError
+        raise bad_header_error(str(exc), exc.field or "headers") from exc
 
 
 def mark_sent(message: Any, prepared: Prepared, result: Any) -> None:
@@ -157,5 +146,5 @@ def rendered(message: Any) -> RenderedMessage:
     """``message`` as the current app's gateway would send it now."""
     mail = current_app.extensions.get("mail") if has_app_context() else None
     charset, ascii_names = getattr(mail, "default_charset", "utf-8"), getattr(mail, "ascii_attachments", False)
-    return render_email(prepare(message, charset=charset, ascii_attachments=bool(ascii_names),
-                                default_sender=getattr(mail, "default_sender", None)).email)
+    return prepare(message, charset=charset, ascii_attachments=bool(ascii_names),
+                   default_sender=getattr(mail, "default_sender", None)).compose()

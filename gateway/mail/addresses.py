@@ -77,8 +77,9 @@ def ascii_domain(domain: str) -> str:
 def parse_address(value: str) -> Address:
     """Validate one address, ``a@x.org`` or ``Name <a@x.org>``; raise ``ValueError`` saying what is wrong.
 
-    Display names may be non-ASCII and domains internationalised; the local part must be ASCII, because an
-    address of the HTTP API has to reach upstreams without SMTPUTF8 too.
+    Display names may be non-ASCII and domains internationalised. A non-ASCII local part (RFC 6531) is allowed
+    too, as the raw route and the ingress allow it: such a message needs an upstream with SMTPUTF8, and the SMTP
+    backend refuses it, saying so, where there is none.
     """
     check_header_text(value)
     header = _address_header(value)
@@ -89,11 +90,28 @@ def parse_address(value: str) -> Address:
     name, spec = groups[0].addresses[0].display_name, groups[0].addresses[0].addr_spec
     check_header_text(name)  # an encoded-word name is decoded by now, and may have held a control character
     try:
-        checked = email_validator.validate_email(spec, check_deliverability=False, allow_smtputf8=False)
+        checked = email_validator.validate_email(spec, check_deliverability=False, allow_smtputf8=True)
     except email_validator.EmailNotValidError as exc:
         raise ValueError(f"{value!r} is not a valid email address: {exc}") from exc
-    text = str(HeaderAddress(display_name=name, addr_spec=checked.normalized)) if name else checked.normalized
-    return Address(text, name, checked.normalized, checked.ascii_email or checked.normalized)
+    text = _with_name(name, checked.normalized) if name else checked.normalized
+    envelope = checked.ascii_email or _envelope_or_reason(checked.normalized)
+    return Address(text, name, checked.normalized, envelope)
+
+
+def _with_name(name: str, spec: str) -> str:
+    if spec.isascii():
+        return str(HeaderAddress(display_name=name, addr_spec=spec))  # the name quoted where it needs it
+    # The standard library refuses a non-ASCII local part here (it allows one only when parsing): quoted by hand.
+    if any(c in name for c in '()<>[]:;@\\,."'):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{spec}>"
+
+
+def _envelope_or_reason(spec: str) -> str:
+    try:
+        return envelope_address(spec)
+    except InvalidMessageError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def normalize_address(value: str) -> str:

@@ -1,10 +1,14 @@
-"""Compose a ``MessageRequest`` into the bytes that go on the wire, once.
+"""Compose a ``MessageRequest`` into the bytes that go on the wire, once: the gateway's one renderer.
+
+Every message the gateway builds is built here — a JSON body of the HTTP API, ``mail-gateway send``, and a
+library message object read into the same request (``mail_gateway.mail.objects``) — so the same message gives
+the same bytes whichever way it came, and its Message-ID and Date are made in one place (``rendering.stamp``).
 
 Written here rather than with ``email.mime`` (or flask-mailman on top of it) because the standard library
 builds, re-parses and re-folds header and parameter objects for every part: for a one-recipient text message
 that was two thirds of the gateway's time per request. The shapes a request can take are few —
 
-    text | html | alternative[text, html]
+    text | html | alternative[text, html, other text/ renderings]
     related[that, inline images...]            when an attachment has a content_id
     mixed[that, attachments...]                when other attachments remain
 
@@ -12,50 +16,26 @@ that was two thirds of the gateway's time per request. The shapes a request can 
 standard library's own folding and RFC 2047 encoding (``compat32``), and the tests parse every output back
 with the standard library's parser.
 
-Every line stays within RFC 5322's 998 octets and every header is ASCII (RFC 2047). Text that is not ASCII
+Every line stays within RFC 5322's 998 octets and every header is ASCII (RFC 2047), except an address whose
+local part is not (RFC 6531), written as UTF-8 (RFC 6532) for an upstream with SMTPUTF8. Text that is not ASCII
 stays 8bit UTF-8, readable wherever the message is kept or printed; the SMTP backend says ``BODY=8BITMIME``
 for it, or re-encodes it as quoted-printable for an upstream without 8BITMIME (``mail_gateway.mail.sevenbit``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import secrets
 from collections.abc import Iterable
-from email.header import Header
-from email.policy import compat32
-from email.utils import formataddr, quote
-from urllib.parse import quote as percent_encode
+from dataclasses import dataclass
+from email.utils import formataddr
 
-from mail_gateway.mail.addresses import Address, address_domain
-from mail_gateway.mail.rendering import RenderedMessage, message_date, new_message_id
-from mail_gateway.mail.request import Attachment, MessageRequest
-from mail_gateway.mail.rfc5322 import first_long_line
+from mail_gateway.errors import InvalidMessageError
+from mail_gateway.mail.addresses import Address
+from mail_gateway.mail.parts import attachment_part, encoded_words, header, multipart, text_part
+from mail_gateway.mail.rendering import RenderedMessage, stamp
+from mail_gateway.mail.request import MessageRequest
 
-_FOLDING = compat32.clone(linesep="\r\n")
-_SHORT_LINE = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters
+CRLF = "\r\n"
 _UNFOLDABLE = 900  # characters of one address that folding leaves on a line of its own, within 998 octets
-_BASE64_LINE = 57  # input bytes per 76-character base64 line
-_ADDRESS_HEADERS = ("From", "To", "Cc", "Reply-To")  # each address fits a line already (address_text)
-_PARAMETER_SEGMENT = 60  # characters of an RFC 2231 parameter per continuation
-
-
-def _encoded_words(value: str) -> str:
-    # Encoded-words may be split anywhere, so a long word still folds; joined by spaces, folding breaks there.
-    return Header(value, "utf-8").encode(linesep=" ")
-
-
-def header(name: str, value: str) -> bytes:
-    """One header line with its CRLF: verbatim when it is short printable ASCII, else folded and, where it
-    is not ASCII, RFC 2047-encoded by the standard library. A word too long to fold within 998 octets is
-    RFC 2047-encoded too, since encoded-words can be split anywhere."""
-    if len(name) + len(value) + 2 <= _SHORT_LINE and value.isascii() and value.isprintable():
-        return f"{name}: {value}\r\n".encode("ascii")
-    folded = _FOLDING.fold_binary(name, value)
-    if first_long_line(folded) is not None and name not in _ADDRESS_HEADERS:
-        folded = _FOLDING.fold_binary(name, _encoded_words(value))
-    return folded
 
 
 def address_text(address: Address) -> str:
@@ -68,112 +48,96 @@ def address_text(address: Address) -> str:
     """
     if not address.display_name:
         return address.envelope
+    if not address.envelope.isascii():  # formataddr would refuse it; the name is encoded all the same
+        return f"{encoded_words(address.display_name)} <{address.envelope}>"
     text = formataddr((address.display_name, address.envelope), charset="utf-8")
     if len(text) <= _UNFOLDABLE:
         return text
-    return f"{_encoded_words(address.display_name)} <{address.envelope}>"
+    return f"{encoded_words(address.display_name)} <{address.envelope}>"
 
 
 def _address_header(name: str, addresses: Iterable[Address]) -> bytes:
-    return header(name, ", ".join(address_text(a) for a in addresses))
+    texts = [address_text(a) for a in addresses]
+    if all(text.isascii() for text in texts):
+        return header(name, ", ".join(texts))
+    # A non-ASCII local part (RFC 6531) has no RFC 2047 form: the field is UTF-8 (RFC 6532), one address a line.
+    return f"{name}: {f',{CRLF} '.join(texts)}{CRLF}".encode()
 
 
-def _crlf_lines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+def _bodies(request: MessageRequest, charset: str) -> list[bytes]:
+    parts = [text_part(request.text, "plain", charset)] if request.text is not None else []
+    if request.html is not None:
+        parts.append(text_part(request.html, "html", charset))
+    parts += [text_part(a.content, a.subtype, charset) for a in request.alternatives]
+    if not parts:  # parse_message_request refuses such a request; an empty text part keeps compose total
+        parts = [text_part("", "plain", charset)]
+    return parts[0] if len(parts) == 1 else multipart("alternative", parts)
 
 
-def text_part(text: str, subtype: str) -> list[bytes]:
-    """A text/plain or text/html part in UTF-8: 7bit or 8bit as it is, quoted-printable when a line would be
-    longer than RFC 5322 allows or the text holds NUL (which neither 7bit nor 8bit may carry)."""
-    data = _crlf_lines(text).encode("utf-8")
-    if b"\0" in data or first_long_line(data) is not None:
-        encoding = "quoted-printable"
-        data = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
-    else:
-        encoding = "7bit" if data.isascii() else "8bit"
-    data = data.replace(b"\n", b"\r\n")
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    head = (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-            f"Content-Transfer-Encoding: {encoding}\r\n\r\n").encode("ascii")
-    return [head, data]
-
-
-def _filename_parameter(filename: str) -> str:
-    if filename.isascii():
-        return f'filename="{quote(filename)}"'
-    # RFC 2231, in continuations (filename*0*, filename*1*, ...) so a long name keeps lines short; a
-    # segment never ends inside a %XX escape.
-    encoded = percent_encode(filename, safe="")
-    segments, start = [], 0
-    while start < len(encoded):
-        end = min(len(encoded), start + _PARAMETER_SEGMENT)
-        percent = encoded.rfind("%", max(start, end - 2), end)
-        if percent != -1 and end < len(encoded):
-            end = percent
-        segments.append(encoded[start:end])
-        start = end
-    if len(segments) == 1:
-        return f"filename*=utf-8''{encoded}"
-    return "; ".join(f"filename*{i}*={'utf-8' + chr(39) * 2 if i == 0 else ''}{segment}"
-                     for i, segment in enumerate(segments))
-
-
-def attachment_part(attachment: Attachment) -> list[bytes]:
-    """A file, base64-encoded whatever its type, so the bytes that arrive are exactly the bytes sent."""
-    disposition = "inline" if attachment.content_id else "attachment"
-    head = [f"Content-Type: {attachment.mimetype}\r\n".encode("ascii"),
-            b"Content-Transfer-Encoding: base64\r\n",
-            header("Content-Disposition", f"{disposition}; {_filename_parameter(attachment.filename)}")]
-    if attachment.content_id:
-        head.append(header("Content-ID", f"<{attachment.content_id}>"))
-    content = attachment.content
-    # In slices of whole lines: encodebytes builds one small object per line before joining them.
-    step = _BASE64_LINE * 16384
-    body = [base64.encodebytes(content[start:start + step]).replace(b"\n", b"\r\n")
-            for start in range(0, len(content), step)]
-    return [*head, b"\r\n", *body]
-
-
-def multipart(subtype: str, parts: list[list[bytes]]) -> list[bytes]:
-    # Random, so no text a sender wrote in advance can contain it.
-    boundary = f"==============={secrets.token_hex(16)}=="
-    chunks = [f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'.encode("ascii")]
-    for part in parts:
-        chunks.append(f"--{boundary}\r\n".encode("ascii"))
-        chunks.extend(part)
-    chunks.append(f"--{boundary}--\r\n".encode("ascii"))
-    return chunks
-
-
-def body_parts(request: MessageRequest) -> list[bytes]:
+def body_parts(request: MessageRequest, charset: str = "utf-8") -> list[bytes]:
     """The MIME body (its Content-Type header first) of the request's shape."""
-    if request.text is not None and request.html is not None:
-        body = multipart("alternative", [text_part(request.text, "plain"), text_part(request.html, "html")])
-    elif request.text is not None:
-        body = text_part(request.text, "plain")
-    else:
-        body = text_part(request.html or "", "html")
-    inline = [a for a in request.attachments if a.content_id]
+    body = _bodies(request, charset)
+    inline = [a for a in request.attachments if a.inline and a.content_id]
     if inline:
         body = multipart("related", [body, *(attachment_part(a) for a in inline)])
-    files = [a for a in request.attachments if not a.content_id]
+    files = [a for a in request.attachments if not (a.inline and a.content_id)]
     if files:
         body = multipart("mixed", [body, *(attachment_part(a) for a in files)])
     return body
 
 
-def compose(request: MessageRequest) -> RenderedMessage:
-    """The envelope and RFC 5322 bytes the request describes, with a fresh Message-ID and Date."""
+def _encodable(request: MessageRequest, charset: str) -> None:
+    bodies = [("text", request.text), ("html", request.html),
+              *((f"alternatives[{i}].content", a.content) for i, a in enumerate(request.alternatives))]
+    for field, text in bodies:
+        try:
+            (text or "").encode(charset)
+        except UnicodeEncodeError as exc:
+            raise InvalidMessageError(f"the {charset} charset cannot hold character U+{ord(text[exc.start]):04X} "
+                                      "(a library message's charset); send it in utf-8", field=field) from exc
+
+
+def compose(request: MessageRequest, *, charset: str = "utf-8", message_id: str | None = None,
+            date: str | None = None, envelope_from: str | None = None,
+            recipients: tuple[str, ...] | None = None) -> RenderedMessage:
+    """The envelope and RFC 5322 bytes the request describes.
+
+    Every message the gateway builds is built here, whichever way it came in (the HTTP API, the CLI, a library
+    message object, ``mail_gateway.mail.objects``), so the same message gives the same bytes. A Message-ID and a
+    Date are made here (``stamp``) unless a library caller set its own; ``envelope_from`` and ``recipients``
+    are for a library message whose envelope differs from its header fields (Flask-Mail's ``envelope_from``,
+    a ``From`` or ``To`` field among flask-mailman's ``extra_headers``).
+    """
     sender = request.from_
     if sender is None:  # parse_message_request fills in the default sender or refuses the request
         raise ValueError("a request without a sender cannot be composed")
-    message_id = new_message_id(address_domain(sender.envelope))
+    if charset.lower() not in ("utf-8", "utf8"):
+        _encodable(request, charset)
+    mail_from = envelope_from if envelope_from is not None else sender.envelope
+    message_id, date = stamp(mail_from, message_id, date)
     head = [_address_header("From", [sender]), _address_header("To", request.to) if request.to else b"",
             _address_header("Cc", request.cc) if request.cc else b"",
             _address_header("Reply-To", request.reply_to) if request.reply_to else b"",
-            header("Subject", request.subject), header("Date", message_date()), header("Message-ID", message_id)]
+            header("Subject", request.subject), header("Date", date), header("Message-ID", message_id)]
     head += [header(name, value) for name, value in request.extra_headers().items()]
     head.append(b"MIME-Version: 1.0\r\n")
-    data = b"".join([*head, *body_parts(request)])
-    return RenderedMessage(message_id, sender.envelope, tuple(r.envelope for r in request.recipients), data)
+    data = b"".join([*head, *body_parts(request, charset)])
+    envelope = recipients if recipients is not None else tuple(r.envelope for r in request.recipients)
+    return RenderedMessage(message_id, mail_from, envelope, data)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A validated request and what only a library message object sets beside it (``mail_gateway.mail.objects``):
+    its charset, its own Message-ID or Date, an envelope that differs from its header fields."""
+
+    request: MessageRequest
+    charset: str = "utf-8"
+    message_id: str | None = None
+    date: str | None = None
+    envelope_from: str | None = None
+    recipients: tuple[str, ...] | None = None
+
+    def compose(self) -> RenderedMessage:
+        return compose(self.request, charset=self.charset, message_id=self.message_id, date=self.date,
+                       envelope_from=self.envelope_from, recipients=self.recipients)

@@ -79,6 +79,13 @@ def _plain_filename(name: str) -> str:
     return name
 
 
+def _not_text_or_html(content_type: str) -> str:
+    if content_type.lower() in ("text/plain", "text/html"):
+        raise ValueError(f"{content_type} is the {'text' if content_type.lower() == 'text/plain' else 'html'} "
+                         "field; put it there")
+    return content_type
+
+
 def decode_base64(value: str) -> bytes:
     """Standard base64, strictly (no stray characters or padding); line breaks, as ``base64`` wraps, are fine."""
     compact = "".join(value.split())
@@ -134,6 +141,11 @@ Filename = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_p
 # RFC 2045 token characters, so the value can go into a Content-Type header unquoted.
 ContentType = Annotated[
     str, Field(max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
+]
+# A body other than text/plain and text/html, which have fields of their own.
+AlternativeType = Annotated[
+    str, Field(max_length=255, pattern=r"^[Tt][Ee][Xx][Tt]/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$"),
+    AfterValidator(_not_text_or_html),
 ]
 # The id between the angle brackets of a Content-ID; the HTML refers to it as "cid:<content_id>".
 ContentId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[!-;=?-~]+$")]

@@ -10,7 +10,7 @@ document describes, so the document cannot drift from what is accepted.
 from __future__ import annotations
 
 import mimetypes
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from typing_extensions import TypeAliasType
@@ -20,6 +20,7 @@ from mail_gateway.mail.addresses import Address
 from mail_gateway.mail.fields import (
     METADATA_PREFIX,
     AddressList,
+    AlternativeType,
     Base64Bytes,
     ContentId,
     ContentType,
@@ -39,6 +40,7 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 # client would have to name itself.
 Headers = TypeAliasType("Headers", dict[HeaderName, HeaderValue])
 Metadata = TypeAliasType("Metadata", dict[MetadataKey, HeaderValue])
+Disposition = TypeAliasType("Disposition", Literal["attachment", "inline"])
 
 
 class Attachment(BaseModel):
@@ -46,14 +48,36 @@ class Attachment(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    filename: Filename
+    filename: Filename | None = Field(description="the file's name as the recipient sees it; null only for a part "
+                                                  "without one (an inline image)")
     content: Base64Bytes = Field(description="the file's bytes, base64-encoded")
     content_type: ContentType | None = Field(None, description="defaults to a guess from the file name")
     content_id: ContentId | None = Field(None, description="makes the attachment inline, referred to as cid:")
+    disposition: Disposition | None = Field(
+        None, description="how a mail client shows it; defaults to inline with a content_id, else attachment")
 
     @property
     def mimetype(self) -> str:
-        return (self.content_type or mimetypes.guess_type(self.filename)[0] or DEFAULT_CONTENT_TYPE).lower()
+        guessed = mimetypes.guess_type(self.filename)[0] if self.filename else None
+        return (self.content_type or guessed or DEFAULT_CONTENT_TYPE).lower()
+
+    @property
+    def inline(self) -> bool:
+        return self.disposition == "inline" if self.disposition is not None else self.content_id is not None
+
+
+class Alternative(BaseModel):
+    """Another rendering of the message beside text and html, such as a calendar invitation (text/calendar)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    content: Text
+    content_type: AlternativeType = Field(description="a text/ type other than text/plain and text/html (those "
+                                                      "are the text and html fields)")
+
+    @property
+    def subtype(self) -> str:
+        return self.content_type.split("/", 1)[1].lower()
 
 
 class MessageRequest(BaseModel):
@@ -69,6 +93,8 @@ class MessageRequest(BaseModel):
     subject: HeaderValue = ""
     text: Text | None = None
     html: Text | None = None
+    alternatives: list[Alternative] = Field(default_factory=list, max_length=10,
+                                            description="renderings other than text and html, after them")
     headers: Headers = Field(default_factory=dict)
     attachments: list[Attachment] = Field(default_factory=list)
     tags: list[Tag] = Field(default_factory=list, max_length=50, description="sent as the X-Tags header")
@@ -136,7 +162,7 @@ def parse_message_request(payload: Any, *, default_sender: Address | None,
             request = request.model_copy(update={"from_": default_sender})
     if not (request.to or request.cc or request.bcc):
         errors.append(FieldError("to", "at least one recipient is required in to, cc or bcc"))
-    if request.text is None and request.html is None:
+    if request.text is None and request.html is None and not request.alternatives:
         errors.append(FieldError("text", "give text, html or both"))
     errors += too_many_recipients(len(request.to) + len(request.cc) + len(request.bcc), max_recipients, "to")
     if errors:

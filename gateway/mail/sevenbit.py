@@ -12,11 +12,41 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from email.generator import BytesGenerator
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import Compat32
 
-from mail_gateway.mail.serialize import WireGenerator
+# A header value that compat32 folding leaves unchanged when it fits the line: printable ASCII words
+# separated by single spaces.
+_PLAIN_VALUE = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
+_CHUNK = 1 << 20  # characters of a body rewritten at a time, so a large body is never copied whole
+
+
+class WireGenerator(BytesGenerator):
+    """The standard library's generator with two fast paths that write the same bytes: a header that fits its
+    line unchanged, and a body's line endings rewritten in large slices rather than line by line."""
+
+    def _write_headers(self, msg: Message) -> None:
+        limit = self.policy.max_line_length or 0
+        linesep = self._NL
+        for name, value in msg.raw_items():
+            if (isinstance(value, str) and name.isascii() and len(name) + 2 + len(value) <= limit
+                    and _PLAIN_VALUE.fullmatch(value)):
+                self._fp.write(f"{name}: {value}{linesep}".encode("ascii"))
+            else:
+                self._fp.write(self.policy.fold_binary(name, value))
+        self.write(linesep)
+
+    def _write_lines(self, lines: str) -> None:
+        if not lines:
+            return
+        if "\r" in lines:
+            super()._write_lines(lines)
+            return
+        for start in range(0, len(lines), _CHUNK):
+            self.write(lines[start:start + _CHUNK].replace("\n", self._NL))
+
 
 _LINE_ENDING = re.compile(rb"\r\n|\r|\n")
 _IDENTITY = ("7bit", "8bit", "binary")

@@ -1,0 +1,134 @@
+"""The MIME parts of a composed message, written as bytes: header lines, text parts, attachments, multiparts.
+
+See ``mail_gateway.mail.compose`` for why they are written directly rather than with ``email.mime``. Header values
+that are not short printable ASCII go through the standard library's own folding and RFC 2047 encoding
+(``compat32``); every line stays within RFC 5322's 998 octets.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from email.header import Header
+from email.policy import compat32
+from email.utils import quote
+from urllib.parse import quote as percent_encode
+
+from mail_gateway.errors import InvalidMessageError
+from mail_gateway.mail.request import Attachment
+from mail_gateway.mail.rfc5322 import first_long_line, long_line_message
+
+_FOLDING = compat32.clone(linesep="\r\n")
+_SHORT_LINE = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters
+_BASE64_LINE = 57  # input bytes per 76-character base64 line
+ADDRESS_HEADERS = ("From", "To", "Cc", "Reply-To")  # each address fits a line already (compose.address_text)
+_PARAMETER_SEGMENT = 60  # characters of an RFC 2231 parameter per continuation
+
+
+def encoded_words(value: str) -> str:
+    # Encoded-words may be split anywhere, so a long word still folds; joined by spaces, folding breaks there.
+    return Header(value, "utf-8").encode(linesep=" ")
+
+
+def header(name: str, value: str) -> bytes:
+    """One header line with its CRLF: verbatim when it is short printable ASCII, else folded and, where it
+    is not ASCII, RFC 2047-encoded by the standard library. A word too long to fold within 998 octets is
+    RFC 2047-encoded too, since encoded-words can be split anywhere."""
+    if len(name) + len(value) + 2 <= _SHORT_LINE and value.isascii() and value.isprintable():
+        return f"{name}: {value}\r\n".encode("ascii")
+    folded = _FOLDING.fold_binary(name, value)
+    if first_long_line(folded) is not None and name not in ADDRESS_HEADERS:
+        folded = _FOLDING.fold_binary(name, encoded_words(value))
+    return folded
+
+
+def _crlf_lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def text_part(text: str, subtype: str, charset: str = "utf-8") -> list[bytes]:
+    """A text part in ``charset`` (UTF-8 unless a library caller chose another): 7bit or 8bit as it is,
+    quoted-printable when a line would be longer than RFC 5322 allows or the text holds NUL (which neither 7bit
+    nor 8bit may carry). ``UnicodeEncodeError`` when the charset cannot hold the text."""
+    data = _crlf_lines(text).encode(charset)
+    if b"\0" in data or first_long_line(data) is not None:
+        encoding = "quoted-printable"
+        data = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    else:
+        encoding = "7bit" if data.isascii() else "8bit"
+    # Ended as the text ends: the line break before a multipart's next boundary belongs to that boundary
+    # (RFC 2046 5.1.1), so a text arrives exactly as it was written, with or without a final newline.
+    data = data.replace(b"\n", b"\r\n")
+    head = (f'Content-Type: text/{subtype}; charset="{charset}"\r\n'
+            f"Content-Transfer-Encoding: {encoding}\r\n\r\n").encode("ascii")
+    return [head, data]
+
+
+def _filename_parameter(filename: str) -> str:
+    if filename.isascii():
+        return f'filename="{quote(filename)}"'
+    # RFC 2231, in continuations (filename*0*, filename*1*, ...) so a long name keeps lines short; a
+    # segment never ends inside a %XX escape.
+    encoded = percent_encode(filename, safe="")
+    segments, start = [], 0
+    while start < len(encoded):
+        end = min(len(encoded), start + _PARAMETER_SEGMENT)
+        percent = encoded.rfind("%", max(start, end - 2), end)
+        if percent != -1 and end < len(encoded):
+            end = percent
+        segments.append(encoded[start:end])
+        start = end
+    if len(segments) == 1:
+        return f"filename*=utf-8''{encoded}"
+    return "; ".join(f"filename*{i}*={'utf-8' + chr(39) * 2 if i == 0 else ''}{segment}"
+                     for i, segment in enumerate(segments))
+
+
+def _disposition(attachment: Attachment) -> bytes:
+    kind = "inline" if attachment.inline else "attachment"
+    if attachment.filename is None:
+        return header("Content-Disposition", kind)
+    return header("Content-Disposition", f"{kind}; {_filename_parameter(attachment.filename)}")
+
+
+def _message_part(content: bytes) -> list[bytes]:
+    # RFC 2046 5.2.1: a message/rfc822 body may only be 7bit, 8bit or binary, so a forwarded message goes as it is.
+    data = content.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    long_line = first_long_line(data)
+    if long_line is not None:
+        raise InvalidMessageError(f"an attached message cannot be sent: {long_line_message(long_line)}",
+                                  field="attachments")
+    return [f"Content-Transfer-Encoding: {'7bit' if data.isascii() else '8bit'}\r\n\r\n".encode("ascii"), data]
+
+
+def attachment_part(attachment: Attachment) -> list[bytes]:
+    """A file, base64-encoded whatever its type, so the bytes that arrive are exactly the bytes sent; a
+    message/rfc822 attachment as it is, which is all RFC 2046 allows."""
+    head = [f"Content-Type: {attachment.mimetype}\r\n".encode("ascii"), _disposition(attachment)]
+    if attachment.content_id:
+        head.append(header("Content-ID", f"<{attachment.content_id}>"))
+    content = attachment.content
+    if attachment.mimetype == "message/rfc822":
+        return [*head, *_message_part(content)]
+    head.insert(1, b"Content-Transfer-Encoding: base64\r\n")
+    # In slices of whole lines: encodebytes builds one small object per line before joining them.
+    step = _BASE64_LINE * 16384
+    body = [base64.encodebytes(content[start:start + step]).replace(b"\n", b"\r\n")
+            for start in range(0, len(content), step)]
+    return [*head, b"\r\n", *body]
+
+
+def multipart(subtype: str, parts: list[list[bytes]]) -> list[bytes]:
+    # Random, so no text a sender wrote in advance can contain it.
+    boundary = f"==============={secrets.token_hex(16)}=="
+    chunks = [f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n--{boundary}\r\n'.encode("ascii")]
+    between = f"\r\n--{boundary}\r\n".encode("ascii")  # each boundary's line break is its own (RFC 2046 5.1.1)
+    for index, part in enumerate(parts):
+        if index:
+            chunks.append(between)
+        chunks.extend(part)
+    chunks.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+    return chunks
