@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mail_gateway.backends.base import EmailBackend
-from mail_gateway.backends.outbox import KeptMessage, KeptSummary, SummaryCache
+from mail_gateway.backends.kept import KeptMessage, KeptSummary, SummaryCache
 from mail_gateway.errors import ConfigurationError, TransientDeliveryError
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import SendResult, all_accepted
@@ -122,7 +122,7 @@ class FileBackend(EmailBackend):
             ) from exc
         return all_accepted(message.message_id, self.name, message.recipients)
 
-    # The ``Outbox`` reading interface (backends/outbox.py): the directory is the outbox.
+    # The ``KeptMail`` reading interface (backends/kept.py): the directory is what the backend kept.
 
     def _path(self, message_id: str) -> Path | None:
         return self.directory / f"{message_id}.eml" if _MESSAGE_ID.fullmatch(message_id) else None

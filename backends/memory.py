@@ -11,7 +11,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from mail_gateway.backends.base import EmailBackend
-from mail_gateway.backends.outbox import KeptMessage, KeptSummary, SummaryCache
+from mail_gateway.backends.kept import KeptMessage, KeptSummary, SummaryCache
 from mail_gateway.errors import MessageTooLargeError
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import SendResult, all_accepted
@@ -54,7 +54,7 @@ class MemoryBackend(EmailBackend):
         return all_accepted(message.message_id, self.name, message.recipients)
 
     @property
-    def outbox(self) -> list[KeptMessage]:
+    def messages(self) -> list[KeptMessage]:
         """A snapshot of the kept messages, oldest first (the oldest are dropped beyond the bounds)."""
         with self._lock:
             return list(self._messages)
@@ -64,10 +64,10 @@ class MemoryBackend(EmailBackend):
         self._bytes -= len(kept.data)
         self._summaries.forget(kept.id)
 
-    # The ``Outbox`` reading interface (backends/outbox.py).
+    # The ``KeptMail`` reading interface (backends/kept.py).
 
     def list_kept(self) -> list[KeptMessage]:
-        return self.outbox[::-1]
+        return self.messages[::-1]
 
     def kept_ids(self) -> list[str]:
         with self._lock:

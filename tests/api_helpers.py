@@ -14,7 +14,7 @@ HELLO: dict[str, Any] = {"from": "app@example.com", "to": ["friend@example.com"]
 
 
 def outbox(app) -> list:
-    return MailGateway.state(app).backend.outbox
+    return MailGateway.state(app).backend.messages
 
 
 def parsed(kept: Any) -> EmailMessage:

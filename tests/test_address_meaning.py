@@ -55,7 +55,7 @@ def test_the_outbox_lists_each_recipient_once_under_its_own_header(app, header, 
 
 
 def test_the_test_fixture_reads_recipients_with_the_same_parser() -> None:
-    from mail_gateway.testing.outbox import SentMessage
+    from mail_gateway.testing.captured import SentMessage
 
     data = b"From: app@example.com\r\nTo: =?utf-8?q?Smith=2C_Ann?= <ann@example.com>\r\nSubject: x\r\n\r\nhi\r\n"
     message = SentMessage(data, ("ann@example.com",))

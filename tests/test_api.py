@@ -26,7 +26,7 @@ def client(app):
 
 
 def outbox(app):
-    return MailGateway.state(app).backend.outbox
+    return MailGateway.state(app).backend.messages
 
 
 def assert_problem(response, status: int) -> dict:

@@ -107,7 +107,7 @@ def file_case(make_settings, smtp_server_factory, tmp_path) -> Case:
 
 def memory_case(make_settings, smtp_server_factory, tmp_path) -> Case:
     backend = create_backend(make_settings(mail_backend="memory", mail_memory_max_bytes=16 * 1024))
-    return Case(backend, lambda: [parsed(stored) for stored in backend.outbox],  # type: ignore[attr-defined]
+    return Case(backend, lambda: [parsed(stored) for stored in backend.messages],  # type: ignore[attr-defined]
                 refuse=lambda: render_email(message(body="x" * 20_000)))
 
 

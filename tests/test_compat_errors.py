@@ -130,4 +130,4 @@ def test_a_header_injection_is_bad_header_error(make_settings) -> None:
             with pytest.raises(flask_mailman.BadHeaderError) as caught:
                 message.send()
             assert isinstance(caught.value, BadHeaderError) and isinstance(caught.value, InvalidMessageError)
-    assert MailGateway.state(app).backend.outbox == []
+    assert MailGateway.state(app).backend.messages == []

@@ -28,7 +28,7 @@ def test_flask_mailman_send_goes_through_the_configured_backend(make_settings) -
     MailGateway(app, settings=make_settings(mail_backend="memory"))
     response = app.test_client().get("/send")
     assert response.get_data(as_text=True) == "Email sent!"
-    [stored] = MailGateway.state(app).backend.outbox
+    [stored] = MailGateway.state(app).backend.messages
     assert parsed(stored)["Subject"] == "Hello"
     assert stored.recipients == ("friend@example.com",)
 
@@ -40,7 +40,7 @@ def test_send_returns_a_count_and_leaves_the_result_on_the_message(make_settings
     with app.app_context():
         assert message.send() == 1
     assert message.gateway_status.accepted[0].email == "friend@example.com"
-    assert message.gateway_status.message_id == parsed(MailGateway.state(app).backend.outbox[0])["Message-ID"]
+    assert message.gateway_status.message_id == parsed(MailGateway.state(app).backend.messages[0])["Message-ID"]
 
 
 def test_factory_pattern_and_several_apps_keep_their_own_state(make_settings) -> None:
@@ -49,12 +49,12 @@ def test_factory_pattern_and_several_apps_keep_their_own_state(make_settings) ->
     gateway.init_app(first, settings=make_settings(mail_backend="memory"))
     gateway.init_app(second, settings=make_settings(mail_backend="memory"))
     first.test_client().get("/send")
-    assert len(MailGateway.state(first).backend.outbox) == 1
-    assert MailGateway.state(second).backend.outbox == []
+    assert len(MailGateway.state(first).backend.messages) == 1
+    assert MailGateway.state(second).backend.messages == []
     assert not hasattr(gateway, "app")
     with second.app_context():
         gateway.send(EmailMessage("Direct", "Body", "app@example.com", ["friend@example.com"]))
-    assert len(MailGateway.state(second).backend.outbox) == 1
+    assert len(MailGateway.state(second).backend.messages) == 1
 
 
 def test_double_registration_is_an_error(make_settings) -> None:
@@ -76,7 +76,7 @@ def test_default_sender_applies_to_flask_mailman_messages(make_settings) -> None
     MailGateway(app, settings=make_settings(mail_backend="memory", mail_default_sender="App <app@example.com>"))
     with app.app_context():
         EmailMessage("Hi", "Body", to=["friend@example.com"]).send()
-    assert parsed(MailGateway.state(app).backend.outbox[0])["From"] == "App <app@example.com>"
+    assert parsed(MailGateway.state(app).backend.messages[0])["From"] == "App <app@example.com>"
 
 
 def test_options_no_backend_understands_are_refused(make_settings) -> None:

@@ -101,4 +101,4 @@ def test_library_messages_are_held_to_the_same_rule(make_settings, field, value)
     setattr(message, "extra_headers" if field == "headers" else field, value)
     with pytest.raises(InvalidMessageError, match="U\\+"):
         backend.send_messages([message])
-    assert backend.outbox == []
+    assert backend.messages == []

@@ -82,7 +82,7 @@ def test_a_domain_without_an_idna_2008_encoding_is_a_422_or_refused(make_setting
     backend = create_backend(make_settings(mail_backend="memory"))
     with pytest.raises(InvalidMessageError, match=r"to\[0\]: .* U\+2603"):
         backend.send_messages([EmailMessage("Hi", "body", "app@example.com", ["bob@\u2603.example"])])
-    assert backend.outbox == []
+    assert backend.messages == []
 
 
 labels = st.text(alphabet=st.sampled_from(TRICKY) | st.characters(codec="utf-8", exclude_categories=("Cs",)),

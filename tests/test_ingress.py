@@ -45,7 +45,7 @@ def test_the_memory_backend_keeps_the_message_unchanged(ingress_factory) -> None
     data = message_bytes()
     with ingress.client() as client:
         assert client.sendmail(SENDER, RECIPIENTS, data) == {}
-    [stored] = ingress.backend.outbox
+    [stored] = ingress.backend.messages
     assert stored.envelope_from == SENDER and list(stored.recipients) == RECIPIENTS
     assert stored.data == data and parsed(stored)["Message-ID"] == "<ingress-test@example.com>"
 
@@ -73,7 +73,7 @@ def test_a_message_without_message_id_is_relayed_without_one_added(ingress_facto
     with ingress.client() as client:
         code, reply = data_reply(client, SENDER, RECIPIENTS[:1], data)
     assert code == 250
-    assert ingress.backend.outbox[0].data == data
+    assert ingress.backend.messages[0].data == data
 
 
 def test_451_while_the_upstream_is_down_then_250_once_it_is_back_and_delivered_once(make_settings,
@@ -168,7 +168,7 @@ def test_a_message_over_the_size_limit_is_refused_with_552(ingress_factory) -> N
         assert code == 250 and client.rcpt(RECIPIENTS[0])[0] == 250
         assert client.data(big)[0] == 552
         assert client.noop()[0] == 250  # the session goes on
-    assert ingress.backend.outbox == []
+    assert ingress.backend.messages == []
 
 
 def test_recipients_beyond_the_limit_are_refused_at_rcpt(ingress_factory) -> None:
@@ -178,7 +178,7 @@ def test_recipients_beyond_the_limit_are_refused_at_rcpt(ingress_factory) -> Non
         client.mail(SENDER)
         assert [client.rcpt(f"r{i}@example.com")[0] for i in range(3)] == [250, 250, 452]
         assert client.data(message_bytes())[0] == 250
-    assert ingress.backend.outbox[0].recipients == ("r0@example.com", "r1@example.com")
+    assert ingress.backend.messages[0].recipients == ("r0@example.com", "r1@example.com")
 
 
 @dataclass
@@ -240,7 +240,7 @@ def test_sessions_beyond_the_limit_are_told_to_come_back_later(ingress_factory) 
         assert second.noop()[0] == 250
     finally:
         second.close()
-    assert len(ingress.backend.outbox) == 1
+    assert len(ingress.backend.messages) == 1
 
 
 def test_an_idle_client_is_disconnected_after_the_command_timeout(ingress_factory) -> None:
@@ -307,7 +307,7 @@ def test_a_non_ascii_address_needs_smtputf8_declared_at_mail_from(ingress_factor
         assert client.mail(SENDER, ["SMTPUTF8"])[0] == 250
         client.send(b"RCPT TO:<j\xf6rg@example.com>\r\n")  # Latin-1, not UTF-8
         assert client.getreply()[0] == 553
-    assert [m.recipients for m in ingress.backend.outbox] == [(RECIPIENTS[0],), ("j\u00f6rg@b\u00fccher.example",)]
+    assert [m.recipients for m in ingress.backend.messages] == [(RECIPIENTS[0],), ("j\u00f6rg@b\u00fccher.example",)]
 
 
 def test_the_smtp_ingress_and_the_http_api_share_one_backend(make_settings) -> None:
@@ -323,4 +323,4 @@ def test_the_smtp_ingress_and_the_http_api_share_one_backend(make_settings) -> N
     response = app.test_client().post("/v1/messages", json={"from": SENDER, "to": RECIPIENTS, "text": "Hi",
                                                             "subject": "Over HTTP"})
     assert response.status_code == 202
-    assert [parsed(m)["Subject"] for m in backend.outbox] == ["Over SMTP", "Over HTTP"]
+    assert [parsed(m)["Subject"] for m in backend.messages] == ["Over SMTP", "Over HTTP"]

@@ -87,7 +87,7 @@ def test_idle_connections_from_one_address_cannot_lock_out_another(ingress_facto
                 break
         with _client(ingress.port, "127.0.0.3") as client:
             client.sendmail(SENDER, [RECIPIENT], message_bytes())
-        assert len(ingress.backend.outbox) == 1
+        assert len(ingress.backend.messages) == 1
     finally:
         for hog in hogs:
             hog.close()
@@ -111,5 +111,5 @@ def test_a_session_has_a_bounded_length(ingress_factory) -> None:
         while time.monotonic() < deadline and not _closed(client):
             time.sleep(0.2)
         assert time.monotonic() < deadline, "the session was not closed"
-    assert len(ingress.backend.outbox) == 1
+    assert len(ingress.backend.messages) == 1
     wait_until(lambda: ingress.server.active_sessions == 0, "the session slot is free again")

@@ -101,7 +101,7 @@ def test_swaks_delivers_through_the_ingress(ingress_factory) -> None:
     ingress = ingress_factory(mail_backend="memory")
     done = _swaks(ingress.port)
     assert done.returncode == 0, done.stdout + done.stderr
-    [stored] = ingress.backend.outbox
+    [stored] = ingress.backend.messages
     message = parsed(stored)
     assert message["Subject"] == "via swaks" and "Sent by swaks." in message.get_content()
     assert stored.envelope_from == "app@example.com" and stored.recipients == ("friend@example.com",)
@@ -121,7 +121,7 @@ def test_swaks_with_starttls_and_auth(ingress_factory, tmp_path) -> None:
     assert refused.returncode != 0 and "535" in refused.stdout
     done = _swaks(ingress.port, "--tls", "--auth", "PLAIN", "--auth-user", "app", "--auth-password", "correct-horse")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert len(ingress.backend.outbox) == 1
+    assert len(ingress.backend.messages) == 1
 
 
 @needs_swaks

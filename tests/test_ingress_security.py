@@ -51,7 +51,7 @@ def test_auth_is_required_when_users_are_set(ingress_factory) -> None:
     with ingress.client() as client, pytest.raises(smtplib.SMTPSenderRefused) as refused:
         client.sendmail(SENDER, [RECIPIENT], message_bytes())
     assert refused.value.smtp_code == 530
-    assert ingress.backend.outbox == []
+    assert ingress.backend.messages == []
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
@@ -75,7 +75,7 @@ def test_a_known_user_may_send_and_is_named_in_the_log(ingress_factory, mechanis
         client.user, client.password = "cron", "battery-staple"
         assert client.auth(mechanism, getattr(client, f"auth_{mechanism.lower()}"))[0] == 235
         assert client.sendmail(SENDER, [RECIPIENT], message_bytes()) == {}
-    assert len(ingress.backend.outbox) == 1
+    assert len(ingress.backend.messages) == 1
     assert "user=cron" in caplog.text
     assert "battery-staple" not in caplog.text and _plain("cron", "battery-staple") not in caplog.text
 
@@ -91,7 +91,7 @@ def test_auth_before_starttls_is_refused_and_works_after_it(ingress_factory, tls
         assert client.has_extn("auth")
         client.login("app", "correct-horse")
         assert client.sendmail(SENDER, [RECIPIENT], message_bytes()) == {}
-    assert len(ingress.backend.outbox) == 1
+    assert len(ingress.backend.messages) == 1
 
 
 def test_starttls_with_a_test_certificate_carries_the_message(ingress_factory, tls_files, client_context) -> None:
@@ -101,7 +101,7 @@ def test_starttls_with_a_test_certificate_carries_the_message(ingress_factory, t
         client.starttls(context=client_context)  # verifies the certificate and the host name
         assert client.sock.version() is not None
         assert client.sendmail(SENDER, [RECIPIENT], data) == {}
-    assert ingress.backend.outbox[0].data == data
+    assert ingress.backend.messages[0].data == data
 
 
 @pytest.mark.parametrize(

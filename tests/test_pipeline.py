@@ -260,4 +260,4 @@ def test_a_step_refusal_is_logged_and_answered_like_the_sender_policys(make_sett
         assert smtp.mail("app@example.com")[0] == 250 and smtp.rcpt("friend@example.com")[0] == 250
         code, reply = smtp.data(b"From: app@example.com\r\nSubject: forbidden\r\n\r\nhi\r\n")
     assert code == 550 and reply.startswith(b"5.7.1")
-    assert ingress.backend.outbox == []
+    assert ingress.backend.messages == []

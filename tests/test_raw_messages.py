@@ -84,7 +84,7 @@ def test_the_ingress_holds_the_same_998_octet_rule(ingress_factory) -> None:
         with pytest.raises(smtplib.SMTPDataError) as caught:
             client.sendmail("app@example.com", ["friend@example.com"], b"Subject: x\r\n\r\n" + b"y" * 999 + b"\r\n")
     assert caught.value.smtp_code == 554 and b"line 3 is 999 octets" in caught.value.smtp_error
-    assert len(ingress.backend.outbox) == 1
+    assert len(ingress.backend.messages) == 1
 
 
 def test_composed_messages_keep_every_line_within_998_octets(smtp_server, make_settings) -> None:

@@ -90,7 +90,7 @@ def test_the_library_path_is_held_to_the_entries_without_a_prefix(make_settings)
     with pytest.raises(PermanentDeliveryError, match="GATEWAY_ALLOWED_SENDERS"):
         sender.send_email(EmailMessage("Hi", "body", CEO, ["friend@example.com"]))
     assert sender.send_email(EmailMessage("Hi", "body", "app@example.com", ["friend@example.com"])).accepted
-    assert [kept.envelope_from for kept in sender.backend.outbox] == ["app@example.com"]
+    assert [kept.envelope_from for kept in sender.backend.messages] == ["app@example.com"]
 
 
 def test_each_ingress_user_sends_only_as_its_own_entries(ingress_factory) -> None:
@@ -111,7 +111,7 @@ def test_each_ingress_user_sends_only_as_its_own_entries(ingress_factory) -> Non
             client.sendmail("ceo@bank.example", ["friend@example.com"], b"From: ceo@bank.example\r\n\r\nhi\r\n")
         assert caught.value.smtp_code == 550
         assert client.sendmail("app@example.com", ["friend@example.com"], b"From: app@example.com\r\n\r\nhi\r\n") == {}
-    assert [m.envelope_from for m in ingress.backend.outbox] == ["app@example.com"]
+    assert [m.envelope_from for m in ingress.backend.messages] == ["app@example.com"]
 
 
 @pytest.mark.parametrize(("env", "says"), [

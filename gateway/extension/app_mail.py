@@ -15,11 +15,11 @@ from typing import Any
 from flask import Flask
 from flask_mailman import EmailMessage, EmailMultiAlternatives
 
-from mail_gateway.backends.outbox import outbox_of
+from mail_gateway.backends.kept import kept_mail_of
 from mail_gateway.extension.connection import Connection
 from mail_gateway.extension.connection_senders import connection_sender
 from mail_gateway.extension.flask_mail import Message, email_dispatched
-from mail_gateway.extension.sent_email import SentOutbox
+from mail_gateway.extension.sent_email import SentMail
 from mail_gateway.mail.result import SendResult
 from mail_gateway.runtime import RUNTIME_KEY
 from mail_gateway.settings import GatewaySettings
@@ -126,11 +126,11 @@ class AppMail:
         return connection.send_messages(messages)
 
     @property
-    def outbox(self) -> SentOutbox:
+    def outbox(self) -> SentMail:
         """What the backend kept (memory, file, or console in development), oldest first, as message objects."""
         for sender in (self.state.sender, self.state.alternates.get("memory")):
-            kept = outbox_of(sender.backend) if sender is not None else None
+            kept = kept_mail_of(sender.backend) if sender is not None else None
             if kept is not None:
-                return SentOutbox(kept)
+                return SentMail(kept)
         raise RuntimeError(f"mail.outbox lists what the memory backend kept, and this app sends with "
                            f"{self.state.sender.backend.name}; set TESTING=True or MAIL_BACKEND=memory")

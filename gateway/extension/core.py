@@ -28,7 +28,7 @@ from mail_gateway.backends.base import EmailBackend
 from mail_gateway.extension.app_mail import STATE_KEY, AppMail
 from mail_gateway.extension.connection import Connection
 from mail_gateway.extension.flask_mail import email_dispatched
-from mail_gateway.extension.sent_email import SentOutbox
+from mail_gateway.extension.sent_email import SentMail
 from mail_gateway.mail.result import SendResult
 from mail_gateway.runtime import Runtime
 from mail_gateway.settings import GatewaySettings, load_settings
@@ -148,5 +148,5 @@ class MailGateway:
         return self._mail().send_mass_mail(datatuple, **kwargs)
 
     @property
-    def outbox(self) -> SentOutbox:
+    def outbox(self) -> SentMail:
         return self._mail().outbox

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from email.message import Message
 from typing import Any, overload
 
+from mail_gateway.backends.kept import KeptMail, KeptMessage
 from mail_gateway.backends.memory import MemoryBackend
-from mail_gateway.backends.outbox import KeptMessage, Outbox
 from mail_gateway.mail.reader import MessageReader
 
 # Headers that have attributes of their own; the rest are ``extra_headers``.
@@ -88,16 +88,16 @@ class SentEmail:
         return f"<SentEmail to={self.to!r} subject={self.subject!r}>"
 
 
-class SentOutbox(Sequence[SentEmail]):
+class SentMail(Sequence[SentEmail]):
     """The kept messages, oldest first: ``len()``, indexing, iteration and ``clear()``, as on a list."""
 
-    def __init__(self, outbox: Outbox) -> None:
-        self._outbox = outbox
+    def __init__(self, kept: KeptMail) -> None:
+        self._kept_mail = kept
 
     def _kept(self) -> list[KeptMessage]:
-        if isinstance(self._outbox, MemoryBackend):
-            return self._outbox.outbox
-        return self._outbox.list_kept()[::-1]
+        if isinstance(self._kept_mail, MemoryBackend):
+            return self._kept_mail.messages
+        return self._kept_mail.list_kept()[::-1]
 
     def __len__(self) -> int:
         return len(self._kept())
@@ -113,7 +113,7 @@ class SentOutbox(Sequence[SentEmail]):
         return [SentEmail(kept) for kept in found] if isinstance(index, slice) else SentEmail(found)
 
     def clear(self) -> None:
-        self._outbox.clear()
+        self._kept_mail.clear()
 
     def __repr__(self) -> str:
-        return f"<SentOutbox {len(self)} message(s)>"
+        return f"<SentMail {len(self)} message(s)>"

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, json, request, send_file
 
-from mail_gateway.backends.outbox import KeptMessage, Outbox, outbox_of
+from mail_gateway.backends.kept import KeptMail, KeptMessage, kept_mail_of
 from mail_gateway.http import docs
 from mail_gateway.http.problems import Problem
 from mail_gateway.http.query import parse_query
@@ -26,9 +26,9 @@ CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy
 READ_ERRORS = (401, 404)
 
 
-def current_outbox() -> Outbox:
+def current_outbox() -> KeptMail:
     backend = Runtime.of().backend
-    outbox = outbox_of(backend)
+    outbox = kept_mail_of(backend)
     if outbox is None:
         raise Problem(
             404, "No outbox",

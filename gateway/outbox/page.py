@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, url_for
 
-from mail_gateway.backends.outbox import outbox_of
+from mail_gateway.backends.kept import kept_mail_of
 from mail_gateway.http import docs
 from mail_gateway.http.problems import Problem
 from mail_gateway.mail.reader import FoundAttachment, MessageReader
@@ -65,7 +65,7 @@ disabled_blueprint = docs.for_browsers(Blueprint("outbox_page_disabled", __name_
 def page() -> Response:
     """The developer outbox page (HTML)."""
     backend = Runtime.of().backend
-    outbox = outbox_of(backend)
+    outbox = kept_mail_of(backend)
     ids = outbox.kept_ids() if outbox is not None else []
     listed = [s for s in map(outbox.summary, ids[:PAGE_LIMIT]) if s is not None] if outbox is not None else []
     summaries = [{"id": s.id, "from": s.from_, "subject": s.subject, "date": s.date or ""} for s in listed]

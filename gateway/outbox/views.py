@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mail_gateway.backends.outbox import KeptMessage, KeptSummary
+from mail_gateway.backends.kept import KeptMessage, KeptSummary
 from mail_gateway.mail.reader import MessageReader
 
 

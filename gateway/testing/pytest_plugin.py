@@ -23,18 +23,18 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from mail_gateway.testing.outbox import MailOutbox
+    from mail_gateway.testing.captured import CapturedMail
 
 
 @pytest.fixture
-def mail_outbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[MailOutbox]:
+def mail_outbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[CapturedMail]:
     """An empty outbox that every gateway sender delivers to during the test."""
     from mail_gateway.backends.memory import MemoryBackend
     from mail_gateway.backends.registry import backend_override
     from mail_gateway.settings import GatewaySettings
-    from mail_gateway.testing.outbox import MailOutbox
+    from mail_gateway.testing.captured import CapturedMail
 
     monkeypatch.setenv("MAIL_BACKEND", "memory")
     backend = MemoryBackend(GatewaySettings(_env_file=None, gateway_env="testing", mail_backend="memory").memory)
     with backend_override(backend):
-        yield MailOutbox(backend, monkeypatch)
+        yield CapturedMail(backend, monkeypatch)

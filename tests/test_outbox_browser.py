@@ -135,7 +135,7 @@ def test_messages_appear_open_render_sandboxed_and_clear(app, base_url, served_p
     expect(page.locator("#empty")).to_be_visible()
     expect(page.locator("#detail")).to_be_hidden()
     expect(page.locator("#count")).to_have_text("0 messages")
-    assert MailGateway.state(app).backend.outbox == []
+    assert MailGateway.state(app).backend.messages == []
 
 
 def test_an_attachment_downloads_from_the_message_page(app, base_url, page, tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Reading back the mail a backend kept: what the outbox API, the outbox page and the test fixture need.
 
-Backends that keep what they deliver (memory, file) implement ``Outbox``; the console backend keeps a copy in
-``.kept`` in development. ``outbox_of(backend)`` finds either and answers None for the rest (smtp hands mail
+Backends that keep what they deliver (memory, file) implement ``KeptMail``; the console backend keeps a copy in
+``.kept`` in development. ``kept_mail_of(backend)`` finds either and answers None for the rest (smtp hands mail
 on; console outside development only prints it), so callers can say why there is nothing to show.
 
 Reading costs what is shown: ``kept_ids()`` lists ids without reading a message, and ``summary(id)`` parses a
@@ -88,7 +88,7 @@ class SummaryCache:
 
 
 @runtime_checkable
-class Outbox(Protocol):
+class KeptMail(Protocol):
     def kept_ids(self) -> list[str]:
         """The id of every kept message, newest first, without reading any of them."""
         ...
@@ -114,8 +114,8 @@ class Outbox(Protocol):
         ...
 
 
-def outbox_of(backend: object) -> Outbox | None:
-    if isinstance(backend, Outbox):
+def kept_mail_of(backend: object) -> KeptMail | None:
+    if isinstance(backend, KeptMail):
         return backend
     kept = getattr(backend, "kept", None)  # a backend that keeps a copy beside its own work (console)
-    return kept if isinstance(kept, Outbox) else None
+    return kept if isinstance(kept, KeptMail) else None

@@ -44,7 +44,7 @@ def _wanted(value: str | list[str] | None) -> set[str]:
     return _specs([value] if isinstance(value, str) else list(value))
 
 
-class MailOutbox:
+class CapturedMail:
     """The messages sent during one test, oldest first: ``len()``, iteration and indexing work as on a list."""
 
     def __init__(self, backend: MemoryBackend, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,10 +53,10 @@ class MailOutbox:
 
     @property
     def messages(self) -> list[SentMessage]:
-        return [SentMessage(kept.data, kept.recipients) for kept in self.backend.outbox]
+        return [SentMessage(kept.data, kept.recipients) for kept in self.backend.messages]
 
     def __len__(self) -> int:
-        return len(self.backend.outbox)
+        return len(self.backend.messages)
 
     def __iter__(self) -> Iterator[SentMessage]:
         return iter(self.messages)
@@ -71,7 +71,7 @@ class MailOutbox:
         return self.messages[index]
 
     def __repr__(self) -> str:
-        return f"<MailOutbox {len(self)} message(s)>"
+        return f"<CapturedMail {len(self)} message(s)>"
 
     def clear(self) -> None:
         self.backend.clear()
