@@ -2,8 +2,10 @@
 
 Each sink (an SMTP server in its own process) is started once and every scenario of its group runs against
 it: the smtplib floor first, then the Flask mail extensions, the gateway's backend as a library, and the
-gateway over HTTP under waitress. Then the HTTP overhead alone (memory backend against a plain Flask route)
-and the peak memory of a large attachment. Every repetition is checked against the sink's own count.
+gateway over HTTP under waitress. Then the HTTP overhead alone (memory backend against a plain Flask route),
+what DKIM signing costs (signed sends against unsigned ones), what a stored template costs (template
+sends against plain ones) and the peak memory of a large attachment.
+Every repetition is checked against the sink's own count.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from benchmarks.report import QUEUED_ACCEPT, QUEUED_DRAIN
 from benchmarks.results import MemoryRow, Row
 from benchmarks.scaling_http import scale_out
 from benchmarks.servers import server_group
+from benchmarks.signing import signing_group
+from benchmarks.templates import template_group
 
 SERVERS_TITLE = "HTTP servers"
 LIBRARY = [
@@ -184,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     for kind, latency in plan.sinks:
         rows += sink_group(kind, latency, plan)
     rows += overhead_group(plan)
+    rows += [logged(row) for row in signing_group(plan)]
+    rows += [logged(row) for row in template_group(plan)]
     log(f"{SERVERS_TITLE}: {plan.idle_clients} idle and {plan.slow_clients} slow clients")
     server_rows, connections = server_group(plan)
     rows += [logged(row) for row in server_rows]

@@ -16,6 +16,7 @@ from mail_gateway.sending import Sender
 from mail_gateway.sending.pipeline import build_pipeline
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.store.database import Store
+from mail_gateway.templating.library import TemplateLibrary
 
 
 def build_sender(settings: GatewaySettings, backend: EmailBackend | None = None, *, store: Store | None = None,
@@ -28,11 +29,13 @@ def build_sender(settings: GatewaySettings, backend: EmailBackend | None = None,
     ``store``: one already open to use (an app's, for the senders of its connections). ``direct``: the backend
     delivers at once whatever GATEWAY_DELIVERY says, for a backend the workers do not use (a connection's own, a
     test's outbox): a message queued through it would leave through the workers' backend instead."""
-    if store is None:
-        store = Store(settings.store_url, pool_size=settings.gateway_queue_workers + 4)
-        if settings.queued or store.shared:
-            open_store(store)
+    given = store
+    store = store or Store(settings.store_url, pool_size=settings.gateway_queue_workers + 4)
+    # The folder of template files is read and checked before the store opens: a broken file stops start-up first.
+    templates = TemplateLibrary(store, settings.templates)
+    if given is None and (settings.queued or store.shared):
+        open_store(store)
     spool = Spool(store, settings) if settings.queued and not direct else None
     if backend is None:
         backend = create_backend(delivery_settings(settings) if spool is not None else settings)
-    return Sender(settings, backend, spool, pipeline=build_pipeline(settings)), store
+    return Sender(settings, backend, spool, pipeline=build_pipeline(settings), templates=templates), store

@@ -9,7 +9,8 @@ place (``mail_gateway.ingress.replies``).
     GatewayError
     ├── ConfigurationError            the configuration cannot work (start-up)
     ├── InvalidMessageError           the message is unusable; ``errors`` lists each field and its fix
-    │   └── HeaderInjectionError      a control character or line break where a header would hold it
+    │   ├── HeaderInjectionError      a control character or line break where a header would hold it
+    │   └── TemplateError             a template cannot be saved or rendered (its name, part, line, variable)
     ├── DeliveryError                 the backend did not accept the message
     │   ├── TransientDeliveryError    nothing accepted; a later attempt may work
     │   │   └── ConnectionSetupError  the upstream could not be reached or refused the session
@@ -22,10 +23,12 @@ place (``mail_gateway.ingress.replies``).
     │   └── DeliveryOutcomeUnknownError  the reply to the final dot was lost
     ├── StoreUnavailableError         the store did not answer within its bound; nothing was written
     │   └── StoreRejectedError        the store refused the change itself: trying it again fails again
-    └── QueueError                    a request about queued messages that cannot be served
-        ├── QueuedDeliveryOffError    the gateway delivers directly and keeps no queue
-        ├── NoSuchQueuedMessageError  no message has that id
-        └── NothingPendingError       the message has no recipient left to retry or cancel
+    ├── QueueError                    a request about queued messages that cannot be served
+    │   ├── QueuedDeliveryOffError    the gateway delivers directly and keeps no queue
+    │   ├── NoSuchQueuedMessageError  no message has that id
+    │   └── NothingPendingError       the message has no recipient left to retry or cancel
+    ├── NoSuchTemplateError           no stored template or template file has that name
+    └── TemplateConflictError         a template's name is taken, or it is a file and cannot be changed
 
 These classes are plain. Code written for Flask-Mail, flask-mailman or Django catches ``smtplib`` exceptions,
 ``BadHeaderError`` or ``AssertionError``; the library API raises subclasses of these that are the old classes too,
@@ -77,6 +80,19 @@ class InvalidMessageError(GatewayError, ValueError):
 
 class HeaderInjectionError(InvalidMessageError):
     """A header field would hold a control character or a line break (header injection)."""
+
+
+class TemplateError(InvalidMessageError):
+    """A template cannot be saved or rendered: its ``template`` name, ``part`` (subject, text, html), ``line`` and
+    missing ``variable``, where known; ``errors`` names the field to fix (the part, or ``variables.<name>``)."""
+
+    def __init__(self, message: str, *, template: str | None = None, part: str | None = None,
+                 line: int | None = None, variable: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, field=field or part or "template")
+        self.template = template
+        self.part = part
+        self.line = line
+        self.variable = variable
 
 
 class DeliveryError(GatewayError):
@@ -185,3 +201,15 @@ class NoSuchQueuedMessageError(QueueError):
 
 class NothingPendingError(QueueError):
     """Every recipient of the message already has a final outcome: nothing is left to retry or cancel."""
+
+
+class NoSuchTemplateError(GatewayError):
+    """No stored template and no file of GATEWAY_TEMPLATES_DIR has this name."""
+
+
+class TemplateConflictError(GatewayError):
+    """``reason``: ``exists`` (the name is taken) or ``read-only`` (a file of GATEWAY_TEMPLATES_DIR has it)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

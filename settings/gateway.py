@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.settings.app_config import AppConfigSource
 from mail_gateway.settings.core import CoreSettings, Subject
+from mail_gateway.settings.dkim import DkimSettings
 from mail_gateway.settings.flask_compat import FlaskMailSettings
 from mail_gateway.settings.http import HttpApiSettings
 from mail_gateway.settings.ingress import IngressSettings
@@ -22,13 +23,15 @@ from mail_gateway.settings.senders import SenderSettings
 from mail_gateway.settings.smtp import SmtpSettings
 from mail_gateway.settings.store import QueueSettings, StoreSettings, WebhookSettings
 from mail_gateway.settings.subjects import BySubject
+from mail_gateway.settings.templates import TemplateSettings
 
 DEFAULT_BACKEND_BY_ENV = {"development": "console", "testing": "memory", "production": "smtp"}
 
 
 class GatewaySettings(BySubject, BaseSettings, CoreSettings, FileSettings, ConsoleSettings, MemorySettings,
                       SmtpSettings, HttpApiSettings, IngressSettings, OutboxSettings, FlaskMailSettings,
-                      SenderSettings, StoreSettings, WebhookSettings, QueueSettings):
+                      SenderSettings, StoreSettings, WebhookSettings, QueueSettings, DkimSettings,
+                      TemplateSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",

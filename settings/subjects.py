@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.settings.core import CoreSettings, Subject
+from mail_gateway.settings.dkim import DkimSettings
 from mail_gateway.settings.flask_compat import FlaskMailSettings
 from mail_gateway.settings.http import HttpApiSettings
 from mail_gateway.settings.ingress import IngressSettings
@@ -34,13 +35,14 @@ from mail_gateway.settings.outbox import OutboxSettings
 from mail_gateway.settings.senders import SenderSettings
 from mail_gateway.settings.smtp import SmtpSettings
 from mail_gateway.settings.store import QueueSettings, StoreSettings, WebhookSettings
+from mail_gateway.settings.templates import TemplateSettings
 
 # Each attribute of GatewaySettings that holds a subject's model, and that model's class.
 SUBJECTS: dict[str, type[Subject]] = {
     "core": CoreSettings, "smtp": SmtpSettings, "http": HttpApiSettings, "ingress": IngressSettings,
     "outbox": OutboxSettings, "senders": SenderSettings, "flask_mail": FlaskMailSettings, "store": StoreSettings,
     "queue": QueueSettings, "webhooks": WebhookSettings, "console": ConsoleSettings, "memory": MemorySettings,
-    "file": FileBackendSettings,
+    "file": FileBackendSettings, "dkim": DkimSettings, "templates": TemplateSettings,
 }
 
 S = TypeVar("S", bound=Subject)
@@ -103,6 +105,14 @@ class BySubject:
     @property
     def webhooks(self) -> WebhookSettings:
         return self._subject("webhooks", WebhookSettings)
+
+    @property
+    def dkim(self) -> DkimSettings:
+        return self._subject("dkim", DkimSettings)
+
+    @property
+    def templates(self) -> TemplateSettings:
+        return self._subject("templates", TemplateSettings)
 
     @property
     def memory(self) -> MemorySettings:

@@ -24,6 +24,7 @@ def test_smoke_run_delivers_exactly_what_it_reports(tmp_path: Path) -> None:
     rows = data["rows"]
     groups = {row["group"] for row in rows}
     assert groups == {"aiosmtpd sink", "asyncio sink, +5 ms per reply", "HTTP overhead, no SMTP",
+                      "DKIM signing, aiosmtpd sink", "Templates, asyncio sink",
                       "HTTP servers, memory backend", "scale-out: drain on PostgreSQL, asyncio sink +5 ms per reply",
                       "scale-out: HTTP accept, queued, 1 message/request", "scale-out: direct over HTTP, asyncio sink"}
     flask_mail = importlib.util.find_spec("flask_mail") is not None
@@ -39,10 +40,16 @@ def test_smoke_run_delivers_exactly_what_it_reports(tmp_path: Path) -> None:
             assert run["accepted"] == run["expected"] > 0, row["name"]
             if row["group"] not in ("HTTP overhead, no SMTP", "HTTP servers, memory backend"):
                 assert run["sink_delta"] == run["accepted"], row["name"]
-    assert sum(1 for row in rows if row["is_floor"]) == 7
+    assert sum(1 for row in rows if row["is_floor"]) == 9
     measured = {row["name"].split(":")[0] for row in rows if row["runs"]}
     assert {"smtplib floor", "flask-mailman send_mail, per message", "gateway library",
             "gateway HTTP", "plain Flask JSON route, 2 clients"} <= measured
+    templates = [row["name"].split(" (")[0] for row in rows if row["group"] == "Templates, asyncio sink"
+                 and row["runs"]]
+    assert templates == ["gateway HTTP, plain message"] + ["gateway HTTP, stored template"] * 2
+    signing = [row["name"] for row in rows if row["group"] == "DKIM signing, aiosmtpd sink" and row["runs"]]
+    assert signing == ["gateway HTTP, unsigned, 2 clients", "gateway HTTP, DKIM rsa-sha256, 2048-bit key, 2 clients",
+                       "gateway HTTP, DKIM ed25519-sha256, 2 clients"]
     # Queued delivery: the durable accept rate where no latency is added, the drain of a backlog in each group;
     # both checked above against the sink's count (the drain also against the store's count of delivered).
     queued = {(row["group"], row["name"].split(":")[0]) for row in rows if row["runs"] and "queued" in row["name"]}

@@ -41,7 +41,9 @@ CASES = [(path, "POST", mode) for path in ("/v1/messages", "/v1/messages/batch",
          for mode in ("positive", "negative", "sendable")] + [("/healthz", "GET", "positive"),
                                                               ("/openapi.json", "GET", "positive"),
                                                               ("/v1/outbox", "GET", "positive"),
-                                                              ("/v1/outbox", "GET", "negative")]
+                                                              ("/v1/outbox", "GET", "negative")] + [
+    (path, "POST", mode) for path in ("/v1/templates", "/v1/templates/{name}/render")
+    for mode in ("positive", "negative")]
 
 
 def _sendable_message(message: dict) -> dict:

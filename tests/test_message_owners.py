@@ -25,7 +25,7 @@ from mail_gateway.ingress.server import IngressServer
 from mail_gateway.settings import load_settings
 from mail_gateway.store import messages
 from mail_gateway.store.database import Store
-from mail_gateway.store.engine import MIGRATIONS
+from mail_gateway.store.engine import MIGRATIONS, head_revision
 
 KEYS = "a:key-a,b:key-b,ops:key-ops,key-plain-1,key-plain-2"
 ADMIN = "ops"
@@ -259,7 +259,8 @@ def test_messages_stored_before_the_upgrade_have_no_owner(engine, request, tmp_p
             Store(url).open()
         monkeypatch.setenv("GATEWAY_STORE_URL", url)
         upgraded = CliRunner().invoke(main, ["db", "upgrade"])
-        assert upgraded.exit_code == 0 and "from 0001 to revision 0002" in upgraded.output, upgraded.output
+        assert upgraded.exit_code == 0, upgraded.output
+        assert f"from 0001 to revision {head_revision()}" in upgraded.output, upgraded.output
         assert CliRunner().invoke(main, ["db", "check"]).exit_code == 0
     store = Store(url).open()  # an SQLite store upgrades itself here
     found = store.read(lambda conn: messages.get_message(conn, "old-one", 0))

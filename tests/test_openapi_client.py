@@ -35,7 +35,7 @@ PACKAGE = "mail_gateway_client"
 API_KEY = "client-key"
 # message/rfc822 is the right type for a message as delivered; the generator reads it as bytes when told to.
 GENERATOR_CONFIG = {"post_hooks": [], "content_type_overrides": {"message/rfc822": "application/octet-stream"}}
-TAGS = {"messages", "queue", "outbox", "health", "openapi"}
+TAGS = {"messages", "queue", "outbox", "health", "openapi", "templates"}
 ATTACHMENT = {"filename": "note.txt", "content": base64.b64encode(b"attached bytes").decode()}
 RAW = {"mail_from": "app@example.com", "rcpt_to": ["friend@example.com"],
        "data": base64.b64encode(b"Subject: raw\r\n\r\nbody\r\n").decode()}
@@ -165,6 +165,31 @@ def test_a_generated_client_reads_every_direct_answer(generated, document, make_
         assert api.parsed("Health", api("health", "get_health"), 200).status == "ok"
         assert api.parsed("Ready", api("health", "get_readiness"), 200).backend == "memory"
         _outbox(api, sent.message_id)
+        _templates(api)
+
+
+def _templates(api: Api) -> None:
+    """Every /v1/templates route, and a message sent with a template."""
+    new = api.models.NewTemplate.from_dict({"name": "hello", "subject": "Hi {{ who }}", "html": "<p>{{ who }}</p>"})
+    made = api.parsed("TemplateDetail", api("templates", "create_template", body=new), 201)
+    assert made.version == 1 and made.source == "store"
+    api.problem(api("templates", "create_template", body=new), 409, "urn:mail-gateway:problem:template-exists")
+    parts = api.models.TemplateParts.from_dict({"subject": "Hello {{ who }}", "text": "Hello {{ who }}"})
+    assert api.parsed("TemplateDetail", api("templates", "replace_template", "hello", body=parts), 200).version == 2
+    assert api.parsed("TemplateDetail", api("templates", "get_template", "hello"), 200).text == "Hello {{ who }}"
+    listed = api.parsed("TemplateList", api("templates", "list_templates"), 200)
+    assert [t.name for t in listed.templates] == ["hello"]
+    variables = api.models.RenderRequest.from_dict({"variables": {"who": "Ann"}})
+    rendered = api.parsed("RenderedTemplate", api("templates", "render_template", "hello", body=variables), 200)
+    assert rendered.subject == "Hello Ann"
+    failed = api.parsed("Problem", api("templates", "render_template", "hello",
+                                       body=api.models.RenderRequest.from_dict({"variables": {}})), 422)
+    assert failed.type_ == "urn:mail-gateway:problem:template-error" and failed.variable == "who"
+    sent = api("messages", "send_message", body=api.models.Message.from_dict(
+        {"from": "app@example.com", "to": ["ann@example.com"], "template": "hello", "variables": {"who": "Ann"}}))
+    assert api.parsed("SendResponse", sent, 202).recipients[0].status == "accepted"
+    assert api("templates", "delete_template", "hello").status_code == 204
+    api.problem(api("templates", "get_template", "hello"), 404, "urn:mail-gateway:problem:no-such-template")
 
 
 def test_a_generated_client_reads_every_queued_answer(generated, document, make_settings, queued_apps) -> None:

@@ -192,10 +192,10 @@ def test_an_unknown_gateway_variable_is_refused_naming_the_closest_setting(monke
 
 
 def test_a_setting_that_does_not_exist_stops_check(monkeypatch) -> None:
-    monkeypatch.setenv("GATEWAY_DKIM_KEYS", "selector:key.pem")
+    monkeypatch.setenv("GATEWAY_ARC_KEYS", "selector:key.pem")
     result = CliRunner().invoke(main, ["check"])
     assert result.exit_code == 1 and "configuration ok" not in result.output
-    assert "GATEWAY_DKIM_KEYS is not a setting of mail-gateway; did you mean GATEWAY_" in result.output
+    assert "GATEWAY_ARC_KEYS is not a setting of mail-gateway; did you mean GATEWAY_" in result.output
 
 
 def test_an_unknown_gateway_variable_in_the_dotenv_file_is_refused(tmp_path) -> None:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event, update
 
 from mail_gateway.errors import NoSuchQueuedMessageError, NothingPendingError
-from mail_gateway.store import actions, claims, keys, messages, recording, schema, webhooks
+from mail_gateway.store import actions, claims, keys, messages, recording, schema, templates, webhooks
 from mail_gateway.store.claims import Attempt, RecipientUpdate
 from mail_gateway.store.database import Store
 from mail_gateway.store.keys import StoredResponse
@@ -337,6 +337,46 @@ def test_concurrent_takeovers_of_an_abandoned_queued_key_let_one_through(stores)
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(attempt, range(16)))
     assert outcomes.count(keys.Begun()) == 1, outcomes
+
+
+def create_template(store: Store, name: str, at: float = T0) -> templates.StoredTemplate | None:
+    return store.write(lambda conn: templates.create(conn, name, subject="Hi {{ name }}", text=None,
+                                                     html="<p>{{ name }}</p>", now=at))
+
+
+def test_templates_are_created_once_replaced_with_a_new_version_listed_and_deleted(stores) -> None:
+    store, other = stores
+    first = create_template(store, "welcome")
+    assert first is not None and (first.version, first.subject, first.text) == (1, "Hi {{ name }}", None)
+    assert create_template(other, "welcome", at=T0 + 1) is None  # the name is taken, whichever store asks
+    replaced = other.write(lambda conn: templates.replace(conn, "welcome", subject="Hello", text="Hello {{ x }}",
+                                                          html=None, now=T0 + 2))
+    assert replaced is not None and (replaced.version, replaced.html, replaced.created_at) == (2, None, T0)
+    assert store.read(lambda conn: templates.get(conn, "welcome")) == replaced
+    assert other.write(lambda conn: templates.replace(conn, "nothing", subject="x", text="y", html=None,
+                                                      now=T0)) is None
+    create_template(store, "receipt")
+    listed = store.read(templates.list_all)
+    assert [(t.name, t.version, t.updated_at) for t in listed] == [("receipt", 1, T0), ("welcome", 2, T0 + 2)]
+    assert other.write(lambda conn: templates.delete(conn, "welcome")) is True
+    assert store.write(lambda conn: templates.delete(conn, "welcome")) is False
+    assert store.read(lambda conn: templates.get(conn, "welcome")) is None
+
+
+def test_concurrent_creations_of_one_template_let_one_through_and_updates_count_every_version(stores) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        made = list(pool.map(lambda n: create_template(stores[n % 2], "welcome"), range(16)))
+    assert sum(m is not None for m in made) == 1
+
+    def change(n: int) -> int:
+        changed = stores[n % 2].write(lambda conn: templates.replace(conn, "welcome", subject=f"v{n}", text="t",
+                                                                     html=None, now=T0 + n))
+        assert changed is not None
+        return changed.version
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        versions = list(pool.map(change, range(16)))
+    assert sorted(versions) == list(range(2, 18))
 
 
 def test_readiness_check_and_description(store, store_url) -> None:

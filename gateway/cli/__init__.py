@@ -1,6 +1,6 @@
 """The ``mail-gateway`` command: ``serve`` the HTTP API, ``send`` one message, ``check`` the configuration,
-run the SMTP ingress alone (``smtpd``), deliver queued messages (``worker``), look into the queue (``queue``) and
-upgrade the store's schema (``db``)."""
+run the SMTP ingress alone (``smtpd``), deliver queued messages (``worker``), look into the queue (``queue``),
+upgrade the store's schema (``db``) and make DKIM keys (``dkim``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 
 from mail_gateway.cli.check import check
 from mail_gateway.cli.db import db
+from mail_gateway.cli.dkim import dkim
 from mail_gateway.cli.queue import queue
 from mail_gateway.cli.send import send
 from mail_gateway.cli.serve import serve
@@ -22,5 +23,5 @@ def main() -> None:
     """A mail gateway with pluggable backends (smtp, console, file, memory)."""
 
 
-for command in (serve, send, check, smtpd, worker, queue, db):
+for command in (serve, send, check, smtpd, worker, queue, db, dkim):
     main.add_command(command)

@@ -1,5 +1,5 @@
-"""``mail-gateway check``: validate the configuration, check the store (queued delivery or a shared store) and,
-for SMTP, show what each upstream offers.
+"""``mail-gateway check``: validate the configuration, check the store (queued delivery or a shared store), say
+whether DNS publishes each DKIM key (``cli/dkim.py``) and, for SMTP, show what each upstream offers.
 
 It connects, reads the banner, says EHLO, does STARTTLS and logs in exactly as delivery would, and
 reports what it found, without sending mail. Any failure exits non-zero with the reason on one line.
@@ -13,7 +13,9 @@ import click
 
 from mail_gateway.backends.registry import create_backend
 from mail_gateway.backends.smtp import SmtpBackend, transaction
+from mail_gateway.cli.dkim import check_published, dns_server_address
 from mail_gateway.errors import ConfigurationError, DeliveryError, StoreUnavailableError
+from mail_gateway.sending.dkim_keys import load_keys
 from mail_gateway.settings import GatewaySettings, load_settings
 from mail_gateway.store.database import Store
 from mail_gateway.store.engine import head_revision
@@ -52,18 +54,30 @@ def _check_store(settings: GatewaySettings, failures: list[str]) -> None:
         store.close()
 
 
+def _dns_server(context: click.Context, parameter: click.Parameter, value: str | None) -> tuple[str, int] | None:
+    try:
+        return None if value is None else dns_server_address(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}; give an IP address, with :PORT if not 53") from None
+
+
 @click.command()
-def check() -> None:
-    """Validate the configuration and test the SMTP connection(s) without sending mail."""
+@click.option("--dns-server", callback=_dns_server, metavar="ADDRESS[:PORT]",
+              help="Look the DKIM keys up at this DNS server (e.g. the domain's own) instead of the system's.")
+def check(dns_server: tuple[str, int] | None) -> None:
+    """Validate the configuration, look the DKIM keys up in DNS and test the SMTP connection(s), without
+    sending mail."""
     try:
         settings = load_settings()
         backend = create_backend(settings)
+        keys = load_keys(settings.dkim.dkim_key_sources)
     except ConfigurationError as exc:
         raise click.ClickException(f"configuration error: {' '.join(str(exc).split())}") from exc
     click.echo(f"configuration ok: backend {settings.backend_name} ({settings.gateway_env})")
     failures: list[str] = []
     if settings.queued or settings.shared_store:
         _check_store(settings, failures)
+    check_published(keys, dns_server, failures)
     if not isinstance(backend, SmtpBackend):
         if failures:
             raise click.ClickException("; ".join(failures))

@@ -39,10 +39,24 @@ def _report(result: Accepted) -> None:
             click.echo(_recipient_line(recipient), err=True)
 
 
-def _option(field: str) -> str:
+def _option(field: str, template: str | None) -> str:
     if field.startswith("attachments["):
         return "--attach"
+    if field.startswith("variables"):
+        return "--var"
+    if template is not None and field in ("template", "subject", "text", "html"):
+        return "--template"  # what the template made, or the template itself
     return _OPTIONS.get(field, "--" + field.split("[")[0].split(".")[0])
+
+
+def _variables(given: tuple[str, ...]) -> dict[str, str]:
+    variables: dict[str, str] = {}
+    for text in given:
+        name, equals, value = text.partition("=")
+        if not equals or not name.strip():
+            raise click.BadParameter(f"{text!r} is not key=value", param_hint="--var")
+        variables[name.strip()] = value
+    return variables
 
 
 def _headers(given: tuple[str, ...]) -> dict[str, str]:
@@ -81,7 +95,7 @@ def _attachment(path: Path) -> dict[str, object]:
 @click.option("--cc", multiple=True, help="Cc recipient; repeat for several.")
 @click.option("--bcc", multiple=True, help="Bcc recipient; repeat for several.")
 @click.option("--reply-to", multiple=True, help="Reply-To address; repeat for several.")
-@click.option("--subject", default="", help="Subject line.")
+@click.option("--subject", help="Subject line.")
 @click.option("--text", help="Plain-text body.")
 @click.option("--html", help="HTML body.")
 @click.option("--html-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -89,23 +103,29 @@ def _attachment(path: Path) -> dict[str, object]:
 @click.option("--attach", "attachments", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Attach this file (content type guessed from its name); repeat for several.")
 @click.option("--header", "headers", multiple=True, help="An extra header, 'Name: value'; repeat for several.")
+@click.option("--template", help="A stored template (or a file of GATEWAY_TEMPLATES_DIR) that makes the subject, "
+                                 "text and HTML.")
+@click.option("--var", "variables", multiple=True, help="A variable of the template, key=value (a string); repeat "
+                                                        "for several.")
 def send(sender_address: str | None, to: tuple[str, ...], cc: tuple[str, ...], bcc: tuple[str, ...],
-         reply_to: tuple[str, ...], subject: str, text: str | None, html: str | None, html_file: Path | None,
-         attachments: tuple[Path, ...], headers: tuple[str, ...]) -> None:
+         reply_to: tuple[str, ...], subject: str | None, text: str | None, html: str | None, html_file: Path | None,
+         attachments: tuple[Path, ...], headers: tuple[str, ...], template: str | None,
+         variables: tuple[str, ...]) -> None:
     """Send one message through the configured backend and print each recipient's outcome; with queued delivery,
     store it for the delivery workers and print its id."""
     html = _read_html(html, html_file)
     files = [_attachment(path) for path in attachments]
+    values = _variables(variables)
     settings = configured(load_settings)
     sender, store = configured(lambda: build_sender(settings))
     payload = {"from": sender_address, "to": list(to), "cc": list(cc), "bcc": list(bcc),
                "reply_to": list(reply_to), "subject": subject, "text": text, "html": html, "attachments": files,
-               "headers": _headers(headers)}
+               "headers": _headers(headers), "template": template, "variables": values or None}
     try:
         request = sender.parse({k: v for k, v in payload.items() if v is not None})
         result = sender.send(request, via="cli")
     except InvalidMessageError as exc:
-        raise click.UsageError("\n".join(f"{_option(e.field)}: {e.message}" for e in exc.errors)) from exc
+        raise click.UsageError("\n".join(f"{_option(e.field, template)}: {e.message}" for e in exc.errors)) from exc
     except DeliveryError as exc:
         click.echo(f"not sent: {exc}", err=True)
         for recipient in exc.recipients:

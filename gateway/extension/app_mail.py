@@ -8,7 +8,7 @@ names, and sends through the app's gateway: the anchors' code, and their message
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,9 +20,10 @@ from mail_gateway.extension.connection import Connection
 from mail_gateway.extension.connection_senders import connection_sender
 from mail_gateway.extension.flask_mail import Message, email_dispatched
 from mail_gateway.extension.sent_email import SentMail
-from mail_gateway.mail.result import SendResult
+from mail_gateway.mail.result import QueuedResult, SendResult
 from mail_gateway.runtime import RUNTIME_KEY
 from mail_gateway.settings import GatewaySettings
+from mail_gateway.settings.core import name_and_address
 
 STATE_KEY = RUNTIME_KEY  # the app's runtime, which the extension registers
 # The anchors' state attributes that are settings: readable, and fixed once the app has started, because the
@@ -98,6 +99,25 @@ class AppMail:
 
         with email_dispatched.connected_to(record, sender=self.app):
             yield outbox
+
+    # -- templates ----------------------------------------------------------------------------------------
+
+    def send_template(self, template: str, recipients: Any = None, variables: Mapping[str, Any] | None = None, *,
+                      sender: Any = None, **fields: Any) -> SendResult | QueuedResult:
+        """Send a stored template (or a file of GATEWAY_TEMPLATES_DIR) rendered with ``variables``. ``recipients``
+        and ``sender`` are Flask-Mail's names (``sender`` defaults to ``default_sender``); any other field of
+        ``POST /v1/messages`` may be given too (``cc``, ``bcc``, ``reply_to``, ``attachments``, ``headers``...).
+        Raises ``InvalidMessageError`` (``TemplateError`` when the template cannot be rendered) or a
+        ``DeliveryError``, as the HTTP API answers them."""
+        payload = {**fields, "template": template, "variables": dict(variables or {})}
+        payload["to"] = recipients if recipients is not None else fields.get("to", [])
+        sender = sender if sender is not None else self.default_sender
+        if isinstance(sender, tuple | list):  # Flask-Mail's (name, address)
+            sender = name_and_address(*sender)
+        if sender is not None:
+            payload["from"] = sender
+        runtime = self.state.sender
+        return runtime.send(runtime.parse(payload), via="library")
 
     # -- flask-mailman ------------------------------------------------------------------------------------
 

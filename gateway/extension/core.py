@@ -135,6 +135,12 @@ class MailGateway:
         with email_dispatched.connected_to(record):
             yield recorded
 
+    def send_template(self, template: str, recipients: Any = None, variables: dict[str, Any] | None = None, *,
+                      sender: Any = None, **fields: Any) -> Any:
+        """A stored template (or a file of GATEWAY_TEMPLATES_DIR) sent with ``variables``; see
+        ``AppMail.send_template``."""
+        return self._mail().send_template(template, recipients, variables, sender=sender, **fields)
+
     # flask-mailman's API, on the current app
 
     def get_connection(self, backend: Any = None, fail_silently: bool = False, **options: Any) -> Connection:

@@ -23,6 +23,7 @@ BROWSER_ATTRIBUTE = "openapi_for_browsers"
 TAGS: dict[str, str] = {
     "messages": "Send mail: one message, a batch, or a message the client built",
     "queue": "Queued delivery: look up, list, retry and cancel stored messages (GATEWAY_DELIVERY=queued)",
+    "templates": "Stored templates: create, read, replace, delete, list, and render without sending",
     "outbox": "The messages a keeping backend (memory, file) holds",
     "health": "Liveness, readiness and metrics",
     "openapi": "This description of the API",
@@ -35,16 +36,19 @@ PROBLEMS: dict[int, tuple[str, list[str]]] = {
     401: ("No API key, or not one of GATEWAY_API_KEYS", ["unauthorized"]),
     403: ("A request that changes the outbox came from another site, or a sender (envelope, From or Sender) that "
           "GATEWAY_ALLOWED_SENDERS does not allow this API key", ["cross-site-request", "sender-not-allowed"]),
-    404: ("Nothing to show: no such message, or a backend that keeps no mail",
+    404: ("Nothing to show: no such message or template, or a backend that keeps no mail",
           ["no-such-message", "no-such-attachment", "no-outbox", "no-html-part", "outbox-disabled",
-           "queued-delivery-off"]),
-    409: ("The Idempotency-Key is in flight, or was used for another request; or nothing is left to retry or cancel",
-          ["idempotency-key-in-flight", "idempotency-key-reused", "nothing-pending"]),
+           "queued-delivery-off", "no-such-template"]),
+    409: ("The Idempotency-Key is in flight, or was used for another request; nothing is left to retry or cancel; "
+          "or a template's name is taken, or is a read-only file", ["idempotency-key-in-flight",
+                                                                   "idempotency-key-reused", "nothing-pending",
+                                                                   "template-exists", "template-read-only"]),
     413: ("The body exceeds GATEWAY_MAX_MESSAGE_BYTES, or the message the upstream's SIZE",
           ["request-too-large", "message-too-large"]),
     415: ("The body is not application/json", ["unsupported-media-type"]),
-    422: ("Invalid request (each field and its fix in errors), or every recipient refused",
-          ["invalid-message", "recipients-refused"]),
+    422: ("Invalid request (each field and its fix in errors), a template that cannot be saved or rendered "
+          "(template, part, line, variable), or every recipient refused",
+          ["invalid-message", "template-error", "recipients-refused"]),
     500: ("An unexpected failure (no traceback is ever sent)", ["internal-error", "misconfigured"]),
     502: ("The upstream refused the message permanently, or lacks an extension it needs (SMTPUTF8, 8BITMIME)",
           ["upstream-refused", "upstream-extension-missing"]),

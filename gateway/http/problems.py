@@ -20,12 +20,15 @@ from mail_gateway.errors import (
     MessageRefusedError,
     MessageTooLargeError,
     NoSuchQueuedMessageError,
+    NoSuchTemplateError,
     NothingPendingError,
     PermanentDeliveryError,
     QueuedDeliveryOffError,
     RecipientsRefusedError,
     SenderNotAllowedError,
     StoreUnavailableError,
+    TemplateConflictError,
+    TemplateError,
     TransientDeliveryError,
 )
 
@@ -137,10 +140,23 @@ def _queue_problem(exc: GatewayError) -> Problem | None:
     return None
 
 
+def _template_problem(exc: GatewayError) -> Problem | None:
+    if isinstance(exc, TemplateError):
+        where = {key: getattr(exc, key) for key in ("template", "part", "line", "variable")
+                 if getattr(exc, key) is not None}
+        return Problem(422, "Template cannot be used", str(exc), "template-error", list(exc.errors), extra=where)
+    if isinstance(exc, NoSuchTemplateError):
+        return Problem(404, "No such template", str(exc), "no-such-template")
+    if isinstance(exc, TemplateConflictError):
+        return Problem(409, "Template exists" if exc.reason == "exists" else "Template is read-only", str(exc),
+                       f"template-{exc.reason}", [FieldError("name", str(exc))])
+    return None
+
+
 def problem_for(exc: GatewayError) -> Problem:
-    queue_problem = _queue_problem(exc)
-    if queue_problem is not None:
-        return queue_problem
+    found = _queue_problem(exc) or _template_problem(exc)
+    if found is not None:
+        return found
     if isinstance(exc, InvalidMessageError | MessageRefusedError):  # unusable as it is, whichever step found it
         fields = ", ".join(dict.fromkeys(e.field for e in exc.errors))
         return Problem(422, "Invalid message", f"The message is invalid: check {fields}.", "invalid-message",

@@ -67,6 +67,10 @@ class ProblemDetails(BaseModel):
     recipients: list[RecipientOutcome] | None = None
     extension: str | None = Field(None, description="SMTPUTF8 or 8BITMIME: what the upstream lacks "
                                   "(upstream-extension-missing)")
+    template: str | None = Field(None, description="the template at fault (template-error)")
+    part: str | None = Field(None, description="its part at fault: subject, text or html (template-error)")
+    line: int | None = Field(None, description="the line in that part (template-error)")
+    variable: str | None = Field(None, description="the variable it lacks (template-error)")
 
 
 class BatchAccepted(SendResponse):

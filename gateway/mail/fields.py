@@ -10,7 +10,8 @@ import binascii
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, PlainValidator, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, JsonValue, PlainValidator, WithJsonSchema
+from typing_extensions import TypeAliasType
 
 from mail_gateway.mail.addresses import Address, parse_address
 from mail_gateway.mail.rfc5322 import check_header_text
@@ -151,3 +152,9 @@ AlternativeType = Annotated[
 ContentId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[!-;=?-~]+$")]
 # A point in time as RFC 3339 text with an offset, never a bare number.
 Rfc3339Time = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+# A stored template's name: safe in a URL path and as a file name of GATEWAY_TEMPLATES_DIR (no dot: welcome.html
+# is the template welcome's HTML part).
+TemplateName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", examples=["welcome"])]
+# What a template reads: names a template can write (letters, digits, _), each any JSON value.
+TemplateVariables = TypeAliasType("TemplateVariables", dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
+                                                            JsonValue])

@@ -10,6 +10,7 @@ document describes, so the document cannot drift from what is accepted.
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -31,6 +32,8 @@ from mail_gateway.mail.fields import (
     MetadataKey,
     Rfc3339Time,
     Tag,
+    TemplateName,
+    TemplateVariables,
     Text,
 )
 from mail_gateway.settings.wording import must_be
@@ -104,6 +107,10 @@ class MessageRequest(BaseModel):
     send_at: Rfc3339Time | None = Field(
         None, description="when to send it, RFC 3339 with an offset (e.g. 2030-01-31T09:00:00+01:00); needs queued "
                           "delivery (GATEWAY_DELIVERY=queued), at most GATEWAY_QUEUE_MAX_SCHEDULE ahead")
+    template: TemplateName | None = Field(
+        None, description="a stored template (POST /v1/templates) or a file of GATEWAY_TEMPLATES_DIR, rendered with "
+                          "variables into subject, text and html, which the message may not give itself")
+    variables: TemplateVariables = Field(default_factory=dict, description="what the template reads")
 
     @property
     def recipients(self) -> list[Address]:
@@ -147,13 +154,34 @@ def too_many_recipients(count: int, max_recipients: int | None, field: str) -> l
                               "(GATEWAY_MAX_RECIPIENTS): split the message")]
 
 
-def parse_message_request(payload: Any, *, default_sender: Address | None,
-                          max_recipients: int | None = None) -> MessageRequest:
-    """Validate a message; raise ``InvalidMessageError`` listing every problem with its field."""
+# Renders a request's template into its subject, text and html (``mail_gateway.templating.library``).
+RenderTemplate = Callable[[MessageRequest], MessageRequest]
+TEMPLATE_FILLS = ("subject", "text", "html")
+
+
+def with_template(request: MessageRequest, render: RenderTemplate | None) -> MessageRequest:
+    """The request with its template rendered into it, validated as if the client had sent the result."""
+    given = [FieldError(name, "given with a template, which makes it; leave it out or leave out the template")
+             for name in TEMPLATE_FILLS if name in request.model_fields_set]
+    if given:
+        raise InvalidMessageError(errors=given)
+    if render is None:
+        raise InvalidMessageError("templates are not available here", field="template")
+    return render(request)
+
+
+def parse_message_request(payload: Any, *, default_sender: Address | None, max_recipients: int | None = None,
+                          render: RenderTemplate | None = None) -> MessageRequest:
+    """Validate a message, its template rendered by ``render``; raise ``InvalidMessageError`` listing every
+    problem with its field."""
     try:
         request = MessageRequest.model_validate(payload)
     except ValidationError as exc:
         raise InvalidMessageError(errors=validation_errors(exc)) from exc
+    if request.template is not None:
+        request = with_template(request, render)
+    elif request.variables:
+        raise InvalidMessageError("variables are read by a template; name one in template", field="variables")
     errors = []
     if request.from_ is None:
         if default_sender is None:

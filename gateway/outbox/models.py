@@ -66,3 +66,5 @@ class MessageDetail(MessageSummary):
     text: str | None
     html: str | None
     attachments: list[AttachmentInfo]
+    template: str | None = Field(description="the stored template and version it was rendered from (its X-Template "
+                                             "header, e.g. welcome; version=3), or null")

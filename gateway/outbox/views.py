@@ -39,6 +39,7 @@ def detail(kept: KeptMessage, reader: MessageReader) -> dict[str, Any]:
              "content_id": a.content_id, "inline": a.inline}
             for a in reader.attachments
         ],
+        "template": next((value for name, value in reader.headers if name.lower() == "x-template"), None),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 
 from mail_gateway.errors import (
     DeliveryError,
@@ -39,7 +40,8 @@ def outcome_word(outcome: Outcome) -> str:
 
 
 def log_delivery(backend: str, message: RenderedMessage, outcome: Outcome, via: str, duration_ms: float | None,
-                 context: dict[str, object]) -> None:
+                 context: dict[str, object], dkim: Sequence[str] = ()) -> None:
+    """``dkim``: the selectors of the gateway's DKIM signatures on the message (``dkim=none`` without)."""
     level = logging.WARNING if isinstance(outcome, DeliveryError) else logging.INFO
     if not log.isEnabledFor(level):
         return
@@ -49,7 +51,7 @@ def log_delivery(backend: str, message: RenderedMessage, outcome: Outcome, via: 
         "via": via, "message_id": message.message_id or None, "backend": backend,
         "upstream": outcome.upstream, "recipients": len(message.recipients), "accepted": accepted,
         "outcome": outcome_word(outcome), "smtp_code": code, "attempts": outcome.attempts,
-        "duration_ms": duration_ms, **context}
+        "duration_ms": duration_ms, "dkim": ",".join(dkim) or "none", **context}
     line = " ".join(f"{key}={log_value(value)}" for key, value in fields.items())
     if isinstance(outcome, DeliveryError):
         line += f" reason={log_value(outcome)}"

@@ -10,14 +10,19 @@ is sent. The built-in steps, in order:
    7-bit here (and every line ended with CRLF, as on the wire), because which upstream it reaches (failover,
    round-robin, a retry, a queue worker) is unknown when it is signed, and one without 8BITMIME would otherwise
    get re-encoded bytes the signature does not cover.
-   When nothing signs, 8-bit bytes are left alone and the SMTP backend downgrades them per upstream.
+   When nothing signs, 8-bit bytes are left alone and the SMTP backend downgrades them per upstream. A message
+   whose envelope needs SMTPUTF8 (a non-ASCII local part) keeps the UTF-8 header text it cannot do without and
+   is signed as it is: only an upstream that announced SMTPUTF8 takes it, and RFC 6531 requires 8BITMIME of those;
+4. ``dkim`` (only with ``GATEWAY_DKIM_KEYS``): signs each message with its From domain's keys
+   (``mail_gateway.sending.dkim``). It runs last, after the registered steps, so it signs what they made.
 
 Adding a step: a step is any object with a ``name``, a ``signs`` flag and a ``__call__(message, context)`` that
 returns the message to go on (the same, or ``dataclasses.replace(message, data=...)``) or a ``DeliveryError``
 refusing it (logged and answered like the sender policy's); raising ``InvalidMessageError`` refuses it as
-unusable (HTTP 422). ``register_step(step)`` appends it after the built-in steps (and the steps registered
-before it) in every sender built from then on; ``unregister_step(name)`` removes it. A step that signs sets
-``signs = True`` and so always runs after ``transfer-encoding``; a step between them must keep a message 7-bit.
+unusable (HTTP 422). ``register_step(step)`` appends it after the built-in steps but ``dkim`` (and after the
+steps registered before it) in every sender built from then on; ``unregister_step(name)`` removes it. A step
+that signs sets ``signs = True`` and so always runs after ``transfer-encoding``; a step between them must keep
+a message 7-bit.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from mail_gateway.errors import ConfigurationError, DeliveryError, InvalidMessag
 from mail_gateway.mail.rendering import RenderedMessage, header_fields
 from mail_gateway.mail.senders import sender_refusal
 from mail_gateway.mail.sevenbit import seven_bit_message
+from mail_gateway.sending.dkim import NAME as DKIM
+from mail_gateway.sending.dkim import DkimSigning
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.settings.senders import ANYONE, Client, SenderRules
 
@@ -107,10 +114,16 @@ class TransferEncoding:
             try:
                 data = seven_bit_message(data)
             except ValueError as exc:
+                if _needs_smtputf8(message):  # its UTF-8 header text goes only where 8-bit data goes as it is
+                    return replace(message, data=data)
                 raise InvalidMessageError(
                     f"a signed message is made 7-bit before it is signed, and this one cannot be: {exc}; write "
                     "header text as RFC 2047 encoded-words and give 8-bit data MIME headers", field="data") from exc
         return replace(message, data=data)
+
+
+def _needs_smtputf8(message: RenderedMessage) -> bool:
+    return not all(address.isascii() for address in (message.envelope_from, *message.recipients))
 
 
 class Pipeline:
@@ -151,12 +164,12 @@ class Pipeline:
 
 _lock = threading.Lock()
 _registered: dict[str, Step] = {}
-_BUILT_IN = (SenderPolicy.name, StripBlindCopies.name, TransferEncoding.name)
+_BUILT_IN = (SenderPolicy.name, StripBlindCopies.name, TransferEncoding.name, DKIM)
 
 
 def register_step(step: Step) -> None:
-    """Append ``step`` to the pipeline of every sender built from now on, after the built-in steps and the
-    steps registered before it."""
+    """Append ``step`` to the pipeline of every sender built from now on, after the built-in steps (but
+    ``dkim``, which signs last) and the steps registered before it."""
     with _lock:
         if step.name in _BUILT_IN or step.name in _registered:
             raise ConfigurationError(f"a pipeline step named {step.name!r} is already registered; choose another "
@@ -170,9 +183,11 @@ def unregister_step(name: str) -> None:
 
 
 def build_pipeline(settings: GatewaySettings) -> Pipeline:
-    """The built-in steps the settings call for, then the registered ones."""
+    """The built-in steps the settings call for, then the registered ones, then DKIM signing; a DKIM key that
+    cannot sign is a ``ConfigurationError``."""
     steps: list[Step] = [] if settings.sender_rules is None else [SenderPolicy(settings.sender_rules)]
     steps += [StripBlindCopies(), TransferEncoding()]
     with _lock:
         steps += _registered.values()
-    return Pipeline(steps)
+    signing = DkimSigning.from_settings(settings.dkim)
+    return Pipeline(steps if signing is None else [*steps, signing])

@@ -17,6 +17,7 @@ from mail_gateway.mail.objects import render_email
 from mail_gateway.mail.rendering import RenderedMessage, render_raw
 from mail_gateway.mail.request import MessageRequest, parse_message_request
 from mail_gateway.mail.result import QueuedResult, SendResult
+from mail_gateway.sending.dkim import DkimSigning
 from mail_gateway.sending.log import Outcome, log, log_delivery, log_value
 from mail_gateway.sending.pipeline import Pipeline, StepContext
 from mail_gateway.settings import GatewaySettings
@@ -44,6 +45,13 @@ class Spool(Protocol):
         or raise ``StoreUnavailableError`` having stored none."""
 
 
+class Templates(Protocol):
+    """Renders a request's template into it (``mail_gateway.templating.library.TemplateLibrary``)."""
+
+    def apply(self, request: MessageRequest) -> MessageRequest:
+        """The request with its subject, text and html rendered; ``InvalidMessageError`` when they cannot be."""
+
+
 def default_sender(settings: GatewaySettings) -> Address | None:
     """``MAIL_DEFAULT_SENDER`` parsed, or a ``ConfigurationError`` naming it."""
     if settings.mail_default_sender is None:
@@ -57,11 +65,13 @@ def default_sender(settings: GatewaySettings) -> Address | None:
 
 class Sender:
     def __init__(self, settings: GatewaySettings, backend: EmailBackend, spool: Spool | None = None, *,
-                 pipeline: Pipeline) -> None:
+                 pipeline: Pipeline, templates: Templates | None = None) -> None:
         self.settings = settings
         self._backend = backend
         self.spool = spool
         self.pipeline = pipeline  # every message passes it before it is stored or delivered
+        self.templates = templates  # stored templates and the folder's (mail_gateway.templating)
+        self._dkim = next((step for step in pipeline.steps if isinstance(step, DkimSigning)), None)
         self.default_sender = default_sender(settings)
         self.sender_rules = settings.sender_rules  # None: anyone may send as anyone
 
@@ -77,7 +87,8 @@ class Sender:
     def parse(self, payload: Any) -> MessageRequest:
         """Validate a message as the HTTP API and the CLI describe it; raises ``InvalidMessageError``."""
         request = parse_message_request(payload, default_sender=self.default_sender,
-                                        max_recipients=self.settings.gateway_max_recipients)
+                                        max_recipients=self.settings.gateway_max_recipients,
+                                        render=self.templates.apply if self.templates is not None else None)
         self.send_time(request.send_at)
         return request
 
@@ -151,7 +162,7 @@ class Sender:
         allowed = [i for i, outcome in enumerate(passed) if not isinstance(outcome, DeliveryError)]
         for i, refusal in enumerate(passed):
             if isinstance(refusal, DeliveryError):
-                log_delivery(backend, messages[i], refusal, via, None, context)
+                log_delivery(backend, messages[i], refusal, via, None, context, self.signed_by(messages[i]))
                 if on_outcome is not None:
                     on_outcome(i, refusal)
         # What the pipeline made of them: what is stored is what is sent.
@@ -189,8 +200,12 @@ class Sender:
             outcomes = self.backend.deliver_all(messages, on_outcome=on_outcome)
         duration_ms = round((time.perf_counter() - started) * 1000, 1) if len(messages) == 1 else None
         for message, outcome in zip(messages, outcomes, strict=True):
-            log_delivery(self.backend.name, message, outcome, via, duration_ms, context)
+            log_delivery(self.backend.name, message, outcome, via, duration_ms, context, self.signed_by(message))
         return outcomes
+
+    def signed_by(self, message: RenderedMessage) -> tuple[str, ...]:
+        """The selectors of this gateway's DKIM signatures on ``message`` (the delivery log's ``dkim=``)."""
+        return () if self._dkim is None else self._dkim.signed_by(message.data)
 
     def close(self) -> None:
         self._backend.close()

@@ -116,3 +116,16 @@ request_outcomes = Table(
     Column("position", Integer, primary_key=True),
     Column("item", Text, nullable=False),  # the batch result item, JSON
 )
+
+# Stored templates (POST /v1/templates): the service's, shared by every API key. ``version`` counts from 1 and
+# grows by one with each replacement, so a message can say which one it was rendered from.
+templates = Table(
+    "templates", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("text", Text),
+    Column("html", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

@@ -1,0 +1,153 @@
+"""Compile a template's parts and render them with a request's variables: the subject and the text part unescaped,
+the HTML part autoescaped, its CSS inlined and, without a text part, a text part made from it.
+
+Every failure is a ``TemplateError`` naming the template, the part, the line in that part and, for a missing
+variable, which one (``variables.user.name`` for ``{{ user.name }}``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from jinja2 import Template, TemplateSyntaxError, UndefinedError, nodes
+from jinja2.sandbox import SecurityError
+
+from mail_gateway.errors import TemplateError
+from mail_gateway.templating.html import html_to_text, inline_css
+from mail_gateway.templating.limits import budget
+from mail_gateway.templating.sandbox import HTML, PLAIN
+
+PARTS = ("subject", "text", "html")
+# The wall clock's bound on one message's rendering, looked at on every step: the steps and the output bound
+# the work, this a slow machine's share of it.
+SECONDS = 2.0
+_UNDEFINED = re.compile(r"^'([^']*)' is undefined$|has no attribute '([^']*)'$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_output: int
+    max_steps: int
+    seconds: float = SECONDS
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    name: str
+    version: int | None  # a stored template's; None for one of the folder's files
+    label: str  # where it came from, for the X-Template header: "version=3", "file=<digest>"
+    parts: Mapping[str, Template]
+    trees: Mapping[str, nodes.Template]
+    sources: Mapping[str, str | None]  # as written
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str | None
+    html: str | None
+    template: str
+    version: int | None
+    label: str
+
+    @property
+    def header(self) -> str:
+        """The X-Template header's value: which template, and which version of it, the message came from."""
+        return f"{self.template}; {self.label}"
+
+
+def located(exc: TemplateError, name: str, part: str, line: int | None = None) -> TemplateError:
+    """``exc`` said again with where it happened."""
+    line = exc.line or line
+    where = f"template {name!r} ({part}" + (f", line {line})" if line else ")")
+    return TemplateError(f"{where}: {exc}", template=name, part=part, line=line, variable=exc.variable,
+                         field=exc.field if exc.field not in ("template", None) else part)
+
+
+def compile_template(name: str, version: int | None, sources: Mapping[str, str | None],
+                     label: str | None = None) -> CompiledTemplate:
+    parts: dict[str, Template] = {}
+    trees: dict[str, nodes.Template] = {}
+    for part in PARTS:
+        source = sources.get(part)
+        if source is None:
+            continue
+        try:
+            parts[part], trees[part] = (HTML if part == "html" else PLAIN).compile_checked(source)
+        except TemplateSyntaxError as exc:
+            raise located(TemplateError(f"{exc.message}; fix the template", line=exc.lineno), name, part) from None
+        except TemplateError as exc:
+            raise located(exc, name, part) from None
+    return CompiledTemplate(name, version, label or f"version={version}", parts, trees, dict(sources))
+
+
+def _line(trace: TracebackType | None) -> int | None:
+    """The template's line where the rendering failed: Jinja2 rewrites the traceback to show it."""
+    line = None
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename == "<template>":
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    return line
+
+
+def _path(tree: nodes.Template, line: int | None, name: str) -> str:
+    """``user.name`` for a missing ``name`` read as ``{{ user.name }}`` on that line; else the name alone."""
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        if key != name or node.lineno != line:
+            continue
+        names, inner = [name], node.node
+        while isinstance(inner, nodes.Getattr | nodes.Getitem):
+            names.insert(0, str(inner.attr if isinstance(inner, nodes.Getattr) else getattr(inner.arg, "value", "?")))
+            inner = inner.node
+        if isinstance(inner, nodes.Name):
+            return ".".join([inner.name, *names])
+    return name
+
+
+def _failure(exc: Exception, compiled: CompiledTemplate, part: str) -> TemplateError:
+    line = _line(exc.__traceback__)
+    if isinstance(exc, TemplateError):
+        return located(exc, compiled.name, part, line)
+    if isinstance(exc, UndefinedError):
+        found = _UNDEFINED.search(exc.message or "")
+        variable = next((g for g in found.groups() if g), "?") if found else "?"
+        path = _path(compiled.trees[part], line, variable)
+        error = TemplateError(f"the variable {variable!r} is undefined; add {path!r} to variables",
+                              variable=variable, field=f"variables.{path}", line=line)
+    elif isinstance(exc, SecurityError):
+        error = TemplateError(f"it reaches for what templates may not use ({exc}); remove it", line=line)
+    elif isinstance(exc, RecursionError):
+        error = TemplateError("it calls itself too deeply; give its recursion an end", line=line)
+    else:
+        error = TemplateError(f"it failed: {type(exc).__name__}: {str(exc)[:200]}", line=line)
+    return located(error, compiled.name, part)
+
+
+def render_template(compiled: CompiledTemplate, variables: Mapping[str, Any], limits: Limits) -> Rendered:
+    """Raises ``TemplateError``: the rendering failed, was refused by the sandbox or reached a limit."""
+    out: dict[str, str] = {}
+    with budget(limits.max_steps, limits.max_output, limits.seconds):
+        for part, template in compiled.parts.items():
+            try:
+                out[part] = template.render(variables)
+            except Exception as exc:  # a template is the client's code: whatever it raises is its error
+                raise _failure(exc, compiled, part) from None
+    html, text = out.get("html"), out.get("text")
+    if text is None and html is not None:
+        text = html_to_text(html)  # before its CSS is inlined: the same text from half the markup
+    try:
+        html = inline_css(html) if html is not None else None
+    except TemplateError as exc:
+        raise located(exc, compiled.name, "html") from None
+    return Rendered(out.get("subject", "").strip(), text, html, compiled.name, compiled.version, compiled.label)
+
+
+def reason(exc: TemplateError) -> str:
+    """What went wrong, without the template, part and line ``located`` put before it."""
+    return str(exc).partition("): ")[2] or str(exc)

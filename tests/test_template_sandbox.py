@@ -1,0 +1,125 @@
+"""The sandbox templates render in: a template that reaches for what it must not is refused, not executed; a
+missing variable is an error, never an empty string; a rendering that would run too long or produce too much is
+stopped, whichever construct it uses."""
+
+from __future__ import annotations
+
+import pytest
+from api_helpers import assert_problem, fields, outbox
+
+from mail_gateway import create_app
+from mail_gateway.errors import TemplateError
+from mail_gateway.templating.render import Limits, compile_template, render_template
+
+SEND = {"from": "app@example.com", "to": ["ann@example.com"], "template": "t"}
+
+
+@pytest.fixture
+def app(make_settings):
+    return create_app(make_settings(mail_backend="memory", gateway_template_max_steps=2000,
+                                    gateway_template_max_output=20_000))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.mark.parametrize("source", [
+    "{{ ''.__class__.__mro__ }}",
+    "{{ cycler.__init__.__globals__ }}",
+    "{{ joiner['__init__'] }}",
+    "{{ namespace|attr('__init__') }}",
+    "{% set x = lipsum.__globals__ %}{{ x }}",
+])
+def test_a_template_reaching_for_unsafe_attributes_is_refused_when_saved(client, source) -> None:
+    problem = assert_problem(client.post("/v1/templates", json={
+        "name": "t", "subject": "Hi", "text": "one\n" + source}), 422, "template-error")
+    assert (problem["template"], problem["part"], problem["line"]) == ("t", "text", 2)
+    assert fields(problem) == ["text"] and "may not" in problem["detail"]
+
+
+@pytest.mark.parametrize("name", ["__class__", "__init__", "__globals__"])
+def test_an_unsafe_attribute_named_at_run_time_is_refused_not_executed(app, client, name) -> None:
+    client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": "line\n{{ x|attr(n) }}"})
+    problem = assert_problem(client.post("/v1/messages", json={**SEND, "variables": {"x": "", "n": name}}), 422,
+                             "template-error")
+    assert (problem["template"], problem["part"], problem["line"]) == ("t", "text", 2)
+    assert outbox(app) == []
+
+
+def test_format_strings_cannot_reach_attributes_either(client) -> None:
+    client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": "{{ f.format(x) }}"})
+    problem = assert_problem(client.post("/v1/messages", json={
+        **SEND, "variables": {"f": "{0.__class__.__mro__}", "x": 1}}), 422, "template-error")
+    assert problem["line"] == 1
+
+
+def test_a_key_of_the_variables_may_start_with_an_underscore(app, client) -> None:
+    client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": "{{ order._id }} {{ order['_id'] }}"})
+    response = client.post("/v1/messages", json={**SEND, "variables": {"order": {"_id": "A-1"}}})
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert "A-1 A-1" in outbox(app)[0].data.decode()
+
+
+def test_a_variable_inside_an_object_is_named_when_missing(client) -> None:
+    client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": "{{ user.name }}"})
+    problem = assert_problem(client.post("/v1/messages", json={**SEND, "variables": {"user": {"id": 1}}}), 422)
+    assert problem["variable"] == "name" and fields(problem) == ["variables.user.name"]
+
+
+def test_a_loop_inside_a_loop_is_stopped_after_the_allowed_steps(client) -> None:
+    client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text":
+                                       "{% for i in range(100) %}\n{% for j in items %}{% endfor %}{% endfor %}"})
+    problem = assert_problem(client.post("/v1/messages", json={**SEND, "variables": {"items": list(range(100))}}),
+                             422, "template-error")
+    assert "GATEWAY_TEMPLATE_MAX_STEPS" in problem["detail"] and problem["line"] == 2
+
+
+@pytest.mark.parametrize("source", [
+    "{{ 'x' * 30000 }}",
+    "{{ 'x'.ljust(30000) }}",
+    "{{ 'x'|center(30000) }}",
+    "{{ ('x' * 200)|replace('x', 'y' * 200) }}",
+    "{{ (['a' * 1000] * 30)|join }}",
+    "{{ '%30000s' % 'x' }}",
+    "{{ '{:>30000}'.format('x') }}",
+    "{% set ns = namespace(s='x') %}{% for i in range(20) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+    "{% set ns = namespace(s='x') %}{% for i in range(20) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+    "{% set ns = namespace(s='x') %}{% for i in range(20) %}{% set ns.s %}{{ ns.s }}{{ ns.s }}{% endset %}"
+    "{% endfor %}",
+    "{% macro m() %}{% for i in range(100) %}{{ 'x' * 1000 }}{% endfor %}{% endmacro %}{% set y = m() %}",
+    "{% for i in range(1000) %}{{ 'x' * 100 }}{% endfor %}",
+    "{{ 7 ** (7 ** 7) }}",
+    "{% set ns = namespace(n=7) %}{% for i in range(40) %}{% set ns.n = ns.n * ns.n %}{% endfor %}",
+])
+def test_a_rendering_that_would_produce_too_much_is_stopped(client, source) -> None:
+    saved = client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": source})
+    assert saved.status_code == 201, saved.get_data(as_text=True)
+    problem = assert_problem(client.post("/v1/messages", json={**SEND, "variables": {}}), 422, "template-error")
+    assert problem["template"] == "t" and problem["part"] == "text"
+
+
+def test_recursion_without_end_is_stopped(client) -> None:
+    client.post("/v1/templates", json={"name": "t", "subject": "Hi",
+                                       "text": "{% macro m(n) %}{{ m(n + 1) }}{% endmacro %}{{ m(0) }}"})
+    assert_problem(client.post("/v1/messages", json={**SEND, "variables": {}}), 422, "template-error")
+
+
+def test_within_the_limits_loops_filters_and_macros_work(app, client) -> None:
+    source = ("{% macro row(item) %}- {{ item.name|title }}: {{ '%.2f'|format(item.price) }}\n{% endmacro %}"
+              "{% for item in items|sort(attribute='name') %}{{ row(item) }}{% endfor %}"
+              "{{ items|map(attribute='name')|join(', ') }} {{ 'x' * 3 }} {{ 2 ** 10 }}")
+    client.post("/v1/templates", json={"name": "t", "subject": "{{ items|length }} items", "text": source})
+    items = [{"name": "pear", "price": 1.5}, {"name": "apple", "price": 0.25}]
+    response = client.post("/v1/messages", json={**SEND, "variables": {"items": items}})
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert "- Apple: 0.25\n- Pear: 1.50\npear, apple xxx 1024" in outbox(app)[0].data.decode().replace("\r\n", "\n")
+
+
+def test_a_rendering_that_takes_too_long_is_stopped_at_its_next_step() -> None:
+    compiled = compile_template("t", None, {"subject": "Hi", "text": "{% for i in range(3) %}{{ i }}{% endfor %}"})
+    assert render_template(compiled, {}, Limits(max_output=1000, max_steps=100, seconds=60)).text == "012"
+    with pytest.raises(TemplateError, match="longer than") as caught:
+        render_template(compiled, {}, Limits(max_output=1000, max_steps=100, seconds=0))
+    assert caught.value.part == "text"
