@@ -121,11 +121,13 @@ def render_raw(
     message_id = message_id_of(fields)
     if add_missing:
         names = {_field_name(f) for f in fields}
-        added = b""
-        if b"message-id" not in names:
-            message_id = new_message_id(address_domain(envelope_from) if envelope_from else "localhost")
-            added += b"Message-ID: " + message_id.encode("ascii") + b"\r\n"
-        if b"date" not in names:
-            added += b"Date: " + message_date().encode("ascii") + b"\r\n"
-        data = added + data
+        missing = [name for name in (b"message-id", b"date") if name not in names]
+        if missing:
+            new_id, date = stamp(envelope_from)
+            added = b""
+            if b"message-id" in missing:
+                message_id = new_id
+                added = b"Message-ID: " + new_id.encode("ascii") + b"\r\n"
+            added += b"Date: " + date.encode("ascii") + b"\r\n" if b"date" in missing else b""
+            data = added + data
     return RenderedMessage(message_id, envelope_from, recipients, data)
