@@ -12,7 +12,7 @@ import pytest
 import schemathesis
 from api_helpers import outbox
 from flask import Blueprint
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
@@ -100,6 +100,9 @@ def fuzz(app, operation, mode: str) -> dict[int, int]:
     @FUZZ_SETTINGS
     @given(case=strategy)
     def run(case) -> None:
+        # A query parameter named "" is dropped by the test client before it is sent, so the request that arrives
+        # is not the schema-violating one schemathesis expects to be refused (the server refuses it: test_outbox_api).
+        assume(not (isinstance(case.query, dict) and "" in case.query))
         before = len(outbox(app))
         # Schemathesis's own checks: no 5xx, documented status codes, content types and bodies that match the
         # document. "Positive data acceptance" is left out: a schema cannot say that an address needs a real

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import given
+from hypothesis import assume, given
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 from test_fuzz import API_KEY, FUZZ_SETTINGS, assert_no_injected_header, make_sendable
@@ -48,6 +48,7 @@ def test_queued_routes_survive_generated_requests(queued_app, path, method, mode
     @FUZZ_SETTINGS
     @given(case=strategy)
     def run(case) -> None:
+        assume(not (isinstance(case.query, dict) and "" in case.query))  # dropped before sending: see test_fuzz.py
         response = case.call_and_validate(headers={"Authorization": f"Bearer {API_KEY}"}, excluded_checks=excluded)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         assert response.status_code < 500 and "Traceback" not in response.text

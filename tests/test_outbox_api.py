@@ -92,6 +92,13 @@ def test_a_list_parameter_given_twice_is_refused_not_half_read(app, query) -> No
     assert response.json["errors"] == [{"field": query.split("=")[0], "message": "given more than once; give it once"}]
 
 
+@pytest.mark.parametrize("query", ["=false", "limit=5&=x", "=", "start=0&=&limit=5"])
+def test_a_parameter_without_a_name_is_refused_not_dropped(app, query) -> None:
+    response = app.test_client().get(f"/v1/outbox?{query}")
+    assert response.status_code == 400 and response.mimetype == PROBLEM
+    assert [error["field"] for error in response.json["errors"]] == ["query"]
+
+
 def test_an_attachment_number_beyond_any_integer_is_a_404(app) -> None:
     client = app.test_client()
     post(client)

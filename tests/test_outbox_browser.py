@@ -154,4 +154,4 @@ def test_an_attachment_downloads_from_the_message_page(app, base_url, page, tmp_
     assert download.suggested_filename == "report.csv"
     saved = tmp_path / "saved.csv"
     download.save_as(saved)
-    assert saved.read_bytes() == b"a,b\r\n1,2\r\n"
+    assert saved.read_bytes() == b"a,b\n1,2\n"  # every attachment travels base64-encoded: byte for byte

@@ -44,10 +44,17 @@ def _whole_number_error(name: str, field: FieldInfo, raw: str) -> FieldError | N
     return FieldError(name, f"set it to a whole number from {low} to {high}")
 
 
+def _nameless(query_string: bytes) -> bool:
+    # A pair without a name ("?=x"), which request.args keeps under "" only when it has a value.
+    return any(pair.partition(b"=")[0] == b"" and pair for pair in query_string.split(b"&"))
+
+
 def _read_errors(fields: dict[str, FieldInfo]) -> list[FieldError]:
     args = request.args
     errors = [FieldError(name, f"remove it; the parameters are {', '.join(sorted(fields))}")
-              for name in sorted(set(args) - set(fields))]
+              for name in sorted(set(args) - set(fields) - {""})]
+    if "" in args or _nameless(request.query_string):
+        errors.append(FieldError("query", "holds a parameter without a name (such as '=x'); remove it"))
     for name, field in fields.items():
         given = args.getlist(name)
         if len(given) > 1:  # reading the first would answer another question than the one asked
