@@ -16,6 +16,7 @@ from mail_gateway.sending import Sender
 from mail_gateway.sending.pipeline import build_pipeline
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.store.database import Store
+from mail_gateway.suppression.service import Suppressions
 from mail_gateway.templating.library import TemplateLibrary
 
 
@@ -38,4 +39,5 @@ def build_sender(settings: GatewaySettings, backend: EmailBackend | None = None,
     spool = Spool(store, settings) if settings.queued and not direct else None
     if backend is None:
         backend = create_backend(delivery_settings(settings) if spool is not None else settings)
-    return Sender(settings, backend, spool, pipeline=build_pipeline(settings), templates=templates), store
+    return Sender(settings, backend, spool, pipeline=build_pipeline(settings), templates=templates,
+                  suppressions=Suppressions(store, settings)), store

@@ -16,6 +16,7 @@ place (``mail_gateway.ingress.replies``).
     │   │   └── ConnectionSetupError  the upstream could not be reached or refused the session
     │   ├── PermanentDeliveryError    nothing accepted; the same attempt fails again
     │   │   ├── RecipientsRefusedError
+    │   │   │   └── RecipientsSuppressedError  every recipient is on the suppression list
     │   │   ├── MessageTooLargeError
     │   │   ├── ExtensionMissingError the message needs SMTPUTF8 or 8BITMIME the upstream lacks
     │   │   ├── SenderNotAllowedError GATEWAY_ALLOWED_SENDERS refuses its sender; never reached a backend
@@ -133,6 +134,10 @@ class PermanentDeliveryError(DeliveryError):
 
 class RecipientsRefusedError(PermanentDeliveryError):
     """The upstream permanently refused every recipient; ``recipients`` holds each refusal."""
+
+
+class RecipientsSuppressedError(RecipientsRefusedError):
+    """Every recipient is on the suppression list: sent to no one (``recipients``: each one ``suppressed``)."""
 
 
 class MessageTooLargeError(PermanentDeliveryError):

@@ -24,6 +24,7 @@ from mail_gateway.settings.smtp import SmtpSettings
 from mail_gateway.settings.store import QueueSettings, StoreSettings, WebhookSettings
 from mail_gateway.settings.subjects import BySubject
 from mail_gateway.settings.templates import TemplateSettings
+from mail_gateway.settings.unsubscribe import UnsubscribeSettings
 
 DEFAULT_BACKEND_BY_ENV = {"development": "console", "testing": "memory", "production": "smtp"}
 
@@ -31,7 +32,7 @@ DEFAULT_BACKEND_BY_ENV = {"development": "console", "testing": "memory", "produc
 class GatewaySettings(BySubject, BaseSettings, CoreSettings, FileSettings, ConsoleSettings, MemorySettings,
                       SmtpSettings, HttpApiSettings, IngressSettings, OutboxSettings, FlaskMailSettings,
                       SenderSettings, StoreSettings, WebhookSettings, QueueSettings, DkimSettings,
-                      TemplateSettings):
+                      TemplateSettings, UnsubscribeSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -84,6 +85,12 @@ class GatewaySettings(BySubject, BaseSettings, CoreSettings, FileSettings, Conso
         self._senders_name_known_clients()
         self._admins_name_known_keys()
         self._queue_consistent()
+        if self.gateway_inbound_routes is not None and self.gateway_webhook_secret is None:
+            raise ValueError("GATEWAY_INBOUND_ROUTES posts signed webhooks; set GATEWAY_WEBHOOK_SECRET (whsec_...) "
+                             "to the key their signatures are made with")
+        if self.gateway_unsubscribe_secret is not None and self.gateway_public_url is None:
+            raise ValueError("GATEWAY_UNSUBSCRIBE_SECRET is set but GATEWAY_PUBLIC_URL is not; set GATEWAY_PUBLIC_URL "
+                             "to the https:// address the unsubscribe links point at (or unset the secret)")
         return self
 
     def _admins_name_known_keys(self) -> None:
@@ -112,7 +119,7 @@ class GatewaySettings(BySubject, BaseSettings, CoreSettings, FileSettings, Conso
     def _queue_consistent(self) -> None:
         """Queued delivery's settings make sense only together, and some only in queued mode."""
         if not self.queued:
-            for name in ("mail_rate_limit", "gateway_webhook_url"):
+            for name in ("mail_rate_limit", "gateway_webhook_url", "gateway_inbound_routes"):
                 if getattr(self, name) is not None:
                     raise ValueError(f"{name.upper()} needs queued delivery; set GATEWAY_DELIVERY=queued "
                                      f"(or unset {name.upper()})")
@@ -122,7 +129,9 @@ class GatewaySettings(BySubject, BaseSettings, CoreSettings, FileSettings, Conso
                     raise ValueError(f"{name.upper()} does not apply to queued delivery, where the queue retries "
                                      "as GATEWAY_QUEUE_BACKOFF_MIN and GATEWAY_QUEUE_BACKOFF_MAX say (each attempt "
                                      f"tries each upstream once); unset {name.upper()}")
-        if (self.gateway_webhook_url is None) != (self.gateway_webhook_secret is None):
+        # Inbound routes are webhooks too: their secret may come without GATEWAY_WEBHOOK_URL.
+        if (self.gateway_webhook_url is None) != (self.gateway_webhook_secret is None) and \
+                not (self.gateway_inbound_routes is not None and self.gateway_webhook_url is None):
             raise ValueError("GATEWAY_WEBHOOK_URL and GATEWAY_WEBHOOK_SECRET go together; set both (signed webhooks) "
                              "or neither")
         if self.gateway_queue_backoff_min > self.gateway_queue_backoff_max:

@@ -7,11 +7,15 @@ address is exposed and whether the certificate loads are checked when the ingres
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from mail_gateway.settings.core import Port, Subject
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def parse_users(value: str) -> dict[str, str]:
@@ -30,6 +34,26 @@ def parse_users(value: str) -> dict[str, str]:
     if not users:
         raise ValueError("no user:password pair")
     return users
+
+
+def parse_routes(value: str) -> tuple[tuple[str, str], ...]:
+    """``"support@example.com=https://h/in, *@in.example.com=https://h/all"`` -> ((address, url), ...)."""
+    routes: list[tuple[str, str]] = []
+    for position, pair in enumerate(value.replace(",", " ").split(), start=1):
+        address, sep, url = pair.partition("=")
+        local, at, domain = address.lower().rpartition("@")
+        parts = urlsplit(url)
+        if not sep or not at or not local or not _DOMAIN.match(domain.rstrip(".")):
+            raise ValueError(f"route {position} is not address=URL with an address such as support@example.com "
+                             "or *@in.example.com")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"route {position}'s URL is not an http:// or https:// address")
+        if any(known == f"{local}@{domain.rstrip('.')}" for known, _ in routes):
+            raise ValueError(f"route {position}'s address is listed twice")
+        routes.append((f"{local}@{domain.rstrip('.')}", url))
+    if not routes:
+        raise ValueError("no address=URL route")
+    return tuple(routes)
 
 
 class IngressSettings(Subject):
@@ -83,6 +107,37 @@ class IngressSettings(Subject):
         description="set it to true or false (true allows a private-network address without AUTH; "
         "public and wildcard addresses always need AUTH)",
     )
+
+    gateway_bounce_domain: str | None = Field(
+        None, description="set it to the domain bounces come back to, such as bounce.example.com (its MX pointing at "
+                          "the SMTP ingress)")
+
+    gateway_inbound_routes: str | None = Field(
+        None, description="set it to address=URL pairs separated by commas, such as "
+                          "'support@example.com=https://hooks.example.com/in,*@in.example.com=https://hooks.example.com/all'")
+
+    @field_validator("gateway_inbound_routes", mode="before")
+    @classmethod
+    def _routes(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        parse_routes(str(value))
+        return str(value)
+
+    @property
+    def inbound_routes(self) -> tuple[tuple[str, str], ...]:
+        """Each (``local@domain`` or ``*@domain``, webhook URL), in the order given; empty when none."""
+        return () if self.gateway_inbound_routes is None else parse_routes(self.gateway_inbound_routes)
+
+    @field_validator("gateway_bounce_domain", mode="before")
+    @classmethod
+    def _bounce_domain(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        domain = str(value).strip().lower().rstrip(".")
+        if not _DOMAIN.match(domain):
+            raise ValueError("it is not a domain name such as bounce.example.com")
+        return domain
 
     @field_validator("gateway_smtp_users")
     @classmethod

@@ -36,6 +36,10 @@ class StoreSettings(Subject):
 
     gateway_store_compact_interval: float = _seconds(
         60.0, 0.05, DAY, "how often a SQLite store's file gives back the space of delivered messages' bodies")
+    # Postal's 30 days: long enough that a campaign's repeats never reach a dead mailbox, short enough that one
+    # re-created (a reused address, a fixed domain) gets mail again within a month.
+    gateway_suppression_expiry: float = _seconds(
+        30 * DAY, 0, 3650 * DAY, "how long an automatic suppression (a hard bounce) lasts, 0 for until removed,")
 
     @property
     def store_url(self) -> str:

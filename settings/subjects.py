@@ -36,6 +36,7 @@ from mail_gateway.settings.senders import SenderSettings
 from mail_gateway.settings.smtp import SmtpSettings
 from mail_gateway.settings.store import QueueSettings, StoreSettings, WebhookSettings
 from mail_gateway.settings.templates import TemplateSettings
+from mail_gateway.settings.unsubscribe import UnsubscribeSettings
 
 # Each attribute of GatewaySettings that holds a subject's model, and that model's class.
 SUBJECTS: dict[str, type[Subject]] = {
@@ -43,6 +44,7 @@ SUBJECTS: dict[str, type[Subject]] = {
     "outbox": OutboxSettings, "senders": SenderSettings, "flask_mail": FlaskMailSettings, "store": StoreSettings,
     "queue": QueueSettings, "webhooks": WebhookSettings, "console": ConsoleSettings, "memory": MemorySettings,
     "file": FileBackendSettings, "dkim": DkimSettings, "templates": TemplateSettings,
+    "unsubscribe": UnsubscribeSettings,
 }
 
 S = TypeVar("S", bound=Subject)
@@ -113,6 +115,10 @@ class BySubject:
     @property
     def templates(self) -> TemplateSettings:
         return self._subject("templates", TemplateSettings)
+
+    @property
+    def unsubscribe(self) -> UnsubscribeSettings:
+        return self._subject("unsubscribe", UnsubscribeSettings)
 
     @property
     def memory(self) -> MemorySettings:

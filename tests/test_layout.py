@@ -29,7 +29,7 @@ COMPAT = "mail_gateway.extension"
 COMPAT_LIBRARIES = {"flask_mail", "flask_mailman"}
 # The parts checked as wholes: a sub-package, or a module of the package's top level.
 UNITS = ("http", "outbox", "queue", "store", "sending", "mail", "backends", "settings", "extension", "ingress", "cli",
-         "testing", "templating", "runtime", "assembly", "app", "errors", "lifecycle")
+         "testing", "templating", "suppression", "runtime", "assembly", "app", "errors", "lifecycle")
 
 
 def modules() -> dict[str, Path]:

@@ -35,7 +35,7 @@ PACKAGE = "mail_gateway_client"
 API_KEY = "client-key"
 # message/rfc822 is the right type for a message as delivered; the generator reads it as bytes when told to.
 GENERATOR_CONFIG = {"post_hooks": [], "content_type_overrides": {"message/rfc822": "application/octet-stream"}}
-TAGS = {"messages", "queue", "outbox", "health", "openapi", "templates"}
+TAGS = {"messages", "queue", "outbox", "health", "openapi", "templates", "suppressions"}
 ATTACHMENT = {"filename": "note.txt", "content": base64.b64encode(b"attached bytes").decode()}
 RAW = {"mail_from": "app@example.com", "rcpt_to": ["friend@example.com"],
        "data": base64.b64encode(b"Subject: raw\r\n\r\nbody\r\n").decode()}

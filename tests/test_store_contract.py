@@ -15,10 +15,23 @@ import pytest
 from sqlalchemy import event, update
 
 from mail_gateway.errors import NoSuchQueuedMessageError, NothingPendingError
-from mail_gateway.store import actions, claims, keys, messages, recording, schema, templates, webhooks
+from mail_gateway.store import (
+    actions,
+    bounces,
+    claims,
+    inbound,
+    keys,
+    messages,
+    recording,
+    schema,
+    suppressions,
+    templates,
+    webhooks,
+)
 from mail_gateway.store.claims import Attempt, RecipientUpdate
 from mail_gateway.store.database import Store
 from mail_gateway.store.keys import StoredResponse
+from mail_gateway.suppression.events import record_event
 
 T0 = 1_000_000.0
 HOOK = "http://127.0.0.1:9/hook"
@@ -383,3 +396,96 @@ def test_readiness_check_and_description(store, store_url) -> None:
     store.check()
     assert "postgresql+psycopg" not in store.describe() and "***" not in store.describe()
     assert repr(store) == f"<Store {store.describe()}>"
+
+
+def test_a_late_bounce_marks_its_recipient_bounced_and_sums_up_the_message(stores) -> None:
+    first, second = stores
+    message_id = put(first, "gone@example.com", "kept@example.com")
+    found = second.write(lambda conn: bounces.mark_bounced(conn, message_id, "gone@EXAMPLE.com", reason="550 5.1.1",
+                                                           now=T0 + 5))
+    assert found is True
+    status = first.read(lambda conn: messages.get_message(conn, message_id, T0 + 5))
+    assert [(r["email"], r["status"], r["reason"]) for r in status["recipients"]] == [
+        ("gone@example.com", "bounced", "550 5.1.1"), ("kept@example.com", "queued", None)]
+    assert status["status"] == "queued"  # one is still pending
+    assert second.write(lambda conn: bounces.mark_bounced(conn, message_id, "other@example.com", reason="x",
+                                                          now=T0 + 6)) is False
+    second.write(lambda conn: bounces.mark_bounced(conn, message_id, "kept@example.com", reason="550", now=T0 + 7))
+    assert first.read(lambda conn: messages.get_message(conn, message_id, T0 + 7))["status"] == "bounced"
+
+
+def test_inbound_mail_is_kept_with_its_webhook(stores) -> None:
+    first, second = stores
+    received = inbound.Received("inb1", "customer@example.net", ["support@example.com"], HOOK, b"Subject: hi\r\n\r\nx")
+    first.write(lambda conn: inbound.add(conn, received, {"type": "message.inbound"}, T0))
+    assert second.read(lambda conn: inbound.raw(conn, "inb1")) == b"Subject: hi\r\n\r\nx"
+    assert second.read(lambda conn: inbound.raw(conn, "nothing")) is None
+    [row] = second.read(webhooks.list_deliveries)
+    assert (row["type"], row["status"], json.loads(str(row["payload"]))) == (
+        "message.inbound", "pending", {"type": "message.inbound"})
+
+
+def test_suppressions_are_mailboxes_that_expire_and_are_removed(stores) -> None:
+    first, other = stores
+    first.write(lambda conn: suppressions.add(conn, "Bob@EXAMPLE.com", "manual", source="api", now=T0))
+    first.write(lambda conn: suppressions.add(conn, "user@bücher.example", "hard-bounce", source="smtp",
+                                              message_id="m1", detail="550 5.1.1 gone", expires_at=T0 + 10, now=T0))
+    asked = ["Bob@example.com", "bob@example.com", "user@xn--bcher-kva.example", "USER@bücher.example", "x"]
+    assert other.read(lambda conn: suppressions.suppressed(conn, asked, now=T0 + 5)) == {
+        "Bob@example.com", "user@xn--bcher-kva.example"}
+    assert other.read(lambda conn: suppressions.suppressed(conn, asked, now=T0 + 10)) == {"Bob@example.com"}
+    # Renewed by a later bounce: the latest cause, and never a shorter life than the entry had.
+    other.write(lambda conn: suppressions.add(conn, "Bob@example.com", "hard-bounce", source="smtp",
+                                              expires_at=T0 + 1, now=T0 + 2))
+    [bob] = first.read(lambda conn: suppressions.list_entries(conn, contains="BOB", now=T0 + 5))
+    assert (bob.reason, bob.source, bob.expires_at, bob.created_at) == ("hard-bounce", "smtp", None, T0 + 2)
+    assert [e.reason for e in first.read(lambda conn: suppressions.list_entries(conn, now=T0 + 5))] == [
+        "hard-bounce", "hard-bounce"]
+    assert first.read(lambda conn: suppressions.list_entries(conn, reason="manual", now=T0)) == []
+    assert [e.email for e in first.read(lambda conn: suppressions.list_entries(conn, limit=1, start=1, now=T0))] == [
+        "user@bücher.example"]
+    assert other.write(lambda conn: suppressions.remove(conn, "bob@example.com")) is False
+    assert other.write(lambda conn: suppressions.remove(conn, "Bob@Example.Com")) is True
+    assert first.write(lambda conn: suppressions.purge_expired(conn, T0 + 10)) == 1
+    assert first.read(lambda conn: suppressions.list_entries(conn, now=T0)) == []
+
+
+def test_concurrent_adds_of_one_address_keep_one_entry(stores) -> None:
+    def add(n: int) -> None:
+        stores[n % 2].write(lambda conn: suppressions.add(conn, "same@example.com", "hard-bounce", source="smtp",
+                                                          detail=str(n), now=T0 + n))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(add, range(16)))
+    [entry] = stores[0].read(lambda conn: suppressions.list_entries(conn, now=T0))
+    assert entry.address == "same@example.com"
+
+
+def test_an_event_is_recorded_in_the_history_and_as_a_webhook(stores) -> None:
+    store = stores[0]
+    id_ = put(store, "a@example.com")
+    event_id = store.write(lambda conn: record_event(
+        conn, event_type="bounced", message_id=id_, recipient="a@example.com", reject_reason="bounced",
+        mta_response="550 5.1.1 no such user", webhook_url=HOOK, now=T0 + 1))
+    history = stores[1].read(lambda conn: messages.get_message(conn, id_, T0 + 1))["events"]
+    assert [(e["type"], e["recipient"], e["text"]) for e in history][-1] == (
+        "bounced", "a@example.com", "550 5.1.1 no such user")
+    [row] = [r for r in store.read(webhooks.list_deliveries) if r["type"] == "message.bounced"]
+    data = json.loads(row["payload"])["data"]
+    assert (data["event_id"], data["event_type"], data["reject_reason"], data["id"]) == (
+        event_id, "bounced", "bounced", id_)
+    # Without a queued message (an unsubscribe from an old message): only the webhook.
+    store.write(lambda conn: record_event(conn, event_type="unsubscribed", message_id=None,
+                                          recipient="b@example.com", reject_reason="unsubscribed", webhook_url=HOOK))
+    assert [r["type"] for r in store.read(webhooks.list_deliveries)][-1] == "message.unsubscribed"
+    with pytest.raises(ValueError, match="event_type"):
+        store.write(lambda conn: record_event(conn, event_type="exploded", message_id=None, recipient=None))
+
+
+def test_inbound_mail_is_forgotten_after_its_lifetime(stores) -> None:
+    first, second = stores
+    for name, at in (("old", T0), ("new", T0 + 100)):
+        received = inbound.Received(name, "", ["support@example.com"], HOOK, b"x")
+        first.write(lambda conn, r=received, at=at: inbound.add(conn, r, {}, at))
+    assert second.write(lambda conn: inbound.purge_before(conn, T0 + 50)) == 1
+    assert [second.read(lambda conn, n=n: inbound.raw(conn, n)) for n in ("old", "new")] == [None, b"x"]

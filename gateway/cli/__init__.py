@@ -13,6 +13,7 @@ from mail_gateway.cli.queue import queue
 from mail_gateway.cli.send import send
 from mail_gateway.cli.serve import serve
 from mail_gateway.cli.smtpd import smtpd
+from mail_gateway.cli.suppressions import suppressions_group
 from mail_gateway.cli.worker import worker
 from mail_gateway.extension import backend_names  # noqa: F401 - flask-mailman's MAIL_BACKEND names, as in an app
 
@@ -25,3 +26,4 @@ def main() -> None:
 
 for command in (serve, send, check, smtpd, worker, queue, db, dkim):
     main.add_command(command)
+main.add_command(suppressions_group, "suppressions")

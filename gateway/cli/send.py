@@ -107,10 +107,12 @@ def _attachment(path: Path) -> dict[str, object]:
                                  "text and HTML.")
 @click.option("--var", "variables", multiple=True, help="A variable of the template, key=value (a string); repeat "
                                                         "for several.")
+@click.option("--unsubscribe", is_flag=True, help="Add a one-click unsubscribe link for the one recipient (needs "
+                                                  "GATEWAY_PUBLIC_URL and GATEWAY_UNSUBSCRIBE_SECRET).")
 def send(sender_address: str | None, to: tuple[str, ...], cc: tuple[str, ...], bcc: tuple[str, ...],
          reply_to: tuple[str, ...], subject: str | None, text: str | None, html: str | None, html_file: Path | None,
          attachments: tuple[Path, ...], headers: tuple[str, ...], template: str | None,
-         variables: tuple[str, ...]) -> None:
+         variables: tuple[str, ...], unsubscribe: bool) -> None:
     """Send one message through the configured backend and print each recipient's outcome; with queued delivery,
     store it for the delivery workers and print its id."""
     html = _read_html(html, html_file)
@@ -120,7 +122,8 @@ def send(sender_address: str | None, to: tuple[str, ...], cc: tuple[str, ...], b
     sender, store = configured(lambda: build_sender(settings))
     payload = {"from": sender_address, "to": list(to), "cc": list(cc), "bcc": list(bcc),
                "reply_to": list(reply_to), "subject": subject, "text": text, "html": html, "attachments": files,
-               "headers": _headers(headers), "template": template, "variables": values or None}
+               "headers": _headers(headers), "template": template, "variables": values or None,
+               "unsubscribe": unsubscribe or None}
     try:
         request = sender.parse({k: v for k, v in payload.items() if v is not None})
         result = sender.send(request, via="cli")

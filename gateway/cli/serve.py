@@ -53,7 +53,7 @@ def serve(host: str | None, port: int | None, threads: int, smtp: bool, no_worke
     try:
         if settings.queued and not no_worker:
             start_workers(runtime)
-        ingress = start_ingress(settings, runtime.sender) if smtp else None
+        ingress = start_ingress(settings, runtime.sender, runtime.store) if smtp else None
         click.echo(_started(settings), err=True)
         try:
             service.run()

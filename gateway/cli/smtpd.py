@@ -14,14 +14,15 @@ from mail_gateway.ingress.server import IngressServer
 from mail_gateway.runtime import Runtime
 from mail_gateway.sending import Sender
 from mail_gateway.settings import GatewaySettings, load_settings
+from mail_gateway.store.database import Store
 
 
-def start_ingress(settings: GatewaySettings, sender: Sender) -> IngressServer:
+def start_ingress(settings: GatewaySettings, sender: Sender, store: Store | None = None) -> IngressServer:
     """Start the ingress on ``sender`` (in ``serve --smtp``, the one the HTTP API uses), or exit with the reason."""
     # aiosmtpd logs every command line at INFO, and a deprecation notice at WARNING on every successful AUTH;
     # the gateway logs one line per message instead.
     logging.getLogger("mail.log").setLevel(logging.ERROR)
-    server = configured(lambda: IngressServer(settings, sender).start())
+    server = configured(lambda: IngressServer(settings, sender, store=store).start())
     click.echo(f"mail-gateway SMTP ingress ({settings.gateway_env}, backend {settings.backend_name}) on "
                f"smtp://{server.host}:{server.port}", err=True)
     return server
@@ -42,7 +43,7 @@ def smtpd(host: str | None, port: int | None, no_worker: bool) -> None:
     try:
         if settings.queued and not no_worker:
             start_workers(runtime)
-        server = start_ingress(settings, runtime.sender)
+        server = start_ingress(settings, runtime.sender, runtime.store)
         try:
             wait_for_termination()
         finally:

@@ -20,6 +20,7 @@ from mail_gateway.errors import (
     MessageTooLargeError,
     PermanentDeliveryError,
     RecipientsRefusedError,
+    RecipientsSuppressedError,
     TransientDeliveryError,
 )
 
@@ -28,6 +29,7 @@ from mail_gateway.errors import (
 class SMTPSenderRefusedError(PermanentDeliveryError, smtplib.SMTPSenderRefused): ...
 class SMTPSenderDeferredError(TransientDeliveryError, smtplib.SMTPSenderRefused): ...
 class SMTPRecipientsRefusedError(RecipientsRefusedError, smtplib.SMTPRecipientsRefused): ...
+class SMTPRecipientsSuppressedError(RecipientsSuppressedError, smtplib.SMTPRecipientsRefused): ...
 class SMTPRecipientsDeferredError(TransientDeliveryError, smtplib.SMTPRecipientsRefused): ...
 class SMTPLoginRefusedError(PermanentDeliveryError, smtplib.SMTPAuthenticationError): ...
 class SMTPConnectFailedError(ConnectionSetupError, smtplib.SMTPConnectError): ...
@@ -66,7 +68,8 @@ class RecipientOutcomes(tuple):  # type: ignore[type-arg]
 
 
 _SMTPLIB_BY_CLASS = {DeliveryOutcomeUnknownError: SMTPOutcomeUnknownError, ConnectionSetupError: SMTPConnectFailedError,
-                     MessageTooLargeError: SMTPMessageTooLargeError, RecipientsRefusedError: SMTPRecipientsRefusedError}
+                     MessageTooLargeError: SMTPMessageTooLargeError, RecipientsRefusedError: SMTPRecipientsRefusedError,
+                     RecipientsSuppressedError: SMTPRecipientsSuppressedError}
 
 
 def _smtplib_class(exc: DeliveryError) -> type[DeliveryError] | None:

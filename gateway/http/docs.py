@@ -24,6 +24,7 @@ TAGS: dict[str, str] = {
     "messages": "Send mail: one message, a batch, or a message the client built",
     "queue": "Queued delivery: look up, list, retry and cancel stored messages (GATEWAY_DELIVERY=queued)",
     "templates": "Stored templates: create, read, replace, delete, list, and render without sending",
+    "suppressions": "The suppression list: addresses never sent to (hard bounces, unsubscribes, manual entries)",
     "outbox": "The messages a keeping backend (memory, file) holds",
     "health": "Liveness, readiness and metrics",
     "openapi": "This description of the API",
@@ -47,8 +48,8 @@ PROBLEMS: dict[int, tuple[str, list[str]]] = {
           ["request-too-large", "message-too-large"]),
     415: ("The body is not application/json", ["unsupported-media-type"]),
     422: ("Invalid request (each field and its fix in errors), a template that cannot be saved or rendered "
-          "(template, part, line, variable), or every recipient refused",
-          ["invalid-message", "template-error", "recipients-refused"]),
+          "(template, part, line, variable), or every recipient refused or suppressed",
+          ["invalid-message", "template-error", "recipients-refused", "recipients-suppressed"]),
     500: ("An unexpected failure (no traceback is ever sent)", ["internal-error", "misconfigured"]),
     502: ("The upstream refused the message permanently, or lacks an extension it needs (SMTPUTF8, 8BITMIME)",
           ["upstream-refused", "upstream-extension-missing"]),

@@ -25,6 +25,7 @@ from mail_gateway.errors import (
     PermanentDeliveryError,
     QueuedDeliveryOffError,
     RecipientsRefusedError,
+    RecipientsSuppressedError,
     SenderNotAllowedError,
     StoreUnavailableError,
     TemplateConflictError,
@@ -113,6 +114,8 @@ def _delivery_problem(exc: DeliveryError) -> Problem:
                        "sender-not-allowed", [FieldError(exc.field, str(exc))], extra={"backend": exc.backend})
     if isinstance(exc, MessageTooLargeError):
         return Problem(413, "Message too large", detail, "message-too-large", extra=extra)
+    if isinstance(exc, RecipientsSuppressedError):  # answered as when the upstream refuses every recipient
+        return Problem(422, "Recipients suppressed", str(exc), "recipients-suppressed", extra=extra)
     if isinstance(exc, RecipientsRefusedError):
         return Problem(422, "Recipients refused", detail, "recipients-refused", extra=extra)
     if isinstance(exc, DeliveryOutcomeUnknownError):

@@ -15,7 +15,7 @@ from mail_gateway.http.query import parse_query
 from mail_gateway.queue.metrics import count_request, registry_for
 from mail_gateway.queue.models import QueuedMessageList, QueuedMessageStatus, QueueListQuery
 from mail_gateway.runtime import Runtime
-from mail_gateway.store import actions, messages
+from mail_gateway.store import actions, inbound, messages
 from mail_gateway.store.database import Store
 from mail_gateway.store.webhooks import iso
 
@@ -60,6 +60,18 @@ def _message(store: Store, message_id: str, owner: str | None) -> dict[str, Any]
                 tag="queue", responses={200: QueuedMessageStatus}, problems=QUEUE_ERRORS)
 def message_status(message_id: str) -> dict[str, Any]:
     return _message(_store(), message_id, _owner())
+
+
+@blueprint.get("/v1/inbound/<inbound_id>/raw")
+@docs.operation("The raw bytes of a message an inbound route received", operation_id="get_inbound_raw",
+                tag="queue", responses={200: "message/rfc822"}, problems=QUEUE_ERRORS)
+def inbound_raw(inbound_id: str) -> Response:
+    store = _store()
+    # Inbound mail belongs to no API key: only an admin key (or the open API) may read it.
+    data = None if _owner() is not None else store.read(lambda conn: inbound.raw(conn, inbound_id))
+    if data is None:
+        raise NoSuchQueuedMessageError(f"no inbound message has the id {inbound_id!r}")
+    return Response(data, mimetype="message/rfc822")
 
 
 @blueprint.get("/v1/messages")

@@ -10,8 +10,10 @@ from typing_extensions import TypeAliasType
 # Named, so the document gives each enum a schema of its own: a generated client would otherwise name an inline
 # enum after its model and field, and two such names can collide (QueuedRecipient's status and the
 # QueuedRecipientStatus model), which makes it drop the models that use them.
-OutcomeState = TypeAliasType("OutcomeState", Literal["accepted", "rejected", "deferred"])
+OutcomeState = TypeAliasType("OutcomeState", Literal["accepted", "rejected", "deferred", "suppressed"])
 QueuedState = TypeAliasType("QueuedState", Literal["queued", "scheduled"])
+# A recipient on the suppression list is answered ``suppressed`` and never stored.
+QueuedRecipientState = TypeAliasType("QueuedRecipientState", Literal["queued", "scheduled", "suppressed"])
 
 
 class RecipientOutcome(BaseModel):
@@ -31,7 +33,7 @@ class SendResponse(BaseModel):
 
 class QueuedRecipient(BaseModel):
     email: str
-    status: QueuedState
+    status: QueuedRecipientState
 
 
 class QueuedResponse(BaseModel):

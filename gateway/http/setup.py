@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from mail_gateway.http import openapi, readiness, routes, template_routes
+from mail_gateway.http import (
+    openapi,
+    readiness,
+    routes,
+    suppression_routes,
+    template_routes,
+    unsubscribe_routes,
+)
 from mail_gateway.http.auth import register_api_keys
 from mail_gateway.http.hosts import register_allowed_hosts
 from mail_gateway.http.idempotency import register_idempotency
@@ -23,6 +30,8 @@ def install_http_api(app: Flask) -> None:
     register_allowed_hosts(app, settings)  # first: a request for another name is refused before anything else
     app.register_blueprint(routes.blueprint)
     app.register_blueprint(template_routes.blueprint)
+    app.register_blueprint(suppression_routes.blueprint)
+    app.register_blueprint(unsubscribe_routes.blueprint)
     app.register_blueprint(readiness.blueprint)
     app.register_blueprint(openapi.blueprint)
     register_api_keys(app, settings.api_keys, settings.api_key_names)

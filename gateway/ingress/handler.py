@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, Protocol
 
 from mail_gateway.errors import GatewayError, InvalidMessageError
 from mail_gateway.ingress.replies import Reply, reply_for_error, reply_for_result
@@ -25,6 +26,8 @@ TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 UTF8_UNDECLARED = "553 5.6.7 A non-ASCII address needs SMTPUTF8 in MAIL FROM"
 NOT_UTF8 = "553 5.1.3 The address is not valid UTF-8"
 SENDER_NOT_ALLOWED = "550 5.7.1 This sender is not allowed for your login (GATEWAY_ALLOWED_SENDERS)"
+AUTH_REQUIRED = "530 5.7.0 Authentication required"
+MIXED_RECIPIENTS = "452 4.5.3 Send to the gateway's own addresses and to others in separate transactions"
 
 
 def address_refusal(address: str, envelope: Any) -> str | None:
@@ -53,11 +56,25 @@ def describe_peer(peer: Any) -> str:
     return str(peer)
 
 
+class LocalMailbox(Protocol):
+    """Addresses the gateway receives mail for itself, as an MX, from anyone (``bounces``, ``inbound``)."""
+
+    def rcpt_reply(self, address: str, authenticated: bool) -> str | None:
+        """None for an address not of this mailbox; else the reply to RCPT (250 taken, or a refusal)."""
+
+    def receive(self, rcpt_tos: Sequence[str], data: bytes, peer: str, mail_from: str) -> Reply: ...
+
+
 class RelayHandler:
-    def __init__(self, sender: Sender, executor: Executor, *, max_recipients: int) -> None:
+    def __init__(self, sender: Sender, executor: Executor, *, max_recipients: int,
+                 local: Sequence[LocalMailbox] = (), auth_required: bool = False) -> None:
         self.sender = sender
         self.executor = executor
         self.max_recipients = max_recipients
+        self.local = tuple(local)
+        # With local mailboxes aiosmtpd cannot ask for AUTH before MAIL (remote servers send there without it):
+        # relaying still needs it, asked for here per recipient.
+        self.auth_required = auth_required
         self.stopping = False  # set by the server before it stops taking deliveries
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
@@ -65,8 +82,9 @@ class RelayHandler:
         refusal = address_refusal(address, envelope)
         if refusal is not None:
             return refusal
-        # The envelope sender is checked as early as it is known; the From field is checked after DATA.
-        if address and not self.sender.may_send_as(Client(smtp_user=session_user(session)), address):
+        # The envelope sender is checked as early as it is known; the From field is checked after DATA. An
+        # anonymous session may be a remote server writing to a local mailbox: its sender is checked at RCPT.
+        if not (self.local and not session.authenticated) and not self._may_send_as(session, address):
             return SENDER_NOT_ALLOWED
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -80,9 +98,37 @@ class RelayHandler:
         # Refused here, where the client can still send to the others; after DATA it could not be undone.
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return TOO_MANY_RECIPIENTS
+        refusal = self._rcpt_refusal(session, envelope, address)
+        if refusal is not None:
+            return refusal
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
+
+    def _may_send_as(self, session: Any, address: str) -> bool:
+        return not address or self.sender.may_send_as(Client(smtp_user=session_user(session)), address)
+
+    def _rcpt_refusal(self, session: Any, envelope: Any, address: str) -> str | None:
+        """The reply refusing ``address`` in this transaction, or None; remembers a local mailbox's recipients
+        on the envelope (``local``), whose message is received rather than relayed."""
+        local = getattr(envelope, "local", None)
+        for mailbox in self.local:
+            reply = mailbox.rcpt_reply(address, bool(session.authenticated))
+            if reply is None:
+                continue
+            if not reply.startswith("2"):
+                return reply
+            if envelope.rcpt_tos and local is not mailbox:
+                return MIXED_RECIPIENTS
+            envelope.local = mailbox
+            return None
+        if local is not None:
+            return MIXED_RECIPIENTS
+        if self.auth_required and not session.authenticated:
+            return AUTH_REQUIRED
+        if self.local and not session.authenticated and not self._may_send_as(session, envelope.mail_from):
+            return SENDER_NOT_ALLOWED
+        return None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         user = session_user(session)
@@ -91,12 +137,18 @@ class RelayHandler:
         # the command timeout firing mid-delivery would drop a message the upstream may be accepting.
         if self.stopping:
             return SHUTTING_DOWN
+        local = getattr(envelope, "local", None)
         server.pause_timeout()
         try:
-            reply = await loop.run_in_executor(
-                self.executor, self.relay, envelope.mail_from, list(envelope.rcpt_tos),
-                envelope.original_content, describe_peer(session.peer), user,
-            )
+            if local is not None:
+                reply = await loop.run_in_executor(self.executor, local.receive, list(envelope.rcpt_tos),
+                                                   envelope.original_content, describe_peer(session.peer),
+                                                   envelope.mail_from or "")
+            else:
+                reply = await loop.run_in_executor(
+                    self.executor, self.relay, envelope.mail_from, list(envelope.rcpt_tos),
+                    envelope.original_content, describe_peer(session.peer), user,
+                )
         except RuntimeError:
             if not self.stopping:  # the executor refuses work only once the server shuts it down
                 raise

@@ -22,6 +22,7 @@ from mail_gateway.errors import (
     MessageRefusedError,
     PermanentDeliveryError,
     RecipientsRefusedError,
+    RecipientsSuppressedError,
     SenderNotAllowedError,
     StoreUnavailableError,
     TransientDeliveryError,
@@ -55,7 +56,9 @@ def _clean(text: str) -> str:
 def _refusal_lines(recipients: Sequence[RecipientResult], enhanced: str) -> list[str]:
     lines = []
     for r in recipients:
-        if r.status != "accepted":
+        if r.status == "suppressed":  # the gateway's own list, not the upstream's refusal
+            lines.append(_clean(f"{enhanced} <{r.email}> is on the suppression list: not sent"))
+        elif r.status != "accepted":
             upstream = f"{r.code} {r.reason or ''}".strip() if r.code is not None else r.status
             lines.append(_clean(f"{enhanced} <{r.email}> {r.status} by the upstream: {upstream}"))
     return lines
@@ -96,6 +99,9 @@ def reply_for_error(exc: BaseException) -> Reply:
         # RFC 6531's code for an address that needs SMTPUTF8; RFC 3463's for a conversion that cannot be made.
         enhanced = "5.6.7" if exc.extension == "SMTPUTF8" else "5.6.3"
         return Reply(554, (_clean(f"{enhanced} Not delivered: {exc.client_detail or exc}"),), "rejected")
+    if isinstance(exc, RecipientsSuppressedError):
+        return Reply(550, ("5.7.1 Every recipient is on the suppression list; nothing was sent:",
+                           *_refusal_lines(exc.recipients, "5.7.1")), "rejected")
     if isinstance(exc, RecipientsRefusedError):
         refused = _refusal_lines(exc.recipients, "5.1.0")
         return Reply(550, ("5.1.0 Every recipient was refused by the upstream:", *refused), "rejected")

@@ -16,10 +16,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from mail_gateway.errors import ConfigurationError
-from mail_gateway.ingress.handler import RelayHandler
+from mail_gateway.ingress.bounces import BounceMailbox
+from mail_gateway.ingress.handler import LocalMailbox, RelayHandler
+from mail_gateway.ingress.inbound import InboundMailbox
 from mail_gateway.ingress.security import Authenticator, AuthFailures, check_exposure, server_tls_context
 from mail_gateway.ingress.sessions import IngressSMTP, SessionLimit
 from mail_gateway.sending import Sender
+from mail_gateway.store.database import Store
 
 if TYPE_CHECKING:
     from mail_gateway.settings import GatewaySettings
@@ -54,12 +57,32 @@ def bind(host: str, port: int) -> socket.socket:
             "and GATEWAY_SMTP_PORT to a free address and port", variable="GATEWAY_SMTP_PORT") from exc
 
 
+def local_mailboxes(settings: GatewaySettings, store: Store | None) -> list[LocalMailbox]:
+    """The addresses the ingress receives mail for itself: the bounce domain's, then the inbound routes'."""
+    if store is None:
+        return []
+    found: list[LocalMailbox] = []
+    if settings.gateway_bounce_domain is not None:
+        found.append(BounceMailbox(settings.gateway_bounce_domain, store, settings.gateway_webhook_url))
+    if settings.inbound_routes:
+        found.append(InboundMailbox(settings.inbound_routes, store))
+    return found
+
+
 class IngressServer:
-    def __init__(self, settings: GatewaySettings, sender: Sender, *, port: int | None = None) -> None:
-        """``port`` overrides ``GATEWAY_SMTP_PORT``; 0 picks a free port (``self.port`` tells which)."""
+    def __init__(self, settings: GatewaySettings, sender: Sender, *, port: int | None = None,
+                 store: Store | None = None) -> None:
+        """``port`` overrides ``GATEWAY_SMTP_PORT``; 0 picks a free port (``self.port`` tells which). ``store``
+        records bounces (default: the sender's queue store, else one opened on GATEWAY_STORE_URL)."""
         check_exposure(settings)
         self.settings = settings
         self.sender = sender
+        self._own_store: Store | None = None
+        if store is None and (settings.gateway_bounce_domain is not None or settings.inbound_routes):
+            store = sender.spool.store if sender.spool is not None else None
+            if store is None:  # direct delivery: bounces are recorded in the store all the same
+                store = self._own_store = Store(settings.store_url)
+        local = local_mailboxes(settings, store)
         users = settings.smtp_users
         self._tls = server_tls_context(settings)
         self._limit = SessionLimit(settings.gateway_smtp_max_sessions, settings.gateway_smtp_max_sessions_per_address)
@@ -70,7 +93,8 @@ class IngressServer:
                        "auth_failures": settings.gateway_smtp_max_auth_failures}}
         # One worker per session at most: a session waits for its delivery before it can send another.
         self._executor = ThreadPoolExecutor(settings.gateway_smtp_max_sessions, thread_name_prefix="smtp-relay")
-        self.handler = RelayHandler(sender, self._executor, max_recipients=settings.gateway_smtp_max_recipients)
+        self.handler = RelayHandler(sender, self._executor, max_recipients=settings.gateway_smtp_max_recipients,
+                                    local=local, auth_required=bool(users) and bool(local))
         self._smtp_kwargs: dict[str, Any] = {
             "server_hostname": socket.gethostname(),  # aiosmtpd would otherwise ask DNS on every connection
             "ident": "mail-gateway",
@@ -80,7 +104,7 @@ class IngressServer:
             "data_size_limit": settings.gateway_smtp_max_message_bytes,
             "timeout": settings.gateway_smtp_timeout,
             "tls_context": self._tls,
-            "auth_required": bool(users),
+            "auth_required": bool(users) and not local,  # else asked for per recipient (RelayHandler)
             "auth_require_tls": True,
             "auth_without_tls": settings.gateway_smtp_allow_insecure_auth,
             "authenticator": Authenticator(users) if users else None,
@@ -121,6 +145,8 @@ class IngressServer:
         self._executor.shutdown(wait=True)
         if controller is not None:
             controller.stop()
+        if self._own_store is not None:
+            self._own_store.close()
 
     def __enter__(self) -> IngressServer:
         return self.start()

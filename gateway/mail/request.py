@@ -111,6 +111,9 @@ class MessageRequest(BaseModel):
         None, description="a stored template (POST /v1/templates) or a file of GATEWAY_TEMPLATES_DIR, rendered with "
                           "variables into subject, text and html, which the message may not give itself")
     variables: TemplateVariables = Field(default_factory=dict, description="what the template reads")
+    unsubscribe: bool = Field(
+        False, description="adds a one-click unsubscribe link (List-Unsubscribe, RFC 8058) for the message's one "
+                           "recipient; needs GATEWAY_PUBLIC_URL and GATEWAY_UNSUBSCRIBE_SECRET")
 
     @property
     def recipients(self) -> list[Address]:

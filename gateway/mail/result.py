@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# "deferred" is a temporary refusal (4xx): the same recipient may be accepted later.
-RecipientStatus = Literal["accepted", "rejected", "deferred"]
+# "deferred" is a temporary refusal (4xx): the same recipient may be accepted later. "suppressed": on the
+# suppression list, so never sent to (``mail_gateway.suppression``).
+RecipientStatus = Literal["accepted", "rejected", "deferred", "suppressed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,9 @@ class QueuedResult:
     message_id: str
     status: Literal["queued", "scheduled"]
     recipients: tuple[str, ...]
+    suppressed: tuple[str, ...] = ()  # on the suppression list: left out, never stored
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "message_id": self.message_id, "status": self.status,
-                "recipients": [{"email": email, "status": self.status} for email in self.recipients]}
+                "recipients": [{"email": email, "status": self.status} for email in self.recipients]
+                + [{"email": email, "status": "suppressed"} for email in self.suppressed]}

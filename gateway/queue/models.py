@@ -10,9 +10,11 @@ from typing_extensions import TypeAliasType
 
 # Named schemas in the OpenAPI document, not inline enums a generated client would have to name itself.
 RecipientState = TypeAliasType(
-    "RecipientState", Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled"])
+    "RecipientState",
+    Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled", "suppressed"])
 MessageState = TypeAliasType(
-    "MessageState", Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled", "partial"])
+    "MessageState",
+    Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled", "suppressed", "partial"])
 
 
 class QueuedRecipientStatus(BaseModel):
@@ -27,7 +29,8 @@ class QueuedRecipientStatus(BaseModel):
 class QueueEvent(BaseModel):
     at: str = Field(description="RFC 3339")
     type: str = Field(description="delivered, deferred, bounced, failed, unknown (reply lost after the final dot), "
-                                  "canceled or retry")
+                                  "canceled, retry, suppressed, or an event recorded later (bounced or delayed by a "
+                                  "DSN, unsubscribed)")
     recipient: str | None = None
     upstream: str | None = None
     code: int | None = None

@@ -44,6 +44,8 @@ def _from_result(claimed: Claimed, result: SendResult, now: float, backoff: Back
         if r is None or r.status == "accepted":
             code = 250 if result.upstream else None
             updates.append(RecipientUpdate(position, email, "delivered", "delivered", code, r and r.reason))
+        elif r.status == "suppressed":  # on the suppression list: left out, for good
+            updates.append(RecipientUpdate(position, email, "suppressed", "suppressed", None, r.reason))
         elif r.status == "rejected":
             updates.append(RecipientUpdate(position, email, "bounced", "bounced", r.code, r.reason))
         else:
@@ -58,6 +60,9 @@ def _from_error(claimed: Claimed, error: DeliveryError, now: float, backoff: Bac
     updates = []
     for position, email, attempts in claimed.recipients:
         r = by_email.get(email)
+        if r is not None and r.status == "suppressed":
+            updates.append(RecipientUpdate(position, email, "suppressed", "suppressed", None, r.reason))
+            continue
         code = r.code if r is not None and r.code is not None else error.smtp_code
         reason = r.reason if r is not None and r.reason else str(error)
         refused = r is not None and r.status == "rejected"

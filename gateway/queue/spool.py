@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from mail_gateway.errors import StoreUnavailableError
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import QueuedResult
+from mail_gateway.mail.verp import bounce_address
 from mail_gateway.sending import Transaction
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.store import messages
@@ -38,6 +39,7 @@ class Spool:
     def __init__(self, store: Store, settings: GatewaySettings, *, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.lifetime = settings.gateway_queue_lifetime
+        self.bounce_domain = settings.gateway_bounce_domain
         self.clock = clock
         self.arrived = threading.Event()  # wakes the workers of this process as soon as there is work
         self._lock = threading.Lock()
@@ -48,15 +50,22 @@ class Spool:
         """Every message, ``owner``'s, in one transaction: ``transaction`` when given (a keyed request's own,
         committed by its caller), else one shared with the other threads storing now."""
         now = self.clock()
-        new = [messages.NewMessage(messages.new_id(), m.message_id, m.envelope_from, m.recipients, m.data, via,
+        ids = [messages.new_id() for _ in rendered]
+        new = [messages.NewMessage(id_, m.message_id, self._envelope_from(id_, m), m.recipients, m.data, via,
                                    now, at, max(at or now, now) + self.lifetime, owner)
-               for m, at in zip(rendered, send_at, strict=True)]
+               for id_, m, at in zip(ids, rendered, send_at, strict=True)]
         if new and transaction is not None:
             transaction.join(lambda conn: messages.enqueue(conn, new))
         elif new:
             self._store(new)
         self.arrived.set()
         return [QueuedResult(m.id, m.message_id, m.status, m.recipients) for m in new]  # type: ignore[arg-type]
+
+    def _envelope_from(self, id_: str, message: RenderedMessage) -> str:
+        # VERP: the bounce names the queued message; the sender policy has checked the original sender already.
+        if self.bounce_domain is None:
+            return message.envelope_from
+        return bounce_address(self.bounce_domain, id_)
 
     def _store(self, new: list[messages.NewMessage]) -> None:
         """Written, with whatever other threads stored meanwhile, before this returns; else raises, nothing of

@@ -26,7 +26,7 @@ from mail_gateway.queue.pacing import Pacing
 from mail_gateway.queue.recorder import Recorder
 from mail_gateway.queue.webhooks import WebhookSender
 from mail_gateway.sending import Sender
-from mail_gateway.store import claims
+from mail_gateway.store import claims, inbound
 from mail_gateway.store.compact import Compactor
 from mail_gateway.store.database import Store
 from mail_gateway.store.notify import Listener
@@ -56,7 +56,9 @@ class DeliveryWorkers:
         self.notify = settings.gateway_queue_notify
         self.wakeup = wakeup if wakeup is not None and self.notify else threading.Event()
         self.listener: Listener | None = None
-        self.webhooks = WebhookSender(settings, store, clock=clock) if self.webhook_url else None
+        # Inbound routes' webhooks are sent by the same sender, with or without delivery events.
+        sends_webhooks = self.webhook_url is not None or settings.gateway_inbound_routes is not None
+        self.webhooks = WebhookSender(settings, store, clock=clock) if sends_webhooks else None
         self._ready: queue.SimpleQueue[claims.Claimed | None] = queue.SimpleQueue()  # None: a delivery loop ends
         self.held = Held(store, self.lease, clock)
         self._stopping = threading.Event()  # shared by every loop of the workers
@@ -151,7 +153,9 @@ class DeliveryWorkers:
 
     def _purge(self) -> None:
         try:
-            self.store.write(lambda conn: claims.purge_finished(conn, self.clock() - self.lifetime), wait=False)
+            before = self.clock() - self.lifetime
+            self.store.write(lambda conn: (claims.purge_finished(conn, before), inbound.purge_before(conn, before)),
+                             wait=False)
         except StoreUnavailableError:
             pass
 

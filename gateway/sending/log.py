@@ -11,6 +11,7 @@ from mail_gateway.errors import (
     DeliveryError,
     DeliveryOutcomeUnknownError,
     PermanentDeliveryError,
+    RecipientsSuppressedError,
     SenderNotAllowedError,
 )
 from mail_gateway.mail.rendering import RenderedMessage
@@ -34,6 +35,8 @@ def outcome_word(outcome: Outcome) -> str:
         return "accepted" if len(outcome.accepted) == len(outcome.recipients) else "partly-accepted"
     if isinstance(outcome, DeliveryOutcomeUnknownError):
         return "unknown"
+    if isinstance(outcome, RecipientsSuppressedError):
+        return "suppressed"
     if isinstance(outcome, SenderNotAllowedError):
         return "sender-not-allowed"
     return "refused" if isinstance(outcome, PermanentDeliveryError) else "deferred"
@@ -52,6 +55,9 @@ def log_delivery(backend: str, message: RenderedMessage, outcome: Outcome, via: 
         "upstream": outcome.upstream, "recipients": len(message.recipients), "accepted": accepted,
         "outcome": outcome_word(outcome), "smtp_code": code, "attempts": outcome.attempts,
         "duration_ms": duration_ms, "dkim": ",".join(dkim) or "none", **context}
+    suppressed = sum(r.status == "suppressed" for r in outcome.recipients)
+    if suppressed:  # recipients on the suppression list, left out
+        fields["suppressed"] = suppressed
     line = " ".join(f"{key}={log_value(value)}" for key, value in fields.items())
     if isinstance(outcome, DeliveryError):
         line += f" reason={log_value(outcome)}"

@@ -17,9 +17,12 @@ from mail_gateway.mail.objects import render_email
 from mail_gateway.mail.rendering import RenderedMessage, render_raw
 from mail_gateway.mail.request import MessageRequest, parse_message_request
 from mail_gateway.mail.result import QueuedResult, SendResult
+from mail_gateway.mail.unsubscribe import with_unsubscribe
+from mail_gateway.mail.verp import with_bounce_addresses
 from mail_gateway.sending.dkim import DkimSigning
 from mail_gateway.sending.log import Outcome, log, log_delivery, log_value
 from mail_gateway.sending.pipeline import Pipeline, StepContext
+from mail_gateway.sending.suppress import SuppressionList, deliver_unsuppressed, held_back, noted
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.settings.senders import ANYONE, Client
 
@@ -65,8 +68,10 @@ def default_sender(settings: GatewaySettings) -> Address | None:
 
 class Sender:
     def __init__(self, settings: GatewaySettings, backend: EmailBackend, spool: Spool | None = None, *,
-                 pipeline: Pipeline, templates: Templates | None = None) -> None:
+                 pipeline: Pipeline, templates: Templates | None = None,
+                 suppressions: SuppressionList | None = None) -> None:
         self.settings = settings
+        self.suppressions = suppressions  # recipients never sent to (mail_gateway.suppression)
         self._backend = backend
         self.spool = spool
         self.pipeline = pipeline  # every message passes it before it is stored or delivered
@@ -90,7 +95,7 @@ class Sender:
                                         max_recipients=self.settings.gateway_max_recipients,
                                         render=self.templates.apply if self.templates is not None else None)
         self.send_time(request.send_at)
-        return request
+        return with_unsubscribe(request, self.settings.unsubscribe)
 
     def send_time(self, send_at: datetime | None, field: str = "send_at") -> float | None:
         """``send_at`` as seconds since the epoch, or ``InvalidMessageError`` when it cannot be honoured."""
@@ -159,6 +164,7 @@ class Sender:
         backend = self.backend.name
         about = StepContext(via=via, backend=backend, client=client, details=context)
         passed = [self.pipeline.run(message, about) for message in messages]
+        passed, left_out = held_back(self.suppressions if self.spool is not None else None, passed, backend)
         allowed = [i for i, outcome in enumerate(passed) if not isinstance(outcome, DeliveryError)]
         for i, refusal in enumerate(passed):
             if isinstance(refusal, DeliveryError):
@@ -169,11 +175,12 @@ class Sender:
         chosen = [message for message in passed if isinstance(message, RenderedMessage)]
         if self.spool is None:
             relay = None if on_outcome is None else (lambda j, outcome: on_outcome(allowed[j], outcome))
+            chosen = with_bounce_addresses(chosen, self.settings.gateway_bounce_domain)  # VERP, if configured
             results: list[Any] = self.deliver_now(chosen, via=via, on_outcome=relay, **context)
         else:
             times = list(send_at) or [None] * len(messages)
             results = self._store(chosen, via, [times[i] for i in allowed], client.owner, transaction)
-        found = iter(results)
+        found = iter(noted(results, [left_out[i] for i in allowed]))
         return [outcome if isinstance(outcome, DeliveryError) else next(found) for outcome in passed]
 
     def _store(self, messages: list[RenderedMessage], via: str, send_at: list[float | None], owner: str | None,
@@ -194,10 +201,7 @@ class Sender:
         if not messages:
             return []
         started = time.perf_counter()
-        if on_outcome is None:
-            outcomes = self.backend.deliver_all(messages)
-        else:
-            outcomes = self.backend.deliver_all(messages, on_outcome=on_outcome)
+        outcomes = deliver_unsuppressed(messages, self.suppressions, self.backend, on_outcome, context.get("id"))
         duration_ms = round((time.perf_counter() - started) * 1000, 1) if len(messages) == 1 else None
         for message, outcome in zip(messages, outcomes, strict=True):
             log_delivery(self.backend.name, message, outcome, via, duration_ms, context, self.signed_by(message))

@@ -129,3 +129,33 @@ templates = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+# The suppression list (``mail_gateway.store.suppressions``): one row per mailbox (``address`` is its
+# ``recipient_key``), which nothing is sent to until it is removed or ``expires_at`` passes.
+suppressions = Table(
+    "suppressions", metadata,
+    Column("address", String(320), primary_key=True),
+    Column("email", Text, nullable=False),  # the address as it was given, for people to read
+    Column("reason", String(16), nullable=False),  # hard-bounce, complaint, unsubscribe, manual
+    Column("source", String(16), nullable=False),  # smtp, dsn, unsubscribe, api
+    Column("message_id", String(32)),  # the gateway's id of the message that caused it, where there is one
+    Column("detail", Text),  # the SMTP reply or the DSN's diagnostic
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float),  # NULL: until removed
+    Index("suppressions_created", "created_at", "address"),
+    Index("suppressions_expires", "expires_at"),
+)
+
+# Mail the SMTP ingress received for an inbound route (``mail_gateway.store.inbound``): its webhook is a row of
+# ``webhook_deliveries``, and the raw bytes stay here for ``GET /v1/inbound/<id>/raw``.
+inbound_messages = Table(
+    "inbound_messages", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("received_at", Float, nullable=False),
+    Column("mail_from", Text, nullable=False),  # the envelope sender ("" for a null sender)
+    Column("recipients", Text, nullable=False),  # the envelope recipients, a JSON list
+    Column("url", Text, nullable=False),  # the route's webhook
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Index("inbound_messages_received", "received_at"),
+)

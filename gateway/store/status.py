@@ -2,7 +2,7 @@
 
 A recipient is ``queued`` (due now), ``scheduled`` (due at its ``send_at``), ``deferred`` (tried, tried again
 later) — the pending states — or finally ``delivered``, ``bounced`` (refused with 5xx), ``failed`` (still
-undelivered when its lifetime ended) or ``canceled``.
+undelivered when its lifetime ended), ``canceled`` or ``suppressed`` (on the suppression list, never sent to).
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 PENDING = ("queued", "scheduled", "deferred")
-FINAL = ("delivered", "bounced", "failed", "canceled")
+FINAL = ("delivered", "bounced", "failed", "canceled", "suppressed")
 STATES = PENDING + FINAL
 MESSAGE_STATES = (*STATES, "partial")
 # Where final states differ and none was delivered, the most telling one names the message.
-_FINAL_ORDER = ("bounced", "failed", "canceled")
+_FINAL_ORDER = ("bounced", "failed", "canceled", "suppressed")
 
 
 def summarize(states: Iterable[str]) -> str:

@@ -16,7 +16,9 @@ from mail_gateway.settings.senders import key_name
 from mail_gateway.store.schema import webhook_deliveries as deliveries
 from mail_gateway.store.schema import webhook_endpoints as endpoints
 
-EVENT_TYPES = ("delivered", "deferred", "bounced", "failed", "canceled")
+EVENT_TYPES = ("delivered", "deferred", "bounced", "failed", "canceled", "suppressed")
+# anymail's reject_reason of each outcome that has one: a failed recipient was retried until its lifetime ended.
+_REJECT_REASONS = {"bounced": "bounced", "failed": "timed_out"}
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,14 @@ def add_webhooks(conn: Connection, url: str, happened: Sequence[RecipientEvent],
     for e in happened:
         if e.status not in EVENT_TYPES:
             continue
+        row_id = f"msg_{secrets.token_hex(12)}"
         data = {"id": e.id, "message_id": e.message_id, "recipient": e.recipient, "code": e.code,
-                "reason": e.reason, "attempts": e.attempts, "api_key": key_name(e.owner)}
+                "reason": e.reason, "attempts": e.attempts, "api_key": key_name(e.owner),
+                # django-anymail's vocabulary (``mail_gateway.suppression.events``): code written for it reads these
+                "event_type": e.status, "event_id": row_id, "reject_reason": _REJECT_REASONS.get(e.status),
+                "mta_response": None if e.code is None else f"{e.code} {e.reason or ''}".strip()}
         payload = {"type": f"message.{e.status}", "timestamp": iso(now), "data": data}
-        rows.append({"id": f"msg_{secrets.token_hex(12)}", "url": url, "type": payload["type"],
+        rows.append({"id": row_id, "url": url, "type": payload["type"],
                      "payload": json.dumps(payload, separators=(",", ":")), "status": "pending", "created_at": now,
                      "due_at": now, "attempts": 0})
     gone = conn.execute(select(endpoints.c.url).where(endpoints.c.url == url)).first() is not None

@@ -1,0 +1,114 @@
+"""The suppression list in the store: addresses nothing is sent to, each with why, what caused it and until when.
+
+Addresses are compared as mailboxes, not as strings: each row's key is ``recipient_key(envelope_address(a))``,
+so ``Bob@EXAMPLE.com`` and ``Bob@example.com`` are one entry, and so are an IDN domain and its A-label form. Every
+function takes the connection of its caller's transaction (``Store.read`` or ``Store.write``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import delete as delete_rows
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from mail_gateway.mail.addresses import envelope_address, recipient_key
+from mail_gateway.store.schema import suppressions as table
+
+REASONS = ("hard-bounce", "complaint", "unsubscribe", "manual")
+SOURCES = ("smtp", "dsn", "unsubscribe", "api")
+
+
+@dataclass(frozen=True)
+class Entry:
+    address: str  # the mailbox key
+    email: str  # as it was given
+    reason: str
+    source: str
+    message_id: str | None
+    detail: str | None
+    created_at: float
+    expires_at: float | None
+
+
+def key(address: str) -> str:
+    """The mailbox an address names; ``InvalidMessageError`` when it is not an address."""
+    return recipient_key(envelope_address(address))
+
+
+def _later(old: float | None, new: float | None) -> float | None:
+    """Of two expiries the later one, None (never) being the latest: an automatic entry never shortens a
+    permanent one, such as an unsubscribe."""
+    return None if old is None or new is None else max(old, new)
+
+
+def add(conn: Connection, address: str, reason: str, *, source: str, message_id: str | None = None,
+        detail: str | None = None, expires_at: float | None = None, now: float | None = None) -> None:
+    """Put ``address`` on the list, or renew its entry (the latest cause, the later expiry)."""
+    if reason not in REASONS or source not in SOURCES:
+        raise ValueError(f"reason must be one of {REASONS} and source one of {SOURCES}")
+    mailbox, at = key(address), time.time() if now is None else now
+    values = {"email": address, "reason": reason, "source": source, "message_id": message_id, "detail": detail,
+              "created_at": at}
+    old = conn.execute(select(table.c.expires_at).where(table.c.address == mailbox)).first()
+    if old is not None:
+        conn.execute(update(table).where(table.c.address == mailbox)
+                     .values(**values, expires_at=_later(old.expires_at, expires_at)))
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(table).values(address=mailbox, expires_at=expires_at, **values))
+    except IntegrityError:  # another process added it first, on a server database
+        conn.execute(update(table).where(table.c.address == mailbox).values(**values))
+
+
+def remove(conn: Connection, address: str) -> bool:
+    return conn.execute(delete_rows(table).where(table.c.address == key(address))).rowcount > 0
+
+
+def _live(now: float) -> object:
+    return or_(table.c.expires_at.is_(None), table.c.expires_at > now)
+
+
+def suppressed(conn: Connection, addresses: Iterable[str], *, now: float | None = None) -> set[str]:
+    """Those of ``addresses``, as given, whose mailbox is on the list and not expired."""
+    keys: dict[str, list[str]] = {}
+    for address in addresses:
+        try:
+            keys.setdefault(key(address), []).append(address)
+        except ValueError:  # not an address: nothing can be on the list for it
+            continue
+    if not keys:
+        return set()
+    at = time.time() if now is None else now
+    found = conn.execute(select(table.c.address).where(and_(table.c.address.in_(list(keys)), _live(at))))
+    return {address for row in found for address in keys[row.address]}
+
+
+def get(conn: Connection, address: str, *, now: float | None = None) -> Entry | None:
+    at = time.time() if now is None else now
+    row = conn.execute(select(table).where(and_(table.c.address == key(address), _live(at)))).first()
+    return None if row is None else Entry(**row._mapping)
+
+
+def list_entries(conn: Connection, *, contains: str | None = None, reason: str | None = None, limit: int = 100,
+                 start: int = 0, now: float | None = None) -> list[Entry]:
+    """Entries not expired, by mailbox, skipping ``start`` of them; ``contains``: a substring of the address
+    (whatever its case)."""
+    at = time.time() if now is None else now
+    query = select(table).where(_live(at))
+    if contains:
+        query = query.where(func.lower(table.c.address).contains(contains.lower(), autoescape=True) |
+                            func.lower(table.c.email).contains(contains.lower(), autoescape=True))
+    if reason is not None:
+        query = query.where(table.c.reason == reason)
+    rows = conn.execute(query.order_by(table.c.address).limit(limit).offset(start))
+    return [Entry(**row._mapping) for row in rows]
+
+
+def purge_expired(conn: Connection, now: float) -> int:
+    return conn.execute(delete_rows(table).where(table.c.expires_at <= now)).rowcount

@@ -1,0 +1,81 @@
+"""``Suppressions``: the store's suppression list as the sender uses it (``sending.suppress.SuppressionList``),
+and which SMTP replies put a recipient on it.
+
+Only a permanent refusal that says the mailbox does not exist adds one (a ``hard-bounce``): the enhanced status
+codes of RFC 3463 for a bad or disabled address. A 5.7.x policy refusal or a 5.3.4 message too big is about the
+message or the sender, not the address, and adds no one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from sqlalchemy.engine import Connection
+
+from mail_gateway.errors import StoreUnavailableError
+from mail_gateway.mail.result import RecipientResult
+from mail_gateway.sending.log import Outcome
+from mail_gateway.settings import GatewaySettings
+from mail_gateway.store import suppressions
+from mail_gateway.store.database import Store
+
+log = logging.getLogger("mail_gateway.suppression")
+# Bad address (5.1.0 other, 5.1.1 no such mailbox, 5.1.2 no such domain, 5.1.3 bad syntax, 5.1.10 null MX) and
+# mailbox disabled (5.2.1).
+NO_SUCH_MAILBOX = frozenset({"5.1.0", "5.1.1", "5.1.2", "5.1.3", "5.1.10", "5.2.1"})
+_ENHANCED = re.compile(r"\s*(5)\.([0-9]{1,3})\.([0-9]{1,3})(?![0-9.])")
+
+
+def no_such_mailbox(code: int | None, text: str | None) -> bool:
+    """Whether a reply is a permanent refusal saying the recipient's mailbox does not exist."""
+    if code is None or not 500 <= code < 600 or not text:
+        return False
+    found = _ENHANCED.match(text)
+    return found is not None and f"5.{int(found[2])}.{int(found[3])}" in NO_SUCH_MAILBOX
+
+
+def hard_bounces(outcome: Outcome) -> list[RecipientResult]:
+    return [r for r in outcome.recipients if r.status == "rejected" and no_such_mailbox(r.code, r.reason)]
+
+
+def automatic_expiry(settings: GatewaySettings, now: float) -> float | None:
+    """When an automatic entry (a hard bounce, from an SMTP reply or a DSN) added ``now`` ends: None for never."""
+    return now + settings.gateway_suppression_expiry if settings.gateway_suppression_expiry else None
+
+
+class Suppressions:
+    def __init__(self, store: Store, settings: GatewaySettings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def __repr__(self) -> str:
+        return f"<Suppressions {self.store.describe()}>"
+
+    def suppressed(self, addresses: tuple[str, ...] | list[str]) -> set[str]:
+        path = self.store.path
+        if path is not None and not self.store.opened and not Path(path).exists():
+            # No SQLite file yet, so no one on the list: direct delivery keeps creating none until it needs one.
+            return set()
+        now = self.store.clock()
+        return self.store.read(lambda conn: suppressions.suppressed(conn, addresses, now=now))
+
+    def learn(self, outcome: Outcome, message_id: str | None) -> None:
+        bounced = hard_bounces(outcome)
+        if not bounced:
+            return
+        now = self.store.clock()
+        expires_at = automatic_expiry(self.settings, now)
+
+        def add(conn: Connection) -> None:
+            # Expired entries are ignored by every read; they are dropped here, when the list changes anyway.
+            suppressions.purge_expired(conn, now)
+            for r in bounced:
+                suppressions.add(conn, r.email, "hard-bounce", source="smtp", message_id=message_id,
+                                 detail=f"{r.code} {r.reason}", expires_at=expires_at, now=now)
+
+        try:
+            self.store.write(add)
+        except StoreUnavailableError as exc:  # the delivery's outcome stands; the next refusal adds them
+            log.error("could not add %d hard-bounced recipients to the suppression list: %s", len(bounced), exc)

@@ -1,0 +1,52 @@
+"""Settings of one-click unsubscribe (RFC 8058): where the gateway is reached from outside, and the key its links
+are signed with."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+
+from mail_gateway.settings.core import Subject
+
+MIN_SECRET_CHARS = 32
+
+
+class UnsubscribeSettings(Subject):
+    gateway_public_url: str | None = Field(
+        None, description="set it to the https:// address the gateway's HTTP API is reached at from outside, "
+                          "such as https://mail.example.com")
+    # Tokens are signed, not stored: this key is what makes them unforgeable, and changing it voids every link
+    # already sent.
+    gateway_unsubscribe_secret: SecretStr | None = Field(
+        None, description=f"set it to a random string of at least {MIN_SECRET_CHARS} characters (python -c "
+                          "'import secrets; print(secrets.token_urlsafe(32))')")
+
+    # Named apart from the other subjects' validators: GatewaySettings inherits them all, and one name would hide
+    # another (it did: a secret too short went through).
+    @field_validator("gateway_public_url", "gateway_unsubscribe_secret", mode="before")
+    @classmethod
+    def _unsubscribe_blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("gateway_public_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("it is not an http:// or https:// address without a query, such as "
+                             "https://mail.example.com")
+        return value.rstrip("/")
+
+    @field_validator("gateway_unsubscribe_secret")
+    @classmethod
+    def _unsubscribe_secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"it is shorter than {MIN_SECRET_CHARS} characters")
+        return value
+
+    @property
+    def unsubscribe_configured(self) -> bool:
+        return self.gateway_public_url is not None and self.gateway_unsubscribe_secret is not None

@@ -1,0 +1,120 @@
+"""Inbound routes: mail the ingress receives for GATEWAY_INBOUND_ROUTES, posted to a real webhook receiver that
+verifies each signature with ``standardwebhooks``; its raw bytes from the status API."""
+
+from __future__ import annotations
+
+import base64
+import smtplib
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from ingress_support import wait_until
+from queue_support import Queued, queued_app
+from smtp_server import HOST
+from test_queue_webhooks import SECRET, Receiver
+
+from mail_gateway import MailGateway
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.ingress.server import IngressServer
+from mail_gateway.settings import load_settings
+
+PDF = b"%PDF-1.4 a small document\x00\x01\x02"
+PNG = b"\x89PNG\r\n\x1a\n an inline logo"
+
+
+def serving() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()
+
+
+receiver = pytest.fixture(serving, name="receiver")
+domain_receiver = pytest.fixture(serving, name="domain_receiver")
+
+
+def started(queued_apps: list[Queued], make_settings: Any, receiver: Receiver, smtp_server: Any,
+            domain_receiver: Receiver | None = None, **values: Any) -> Queued:
+    routes = f"support@example.com={receiver.url}, *@in.example.com={(domain_receiver or receiver).url}"
+    queued = queued_app(make_settings, **smtp_server.queued_settings(), gateway_inbound_routes=routes,
+                        gateway_webhook_secret=SECRET, gateway_webhook_backoff_min=0.05, **values)
+    queued_apps.append(queued)
+    return queued
+
+
+def customer_mail() -> bytes:
+    message = EmailMessage()
+    message["From"] = "Customer <customer@example.net>"
+    message["To"] = "support@example.com"
+    message["Cc"] = "boss@example.net"
+    message["Subject"] = "Order 42 is broken"
+    message["X-Spam-Status"] = "No, score=-0.1"
+    message.set_content("The order arrived broken.\n")
+    message.add_alternative('<p>The order arrived broken. <img src="cid:logo@example.net"></p>\n', subtype="html")
+    message.get_payload()[1].add_related(PNG, maintype="image", subtype="png", cid="<logo@example.net>")
+    message.add_attachment(PDF, maintype="application", subtype="pdf", filename="invoice.pdf")
+    return message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def test_inbound_mail_reaches_its_route_signed_with_attachments(queued_apps, make_settings, receiver,
+                                                                smtp_server) -> None:
+    queued = started(queued_apps, make_settings, receiver, smtp_server)
+    state = MailGateway.state(queued.app)
+    data = customer_mail()
+    with IngressServer(state.settings, state.sender, port=0) as server, \
+            smtplib.SMTP(HOST, server.port, timeout=15) as client:
+        refused = client.sendmail("customer@example.net", ["support@example.com"], data)
+    assert refused == {}
+    wait_until(lambda: len(receiver.verified) >= 1, "the inbound webhook arrived, signature verified")
+    [event] = receiver.verified
+    assert event["type"] == "message.inbound"
+    found = event["data"]
+    assert found["event_type"] == "inbound"
+    assert (found["from"], found["to"], found["cc"], found["subject"]) == (
+        "Customer <customer@example.net>", ["support@example.com"], ["boss@example.net"], "Order 42 is broken")
+    assert found["text"].splitlines() == ["The order arrived broken."] and "cid:logo@example.net" in found["html"]
+    assert found["spam"] == {"X-Spam-Status": "No, score=-0.1"}
+    assert found["envelope"] == {"mail_from": "customer@example.net", "rcpt_to": ["support@example.com"]}
+    files = {a["content_type"]: a for a in found["attachments"]}
+    assert base64.b64decode(files["application/pdf"]["content"]) == PDF
+    assert files["application/pdf"]["filename"] == "invoice.pdf"
+    assert files["image/png"]["content_id"] == "logo@example.net"
+    assert base64.b64decode(files["image/png"]["content"]) == PNG
+    raw = queued.client.get(found["raw_url"])
+    assert raw.status_code == 200 and raw.mimetype == "message/rfc822"
+    assert raw.data == data
+    assert smtp_server.messages == []  # received, not relayed
+
+
+def test_a_domain_route_takes_every_address_and_each_route_its_own_url(queued_apps, make_settings, receiver,
+                                                                       domain_receiver, smtp_server) -> None:
+    queued = started(queued_apps, make_settings, receiver, smtp_server, domain_receiver)
+    state = MailGateway.state(queued.app)
+    with IngressServer(state.settings, state.sender, port=0) as server, \
+            smtplib.SMTP(HOST, server.port, timeout=15) as client:
+        client.sendmail("customer@example.net", ["anyone@IN.example.com"], b"Subject: hi\r\n\r\nhello\r\n")
+    wait_until(lambda: len(domain_receiver.verified) >= 1, "the domain route's webhook arrived")
+    assert domain_receiver.verified[0]["data"]["envelope"]["rcpt_to"] == ["anyone@IN.example.com"]
+    assert receiver.verified == []
+
+
+def test_unknown_recipients_of_an_inbound_domain_are_refused_at_rcpt(queued_apps, make_settings, receiver,
+                                                                      smtp_server) -> None:
+    queued = started(queued_apps, make_settings, receiver, smtp_server)
+    state = MailGateway.state(queued.app)
+    with IngressServer(state.settings, state.sender, port=0) as server, \
+            smtplib.SMTP(HOST, server.port, timeout=15) as client:
+        client.ehlo("mx.example.net")
+        client.mail("customer@example.net")
+        code, reply = client.rcpt("nobody@example.com")
+    assert (code, reply) == (550, b"5.1.1 No such recipient here")
+
+
+def test_inbound_routes_need_queued_delivery_and_a_webhook_secret() -> None:
+    with pytest.raises(ConfigurationError, match="GATEWAY_INBOUND_ROUTES needs queued delivery; set "
+                                                 "GATEWAY_DELIVERY=queued"):
+        load_settings(gateway_inbound_routes="support@example.com=https://hooks.example.com/in")
+    with pytest.raises(ConfigurationError, match="set GATEWAY_WEBHOOK_SECRET"):
+        load_settings(gateway_delivery="queued", gateway_inbound_routes="support@example.com=https://h.example/in")
