@@ -8,6 +8,7 @@ follow the documented formats of Postfix, Exim, Gmail and Microsoft.
 from __future__ import annotations
 
 import smtplib
+import time
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,14 @@ def test_a_dsn_for_a_direct_message_suppresses_its_recipient(ingress_factory, ma
     assert code == 250, reply
     store = Store(url)
     assert store.read(lambda conn: suppressions.suppressed(conn, ["gone@example.com"])) == {"gone@example.com"}
+
+
+def test_a_dsn_hard_bounce_expires_as_gateway_suppression_expiry_says(queued_apps, make_settings, smtp_server) -> None:
+    queued = started(queued_apps, make_settings, smtp_server, gateway_suppression_expiry=3600)
+    message_id = delivered(queued, "gone@example.com")
+    before = time.time()
+    code, reply = bounce(queued, f"bounces+{message_id}@{DOMAIN}", sample(sorted(PERMANENT)[0]))
+    assert code == 250, reply
+    entry = MailGateway.state(queued.app).store.read(lambda conn: suppressions.get(conn, "gone@example.com"))
+    assert entry is not None and entry.expires_at is not None
+    assert before + 3600 <= entry.expires_at <= time.time() + 3600

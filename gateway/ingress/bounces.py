@@ -30,10 +30,11 @@ _EVENTS = {"failed": "bounced", "delayed": "delayed", "delivered": "delivered", 
 
 
 class BounceMailbox:
-    def __init__(self, domain: str, store: Store, webhook_url: str | None) -> None:
+    def __init__(self, domain: str, store: Store, webhook_url: str | None, expiry: float = 0) -> None:
         self.domain = domain
         self.store = store
         self.webhook_url = webhook_url
+        self.expiry = expiry  # GATEWAY_SUPPRESSION_EXPIRY: how long an automatic entry lasts (0: for ever)
 
     def rcpt_reply(self, address: str, authenticated: bool = False) -> str | None:
         return "250 2.1.5 OK" if is_bounce_address(address, self.domain) else None
@@ -75,6 +76,7 @@ class BounceMailbox:
         if status.permanent and ours:
             try:
                 suppressions.add(conn, status.recipient, "hard-bounce", source="dsn", message_id=queue_id,
-                                 detail=status.diagnostic, now=now)
+                                 detail=status.diagnostic, now=now,
+                                 expires_at=now + self.expiry if self.expiry else None)
             except ValueError:  # the DSN names something that is not an address: nothing to suppress
                 log.warning("a DSN names %r, which is not an address; nothing suppressed", status.recipient)

@@ -63,7 +63,8 @@ def local_mailboxes(settings: GatewaySettings, store: Store | None) -> list[Loca
         return []
     found: list[LocalMailbox] = []
     if settings.gateway_bounce_domain is not None:
-        found.append(BounceMailbox(settings.gateway_bounce_domain, store, settings.gateway_webhook_url))
+        found.append(BounceMailbox(settings.gateway_bounce_domain, store, settings.gateway_webhook_url,
+                                   settings.gateway_suppression_expiry))
     if settings.inbound_routes:
         found.append(InboundMailbox(settings.inbound_routes, store))
     return found
