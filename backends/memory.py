@@ -42,16 +42,21 @@ class MemoryBackend(EmailBackend):
             raise MessageTooLargeError(
                 f"the message is {size} bytes and the memory backend keeps at most {self.max_bytes} "
                 "(MAIL_MEMORY_MAX_BYTES); it was not kept", backend=self.name, message_id=message.message_id)
+        self.keep(message.data, message.recipients, message.envelope_from)
+        return all_accepted(message.message_id, self.name, message.recipients)
+
+    def keep(self, data: bytes, recipients: tuple[str, ...], envelope_from: str | None) -> KeptMessage:
+        """Keep ``data`` as if it had been sent (``mail.outbox.append`` in tests), within the bounds."""
         with self._lock:
-            kept = KeptMessage(str(self._next_id), message.data, message.recipients, message.envelope_from)
+            kept = KeptMessage(str(self._next_id), data, recipients, envelope_from)
             self._next_id += 1
             self._messages.append(kept)
             self._by_id[kept.id] = kept
-            self._bytes += size
+            self._bytes += len(data)
             self._changes += 1
             while len(self._messages) > self.max_messages or self._bytes > self.max_bytes:
                 self._drop(self._messages.popleft())
-        return all_accepted(message.message_id, self.name, message.recipients)
+        return kept
 
     @property
     def messages(self) -> list[KeptMessage]:

@@ -62,6 +62,19 @@ class Runtime:
     def backend(self) -> EmailBackend:
         return self.sender.backend
 
+    def reconfigure(self, settings: GatewaySettings, sender: Sender | None = None, *,
+                    stale: list[str] | tuple[str, ...] = ()) -> None:
+        """Use ``settings`` (and ``sender``, when given) for what is sent from now on; the replaced sender and
+        the ``stale`` alternates are closed once swapped out, so no new connection can pick them up."""
+        with self._lock:
+            replaced = [self.alternates.pop(name) for name in stale if name in self.alternates]
+            if sender is not None:
+                replaced.append(self.sender)
+                self.sender = sender
+            self.settings = settings
+        for old in replaced:
+            old.close()
+
     def start_workers(self) -> DeliveryWorkers:
         """Start delivering the queued messages of the store through this sender (queued delivery only)."""
         if self.sender.spool is None:

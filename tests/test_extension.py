@@ -79,8 +79,8 @@ def test_default_sender_applies_to_flask_mailman_messages(make_settings) -> None
     assert parsed(MailGateway.state(app).backend.messages[0])["From"] == "App <app@example.com>"
 
 
-def test_options_no_backend_understands_are_refused(make_settings) -> None:
+def test_options_no_backend_understands_are_ignored_with_a_warning(make_settings) -> None:
     app = Flask(__name__)
     MailGateway(app, settings=make_settings(mail_backend="memory"))
-    with app.app_context(), pytest.raises(TypeError, match="foo"):
+    with app.app_context(), pytest.warns(UserWarning, match="ignores foo"):
         MailGateway.state(app).mail.get_connection(foo="bar")

@@ -281,3 +281,30 @@ def test_message_and_attachment_attributes_are_flask_mails() -> None:
     assert msg.msgId.startswith("<") and msg.msgId.endswith("@example.com>") and msg.msgId == msg.msgId
     with pytest.raises(ValueError, match="data"):
         Attachment("empty.txt")
+
+
+def test_mail_state_is_flask_mails_state_and_ascii_names_are_quoted_plainly() -> None:
+    # Before: mail.state was a function, so setting ascii_attachments on it changed nothing (RFC 2231 names).
+    app, mail = app_in_testing()
+    with app.app_context():
+        mail.state.ascii_attachments = True
+        assert mail.state is app.extensions["mail"] and mail.state() is Mail.state(app)
+        msg = flask_mail.Message("Hi", recipients=["to@example.com"], body="x")
+        msg.attach(filename="ünicödeß ←.→ ✓.txt", content_type="text/plain", data=b"x")
+        assert 'Content-Disposition: attachment; filename="unicode . .txt"' in msg.as_string()
+
+
+def test_a_connection_sends_through_the_smtp_host_assigned_to_it(smtp_server) -> None:
+    # Before: AttributeError: Connection has no attribute 'host', which Flask-Mail's users replace in tests.
+    import smtplib
+
+    app, mail = app_in_testing()
+    with app.app_context(), mail.connect() as conn:
+        assert conn.host is None  # the gateway's backend holds its own connections
+        conn.host = smtplib.SMTP(HOST, smtp_server.port)
+        msg = flask_mail.Message("Hi", sender="from@example.com", recipients=["Ann <to@example.com>"], body="x")
+        conn.send(msg)
+        assert len(mail.outbox) == 0
+    [received] = smtp_server.messages
+    assert (received.mail_from, received.rcpt_tos) == ("from@example.com", ["to@example.com"])
+    assert b"Subject: Hi" in received.data and conn.host is None  # quit when the connection closed

@@ -15,7 +15,7 @@ from flask_mailman.backends import locmem, smtp
 from smtp_server import HOST, FaultHandler
 
 from mail_gateway import MailGateway
-from mail_gateway.errors import ConfigurationError
+from mail_gateway.errors import ConfigurationError, InvalidMessageError
 
 
 def app_with(**config) -> tuple[Flask, MailGateway]:
@@ -116,8 +116,6 @@ def test_per_connection_options_are_validated_naming_the_option() -> None:
             mail.get_connection("smtp", port=70000)
         with pytest.raises(ConfigurationError, match="set only one"):
             mail.get_connection("smtp", use_tls=True, use_ssl=True)
-        with pytest.raises(TypeError, match="foo"):
-            mail.get_connection(foo="bar")
         with pytest.raises(ConfigurationError, match="carrier-pigeon"):
             mail.get_connection("carrier-pigeon")
 
@@ -163,19 +161,66 @@ def test_reusing_an_email_message_sends_two_messages_and_leaves_it_unchanged() -
     assert second.message_id == message.gateway_status.message_id
 
 
-def test_run_time_changes_the_gateway_cannot_honour_are_refused() -> None:
-    app, mail = app_with(TESTING=True, MAIL_SERVER="smtp.example.com", MAIL_PASSWORD="s3cret")
+def test_setting_a_state_attribute_changes_the_connections_made_after_it(smtp_server_factory) -> None:
+    # Before: AttributeError "port is fixed once MailGateway(app) has started".
+    first, second = smtp_server_factory(), smtp_server_factory()
+    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=first.port, MAIL_PASSWORD="s3cret")
     state = app.extensions["mailman"]
-    assert state is app.extensions["mail"] and state.server == "smtp.example.com"
-    with pytest.raises(AttributeError, match="MAIL_PORT"):
-        state.port = 2525
-    with pytest.raises(AttributeError, match="get_connection"):
-        state.password  # noqa: B018 - reading it is what is refused
-    with app.app_context(), pytest.raises(AttributeError, match="get_connection"):
-        smtp.EmailBackend()  # flask-mailman's own SMTP class would send around the gateway
+    assert state is app.extensions["mail"] and state.password == "s3cret"  # what the app set, for its own code
+    with app.app_context():
+        mail.send_mail("One", "x", None, ["a@example.com"])
+        state.port = second.port
+        mail.port = second.port  # the extension object forwards it, as flask-mailman's Mail does
+        mail.send_mail("Two", "x", None, ["a@example.com"])
+        assert smtp.EmailBackend().port == second.port  # flask-mailman's own classes read the new value
+    assert [len(first.messages), len(second.messages)] == [1, 1]
+    with pytest.raises(ConfigurationError, match="mail.port.*MAIL_PORT must be at most 65535"):
+        state.port = 70000
+    assert state.port == second.port
     state.default_sender = "other@example.com"  # read when a message is built, as in flask-mailman
     with app.app_context():
         assert EmailMessage("Hi", "x", to=["a@example.com"]).from_email == "other@example.com"
+    MailGateway.state(app).sender.close()
+
+
+def test_a_queued_app_refuses_to_change_the_backend_its_workers_use(tmp_path) -> None:
+    app, _ = app_with(MAIL_SERVER=HOST, GATEWAY_DELIVERY="queued",
+                      GATEWAY_STORE_URL=f"sqlite:///{tmp_path}/store.sqlite3")
+    with pytest.raises(ConfigurationError, match="delivery workers.*MAIL_PORT"):
+        app.extensions["mailman"].port = 2525
+    MailGateway.state(app).store.close()
+
+
+def test_the_outbox_is_a_list_as_in_flask_mailman() -> None:
+    # Before: AttributeError: 'SentMail' object has no attribute 'append'.
+    app, mail = app_with(TESTING=True)
+    with app.app_context():
+        mail.send_mail("One", "x", None, ["a@example.com"])
+        mail.outbox.append(EmailMessage("Kept by the test", "x", to=["b@example.com"]))
+        assert [m.subject for m in mail.outbox] == ["One", "Kept by the test"]
+        assert [m.subject for m in mail.outbox[-1:]] == ["Kept by the test"]
+        del mail.outbox[:]
+        assert len(mail.outbox) == 0
+
+
+def test_connections_have_a_timeout_and_ignore_unknown_options_with_a_warning(smtp_server) -> None:
+    # Before: 'Connection' object has no attribute 'timeout'; get_connection(foo=...) raised TypeError.
+    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=smtp_server.port, MAIL_TIMEOUT=7)
+    with app.app_context():
+        assert mail.get_connection().timeout == 7 and mail.get_connection(timeout=3).timeout == 3
+        with pytest.warns(UserWarning, match="foo"):
+            connection = mail.get_connection(foo="bar")
+        assert connection.send_messages([EmailMessage("Hi", "x", to=["a@example.com"])]) == 1
+    MailGateway.state(app).sender.close()
+
+
+def test_an_unknown_backend_raises_what_flask_mailman_raises() -> None:
+    # Before: ConfigurationError, which flask-mailman's callers (catching RuntimeError) did not expect.
+    app, mail = app_with(TESTING=True)
+    app.extensions["mailman"].backend = "unknown"
+    with app.app_context(), pytest.raises(RuntimeError, match="available built-in mail backends") as raised:
+        EmailMessage("Hi", "x", to=["a@example.com"]).send()
+    assert isinstance(raised.value, ConfigurationError) and "smtp, console, file and memory" in str(raised.value)
 
 
 def test_the_outbox_says_why_when_the_backend_keeps_nothing(smtp_server) -> None:
@@ -215,3 +260,16 @@ def test_a_queued_app_hands_out_connections_to_a_named_backend(tmp_path) -> None
     with app.app_context(), mail.get_connection("memory") as conn:
         assert conn.send_messages([EmailMessage("Hi", "x", to=["a@example.com"])]) == 1
     MailGateway.state(app).store.close()
+
+
+def test_a_message_without_a_sender_names_the_setting_to_set() -> None:
+    # Before: "the message has no sender", without saying where a sender comes from.
+    app, mail = app_with(TESTING=True)
+    app.extensions["mailman"].default_sender = None
+    with app.app_context(), pytest.raises(InvalidMessageError, match="MAIL_DEFAULT_SENDER.*from_email") as raised:
+        EmailMessage("Hi", "x", to=["a@example.com"]).send()
+    assert raised.value.field == "from" and len(mail.outbox) == 0
+    app.extensions["mailman"].default_sender = "support@example.com"
+    with app.app_context():
+        assert EmailMessage("Hi", "x", to=["a@example.com"]).send() == 1
+        assert mail.outbox[0].from_email == "support@example.com"

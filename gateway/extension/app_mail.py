@@ -10,34 +10,38 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import PurePath
 from typing import Any
 
 from flask import Flask
 from flask_mailman import EmailMessage, EmailMultiAlternatives
+from pydantic import SecretStr
 
 from mail_gateway.backends.kept import kept_mail_of
 from mail_gateway.extension.connection import Connection
 from mail_gateway.extension.connection_senders import connection_sender
 from mail_gateway.extension.flask_mail import Message, email_dispatched
 from mail_gateway.extension.sent_email import SentMail
+from mail_gateway.extension.settable import change_setting
 from mail_gateway.mail.result import QueuedResult, SendResult
-from mail_gateway.runtime import RUNTIME_KEY
+from mail_gateway.runtime import RUNTIME_KEY, Runtime
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.settings.core import name_and_address
 
 STATE_KEY = RUNTIME_KEY  # the app's runtime, which the extension registers
-# The anchors' state attributes that are settings: readable, and fixed once the app has started, because the
-# gateway's backends were built from them (an assignment would be ignored, so it is refused instead).
+# The anchors' state attributes that are settings: readable, and settable (``settable``) as in flask-mailman.
 _SETTINGS = {"server": "mail_server", "port": "mail_port", "username": "mail_username", "use_tls": "mail_use_tls",
              "use_ssl": "mail_use_ssl", "timeout": "mail_timeout", "ssl_keyfile": "mail_ssl_keyfile",
-             "ssl_certfile": "mail_ssl_certfile", "file_path": "mail_file_path", "max_emails": "mail_pool_max_messages"}
-_FIXED = {*_SETTINGS, "password", "use_localtime", "suppress", "debug"}
+             "ssl_certfile": "mail_ssl_certfile", "file_path": "mail_file_path", "max_emails": "mail_pool_max_messages",
+             "password": "mail_password"}
+_FIXED = {"use_localtime", "suppress", "debug"}
 
 
 class AppMail:
     """One app's mail, with Flask-Mail's and flask-mailman's methods and state attributes. Those read when a
     message is built or sent can be changed at run time, as in the anchors: ``default_sender``,
-    ``default_charset``, ``ascii_attachments`` and ``backend`` (what ``get_connection()`` uses by default)."""
+    ``default_charset``, ``ascii_attachments`` and ``backend`` (what ``get_connection()`` uses by default); so can
+    the settings (``port``, ``password``...), for the connections made after the change (``settable``)."""
 
     use_localtime = True  # the Date header always carries the local time and its offset
     debug = 0  # MAIL_DEBUG is refused by the settings
@@ -53,17 +57,21 @@ class AppMail:
     def state(self) -> Any:
         return self.app.extensions[STATE_KEY]
 
+    def __call__(self, app: Flask | None = None) -> Any:
+        # mail.state(app) is the runtime, as MailGateway.state(app) is; mail.state alone is this object.
+        return Runtime.of(app) if app is not None else self.state
+
     @property
     def suppress(self) -> bool:
         return self.state.sender.backend.name == "memory"
 
     def __getattr__(self, name: str) -> Any:
         if name in _SETTINGS:
-            return getattr(self.state.settings, _SETTINGS[name])
-        if name == "password":
-            raise AttributeError("the SMTP password is a secret the gateway keeps to itself; flask-mailman's and "
-                                 "Flask-Mail's own SMTP classes read it here, so send through mail.get_connection() "
-                                 "or mail.connect() instead, which take the gateway's send path")
+            value = getattr(self.state.settings, _SETTINGS[name])
+            # As the application set them: the password for its own code (never logged), paths as strings.
+            if isinstance(value, SecretStr):
+                return value.get_secret_value()
+            return str(value) if isinstance(value, PurePath) else value
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -71,6 +79,9 @@ class AppMail:
             setting = "MAIL_SUPPRESS_SEND" if name == "suppress" else f"MAIL_{name.upper()}"
             raise AttributeError(f"{name} is fixed once MailGateway(app) has started; set {setting} in app.config "
                                  "or the environment, or pass it to mail.get_connection()")
+        if name in _SETTINGS:
+            change_setting(self.state, name, _SETTINGS[name], value)
+            return
         super().__setattr__(name, value)
 
     # -- Flask-Mail ---------------------------------------------------------------------------------------

@@ -58,6 +58,14 @@ class Connection:
         self.fail_silently = fail_silently
         self._owned = owned  # a sender built for this connection alone: its backend closes with it
         self._held: ExitStack | None = None
+        # Flask-Mail's open smtplib.SMTP. The gateway's backend keeps its own connections, so it is None unless
+        # the caller assigns one (Flask-Mail's users' tests replace it): then messages go to its sendmail().
+        self.host: Any = None
+
+    @property
+    def timeout(self) -> float:
+        """Seconds an SMTP connection of this one waits on the server (MAIL_TIMEOUT, or ``timeout=``)."""
+        return self.sender.settings.mail_timeout
 
     def open(self) -> bool:
         """Hold the backend's connections for this thread; False when they are already held."""
@@ -68,6 +76,9 @@ class Connection:
         return True
 
     def close(self) -> None:
+        host, self.host = self.host, None
+        if host is not None:
+            host.quit()  # as Flask-Mail's connection quits its host on leaving the block
         held, self._held = self._held, None
         if held is not None:
             held.close()
@@ -96,6 +107,8 @@ class Connection:
         """Send one message of any of the APIs; its result, or None when it failed and ``fail_silently``."""
         prepared = self._prepare(message, envelope_from)
         rendered = _render(prepared)
+        if self.host is not None:
+            return self._send_through_host(message, rendered)
         with self._opened():
             [outcome] = self.sender.deliver([rendered], via="library")
         return self._settle(message, prepared, rendered, outcome)
@@ -103,6 +116,13 @@ class Connection:
     def send_message(self, *args: Any, **kwargs: Any) -> SendResult | None:
         """``send(Message(*args, **kwargs))``."""
         return self.send(Message(*args, **kwargs))
+
+    def _send_through_host(self, message: Any, rendered: RenderedMessage) -> None:
+        # What Flask-Mail's send() does with its host: the message's own bytes and ESMTP options.
+        data = message.as_bytes() if is_flask_mail_message(message) else rendered.data
+        self.host.sendmail(rendered.envelope_from, list(rendered.recipients), data,
+                           getattr(message, "mail_options", []), getattr(message, "rcpt_options", []))
+        email_dispatched.send(self.app, message=message)
 
     # -- flask-mailman ------------------------------------------------------------------------------------
 

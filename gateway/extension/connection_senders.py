@@ -4,12 +4,13 @@ flask-mailman lets a caller name a backend (``'locmem'``, ``'smtp'``, a dotted p
 per-connection options (``host``, ``port``, ``username``, ``password``, ``use_tls``, ``use_ssl``, ``timeout``;
 several accounts from one app). The gateway honours both through its own backends and one send path: a name
 maps to the gateway's backend that does the same, and options are the settings of that name, validated as
-the environment's are. Anything it cannot honour is refused, never ignored.
+the environment's are. An unknown option is ignored with a warning, as flask-mailman ignores it.
 """
 
 from __future__ import annotations
 
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,11 @@ _SMTP_OPTIONS = set(OPTIONS) - {"file_path"}
 _lock = threading.Lock()
 
 
+class UnknownBackendError(ConfigurationError, RuntimeError):
+    """A backend named at run time (``get_connection('name')``) that the gateway does not have; a
+    ``RuntimeError`` too, which is what flask-mailman raised and its callers catch."""
+
+
 @dataclass(frozen=True)
 class ConnectionSender:
     sender: Sender
@@ -42,12 +48,19 @@ def backend_name(backend: Any) -> str:
     try:
         name = CoreSettings.model_validate({"mail_backend": str(backend)}).mail_backend
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise ConfigurationError(f"get_connection(backend={backend!r}) is not a backend the gateway has; set it "
-                                 "to smtp, console, file, memory or locmem", variable="backend") from exc
+        raise _unknown(backend) from exc
     return str(name)
 
 
-def _smtp_base(settings: GatewaySettings) -> dict[str, Any]:
+def _unknown(backend: Any) -> UnknownBackendError:
+    # flask-mailman's wording, which its users' tests match, and the gateway's fix.
+    return UnknownBackendError(f"The available built-in mail backends are smtp, console, file and memory (locmem); "
+                               f"get_connection(backend={backend!r}) names none of them and isn't an importable "
+                               "package.module.ClassName: set backend (or MAIL_BACKEND) to one of them",
+                               variable="backend")
+
+
+def smtp_base(settings: GatewaySettings) -> dict[str, Any]:
     """The configured server as separate settings, for options to change (a MAIL_URL of one server counts)."""
     if settings.mail_url is None or not settings.mail_url.upstreams:
         return {}
@@ -69,7 +82,7 @@ def _sender_for(state: Any, name: str, options: dict[str, Any], stream: Any = No
     if settings.mail_url is not None and settings.mail_url.backend != name:
         values["mail_url"] = None  # it names another backend than the one asked for
     if options.keys() & _SMTP_OPTIONS:
-        values.update(_smtp_base(settings))
+        values.update(smtp_base(settings))
     # Naming a backend in the call is explicit: it is honoured even where TESTING or MAIL_SUPPRESS_SEND would
     # have kept mail in memory.
     values.update({OPTIONS[option]: value for option, value in options.items()}, mail_backend=name,
@@ -82,6 +95,8 @@ def _sender_for(state: Any, name: str, options: dict[str, Any], stream: Any = No
         # Direct even with queued delivery: the workers deliver through the app's backend, not this one.
         return build_sender(built, backend, store=state.store, direct=True)[0]
     except ConfigurationError as exc:
+        if exc.variable == "MAIL_BACKEND":
+            raise _unknown(name) from exc
         given = ", ".join([f"backend={name!r}", *(f"{option}=..." for option in options)])
         raise ConfigurationError(f"get_connection({given}): {exc}", variable=exc.variable) from exc
 
@@ -91,9 +106,10 @@ def connection_sender(state: Any, backend: Any, options: dict[str, Any]) -> Conn
     options = {option: value for option, value in options.items() if value is not None}
     stream = options.pop("stream", None)
     unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise TypeError(f"get_connection() got {', '.join(unknown)}, which the gateway cannot honour; it takes "
-                        f"backend, fail_silently, stream and {', '.join(OPTIONS)}")
+    if unknown:  # flask-mailman (and Django) accept and ignore them; said, so a misspelt option is noticed
+        warnings.warn(f"get_connection() ignores {', '.join(unknown)}: it takes backend, fail_silently, stream and "
+                      f"{', '.join(OPTIONS)}", UserWarning, stacklevel=4)
+        options = {option: value for option, value in options.items() if option in OPTIONS}
     name = backend_name(backend) if backend is not None else state.settings.backend_name
     if stream is not None and name != "console":
         raise TypeError(f"get_connection(stream=...) is an option of the console backend, not of {name}")

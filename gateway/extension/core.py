@@ -37,8 +37,17 @@ __all__ = ["STATE_KEY", "MailGateway"]
 log = logging.getLogger("mail_gateway")
 STATE_ATTRIBUTES = {"default_sender", "default_charset", "ascii_attachments", "use_localtime", "suppress", "debug",
                     "max_emails", "server", "port", "username", "use_tls", "use_ssl", "timeout", "ssl_keyfile",
-                    "ssl_certfile", "file_path"}
+                    "ssl_certfile", "file_path", "password"}
 
+
+
+class _State:
+    """``MailGateway.state(app)``: the app's runtime (default: the current app's), its settings, sender and
+    store. On an instance, ``mail.state`` is Flask-Mail's state of the app (its ``AppMail``, whose attributes
+    Flask-Mail's code and tests set); called, ``mail.state()`` is the runtime again."""
+
+    def __get__(self, instance: MailGateway | None, owner: type) -> Any:
+        return Runtime.of if instance is None else instance._mail()
 
 
 class MailGateway:
@@ -75,10 +84,7 @@ class MailGateway:
                         "(development); set MAIL_SERVER to send over SMTP")
         return state
 
-    @staticmethod
-    def state(app: Flask | None = None) -> Runtime:
-        """The app's runtime (default: the current app's): its settings, sender and store."""
-        return Runtime.of(app)
+    state = _State()
 
     def _current_app(self) -> Flask | None:
         if has_app_context():
@@ -105,6 +111,12 @@ class MailGateway:
         if name in STATE_ATTRIBUTES:
             return getattr(self._mail(), name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in STATE_ATTRIBUTES:  # mail.port = 2525 changes the current app's, as flask-mailman's Mail does
+            setattr(self._mail(), name, value)
+            return
+        super().__setattr__(name, value)
 
     # Flask-Mail's API, on the current app
 

@@ -89,7 +89,8 @@ class SentEmail:
 
 
 class SentMail(Sequence[SentEmail]):
-    """The kept messages, oldest first: ``len()``, indexing, iteration and ``clear()``, as on a list."""
+    """The kept messages, oldest first: ``len()``, indexing, slicing, iteration, ``append()``, ``del`` and
+    ``clear()``, as on flask-mailman's list."""
 
     def __init__(self, kept: KeptMail) -> None:
         self._kept_mail = kept
@@ -114,6 +115,22 @@ class SentMail(Sequence[SentEmail]):
 
     def clear(self) -> None:
         self._kept_mail.clear()
+
+    def append(self, message: Any) -> None:
+        """Keep ``message`` (a flask-mailman ``EmailMessage`` or a ``SentEmail``) as if it had been sent: tests
+        written for flask-mailman's locmem outbox, a list, add to it."""
+        if not isinstance(self._kept_mail, MemoryBackend):
+            raise TypeError("mail.outbox.append keeps a message in the memory backend; set TESTING=True or "
+                            "MAIL_BACKEND=memory")
+        if isinstance(message, SentEmail):
+            self._kept_mail.keep(message.data, tuple(message.envelope), None)
+            return
+        self._kept_mail.keep(message.message().as_bytes(), tuple(message.recipients()), message.from_email)
+
+    def __delitem__(self, index: int | slice) -> None:
+        found = self._kept()[index]
+        for kept in found if isinstance(index, slice) else [found]:
+            self._kept_mail.delete_kept(kept.id)
 
     def __repr__(self) -> str:
         return f"<SentMail {len(self)} message(s)>"

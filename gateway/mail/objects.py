@@ -167,7 +167,8 @@ def draft_from_email(message: Any, *, charset: str = "utf-8") -> Draft:
     """A Django-style ``EmailMessage`` (flask-mailman's) as a draft; ``InvalidMessageError`` when it cannot be sent.
     The message's own ``encoding`` wins over ``charset``; the caller's object is not changed."""
     if not message.from_email:
-        raise InvalidMessageError("the message has no sender", field="from")
+        raise InvalidMessageError("the message has no sender; set MAIL_DEFAULT_SENDER (or the extension's "
+                                  "default_sender) or the message's from_email", field="from")
     if not message.recipients():
         raise InvalidMessageError("the message has no recipients", field="to")
     _check_shape(message)
