@@ -13,7 +13,7 @@ from flask import Flask
 from smtp_server import HOST
 
 from mail_gateway import Attachment, BadHeaderError, Mail, Message, email_dispatched
-from mail_gateway.errors import InvalidMessageError
+from mail_gateway.errors import ConfigurationError, InvalidMessageError
 from mail_gateway.mail.result import SendResult
 
 
@@ -308,3 +308,15 @@ def test_a_connection_sends_through_the_smtp_host_assigned_to_it(smtp_server) ->
     [received] = smtp_server.messages
     assert (received.mail_from, received.rcpt_tos) == ("from@example.com", ["to@example.com"])
     assert b"Subject: Hi" in received.data and conn.host is None  # quit when the connection closed
+
+
+def test_init_mail_returns_the_state_built_from_a_config() -> None:
+    # Before: AttributeError: 'MailGateway' object has no attribute 'init_mail'.
+    app, mail = app_in_testing(MAIL_DEFAULT_SENDER="a@example.com")
+    with app.app_context():
+        same = mail.init_mail(app.config, app.debug, app.testing)
+        other = mail.init_mail({**app.config, "MAIL_DEFAULT_SENDER": "b@example.com", "MAIL_ASCII_ATTACHMENTS": True})
+    assert vars(same) == vars(mail.state) and same is not mail.state
+    assert (other.default_sender, other.ascii_attachments) == ("b@example.com", True)
+    with pytest.raises(ConfigurationError, match="MAIL_PORT"):
+        mail.init_mail({"MAIL_SERVER": HOST, "MAIL_PORT": 70000})

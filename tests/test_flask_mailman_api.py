@@ -273,3 +273,18 @@ def test_a_message_without_a_sender_names_the_setting_to_set() -> None:
     with app.app_context():
         assert EmailMessage("Hi", "x", to=["a@example.com"]).send() == 1
         assert mail.outbox[0].from_email == "support@example.com"
+
+
+def test_the_client_certificate_pair_may_be_set_one_half_at_a_time(tmp_path) -> None:
+    # Before: ConfigurationError "MAIL_SSL_KEYFILE is set without MAIL_SSL_CERTFILE" at the first assignment.
+    app, mail = app_with(TESTING=True)
+    state = app.extensions["mailman"]
+    state.ssl_keyfile = str(tmp_path / "client.key")
+    assert state.ssl_keyfile == str(tmp_path / "client.key") and state.ssl_certfile is None
+    with app.app_context(), pytest.raises(ConfigurationError, match="MAIL_SSL_KEYFILE is set without MAIL_SSL_CERT"):
+        mail.send_mail("Half", "x", None, ["a@example.com"])  # a half-set pair is refused where it would be used
+    state.ssl_certfile = str(tmp_path / "client.pem")
+    assert MailGateway.state(app).settings.mail_ssl_keyfile == tmp_path / "client.key"
+    with app.app_context():
+        assert mail.send_mail("Whole", "x", None, ["a@example.com"]) == 1
+    assert [m.subject for m in mail.outbox] == ["Whole"]

@@ -22,7 +22,7 @@ from mail_gateway.extension.connection import Connection
 from mail_gateway.extension.connection_senders import connection_sender
 from mail_gateway.extension.flask_mail import Message, email_dispatched
 from mail_gateway.extension.sent_email import SentMail
-from mail_gateway.extension.settable import change_setting
+from mail_gateway.extension.settable import change_setting, refuse_half_pair
 from mail_gateway.mail.result import QueuedResult, SendResult
 from mail_gateway.runtime import RUNTIME_KEY, Runtime
 from mail_gateway.settings import GatewaySettings
@@ -48,6 +48,7 @@ class AppMail:
 
     def __init__(self, app: Flask, settings: GatewaySettings) -> None:
         object.__setattr__(self, "app", app)
+        object.__setattr__(self, "_held", {})  # a half-set client certificate pair (settable)
         self.default_sender = settings.mail_default_sender
         self.default_charset = settings.mail_default_charset
         self.ascii_attachments = settings.mail_ascii_attachments
@@ -67,7 +68,8 @@ class AppMail:
 
     def __getattr__(self, name: str) -> Any:
         if name in _SETTINGS:
-            value = getattr(self.state.settings, _SETTINGS[name])
+            held = self.__dict__.get("_held", {})
+            value = held[_SETTINGS[name]] if _SETTINGS[name] in held else getattr(self.state.settings, _SETTINGS[name])
             # As the application set them: the password for its own code (never logged), paths as strings.
             if isinstance(value, SecretStr):
                 return value.get_secret_value()
@@ -80,7 +82,7 @@ class AppMail:
             raise AttributeError(f"{name} is fixed once MailGateway(app) has started; set {setting} in app.config "
                                  "or the environment, or pass it to mail.get_connection()")
         if name in _SETTINGS:
-            change_setting(self.state, name, _SETTINGS[name], value)
+            change_setting(self.state, name, _SETTINGS[name], value, self._held)
             return
         super().__setattr__(name, value)
 
@@ -135,6 +137,7 @@ class AppMail:
     def get_connection(self, backend: Any = None, fail_silently: bool = False, **options: Any) -> Connection:
         """A connection through the app's backend, or through ``backend`` (a flask-mailman or gateway name, a
         dotted path or a class) and per-connection ``options``; see ``mail_gateway.extension.connection_senders``."""
+        refuse_half_pair(self.state, self._held)
         chosen = connection_sender(self.state, backend if backend is not None else self.backend, options)
         return Connection(self.app, self, chosen.sender, fail_silently=fail_silently, owned=chosen.owned)
 

@@ -18,7 +18,7 @@ which Flask-Mail's and flask-mailman's message classes send.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -101,6 +101,15 @@ class MailGateway:
         mail = MailGateway.state(app).mail
         assert mail is not None
         return mail
+
+    def init_mail(self, config: Mapping[str, Any], debug: bool | int = False, testing: bool = False) -> AppMail:
+        """Flask-Mail's ``init_mail``: ``config`` validated as ``init_app`` validates ``app.config`` (raises
+        ``ConfigurationError``), and the state built from it, for the current app. Its message defaults
+        (``default_sender``, ``default_charset``, ``ascii_attachments``, ``backend``) come from ``config``;
+        it sends through the app's gateway, which keeps its own settings. ``debug`` is ignored (MAIL_DEBUG is
+        refused)."""
+        app = self._mail().app
+        return AppMail(app, load_settings(app_config=config, testing=testing))
 
     @property
     def backend(self) -> EmailBackend:
