@@ -11,6 +11,7 @@ import base64
 import email
 import email.policy
 import re
+import smtplib
 from typing import Any
 
 import pytest
@@ -18,12 +19,14 @@ from api_helpers import HELLO, assert_problem
 from click.testing import CliRunner
 from flask import Flask
 from queue_support import queued_app
+from smtp_server import HOST
 from sqlalchemy import select
 from test_dkim import Upstream, keys, signatures, verified  # noqa: F401 (keys is a fixture)
 
 from mail_gateway import MailGateway, create_app
 from mail_gateway.cli import main
 from mail_gateway.errors import ConfigurationError
+from mail_gateway.ingress.server import IngressServer
 from mail_gateway.mail.unsubscribe import TokenSigner
 from mail_gateway.runtime import Runtime
 from mail_gateway.settings import load_settings
@@ -266,3 +269,43 @@ def test_the_secret_never_shows_in_reprs(make_settings) -> None:
     settings = make_settings(**UNSUBSCRIBE)
     assert SECRET not in repr(settings) and SECRET not in repr(TokenSigner(SECRET))
     assert SECRET not in repr(settings.unsubscribe)
+
+
+# -- unsubscribing by mail (the mailto form) ----------------------------------------------------------------------
+
+BOUNCE_DOMAIN = "bounce.example.com"
+
+
+def mail_unsubscribe(app, subject: str) -> tuple[int, bytes]:
+    """Mail to the header's mailto address through a real ingress, as a mail client sends it."""
+    runtime = Runtime.of(app)
+    data = (f"From: {FRIEND}\r\nTo: unsubscribe@{BOUNCE_DOMAIN}\r\nSubject: {subject}\r\n\r\nplease\r\n").encode()
+    with IngressServer(runtime.settings, runtime.sender, port=0, store=runtime.store) as server, \
+            smtplib.SMTP(HOST, server.port, timeout=15) as client:
+        client.ehlo("client.example.net")
+        client.mail(FRIEND)
+        code, reply = client.rcpt(f"unsubscribe@{BOUNCE_DOMAIN}")
+        assert code == 250, reply
+        return client.data(data)
+
+
+def test_with_a_bounce_domain_the_header_also_has_a_mailto_that_unsubscribes(tmp_path, make_settings) -> None:
+    app = app_with(tmp_path, make_settings, gateway_bounce_domain=BOUNCE_DOMAIN)
+    assert app.test_client().post("/v1/messages", json=message()).status_code == 202
+    [kept] = Runtime.of(app).sender.backend.messages
+    header = " ".join(str(received_headers(kept.data)["List-Unsubscribe"]).split())  # unfolded
+    token = path_for(FRIEND).removeprefix("/u/")
+    assert header == (f"<{PUBLIC_URL}/u/{token}>, <mailto:unsubscribe@{BOUNCE_DOMAIN}?subject=unsubscribe%20{token}>")
+    code, reply = mail_unsubscribe(app, f"Re: unsubscribe {token}")
+    assert code == 250, reply
+    assert suppressed(app, FRIEND, "other@example.com") == {FRIEND}
+
+
+@pytest.mark.parametrize("subject", ["unsubscribe", "unsubscribe not-a-token",
+                                     "unsubscribe " + TokenSigner("another-secret-0123456789abcdef-xyz").token(FRIEND)])
+def test_unsubscribe_mail_without_a_valid_token_is_refused_and_suppresses_no_one(subject, tmp_path,
+                                                                                  make_settings) -> None:
+    app = app_with(tmp_path, make_settings, gateway_bounce_domain=BOUNCE_DOMAIN)
+    code, reply = mail_unsubscribe(app, subject)
+    assert code == 550 and b"no valid unsubscribe token" in reply
+    assert suppressed(app, FRIEND) == set()

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 from markupsafe import escape
-from sqlalchemy.engine import Connection
 
 from mail_gateway.errors import FieldError
 from mail_gateway.http import docs
 from mail_gateway.http.problems import Problem
 from mail_gateway.mail.unsubscribe import ONE_CLICK, PATH, TokenSigner
 from mail_gateway.runtime import Runtime
-from mail_gateway.store import suppressions
-from mail_gateway.suppression.events import record_event
+from mail_gateway.suppression.service import unsubscribe as unsubscribe_recipient
 
 # For mail clients and browsers, not API clients: kept out of the OpenAPI document.
 blueprint = docs.for_browsers(Blueprint("unsubscribe", __name__))
@@ -55,15 +53,6 @@ def confirm(token: str) -> Response:
     return _page("Unsubscribe", f"Stop sending email to {recipient}? Press the button to unsubscribe.", 200, form)
 
 
-def _unsubscribe(conn: Connection, recipient: str, webhook_url: str | None) -> None:
-    entry = suppressions.get(conn, recipient)
-    if entry is not None and entry.reason == "unsubscribe":
-        return  # already done: a second press (or a client's retry) changes nothing and sends no second event
-    suppressions.add(conn, recipient, "unsubscribe", source="unsubscribe", detail="one-click unsubscribe")
-    record_event(conn, event_type="unsubscribed", message_id=None, recipient=recipient,
-                 reject_reason="unsubscribed", webhook_url=webhook_url)
-
-
 @blueprint.post(PATH + "<token>")
 def unsubscribe(token: str) -> Response:
     recipient = _recipient(token)
@@ -74,5 +63,6 @@ def unsubscribe(token: str) -> Response:
                                           "(RFC 8058); send it", "invalid-request",
                       errors=[FieldError(_FIELD, f"must be {_VALUE}")])
     runtime = Runtime.of()
-    runtime.store.write(lambda conn: _unsubscribe(conn, recipient, runtime.settings.gateway_webhook_url))
+    runtime.store.write(lambda conn: unsubscribe_recipient(conn, recipient, runtime.settings.gateway_webhook_url,
+                                                            via="one-click unsubscribe"))
     return _page("Unsubscribed", f"{recipient} will get no more email from this sender.", 200)

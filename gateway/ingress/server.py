@@ -21,6 +21,8 @@ from mail_gateway.ingress.handler import LocalMailbox, RelayHandler
 from mail_gateway.ingress.inbound import InboundMailbox
 from mail_gateway.ingress.security import Authenticator, AuthFailures, check_exposure, server_tls_context
 from mail_gateway.ingress.sessions import IngressSMTP, SessionLimit
+from mail_gateway.ingress.unsubscribe import UnsubscribeMailbox
+from mail_gateway.mail.unsubscribe import TokenSigner
 from mail_gateway.sending import Sender
 from mail_gateway.store.database import Store
 
@@ -58,10 +60,14 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def local_mailboxes(settings: GatewaySettings, store: Store | None) -> list[LocalMailbox]:
-    """The addresses the ingress receives mail for itself: the bounce domain's, then the inbound routes'."""
+    """The addresses the ingress receives mail for itself: the bounce domain's (unsubscribe mail, then reports),
+    then the inbound routes'."""
     if store is None:
         return []
     found: list[LocalMailbox] = []
+    signer = TokenSigner.configured(settings.unsubscribe)
+    if settings.gateway_bounce_domain is not None and signer is not None:
+        found.append(UnsubscribeMailbox(settings.gateway_bounce_domain, store, signer, settings.gateway_webhook_url))
     if settings.gateway_bounce_domain is not None:
         found.append(BounceMailbox(settings.gateway_bounce_domain, store, settings.gateway_webhook_url,
                                    settings.gateway_suppression_expiry))

@@ -69,12 +69,24 @@ class TokenSigner:
             return None
 
 
-def unsubscribe_headers(public_url: str, signer: TokenSigner, recipient: str) -> dict[str, str]:
-    """The two RFC 8058 headers for a message to ``recipient`` (an envelope address)."""
-    return {LIST_UNSUBSCRIBE: f"<{public_url}{PATH}{signer.token(recipient)}>", LIST_UNSUBSCRIBE_POST: ONE_CLICK}
+MAILTO_LOCAL_PART = "unsubscribe"
+MAILTO_SUBJECT = "unsubscribe "
 
 
-def with_unsubscribe(request: MessageRequest, settings: UnsubscribeSettings) -> MessageRequest:
+def unsubscribe_headers(public_url: str, signer: TokenSigner, recipient: str,
+                        mail_domain: str | None = None) -> dict[str, str]:
+    """The two RFC 8058 headers for a message to ``recipient`` (an envelope address). With ``mail_domain``
+    (GATEWAY_BOUNCE_DOMAIN, which the ingress receives mail for) the link also has RFC 2369's mailto form, for
+    clients that unsubscribe by mail: its subject carries the token, as a local part could not (64 octets)."""
+    token = signer.token(recipient)
+    links = f"<{public_url}{PATH}{token}>"
+    if mail_domain is not None:
+        links += f", <mailto:{MAILTO_LOCAL_PART}@{mail_domain}?subject={MAILTO_SUBJECT.strip()}%20{token}>"
+    return {LIST_UNSUBSCRIBE: links, LIST_UNSUBSCRIBE_POST: ONE_CLICK}
+
+
+def with_unsubscribe(request: MessageRequest, settings: UnsubscribeSettings,
+                     mail_domain: str | None = None) -> MessageRequest:
     """``request`` with its List-Unsubscribe headers when it asks for them; ``InvalidMessageError`` when it cannot
     have them: a token names one recipient, so such a message goes to one (send one per recipient, as a batch)."""
     if not request.unsubscribe:
@@ -96,5 +108,6 @@ def with_unsubscribe(request: MessageRequest, settings: UnsubscribeSettings) -> 
     if errors:
         raise InvalidMessageError(errors=errors)
     assert public_url is not None and signer is not None
-    headers = {**request.headers, **unsubscribe_headers(public_url, signer, request.recipients[0].envelope)}
+    recipient = request.recipients[0].envelope
+    headers = {**request.headers, **unsubscribe_headers(public_url, signer, recipient, mail_domain)}
     return request.model_copy(update={"headers": headers})

@@ -95,7 +95,7 @@ class Sender:
                                         max_recipients=self.settings.gateway_max_recipients,
                                         render=self.templates.apply if self.templates is not None else None)
         self.send_time(request.send_at)
-        return with_unsubscribe(request, self.settings.unsubscribe)
+        return with_unsubscribe(request, self.settings.unsubscribe, self.settings.gateway_bounce_domain)
 
     def send_time(self, send_at: datetime | None, field: str = "send_at") -> float | None:
         """``send_at`` as seconds since the epoch, or ``InvalidMessageError`` when it cannot be honoured."""

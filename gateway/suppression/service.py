@@ -20,6 +20,7 @@ from mail_gateway.sending.log import Outcome
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.store import suppressions
 from mail_gateway.store.database import Store
+from mail_gateway.suppression.events import record_event
 
 log = logging.getLogger("mail_gateway.suppression")
 # Bad address (5.1.0 other, 5.1.1 no such mailbox, 5.1.2 no such domain, 5.1.3 bad syntax, 5.1.10 null MX) and
@@ -79,3 +80,14 @@ class Suppressions:
             self.store.write(add)
         except StoreUnavailableError as exc:  # the delivery's outcome stands; the next refusal adds them
             log.error("could not add %d hard-bounced recipients to the suppression list: %s", len(bounced), exc)
+
+
+def unsubscribe(conn: Connection, recipient: str, webhook_url: str | None, *, via: str) -> None:
+    """Suppress ``recipient`` at their own request (reason ``unsubscribe``) and tell the webhook, once: a second
+    request (a second press, a client's retry, the mailto after the one-click) changes nothing."""
+    entry = suppressions.get(conn, recipient)
+    if entry is not None and entry.reason == "unsubscribe":
+        return
+    suppressions.add(conn, recipient, "unsubscribe", source="unsubscribe", detail=via)
+    record_event(conn, event_type="unsubscribed", message_id=None, recipient=recipient,
+                 reject_reason="unsubscribed", webhook_url=webhook_url)
