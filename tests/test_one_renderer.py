@@ -127,3 +127,15 @@ def test_each_way_refuses_a_bad_header_for_the_same_reason(make_settings, monkey
     result = CliRunner().invoke(main, ["send", "--from", SENDER, "--to", TO, "--text", TEXT,
                                        "--header", "X-Campaign: spring\u2028sale"])
     assert result.exit_code == 2 and "--header" in result.output and "U+2028" in result.output
+
+
+def test_a_header_field_of_extra_headers_keeps_a_display_name_with_a_comma(make_settings) -> None:
+    """A To, Cc or Reply-To among flask-mailman's extra_headers is read with the address parser and written
+    back quoted, so a name with a comma stays one address."""
+    backend = create_backend(make_settings(mail_backend="memory"))
+    message = EmailMultiAlternatives("Hi", TEXT, SENDER, ["john@example.com"],
+                                     headers={"To": '"Doe, John" <john@example.com>'})
+    backend.send_messages([message])
+    [kept] = backend.messages
+    assert b'To: "Doe, John" <john@example.com>\r\n' in kept.data
+    assert kept.recipients == ("john@example.com",)

@@ -93,12 +93,13 @@ def parse_address(value: str) -> Address:
         checked = email_validator.validate_email(spec, check_deliverability=False, allow_smtputf8=True)
     except email_validator.EmailNotValidError as exc:
         raise ValueError(f"{value!r} is not a valid email address: {exc}") from exc
-    text = _with_name(name, checked.normalized) if name else checked.normalized
+    text = with_name(name, checked.normalized) if name else checked.normalized
     envelope = checked.ascii_email or _envelope_or_reason(checked.normalized)
     return Address(text, name, checked.normalized, envelope)
 
 
-def _with_name(name: str, spec: str) -> str:
+def with_name(name: str, spec: str) -> str:
+    """``Name <spec>``, the name quoted where it needs it (a comma, a dot...)."""
     if spec.isascii():
         return str(HeaderAddress(display_name=name, addr_spec=spec))  # the name quoted where it needs it
     # The standard library refuses a non-ASCII local part here (it allows one only when parsing): quoted by hand.

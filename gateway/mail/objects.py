@@ -21,7 +21,7 @@ from email.message import Message
 from typing import Any
 
 from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
-from mail_gateway.mail.addresses import header_addresses, parse_address, unique_recipients
+from mail_gateway.mail.addresses import header_addresses, parse_address, unique_recipients, with_name
 from mail_gateway.mail.compose import Draft
 from mail_gateway.mail.fields import METADATA_PREFIX
 from mail_gateway.mail.rendering import RenderedMessage
@@ -54,7 +54,7 @@ def _address_list(value: str, field: str) -> list[str]:
     found = header_addresses(value)
     if not found:
         raise InvalidMessageError(f"{value!r} is not a list of email addresses", field=field)
-    return [f"{name} <{spec}>" if name else spec for name, spec in found]
+    return [with_name(name, spec) if name else spec for name, spec in found]
 
 
 def _apply_header(payload: dict[str, Any], draft: dict[str, Any], name: str, value: str) -> None:
