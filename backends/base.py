@@ -40,6 +40,11 @@ rendered once before they get here. The interface:
     A context manager: the connections the current thread borrows are kept for it until the block ends,
     so several deliveries share them. Backends without connections inherit a no-op.
 
+``dial()``
+    Inside ``hold()``: make the connection the next delivery will use now, so a server that cannot be reached
+    raises its ``DeliveryError`` here, not at the first message (the library API's ``connection.open()``, as
+    flask-mailman's and Flask-Mail's open dialled). Backends without connections inherit a no-op.
+
 ``check()``
     Readiness: raise a ``GatewayError`` saying what fails if the backend cannot deliver now.
 
@@ -108,6 +113,9 @@ class EmailBackend(ABC):
     @contextmanager
     def hold(self) -> Iterator[None]:
         yield
+
+    def dial(self) -> None:
+        return None
 
     def check(self) -> None:
         return None

@@ -3,7 +3,11 @@
 A message is reported accepted only once it would survive a power loss: its temporary file is written and
 fsynced, renamed into place, and the directory fsynced too (the rename lives in the directory's own data).
 Temporary files that a crash left behind are removed when the backend starts and whenever readiness is checked,
-once they are older than any write in progress could be.
+once they are older than any write in progress could be. With ``GATEWAY_OUTBOX_MAX_AGE`` set, messages older than
+that are deleted when the outbox is listed (a name begins with its arrival time).
+
+Read marks, owners and delivery results live in this process (``KeptState``): another process sharing the
+directory, or a restart, sees its messages unread and without owner.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mail_gateway.backends.base import EmailBackend
-from mail_gateway.backends.kept import KeptMessage, KeptSummary, SummaryCache
+from mail_gateway.backends.keeping import KeptState
+from mail_gateway.backends.kept import KeptMessage, KeptSummary, SummaryCache, index_of
+from mail_gateway.backends.search_index import KeptIndex
 from mail_gateway.errors import ConfigurationError, TransientDeliveryError
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import SendResult, all_accepted
@@ -81,8 +87,10 @@ class FileBackend(EmailBackend):
         super().__init__(settings)
         self.directory = writable_directory(settings.mail_file_path)
         # Files are written once and never changed, so a summary stays true for as long as its file exists.
-        self._summaries = SummaryCache()
+        self._summaries: SummaryCache[KeptSummary] = SummaryCache()
+        self._indexes: SummaryCache[KeptIndex] = SummaryCache(make=index_of)
         self._changes = 0
+        self.keeping = KeptState(None, settings.max_age)
         remove_stale_temporaries(self.directory)
 
     def check(self) -> None:
@@ -110,6 +118,8 @@ class FileBackend(EmailBackend):
             os.replace(temporary, final)  # atomic: a reader sees the whole message or none of it
             sync_directory(self.directory)  # the rename itself, before the message is reported accepted
             self._changes += 1
+            self.keeping.kept(name[:-4], {"backend": self.name, "accepted": list(message.recipients)})
+            self.keeping.publish("message", {"id": name[:-4]})
         except OSError as exc:
             # Not known to be durable, so not reported accepted: nor kept, or a retry would duplicate it.
             for path in (temporary, final):
@@ -134,7 +144,25 @@ class FileBackend(EmailBackend):
             names = [entry.name[:-4] for entry in os.scandir(self.directory) if entry.name.endswith(".eml")]
         except OSError:
             return []
-        return sorted((name for name in names if _MESSAGE_ID.fullmatch(name)), reverse=True)
+        found = sorted((name for name in names if _MESSAGE_ID.fullmatch(name)), reverse=True)
+        return self._within_age(found) if self.keeping.max_age is not None else found
+
+    def _within_age(self, ids: list[str]) -> list[str]:
+        """``ids`` (newest first) without the messages older than GATEWAY_OUTBOX_MAX_AGE, which are deleted."""
+        now, kept = self.keeping.clock(), []
+        for message_id in ids:
+            arrived = message_id.partition("-")[0]
+            if arrived.isdigit() and self.keeping.too_old(int(arrived) / 1e9, now):
+                path = self._path(message_id)
+                if path is not None:
+                    path.unlink(missing_ok=True)
+                self._summaries.forget(message_id)
+                self._indexes.forget(message_id)
+                self.keeping.forget(message_id, dropped=True)
+                self._changes += 1
+            else:
+                kept.append(message_id)
+        return kept
 
     def list_kept(self) -> list[KeptMessage]:
         kept = (self.get_kept(message_id) for message_id in self.kept_ids())
@@ -142,6 +170,9 @@ class FileBackend(EmailBackend):
 
     def summary(self, message_id: str) -> KeptSummary | None:
         return self._summaries.get(message_id, self.get_kept)
+
+    def search_index(self, message_id: str) -> KeptIndex | None:
+        return self._indexes.get(message_id, self.get_kept)
 
     def version(self) -> str:
         # Another process may add or remove files too: the directory's own change time and size of listing
@@ -172,7 +203,10 @@ class FileBackend(EmailBackend):
             return False
         finally:
             self._summaries.forget(message_id)
+            self._indexes.forget(message_id)
+            self.keeping.forget(message_id)
             self._changes += 1
+        self.keeping.publish("deleted", {"ids": [message_id]})
         return True
 
     def clear(self) -> None:
@@ -180,4 +214,7 @@ class FileBackend(EmailBackend):
             if _MESSAGE_ID.fullmatch(path.stem) and path.is_file():
                 path.unlink(missing_ok=True)
         self._summaries.forget()
+        self._indexes.forget()
+        self.keeping.forget()
         self._changes += 1
+        self.keeping.publish("cleared", {})

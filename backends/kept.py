@@ -5,8 +5,10 @@ Backends that keep what they deliver (memory, file) implement ``KeptMail``; the 
 on; console outside development only prints it), so callers can say why there is nothing to show.
 
 Reading costs what is shown: ``kept_ids()`` lists ids without reading a message, and ``summary(id)`` parses a
-message once and keeps its summary (``SummaryCache``), so a page of N messages reads at most N of them, and
-the filters search summaries. ``version()`` changes whenever the kept mail does, for conditional polling.
+message once and keeps its summary (``SummaryCache``), so a page of N messages reads at most N of them; a search
+compares each message's ``search_index(id)``, made once from a lighter parse (``search_index``). ``version()``
+changes whenever the kept mail does, for conditional polling; ``keeping`` holds read marks, owners, delivery
+results and the change feed (``keeping``).
 """
 
 from __future__ import annotations
@@ -15,11 +17,30 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
+from mail_gateway.backends.keeping import KeptState
+from mail_gateway.backends.search_index import KeptIndex, collapsed, html_text, index_message
 from mail_gateway.mail.reader import MessageReader
 
 SUMMARIES_KEPT = 100_000  # a summary is a few hundred bytes; beyond this the least recently used are recomputed
+SNIPPET_CHARS = 140
+Made = TypeVar("Made")
+
+
+def visible_text(reader: MessageReader, text: str | None = None, html_part: str | None = None) -> str:
+    """The message's words as a reader sees them, whitespace collapsed: its text part, else its HTML's text.
+    ``text`` and ``html_part``, when the caller has them already, save decoding the parts again."""
+    text = reader.text if text is None and html_part is None else text
+    if text is not None:
+        return collapsed(text)
+    html_part = reader.html if html_part is None else html_part
+    return "" if html_part is None else html_text(html_part)
+
+
+def header_value(reader: MessageReader, name: str) -> str | None:
+    value = reader.parsed.get(name)  # only this header is parsed, not all of them
+    return None if value is None else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,25 +65,39 @@ class KeptSummary:
     date: str | None  # ISO 8601
     size: int
     attachment_count: int
+    tags: tuple[str, ...] = ()  # X-Tags, comma-separated
+    template: str | None = None  # X-Template: the stored template and version it was rendered from
+    snippet: str = ""
 
 
 def summarize(kept: KeptMessage) -> KeptSummary:
+    # Each of the reader's properties parses again: every one is read once here.
     reader = MessageReader(kept.data, kept.recipients)
     date = reader.date
+    plain = reader.text
+    text = visible_text(reader, plain, reader.html if plain is None else None)
+    tags = tuple(tag.strip() for tag in (header_value(reader, "x-tags") or "").split(",") if tag.strip())
     return KeptSummary(kept.id, reader.message_id, reader.from_, tuple(reader.to), tuple(reader.cc),
                        tuple(reader.bcc), reader.subject, None if date is None else date.isoformat(), len(kept.data),
-                       len(reader.attachments))
+                       len(reader.attachments), tags, header_value(reader, "x-template"),
+                       text[:SNIPPET_CHARS].rstrip())
 
 
-class SummaryCache:
-    """Summaries by message id, each computed once; thread-safe and bounded."""
+def index_of(kept: KeptMessage) -> KeptIndex:
+    return index_message(kept.id, kept.data, kept.recipients)
 
-    def __init__(self, maximum: int = SUMMARIES_KEPT) -> None:
+
+class SummaryCache(Generic[Made]):
+    """Summaries (or search indexes, with ``make=index_of``) by message id, each computed once; thread-safe and
+    bounded."""
+
+    def __init__(self, maximum: int = SUMMARIES_KEPT, make: Callable[[KeptMessage], Made] | None = None) -> None:
         self.maximum = maximum
+        self.make = make  # None: summarize
         self._lock = threading.Lock()
-        self._summaries: OrderedDict[str, KeptSummary] = OrderedDict()
+        self._summaries: OrderedDict[str, Made] = OrderedDict()
 
-    def get(self, message_id: str, load: Callable[[str], KeptMessage | None]) -> KeptSummary | None:
+    def get(self, message_id: str, load: Callable[[str], KeptMessage | None]) -> Made | None:
         with self._lock:
             found = self._summaries.get(message_id)
             if found is not None:
@@ -71,7 +106,7 @@ class SummaryCache:
         kept = load(message_id)
         if kept is None:
             return None
-        found = summarize(kept)  # outside the lock: parsing may take a while
+        found: Made = (self.make or summarize)(kept)  # type: ignore[assignment]  # outside the lock: may be slow
         with self._lock:
             self._summaries[message_id] = found
             while len(self._summaries) > self.maximum:
@@ -89,12 +124,18 @@ class SummaryCache:
 
 @runtime_checkable
 class KeptMail(Protocol):
+    keeping: KeptState  # read marks, owners, delivery results, retention and the change feed
+
     def kept_ids(self) -> list[str]:
         """The id of every kept message, newest first, without reading any of them."""
         ...
 
     def summary(self, message_id: str) -> KeptSummary | None:
         """The kept message's summary, computed once; None when there is no such message."""
+        ...
+
+    def search_index(self, message_id: str) -> KeptIndex | None:
+        """What a search compares of the kept message, computed once; None when there is no such message."""
         ...
 
     def version(self) -> str:

@@ -52,6 +52,10 @@ def __getattr__(name: str) -> Any:
     found = _PUBLIC.get(name)
     if found is None:
         raise AttributeError(f"module 'mail_gateway' has no attribute {name!r}")
+    if name == "create_app":  # the HTTP API: its packages come with the server extra
+        from mail_gateway.extras import require
+
+        require("server", "mail_gateway.create_app (the HTTP API)")
     value = getattr(import_module(found[0]), found[1])
     globals()[name] = value
     return value

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from mail_gateway.backends.base import EmailBackend
 from mail_gateway.backends.registry import create_backend
-from mail_gateway.queue.setup import delivery_settings, open_store
-from mail_gateway.queue.spool import Spool
+from mail_gateway.queue.setup import delivery_settings, open_store, require_store
 from mail_gateway.sending import Sender
 from mail_gateway.sending.pipeline import build_pipeline
 from mail_gateway.settings import GatewaySettings
@@ -31,12 +30,18 @@ def build_sender(settings: GatewaySettings, backend: EmailBackend | None = None,
     delivers at once whatever GATEWAY_DELIVERY says, for a backend the workers do not use (a connection's own, a
     test's outbox): a message queued through it would leave through the workers' backend instead."""
     given = store
+    if given is None:
+        require_store(settings)
     store = store or Store(settings.store_url, pool_size=settings.gateway_queue_workers + 4)
     # The folder of template files is read and checked before the store opens: a broken file stops start-up first.
     templates = TemplateLibrary(store, settings.templates)
     if given is None and (settings.queued or store.shared):
         open_store(store)
-    spool = Spool(store, settings) if settings.queued and not direct else None
+    spool = None
+    if settings.queued and not direct:
+        from mail_gateway.queue.spool import Spool  # SQLAlchemy: only where messages are stored
+
+        spool = Spool(store, settings)
     if backend is None:
         backend = create_backend(delivery_settings(settings) if spool is not None else settings)
     return Sender(settings, backend, spool, pipeline=build_pipeline(settings), templates=templates,

@@ -49,11 +49,11 @@ class GatewayError(Exception):
 
 class ConfigurationError(GatewayError):
     """The configuration cannot work. Raised at start-up, never at the first send. ``variable`` names the setting
-    to change; the message says how."""
+    to change (``extra``: the extra to install, for a feature it needs); the message says how."""
 
-    def __init__(self, message: str, *, variable: str | None = None) -> None:
+    def __init__(self, message: str, *, variable: str | None = None, extra: str | None = None) -> None:
         super().__init__(message)
-        self.variable = variable
+        self.variable, self.extra = variable, extra
 
 
 @dataclass(frozen=True, slots=True)

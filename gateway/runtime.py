@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 
 from mail_gateway.assembly import build_sender
 from mail_gateway.backends.base import EmailBackend
-from mail_gateway.queue.worker import DeliveryWorkers
 from mail_gateway.sending import Sender
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.store.database import Store
+
+if TYPE_CHECKING:
+    from mail_gateway.queue.worker import DeliveryWorkers
 
 __all__ = ["RUNTIME_KEY", "Runtime"]
 RUNTIME_KEY = "mail_gateway"
@@ -79,6 +81,8 @@ class Runtime:
         """Start delivering the queued messages of the store through this sender (queued delivery only)."""
         if self.sender.spool is None:
             raise RuntimeError("delivery workers deliver queued messages; set GATEWAY_DELIVERY=queued")
+        from mail_gateway.queue.worker import DeliveryWorkers  # the queue extra's, which queued delivery required
+
         with self._lock:
             if self.workers is None:
                 self.workers = DeliveryWorkers(self.sender, self.store, wakeup=self.sender.spool.arrived).start()

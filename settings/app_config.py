@@ -75,7 +75,7 @@ def not_a_setting(name: str, where: str, known: set[str]) -> ConfigurationError:
     close = difflib.get_close_matches(name.upper(), sorted(known), n=1)
     hint = f"did you mean {close[0]}? " if close else ""
     return ConfigurationError(f"{where} is not a setting of mail-gateway; {hint}remove it or use one of the "
-                              "settings in the README's Configuration table", variable=name)
+                              "settings listed in docs/configuration.md", variable=name)
 
 
 class AppConfigSource(PydanticBaseSettingsSource):

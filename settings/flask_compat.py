@@ -28,6 +28,11 @@ class FlaskMailSettings(Subject):
     mail_default_charset: str = Field(
         "utf-8", description="set it to a character set Python knows, e.g. utf-8 or iso-8859-1"
     )
+    mail_memory_keeps_any_address: bool = Field(
+        False, description="set it to true (the memory backend keeps a flask-mailman message without a sender, or "
+        "to an address without a domain such as tester, as flask-mailman's locmem did; every other backend still "
+        "refuses it) or false",
+    )
     mail_max_emails: int | None = Field(
         None, ge=1, description="set it to how many messages one SMTP connection sends before it is replaced "
         "(at least 1); it is MAIL_POOL_MAX_MESSAGES under the name Flask-Mail gave it",

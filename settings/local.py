@@ -20,6 +20,11 @@ class MemorySettings(Subject):
         256 * 1024 * 1024, ge=1024,
         description="set it to how many bytes of mail the memory backend keeps in all (at least 1024)",
     )
+    # Read by the file backend too (``FileBackendSettings.max_age``): the retention of every outbox.
+    gateway_outbox_max_age: float | None = Field(
+        None, gt=0, description="set it to the seconds a kept message stays in the outbox (more than 0), or leave "
+        "it unset to keep messages until the count bound drops them",
+    )
 
 
 class ConsoleSettings(MemorySettings):
@@ -52,3 +57,4 @@ class FileBackendSettings(Subject):
     mail_file_path: Path
     largest_message_bytes: int = Field(ge=1)
     largest_message_setting: str  # the variable that sets that limit, named when space runs short
+    max_age: float | None = None  # GATEWAY_OUTBOX_MAX_AGE

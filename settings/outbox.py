@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 
 from mail_gateway.settings.core import Subject
 
 MIN_SESSION_SECRET = 32
+RELEASE_SCHEMES = {"smtp": False, "smtp+starttls": True}  # whether the scheme asks for STARTTLS
+
+
+def release_relay(url: str) -> tuple[str, int, bool]:
+    """GATEWAY_OUTBOX_RELEASE_URL as (host, port, starttls); ValueError saying what to write instead."""
+    parsed = urlsplit(url)
+    try:
+        port = parsed.port or 25
+    except ValueError:
+        port = 0
+    if parsed.scheme not in RELEASE_SCHEMES or not parsed.hostname or not port or parsed.username or parsed.path:
+        raise ValueError("write it as smtp://host:port or smtp+starttls://host:port, without a login or a path")
+    return parsed.hostname, port, RELEASE_SCHEMES[parsed.scheme]
 
 
 class OutboxSettings(Subject):
@@ -26,6 +40,14 @@ class OutboxSettings(Subject):
         12 * 3600, gt=0, le=30 * 86400,
         description="set it to the seconds an outbox page login lasts (more than 0, at most 2592000)",
     )
+    gateway_chaos: str | None = Field(
+        None, description="set it to the failures the development backends inject, such as "
+        "'reply=451;percent=50;recipients=*@bounce.test;delay_ms=200', or leave it unset (off)",
+    )
+    gateway_outbox_release_url: str | None = Field(
+        None, description="set it to the SMTP server the outbox releases kept messages to, as "
+        "smtp://host:port (smtp+starttls:// for STARTTLS), or leave it unset to type a host for each release",
+    )
     # Drawn when the settings are read: by `serve --workers N`'s master before it forks, so every worker process
     # holds the same one and accepts the others' cookies, and every restart draws another.
     _drawn_session_secret: bytes = PrivateAttr(default_factory=lambda: secrets.token_bytes(32))
@@ -35,6 +57,13 @@ class OutboxSettings(Subject):
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < MIN_SESSION_SECRET:
             raise ValueError(f"it is shorter than {MIN_SESSION_SECRET} characters, too short to sign with")
+        return value
+
+    @field_validator("gateway_outbox_release_url")
+    @classmethod
+    def _an_smtp_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            release_relay(value)
         return value
 
     @property

@@ -141,5 +141,6 @@ class BySubject:
         largest, setting = max((flat.gateway_max_message_bytes, "GATEWAY_MAX_MESSAGE_BYTES"),
                                (flat.gateway_smtp_max_message_bytes, "GATEWAY_SMTP_MAX_MESSAGE_BYTES"))
         return self._subject("file", FileBackendSettings, mail_file_path=flat.file_path,
-                             largest_message_bytes=largest, largest_message_setting=setting)
+                             largest_message_bytes=largest, largest_message_setting=setting,
+                             max_age=flat.gateway_outbox_max_age)
 

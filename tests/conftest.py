@@ -15,6 +15,12 @@ from mail_gateway.settings import GatewaySettings
 from mail_gateway.store.database import Store
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--http-server", choices=("serve", "granian"), default="serve",
+                     help="the server tests/test_http_server.py runs the gateway under: serve (what `mail-gateway "
+                          "serve` runs) or granian, to hold a candidate to the same connection guarantees")
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """No MAIL_*/GATEWAY_* variable or .env file of the machine running the tests leaks into them."""

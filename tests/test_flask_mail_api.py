@@ -320,3 +320,28 @@ def test_init_mail_returns_the_state_built_from_a_config() -> None:
     assert (other.default_sender, other.ascii_attachments) == ("b@example.com", True)
     with pytest.raises(ConfigurationError, match="MAIL_PORT"):
         mail.init_mail({"MAIL_SERVER": HOST, "MAIL_PORT": 70000})
+
+
+def test_an_assigned_host_gets_the_addresses_as_flask_mail_gave_them(smtp_server) -> None:
+    # Before: sendmail() got the bare envelope ('to@example.com') where Flask-Mail gave the address with its name.
+    import smtplib
+    from email.header import Header
+
+    class WatchedSMTP(smtplib.SMTP):
+        given: list[tuple[str, list[str]]] = []
+
+        def sendmail(self, from_addr, to_addrs, msg, mail_options=(), rcpt_options=()):
+            self.given.append((from_addr, list(to_addrs)))
+            return super().sendmail(from_addr, to_addrs, msg, mail_options, rcpt_options)
+
+    app, mail = app_in_testing()
+    with app.app_context(), mail.connect() as conn:
+        conn.host = WatchedSMTP(HOST, smtp_server.port)
+        conn.send(flask_mail.Message("Hi", sender=("Zoë", "from@example.com"), recipients=["ÄÜÖ → ✓ <to@example.com>"],
+                                     body="x"))
+        conn.send(flask_mail.Message("Hi", sender="from@example.com", recipients=["to@example.com"], body="x"))
+    encoded = f"{Header('ÄÜÖ → ✓', 'utf-8').encode()} <to@example.com>"
+    assert WatchedSMTP.given == [(f"{Header('Zoë', 'utf-8').encode()} <from@example.com>", [encoded]),
+                                 ("from@example.com", ["to@example.com"])]
+    # smtplib sends the addresses alone: the server sees the same envelope either way.
+    assert [(m.mail_from, m.rcpt_tos) for m in smtp_server.messages] == [("from@example.com", ["to@example.com"])] * 2

@@ -10,12 +10,13 @@ import smtplib
 import pytest
 from aiosmtpd.smtp import AuthResult
 from flask import Flask
-from flask_mailman import EmailMessage, EmailMultiAlternatives
+from flask_mailman import BadHeaderError, EmailMessage, EmailMultiAlternatives
 from flask_mailman.backends import locmem, smtp
-from smtp_server import HOST, FaultHandler
+from smtp_server import HOST, FaultHandler, free_port
 
 from mail_gateway import MailGateway
 from mail_gateway.errors import ConfigurationError, InvalidMessageError
+from mail_gateway.mail.result import QueuedResult
 
 
 def app_with(**config) -> tuple[Flask, MailGateway]:
@@ -288,3 +289,125 @@ def test_the_client_certificate_pair_may_be_set_one_half_at_a_time(tmp_path) -> 
     with app.app_context():
         assert mail.send_mail("Whole", "x", None, ["a@example.com"]) == 1
     assert [m.subject for m in mail.outbox] == ["Whole"]
+
+
+def test_the_data_command_is_spelt_as_smtplib_spells_it(smtp_server, caplog) -> None:
+    # Before: "DATA", so a test watching smtplib's commands for its "data" never found the message.
+    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=smtp_server.port)
+    with app.app_context(), caplog.at_level(logging.INFO, logger="mail.log"):
+        assert mail.send_mail("Hi", "x", None, ["a@example.com"]) == 1
+    read = [record.args[1] for record in caplog.records if record.name == "mail.log" and " >> " in record.msg]
+    assert b"data" in read and b"DATA" not in read  # as aiosmtpd read the command lines
+    assert len(smtp_server.messages) == 1
+    MailGateway.state(app).sender.close()
+
+
+def test_a_connection_timeout_is_what_the_application_set() -> None:
+    # Before: 10.0 when MAIL_TIMEOUT was unset, where flask-mailman's connections say None.
+    app, mail = app_with(MAIL_SERVER=HOST)
+    with app.app_context():
+        assert mail.get_connection().timeout is None and app.extensions["mailman"].timeout is None
+        assert mail.get_connection(timeout=4).timeout == 4
+        assert MailGateway.state(app).sender.backend.settings.mail_timeout == 10  # what bounds each step meanwhile
+        app.extensions["mailman"].timeout = 5
+        assert mail.get_connection().timeout == 5 and app.extensions["mailman"].timeout == 5
+        app.extensions["mailman"].timeout = None  # unset again: the gateway's bound applies
+        assert mail.get_connection().timeout is None
+        assert MailGateway.state(app).sender.backend.settings.mail_timeout == 10
+    MailGateway.state(app).sender.close()
+
+
+def test_open_dials_and_fail_silently_silences_its_connection_error(caplog) -> None:
+    # Before: open() did not dial, so an unreachable server raised only at the first message.
+    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=free_port(), MAIL_RETRY_ATTEMPTS=1)
+    with app.app_context():
+        connection = mail.get_connection()
+        with pytest.raises(ConnectionError) as raised:
+            connection.open()
+        assert isinstance(raised.value, smtplib.SMTPConnectError) and "could not connect" in str(raised.value)
+        with caplog.at_level(logging.WARNING, logger="mail_gateway"):
+            assert mail.get_connection(fail_silently=True).open() is None
+        assert any("could not connect" in record.getMessage() for record in caplog.records)
+        with pytest.raises(ConnectionError), mail.get_connection():
+            pass
+    MailGateway.state(app).sender.close()
+
+
+def test_open_holds_a_connection_the_messages_then_use(smtp_server) -> None:
+    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=smtp_server.port)
+    with app.app_context():
+        connection = mail.get_connection()
+        assert connection.open() is True and connection.open() is False
+        assert smtp_server.handler.connections == 1  # dialled by open(), before any message
+        smtp_server.drop_connections()  # the held connection is found dead and replaced, not used
+        assert connection.send_messages([EmailMessage(s, "x", to=["a@example.com"]) for s in ("A", "B")]) == 2
+        connection.close()
+    assert [m.mail_from for m in smtp_server.messages] == ["support@example.com"] * 2
+    assert smtp_server.handler.connections == 2
+    MailGateway.state(app).sender.close()
+
+
+def test_the_memory_backend_keeps_any_address_when_the_setting_says_so(smtp_server) -> None:
+    # Before: refused ("'tester' is not one email address", "the message has no sender") whatever the settings.
+    app, mail = app_with(TESTING=True, MAIL_MEMORY_KEEPS_ANY_ADDRESS=True)
+    app.extensions["mailman"].default_sender = None
+    with app.app_context():
+        assert mail.send_mail("Subject", "Content", "tester", ["little bird"]) == 1
+        assert EmailMessage("No sender", "x", to=["a@example.com"]).send() == 1
+        first, second = mail.outbox
+        assert (first.message()["From"], first.message()["To"], first.recipients()) == ("tester", "little bird",
+                                                                                       ["little bird"])
+        assert second.from_email is None and second.message()["From"] is None and second.subject == "No sender"
+        with pytest.raises(BadHeaderError):  # only addresses are let through
+            EmailMessage("Hi\nBcc: x@example.com", "x", "tester", ["little bird"]).send()
+        with pytest.raises(InvalidMessageError, match="'tester' is not one email address"):
+            mail.send_mail("By SMTP", "x", "tester", ["a@example.com"],
+                           connection=mail.get_connection("smtp", host=HOST, port=smtp_server.port))
+    assert len(mail.outbox) == 2 and smtp_server.messages == []
+
+
+def test_without_the_setting_the_memory_backend_refuses_what_no_server_takes() -> None:
+    app, mail = app_with(TESTING=True)
+    with app.app_context(), pytest.raises(InvalidMessageError, match="'little bird' is not one email address"):
+        mail.send_mail("Subject", "Content", "tester", ["little bird"])
+    assert len(mail.outbox) == 0
+
+
+def test_every_connection_of_the_memory_backend_keeps_its_mail_in_the_one_outbox() -> None:
+    # Before: mail sent through get_connection(username=...) fired email_dispatched but never reached mail.outbox.
+    from flask_mail import Message as FlaskMailMessage
+
+    app, mail = app_with(TESTING=True)
+    with app.app_context(), mail.record_messages() as dispatched:
+        mail.send_mail("Auth", "x", None, ["a@example.com"], auth_user="billing", auth_password="pw-billing")
+        with mail.get_connection(username="news", password="pw-news") as conn:
+            EmailMessage("Account", "x", to=["a@example.com"], connection=conn).send()
+        mail.send_mail("Server", "x", None, ["a@example.com"],
+                       connection=mail.get_connection("locmem", host=HOST, port=free_port(), timeout=3))
+        with mail.connect() as conn:
+            conn.send(FlaskMailMessage("Flask-Mail", recipients=["a@example.com"]))
+    assert [m.subject for m in mail.outbox] == ["Auth", "Account", "Server", "Flask-Mail"]
+    assert [m.subject for m in dispatched] == ["Auth", "Account", "Server", "Flask-Mail"]  # email_dispatched
+
+
+def test_a_named_memory_connection_with_options_keeps_its_mail_in_the_outbox(smtp_server) -> None:
+    # Before: get_connection('memory', username=...) on an SMTP app kept its message where mail.outbox never reads.
+    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=smtp_server.port)
+    with app.app_context():
+        mail.send_mail("Named", "x", None, ["a@example.com"], connection=mail.get_connection("memory"))
+        mail.send_mail("With options", "x", None, ["a@example.com"],
+                       connection=mail.get_connection("locmem", username="news", password="pw-news"))
+        assert [m.subject for m in mail.outbox] == ["Named", "With options"]
+    assert smtp_server.messages == []
+
+
+def test_a_queued_app_sends_through_the_default_connection_and_reports_the_queued_result(tmp_path) -> None:
+    # Before: AssertionError in the extension's settling of the outcome, which expected a direct SendResult.
+    app, mail = app_with(GATEWAY_DELIVERY="queued", GATEWAY_STORE_URL=f"sqlite:///{tmp_path}/store.sqlite3")
+    with app.app_context():
+        message = EmailMessage("Queued", "x", to=["a@example.com"])
+        assert message.send() == 1
+        assert mail.send_mail("Also queued", "y", None, ["b@example.com"]) == 1
+    status = message.gateway_status
+    assert isinstance(status, QueuedResult) and status.status == "queued" and status.recipients == ("a@example.com",)
+    MailGateway.state(app).store.close()

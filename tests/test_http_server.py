@@ -11,6 +11,7 @@ import random
 import re
 import resource
 import socket
+import sqlite3
 import string
 import subprocess
 import sys
@@ -51,13 +52,29 @@ def _answers(port: int) -> bool:
         return False
 
 
+def granian_command(port: int, workers: int, settings: dict[str, str]) -> list[str]:
+    """granian hosting the same app with the nearest equivalents of serve's limits: its one timer, for a
+    request's headers to arrive, stands for both the idle keep-alive time and the request deadline (at most
+    60 s); its connection buffer for the 64 KiB header limit."""
+    seconds = min(float(settings.get("GATEWAY_HTTP_IDLE_TIMEOUT", "10")),
+                  float(settings.get("GATEWAY_HTTP_REQUEST_TIMEOUT", "60")))
+    return [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "--host", HOST, "--port", str(port),
+            "--workers", str(workers), "--blocking-threads", "8", "--backlog", "2048", "--http", "1", "--no-ws",
+            "--http1-buffer-size", str(64 * 1024), "--http1-header-read-timeout", str(int(min(seconds, 60) * 1000)),
+            "--log-level", "warning", "mail_gateway.app:create_app"]
+
+
 @pytest.fixture(params=[1, 2], ids=["1-process", "2-processes"])
 def serve(tmp_path, request) -> Iterator[Callable[..., int]]:
+    """Start the gateway as ``mail-gateway serve --workers N``, or under the server ``--http-server`` names."""
     processes: list[subprocess.Popen] = []
+    server = request.config.getoption("--http-server")
 
     def start(**settings: str) -> int:
         port = free_port()
         command = [str(BIN), "serve", "--port", str(port), "--workers", str(request.param)]
+        if server == "granian":
+            command = granian_command(port, request.param, settings)
         process = subprocess.Popen(command, env=_env(**settings), cwd=tmp_path,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         processes.append(process)
@@ -207,6 +224,64 @@ def test_the_servers_own_refusals_are_problems(serve, raw: bytes, status: int, s
     problem = json.loads(body)
     assert problem["status"] == status and problem["type"] == slug and problem["detail"]
     assert b"waitress" not in body and b"Traceback" not in body
+
+
+def _keyed_post(port: int, key: str) -> int:
+    body = json.dumps({"from": "app@example.com", "to": ["friend@example.com"], "subject": "Hello",
+                       "text": "Hi."}).encode()
+    head = (f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Idempotency-Key: {key}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    return _request(port, head + body, timeout=60)[0]
+
+
+def test_a_request_blocked_on_the_store_leaves_a_fresh_client_answered(serve, tmp_path) -> None:
+    port = serve(GATEWAY_ALLOW_ANONYMOUS="true")
+    assert _keyed_post(port, "first") == 202  # the store exists, in the server's working directory
+    holder = sqlite3.connect(tmp_path / ".mail-gateway.sqlite3", isolation_level=None)
+    statuses: list[int] = []
+    waiting = threading.Thread(target=lambda: statuses.append(_keyed_post(port, "blocked")), daemon=True)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        waiting.start()
+        waiting.join(1.0)  # a moment to reach the lock; whether it did shows below
+        assert waiting.is_alive() and not statuses, "the keyed request was not held by the locked store"
+        for _ in range(5):
+            status, _, body = _request(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert status == 200 and json.loads(body) == {"status": "ok"}
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        waiting.join(60)
+    assert statuses and statuses[0] in (202, 503), statuses
+
+
+def test_a_chunked_body_over_the_limit_is_refused_before_it_is_read_whole(serve) -> None:
+    """No Content-Length to refuse on: the limit must stop the reading itself, not judge a body held whole."""
+    port = serve(GATEWAY_MAX_MESSAGE_BYTES="2048")
+    chunk = b"a" * 65536
+    sent, answer = 0, b""
+    with socket.create_connection((HOST, port), timeout=ANSWER_SECONDS) as sock:
+        sock.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        sock.settimeout(0.05)
+        while not answer and sent < 64 * MEGABYTE:
+            try:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+                answer = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except ConnectionError:
+                break
+        sock.settimeout(ANSWER_SECONDS)
+        while answer and not answer.endswith(b"}"):  # the rest of the problem's JSON
+            more = sock.recv(65536)
+            if not more:
+                break
+            answer += more
+    assert answer.startswith(b"HTTP/1.1 413"), (sent, answer[:200])
+    assert b"application/problem+json" in answer and b"GATEWAY_MAX_MESSAGE_BYTES" in answer
+    assert sent < 8 * MEGABYTE, f"refused only after {sent} bytes"
 
 
 # Issue 20, item 2: invented methods and paths, sent without a key, must not grow /metrics or the server's memory.

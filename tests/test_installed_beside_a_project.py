@@ -107,7 +107,7 @@ def test_the_projects_own_pytest_runs_with_the_gateway_installed(environment: Pa
 
 
 def test_the_project_imports_the_gateway_beside_its_own_modules(environment: Path, project: Path) -> None:
-    code = ("import settings, backends\nfrom mail_gateway import MailGateway, create_app, GatewaySettings\n"
+    code = ("import settings, backends\nfrom mail_gateway import MailGateway, GatewaySettings\n"
             "print(settings.__file__, backends.__file__, MailGateway.__module__, GatewaySettings.__module__)")
     done = subprocess.run([str(environment), "-c", code], cwd=project, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -14,12 +14,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"gateway": "mail_gateway", "backends": "mail_gateway.backends", "settings": "mail_gateway.settings"}
 # Each floor imports only from floors below it (or its own).
-# The lowest floor: the one hierarchy of errors, and the one way background threads start and stop.
+# The lowest floor: the one hierarchy of errors, the one way background threads start and stop, and the one
+# way a feature whose extra is not installed stops start-up.
 # Above the features (store, queue, ingress): what puts them together, the runtime that owns them, then what
 # serves an app with it (the HTTP API, the outbox page, the Flask extension), then the app factory, the commands
 # and the testing plugin.
-FLOORS = {"mail_gateway.errors": 0, "mail_gateway.lifecycle": 0, "mail_gateway.settings": 1, "mail_gateway.mail": 2,
-          "mail_gateway.backends": 3, "mail_gateway.sending": 4, "mail_gateway.assembly": 6,
+FLOORS = {"mail_gateway.errors": 0, "mail_gateway.lifecycle": 0, "mail_gateway.extras": 0, "mail_gateway.settings": 1,
+          "mail_gateway.mail": 2, "mail_gateway.backends": 3, "mail_gateway.sending": 4, "mail_gateway.assembly": 6,
           "mail_gateway.runtime": 6, "mail_gateway.http": 7, "mail_gateway.outbox": 7, "mail_gateway.extension": 7,
           "mail_gateway.app": 8, "mail_gateway.cli": 8, "mail_gateway.testing": 8}
 FEATURES = 5

@@ -156,7 +156,7 @@ def test_a_view_served_at_two_paths_gets_an_operation_id_for_each(make_settings)
 def test_the_outbox_routes_are_described_from_their_models(document) -> None:
     listing = document["paths"]["/v1/outbox"]["get"]
     query = {p["name"]: p for p in listing["parameters"] if p["in"] == "query"}
-    assert set(query) == {"limit", "start", "to", "from", "subject"}
+    assert set(query) == {"limit", "start", "to", "from", "subject", "query", "owner"}
     assert query["limit"]["schema"]["maximum"] == 1000 and query["limit"]["schema"]["minimum"] == 1
     assert not any(p["required"] for p in query.values())
     page = listing["responses"]["200"]["content"]["application/json"]["schema"]
@@ -169,6 +169,16 @@ def test_the_outbox_routes_are_described_from_their_models(document) -> None:
         assert {s for s in deleting["responses"] if s.startswith("2")} == {"204"}
     raw = document["paths"]["/v1/outbox/{message_id}/raw"]["get"]["responses"]["200"]["content"]
     assert set(raw) == {"message/rfc822"}
+    assert one["patch"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ReadMark"}
+    waiting = document["paths"]["/v1/outbox/wait"]["get"]
+    assert waiting["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/MessageSummary"}
+    assert {"/v1/outbox/bulk", "/v1/outbox/owners"} <= set(document["paths"])
+    assert set(document["components"]["schemas"]["MessageSummary"]["properties"]) >= {
+        "snippet", "tags", "read", "owner", "template"}
+    assert set(document["components"]["schemas"]["MessageDetail"]["properties"]) >= {
+        "links", "codes", "delivery", "remote_content"}
 
 
 def test_every_documented_answer_is_what_the_route_really_returns(make_settings) -> None:

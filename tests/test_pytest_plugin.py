@@ -229,3 +229,42 @@ def test_no_app_delivers_while_the_fixture_is_active_however_it_was_built(pytest
     """)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
     assert [m.rcpt_tos for m in smtp_server.messages] == [["gus@example.com"]]
+
+
+def test_wait_answers_when_another_thread_sends_and_links_and_codes_are_listed(project) -> None:
+    project.makepyfile('''
+        import threading
+        import time
+
+        import pytest
+        from flask_mailman import EmailMultiAlternatives
+
+        from myapp import app
+
+        def send_once_waited_for(outbox):
+            deadline = time.monotonic() + 30
+            while outbox.backend.keeping.waiting() == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            with app.app_context():
+                message = EmailMultiAlternatives("Your sign-up code", "Your code is 482913.\\nConfirm: "
+                                                 "https://app.example/confirm?t=abc", "app@example.com",
+                                                 ["ann@example.com"])
+                message.attach_alternative('<a href="https://app.example/confirm?t=abc">Confirm</a>', "text/html")
+                message.send()
+
+        def test_sign_up(mail_outbox):
+            sender = threading.Thread(target=send_once_waited_for, args=(mail_outbox,))
+            sender.start()
+            message = mail_outbox.wait("to:ann@example.com subject:code", timeout=30)
+            sender.join()
+            assert message.codes == ["482913"] and mail_outbox.codes(message) == ["482913"]
+            assert mail_outbox.links(message) == [
+                {"url": "https://app.example/confirm?t=abc", "text": "Confirm", "kind": "href"}]
+
+        def test_nothing_arrives(mail_outbox):
+            with pytest.raises(AssertionError, match="no message matching 'to:bob' was sent within 0 s"):
+                mail_outbox.wait("to:bob", timeout=0)
+            with pytest.raises(ValueError, match="quotation mark"):
+                mail_outbox.wait('subject:"open')
+    ''')
+    project.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)

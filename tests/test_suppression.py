@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import sqlalchemy
 from api_helpers import assert_problem
 from click.testing import CliRunner
 from ingress_support import wait_until
@@ -325,3 +326,65 @@ def test_expired_entries_are_ignored_then_purged_when_the_list_next_changes(make
         FRIEND: "accepted", GONE: "rejected"}
     rows = store.read(lambda conn: conn.execute(select(table.c.email)).scalars().all())
     assert rows == [GONE]
+
+
+def test_a_queued_accept_reads_the_list_in_the_transaction_that_stores_the_message(make_settings, store_url,
+                                                                                    queued_apps) -> None:
+    queued = queued_app(make_settings, workers=False, gateway_store_url=store_url)
+    queued_apps.append(queued)
+    assert queued.client.post("/v1/suppressions", json={"address": GONE}).status_code == 201
+    begun: list[object] = []
+    engine = MailGateway.state(queued.app).store.engine
+
+    def count(conn: object) -> None:
+        begun.append(conn)
+
+    sqlalchemy.event.listen(engine, "begin", count)
+    try:
+        accepted = queued.send(message(GONE, FRIEND))
+    finally:
+        sqlalchemy.event.remove(engine, "begin", count)
+    assert statuses(accepted) == {FRIEND: "queued", GONE: "suppressed"}
+    assert len(begun) == 1, f"{len(begun)} store transactions for one accepted message"
+
+
+def test_a_suppression_another_process_records_holds_for_the_next_queued_accept(make_settings, store_url,
+                                                                                 queued_apps) -> None:
+    queued = queued_app(make_settings, workers=False, gateway_store_url=store_url)
+    queued_apps.append(queued)
+    assert statuses(queued.send(message(GONE, FRIEND))) == {GONE: "queued", FRIEND: "queued"}
+    other = create_app(make_settings(gateway_store_url=store_url, gateway_delivery="queued")).test_client()
+    assert other.post("/v1/suppressions", json={"address": GONE}).status_code == 201
+    assert statuses(queued.send(message(GONE, FRIEND))) == {FRIEND: "queued", GONE: "suppressed"}
+    refused = queued.client.post("/v1/messages", json=message(GONE))
+    assert_problem(refused, 422, "recipients-suppressed")
+    assert queued.client.get("/v1/messages").get_json()["total"] == 2
+
+
+def test_a_direct_gateway_sees_the_store_file_another_process_makes(make_settings, smtp_server_factory,
+                                                                    tmp_path) -> None:
+    handler = CountingHandler()
+    upstream = smtp_server_factory(handler)
+    client = direct_app(make_settings, upstream, tmp_path).test_client()
+    assert statuses(client.post("/v1/messages", json=message(GONE, FRIEND)).get_json()) == {
+        GONE: "accepted", FRIEND: "accepted"}
+    assert not (tmp_path / "store.db").exists()
+    other = create_app(make_settings(gateway_store_url=f"sqlite:///{tmp_path}/store.db")).test_client()
+    assert other.post("/v1/suppressions", json={"address": GONE}).status_code == 201
+    assert statuses(client.post("/v1/messages", json=message(GONE, FRIEND)).get_json()) == {
+        FRIEND: "accepted", GONE: "suppressed"}
+    assert handler.offered == [GONE, FRIEND, FRIEND]
+
+
+def test_a_keyed_queued_accept_leaves_out_suppressed_recipients_and_replays_the_answer(make_settings,
+                                                                                      queued_apps) -> None:
+    queued = queued_app(make_settings, workers=False)
+    queued_apps.append(queued)
+    assert queued.client.post("/v1/suppressions", json={"address": GONE}).status_code == 201
+    first = queued.send(message(GONE, FRIEND), **{"Idempotency-Key": "once"})
+    assert statuses(first) == {FRIEND: "queued", GONE: "suppressed"}
+    assert queued.send(message(GONE, FRIEND), **{"Idempotency-Key": "once"}) == first
+    refused = queued.client.post("/v1/messages", json=message(GONE), headers={"Idempotency-Key": "all"})
+    assert_problem(refused, 422, "recipients-suppressed")
+    assert statuses(queued.status(first["id"])) == {FRIEND: "queued"}
+    assert queued.client.get("/v1/messages").get_json()["total"] == 1

@@ -291,8 +291,8 @@ def test_the_outbox_shows_which_template_and_version_a_kept_message_came_from(ap
     plain, templated = sorted(client.get("/v1/outbox").get_json()["messages"], key=lambda m: m["subject"])
     assert client.get(f"/v1/outbox/{templated['id']}").get_json()["template"] == "welcome; version=1"
     assert client.get(f"/v1/outbox/{plain['id']}").get_json()["template"] is None
-    page = client.get(f"/outbox?id={templated['id']}").get_data(as_text=True)
-    assert '<th>Template</th><td id="detail-template">welcome; version=1</td>' in page
+    # The list says it too; the inbox page shows it from there (test_inbox_browser checks it in Chromium).
+    assert (templated["template"], plain["template"]) == ("welcome; version=1", None)
 
 
 def test_the_readme_example_sends_what_the_readme_says(app, client) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mail_gateway.backends.base import EmailBackend, OnOutcome
 from mail_gateway.backends.smtp import connect, transaction
 from mail_gateway.backends.smtp.pool import ConnectionPool, PooledConnection
-from mail_gateway.backends.smtp.retry import RetryPolicy, with_retries
+from mail_gateway.backends.smtp.retry import RetryPolicy
 from mail_gateway.backends.smtp.tls import client_tls_context
 from mail_gateway.backends.smtp.upstreams import Member, UpstreamSet
 from mail_gateway.errors import ConnectionSetupError, DeliveryError, TransientDeliveryError
@@ -88,6 +88,14 @@ class SmtpBackend(EmailBackend):
             for member, conn in (pins or {}).items():
                 member.pool.give_back(conn)
 
+    def dial(self) -> None:
+        """Inside ``hold()``: borrow this thread's first connection now, tried and failed over as a delivery is,
+        so an upstream that cannot be reached raises here rather than at the first message."""
+        pins = self._pins
+        if pins is None or pins:
+            return  # outside hold() nothing would keep it; inside, a held connection already answers
+        self.upstreams.attempts(self.retry_policy, lambda member, _: pins.update({member: member.pool.borrow()}))
+
     @contextmanager
     def _lease(self, member: Member) -> Iterator[PooledConnection]:
         pins = self._pins
@@ -114,26 +122,14 @@ class SmtpBackend(EmailBackend):
     # -- delivery --------------------------------------------------------------------------------------
 
     def deliver(self, message: RenderedMessage) -> SendResult:
-        order = self.upstreams.order()
-
-        def attempt(number: int) -> SendResult:
+        def attempt(member: Member, number: int) -> SendResult:
             try:
-                return replace(self._attempt(order[(number - 1) % len(order)], message), attempts=number)
+                return replace(self._transaction(member, message), attempts=number)
             except DeliveryError as exc:
                 exc.attempts = number
                 raise
 
-        # Back off only once every upstream has had its turn: the next one may be fine right now.
-        return with_retries(attempt, self.retry_policy, needs_backoff=lambda failed: failed % len(order) == 0)
-
-    def _attempt(self, member: Member, message: RenderedMessage) -> SendResult:
-        try:
-            result = self._transaction(member, message)
-        except ConnectionSetupError:
-            self.upstreams.failed(member)
-            raise
-        self.upstreams.succeeded(member)
-        return result
+        return self.upstreams.attempts(self.retry_policy, attempt)
 
     def _transaction(self, member: Member, message: RenderedMessage) -> SendResult:
         for _ in range(member.pool.size):

@@ -166,7 +166,9 @@ def _one_command_at_a_time(conn: smtplib.SMTP, sender: str, recipients: list[str
     rcpts = [conn.rcpt(address) for address in recipients]
     if not any(code in (250, 251) for code, _ in rcpts):
         return mail, rcpts, None
-    return mail, rcpts, conn.docmd("DATA")
+    # smtplib's own spelling (SMTP.data() sends "data"): commands are case-insensitive, and tests that watch
+    # smtplib's commands for it find the message after it.
+    return mail, rcpts, conn.docmd("data")
 
 
 def _pipelined_commands(conn: smtplib.SMTP, sender: str, recipients: list[str],

@@ -10,11 +10,16 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mail_gateway.backends.smtp.pool import ConnectionPool
+from mail_gateway.backends.smtp.retry import RetryPolicy, with_retries
+from mail_gateway.errors import ConnectionSetupError
 from mail_gateway.settings.mail_url import Upstream
+
+T = TypeVar("T")
 
 
 @dataclass(eq=False)
@@ -43,6 +48,24 @@ class UpstreamSet:
         ready = [m for m in members if m.rested_until <= now]
         resting = sorted((m for m in members if m.rested_until > now), key=lambda m: m.rested_until)
         return ready + resting
+
+    def attempts(self, policy: RetryPolicy, act: Callable[[Member, int], T]) -> T:
+        """``act(member, attempt number)`` with ``policy``'s retries, over one order of the upstreams: backing off
+        only once every upstream has had its turn (the next one may be fine right now); one that could not be
+        connected to rests."""
+        order = self.order()
+
+        def attempt(number: int) -> T:
+            member = order[(number - 1) % len(order)]
+            try:
+                result = act(member, number)
+            except ConnectionSetupError:
+                self.failed(member)
+                raise
+            self.succeeded(member)
+            return result
+
+        return with_retries(attempt, policy, needs_backoff=lambda failed: failed % len(order) == 0)
 
     def failed(self, member: Member) -> None:
         if len(self.members) > 1:

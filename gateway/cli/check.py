@@ -7,18 +7,22 @@ reports what it found, without sending mail. Any failure exits non-zero with the
 
 from __future__ import annotations
 
-from typing import Any
+import ipaddress
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mail_gateway.backends.registry import create_backend
 from mail_gateway.backends.smtp import SmtpBackend, transaction
-from mail_gateway.cli.dkim import check_published, dns_server_address
+from mail_gateway.cli.common import configured
 from mail_gateway.errors import ConfigurationError, DeliveryError, StoreUnavailableError
-from mail_gateway.sending.dkim_keys import load_keys
+from mail_gateway.extras import needs_extra
+from mail_gateway.queue.setup import require_store
 from mail_gateway.settings import GatewaySettings, load_settings
 from mail_gateway.store.database import Store
-from mail_gateway.store.engine import head_revision
+
+if TYPE_CHECKING:
+    from mail_gateway.sending.dkim_keys import DkimKey
 
 
 def _extensions(features: dict[str, str]) -> str:
@@ -42,8 +46,33 @@ def _report(found: dict[str, Any]) -> None:
     click.echo(f"  login:       {found.get('login', 'not configured')}")
 
 
+def dns_server_address(value: str) -> tuple[str, int]:
+    """``192.0.2.1``, ``192.0.2.1:5353``, ``::1`` or ``[::1]:5353`` -> (address, port); ``ValueError``."""
+    host, port = value, "53"
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    ipaddress.ip_address(host)  # the resolver asks an address, never a name it would have to look up first
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{port!r} is no port")
+    return host, int(port)
+
+
+def _dkim_keys(settings: GatewaySettings) -> tuple[DkimKey, ...]:
+    """The keys of GATEWAY_DKIM_KEYS, read and checked (their module needs the dkim extra, loaded only then)."""
+    if not settings.dkim.dkim_key_sources:
+        return ()
+    with needs_extra("GATEWAY_DKIM_KEYS", variable="GATEWAY_DKIM_KEYS"):
+        from mail_gateway.sending.dkim_keys import load_keys
+    return load_keys(settings.dkim.dkim_key_sources)
+
+
 def _check_store(settings: GatewaySettings, failures: list[str]) -> None:
     """The store answers a write transaction and has this version's schema (its password never shown)."""
+    from mail_gateway.store.engine import head_revision
+
     store = Store(settings.store_url, pool_size=1)
     try:
         store.open().check()
@@ -70,14 +99,18 @@ def check(dns_server: tuple[str, int] | None) -> None:
     try:
         settings = load_settings()
         backend = create_backend(settings)
-        keys = load_keys(settings.dkim.dkim_key_sources)
+        require_store(settings)
+        keys = _dkim_keys(settings)
     except ConfigurationError as exc:
         raise click.ClickException(f"configuration error: {' '.join(str(exc).split())}") from exc
     click.echo(f"configuration ok: backend {settings.backend_name} ({settings.gateway_env})")
     failures: list[str] = []
     if settings.queued or settings.shared_store:
-        _check_store(settings, failures)
-    check_published(keys, dns_server, failures)
+        configured(lambda: _check_store(settings, failures))
+    if keys:
+        from mail_gateway.cli.dkim import check_published
+
+        check_published(keys, dns_server, failures)
     if not isinstance(backend, SmtpBackend):
         if failures:
             raise click.ClickException("; ".join(failures))

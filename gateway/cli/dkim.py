@@ -9,7 +9,6 @@ fail every signature.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 
@@ -27,20 +26,6 @@ _UNREACHABLE = (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.
 
 class Unreachable(Exception):
     """DNS gave no answer that says whether the record exists."""
-
-
-def dns_server_address(value: str) -> tuple[str, int]:
-    """``192.0.2.1``, ``192.0.2.1:5353``, ``::1`` or ``[::1]:5353`` -> (address, port); ``ValueError``."""
-    host, port = value, "53"
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        port = rest.removeprefix(":") or "53"
-    elif value.count(":") == 1:
-        host, port = value.split(":")
-    ipaddress.ip_address(host)  # the resolver asks an address, never a name it would have to look up first
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{port!r} is no port")
-    return host, int(port)
 
 
 def resolver(server: tuple[str, int] | None) -> dns.resolver.Resolver:

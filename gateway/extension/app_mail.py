@@ -67,6 +67,8 @@ class AppMail:
         return self.state.sender.backend.name == "memory"
 
     def __getattr__(self, name: str) -> Any:
+        if name == "timeout" and "mail_timeout" not in self.state.settings.model_fields_set:
+            return None  # unset, as in flask-mailman (Connection.timeout says why)
         if name in _SETTINGS:
             held = self.__dict__.get("_held", {})
             value = held[_SETTINGS[name]] if _SETTINGS[name] in held else getattr(self.state.settings, _SETTINGS[name])
@@ -91,8 +93,9 @@ class AppMail:
     def send(self, message: Any) -> SendResult | None:
         """Send one message (this package's or Flask-Mail's ``Message``, or a flask-mailman ``EmailMessage``);
         the result, also left on the message as ``gateway_status``."""
-        with self.connect() as connection:
-            return connection.send(message)
+        # Not ``with connect()``, whose open() dials: a message sent alone connects on the send path, which
+        # retries and logs it.
+        return self.connect().send(message)
 
     def send_message(self, *args: Any, **kwargs: Any) -> SendResult | None:
         """``send(Message(*args, **kwargs))``."""

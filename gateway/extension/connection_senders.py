@@ -4,7 +4,10 @@ flask-mailman lets a caller name a backend (``'locmem'``, ``'smtp'``, a dotted p
 per-connection options (``host``, ``port``, ``username``, ``password``, ``use_tls``, ``use_ssl``, ``timeout``;
 several accounts from one app). The gateway honours both through its own backends and one send path: a name
 maps to the gateway's backend that does the same, and options are the settings of that name, validated as
-the environment's are. An unknown option is ignored with a warning, as flask-mailman ignores it.
+the environment's are. An option the named backend does not use (``username`` of a memory connection) is
+ignored, as flask-mailman's locmem ignores it, and such a connection shares that backend's sender: every message
+of the memory backend lands in the one ``mail.outbox``. An unknown option is ignored with a warning, as
+flask-mailman ignores it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ OPTIONS = {"host": "mail_server", "port": "mail_port", "username": "mail_usernam
            "use_tls": "mail_use_tls", "use_ssl": "mail_use_ssl", "timeout": "mail_timeout",
            "ssl_keyfile": "mail_ssl_keyfile", "ssl_certfile": "mail_ssl_certfile", "file_path": "mail_file_path"}
 _SMTP_OPTIONS = set(OPTIONS) - {"file_path"}
+# The options each built-in backend uses (the console's stream aside); a backend of another package gets them all.
+_USED = {"smtp": frozenset(_SMTP_OPTIONS), "file": frozenset({"file_path"}), "memory": frozenset(),
+         "console": frozenset()}
 
 _lock = threading.Lock()
 
@@ -113,6 +119,10 @@ def connection_sender(state: Any, backend: Any, options: dict[str, Any]) -> Conn
     name = backend_name(backend) if backend is not None else state.settings.backend_name
     if stream is not None and name != "console":
         raise TypeError(f"get_connection(stream=...) is an option of the console backend, not of {name}")
+    if name in _USED:
+        # Another backend's options mean nothing to this one (flask-mailman's locmem ignores them too): such a
+        # connection shares the backend's one sender, so a memory backend keeps all its mail in the one outbox.
+        options = {option: value for option, value in options.items() if option in _USED[name]}
     if options or stream is not None:
         return ConnectionSender(_sender_for(state, name, options, stream), owned=True)
     if name == state.settings.backend_name:

@@ -13,7 +13,8 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass
-from email.utils import parseaddr
+from email.header import Header
+from email.utils import formataddr, parseaddr
 from typing import Any
 
 from flask import current_app, has_app_context
@@ -37,6 +38,18 @@ def address_text(address: str | tuple[str, str]) -> str:
 
 def sender_domain(sender: str | None) -> str:
     return address_domain(parseaddr(sender)[1]) if sender else "localhost"
+
+
+def flask_mail_envelope(sender: str, recipients: Any) -> tuple[str, list[str]] | None:
+    """The addresses Flask-Mail gave its host's ``sendmail()``: with their names, a non-ASCII one as an RFC 2047
+    encoded word (smtplib sends the addresses alone). None when an address itself is not ASCII: the gateway's
+    envelope form is the one smtplib can send."""
+    given = [sender, *map(address_text, recipients)]
+    if not all(parseaddr(address)[1].isascii() for address in given):
+        return None
+    parsed = [parseaddr(address) for address in given]
+    shown = [formataddr((Header(name, "utf-8").encode(), spec)) if name else spec for name, spec in parsed]
+    return shown[0], shown[1:]
 
 
 def is_flask_mail_message(message: Any) -> bool:

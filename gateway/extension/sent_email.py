@@ -41,8 +41,8 @@ class SentEmail:
         return text if text is not None else self.reader.html or ""
 
     @property
-    def from_email(self) -> str:
-        return self.reader.from_
+    def from_email(self) -> str | None:
+        return self.reader.from_ or None  # a message without a From, as flask-mailman's from_email says it
 
     @property
     def to(self) -> list[str]:

@@ -63,6 +63,8 @@ def _apply(state: Runtime, attribute: str, changes: dict[str, Any]) -> None:
     if any(setting in _SMTP for setting in changes):
         values.update(smtp_base(settings))  # a MAIL_URL of one server becomes the settings this one changes
     values.update(changes)
+    # None unsets a setting (its default applies), as flask-mailman's None means "not configured".
+    values = {name: value for name, value in values.items() if not (name in changes and value is None)}
     try:
         changed = load_settings(_env_file=None, **values)
     except ConfigurationError as exc:

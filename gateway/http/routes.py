@@ -33,7 +33,9 @@ def healthz() -> dict[str, Any]:
 @idempotent
 def send_message(keyed: KeyedRequest | None = None) -> tuple[dict[str, Any], int]:
     sender = Runtime.of().sender
-    result = sender.send(sender.parse(json_body()), via="http", client=current_client(), transaction=keyed)
+    message = sender.parse(json_body())
+    release_json_body()  # an attachment's base64 text is decoded now: not held while the message is built
+    result = sender.send(message, via="http", client=current_client(), transaction=keyed)
     return result.to_dict(), 202
 
 

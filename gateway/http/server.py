@@ -1,13 +1,15 @@
 """The production HTTP server: waitress, tuned so that hostile or merely idle clients cannot starve the API
 (its extended classes are in ``channels``).
 
-Why waitress (the figures are in the README and ``benchmarks/RESULTS.md``): it reads every request, headers
+Why waitress (figures: docs/cli.md and ``benchmarks/RESULTS.md``): it reads every request, headers
 and body, on its event loop before a worker thread sees it, so slow or idle clients cost a file descriptor
 each and never a thread. Left at its defaults it stops accepting after 100 connections and keeps an idle one
 for 120 s, so ``HttpService`` sets the connection limit (``GATEWAY_HTTP_MAX_CONNECTIONS``), the idle
 keep-alive time (``GATEWAY_HTTP_IDLE_TIMEOUT``) and ``poll()`` instead of ``select()``, and adds what waitress
 lacks: a deadline for a whole request to arrive (``GATEWAY_HTTP_REQUEST_TIMEOUT``, answered 408), and the
-server's own refusals (body too large, bad request line, header too long) as problem+json.
+server's own refusals (body too large, bad request line, header too long) as problem+json. granian, faster, was
+held to the same tests (``pytest tests/test_http_server.py --http-server=granian``) and could keep neither of
+these, nor a graceful stop with two processes (docs/server.md).
 
 ``HttpService`` serves sockets bound beforehand, so a prefork master (``serve --workers``) can bind once and
 hand the same listening sockets to every worker process, each running one ``HttpService``.

@@ -11,97 +11,137 @@ import io
 from typing import Any
 
 from flask import Blueprint, Response, json, request, send_file
+from pydantic import BaseModel, ValidationError
 
-from mail_gateway.backends.kept import KeptMail, KeptMessage, kept_mail_of
+from mail_gateway.backends.kept import KeptMail
 from mail_gateway.http import docs
+from mail_gateway.http.body import json_body
 from mail_gateway.http.problems import Problem
 from mail_gateway.http.query import parse_query
 from mail_gateway.mail.reader import MessageReader
-from mail_gateway.outbox import views
-from mail_gateway.outbox.models import MessageDetail, OutboxPage, OutboxQuery
-from mail_gateway.runtime import Runtime
+from mail_gateway.mail.request import validation_errors
+from mail_gateway.outbox import live, state, views
+from mail_gateway.outbox.models import (
+    BulkAction,
+    BulkResult,
+    MessageDetail,
+    OutboxPage,
+    OutboxQuery,
+    Owners,
+    ReadMark,
+)
+from mail_gateway.outbox.state import current_outbox, kept_or_404
 
 # Whatever a message holds is the sender's content: never let a browser run or sniff it in this origin.
 CONTENT_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"}
 READ_ERRORS = (401, 404)
 
 
-def current_outbox() -> KeptMail:
-    backend = Runtime.of().backend
-    outbox = kept_mail_of(backend)
-    if outbox is None:
-        raise Problem(
-            404, "No outbox",
-            f"The {backend.name} backend does not keep the messages it sends, so there is nothing to show here; "
-            "set MAIL_BACKEND=memory, or MAIL_BACKEND=file with MAIL_FILE_PATH, to keep them "
-            "(the console backend keeps a copy with MAIL_CONSOLE_KEEP=true, the default in development).",
-            "no-outbox",
-        )
-    return outbox
-
-
-def kept_or_404(message_id: str) -> KeptMessage:
-    kept = current_outbox().get_kept(message_id)
-    if kept is None:
-        raise Problem(404, "No such message", f"No kept message has the id {message_id!r}; it may have been "
-                      "deleted or, with the memory backend, dropped as the oldest beyond MAIL_MEMORY_MAX_MESSAGES.",
-                      "no-such-message")
-    return kept
-
-
 @docs.operation("List kept messages, newest first", operation_id="list_outbox_messages", tag="outbox",
-                query=OutboxQuery, responses={200: OutboxPage, 304: None}, problems=(400, *READ_ERRORS))
+                query=OutboxQuery, responses={200: OutboxPage, 304: None}, problems=(400, *READ_ERRORS, 403))
 def list_messages() -> Response:
-    """List kept messages, newest first; `limit`/`start` page, `to`/`from`/`subject` filter."""
+    """List kept messages, newest first; `limit`/`start` page, `query` searches, `to`/`from`/`subject` filter."""
     # A misspelt filter is refused, as is one given twice: either would list messages that do not match.
     query = parse_query(OutboxQuery)
-    limit, start = query.limit, query.start
+    found_terms, view = state.terms(query.query), state.viewer(query.owner)
     outbox = current_outbox()
-    # The page a poller already has costs one comparison: nothing is listed, read or parsed.
-    etag = hashlib.sha256(f"{outbox.version()}?{request.query_string.decode('latin-1')}".encode()).hexdigest()[:32]
+    # The page a poller already has costs one comparison: nothing is listed, read or parsed. Read marks change
+    # no message, so their sequence counts too, as does whose mail the request sees.
+    seen = f"{outbox.version()}-{outbox.keeping.sequence()}-{view.owner}?{request.query_string.decode('latin-1')}"
+    etag = hashlib.sha256(seen.encode("utf-8", "surrogateescape")).hexdigest()[:32]
     if request.if_none_match.contains(etag):
         return Response(status=304, headers={"ETag": f'"{etag}"', "Cache-Control": "no-cache"})
     to, from_, subject = query.to or None, query.from_ or None, query.subject or None
-    ids = outbox.kept_ids()
-    if to is None and from_ is None and subject is None:  # no filter: only the page's messages are read
-        total = len(ids)
-        page = [s for s in map(outbox.summary, ids[start:start + limit]) if s is not None]
-    else:  # filters search the summaries, each computed once per message and kept
-        found = [s for s in map(outbox.summary, ids) if s is not None
-                 and views.matches(s, to=to, from_=from_, subject=subject)]
-        total, page = len(found), found[start:start + limit]
-    body = {"total": total, "start": start, "limit": limit, "messages": [views.listed(s) for s in page]}
+    keep = None if to is None and from_ is None and subject is None else (
+        lambda s: views.matches(s, to=to, from_=from_, subject=subject))
+    total, page = state.matching(outbox, view, found_terms, query.start, query.limit, keep)
+    body = {"total": total, "start": query.start, "limit": query.limit,
+            "messages": [views.listed(s, outbox.keeping) for s in page], "retention": state.retention(outbox)}
     return Response(json.dumps(body), mimetype="application/json",
                     headers={"ETag": f'"{etag}"', "Cache-Control": "no-cache"})
 
 
-@docs.operation("Forget every kept message", operation_id="clear_outbox", tag="outbox", responses={204: None},
-                problems=(*READ_ERRORS, 403))
+@docs.operation("Forget every kept message (a named key's: its own)", operation_id="clear_outbox", tag="outbox",
+                responses={204: None}, problems=(*READ_ERRORS, 403))
 def clear_messages() -> tuple[str, int]:
-    current_outbox().clear()
+    outbox, view = current_outbox(), state.viewer()
+    if view.owner is None:
+        outbox.clear()
+    else:
+        _delete(outbox, [i for i in outbox.kept_ids() if state.visible(outbox, view, i)])
     return "", 204
 
 
-@docs.operation("One kept message: headers, text, HTML and attachments", operation_id="get_outbox_message",
-                tag="outbox", responses={200: MessageDetail}, problems=READ_ERRORS)
+@docs.operation("One kept message: headers, text, HTML, attachments, links and codes",
+                operation_id="get_outbox_message", tag="outbox", responses={200: MessageDetail}, problems=READ_ERRORS)
 def get_message(message_id: str) -> dict[str, Any]:
     kept = kept_or_404(message_id)
-    return views.detail(kept, MessageReader(kept.data, kept.recipients))
+    outbox = current_outbox()
+    return views.detail(kept, MessageReader(kept.data, kept.recipients), outbox.summary(message_id), outbox.keeping)
+
+
+def _body(model: type[BaseModel]) -> Any:
+    try:
+        return model.model_validate(json_body())
+    except ValidationError as exc:
+        errors = validation_errors(exc)
+        raise Problem(400, "Invalid request body", "Check the body's fields: "
+                      f"{', '.join(dict.fromkeys(e.field for e in errors))}.", "invalid-body", errors) from exc
+
+
+@docs.operation("Mark one kept message read or unread", operation_id="mark_outbox_message", tag="outbox",
+                body=ReadMark, responses={204: None}, problems=(400, *READ_ERRORS, 403, 415))
+def mark_message(message_id: str) -> tuple[str, int]:
+    mark = _body(ReadMark)
+    kept_or_404(message_id)
+    current_outbox().keeping.mark_read(message_id, mark.read)
+    return "", 204
+
+
+def _delete(outbox: KeptMail, ids: list[str]) -> int:
+    return sum(outbox.delete_kept(message_id) for message_id in ids)
+
+
+@docs.operation("Delete, or mark read or unread, the kept messages named", operation_id="bulk_outbox_messages",
+                tag="outbox", body=BulkAction, responses={200: BulkResult}, problems=(400, *READ_ERRORS, 403, 415))
+def bulk() -> dict[str, int]:
+    action = _body(BulkAction)
+    outbox, view = current_outbox(), state.viewer()
+    ids = [i for i in dict.fromkeys(action.ids) if outbox.get_kept(i) is not None and state.visible(outbox, view, i)]
+    if action.action == "delete":
+        return {"affected": _delete(outbox, ids)}
+    for message_id in ids:
+        outbox.keeping.mark_read(message_id, action.action == "read")
+    return {"affected": len(ids)}
+
+
+@docs.operation("The names of the API keys whose mail is kept (admin keys)", operation_id="list_outbox_owners",
+                tag="outbox", responses={200: Owners}, problems=(*READ_ERRORS, 403))
+def list_owners() -> dict[str, list[str]]:
+    if state.viewer().owner is not None:
+        raise Problem(403, "Admin keys only", "Only a key named in GATEWAY_ADMIN_KEYS sees whose mail is kept.",
+                      "owner-not-allowed")
+    return {"owners": state.owners(current_outbox())}
 
 
 @docs.operation("Forget one kept message", operation_id="delete_outbox_message", tag="outbox",
                 responses={204: None}, problems=(*READ_ERRORS, 403))
 def delete_message(message_id: str) -> tuple[str, int]:
+    kept_or_404(message_id)  # another key's message answers the same 404 as an unknown id
     if not current_outbox().delete_kept(message_id):
-        kept_or_404(message_id)  # answers the same 404 as a read would
+        kept_or_404(message_id)
     return "", 204
 
 
-@docs.operation("One kept message exactly as delivered", operation_id="get_outbox_message_raw", tag="outbox",
-                responses={200: "message/rfc822"}, problems=READ_ERRORS)
+@docs.operation("One kept message exactly as delivered; ?download=1 saves it as <id>.eml",
+                operation_id="get_outbox_message_raw", tag="outbox", responses={200: "message/rfc822"},
+                problems=READ_ERRORS)
 def raw_message(message_id: str) -> Response:
     kept = kept_or_404(message_id)
-    return Response(kept.data, mimetype="message/rfc822")
+    response = Response(kept.data, mimetype="message/rfc822")
+    if request.args.get("download") not in (None, "", "0", "false"):
+        response.headers["Content-Disposition"] = f'attachment; filename="{kept.id}.eml"'
+    return response
 
 
 @docs.operation("One attachment of a kept message, numbered from 0, as a download",
@@ -122,7 +162,11 @@ def outbox_blueprint(name: str, url_prefix: str) -> Blueprint:
     blueprint = Blueprint(name, __name__, url_prefix=url_prefix)
     blueprint.add_url_rule("", view_func=list_messages, methods=["GET"])
     blueprint.add_url_rule("", view_func=clear_messages, methods=["DELETE"])
+    blueprint.add_url_rule("/wait", view_func=live.wait, methods=["GET"])
+    blueprint.add_url_rule("/owners", view_func=list_owners, methods=["GET"])
+    blueprint.add_url_rule("/bulk", view_func=bulk, methods=["POST"])
     blueprint.add_url_rule("/<message_id>", view_func=get_message, methods=["GET"])
+    blueprint.add_url_rule("/<message_id>", view_func=mark_message, methods=["PATCH"])
     blueprint.add_url_rule("/<message_id>", view_func=delete_message, methods=["DELETE"])
     blueprint.add_url_rule("/<message_id>/raw", view_func=raw_message, methods=["GET"])
     blueprint.add_url_rule("/<message_id>/attachments/<int:index>", view_func=attachment, methods=["GET"])

@@ -15,10 +15,10 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, g, render_template, request
 
 from mail_gateway.http.auth import matches_any, presents_a_key, unauthorized
 from mail_gateway.http.problems import Problem
@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 COOKIE = "mail_gateway_outbox"
 COOKIE_PATH = "/outbox"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-OUTBOX_BLUEPRINTS = {"outbox_api", "outbox_page", "outbox_page_data"}
-GUARDED_BLUEPRINTS = {"outbox_page", "outbox_page_data"}  # /v1/outbox is guarded by the API keys already
+OUTBOX_BLUEPRINTS = {"outbox_api", "outbox_page", "outbox_page_data", "outbox_tools_api", "outbox_tools_page",
+                     "outbox_page_live"}
+# /v1/outbox is guarded by the API keys already
+GUARDED_BLUEPRINTS = {"outbox_page", "outbox_page_data", "outbox_tools_page", "outbox_page_live"}
 OPEN_ENDPOINTS = {"outbox_page.login", "outbox_page.static"}
 LOGIN_POLICY = ("default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
                 "frame-ancestors 'none'")
@@ -65,21 +67,42 @@ def login_page(status: int, wrong: bool = False) -> Response:
 
 
 class OutboxGuard:
-    def __init__(self, keys: Sequence[str], secret: bytes, lifetime: float) -> None:
+    def __init__(self, keys: Sequence[str], secret: bytes, lifetime: float,
+                 names: Mapping[str, str | None] | None = None) -> None:
         self.keys = [key.encode("utf-8") for key in keys]
+        self.names = [(names or {}).get(key) for key in keys]  # each key's name (name:key), for the per-key outbox
         self.secret = secret
         self.signing_keys = [_signing_key(secret, key) for key in self.keys]
         self.lifetime = lifetime
         self.clock: Callable[[], float] = time.time
 
     def has_session(self) -> bool:
+        return self.session_key() is not None
+
+    def session_key(self) -> int | None:
+        """Which key (its index) signed the request's valid cookie, or None."""
         issued, _, signature = request.cookies.get(COOKIE, "").partition(".")
         if not _ISSUED.fullmatch(issued) or not -CLOCK_SKEW <= self.clock() - int(issued) <= self.lifetime:
-            return False
-        presented, matched = signature.encode("utf-8", "surrogateescape"), False
-        for signing_key in self.signing_keys:  # no early exit: the time taken does not say which key matched
-            matched |= hmac.compare_digest(presented, _signature(signing_key, issued))
+            return None
+        presented, matched = signature.encode("utf-8", "surrogateescape"), None
+        for index, signing_key in enumerate(self.signing_keys):  # no early exit: the time does not say which
+            if hmac.compare_digest(presented, _signature(signing_key, issued)):
+                matched = index
         return matched
+
+    def _identify(self) -> bool:
+        """Whether the request holds a valid cookie or key; it then acts as that key (``g.api_key_name``), as
+        ``/v1`` requests do, so the page shows that key's own mail."""
+        index = self.session_key()
+        if index is None:
+            presented = request.headers.get("Authorization", "").partition(" ")[2].strip().encode("utf-8",
+                                                                                                 "surrogateescape")
+            if not presents_a_key(self.keys):
+                return False
+            index = next(i for i, key in enumerate(self.keys) if hmac.compare_digest(presented, key))
+        g.api_key_name = self.names[index]
+        g.client_id = hashlib.sha256(self.keys[index]).hexdigest()[:32]
+        return True
 
     def check(self) -> Response | None:
         """Run before every request: None lets it through; a response (the key form) or a Problem stops it."""
@@ -89,7 +112,7 @@ class OutboxGuard:
             raise Problem(403, "Cross-site request refused", "Requests that change the outbox must come from the "
                           "gateway's own page, not from another site.", "cross-site-request")
         if (not self.keys or request.blueprint not in GUARDED_BLUEPRINTS or request.endpoint in OPEN_ENDPOINTS
-                or self.has_session() or presents_a_key(self.keys)):
+                or self._identify()):
             return None
         if request.endpoint == "outbox_page.page":
             return login_page(401)
@@ -107,7 +130,8 @@ class OutboxGuard:
 
 
 def install_guard(app: Flask, settings: GatewaySettings) -> OutboxGuard:
-    guard = OutboxGuard(settings.api_keys, settings.outbox_session_secret, settings.gateway_outbox_session_lifetime)
+    guard = OutboxGuard(settings.api_keys, settings.outbox_session_secret, settings.gateway_outbox_session_lifetime,
+                        settings.api_key_names)
     app.extensions["mail_gateway.outbox_guard"] = guard
     # Only the outbox's own requests pay for the check.
     for blueprint in OUTBOX_BLUEPRINTS:

@@ -22,12 +22,12 @@ from mail_gateway.backends.kept import kept_mail_of
 from mail_gateway.http import docs
 from mail_gateway.http.problems import Problem
 from mail_gateway.mail.reader import FoundAttachment, MessageReader
-from mail_gateway.outbox import api
+from mail_gateway.outbox import api, live, state
 from mail_gateway.outbox.api import kept_or_404, outbox_blueprint
 from mail_gateway.outbox.guard import COOKIE, COOKIE_PATH, install_guard, login_page
+from mail_gateway.outbox.tools import install_tools
 from mail_gateway.runtime import Runtime
 
-PAGE_LIMIT = 200
 PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
                "form-action 'none'; frame-ancestors 'none'")
 # The message's HTML: inline styles and embedded images only. No script, no remote image, font or stylesheet
@@ -35,6 +35,11 @@ PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; bas
 # URL is opened directly instead of through the page's iframe.
 MESSAGE_HTML_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data: cid:; " \
                       "frame-ancestors 'self'"
+# `?remote=1`, asked for by the page's "allow" button for one message: its remote images, stylesheets and fonts
+# load too (still no script). Plain http is allowed beside https because a development server serves a
+# template's images that way.
+REMOTE_HTML_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline' http: https:; " \
+                     "img-src data: cid: http: https:; font-src http: https:; frame-ancestors 'self'"
 
 _CID_REFERENCE = re.compile(r"cid:([^\s\"'<>()]+)", re.IGNORECASE)
 
@@ -63,32 +68,32 @@ disabled_blueprint = docs.for_browsers(Blueprint("outbox_page_disabled", __name_
 
 @blueprint.get("/outbox")
 def page() -> Response:
-    """The developer outbox page (HTML)."""
+    """The developer inbox page (HTML): a shell its scripts fill from the data routes, which apply the key's
+    own inbox, so the page itself lists nothing."""
     backend = Runtime.of().backend
     outbox = kept_mail_of(backend)
-    ids = outbox.kept_ids() if outbox is not None else []
-    listed = [s for s in map(outbox.summary, ids[:PAGE_LIMIT]) if s is not None] if outbox is not None else []
-    summaries = [{"id": s.id, "from": s.from_, "subject": s.subject, "date": s.date or ""} for s in listed]
     selected_id = request.args.get("id")
-    message = outbox.get_kept(selected_id) if outbox is not None and selected_id else None
-    selected = None if message is None else {
-        "id": message.id, "reader": MessageReader(message.data, message.recipients),
-        "source": message.data.decode("utf-8", errors="replace")}
-    html = render_template("outbox.html", backend=backend.name, keeps=outbox is not None, messages=summaries,
-                           total=len(ids), selected=selected, gone=bool(selected_id) and message is None)
+    # Another key's message is as gone here as its data route answers (404): the page says no more.
+    gone = outbox is not None and bool(selected_id) and (outbox.get_kept(selected_id) is None
+                                                          or not state.visible(outbox, state.viewer(), selected_id))
+    html = render_template("outbox.html", backend=backend.name, keeps=outbox is not None, gone=gone,
+                           production=Runtime.of().settings.gateway_env == "production")
     return Response(html, mimetype="text/html", headers={"Content-Security-Policy": PAGE_POLICY,
-                                                        "X-Content-Type-Options": "nosniff"})
+                                                        "X-Content-Type-Options": "nosniff",
+                                                        "Cache-Control": "no-cache"})
 
 
 @blueprint.get("/outbox/messages/<message_id>/html")
 def message_html(message_id: str) -> Response:
-    """A kept message's HTML part, for the sandboxed frame of the outbox page."""
+    """A kept message's HTML part, for the sandboxed frame of the outbox page; ``?remote=1`` lets its remote
+    images and stylesheets load."""
     kept = kept_or_404(message_id)
     reader = MessageReader(kept.data)
     if reader.html is None:
         raise Problem(404, "No HTML part", f"Message {message_id!r} has no HTML part.", "no-html-part")
     html = inline_cid_images(reader.html, reader.attachments)
-    return Response(html, mimetype="text/html", headers={"Content-Security-Policy": MESSAGE_HTML_POLICY,
+    policy = REMOTE_HTML_POLICY if request.args.get("remote") == "1" else MESSAGE_HTML_POLICY
+    return Response(html, mimetype="text/html", headers={"Content-Security-Policy": policy,
                                                         "X-Content-Type-Options": "nosniff",
                                                         "Referrer-Policy": "no-referrer"})
 
@@ -121,8 +126,10 @@ def install_outbox(app: Flask) -> None:
     app.register_blueprint(api.blueprint)
     settings = Runtime.of(app).settings
     install_guard(app, settings)
+    install_tools(app, settings.outbox_enabled)  # checks, release, chaos: before the disabled page's catch-all
     if settings.outbox_enabled:
         app.register_blueprint(blueprint)
         app.register_blueprint(data_blueprint)
+        app.register_blueprint(live.live_blueprint)  # /outbox/events
     else:
         app.register_blueprint(disabled_blueprint)

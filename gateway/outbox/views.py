@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mail_gateway.backends.kept import KeptMessage, KeptSummary
+from mail_gateway.backends.keeping import KeptState
+from mail_gateway.backends.kept import KeptMessage, KeptSummary, summarize
 from mail_gateway.mail.reader import MessageReader
+from mail_gateway.outbox import links
+from mail_gateway.settings.senders import key_name
 
 
 def _date(reader: MessageReader) -> str | None:
@@ -27,9 +30,10 @@ def summary(kept: KeptMessage, reader: MessageReader) -> dict[str, Any]:
     }
 
 
-def detail(kept: KeptMessage, reader: MessageReader) -> dict[str, Any]:
+def detail(kept: KeptMessage, reader: MessageReader, found: KeptSummary | None = None,
+           state: KeptState | None = None) -> dict[str, Any]:
     return {
-        **summary(kept, reader),
+        **listed(found if found is not None else summarize(kept), state),
         "bcc": reader.bcc,
         "headers": [{"name": name, "value": value} for name, value in reader.headers],
         "text": reader.text,
@@ -39,15 +43,20 @@ def detail(kept: KeptMessage, reader: MessageReader) -> dict[str, Any]:
              "content_id": a.content_id, "inline": a.inline}
             for a in reader.attachments
         ],
-        "template": next((value for name, value in reader.headers if name.lower() == "x-template"), None),
+        "links": links.links(reader),
+        "codes": links.codes(reader),
+        "delivery": None if state is None else state.delivery(kept.id),
+        "remote_content": links.remote_content(reader),
     }
 
 
-def listed(found: KeptSummary) -> dict[str, Any]:
-    """A summary as lists show it: the same fields as ``summary``, from the summary kept for the message."""
+def listed(found: KeptSummary, state: KeptState | None = None) -> dict[str, Any]:
+    """A summary as lists show it, from the summary kept for the message and its read mark and owner."""
     return {"id": found.id, "message_id": found.message_id, "from": found.from_, "to": list(found.to),
             "cc": list(found.cc), "subject": found.subject, "date": found.date, "size": found.size,
-            "attachment_count": found.attachment_count}
+            "attachment_count": found.attachment_count, "snippet": found.snippet, "tags": list(found.tags),
+            "read": state is not None and state.is_read(found.id),
+            "owner": None if state is None else key_name(state.owner(found.id)), "template": found.template}
 
 
 def matches(found: KeptSummary, *, to: str | None, from_: str | None, subject: str | None) -> bool:

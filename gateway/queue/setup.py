@@ -1,9 +1,10 @@
 """What the queue asks of a process's set-up (``mail_gateway.assembly``): the workers' share of the SMTP pool, and
-a store opened or start-up stopped in one line."""
+a store opened or start-up stopped in one line (also when the settings ask for a store the install lacks)."""
 
 from __future__ import annotations
 
 from mail_gateway.errors import ConfigurationError, StoreSchemaError, StoreUnavailableError
+from mail_gateway.extras import require
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.store.database import Store
 
@@ -26,6 +27,15 @@ def delivery_settings(settings: GatewaySettings) -> GatewaySettings:
     if "mail_pool_size" not in settings.model_fields_set and settings.mail_pool_size < settings.gateway_queue_workers:
         update["mail_pool_size"] = settings.gateway_queue_workers
     return settings.model_copy(update=update)
+
+
+def require_store(settings: GatewaySettings) -> None:
+    """Stop start-up when the settings ask for the store and the queue extra (SQLAlchemy, Alembic) is not
+    installed. Without them an app delivers directly and keeps nothing: no suppression list, no stored template."""
+    if settings.queued:
+        require("queue", "GATEWAY_DELIVERY=queued", variable="GATEWAY_DELIVERY")
+    elif "gateway_store_url" in settings.model_fields_set:
+        require("queue", "GATEWAY_STORE_URL", variable="GATEWAY_STORE_URL")
 
 
 def open_store(store: Store) -> Store:

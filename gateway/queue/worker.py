@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from mail_gateway.backends.backoff import Backoff
+from mail_gateway.backends.keeping import keeping_for
 from mail_gateway.errors import StoreUnavailableError
 from mail_gateway.lifecycle import Loop, stop_all
 from mail_gateway.mail.rendering import RenderedMessage
@@ -200,7 +201,8 @@ class DeliveryWorkers:
             return False  # canceled (or done) since it was claimed
         message = RenderedMessage(claimed.message_id, claimed.envelope_from,
                                   tuple(email for _, email, _ in claimed.recipients), data)
-        [outcome] = self.sender.deliver_now([message], via="queue", id=claimed.id)
+        with keeping_for(claimed.owner):  # a keeping backend records whose mail it keeps (the per-key outbox)
+            [outcome] = self.sender.deliver_now([message], via="queue", id=claimed.id)
         attempt = attempt_for(claimed, outcome, self.clock(), self.backoff)
         metrics.count_attempt(attempt)
         if asks_to_slow_down(outcome):

@@ -55,6 +55,8 @@ def log_delivery(backend: str, message: RenderedMessage, outcome: Outcome, via: 
         "upstream": outcome.upstream, "recipients": len(message.recipients), "accepted": accepted,
         "outcome": outcome_word(outcome), "smtp_code": code, "attempts": outcome.attempts,
         "duration_ms": duration_ms, "dkim": ",".join(dkim) or "none", **context}
+    if getattr(outcome, "injected", False):  # failed on purpose by the chaos switch (sending.chaos)
+        fields["injected"] = "true"
     suppressed = sum(r.status == "suppressed" for r in outcome.recipients)
     if suppressed:  # recipients on the suppression list, left out
         fields["suppressed"] = suppressed

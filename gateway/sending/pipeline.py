@@ -34,17 +34,18 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from mail_gateway.errors import ConfigurationError, DeliveryError, InvalidMessageError, MessageRefusedError
+from mail_gateway.extras import needs_extra
 from mail_gateway.mail.rendering import RenderedMessage, header_fields
 from mail_gateway.mail.senders import sender_refusal
 from mail_gateway.mail.sevenbit import seven_bit_message
-from mail_gateway.sending.dkim import NAME as DKIM
-from mail_gateway.sending.dkim import DkimSigning
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.settings.senders import ANYONE, Client, SenderRules
 
 ENCODING = "transfer-encoding"
+DKIM = "dkim"
 _BLIND_COPIES = (b"bcc", b"resent-bcc")
 _LINE_ENDINGS = re.compile(rb"\r\n|\r|\n")
+_HEADER_END = re.compile(rb"\n\r?\n")  # as rendering.header_fields finds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,10 @@ class StripBlindCopies:
     signs: bool = False
 
     def __call__(self, message: RenderedMessage, context: StepContext) -> RenderedMessage:
+        # Most messages have no such field: one look at the header block spares splitting it into fields.
+        end = _HEADER_END.search(message.data)
+        if b"bcc" not in message.data[:len(message.data) if end is None else end.start() + 1].lower():
+            return message
         fields, rest = header_fields(message.data)
         kept = [f for f in fields if f.partition(b":")[0].strip().lower() not in _BLIND_COPIES]
         if len(kept) == len(fields):
@@ -189,5 +194,10 @@ def build_pipeline(settings: GatewaySettings) -> Pipeline:
     steps += [StripBlindCopies(), TransferEncoding()]
     with _lock:
         steps += _registered.values()
+    if not settings.dkim.dkim_key_sources:
+        return Pipeline(steps)
+    # Signing needs dkimpy and cryptography (the dkim extra), loaded only when keys are configured.
+    with needs_extra("GATEWAY_DKIM_KEYS", variable="GATEWAY_DKIM_KEYS"):
+        from mail_gateway.sending.dkim import DkimSigning
     signing = DkimSigning.from_settings(settings.dkim)
     return Pipeline(steps if signing is None else [*steps, signing])

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mail_gateway.backends.base import EmailBackend
+from mail_gateway.backends.keeping import keeping_for
 from mail_gateway.backends.registry import active_override
 from mail_gateway.errors import ConfigurationError, DeliveryError, FieldError, InvalidMessageError
 from mail_gateway.mail.addresses import Address, parse_address
@@ -19,10 +20,10 @@ from mail_gateway.mail.request import MessageRequest, parse_message_request
 from mail_gateway.mail.result import QueuedResult, SendResult
 from mail_gateway.mail.unsubscribe import with_unsubscribe
 from mail_gateway.mail.verp import with_bounce_addresses
-from mail_gateway.sending.dkim import DkimSigning
+from mail_gateway.sending.chaos import ChaosSwitch
 from mail_gateway.sending.log import Outcome, log, log_delivery, log_value
-from mail_gateway.sending.pipeline import Pipeline, StepContext
-from mail_gateway.sending.suppress import SuppressionList, deliver_unsuppressed, held_back, noted
+from mail_gateway.sending.pipeline import DKIM, Pipeline, StepContext
+from mail_gateway.sending.suppress import SuppressionList, placed, stored
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.settings.senders import ANYONE, Client
 
@@ -44,8 +45,8 @@ class Spool(Protocol):
 
     def put(self, messages: Sequence[RenderedMessage], *, via: str, send_at: Sequence[float | None],
             owner: str | None = None, transaction: Transaction | None = None) -> list[QueuedResult]:
-        """Store every message, ``owner``'s (``Client.owner``), in one transaction (``transaction``, when given),
-        or raise ``StoreUnavailableError`` having stored none."""
+        """Store every message, ``owner``'s, for its recipients not suppressed (a result names them; one with none
+        left is not stored), in one transaction (``transaction``, if given), or raise ``StoreUnavailableError``."""
 
 
 class Templates(Protocol):
@@ -76,9 +77,11 @@ class Sender:
         self.spool = spool
         self.pipeline = pipeline  # every message passes it before it is stored or delivered
         self.templates = templates  # stored templates and the folder's (mail_gateway.templating)
-        self._dkim = next((step for step in pipeline.steps if isinstance(step, DkimSigning)), None)
+        # Registered steps may not take a built-in name, so the one named dkim is the signing step.
+        self._dkim: Any = next((step for step in pipeline.steps if step.name == DKIM), None)
         self.default_sender = default_sender(settings)
         self.sender_rules = settings.sender_rules  # None: anyone may send as anyone
+        self.chaos = ChaosSwitch.from_settings(settings.gateway_chaos, settings.gateway_env, backend.name)
 
     @property
     def backend(self) -> EmailBackend:
@@ -163,36 +166,38 @@ class Sender:
             return []
         backend = self.backend.name
         about = StepContext(via=via, backend=backend, client=client, details=context)
-        passed = [self.pipeline.run(message, about) for message in messages]
-        passed, left_out = held_back(self.suppressions if self.spool is not None else None, passed, backend)
+        passed: list[Any] = [self.pipeline.run(message, about) for message in messages]
         allowed = [i for i, outcome in enumerate(passed) if not isinstance(outcome, DeliveryError)]
+        # What the pipeline made of them: what is stored is what is sent.
+        chosen = [message for message in passed if isinstance(message, RenderedMessage)]
+        if self.spool is not None:  # stored, or refused as every recipient is suppressed
+            times = list(send_at) or [None] * len(messages)
+            results = self._store(chosen, via, [times[i] for i in allowed], client.owner, transaction)
+            passed = placed(passed, allowed, results)
         for i, refusal in enumerate(passed):
             if isinstance(refusal, DeliveryError):
                 log_delivery(backend, messages[i], refusal, via, None, context, self.signed_by(messages[i]))
                 if on_outcome is not None:
                     on_outcome(i, refusal)
-        # What the pipeline made of them: what is stored is what is sent.
-        chosen = [message for message in passed if isinstance(message, RenderedMessage)]
         if self.spool is None:
             relay = None if on_outcome is None else (lambda j, outcome: on_outcome(allowed[j], outcome))
             chosen = with_bounce_addresses(chosen, self.settings.gateway_bounce_domain)  # VERP, if configured
-            results: list[Any] = self.deliver_now(chosen, via=via, on_outcome=relay, **context)
-        else:
-            times = list(send_at) or [None] * len(messages)
-            results = self._store(chosen, via, [times[i] for i in allowed], client.owner, transaction)
-        found = iter(noted(results, [left_out[i] for i in allowed]))
-        return [outcome if isinstance(outcome, DeliveryError) else next(found) for outcome in passed]
+            with keeping_for(client.owner):  # a keeping backend records whose mail it keeps (the per-key outbox)
+                results = self.deliver_now(chosen, via=via, on_outcome=relay, **context)
+            passed = placed(passed, allowed, results)
+        return passed
 
     def _store(self, messages: list[RenderedMessage], via: str, send_at: list[float | None], owner: str | None,
-               transaction: Transaction | None) -> list[QueuedResult]:
+               transaction: Transaction | None) -> list[Any]:
         if not messages or self.spool is None:
             return []
         queued = self.spool.put(messages, via=via, send_at=send_at, owner=owner, transaction=transaction)
+        results = stored(messages, queued, self.backend.name)
         if log.isEnabledFor(logging.INFO):
-            for result in queued:
+            for result in (r for r in results if isinstance(r, QueuedResult)):
                 log.info("queued via=%s id=%s message_id=%s recipients=%d status=%s", via, result.id,
                          log_value(result.message_id or None), len(result.recipients), result.status)
-        return queued
+        return results
 
     def deliver_now(self, messages: Sequence[RenderedMessage], *, via: str, on_outcome: OnOutcome | None = None,
                     **context: object) -> list[Outcome]:
@@ -201,7 +206,7 @@ class Sender:
         if not messages:
             return []
         started = time.perf_counter()
-        outcomes = deliver_unsuppressed(messages, self.suppressions, self.backend, on_outcome, context.get("id"))
+        outcomes = self.chaos.deliver(messages, self.backend, self.suppressions, on_outcome, context.get("id"))
         duration_ms = round((time.perf_counter() - started) * 1000, 1) if len(messages) == 1 else None
         for message, outcome in zip(messages, outcomes, strict=True):
             log_delivery(self.backend.name, message, outcome, via, duration_ms, context, self.signed_by(message))

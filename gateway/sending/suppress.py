@@ -96,18 +96,16 @@ def deliver_unsuppressed(messages: Sequence[RenderedMessage], suppressions: Supp
     return outcomes
 
 
-def held_back(suppressions: SuppressionList | None, passed: list[RenderedMessage | DeliveryError],
-              backend: str) -> tuple[list[RenderedMessage | DeliveryError], list[set[str]]]:
-    """Before queued messages are stored: each one for its recipients not suppressed (or the refusal when none
-    is left), and who was left out of each. The workers look again when they deliver."""
-    if suppressions is None:
-        return passed, [set() for _ in passed]
-    left_out = [suppressions.suppressed(m.recipients) if isinstance(m, RenderedMessage) else set() for m in passed]
-    return [m if isinstance(m, DeliveryError) else remaining(m, s, backend)
-            for m, s in zip(passed, left_out, strict=True)], left_out
+def stored(messages: Sequence[RenderedMessage], queued: Sequence[QueuedResult],
+           backend: str) -> list[QueuedResult | DeliveryError]:
+    """What the spool made of queued messages (``Spool.put``, which reads the list in the transaction that stores
+    them): each one's result, or the refusal of one stored for no one, every recipient being suppressed."""
+    return [result if result.recipients else remaining(message, set(result.suppressed), backend)
+            for message, result in zip(messages, queued, strict=True)]
 
 
-def noted(results: list[Any], left_out: list[set[str]]) -> list[Any]:
-    """Stored messages' results naming the recipients ``held_back`` left out (by address)."""
-    return [replace(r, suppressed=tuple(sorted(s))) if s and isinstance(r, QueuedResult) else r
-            for r, s in zip(results, left_out, strict=True)]
+def placed(outcomes: list[Any], at: Sequence[int], results: Sequence[Any]) -> list[Any]:
+    """``outcomes`` with ``results[j]`` put at ``at[j]``: the outcomes of the messages the pipeline passed."""
+    for i, result in zip(at, results, strict=True):
+        outcomes[i] = result
+    return outcomes

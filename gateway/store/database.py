@@ -1,4 +1,8 @@
-"""``Store``: the engine, the group-commit writer and the checks around them, opened on first use."""
+"""``Store``: the engine, the group-commit writer and the checks around them, opened on first use.
+
+SQLAlchemy and Alembic (the queue extra) are loaded on that first use too: an app that never stores anything
+(direct delivery on the default SQLite file) installs without them; ``available`` says whether they are there.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,18 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
-
-from sqlalchemy import delete, false
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mail_gateway.errors import ConfigurationError, StoreSchemaError, StoreUnavailableError
+from mail_gateway.extras import installed, needs_extra
 from mail_gateway.settings.store_url import STORE_URL_FIX, hide_secret, parse_store_url
-from mail_gateway.store.compact import ensure_page_map
-from mail_gateway.store.engine import (
-    build_engine,
-    current_revision,
-    head_revision,
-    postgres_connect_args,
-    upgrade,
-    verify_schema,
-)
 from mail_gateway.store.filewatch import FileWatch
-from mail_gateway.store.notify import Listener
-from mail_gateway.store.schema import messages
-from mail_gateway.store.writer import Writer
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from mail_gateway.store.notify import Listener
+    from mail_gateway.store.writer import Writer
 
 log = logging.getLogger("mail_gateway.store")
 T = TypeVar("T")
@@ -51,7 +46,12 @@ class Store:
             raise ConfigurationError(
                 f"GATEWAY_STORE_URL: the directory of {self.path!r} does not exist; set it to sqlite:///<path> in an "
                 "existing, writable directory", variable="GATEWAY_STORE_URL")
-        self._password = make_url(url).password if self.shared else None
+        self.available = installed("queue")
+        self._password = None
+        if self.shared:  # a server needs SQLAlchemy and psycopg from the start, not at the first connection
+            with needs_extra("a PostgreSQL GATEWAY_STORE_URL", variable="GATEWAY_STORE_URL"):
+                from mail_gateway.store.engine import server_password
+                self._password = server_password(url)
         self._pool_size = pool_size
         self._engine: Any = None
         self._migrated = False
@@ -60,7 +60,7 @@ class Store:
         # the messages claimed from the old one (their outcomes are not recorded in it).
         self.generation = 0
         self._lock = threading.RLock()
-        self.writer = Writer(self._connect, prepare=self._ensure, reset=self._empty_pool, describe=self.error_text)
+        self._writer: Writer | None = None
         self._closers: list[Callable[[], object]] = []
 
     def __repr__(self) -> str:
@@ -75,8 +75,21 @@ class Store:
         """The SQLAlchemy engine (built on first use)."""
         with self._lock:
             if self._engine is None:
+                from mail_gateway.store.engine import build_engine
                 self._engine = build_engine(self._url, pool_size=self._pool_size)
             return self._engine
+
+    @property
+    def writer(self) -> Writer:
+        """The group-commit writer (built on first use; the lock only then, as a migration may hold it long)."""
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    from mail_gateway.store.writer import Writer
+
+                    self._writer = Writer(self._connect, prepare=self._ensure, reset=self._empty_pool,
+                                          describe=self.error_text)
+        return self._writer
 
     def open(self) -> Store:
         """Create the database if needed and bring its schema up to date (SQLite), or check that it is (a shared
@@ -104,6 +117,10 @@ class Store:
                 self._recreate()
 
     def _migrate(self) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from mail_gateway.store.compact import ensure_page_map
+        from mail_gateway.store.engine import upgrade, verify_schema
         try:
             (verify_schema if self.shared else upgrade)(self.engine)
             if not self.shared:
@@ -117,6 +134,9 @@ class Store:
 
     def upgrade(self) -> tuple[str | None, str | None]:
         """Apply the migrations this version has (``mail-gateway db upgrade``): the revisions before and after."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from mail_gateway.store.engine import current_revision, head_revision, upgrade
         try:
             before = current_revision(self.engine)
             upgrade(self.engine)
@@ -140,6 +160,7 @@ class Store:
 
     def read(self, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` on a consistent snapshot; raises ``StoreUnavailableError`` when the store fails."""
+        from sqlalchemy.exc import SQLAlchemyError
         self._ensure()
         try:
             with self._connect() as conn, conn.begin():
@@ -152,6 +173,9 @@ class Store:
         A read alone would pass while another process holds the write lock, and an empty transaction on a
         connection that can only read (its file was read-only when it opened). A vanished file is recreated first.
         No such probe sees a full disk: a write that failed for want of room lately answers for it."""
+        from sqlalchemy import delete, false
+
+        from mail_gateway.store.schema import messages
         self.write(lambda conn: conn.execute(delete(messages).where(false())))
         full = self.writer.room.full()
         if full is not None:
@@ -162,16 +186,8 @@ class Store:
         where only this process's own event can tell."""
         if not self.shared:
             return None
-        engine = self.engine
-        args, params = engine.dialect.create_connect_args(engine.url)
-        params = {**params, **postgres_connect_args(), "autocommit": True}
-
-        def connect() -> Any:
-            import psycopg
-
-            return psycopg.connect(*args, **params)
-
-        return Listener(connect, wakeup, self.error_text).start()
+        from mail_gateway.store.notify import listen
+        return listen(self.engine, wakeup, self.error_text)
 
     def on_close(self, closer: Callable[[], object]) -> None:
         """Have ``close`` call ``closer`` first: what writes to the store in the background (a keyring's lease
@@ -181,7 +197,8 @@ class Store:
     def close(self) -> None:
         for closer in self._closers:
             closer()
-        self.writer.stop()
+        if self._writer is not None:
+            self._writer.stop()
         if self._engine is not None:
             self._engine.dispose()
 
@@ -189,6 +206,7 @@ class Store:
         """Where the store is, for logs and errors: the file, or the server URL without its password."""
         if self.path is not None:
             return self.path
+        from sqlalchemy.engine import make_url
         return make_url(self._url).render_as_string(hide_password=True).replace("postgresql+psycopg", "postgresql")
 
     def error_text(self, exc: BaseException) -> str:

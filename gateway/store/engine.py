@@ -45,6 +45,13 @@ def postgres_connect_args() -> dict[str, Any]:
             "options": f"-c lock_timeout={int(WAIT_SECONDS * 1000)}"}
 
 
+def server_password(url: str) -> str | None:
+    """The password of a server's URL, for errors to blank it should a driver quote it."""
+    import psycopg  # noqa: F401 - the driver SQLAlchemy loads at the first connection: missing, say so now
+
+    return make_url(url).password
+
+
 def build_engine(url: str, *, pool_size: int = 8) -> Engine:
     # Bound parameters (addresses, message bytes) stay out of error messages and logs.
     options: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size * 2, "pool_timeout": WAIT_SECONDS,

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from mail_gateway.lifecycle import Loop
+from mail_gateway.store.engine import postgres_connect_args
 
 log = logging.getLogger("mail_gateway.store")
 CHANNEL = "mail_gateway_queue"
@@ -60,3 +61,17 @@ class Listener:
                 log.warning("listening for new work failed (%s); workers poll until it is back",
                             self._describe(exc))
                 self._stopping.wait(RECONNECT_SECONDS)
+
+
+def listen(engine: Any, wakeup: threading.Event, describe: Callable[[BaseException], str]) -> Listener:
+    """A started ``Listener`` on the PostgreSQL server of ``engine``, on a connection of its own (outside the
+    pool: it stays open as long as the listener runs)."""
+    args, params = engine.dialect.create_connect_args(engine.url)
+    params = {**params, **postgres_connect_args(), "autocommit": True}
+
+    def connect() -> Any:
+        import psycopg
+
+        return psycopg.connect(*args, **params)
+
+    return Listener(connect, wakeup, describe).start()

@@ -11,10 +11,11 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy import delete as delete_rows
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import BindParameter
 
 from mail_gateway.mail.addresses import envelope_address, recipient_key
 from mail_gateway.store.schema import suppressions as table
@@ -70,7 +71,7 @@ def remove(conn: Connection, address: str) -> bool:
     return conn.execute(delete_rows(table).where(table.c.address == key(address))).rowcount > 0
 
 
-def _live(now: float) -> object:
+def _live(now: float | BindParameter[float]) -> object:
     return or_(table.c.expires_at.is_(None), table.c.expires_at > now)
 
 
@@ -85,8 +86,14 @@ def suppressed(conn: Connection, addresses: Iterable[str], *, now: float | None 
     if not keys:
         return set()
     at = time.time() if now is None else now
-    found = conn.execute(select(table.c.address).where(and_(table.c.address.in_(list(keys)), _live(at))))
+    found = conn.execute(_SUPPRESSED, {"keys": list(keys), "now": at})
     return {address for row in found for address in keys[row.address]}
+
+
+# Built once: every message asks the same question, and building the statement (and its cache key) each time
+# cost more than running it, on every queued accept.
+_SUPPRESSED = select(table.c.address).where(and_(table.c.address.in_(bindparam("keys", expanding=True)),
+                                                 _live(bindparam("now"))))
 
 
 def get(conn: Connection, address: str, *, now: float | None = None) -> Entry | None:

@@ -9,18 +9,18 @@ message or the sender, not the address, and adds no one.
 from __future__ import annotations
 
 import logging
+import os
 import re
-from pathlib import Path
-
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from mail_gateway.errors import StoreUnavailableError
 from mail_gateway.mail.result import RecipientResult
 from mail_gateway.sending.log import Outcome
 from mail_gateway.settings import GatewaySettings
-from mail_gateway.store import suppressions
 from mail_gateway.store.database import Store
-from mail_gateway.suppression.events import record_event
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger("mail_gateway.suppression")
 # Bad address (5.1.0 other, 5.1.1 no such mailbox, 5.1.2 no such domain, 5.1.3 bad syntax, 5.1.10 null MX) and
@@ -50,22 +50,31 @@ class Suppressions:
     def __init__(self, store: Store, settings: GatewaySettings) -> None:
         self.store = store
         self.settings = settings
+        # Decided once: without the queue extra no list is ever kept. An SQLite file not made yet is looked for
+        # at each message until it is (by this process, the CLI or another gateway sharing it), with one stat:
+        # building a Path per message cost more than the look itself.
+        self._never = not store.available
+        self._file = store.path
 
     def __repr__(self) -> str:
         return f"<Suppressions {self.store.describe()}>"
 
     def suppressed(self, addresses: tuple[str, ...] | list[str]) -> set[str]:
-        path = self.store.path
-        if path is not None and not self.store.opened and not Path(path).exists():
-            # No SQLite file yet, so no one on the list: direct delivery keeps creating none until it needs one.
+        if self._never or (self._file is not None and not self.store.opened and not os.path.exists(self._file)):
+            # No SQLite file yet (or no queue extra to keep one), so no one on the list: direct delivery keeps
+            # creating none until it needs one.
             return set()
+        from mail_gateway.store import suppressions
+
         now = self.store.clock()
         return self.store.read(lambda conn: suppressions.suppressed(conn, addresses, now=now))
 
     def learn(self, outcome: Outcome, message_id: str | None) -> None:
         bounced = hard_bounces(outcome)
-        if not bounced:
+        if not bounced or not self.store.available:  # without the queue extra no list is kept
             return
+        from mail_gateway.store import suppressions
+
         now = self.store.clock()
         expires_at = automatic_expiry(self.settings, now)
 
@@ -85,6 +94,9 @@ class Suppressions:
 def unsubscribe(conn: Connection, recipient: str, webhook_url: str | None, *, via: str) -> None:
     """Suppress ``recipient`` at their own request (reason ``unsubscribe``) and tell the webhook, once: a second
     request (a second press, a client's retry, the mailto after the one-click) changes nothing."""
+    from mail_gateway.store import suppressions
+    from mail_gateway.suppression.events import record_event
+
     entry = suppressions.get(conn, recipient)
     if entry is not None and entry.reason == "unsubscribe":
         return

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,17 +24,18 @@ from mail_gateway.errors import (
     TemplateConflictError,
     TemplateError,
 )
+from mail_gateway.extras import require
 from mail_gateway.mail.fields import HeaderValue, Text
 from mail_gateway.mail.request import MessageRequest
 from mail_gateway.settings.templates import TemplateSettings
 from mail_gateway.settings.wording import must_be
-from mail_gateway.store import templates
 from mail_gateway.store.database import Store
-from mail_gateway.store.templates import StoredTemplate
-from mail_gateway.store.webhooks import iso
 from mail_gateway.templating.files import read_folder
 from mail_gateway.templating.models import TemplateParts
 from mail_gateway.templating.render import PARTS, CompiledTemplate, Limits, Rendered, compile_template, render_template
+
+if TYPE_CHECKING:
+    from mail_gateway.store.templates import StoredTemplate
 
 HEADER = "X-Template"
 MAX_COMPILED = 1000  # stored templates kept compiled; past it the cache starts again
@@ -55,6 +57,8 @@ class TemplateLibrary:
         self.store = store
         self.limits = Limits(settings.gateway_template_max_output, settings.gateway_template_max_steps)
         directory = settings.gateway_templates_dir
+        if directory is not None:  # rendering HTML inlines its CSS and makes its text part (the templates extra)
+            require("templates", "GATEWAY_TEMPLATES_DIR", variable="GATEWAY_TEMPLATES_DIR")
         self.files = read_folder(directory) if directory is not None else {}
         # Each stored template used: when the store was last asked for it, and what it said then.
         self._compiled: dict[str, tuple[float, StoredTemplate, CompiledTemplate]] = {}
@@ -70,7 +74,10 @@ class TemplateLibrary:
         kept = self._compiled.get(name)
         if kept is not None and now - kept[0] < FRESH_SECONDS:
             return kept[2]
-        stored = self.store.read(lambda conn: templates.get(conn, name))
+        if not self.store.available:
+            raise NoSuchTemplateError(f"no template is named {name!r}; without the queue extra there is no store "
+                                      "of templates: add it as a file of GATEWAY_TEMPLATES_DIR")
+        stored = self.store.read(lambda conn: _rows().get(conn, name))
         if stored is None:
             raise NoSuchTemplateError(f"no template is named {name!r}; create it with POST /v1/templates, or as "
                                       "files of GATEWAY_TEMPLATES_DIR")
@@ -128,7 +135,7 @@ class TemplateLibrary:
     def create(self, name: str, parts: TemplateParts) -> StoredTemplate:
         self._writable(name, parts)
         now = time.time()
-        made = self.store.write(lambda conn: templates.create(conn, name, **parts.model_dump(), now=now))
+        made = self.store.write(lambda conn: _rows().create(conn, name, **parts.model_dump(), now=now))
         self._forget(name)
         if made is None:
             raise TemplateConflictError(f"a template is already named {name!r}; replace it with PUT "
@@ -138,7 +145,7 @@ class TemplateLibrary:
     def replace(self, name: str, parts: TemplateParts) -> StoredTemplate:
         self._writable(name, parts)
         now = time.time()
-        changed = self.store.write(lambda conn: templates.replace(conn, name, **parts.model_dump(), now=now))
+        changed = self.store.write(lambda conn: _rows().replace(conn, name, **parts.model_dump(), now=now))
         self._forget(name)
         if changed is None:
             raise NoSuchTemplateError(f"no template is named {name!r}; create it with POST /v1/templates")
@@ -146,7 +153,7 @@ class TemplateLibrary:
 
     def delete(self, name: str) -> None:
         self._writable(name)
-        deleted = self.store.write(lambda conn: templates.delete(conn, name))
+        deleted = self.store.write(lambda conn: _rows().delete(conn, name))
         self._forget(name)
         if not deleted:
             raise NoSuchTemplateError(f"no template is named {name!r}")
@@ -156,14 +163,21 @@ class TemplateLibrary:
         if name in self.files:
             compiled = self.files[name]
             return {**_summary(compiled), "created_at": None, **_file_sources(compiled)}
-        stored = self.store.read(lambda conn: templates.get(conn, name))
+        stored = self.store.read(lambda conn: _rows().get(conn, name))
         if stored is None:
             raise NoSuchTemplateError(f"no template is named {name!r}")
         return stored_view(stored, detail=True)
 
     def listing(self) -> list[dict[str, Any]]:
-        stored = {t.name: stored_view(t) for t in self.store.read(templates.list_all) if t.name not in self.files}
+        stored = {t.name: stored_view(t) for t in self.store.read(_rows().list_all) if t.name not in self.files}
         return sorted([*stored.values(), *map(_summary, self.files.values())], key=lambda t: t["name"])
+
+
+def _rows() -> ModuleType:
+    """The store's table of templates (SQLAlchemy: the queue extra), loaded when a stored template is first used."""
+    from mail_gateway.store import templates
+
+    return templates
 
 
 def _sources(stored: StoredTemplate) -> dict[str, str | None]:
@@ -179,6 +193,8 @@ def _file_sources(compiled: CompiledTemplate) -> dict[str, str | None]:
 
 
 def stored_view(stored: StoredTemplate, *, detail: bool = False) -> dict[str, Any]:
+    from mail_gateway.store.webhooks import iso
+
     view: dict[str, Any] = {"name": stored.name, "version": stored.version, "source": "store",
                             "label": f"version={stored.version}", "updated_at": iso(stored.updated_at)}
     if detail:

@@ -17,7 +17,7 @@ from jinja2 import Template, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.sandbox import SecurityError
 
 from mail_gateway.errors import TemplateError
-from mail_gateway.templating.html import html_to_text, inline_css
+from mail_gateway.extras import needs_extra
 from mail_gateway.templating.limits import budget
 from mail_gateway.templating.sandbox import HTML, PLAIN
 
@@ -139,13 +139,22 @@ def render_template(compiled: CompiledTemplate, variables: Mapping[str, Any], li
             except Exception as exc:  # a template is the client's code: whatever it raises is its error
                 raise _failure(exc, compiled, part) from None
     html, text = out.get("html"), out.get("text")
-    if text is None and html is not None:
+    if html is not None:
+        html, text = _finish_html(html, text, compiled)
+    return Rendered(out.get("subject", "").strip(), text, html, compiled.name, compiled.version, compiled.label)
+
+
+def _finish_html(html: str, text: str | None, compiled: CompiledTemplate) -> tuple[str, str | None]:
+    """The HTML part with its CSS inlined, and the text part made from it when the template has none."""
+    # css-inline and lxml (the templates extra) are loaded with the first HTML part rendered.
+    with needs_extra("rendering a template's HTML part"):
+        from mail_gateway.templating.html import html_to_text, inline_css
+    if text is None:
         text = html_to_text(html)  # before its CSS is inlined: the same text from half the markup
     try:
-        html = inline_css(html) if html is not None else None
+        return inline_css(html), text
     except TemplateError as exc:
         raise located(exc, compiled.name, "html") from None
-    return Rendered(out.get("subject", "").strip(), text, html, compiled.name, compiled.version, compiled.label)
 
 
 def reason(exc: TemplateError) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from collections.abc import Iterator
 from typing import overload
 
@@ -14,6 +15,7 @@ from mail_gateway.assembly import build_sender
 from mail_gateway.backends.memory import MemoryBackend
 from mail_gateway.mail.addresses import header_addresses
 from mail_gateway.mail.reader import MessageReader
+from mail_gateway.outbox import links, search
 from mail_gateway.runtime import RUNTIME_KEY, Runtime
 
 
@@ -31,6 +33,18 @@ class SentMessage(MessageReader):
 
     def __repr__(self) -> str:
         return f"<SentMessage {self.describe()}>"
+
+    @property
+    def links(self) -> list[dict[str, str]]:
+        """Every link: ``{"url", "text", "kind"}`` for each href and src of the HTML, then the text's web
+        addresses (as the outbox API lists them)."""
+        return links.links(self)
+
+    @property
+    def codes(self) -> list[str]:
+        """The one-time codes written near a word such as code, OTP or verification (as the outbox API finds
+        them)."""
+        return links.codes(self)
 
 
 def _specs(addresses: list[str]) -> set[str]:
@@ -75,6 +89,32 @@ class CapturedMail:
 
     def clear(self) -> None:
         self.backend.clear()
+
+    def wait(self, query: str = "", timeout: float = 10.0) -> SentMessage:
+        """The newest message matching ``query`` (the outbox's search language, e.g. ``to:ann@example.com
+        subject:welcome``), waiting up to ``timeout`` seconds for one sent by another thread; woken by each
+        message kept, never polling. A query the language cannot read raises ``ValueError``."""
+        terms = search.parse(query)
+        keeping, deadline = self.backend.keeping, time.monotonic() + timeout
+        while True:
+            sequence = keeping.sequence()
+            for message_id in self.backend.kept_ids():
+                found = self.backend.search_index(message_id)
+                kept = self.backend.get_kept(message_id)
+                if found is not None and kept is not None and search.matches(terms, found, keeping.is_read(found.id)):
+                    return SentMessage(kept.data, kept.recipients)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no message matching {query!r} was sent within {timeout} s.\n{self._listing()}")
+            keeping.changes_after(sequence, remaining)
+
+    @staticmethod
+    def links(message: SentMessage) -> list[dict[str, str]]:
+        return message.links
+
+    @staticmethod
+    def codes(message: SentMessage) -> list[str]:
+        return message.codes
 
     def capture(self, app: Flask) -> None:
         """Send ``app``'s mail to this outbox for the rest of the test. Every app's mail already comes here

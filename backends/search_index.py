@@ -1,0 +1,115 @@
+"""What the outbox search compares, per kept message: its fields folded once, its size, date, tags and whether it
+has attachments.
+
+Made from a light parse (the standard library's ``compat32`` policy, about ten times cheaper than the full one the
+reader uses), because a search looks at every kept message while a list shows a page of them: a first search over
+10,000 messages parses each once this way, and only the page it shows is read in full (``KeptSummary``).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import html
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import parsedate_to_datetime
+
+# A longer body is searched in its first this many characters.
+SEARCHED_TEXT_CHARS = 64 * 1024
+_INVISIBLE = re.compile(r"<(style|script|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+
+
+def fold(text: str) -> str:
+    """What a search compares: compatibility forms joined (NFKC) and case folded, for any script."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def fold_accents(text: str) -> str:
+    """``fold`` with the accents taken off too, so a term typed without them finds the accented word."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return fold("".join(char for char in decomposed if not unicodedata.combining(char)))
+
+
+def collapsed(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def html_text(markup: str) -> str:
+    """The words of an HTML part as a reader sees them, whitespace collapsed."""
+    return collapsed(html.unescape(_TAG.sub(" ", _INVISIBLE.sub(" ", markup))))
+
+
+@dataclass(frozen=True, slots=True)
+class KeptIndex:
+    id: str
+    size: int
+    attachment_count: int
+    timestamp: float | None  # the Date, in seconds since the epoch
+    tags: tuple[str, ...]
+    index: Mapping[str, tuple[str, str]]  # each searchable field: (fold, fold_accents)
+
+
+def _header(parsed: Message, name: str) -> str:
+    value = parsed.get(name)
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except (LookupError, UnicodeError, ValueError):  # an unknown charset or a broken encoded-word: as written
+        return str(value)
+
+
+def _decoded(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    try:
+        return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
+
+
+def _bodies(parsed: Message) -> tuple[str, int]:
+    """The text a reader sees (the first text part, else the first HTML part's words) and how many other parts
+    the message has (its attachments)."""
+    text = markup = None
+    others = 0
+    for part in parsed.walk():
+        if part.is_multipart():
+            continue
+        kind, attached = part.get_content_type(), part.get_content_disposition() == "attachment"
+        if kind == "text/plain" and text is None and not attached:
+            text = _decoded(part)
+        elif kind == "text/html" and markup is None and not attached:
+            markup = _decoded(part)
+        else:
+            others += 1
+    return collapsed(text) if text is not None else html_text(markup or ""), others
+
+
+def index_message(message_id: str, data: bytes, recipients: tuple[str, ...] = ()) -> KeptIndex:
+    parsed = email.message_from_bytes(data, policy=email.policy.compat32)
+    text, attachments = _bodies(parsed)
+    tags = tuple(tag.strip() for tag in _header(parsed, "X-Tags").split(",") if tag.strip())
+    try:
+        date = parsedate_to_datetime(_header(parsed, "Date"))
+        timestamp = (date if date.tzinfo is not None else date.replace(tzinfo=UTC)).timestamp()
+    except (TypeError, ValueError, IndexError):
+        timestamp = None
+    fields = {"from": _header(parsed, "From"), "to": " ".join([_header(parsed, "To"), *recipients]),
+              "cc": _header(parsed, "Cc"), "subject": _header(parsed, "Subject"),
+              "message-id": _header(parsed, "Message-ID"), "tag": "\n".join(tags),
+              "text": text[:SEARCHED_TEXT_CHARS]}
+    folded = {name: (fold(value), fold_accents(value)) for name, value in fields.items()}
+    # A free word looks in these at once: one comparison per message (a line break keeps fields apart).
+    words = [folded[name] for name in ("subject", "from", "to", "cc", "text")]
+    folded["words"] = ("\n".join(w[0] for w in words), "\n".join(w[1] for w in words))
+    return KeptIndex(message_id, len(data), attachments, timestamp, tags, folded)

@@ -1,0 +1,188 @@
+"""What a message's HTML uses, named as caniemail.com names features (``html-img``, ``css-display-flex``,
+``css-at-media``): its elements and attributes (parsed with lxml), the CSS properties, values, at-rules and
+pseudo-classes of its inline styles and ``<style>`` blocks (parsed with tinycss2, so comments, strings and nested
+blocks are read as a browser reads them), and its images' formats.
+
+Only names are produced here; ``compat`` keeps those the dataset knows and looks up their support.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Literal
+
+import lxml.html
+import tinycss2
+from lxml import etree
+
+Kind = Literal["element", "css", "attribute"]
+
+HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+LISTS = {"ul", "ol", "li", "dl", "dt", "dd"}
+SEMANTICS = {"article", "aside", "details", "figcaption", "figure", "footer", "header", "main", "mark", "nav",
+             "section", "summary", "time"}
+ATTRIBUTES = {"align", "background", "cellpadding", "cellspacing", "dir", "height", "width", "hidden", "lang",
+              "srcset", "target", "valign", "role", "required", "popover", "aria-describedby", "aria-hidden",
+              "aria-label", "aria-labelledby", "aria-live"}
+# Properties the dataset covers under their shorthand's page (margin-top: css-margin).
+SIDES = re.compile(r"^(margin|padding|border)-(top|right|bottom|left)(-.*)?$")
+RADIUS = re.compile(r"^border-(top|bottom|start|end)-(left|right|start|end)-radius$")
+POSITIONS = {"left", "right", "top", "bottom"}
+FUNCTIONS = {"linear-gradient": "css-linear-gradient", "radial-gradient": "css-radial-gradient",
+             "conic-gradient": "css-conic-gradient", "rgb": "css-rgb", "rgba": "css-rgba", "calc": "css-unit-calc",
+             "var": "css-variables", "clamp": "css-function-clamp", "min": "css-function-min",
+             "max": "css-function-max", "light-dark": "css-function-light-dark", "lch": "css-modern-color",
+             "oklch": "css-modern-color", "lab": "css-modern-color", "oklab": "css-modern-color"}
+UNITS = {"px", "em", "rem", "ex", "ch", "vh", "vw", "vmin", "vmax", "cm", "mm", "in", "pt", "pc"}
+IMAGE_FORMATS = {"jpg": "jpg", "jpeg": "jpg", "png": "png", "gif": "gif", "webp": "webp", "svg": "svg",
+                 "avif": "avif", "bmp": "bmp", "ico": "ico", "tif": "tiff", "tiff": "tiff", "heic": "heif",
+                 "heif": "heif", "apng": "apng"}
+IMPLIED = {"html", "head", "body"}
+MEDIA_FEATURES = ("prefers-color-scheme", "prefers-reduced-motion", "orientation", "hover", "device-pixel-ratio")
+
+
+def element_features(tag: str, attributes: dict[str, str]) -> Iterable[tuple[str, Kind]]:
+    if tag in HEADINGS:
+        yield "html-h1-h6", "element"
+    elif tag in LISTS:
+        yield "html-lists", "element"
+    elif tag in SEMANTICS:
+        yield "html-semantics", "element"
+    elif tag == "input":
+        yield f"html-input-{attributes.get('type', 'text').lower()}", "element"
+    elif tag == "button":
+        yield f"html-button-{attributes.get('type', 'submit').lower()}", "element"
+    elif tag in ("s", "strike"):
+        yield "html-strike", "element"
+    elif tag == "map":
+        yield "html-image-maps", "element"
+    elif tag == "meta" and attributes.get("name", "").lower() == "color-scheme":
+        yield "html-meta-color-scheme", "element"
+    else:
+        yield f"html-{tag}", "element"
+
+
+def attribute_features(tag: str, attributes: dict[str, str]) -> Iterable[tuple[str, Kind]]:
+    for name in attributes:
+        if name in ATTRIBUTES:
+            yield f"html-{name}", "attribute"
+        elif name == "loading":
+            yield "html-loading-attribute", "attribute"
+    href = attributes.get("href", "").strip().lower()
+    if tag == "a" and href.startswith("#"):
+        yield "html-anchor-links", "attribute"
+    elif tag == "a" and href.startswith("mailto:"):
+        yield "html-mailto-links", "attribute"
+    if tag == "img":
+        yield from image_features(attributes.get("src", ""))
+
+
+def image_features(src: str) -> Iterable[tuple[str, Kind]]:
+    src = src.strip().lower()
+    if src.startswith("data:"):
+        yield "image-base64", "attribute"
+        found = re.match(r"data:image/([a-z+.-]+)", src)
+        extension = found.group(1).split("+")[0] if found else ""
+    else:
+        extension = src.split("?")[0].split("#")[0].rsplit(".", 1)[-1] if "." in src else ""
+    if extension in IMAGE_FORMATS:
+        yield f"image-{IMAGE_FORMATS[extension]}", "attribute"
+
+
+def property_features(name: str) -> Iterable[str]:
+    sides = SIDES.match(name)
+    if sides:
+        yield f"css-{sides.group(1)}"
+    elif RADIUS.match(name):
+        yield "css-border-radius"
+    elif name in POSITIONS:
+        yield "css-left-right-top-bottom"
+    elif name.startswith("--"):
+        yield "css-variables"
+    else:
+        yield f"css-{name}"
+
+
+def value_features(name: str, tokens: Iterable[tinycss2.ast.Node]) -> Iterable[str]:
+    for token in tokens:
+        if token.type == "function":
+            if token.lower_name in FUNCTIONS:
+                yield FUNCTIONS[token.lower_name]
+            yield from value_features(name, token.arguments)
+        elif token.type == "dimension" and token.lower_unit in UNITS:
+            yield f"css-unit-{token.lower_unit}"
+        elif token.type == "percentage":
+            yield "css-unit-percent"
+        elif token.type == "ident" and name == "display" and token.lower_value in ("flex", "grid", "none"):
+            yield f"css-display-{token.lower_value}"
+        elif token.type == "ident" and token.lower_value == "initial":
+            yield "css-unit-initial"
+
+
+def declaration_features(declarations: Iterable[tinycss2.ast.Node]) -> Iterable[str]:
+    for node in declarations:
+        if node.type == "declaration":
+            yield from property_features(node.lower_name)
+            yield from value_features(node.lower_name, node.value)
+            if node.important:
+                yield "css-important"
+
+
+def selector_features(prelude: Iterable[tinycss2.ast.Node]) -> Iterable[str]:
+    tokens = list(prelude)
+    for previous, token in zip([None, *tokens], tokens, strict=False):
+        if token.type in ("ident", "function") and previous is not None and previous == ":":
+            colons = "element" if _double_colon(tokens, previous) else "class"
+            name = token.lower_value if token.type == "ident" else token.lower_name
+            yield f"css-pseudo-{colons}-{name}"
+        elif token.type == "[] block":
+            yield "css-selector-attribute"
+
+
+def _double_colon(tokens: list[tinycss2.ast.Node], colon: tinycss2.ast.Node) -> bool:
+    index = next(i for i, token in enumerate(tokens) if token is colon)
+    return index > 0 and tokens[index - 1] == ":"
+
+
+def stylesheet_features(nodes: Iterable[tinycss2.ast.Node]) -> Iterable[str]:
+    for node in nodes:
+        if node.type == "qualified-rule":
+            yield from selector_features(node.prelude)
+            yield from declaration_features(tinycss2.parse_blocks_contents(node.content, skip_comments=True))
+        elif node.type == "at-rule":
+            yield f"css-at-{node.lower_at_keyword}"
+            prelude = tinycss2.serialize(node.prelude).lower()
+            yield from (f"css-at-media-{feature}" for feature in MEDIA_FEATURES if feature in prelude)
+            if node.content is not None and node.lower_at_keyword in ("media", "supports"):
+                yield from stylesheet_features(tinycss2.parse_rule_list(node.content, skip_comments=True,
+                                                                        skip_whitespace=True))
+            elif node.content is not None:
+                yield from declaration_features(tinycss2.parse_blocks_contents(node.content, skip_comments=True))
+
+
+def used_features(html: str) -> dict[str, Kind]:
+    """Every feature name the HTML uses, with its kind; empty for HTML that cannot be parsed at all."""
+    try:
+        root = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return {}
+    found: dict[str, Kind] = {"html-doctype": "element"} if html.lstrip()[:9].lower() == "<!doctype" else {}
+    for node in root.iter():
+        if isinstance(node, etree._Comment):
+            found["html-comments"] = "element"
+            continue
+        if not isinstance(node.tag, str):
+            continue
+        tag, attributes = node.tag.lower(), {k.lower(): v for k, v in node.attrib.items()}
+        if tag in IMPLIED and not re.search(rf"<{tag}[\s>/]", html, re.IGNORECASE):
+            continue  # added by the parser around a fragment, not used by the message
+        found.update(dict(element_features(tag, attributes)))
+        found.update(dict(attribute_features(tag, attributes)))
+        if "style" in attributes:
+            found.update(dict.fromkeys(declaration_features(tinycss2.parse_blocks_contents(
+                attributes["style"], skip_comments=True)), "css"))
+        if tag == "style" and node.text:
+            found.update(dict.fromkeys(stylesheet_features(tinycss2.parse_stylesheet(
+                node.text, skip_comments=True, skip_whitespace=True)), "css"))
+    return found

@@ -1,0 +1,110 @@
+"""What a test follows in a kept message: its links (every ``href`` and ``src`` of its HTML, and the web addresses
+of its text), its one-time codes, and whether its HTML would load remote content.
+
+A one-time code is a number of 4 to 8 digits, or a token of 6 to 8 letters and digits holding at least one
+digit, written within 40 characters of a word such as code, OTP, verification, passcode, PIN or token on the same
+line of the subject or the text (the HTML's text where there is no text part).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+from mail_gateway.backends.kept import visible_text
+from mail_gateway.mail.reader import MessageReader
+
+SOURCES = {"img", "source", "script", "iframe", "video", "audio", "embed", "input", "track", "frame"}
+REFERENCES = {"a", "area", "link"}
+WINDOW = 40
+_KEYWORD = re.compile(r"\b(?:code|codes|otp|verification|verify|passcode|pin|token|one[- ]time|password)\b",
+                      re.IGNORECASE)
+_CANDIDATE = re.compile(r"\b(?:[0-9]{4,8}|(?=[A-Za-z0-9]*[0-9])[A-Za-z0-9]{6,8})\b")
+_TEXT_URL = re.compile(r"https?://[^\s<>\"'()\[\]]+", re.IGNORECASE)
+_REMOTE = re.compile(r"""url\(\s*['"]?\s*https?:|@import\s+['"]?https?:""", re.IGNORECASE)
+_REMOTE_ATTRIBUTES = {"src", "background", "poster", "srcset"}
+
+
+@dataclass
+class Link:
+    url: str
+    text: str
+    kind: str  # "href" | "src"
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[Link] = []
+        self.remote = False
+        self._open: Link | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag in REFERENCES and values.get("href", "").strip():
+            link = Link(values["href"].strip(), "", "href")
+            self.links.append(link)
+            self._open = link if tag == "a" else None
+            self.remote |= tag == "link" and _is_remote(link.url)
+        elif tag in SOURCES and values.get("src", "").strip():
+            self.links.append(Link(values["src"].strip(), values.get("alt", "").strip(), "src"))
+        self.remote |= any(_is_remote(values.get(name, "")) for name in _REMOTE_ATTRIBUTES)
+        self.remote |= bool(_REMOTE.search(values.get("style", "")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._open is not None:
+            self._open.text = " ".join(self._open.text.split())
+            self._open = None
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._open.text += data
+        elif self.lasttag == "style":
+            self.remote |= bool(_REMOTE.search(data))
+
+
+def _is_remote(url: str) -> bool:
+    return bool(re.match(r"\s*(?:https?:)?//", url, re.IGNORECASE))
+
+
+def html_links(html: str) -> tuple[list[Link], bool]:
+    """The links of ``html`` in document order, and whether it references remote images, styles or fonts."""
+    parser = _LinkParser()
+    parser.feed(html)
+    parser.close()
+    return parser.links, parser.remote
+
+
+def links(reader: MessageReader) -> list[dict[str, str]]:
+    """Every link of the message: its HTML's, then its text's web addresses the HTML does not have."""
+    found = html_links(reader.html)[0] if reader.html is not None else []
+    seen = {link.url for link in found}
+    for url in _TEXT_URL.findall(reader.text or ""):
+        url = url.rstrip(".,;:!?")
+        if url not in seen:
+            seen.add(url)
+            found.append(Link(url, "", "href"))
+    return [{"url": link.url, "text": link.text, "kind": link.kind} for link in found]
+
+
+def remote_content(reader: MessageReader) -> bool:
+    return reader.html is not None and html_links(reader.html)[1]
+
+
+def codes(reader: MessageReader) -> list[str]:
+    """The one-time codes of the message (the rule is in this module's docstring), in the order written."""
+    found: list[str] = []
+    for line in [reader.subject, *visible_lines(reader)]:
+        for keyword in _KEYWORD.finditer(line):
+            around = line[max(keyword.start() - WINDOW, 0):keyword.end() + WINDOW]
+            for candidate in _CANDIDATE.findall(around):
+                if candidate not in found:
+                    found.append(candidate)
+    return found
+
+
+def visible_lines(reader: MessageReader) -> list[str]:
+    if reader.text is not None:
+        return reader.text.splitlines()
+    return [visible_text(reader)]

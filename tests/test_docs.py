@@ -1,0 +1,105 @@
+"""The documentation stays true to the code: the generated references cover every setting and every route, the
+pages that messages and the README point at exist, and the README stays a short entry page."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from flask import Flask
+
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.extension import MailGateway
+from mail_gateway.settings import GatewaySettings
+
+ROOT = Path(__file__).resolve().parent.parent
+HOOKS = ROOT / "docs" / "hooks"
+LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)\s]*)?\)")
+
+
+def hook(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"docs_hook_{name}", HOOKS / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_configuration_reference_lists_every_setting_with_its_type_and_default() -> None:
+    reference = hook("settings_reference").render("<!-- settings-reference -->")
+    for name, field in GatewaySettings.model_fields.items():
+        [row] = [line for line in reference.splitlines() if line.startswith(f"| `{name.upper()}` |")]
+        assert row.count(" | ") >= 3 and "Accepted:" in row or not field.description, row
+    assert "| `MAIL_PORT` | integer | `25` |" in reference
+    assert "| `GATEWAY_QUEUE_LIFETIME` | number | `432000` (5 days) |" in reference
+    assert "| `GATEWAY_STORE_URL` | secret string | `sqlite:///.mail-gateway.sqlite3` |" in reference
+
+
+def test_a_settings_table_naming_no_setting_fails_the_build() -> None:
+    from mkdocs.exceptions import PluginError
+
+    with pytest.raises(PluginError, match="MAIL_SEVRER"):
+        hook("settings_reference").render("<!-- settings: MAIL_SERVER MAIL_SEVRER -->")
+
+
+def test_the_api_reference_lists_every_route_the_app_serves() -> None:
+    openapi = hook("openapi_reference")
+    document = openapi.openapi_document()
+    reference = openapi.reference(document)
+    for path, item in document["paths"].items():
+        for method in item:
+            assert f"### `{method.upper()} {path}`" in reference
+    for name in document["components"]["schemas"]:
+        assert f"{{#schema-{name.lower()}}}" in reference
+
+
+def test_a_misspelt_app_config_key_points_at_the_configuration_reference() -> None:
+    app = Flask(__name__)
+    app.config["MAIL_SEVRER"] = "smtp.example.com"
+    with pytest.raises(ConfigurationError) as refused:
+        MailGateway(app)
+    named = re.findall(r"docs/[\w./-]+\.md", str(refused.value))
+    assert named, str(refused.value)
+    assert all((ROOT / page).is_file() for page in named), named
+
+
+@pytest.mark.parametrize("name", ["README.md", "CONTRIBUTING.md", "CHANGELOG.md"])
+def test_the_relative_links_of_the_top_level_pages_lead_somewhere(name: str) -> None:
+    text = (ROOT / name).read_text(encoding="utf-8")
+    targets = [target for target in LINK.findall(text) if not re.match(r"^[a-z][a-z0-9+.-]*:", target)]
+    missing = [target for target in targets if not (ROOT / target).exists()
+               and target != "docs/images/inbox/list.png"]  # written by the inbox's browser tests
+    assert missing == []
+
+
+def test_the_readme_is_a_short_entry_page_pointing_at_the_docs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 150
+    linked = set(LINK.findall(readme))
+    for page in ("docs/getting-started.md", "docs/install.md", "docs/configuration.md", "docs/http-api.md",
+                 "docs/migrating.md", "docs/inbox.md"):
+        assert page in linked, page
+    assert "pip install mail-gateway" in readme and "docs/images/inbox/list.png" in readme
+
+
+def test_a_link_leaving_the_docs_is_shown_as_its_path_and_a_missing_one_fails_the_build() -> None:
+    from mkdocs.exceptions import PluginError
+
+    repository = hook("repository")
+    page = type("Page", (), {"file": type("File", (), {"src_uri": "scaling.md"})()})()
+    config = {"docs_dir": str(ROOT / "docs")}
+    shown = repository.on_page_markdown("See [the results](../benchmarks/RESULTS.md).", page=page, config=config)
+    assert shown == "See the results (`benchmarks/RESULTS.md`)."
+    with pytest.raises(PluginError, match="NOPE.md"):
+        repository.on_page_markdown("See [gone](../benchmarks/NOPE.md).", page=page, config=config)
+
+
+def test_an_included_file_keeps_its_links_working_from_the_page() -> None:
+    repository = hook("repository")
+    page = type("Page", (), {"file": type("File", (), {"src_uri": "contributing.md"})()})()
+    text = repository.on_page_markdown("<!-- include: ../CONTRIBUTING.md -->", page=page,
+                                       config={"docs_dir": str(ROOT / "docs")})
+    assert text.startswith("# Contributing") and "<!-- include" not in text

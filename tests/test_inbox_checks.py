@@ -1,0 +1,170 @@
+"""A kept message's checks: HTML compatibility from caniemail.com's shipped dataset, size against Gmail's clipping,
+warnings, and the link check against loopback HTTP servers the tests start."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from mail_gateway import create_app
+from mail_gateway.outbox.checks import compat, links
+
+HTML = """<!doctype html><html><head><style>
+  .box { display: flex; border-radius: 4px } /* display:grid in a comment is not used */
+  @media (prefers-color-scheme: dark) { .box { background-color: #000 } }
+  a:hover { color: red }
+</style></head><body>
+<div class="box" style="margin-top: 2rem; background-image: linear-gradient(red, blue)">
+<img src="https://cdn.example.com/logo.webp"><img src="cid:photo" alt="">
+<a href="https://example.com/welcome?x=1">Welcome</a> <a href="mailto:help@example.com">help</a>
+</div></body></html>"""
+
+
+@pytest.fixture
+def client(make_settings):
+    return create_app(make_settings(mail_backend="memory")).test_client()
+
+
+def kept(client, **fields) -> str:
+    body = {"from": "App <app@example.com>", "to": ["friend@example.com"], "subject": "Hello", **fields}
+    assert client.post("/v1/messages", json=body).status_code == 202
+    return client.get("/v1/outbox").json["messages"][0]["id"]
+
+
+def test_the_report_names_unsupported_features_per_client_family_from_the_dataset(client) -> None:
+    checks = client.get(f"/v1/outbox/{kept(client, html=HTML)}/checks").json
+    report = checks["html_compatibility"]
+    assert report["dataset"]["name"] == "Can I email" and report["dataset"]["licence"] == "MIT"
+    issues = {issue["slug"]: issue for issue in report["issues"]}
+    flex = issues["css-display-flex"]
+    assert flex["feature"] == "display:flex" and flex["kind"] == "css" and "Gmail" in flex["partial_in"]
+    assert "css-display-grid" not in issues  # a comment uses nothing
+    assert {"css-at-media-prefers-color-scheme", "css-pseudo-class-hover", "css-linear-gradient",
+            "image-webp"} <= set(issues)
+    assert issues["image-webp"]["kind"] == "attribute" and "Outlook" in issues["image-webp"]["partial_in"]
+    assert 0 < checks["score"] < 100
+
+
+def test_the_score_is_100_without_html_and_lower_the_less_is_supported(client) -> None:
+    plain = client.get(f"/v1/outbox/{kept(client, text='Hi')}/checks").json
+    assert plain["score"] == 100 and plain["html_compatibility"]["issues"] == []
+    simple = client.get(f"/v1/outbox/{kept(client, html='<p>Hi</p>', text='Hi')}/checks").json["score"]
+    risky = client.get(f"/v1/outbox/{kept(client, html=HTML, text='Hi')}/checks").json["score"]
+    assert risky < simple <= 100
+
+
+def test_the_dataset_ships_with_its_licence_beside_it() -> None:
+    folder = Path(compat.DATA).parent
+    assert "MIT License" in (folder / "LICENSE").read_text() and "caniemail" in (folder / "LICENSE").read_text()
+    data = json.loads(compat.DATA.read_text())
+    assert len(data["features"]) > 250 and data["families"]["gmail"] == "Gmail"
+
+
+def test_size_against_gmails_clipping(client) -> None:
+    small = client.get(f"/v1/outbox/{kept(client, html='<p>small</p>', text='small')}/checks").json
+    assert small["size"]["clipped"] is False and small["size"]["gmail_clip_bytes"] == 102400
+    big_html = "<p>" + "é" * 52_000 + "</p>"  # 104,007 bytes in UTF-8, though 52,007 characters
+    big = client.get(f"/v1/outbox/{kept(client, html=big_html, text='big')}/checks").json
+    assert big["size"]["html_bytes"] == 104_007 and big["size"]["clipped"] is True
+    assert big["size"]["message_bytes"] > big["size"]["html_bytes"] / 2
+    assert "gmail-clipped" in [w["code"] for w in big["warnings"]]
+
+
+def test_warnings_for_missing_alt_text_part_and_list_unsubscribe_of_bulk_mail(client) -> None:
+    codes = [w["code"] for w in client.get(f"/v1/outbox/{kept(client, html=HTML, tags=['marketing'])}/checks")
+             .json["warnings"]]
+    assert codes == ["img-missing-alt", "no-text-part", "no-list-unsubscribe"]
+    fine = kept(client, html='<img src="cid:x" alt="">', text="x", tags=["receipt"])
+    assert client.get(f"/v1/outbox/{fine}/checks").json["warnings"] == []
+    precedence = kept(client, text="x", headers={"Precedence": "bulk"})
+    assert [w["code"] for w in client.get(f"/v1/outbox/{precedence}/checks").json["warnings"]] == [
+        "no-list-unsubscribe"]
+
+
+def test_every_href_and_src_is_listed_once_and_text_urls_without_html(client) -> None:
+    listed = client.get(f"/v1/outbox/{kept(client, html=HTML)}/checks").json["links"]
+    assert listed == [{"url": "https://cdn.example.com/logo.webp", "kind": "src"}, {"url": "cid:photo", "kind": "src"},
+                      {"url": "https://example.com/welcome?x=1", "kind": "href"},
+                      {"url": "mailto:help@example.com", "kind": "href"}]
+    text = "Confirm at https://example.com/confirm?t=abc. Or http://example.com/help, thanks."
+    assert [link["url"] for link in client.get(f"/v1/outbox/{kept(client, text=text)}/checks").json["links"]] == [
+        "https://example.com/confirm?t=abc", "http://example.com/help"]
+
+
+class Site(BaseHTTPRequestHandler):
+    """/ok answers 200, /moved redirects twice to /ok, /loop redirects to itself, /big sends 10 MB, /stall
+    never answers; everything else is a 404."""
+
+    stalled: threading.Event
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        path = self.path.split("?")[0]
+        if path == "/stall":
+            self.stalled.wait(30)
+            return
+        redirect = {"/moved": "/moved-again", "/moved-again": "/ok", "/loop": "/loop"}.get(path)
+        status = 302 if redirect else 200 if path in ("/ok", "/big") else 404
+        body = b"x" * 10_000_000 if path == "/big" else b"hello"
+        self.send_response(status)
+        if redirect:
+            self.send_header("Location", redirect)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:  # the checker stopped reading: what the size bound is for
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def site() -> Iterator[str]:
+    stalled = threading.Event()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (Site,), {"stalled": stalled}))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    stalled.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
+
+
+def test_the_link_check_fetches_each_http_link_following_and_listing_redirects(client, site, monkeypatch) -> None:
+    monkeypatch.setattr(links, "PER_LINK_SECONDS", 3.0)  # the stalled link waits this long
+    paths = ["ok", "moved", "loop", "missing", "big", "stall"]
+    html = "".join(f'<a href="{site}/{path}">{path}</a>' for path in paths) + '<a href="mailto:x@example.com">m</a>'
+    checked = client.post(f"/v1/outbox/{kept(client, html=html, text='x')}/links/check").json["links"]
+    by_path = {link["url"].rsplit("/", 1)[-1]: link for link in checked}
+    assert [link["url"] for link in checked] == [f"{site}/{p}" for p in paths] + ["mailto:x@example.com"]
+    assert (by_path["ok"]["status"], by_path["ok"]["redirects"], by_path["ok"]["error"]) == (200, [], None)
+    assert by_path["moved"]["status"] == 200 and by_path["moved"]["redirects"] == [f"{site}/moved-again",
+                                                                                   f"{site}/ok"]
+    assert by_path["loop"]["error"] == "more than 5 redirects" and len(by_path["loop"]["redirects"]) == 6
+    assert by_path["missing"]["status"] == 404 and by_path["big"]["status"] == 200
+    assert by_path["stall"]["status"] is None and by_path["stall"]["error"]
+    mailto = by_path["mailto:x@example.com"]
+    assert mailto["status"] is None and "not fetched" in mailto["error"]
+
+
+def test_the_link_check_refuses_more_links_than_it_fetches_at_once(client, site) -> None:
+    html = "".join(f'<a href="{site}/ok?n={n}">{n}</a>' for n in range(links.MAX_LINKS + 1))
+    message = kept(client, html=html, text="x")
+    refused = client.post(f"/v1/outbox/{message}/links/check")
+    assert refused.status_code == 422 and refused.json["errors"][0]["field"] == "urls"
+    some = client.post(f"/v1/outbox/{message}/links/check", json={"urls": [f"{site}/ok?n=3"]}).json["links"]
+    assert [(link["url"], link["status"]) for link in some] == [(f"{site}/ok?n=3", 200)]
+    stranger = client.post(f"/v1/outbox/{message}/links/check", json={"urls": ["http://127.0.0.1:9/elsewhere"]})
+    assert stranger.status_code == 422 and stranger.json["errors"][0]["field"] == "urls"
+
+
+def test_checks_of_a_missing_message_are_a_404_problem(client) -> None:
+    for response in (client.get("/v1/outbox/404/checks"), client.post("/v1/outbox/404/links/check")):
+        assert response.status_code == 404 and response.json["type"].endswith(":no-such-message")
