@@ -94,6 +94,9 @@ def events() -> Response:
     if not streams.acquire(blocking=False):
         raise Problem(503, "Too many event streams", f"{MAX_STREAMS} event streams are open already; close a "
                       "page showing the outbox, or reload later.", "too-many-streams", headers={"Retry-After": "5"})
+    # A page is open and its user may search next: make the search index now, in the background (only here, so
+    # that a program listing the outbox through the API still reads just the page it asks for).
+    state.warm_search(outbox)
     sequence = outbox.keeping.sequence()
     seen = set() if view.owner is None else {i for i in outbox.kept_ids() if state.visible(outbox, view, i)}
     response = Response(_stream(outbox, view, sequence, seen), mimetype="text/event-stream",

@@ -82,9 +82,9 @@ _warming: dict[int, threading.Thread] = {}  # by id(outbox): the one indexing th
 
 
 def warm_search(outbox: KeptMail) -> threading.Thread | None:
-    """Start making every kept message's search index in the background, once a list without a query is asked
-    for (the page's first paint): the index is made lazily so that sends never pay for it, and without this the
-    first search typed would wait while thousands of messages are read. None when a thread is already at it."""
+    """Start making every kept message's search index in the background, when a page opens its event stream:
+    the index is made lazily so that sends never pay for it, and without this the first search typed into the
+    page would wait while thousands of messages are read. None when a thread is already at it."""
     with _warming_lock:
         if id(outbox) in _warming:
             return None
@@ -122,9 +122,7 @@ def matching(outbox: KeptMail, view: View, found_terms: list[search.Term], start
     ids = outbox.kept_ids()
     if view.owner is not None:
         ids = [message_id for message_id in ids if outbox.keeping.owner(message_id) == view.owner]
-    if not found_terms:
-        warm_search(outbox)
-    else:  # each message's search index, not its summary: only the page shown is read in full
+    if found_terms:  # each message's search index, not its summary: only the page shown is read in full
         _after_warming(outbox)
         state = outbox.keeping
         indexes = (outbox.search_index(message_id) for message_id in ids)
