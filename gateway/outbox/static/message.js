@@ -141,11 +141,16 @@ function attachments(message) {
   return el("section", { "aria-label": "Attachments" }, el("h3", {}, "Attachments"), list);
 }
 
+// The messages whose remote content the user allowed: the choice outlives a redraw of the message (a read mark
+// or a live update redraws it), for as long as the page is open.
+const remoteAllowed = new Set();
+
 function htmlPanel(message) {
   if (message.html === null || message.html === undefined) return el("p", { className: "placeholder" }, "No HTML part.");
   const frameUrl = (remote) => messageUrl(message.id, remote ? "/html?remote=1" : "/html");
+  const allowed = remoteAllowed.has(message.id);
   // No allow-scripts, no allow-same-origin: the message's HTML runs nothing and reaches nothing here.
-  const frame = el("iframe", { id: "html-part", sandbox: "", title: "HTML part", src: frameUrl(false),
+  const frame = el("iframe", { id: "html-part", sandbox: "", title: "HTML part", src: frameUrl(allowed),
                                className: "preview-desktop" });
   const widths = el("div", { className: "widths", role: "group", "aria-label": "Preview width" });
   for (const [name, label, size] of WIDTHS) {
@@ -159,12 +164,16 @@ function htmlPanel(message) {
   }
   const remote = message.remote_content ?? /(src|href|url)\s*[=(]\s*["']?\s*(https?:)?\/\//i.test(message.html);
   let notice = null;
-  if (remote) {
+  if (remote && allowed) {
+    notice = el("p", { className: "remote-notice", id: "remote-notice", role: "status" },
+      "Remote content allowed for this message.");
+  } else if (remote) {
     const allow = el("button", { type: "button", id: "allow-remote" }, "Allow for this message");
     notice = el("p", { className: "remote-notice", id: "remote-notice", role: "status" },
       "Remote content blocked: images and styles from other servers would tell the sender the mail was opened. ",
       allow);
     allow.addEventListener("click", () => {
+      remoteAllowed.add(message.id);
       frame.src = frameUrl(true);
       notice.replaceChildren("Remote content allowed for this message.");
     });
