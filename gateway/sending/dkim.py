@@ -115,7 +115,7 @@ class DkimSigning:
 
     def __post_init__(self) -> None:
         # Only Ed25519 keys are handed to dkimpy; RSA keys sign through OpenSSL (see _Signer).
-        self._dkimpy_keys.update((key.record_name, key.dkimpy_key()) for key in self.keys
+        self._dkimpy_keys.update((key.record_name, key.dkimpy_seed()) for key in self.keys
                                  if not isinstance(key.private, rsa.RSAPrivateKey))
 
     @classmethod

@@ -63,14 +63,12 @@ class DkimKey:
         strings = " ".join(f'"{text[i:i + 255]}"' for i in range(0, len(text), 255))
         return f"{self.record_name}. IN TXT {strings}"
 
-    def dkimpy_key(self) -> bytes:
-        """The private key in the form dkimpy's signer takes: PKCS#1 PEM, or an Ed25519 seed in base64."""
-        none = serialization.NoEncryption()
-        if isinstance(self.private, ed25519.Ed25519PrivateKey):
-            return base64.b64encode(self.private.private_bytes(serialization.Encoding.Raw,
-                                                               serialization.PrivateFormat.Raw, none))
-        return self.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                          none)
+    def dkimpy_seed(self) -> bytes:
+        """An Ed25519 key in the form dkimpy's signer takes, its seed in base64 (an RSA key never reaches dkimpy:
+        OpenSSL signs with it, see ``dkim._Signer``)."""
+        assert isinstance(self.private, ed25519.Ed25519PrivateKey)
+        return base64.b64encode(self.private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                                           serialization.NoEncryption()))
 
 
 def _refusal(source: KeySource, problem: str) -> ConfigurationError:
