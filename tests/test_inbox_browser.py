@@ -276,6 +276,35 @@ def test_keyboard_moves_opens_deletes_and_toggles(browser, served: Served, width
         assert overflows(page) == 0
 
 
+def test_a_delete_that_finishes_late_leaves_the_focus_where_the_user_moved_it(browser, served: Served) -> None:
+    """The user presses Delete, then "/" before the gateway answers: the search box keeps the keys.
+
+    The DELETE is held by the browser until after the key press, so the order is fixed rather than left to timing.
+    """
+    for n in range(2):
+        send(served.app, subject=f"Late {n}")
+    held: list[Any] = []
+    with browser_page(browser, "desktop") as page:
+        page.route(re.compile(r"/outbox/messages/\d+$"),
+                   lambda route: held.append(route) if route.request.method == "DELETE" else route.continue_())
+        page.goto(f"{served.url}/outbox")
+        rows = page.locator("#messages li")
+        expect(rows).to_have_count(2)
+        page.keyboard.press("j")
+        page.keyboard.press("Enter")
+        expect(page.locator("#detail-subject")).to_have_text("Late 1")
+        with page.expect_request(lambda request: request.method == "DELETE"):
+            page.keyboard.press("Delete")
+        page.keyboard.press("/")
+        expect(page.locator("#search")).to_be_focused()
+        while not held:  # the route handler runs when Playwright next reads its events
+            page.wait_for_timeout(20)
+        held[0].continue_()
+        expect(page.locator("#messages .subject")).to_have_text(["Late 0"])
+        expect(rows.nth(0)).to_have_class(re.compile(r"\bcurrent\b"))
+        expect(page.locator("#search")).to_be_focused()
+
+
 @pytest.mark.parametrize("width", list(WIDTHS))
 def test_search_as_you_type_with_mailpits_syntax(browser, served: Served, width: str) -> None:
     send(served.app, subject="Facture été", text="Montant dû", to=["zoé@example.com"])

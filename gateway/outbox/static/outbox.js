@@ -140,6 +140,8 @@ function move(step) {
   setCurrent(items[next].dataset.id);
 }
 
+const TYPING = "input:not([type=checkbox]), select, textarea";
+
 const KEYS = {
   j: () => move(1), ArrowDown: () => move(1), k: () => move(-1), ArrowUp: () => move(-1),
   Enter: () => { if (state.current) openMessage(state.current); },
@@ -149,7 +151,9 @@ const KEYS = {
     const index = rows().findIndex((item) => item.dataset.id === openId());
     if (await deleteShown()) {
       const items = rows();
-      if (items.length) setCurrent(items[Math.min(index, items.length - 1)].dataset.id);
+      // The user may have gone on to the search box while the gateway answered: the keys stay where they are.
+      const focus = !document.activeElement.closest(TYPING);
+      if (items.length) setCurrent(items[Math.min(index, items.length - 1)].dataset.id, { focus });
     }
   },
   u: async () => {
@@ -164,7 +168,7 @@ const KEYS = {
 function wireKeys() {
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey || document.querySelector("dialog[open]")) return;
-    const typing = event.target.closest("input:not([type=checkbox]), select, textarea");
+    const typing = event.target.closest(TYPING);
     if (typing) {
       // Escape, or the down arrow in the search box, hands the keys back to the list.
       if (event.key === "Escape" || (event.key === "ArrowDown" && event.target.id === "search")) {
