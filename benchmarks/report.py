@@ -12,21 +12,16 @@ from pathlib import Path
 from benchmarks.drive import Plan
 from benchmarks.raw_memory import RawMemoryRow
 from benchmarks.raw_memory import table as raw_table
-from benchmarks.results import MemoryRow, Row
+from benchmarks.results import MemoryRow, Row, ratio
 from benchmarks.servers import GROUP as SERVERS_GROUP
 from benchmarks.servers import ConnectionRow, connection_table
-from benchmarks.signing import GOAL as SIGNING_GOAL
 from benchmarks.signing import GROUP as SIGNING_GROUP
 from benchmarks.signing import cost_note
-from benchmarks.templates import GOAL as TEMPLATES_GOAL
-from benchmarks.templates import GROUP as TEMPLATES_GROUP
+from benchmarks.targets import reaches, targets
 
 PACKAGES = ["mail-gateway", "flask", "flask-mailman", "flask-mail", "waitress", "gunicorn", "gevent", "aiosmtpd",
             "pydantic", "pydantic-settings", "werkzeug"]
-SINGLE, BATCH = "gateway HTTP: 1 message", "gateway HTTP: batch"
-QUEUED_ACCEPT = "gateway HTTP, queued: durable accept, 1 message/request"
-QUEUED_DRAIN = "gateway, queued: drain a backlog"
-OVERHEAD_GOAL = 0.75  # the memory backend over HTTP against a plain Flask JSON route
+
 
 
 def version(name: str) -> str:
@@ -72,13 +67,6 @@ def machine(plan: Plan, started: float, command: str) -> list[str]:
     ]
 
 
-def ratio(row: Row, floor: Row | None) -> tuple[float | None, str]:
-    if floor is None or not floor.measured or not row.measured or floor.median_rate == 0:
-        return None, "—"
-    f = floor.median_rate
-    return row.median_rate / f, f"{row.median_rate / f:.2f}× ({min(row.rates) / f:.2f}–{max(row.rates) / f:.2f})"
-
-
 def group_table(rows: list[Row]) -> list[str]:
     floor = next((r for r in rows if r.is_floor), None)
     lines = ["| Scenario | msgs/s median (min–max) | × floor (min–max) | p50 ms | p99 ms | sender CPU µs/msg "
@@ -116,43 +104,6 @@ def sink_bound(rows: list[Row]) -> list[str]:
             f"{cap / floor.median_rate:.1f}× this floor.", ""]
 
 
-def targets(rows: list[Row], memory: list[MemoryRow]) -> list[str]:
-    lines = ["| Target | Measured | Met |", "|---|---:|---|"]
-    groups: dict[str, list[Row]] = {}
-    for row in rows:
-        groups.setdefault(row.group, []).append(row)
-    for group, members in groups.items():
-        floor = next((r for r in members if r.is_floor), None)
-        latency = "ms per reply" in group
-        for prefix, goal, what in ((SINGLE, 1.0, "HTTP, 1 message/request"),
-                                   (BATCH, 6.0 if latency else 2.0, "HTTP batch route"),
-                                   (QUEUED_ACCEPT, 1.0, "queued: HTTP durable accept, 1 message/request"),
-                                   (QUEUED_DRAIN, 10.0 if latency else 1.2, "queued: drain of a backlog")):
-            row = next((r for r in members if r.name.startswith(prefix)), None)
-            if row is None or (latency and prefix in (SINGLE, QUEUED_ACCEPT)):
-                continue
-            value, _ = ratio(row, floor)
-            measured = f"{value:.2f}×" if value is not None else (row.not_applicable or "not measured")
-            met = "—" if value is None else ("yes" if value >= goal else f"no (short by {goal - value:.2f}×)")
-            lines.append(f"| {what}, {group}: ≥ {goal:g}× the floor | {measured} | {met} |")
-        own_targets = group == SERVERS_GROUP or group.startswith("scale-out")  # benchmarks.scaling_http has its own
-        if not own_targets and not any(r.name.startswith((SINGLE, BATCH, QUEUED_DRAIN)) for r in members) and floor:
-            goal = {SIGNING_GROUP: SIGNING_GOAL, TEMPLATES_GROUP: TEMPLATES_GOAL}.get(group, OVERHEAD_GOAL)
-            for row in (r for r in members if not r.is_floor):
-                value, _ = ratio(row, floor)
-                measured = f"{value:.2f}×" if value is not None else "not measured"
-                short = f"no (short by {goal - (value or 0):.2f}×)"
-                met = "—" if value is None else ("yes" if value >= goal else short)
-                lines.append(f"| {row.name}: ≥ {goal:g}× the {floor.name} | {measured} | {met} |")
-    for m in memory:
-        if m.growth_kib is not None and m.sender.startswith("gateway"):
-            times = m.growth_kib / m.attachment_kib
-            met = "yes" if times < 5 else f"no (over by {times - 5:.1f}×)"
-            lines.append(f"| {m.sender}, {m.attachment_kib / 1024:g} MB attachment: peak RSS growth < 5× | "
-                         f"{times:.1f}× | {met} |")
-    return lines
-
-
 def memory_table(memory: list[MemoryRow]) -> list[str]:
     lines = ["| Sender | RSS before MB | peak MB | growth MB | × attachment | check |", "|---|---:|---:|---:|---:|---|"]
     for m in memory:
@@ -187,7 +138,7 @@ def markdown(plan: Plan, rows: list[Row], memory: list[MemoryRow], started: floa
             "Growth of the sending process's resident memory over what it held before the send "
             "(the attachment's bytes included), to the peak during it.", "", *memory_table(memory), ""]
     out += raw_table(plan, raw) if raw else []
-    out += ["## Targets", "", *targets(rows, memory), ""]
+    out += ["## Targets", "", *targets(rows, memory), "", *reaches(rows)]
     out += ["Ratios are to the floor measured against the same sink in this run (median of the repetitions); "
             "\"check\" compares, for every run and warm-up, the messages reported accepted with the messages the "
             "sink received.", ""]

@@ -123,3 +123,10 @@ class MemoryRow:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "growth_kib": self.growth_kib, "problems": self.problems}
+
+
+def ratio(row: Row, floor: Row | None) -> tuple[float | None, str]:
+    if floor is None or not floor.measured or not row.measured or floor.median_rate == 0:
+        return None, "—"
+    f = floor.median_rate
+    return row.median_rate / f, f"{row.median_rate / f:.2f}× ({min(row.rates) / f:.2f}–{max(row.rates) / f:.2f})"

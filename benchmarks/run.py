@@ -22,11 +22,11 @@ from benchmarks import payload, peak_memory, raw_memory, report
 from benchmarks.drive import HttpScenario, LibraryScenario, Plan, measure, probe_route, start_gateway
 from benchmarks.procs import HttpServer, Sink
 from benchmarks.queued import QueuedAccept, QueuedDrain
-from benchmarks.report import QUEUED_ACCEPT, QUEUED_DRAIN
 from benchmarks.results import MemoryRow, Row
 from benchmarks.scaling_http import scale_out
 from benchmarks.servers import server_group
 from benchmarks.signing import signing_group
+from benchmarks.targets import QUEUED_ACCEPT, QUEUED_DRAIN
 from benchmarks.templates import template_group
 
 SERVERS_TITLE = "HTTP servers"
