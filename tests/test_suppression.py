@@ -127,6 +127,35 @@ def test_an_address_suppressed_after_acceptance_is_not_sent_to(make_settings, sm
     assert handler.offered == [FRIEND, "later@example.com"]
 
 
+def test_workers_read_the_list_with_each_claim_not_once_per_message(make_settings, smtp_server_factory,
+                                                                   queued_apps) -> None:
+    """A read transaction per delivered message cost as much CPU as the rest of its delivery; the claim that
+    hands a worker its messages reads the list for all of them."""
+    handler = CountingHandler()
+    upstream = smtp_server_factory(handler)
+    queued = queued_app(make_settings, workers=False, **upstream.queued_settings())
+    queued_apps.append(queued)
+    accepted = [queued.send(message(GONE, FRIEND)) for _ in range(20)]
+    assert queued.client.post("/v1/suppressions", json={"address": GONE}).status_code == 201
+    reads: list[str] = []
+
+    def count(conn, cursor, statement: str, *args: object) -> None:
+        if "FROM suppressions" in statement:
+            reads.append(statement)
+
+    engine = MailGateway.state(queued.app).store.engine
+    sqlalchemy.event.listen(engine, "before_cursor_execute", count)
+    try:
+        queued.start_workers()
+        for sent in accepted:
+            assert statuses(queued.wait_status(sent["id"], "partial", "delivered")) == {
+                GONE: "suppressed", FRIEND: "delivered"}
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", count)
+    assert handler.offered == [FRIEND] * 20
+    assert 1 <= len(reads) < 20, f"{len(reads)} reads of the suppression list for 20 delivered messages"
+
+
 def test_an_all_suppressed_queued_message_is_sent_to_no_one(make_settings, smtp_server_factory, queued_apps) -> None:
     handler = CountingHandler()
     upstream = smtp_server_factory(handler)

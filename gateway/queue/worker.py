@@ -202,7 +202,7 @@ class DeliveryWorkers:
         message = RenderedMessage(claimed.message_id, claimed.envelope_from,
                                   tuple(email for _, email, _ in claimed.recipients), data)
         with keeping_for(claimed.owner):  # a keeping backend records whose mail it keeps (the per-key outbox)
-            [outcome] = self.sender.deliver_now([message], via="queue", id=claimed.id)
+            [outcome] = self.sender.deliver_now([message], via="queue", on_list=claimed.on_list, id=claimed.id)
         attempt = attempt_for(claimed, outcome, self.clock(), self.backoff)
         metrics.count_attempt(attempt)
         if asks_to_slow_down(outcome):

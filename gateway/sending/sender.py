@@ -23,7 +23,7 @@ from mail_gateway.mail.verp import with_bounce_addresses
 from mail_gateway.sending.chaos import ChaosSwitch
 from mail_gateway.sending.log import Outcome, log, log_delivery, log_value
 from mail_gateway.sending.pipeline import DKIM, Pipeline, StepContext
-from mail_gateway.sending.suppress import SuppressionList, placed, stored
+from mail_gateway.sending.suppress import SuppressionList, placed, read_with_claim, stored
 from mail_gateway.settings import GatewaySettings
 from mail_gateway.settings.senders import ANYONE, Client
 
@@ -132,9 +132,8 @@ class Sender:
     def send_raw(self, mail_from: str, rcpt_to: Sequence[str], data: bytes, *, via: str, add_missing: bool = True,
                  client: Client = ANYONE, send_at: float | None = None, transaction: Transaction | None = None,
                  **context: object) -> Accepted:
-        rendered = render_raw(mail_from, rcpt_to, data, add_missing=add_missing)
-        return self.send_rendered(rendered, via=via, client=client, send_at=send_at, transaction=transaction,
-                                  **context)
+        return self.send_rendered(render_raw(mail_from, rcpt_to, data, add_missing=add_missing), via=via,
+                                  client=client, send_at=send_at, transaction=transaction, **context)
 
     def send_email(self, message: Any) -> Accepted:
         """A flask-mailman (or Django-style) message object, for the Flask extension's library use."""
@@ -200,13 +199,14 @@ class Sender:
         return results
 
     def deliver_now(self, messages: Sequence[RenderedMessage], *, via: str, on_outcome: OnOutcome | None = None,
-                    **context: object) -> list[Outcome]:
+                    on_list: frozenset[str] | None = None, **context: object) -> list[Outcome]:
         """Each message's result or delivery error, in order (``EmailBackend.deliver_all``), logged. ``on_outcome``
-        hears each outcome as it happens."""
+        hears each outcome as it happens; ``on_list``: the recipients a worker's claim found suppressed."""
         if not messages:
             return []
         started = time.perf_counter()
-        outcomes = self.chaos.deliver(messages, self.backend, self.suppressions, on_outcome, context.get("id"))
+        lists = read_with_claim(self.suppressions, on_list)
+        outcomes = self.chaos.deliver(messages, self.backend, lists, on_outcome, context.get("id"))
         duration_ms = round((time.perf_counter() - started) * 1000, 1) if len(messages) == 1 else None
         for message, outcome in zip(messages, outcomes, strict=True):
             log_delivery(self.backend.name, message, outcome, via, duration_ms, context, self.signed_by(message))

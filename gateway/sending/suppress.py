@@ -10,7 +10,7 @@ floor may not import: the sender is handed one (``SuppressionList``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from mail_gateway.backends.base import EmailBackend
@@ -30,6 +30,26 @@ class SuppressionList(Protocol):
 
     def learn(self, outcome: Outcome, message_id: str | None) -> None:
         """Add the recipients ``outcome`` shows have no mailbox (a permanent refusal such as 550 5.1.1)."""
+
+
+@dataclass(frozen=True)
+class ReadWithClaim:
+    """The list as a worker's claim read it, in the transaction that claimed the message: a read transaction per
+    message cost as much CPU as the rest of its delivery. A mailbox added after the claim is left out from the
+    next claim on; a delivery already in hand goes ahead, as one already in flight does."""
+
+    on_list: frozenset[str]
+    learner: SuppressionList
+
+    def suppressed(self, addresses: Sequence[str]) -> set[str]:
+        return {address for address in addresses if address in self.on_list}
+
+    def learn(self, outcome: Outcome, message_id: str | None) -> None:
+        self.learner.learn(outcome, message_id)
+
+
+def read_with_claim(suppressions: SuppressionList | None, on_list: frozenset[str] | None) -> SuppressionList | None:
+    return suppressions if suppressions is None or on_list is None else ReadWithClaim(on_list, suppressions)
 
 
 def skipped(recipients: Sequence[str], suppressed: set[str]) -> tuple[RecipientResult, ...]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from mail_gateway.store import hot
+from mail_gateway.store import hot, suppressions
 from mail_gateway.store.blobs import read_body
 from mail_gateway.store.notify import announce
 from mail_gateway.store.schema import bodies, events, messages, recipients
@@ -37,6 +37,7 @@ class Claimed:
     data: bytes | None = field(default=None, repr=False)  # the body, read with the claim when small
     owner: str | None = None  # the API key that sent it, for the webhooks its outcomes raise
     generation: int = 0  # the store's generation it was claimed from (``Store.generation``)
+    on_list: frozenset[str] = frozenset()  # its pending recipients on the suppression list when it was claimed
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,11 @@ def claim(conn: Connection, *, now: float, limit: int, lease: float, generation:
     # time when delivered, so claims in hand never hold many megabytes.
     small = [r.id for r in found if r.size <= PREFETCH_BYTES]
     data = {row.message_id: row.data for row in conn.execute(hot.BODIES, {"b_ids": small})} if small else {}
+    # The suppression list is read here too, for the whole claim: one query, not a transaction per message.
+    on_list = suppressions.suppressed(conn, {email for p in pending.values() for _, email, _ in p}, now=now)
     return [Claimed(r.id, r.message_id, r.envelope_from, r.created_at, r.expires_at, token, tuple(pending[r.id]),
-                    data.get(r.id), r.owner, generation) for r in found]
+                    data.get(r.id), r.owner, generation, frozenset(e for _, e, _ in pending[r.id] if e in on_list))
+            for r in found]
 
 
 def _lost_attempts(conn: Connection, expired: list[str], pending: dict[str, list[tuple[int, str, int]]],
