@@ -150,7 +150,7 @@ def memory_rows(plan: Plan) -> list[MemoryRow]:
 def parse_args(argv: list[str] | None) -> tuple[Plan, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1",
-                        help="fewer messages, for a look in about a minute (also BENCH_QUICK=1)")
+                        help="fewer messages, for a look in about ten minutes on two cores (also BENCH_QUICK=1)")
     parser.add_argument("--smoke", action="store_true", help="a handful of messages: checks the harness works")
     parser.add_argument("--reps", type=int, help="repetitions per scenario (default 3)")
     parser.add_argument("--messages", type=int, help="messages per run without added latency (default 2000)")
