@@ -25,12 +25,8 @@ class Reach:
     processes: int = 1
     least: tuple[float, str] | None = None  # the least CPU per message any sender in its place spends, and why
 
-    def per_message(self, row: Row, sink: bool = False) -> float | None:
-        run = row.median_run
-        return run.per_message_us(run.sink_cpu if sink else run.sender_cpu) if run else None
-
     def line(self, cores: int) -> str | None:
-        sender, sink = self.per_message(self.row), self.per_message(self.row, sink=True) or 0.0
+        sender, sink = self.row.cpu_per_message(), self.row.cpu_per_message(sink=True) or 0.0
         if not sender or not self.floor.median_rate or not self.row.measured:
             return None
         wanted = self.goal * self.floor.median_rate
@@ -54,8 +50,7 @@ class Reach:
 
 def overhead_line(row: Row, floor: Row, goal: float) -> str | None:
     """A row that must keep ``goal`` of a floor run on the same server: the extra CPU per message it may spend."""
-    row_cpu, floor_cpu = (r.median_run.per_message_us(r.median_run.sender_cpu) if r.median_run else None
-                          for r in (row, floor))
+    row_cpu, floor_cpu = row.cpu_per_message(), floor.cpu_per_message()
     if not row_cpu or not floor_cpu:
         return None
     allowed = floor_cpu * (1 / goal - 1)
@@ -66,15 +61,14 @@ def overhead_line(row: Row, floor: Row, goal: float) -> str | None:
 
 def cpu_line(row: Row, floor: Row, plain: Row | None, goal: float) -> list[str]:
     """CPU per message over HTTP against the smtplib floor's, and the least any sender behind HTTP could spend."""
-    row_cpu, floor_cpu = (r.median_run.per_message_us(r.median_run.sender_cpu) if r.median_run else None
-                          for r in (row, floor))
+    row_cpu, floor_cpu = row.cpu_per_message(), floor.cpu_per_message()
     if not row_cpu or not floor_cpu:
         return []
     value = row_cpu / floor_cpu
     met = "yes" if value <= goal else f"no (over by {value - goal:.2f}×)"
     line = (f"| CPU per message, {row.name}, {row.group}: ≤ {goal:g}× the floor's ({goal * floor_cpu:,.0f} µs) | "
             f"{value:.2f}× ({row_cpu:,.0f} µs) | {met} |")
-    plain_cpu = plain.median_run.per_message_us(plain.median_run.sender_cpu) if plain and plain.median_run else None
+    plain_cpu = plain.cpu_per_message() if plain else None
     if not plain_cpu:
         return [line]
     least = plain_cpu + floor_cpu

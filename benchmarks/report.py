@@ -81,7 +81,7 @@ def group_table(rows: list[Row]) -> list[str]:
         rate = f"{row.median_rate:,.0f} ({min(row.rates):,.0f}–{max(row.rates):,.0f})"
         latency = [f"{v:.1f}" if v is not None else "—" for v in (median.p50_ms, median.p99_ms)]
         rss = f"{row.peak_rss_kib / 1024:.0f}" if row.peak_rss_kib else "—"
-        sender_us, sink_us = median.per_message_us(median.sender_cpu), median.per_message_us(median.sink_cpu)
+        sender_us, sink_us = row.cpu_per_message(), row.cpu_per_message(sink=True)
         sender = f"{sender_us:,.0f}" if sender_us is not None else "—"
         sink = f"{sink_us:,.0f} ({median.sink_cpu / median.elapsed:.2f})" if sink_us is not None else "—"
         check = "**MISMATCH: " + "; ".join(row.problems) + "**" if row.problems else "ok"

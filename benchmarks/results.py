@@ -70,6 +70,11 @@ class Row:
         ordered = sorted(self.runs, key=lambda r: r.rate)
         return ordered[(len(ordered) - 1) // 2]
 
+    def cpu_per_message(self, *, sink: bool = False) -> float | None:
+        """µs of CPU per message of the sending process (or of the sink) in the median repetition."""
+        run = self.median_run
+        return run.per_message_us(run.sink_cpu if sink else run.sender_cpu) if run else None
+
     @property
     def peak_rss_kib(self) -> int | None:
         peaks = [r.peak_rss_kib for r in self.runs if r.peak_rss_kib is not None]

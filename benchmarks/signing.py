@@ -70,12 +70,12 @@ def stop(servers: list[HttpServer], sink: Sink) -> None:
 def cost_note(rows: list[Row]) -> list[str]:
     """The server CPU each signature adds per message, from the median runs' CPU per message."""
     floor = next((r for r in rows if r.is_floor and r.measured), None)
-    base = floor.median_run.per_message_us(floor.median_run.sender_cpu) if floor and floor.median_run else None
+    base = floor.cpu_per_message() if floor else None
     if base is None:
         return []
     costs = []
-    for row in (r for r in rows if not r.is_floor and r.measured and r.median_run):
-        signed = row.median_run.per_message_us(row.median_run.sender_cpu)
+    for row in (r for r in rows if not r.is_floor and r.measured):
+        signed = row.cpu_per_message()
         if signed is not None:
             costs.append(f"{row.name.split(', ')[1]} +{signed - base:,.0f} µs")
     return [f"Server CPU that signing adds per message (median runs): {'; '.join(costs)}.", ""] if costs else []

@@ -72,14 +72,15 @@ def first(rows: list[Row], group: str, prefix: str | None = None) -> Row | None:
 
 def reaches(rows: list[Row]) -> list[str]:
     """The arithmetic for the throughput targets on HTTP: what the run's CPU per message allows."""
-    plain = cpu(first(rows, OVERHEAD_GROUP))
+    plain_row = first(rows, OVERHEAD_GROUP)
+    plain = plain_row.cpu_per_message() if plain_row else None
 
     def least(floor: Row, prefix: str) -> tuple[float, str] | None:
         if plain is None:
             return None
         if prefix == QUEUED_ACCEPT:  # nothing is sent, but every request is still an HTTP request
             return plain, f"the plain Flask JSON route alone spends per request on the same server ({OVERHEAD_GROUP})"
-        send = cpu(floor)
+        send = floor.cpu_per_message()
         return (plain + send, f"the plain Flask JSON route ({plain:,.0f} µs) and the floor's own send ({send:,.0f} µs) "
                 "add up to") if send else None
 
@@ -94,8 +95,3 @@ def reaches(rows: list[Row]) -> list[str]:
                  for row in rows if row.group == group and not row.is_floor and row.measured and first(rows, group)]
     return reach_notes(wanted, overheads)
 
-
-def cpu(row: Row | None) -> float | None:
-    """The sending process's CPU per message in the row's median run."""
-    run = row.median_run if row else None
-    return run.per_message_us(run.sender_cpu) if run else None

@@ -297,8 +297,11 @@ def test_a_delete_that_finishes_late_leaves_the_focus_where_the_user_moved_it(br
             page.keyboard.press("Delete")
         page.keyboard.press("/")
         expect(page.locator("#search")).to_be_focused()
-        while not held:  # the route handler runs when Playwright next reads its events
+        for _ in range(500):  # the route handler runs when Playwright next reads its events
+            if held:
+                break
             page.wait_for_timeout(20)
+        assert len(held) == 1, "the DELETE never reached the route that holds it"
         held[0].continue_()
         expect(page.locator("#messages .subject")).to_have_text(["Late 0"])
         expect(rows.nth(0)).to_have_class(re.compile(r"\bcurrent\b"))
