@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,9 @@ from smtp_server import FaultHandler
 
 from mail_gateway import MailGateway, create_app
 from mail_gateway.cli import main
+from mail_gateway.runtime import Runtime
 from mail_gateway.store import suppressions, webhooks
+from mail_gateway.suppression.service import FILE_LOOK_SECONDS
 
 GONE = "gone@example.com"
 FRIEND = "friend@example.com"
@@ -394,15 +397,39 @@ def test_a_direct_gateway_sees_the_store_file_another_process_makes(make_setting
                                                                     tmp_path) -> None:
     handler = CountingHandler()
     upstream = smtp_server_factory(handler)
-    client = direct_app(make_settings, upstream, tmp_path).test_client()
+    app = direct_app(make_settings, upstream, tmp_path)
+    client, suppressions_of_app = app.test_client(), Runtime.of(app).sender.suppressions
+    now = [1000.0]
+    suppressions_of_app.clock = lambda: now[0]
     assert statuses(client.post("/v1/messages", json=message(GONE, FRIEND)).get_json()) == {
         GONE: "accepted", FRIEND: "accepted"}
     assert not (tmp_path / "store.db").exists()
     other = create_app(make_settings(gateway_store_url=f"sqlite:///{tmp_path}/store.db")).test_client()
     assert other.post("/v1/suppressions", json={"address": GONE}).status_code == 201
+    now[0] += FILE_LOOK_SECONDS
     assert statuses(client.post("/v1/messages", json=message(GONE, FRIEND)).get_json()) == {
         FRIEND: "accepted", GONE: "suppressed"}
     assert handler.offered == [GONE, FRIEND, FRIEND]
+
+
+def test_a_direct_gateway_looks_for_a_store_file_at_most_once_a_second(make_settings, smtp_server_factory,
+                                                                       tmp_path, monkeypatch) -> None:
+    """Each look is a stat, which lets go of the GIL: under the threaded server, one per message cost more than
+    the look (docs/suppression.md)."""
+    upstream = smtp_server_factory(CountingHandler())
+    app = direct_app(make_settings, upstream, tmp_path)
+    client, store_file = app.test_client(), str(tmp_path / "store.db")
+    now = [1000.0]
+    Runtime.of(app).sender.suppressions.clock = lambda: now[0]
+    looks: list[str] = []
+    exists = os.path.exists
+    monkeypatch.setattr(os.path, "exists", lambda path: looks.append(os.fspath(path)) or exists(path))
+    for _ in range(20):
+        assert client.post("/v1/messages", json=message(FRIEND)).status_code == 202
+    assert looks.count(store_file) == 1, f"{looks.count(store_file)} looks for the store file for 20 messages"
+    now[0] += FILE_LOOK_SECONDS
+    assert client.post("/v1/messages", json=message(FRIEND)).status_code == 202
+    assert looks.count(store_file) == 2
 
 
 def test_a_keyed_queued_accept_leaves_out_suppressed_recipients_and_replays_the_answer(make_settings,
