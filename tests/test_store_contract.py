@@ -450,6 +450,29 @@ def test_suppressions_are_mailboxes_that_expire_and_are_removed(stores) -> None:
     assert first.read(lambda conn: suppressions.list_entries(conn, now=T0)) == []
 
 
+def test_the_list_is_read_whole_with_expiries_and_each_change_to_it_is_counted(stores) -> None:
+    """What a direct gateway keeps a copy of (``Suppressions``), and what tells it the copy is out of date: a
+    change of the list by this store's own writes, not another store's, nor a write that leaves the list alone."""
+    first, other = stores
+    before = first.writer.changed[suppressions.TABLE]
+    first.write(lambda conn: suppressions.add(conn, "Bob@EXAMPLE.com", "manual", source="api", now=T0))
+    after_add = first.writer.changed[suppressions.TABLE]
+    assert after_add != before
+    other.write(lambda conn: suppressions.add(conn, "ann@example.com", "hard-bounce", source="smtp",
+                                              expires_at=T0 + 10, now=T0))
+    first.write(lambda conn: templates.create(conn, "welcome", subject="Hi", text="Hi", html=None, now=T0))
+    assert first.writer.changed[suppressions.TABLE] == after_add
+    entries = other.read(lambda conn: suppressions.live_entries(conn, now=T0 + 5, limit=2))
+    assert entries == {"Bob@example.com": None, "ann@example.com": T0 + 10}
+    assert suppressions.among(entries, ["bob@example.com", "Bob@example.com", "ann@EXAMPLE.com", "x"],
+                              now=T0 + 5) == {"Bob@example.com", "ann@EXAMPLE.com"}
+    assert suppressions.among(entries, ["ann@example.com"], now=T0 + 10) == set()
+    assert other.read(lambda conn: suppressions.live_entries(conn, now=T0 + 5, limit=1)) is None
+    assert other.read(lambda conn: suppressions.live_entries(conn, now=T0 + 10, limit=1)) == {"Bob@example.com": None}
+    first.write(lambda conn: suppressions.remove(conn, "Bob@example.com"))
+    assert first.writer.changed[suppressions.TABLE] != after_add
+
+
 def test_concurrent_adds_of_one_address_keep_one_entry(stores) -> None:
     def add(n: int) -> None:
         stores[n % 2].write(lambda conn: suppressions.add(conn, "same@example.com", "hard-bounce", source="smtp",

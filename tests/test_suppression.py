@@ -22,7 +22,7 @@ from mail_gateway import MailGateway, create_app
 from mail_gateway.cli import main
 from mail_gateway.runtime import Runtime
 from mail_gateway.store import suppressions, webhooks
-from mail_gateway.suppression.service import FILE_LOOK_SECONDS
+from mail_gateway.suppression.service import FILE_LOOK_SECONDS, LIST_FRESH_SECONDS
 
 GONE = "gone@example.com"
 FRIEND = "friend@example.com"
@@ -430,6 +430,34 @@ def test_a_direct_gateway_looks_for_a_store_file_at_most_once_a_second(make_sett
     now[0] += FILE_LOOK_SECONDS
     assert client.post("/v1/messages", json=message(FRIEND)).status_code == 202
     assert looks.count(store_file) == 2
+
+
+def test_a_direct_gateway_reads_the_list_once_a_second_not_once_per_message(make_settings, smtp_server_factory,
+                                                                             tmp_path) -> None:
+    """What this process adds holds from its next message on; what another process adds, within a second."""
+    handler = CountingHandler()
+    app = direct_app(make_settings, smtp_server_factory(handler), tmp_path)
+    client, store = app.test_client(), Runtime.of(app).store
+    now = [1000.0]
+    Runtime.of(app).sender.suppressions.clock = lambda: now[0]
+    assert client.post("/v1/suppressions", json={"address": GONE}).status_code == 201
+    reads: list[str] = []
+    sqlalchemy.event.listen(store.engine, "before_cursor_execute",
+                            lambda conn, cursor, statement, *rest: reads.append(statement)
+                            if statement.lstrip().upper().startswith("SELECT") and "suppressions" in statement
+                            else None)
+    for _ in range(20):
+        assert statuses(client.post("/v1/messages", json=message(GONE, FRIEND)).get_json()) == {
+            FRIEND: "accepted", GONE: "suppressed"}
+    assert len(reads) == 1, f"{len(reads)} reads of the suppression list for 20 messages"
+    assert client.delete(f"/v1/suppressions/{GONE}").status_code == 204
+    assert statuses(client.post("/v1/messages", json=message(GONE)).get_json()) == {GONE: "accepted"}
+    other = create_app(make_settings(gateway_store_url=f"sqlite:///{tmp_path}/store.db")).test_client()
+    assert other.post("/v1/suppressions", json={"address": FRIEND}).status_code == 201
+    assert statuses(client.post("/v1/messages", json=message(FRIEND)).get_json()) == {FRIEND: "accepted"}
+    now[0] += LIST_FRESH_SECONDS
+    assert_problem(client.post("/v1/messages", json=message(FRIEND)), 422, "recipients-suppressed")
+    assert handler.offered == [FRIEND] * 20 + [GONE, FRIEND]
 
 
 def test_a_keyed_queued_accept_leaves_out_suppressed_recipients_and_replays_the_answer(make_settings,

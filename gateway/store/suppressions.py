@@ -19,6 +19,9 @@ from sqlalchemy.sql.elements import BindParameter
 
 from mail_gateway.mail.addresses import envelope_address, recipient_key
 from mail_gateway.store.schema import suppressions as table
+from mail_gateway.store.writer import note_change
+
+TABLE = table.name
 
 REASONS = ("hard-bounce", "complaint", "unsubscribe", "manual")
 SOURCES = ("smtp", "dsn", "unsubscribe", "api")
@@ -53,6 +56,7 @@ def add(conn: Connection, address: str, reason: str, *, source: str, message_id:
     if reason not in REASONS or source not in SOURCES:
         raise ValueError(f"reason must be one of {REASONS} and source one of {SOURCES}")
     mailbox, at = key(address), time.time() if now is None else now
+    note_change(conn, TABLE)
     values = {"email": address, "reason": reason, "source": source, "message_id": message_id, "detail": detail,
               "created_at": at}
     old = conn.execute(select(table.c.expires_at).where(table.c.address == mailbox)).first()
@@ -68,6 +72,7 @@ def add(conn: Connection, address: str, reason: str, *, source: str, message_id:
 
 
 def remove(conn: Connection, address: str) -> bool:
+    note_change(conn, TABLE)
     return conn.execute(delete_rows(table).where(table.c.address == key(address))).rowcount > 0
 
 
@@ -86,14 +91,38 @@ def suppressed(conn: Connection, addresses: Iterable[str], *, now: float | None 
     if not keys:
         return set()
     at = time.time() if now is None else now
-    found = conn.execute(_SUPPRESSED, {"keys": list(keys), "now": at})
+    if len(keys) == 1:
+        found = conn.execute(_ONE_SUPPRESSED, {"key": next(iter(keys)), "now": at})
+    else:
+        found = conn.execute(_SUPPRESSED, {"keys": list(keys), "now": at})
     return {address for row in found for address in keys[row.address]}
 
 
 # Built once: every message asks the same question, and building the statement (and its cache key) each time
-# cost more than running it, on every queued accept.
+# cost more than running it, on every queued accept. Most messages have one recipient, and an IN list is
+# compiled again for each execution (its parameters are expanded into the SQL), which cost a third of the read.
 _SUPPRESSED = select(table.c.address).where(and_(table.c.address.in_(bindparam("keys", expanding=True)),
                                                  _live(bindparam("now"))))
+_ONE_SUPPRESSED = select(table.c.address).where(and_(table.c.address == bindparam("key"), _live(bindparam("now"))))
+
+
+def live_entries(conn: Connection, *, now: float, limit: int) -> dict[str, float | None] | None:
+    """Every entry in force, its key and expiry; None when there are more than ``limit``."""
+    rows = conn.execute(select(table.c.address, table.c.expires_at).where(_live(now)).limit(limit + 1)).all()
+    return None if len(rows) > limit else {row.address: row.expires_at for row in rows}
+
+
+def among(entries: dict[str, float | None], addresses: Iterable[str], *, now: float) -> set[str]:
+    """Those of ``addresses``, as given, that ``entries`` (from ``live_entries``) holds in force at ``now``."""
+    found = set()
+    for address in addresses:
+        try:
+            mailbox = key(address)
+        except ValueError:  # not an address: nothing can be on the list for it
+            continue
+        if mailbox in entries and ((expires_at := entries[mailbox]) is None or expires_at > now):
+            found.add(address)
+    return found
 
 
 def get(conn: Connection, address: str, *, now: float | None = None) -> Entry | None:
@@ -118,4 +147,5 @@ def list_entries(conn: Connection, *, contains: str | None = None, reason: str |
 
 
 def purge_expired(conn: Connection, now: float) -> int:
+    note_change(conn, TABLE)
     return conn.execute(delete_rows(table).where(table.c.expires_at <= now)).rowcount

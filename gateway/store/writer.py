@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,14 @@ from mail_gateway.store.faults import Room, connection_unusable, refusal, rows_w
 
 log = logging.getLogger("mail_gateway.store")
 MAX_CHANGES = 512  # per transaction, so one transaction never grows without bound
+
+
+_CHANGED = "mail_gateway_changed"  # the connection's info key for the tables its transaction changed
+
+
+def note_change(conn: Connection, table: str) -> None:
+    """Mark ``table`` changed by the write transaction of ``conn`` (``Writer.changed`` counts it)."""
+    conn.info.setdefault(_CHANGED, set()).add(table)
 
 
 @dataclass(eq=False)
@@ -59,6 +68,10 @@ class Writer:
         self._changes: queue.SimpleQueue[Change | None] = queue.SimpleQueue()
         self._thread: Loop | None = None
         self._lock = threading.Lock()
+        # Per table marked by ``note_change``, the write transactions that changed it, counted once each finished
+        # (committed or not): a reader that noted the count before it read sees it move for every change its read
+        # may have missed (``Suppressions`` keeps its copy of the list by it).
+        self.changed: Counter[str] = Counter()
 
     def write(self, work: Callable[[Connection], Any], *, wait: bool = True) -> Any:
         """Run ``work(conn)`` in a committed transaction and return what it returned. Raises what it raised, or
@@ -144,6 +157,8 @@ class Writer:
             self._conn = self._connect().execution_options(**{WRITE: True})
         conn = self._conn
         written = rows_written(conn) if self.room.noted is not None else None
+        info = conn.info  # still there once the connection is dropped
+        info.pop(_CHANGED, None)
         try:
             set_lock_wait(conn, wait)
             self._apply_all(conn, changes)
@@ -152,6 +167,8 @@ class Writer:
             if connection_unusable(exc):  # the pool's connections were opened in the same conditions
                 self._reset()
             raise
+        finally:
+            self.changed.update(info.pop(_CHANGED, ()))
         if written is not None and rows_written(conn) != written:
             self.room.freed()  # rows reached the disk: there is room again
 
