@@ -30,8 +30,8 @@ log = logging.getLogger("mail_gateway.suppression")
 NO_SUCH_MAILBOX = frozenset({"5.1.0", "5.1.1", "5.1.2", "5.1.3", "5.1.10", "5.2.1"})
 _ENHANCED = re.compile(r"\s*(5)\.([0-9]{1,3})\.([0-9]{1,3})(?![0-9.])")
 # How long a direct gateway trusts that no SQLite file of the list exists before it looks again. A look is a
-# stat, a system call that lets go of the GIL; under the threaded HTTP server taking the GIL back cost about 40 µs
-# a message (7 % of a memory-backend request), more than the look itself.
+# stat, a system call that lets go of the GIL; under the threaded HTTP server taking the GIL back cost 40–70 µs a
+# message (7–11 % of a memory-backend request), far more than the look itself.
 FILE_LOOK_SECONDS = 1.0
 # A direct gateway keeps a copy of the list, read again once it is LIST_FRESH_SECONDS old or this process changed
 # the store: under the threaded HTTP server a read per message cost a quarter of the throughput (970 against
