@@ -80,14 +80,21 @@ def _live(now: float | BindParameter[float]) -> object:
     return or_(table.c.expires_at.is_(None), table.c.expires_at > now)
 
 
-def suppressed(conn: Connection, addresses: Iterable[str], *, now: float | None = None) -> set[str]:
-    """Those of ``addresses``, as given, whose mailbox is on the list and not expired."""
+def _by_mailbox(addresses: Iterable[str]) -> dict[str, list[str]]:
+    """``addresses``, as given, under their mailbox keys; what is not an address is left out (nothing can be on
+    the list for it)."""
     keys: dict[str, list[str]] = {}
     for address in addresses:
         try:
             keys.setdefault(key(address), []).append(address)
-        except ValueError:  # not an address: nothing can be on the list for it
+        except ValueError:
             continue
+    return keys
+
+
+def suppressed(conn: Connection, addresses: Iterable[str], *, now: float | None = None) -> set[str]:
+    """Those of ``addresses``, as given, whose mailbox is on the list and not expired."""
+    keys = _by_mailbox(addresses)
     if not keys:
         return set()
     at = time.time() if now is None else now
@@ -114,15 +121,9 @@ def live_entries(conn: Connection, *, now: float, limit: int) -> dict[str, float
 
 def among(entries: dict[str, float | None], addresses: Iterable[str], *, now: float) -> set[str]:
     """Those of ``addresses``, as given, that ``entries`` (from ``live_entries``) holds in force at ``now``."""
-    found = set()
-    for address in addresses:
-        try:
-            mailbox = key(address)
-        except ValueError:  # not an address: nothing can be on the list for it
-            continue
-        if mailbox in entries and ((expires_at := entries[mailbox]) is None or expires_at > now):
-            found.add(address)
-    return found
+    return {address for mailbox, given in _by_mailbox(addresses).items()
+            if mailbox in entries and ((expires_at := entries[mailbox]) is None or expires_at > now)
+            for address in given}
 
 
 def get(conn: Connection, address: str, *, now: float | None = None) -> Entry | None:
