@@ -297,15 +297,83 @@ def test_a_delete_that_finishes_late_leaves_the_focus_where_the_user_moved_it(br
             page.keyboard.press("Delete")
         page.keyboard.press("/")
         expect(page.locator("#search")).to_be_focused()
-        for _ in range(500):  # the route handler runs when Playwright next reads its events
-            if held:
-                break
-            page.wait_for_timeout(20)
-        assert len(held) == 1, "the DELETE never reached the route that holds it"
+        wait_until_held(page, held, 1, "the DELETE")
         held[0].continue_()
         expect(page.locator("#messages .subject")).to_have_text(["Late 0"])
         expect(rows.nth(0)).to_have_class(re.compile(r"\bcurrent\b"))
         expect(page.locator("#search")).to_be_focused()
+
+
+def wait_until_held(page: Any, held: list[Any], count: int, what: str) -> None:
+    for _ in range(500):  # a route handler runs when Playwright next reads its events
+        if len(held) >= count:
+            return
+        page.wait_for_timeout(20)
+    raise AssertionError(f"{what} never reached the route that holds it ({len(held)} of {count} held)")
+
+
+def is_patch(response: Any) -> bool:
+    return response.request.method == "PATCH"
+
+
+def test_a_list_answer_older_than_a_mark_does_not_undo_it(browser, served: Served) -> None:
+    """A list answer the gateway made before a mark reached it arrives after the mark: the row keeps the mark, and
+    "u" toggles from it. The browser holds the answer until after the mark, so the order is fixed, not timed."""
+    send(served.app, subject="Stale")
+    held: list[Any] = []
+    with browser_page(browser, "desktop") as page:
+        page.goto(f"{served.url}/outbox")
+        row = page.locator("#messages li", has_text="Stale")
+        expect(row).to_have_count(1)
+        page.keyboard.press("j")
+        with page.expect_response(is_patch):  # opening marks it read
+            page.keyboard.press("Enter")
+        # From here each list request is held; the first one's answer is read from the gateway at once (so it
+        # says "read") and handed to the page only after "u" has marked the message unread.
+        page.route(re.compile(r"/outbox/messages\?"),
+                   lambda route: held.append((route, None if held else route.fetch())))
+        send(served.app, subject="Newer")  # the page hears of it and asks for the list
+        wait_until_held(page, held, 1, "the list request")
+        page.locator("#detail-subject").focus()
+        with page.expect_response(is_patch):
+            page.keyboard.press("u")
+        expect(row).to_have_class(re.compile(r"\bunread\b"))
+        first, answer = held[0]
+        first.fulfill(response=answer)
+        wait_until_held(page, held, 2, "the list request after the old answer")  # so the old answer was handled
+        expect(row).to_have_class(re.compile(r"\bunread\b"))
+        with page.expect_request(lambda request: request.method == "PATCH") as marked:
+            page.keyboard.press("u")
+        assert marked.value.post_data_json == {"read": True}
+        page.unroute(re.compile(r"/outbox/messages\?"))  # which lets the held requests go on
+        expect(row).not_to_have_class(re.compile(r"\bunread\b"))
+
+
+def test_u_pressed_twice_before_the_gateway_answers_marks_twice_in_order(browser, served: Served) -> None:
+    """Two presses of "u" while the first mark is on its way: unread, then read, sent in that order, and the
+    message ends read on screen and in the gateway. The browser holds each mark until the test lets it go."""
+    message_id = send(served.app, subject="Twice")
+    held: list[Any] = []
+    with browser_page(browser, "desktop") as page:
+        page.goto(f"{served.url}/outbox")
+        row = page.locator("#messages li", has_text="Twice")
+        expect(row).to_have_count(1)
+        page.keyboard.press("j")
+        with page.expect_response(is_patch):
+            page.keyboard.press("Enter")
+        page.route(re.compile(r"/outbox/messages/\d+$"),
+                   lambda route: held.append(route) if route.request.method == "PATCH" else route.continue_())
+        page.locator("#detail-subject").focus()
+        page.keyboard.press("u")
+        page.keyboard.press("u")
+        wait_until_held(page, held, 1, "the first mark")
+        held[0].continue_()
+        wait_until_held(page, held, 2, "the second mark")
+        held[1].continue_()
+        assert [route.request.post_data_json for route in held] == [{"read": False}, {"read": True}]
+        expect(row).not_to_have_class(re.compile(r"\bunread\b"))
+        expect(page.locator("#toggle-read")).to_have_text("Mark unread")
+        assert served.app.test_client().get(f"/v1/outbox/{message_id}").json["read"] is True
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))

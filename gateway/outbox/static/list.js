@@ -134,13 +134,33 @@ export function refresh() {
   return inFlight;
 }
 
+// Changes to marks (read, unread, bulk) go to the gateway one at a time, in the order the user made them, so the
+// last one made is the last one the gateway applies. A list answer is asked for only once those sent have landed,
+// and one that was on its way while a change was made is dropped for a fresh one: it may have been made before
+// the change reached the gateway, and would put the old mark back on screen.
+let changes = Promise.resolve();
+let changesMade = 0;
+
+export function change(send) {
+  changesMade += 1;
+  const done = changes.then(send);
+  changes = done.catch(() => {});  // a refused change does not hold up the next one
+  return done;
+}
+
 let shownUrl = null;
 
 async function fetchOnce() {
+  await changes;
+  const made = changesMade;
   const url = listUrl();
   const headers = url === shownUrl && state.etag ? { "If-None-Match": state.etag } : {};
   try {
     const answer = await request(url, { headers });
+    if (made !== changesMade) {
+      again = true;
+      return;
+    }
     showSearchError("");
     if (answer.notModified) return;
     shownUrl = url;
@@ -205,7 +225,7 @@ function syncBulk() {
 async function bulk(action) {
   const ids = [...state.selected];
   try {
-    await request(`${urls.messages}/bulk`, { method: "POST", json: { action, ids } });
+    await change(() => request(`${urls.messages}/bulk`, { method: "POST", json: { action, ids } }));
     if (action === "delete") state.selected.clear();
     announce(`${plural(ids.length, "message")} ${action === "delete" ? "deleted" : `marked ${action}`}.`);
   } catch (error) {

@@ -2,7 +2,7 @@
 // text, attachments with thumbnails, raw source, links and codes, the delivery result, and its actions.
 
 import { announce, bytes, el, exactTime, messageUrl, request, urls } from "./api.js";
-import { markOpen, markRead, refresh, state, summaryOf } from "./list.js";
+import { change, markOpen, markRead, refresh, state, summaryOf } from "./list.js";
 import { openRelease, renderChecks } from "./panels.js";
 
 const WIDTHS = [["phone", "Phone", "375 px"], ["tablet", "Tablet", "768 px"], ["desktop", "Desktop", "full width"]];
@@ -52,19 +52,34 @@ function showGone(text) {
   pane().replaceChildren(el("p", { className: "notice", id: "gone" }, text));
 }
 
-export async function setRead(read, { quiet = false } = {}) {
-  if (!shown) return;
+let marksAsked = 0;
+
+// The mark shows at once and goes to the gateway in turn (see change() in list.js): "u" pressed twice before the
+// gateway answers toggles twice, from what the screen shows, and a refused mark is taken back.
+export function setRead(read, { quiet = false } = {}) {
+  if (!shown) return Promise.resolve();
   const id = shown.id;
-  try {
-    await request(messageUrl(id), { method: "PATCH", json: { read } });
-    shown.read = read;
-    markRead(id, read);
-    const button = document.getElementById("toggle-read");
-    if (button) button.textContent = read ? "Mark unread" : "Mark read";
-    if (!quiet) announce(read ? "Marked read." : "Marked unread.");
-  } catch (error) {
-    if (!quiet) announce(`Not marked: ${error.message}`);
-  }
+  const before = shown.read !== false;
+  const asked = ++marksAsked;
+  showRead(id, read);
+  return change(() => request(messageUrl(id), { method: "PATCH", json: { read } })).then(
+    () => { if (!quiet) announce(read ? "Marked read." : "Marked unread."); },
+    (error) => {
+      if (asked === marksAsked) showRead(id, before);  // a later mark stands as the user made it
+      if (!quiet) announce(`Not marked: ${error.message}`);
+    });
+}
+
+export function toggleRead() {
+  return shown ? setRead(shown.read === false) : Promise.resolve();
+}
+
+function showRead(id, read) {
+  markRead(id, read);
+  if (!shown || shown.id !== id) return;
+  shown.read = read;
+  const button = document.getElementById("toggle-read");
+  if (button) button.textContent = read ? "Mark unread" : "Mark read";
 }
 
 export async function deleteShown() {
@@ -86,7 +101,7 @@ function actions(message) {
   const back = el("button", { type: "button", id: "back", className: "back" }, "← Messages");
   back.addEventListener("click", () => closeMessage());
   const read = el("button", { type: "button", id: "toggle-read" }, message.read === false ? "Mark read" : "Mark unread");
-  read.addEventListener("click", () => setRead(!(shown && shown.read !== false)));
+  read.addEventListener("click", () => toggleRead());
   const remove = el("button", { type: "button", id: "delete-one", className: "danger" }, "Delete");
   remove.addEventListener("click", () => deleteShown());
   const download = el("a", { id: "download-eml", className: "button", href: messageUrl(message.id, "/raw?download=1"),

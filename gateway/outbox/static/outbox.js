@@ -4,7 +4,7 @@
 
 import { announce, el, messageUrl, request, urls } from "./api.js";
 import { onOpen, ownerParameter, refresh, refreshTimes, rows, setCurrent, state, summaryOf, wireList } from "./list.js";
-import { closeMessage, deleteShown, openId, openMessage, setRead } from "./message.js";
+import { closeMessage, deleteShown, openId, openMessage, toggleRead } from "./message.js";
 import { loadChaos, wirePanels } from "./panels.js";
 
 const THEME_KEY = "mail-gateway-inbox-theme";
@@ -157,9 +157,12 @@ const KEYS = {
     }
   },
   u: async () => {
-    if (!openId() && state.current) await openMessage(state.current);
-    const summary = state.listing && state.listing.messages.find((m) => m.id === openId());
-    await setRead(summary ? summary.read === false : false);
+    if (!openId() && state.current) {
+      const summary = summaryOf(state.current);
+      await openMessage(state.current);
+      if (summary && summary.read === false) return;  // opening it marked it read
+    }
+    await toggleRead();
   },
   "?": () => document.getElementById("keys-help").showModal(),
   Escape: () => { if (openId()) closeMessage(); },
