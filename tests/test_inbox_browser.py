@@ -376,6 +376,27 @@ def test_u_pressed_twice_before_the_gateway_answers_marks_twice_in_order(browser
         assert served.app.test_client().get(f"/v1/outbox/{message_id}").json["read"] is True
 
 
+def test_a_refused_mark_is_taken_back_and_said(browser, served: Served) -> None:
+    """The page shows a mark at once; when the gateway refuses it, the mark shown goes back and the page says why."""
+    message_id = send(served.app, subject="Refused")
+    with browser_page(browser, "desktop") as page:
+        page.goto(f"{served.url}/outbox")
+        row = page.locator("#messages li", has_text="Refused")
+        expect(row).to_have_count(1)
+        page.keyboard.press("j")
+        with page.expect_response(is_patch):
+            page.keyboard.press("Enter")
+        page.route(re.compile(r"/outbox/messages/\d+$"), lambda route: route.fulfill(
+            status=503, content_type="application/problem+json",
+            body='{"title": "Store unavailable", "detail": "the store is busy; try again"}')
+            if route.request.method == "PATCH" else route.continue_())
+        page.locator("#toggle-read").click()
+        expect(page.locator("#toast")).to_have_text("Not marked: the store is busy; try again")
+        expect(row).not_to_have_class(re.compile(r"\bunread\b"))
+        expect(page.locator("#toggle-read")).to_have_text("Mark unread")
+        assert served.app.test_client().get(f"/v1/outbox/{message_id}").json["read"] is True
+
+
 @pytest.mark.parametrize("width", list(WIDTHS))
 def test_search_as_you_type_with_mailpits_syntax(browser, served: Served, width: str) -> None:
     send(served.app, subject="Facture été", text="Montant dû", to=["zoé@example.com"])
