@@ -316,18 +316,24 @@ def is_patch(response: Any) -> bool:
     return response.request.method == "PATCH"
 
 
+def open_with_keys(page: Any, served: Served, subject: str) -> Any:
+    """The outbox page with the message ``subject`` opened by the keyboard and marked read; its row."""
+    page.goto(f"{served.url}/outbox")
+    row = page.locator("#messages li", has_text=subject)
+    expect(row).to_have_count(1)
+    page.keyboard.press("j")
+    with page.expect_response(is_patch):  # opening marks it read
+        page.keyboard.press("Enter")
+    return row
+
+
 def test_a_list_answer_older_than_a_mark_does_not_undo_it(browser, served: Served) -> None:
     """A list answer the gateway made before a mark reached it arrives after the mark: the row keeps the mark, and
     "u" toggles from it. The browser holds the answer until after the mark, so the order is fixed, not timed."""
     send(served.app, subject="Stale")
     held: list[Any] = []
     with browser_page(browser, "desktop") as page:
-        page.goto(f"{served.url}/outbox")
-        row = page.locator("#messages li", has_text="Stale")
-        expect(row).to_have_count(1)
-        page.keyboard.press("j")
-        with page.expect_response(is_patch):  # opening marks it read
-            page.keyboard.press("Enter")
+        row = open_with_keys(page, served, "Stale")
         # From here each list request is held; the first one's answer is read from the gateway at once (so it
         # says "read") and handed to the page only after "u" has marked the message unread.
         page.route(re.compile(r"/outbox/messages\?"),
@@ -355,12 +361,7 @@ def test_u_pressed_twice_before_the_gateway_answers_marks_twice_in_order(browser
     message_id = send(served.app, subject="Twice")
     held: list[Any] = []
     with browser_page(browser, "desktop") as page:
-        page.goto(f"{served.url}/outbox")
-        row = page.locator("#messages li", has_text="Twice")
-        expect(row).to_have_count(1)
-        page.keyboard.press("j")
-        with page.expect_response(is_patch):
-            page.keyboard.press("Enter")
+        row = open_with_keys(page, served, "Twice")
         page.route(re.compile(r"/outbox/messages/\d+$"),
                    lambda route: held.append(route) if route.request.method == "PATCH" else route.continue_())
         page.locator("#detail-subject").focus()
@@ -380,12 +381,7 @@ def test_a_refused_mark_is_taken_back_and_said(browser, served: Served) -> None:
     """The page shows a mark at once; when the gateway refuses it, the mark shown goes back and the page says why."""
     message_id = send(served.app, subject="Refused")
     with browser_page(browser, "desktop") as page:
-        page.goto(f"{served.url}/outbox")
-        row = page.locator("#messages li", has_text="Refused")
-        expect(row).to_have_count(1)
-        page.keyboard.press("j")
-        with page.expect_response(is_patch):
-            page.keyboard.press("Enter")
+        row = open_with_keys(page, served, "Refused")
         page.route(re.compile(r"/outbox/messages/\d+$"), lambda route: route.fulfill(
             status=503, content_type="application/problem+json",
             body='{"title": "Store unavailable", "detail": "the store is busy; try again"}')
