@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -197,7 +197,8 @@ def test_actions_read_delete_select_clear_and_download(browser, served: Served, 
         page.goto(f"{served.url}/outbox?id={ids[-1]}")
         expect(page.locator("#detail-subject")).to_have_text("Message 3")
         expect(page.locator("#toggle-read")).to_have_text("Mark unread")
-        page.locator("#toggle-read").click()
+        with page.expect_response(marking(read=False)):  # the button shows the mark before the gateway has it
+            page.locator("#toggle-read").click()
         expect(page.locator("#toggle-read")).to_have_text("Mark read")
         assert served.app.test_client().get(f"/v1/outbox/{ids[-1]}").json["read"] is False
 
@@ -316,6 +317,11 @@ def is_patch(response: Any) -> bool:
     return response.request.method == "PATCH"
 
 
+def marking(*, read: bool) -> Callable[[Any], bool]:
+    """Whether a response answers a read mark of ``read``."""
+    return lambda response: is_patch(response) and response.request.post_data_json == {"read": read}
+
+
 def open_with_keys(page: Any, served: Served, subject: str) -> Any:
     """The outbox page with the message ``subject`` opened by the keyboard and marked read; its row."""
     page.goto(f"{served.url}/outbox")
@@ -370,7 +376,8 @@ def test_u_pressed_twice_before_the_gateway_answers_marks_twice_in_order(browser
         wait_until_held(page, held, 1, "the first mark")
         held[0].continue_()
         wait_until_held(page, held, 2, "the second mark")
-        held[1].continue_()
+        with page.expect_response(marking(read=True)):
+            held[1].continue_()
         assert [route.request.post_data_json for route in held] == [{"read": False}, {"read": True}]
         expect(row).not_to_have_class(re.compile(r"\bunread\b"))
         expect(page.locator("#toggle-read")).to_have_text("Mark unread")
