@@ -86,7 +86,7 @@ export async function deleteShown() {
   if (!shown) return false;
   const id = shown.id;
   try {
-    await request(messageUrl(id), { method: "DELETE" });
+    await change(() => request(messageUrl(id), { method: "DELETE" }));
   } catch (error) {
     announce(`Not deleted: ${error.message}`);
     return false;

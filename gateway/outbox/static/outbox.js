@@ -3,7 +3,7 @@
 // Every value from a message is set with textContent (see api.js's el), never parsed as HTML.
 
 import { announce, el, messageUrl, request, urls } from "./api.js";
-import { onOpen, ownerParameter, refresh, refreshTimes, rows, setCurrent, state, summaryOf, wireList } from "./list.js";
+import { change, onOpen, ownerParameter, refresh, refreshTimes, rows, setCurrent, state, summaryOf, wireList } from "./list.js";
 import { closeMessage, deleteShown, openId, openMessage, toggleRead } from "./message.js";
 import { loadChaos, wirePanels } from "./panels.js";
 
@@ -122,7 +122,7 @@ function wireClear() {
     dialog.close();
     try {
       const owner = ownerParameter();
-      await request(owner ? `${urls.messages}?${owner}` : urls.messages, { method: "DELETE" });
+      await change(() => request(owner ? `${urls.messages}?${owner}` : urls.messages, { method: "DELETE" }));
       closeMessage();
       announce("Outbox cleared.");
     } catch (error) {
