@@ -135,9 +135,9 @@ export function refresh() {
 }
 
 // Changes (read marks, deletions, bulk actions, clearing) go to the gateway one at a time, in the order the user
-// made them, so the last one made is the last one the gateway applies. A list answer is asked for only once those sent have landed,
-// and one that was on its way while a change was made is dropped for a fresh one: it may have been made before
-// the change reached the gateway, and would put the old mark back on screen.
+// made them, so the last one made is the last one the gateway applies. A list answer is asked for only once those
+// sent have landed, and one that was on its way while a change was made is dropped for a fresh one: it may have
+// been made before the change reached the gateway, and would put the old mark back on screen.
 let changes = Promise.resolve();
 let changesMade = 0;
 

@@ -53,6 +53,7 @@ function showGone(text) {
 }
 
 let marksAsked = 0;
+const lastMark = new Map();  // message id → the number of the last mark asked for it
 
 // The mark shows at once and goes to the gateway in turn (see change() in list.js): "u" pressed twice before the
 // gateway answers toggles twice, from what the screen shows, and a refused mark is taken back.
@@ -61,11 +62,16 @@ export function setRead(read, { quiet = false } = {}) {
   const id = shown.id;
   const before = shown.read !== false;
   const asked = ++marksAsked;
+  lastMark.set(id, asked);
   showRead(id, read);
+  const settledLast = () => lastMark.get(id) === asked && lastMark.delete(id);  // a later mark of it stands
   return change(() => request(messageUrl(id), { method: "PATCH", json: { read } })).then(
-    () => { if (!quiet) announce(read ? "Marked read." : "Marked unread."); },
+    () => {
+      settledLast();
+      if (!quiet) announce(read ? "Marked read." : "Marked unread.");
+    },
     (error) => {
-      if (asked === marksAsked) showRead(id, before);  // a later mark stands as the user made it
+      if (settledLast()) showRead(id, before);
       if (!quiet) announce(`Not marked: ${error.message}`);
     });
 }
