@@ -6,15 +6,15 @@ Temporary files that a crash left behind are removed when the backend starts and
 once they are older than any write in progress could be. With ``GATEWAY_OUTBOX_MAX_AGE`` set, messages older than
 that are deleted when the outbox is listed (a name begins with its arrival time).
 
-Read marks, owners and delivery results live in this process (``KeptState``): another process sharing the
-directory, or a restart, sees its messages unread and without owner.
+Read marks are files beside the messages (``FileReadMarks``): every process sharing the directory sees them, and
+they outlast a restart. Owners and delivery results live in this process: another process, or a restart, sees
+its messages without owner (which named API keys do not see).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import time
 import uuid
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mail_gateway.backends.base import EmailBackend
-from mail_gateway.backends.keeping import KeptState
+from mail_gateway.backends.file_marks import MESSAGE_ID, FileReadMarks
 from mail_gateway.backends.kept import KeptMessage, KeptSummary, SummaryCache, index_of
 from mail_gateway.backends.search_index import KeptIndex
 from mail_gateway.errors import ConfigurationError, TransientDeliveryError
@@ -32,9 +32,6 @@ from mail_gateway.mail.result import SendResult, all_accepted
 if TYPE_CHECKING:
     from mail_gateway.settings.local import FileBackendSettings
 
-# A kept message's id is its file name without ".eml". Starting with a letter or digit and never holding a
-# slash, an id cannot name a dot-file (a temporary still being written) or anything outside the directory.
-_MESSAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _TEMPORARY = ".*.eml.tmp"
 # A temporary file untouched this long belongs to no write in progress (several processes may share the
 # directory, so a fresh one may be another process's message being written right now).
@@ -90,7 +87,7 @@ class FileBackend(EmailBackend):
         self._summaries: SummaryCache[KeptSummary] = SummaryCache()
         self._indexes: SummaryCache[KeptIndex] = SummaryCache(make=index_of)
         self._changes = 0
-        self.keeping = KeptState(None, settings.max_age)
+        self.keeping = FileReadMarks(self.directory, settings.max_age)
         remove_stale_temporaries(self.directory)
 
     def check(self) -> None:
@@ -135,7 +132,7 @@ class FileBackend(EmailBackend):
     # The ``KeptMail`` reading interface (backends/kept.py): the directory is what the backend kept.
 
     def _path(self, message_id: str) -> Path | None:
-        return self.directory / f"{message_id}.eml" if _MESSAGE_ID.fullmatch(message_id) else None
+        return self.directory / f"{message_id}.eml" if MESSAGE_ID.fullmatch(message_id) else None
 
     def kept_ids(self) -> list[str]:
         # Names begin with the arrival time, so reverse name order is newest first. Only names are listed here:
@@ -144,7 +141,7 @@ class FileBackend(EmailBackend):
             names = [entry.name[:-4] for entry in os.scandir(self.directory) if entry.name.endswith(".eml")]
         except OSError:
             return []
-        found = sorted((name for name in names if _MESSAGE_ID.fullmatch(name)), reverse=True)
+        found = sorted((name for name in names if MESSAGE_ID.fullmatch(name)), reverse=True)
         return self._within_age(found) if self.keeping.max_age is not None else found
 
     def _within_age(self, ids: list[str]) -> list[str]:
@@ -211,7 +208,7 @@ class FileBackend(EmailBackend):
 
     def clear(self) -> None:
         for path in self.directory.glob("*.eml"):
-            if _MESSAGE_ID.fullmatch(path.stem) and path.is_file():
+            if MESSAGE_ID.fullmatch(path.stem) and path.is_file():
                 path.unlink(missing_ok=True)
         self._summaries.forget()
         self._indexes.forget()

@@ -229,6 +229,44 @@ def test_file_outbox_lists_messages_another_process_wrote(make_settings, tmp_pat
     assert [m["subject"] for m in reader.test_client().get("/v1/outbox").json["messages"]] == ["from elsewhere"]
 
 
+def test_file_outbox_read_marks_are_shared_between_processes_and_outlast_a_restart(make_settings, tmp_path) -> None:
+    directory = tmp_path / "outbox"
+    first, second = (create_app(make_settings(mail_backend="file", mail_file_path=directory)).test_client()
+                     for _ in range(2))
+    post(first, subject="shared")
+    message_id = first.get("/v1/outbox").json["messages"][0]["id"]
+    etag = second.get("/v1/outbox").headers["ETag"]
+    assert first.patch(f"/v1/outbox/{message_id}", json={"read": True}).status_code == 204
+    seen = second.get("/v1/outbox", headers={"If-None-Match": etag})  # a mark made elsewhere is a change here
+    assert seen.status_code == 200 and seen.json["messages"][0]["read"] is True
+    assert [m["subject"] for m in second.get("/v1/outbox", query_string={"query": "is:read"}).json["messages"]] == [
+        "shared"]
+    restarted = create_app(make_settings(mail_backend="file", mail_file_path=directory)).test_client()
+    assert restarted.get(f"/v1/outbox/{message_id}").json["read"] is True
+    assert restarted.patch(f"/v1/outbox/{message_id}", json={"read": False}).status_code == 204
+    assert first.get(f"/v1/outbox/{message_id}").json["read"] is False
+
+    assert second.post("/v1/outbox/bulk", json={"action": "read", "ids": [message_id]}).json["affected"] == 1
+    assert first.delete(f"/v1/outbox/{message_id}").status_code == 204  # the mark goes with its message
+    assert list(directory.glob(".*.read")) == []
+    post(first, subject="again")
+    assert first.patch(f"/v1/outbox/{first.get('/v1/outbox').json['messages'][0]['id']}",
+                       json={"read": True}).status_code == 204
+    assert second.delete("/v1/outbox").status_code == 204  # and clearing takes every mark
+    assert sorted(path.name for path in directory.iterdir()) == []
+
+
+def test_a_read_mark_the_file_outbox_cannot_write_is_a_problem_naming_the_setting(make_settings, tmp_path) -> None:
+    directory = tmp_path / "outbox"
+    client = create_app(make_settings(mail_backend="file", mail_file_path=directory)).test_client()
+    post(client)
+    message_id = client.get("/v1/outbox").json["messages"][0]["id"]
+    (directory / f".{message_id}.read").mkdir()  # where the mark goes, something that is no file takes its place
+    response = client.patch(f"/v1/outbox/{message_id}", json={"read": False})
+    assert response.status_code == 503 and response.mimetype == PROBLEM
+    assert "MAIL_FILE_PATH" in response.json["detail"] and "writable" in response.json["detail"]
+
+
 @pytest.mark.parametrize("backend", ["console", "smtp"])
 @pytest.mark.parametrize(("method", "path"), [("GET", "/v1/outbox"), ("DELETE", "/v1/outbox"),
                                               ("GET", "/v1/outbox/1"), ("DELETE", "/v1/outbox/1"),

@@ -1,0 +1,60 @@
+"""The file backend's read marks: an empty file ``.<id>.read`` beside each message read, so that every process
+sharing ``MAIL_FILE_PATH`` sees the same marks, and a restart keeps them, as the messages themselves are kept.
+
+The marks sit in the messages' own directory, not in one of their own: creating or removing one changes the
+directory, which is what the file backend's ``version()`` (the outbox list's ETag) looks at, so a page served by
+another process sees a mark made here. Owners and delivery results still live in the process that kept the
+message (``KeptState``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+from mail_gateway.backends.keeping import KeptState
+from mail_gateway.errors import StoreUnavailableError
+
+# A kept message's id is its file name without ".eml". Starting with a letter or digit and never holding a
+# slash, an id cannot name a dot-file (a temporary still being written, a read mark) or anything outside the
+# directory.
+MESSAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_MARKS = ".*.read"
+
+
+class FileReadMarks(KeptState):
+    """``KeptState`` whose read marks are files in ``directory`` (see the module's docstring)."""
+
+    def __init__(self, directory: Path, max_age: float | None) -> None:
+        super().__init__(None, max_age)
+        self.directory = directory
+
+    def _mark(self, message_id: str) -> Path | None:
+        return self.directory / f".{message_id}.read" if MESSAGE_ID.fullmatch(message_id) else None
+
+    def is_read(self, message_id: str) -> bool:
+        mark = self._mark(message_id)
+        return mark is not None and mark.exists()
+
+    def mark_read(self, message_id: str, read: bool) -> None:
+        mark = self._mark(message_id)
+        if mark is None:
+            return
+        try:
+            if read:
+                mark.touch()
+            else:
+                mark.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(f"the read mark of {message_id} could not be written in MAIL_FILE_PATH "
+                                        f"({exc.strerror or exc}); make the directory writable") from exc
+        self.publish("read", {"id": message_id, "read": read})
+
+    def forget(self, message_id: str | None = None, *, dropped: bool = False) -> None:
+        super().forget(message_id, dropped=dropped)
+        marks = self.directory.glob(_MARKS) if message_id is None else [self._mark(message_id)]
+        for mark in marks:
+            if mark is not None:
+                with contextlib.suppress(OSError):  # gone meanwhile: another process forgot it first
+                    mark.unlink(missing_ok=True)
