@@ -157,9 +157,11 @@ def test_four_large_raw_messages_at_once_take_a_few_copies_of_their_size_and_giv
         # of that at once. Measured: a peak of 4.4 to 4.6 times the messages' total before the bodies were streamed
         # into the store and out of it (and a few other whole copies went), 2.5 to 2.7 times since.
         assert peak < 3.5 * total, f"the peak grew by {peak / MIB:.0f} MiB for {total / MIB:.0f} MiB of messages"
-        # Measured: 400 MiB more than before the messages came, once they were delivered (glibc kept the freed
-        # copies), 9 MiB since. The last delivery thread lets go of its body just after its outcome is recorded.
-        wait_for_rss(pid, below=before + total / 4)
+        # Measured, once they were delivered: without the fixed mmap threshold (gateway/cli/allocator.py) 132 MiB
+        # more than before the messages came (glibc kept the freed copies); with it 12 MiB, and once, on a CI run,
+        # 71 MiB. The bound, the messages' own size, leaves room for that spread and still fails the old allocator.
+        # The last delivery thread lets go of its body just after its outcome is recorded.
+        wait_for_rss(pid, below=before + total)
     finally:
         serve.stop()
     assert_arrived_intact(upstream, sent)
