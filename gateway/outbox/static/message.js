@@ -2,7 +2,7 @@
 // text, attachments with thumbnails, raw source, links and codes, the delivery result, and its actions.
 
 import { announce, bytes, el, exactTime, messageUrl, request, urls } from "./api.js";
-import { change, markOpen, markRead, refresh, state, summaryOf } from "./list.js";
+import { change, markOpen, markRead, refresh, summaryOf } from "./list.js";
 import { openRelease, renderChecks } from "./panels.js";
 
 const WIDTHS = [["phone", "Phone", "375 px"], ["tablet", "Tablet", "768 px"], ["desktop", "Desktop", "full width"]];
