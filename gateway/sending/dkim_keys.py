@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa, utils
 
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.settings.dkim import KeySource
@@ -63,12 +63,13 @@ class DkimKey:
         strings = " ".join(f'"{text[i:i + 255]}"' for i in range(0, len(text), 255))
         return f"{self.record_name}. IN TXT {strings}"
 
-    def dkimpy_seed(self) -> bytes:
-        """An Ed25519 key in the form dkimpy's signer takes, its seed in base64 (an RSA key never reaches dkimpy:
-        OpenSSL signs with it, see ``dkim._Signer``)."""
-        assert isinstance(self.private, ed25519.Ed25519PrivateKey)
-        return base64.b64encode(self.private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                                           serialization.NoEncryption()))
+    def sign_digest(self, digest: bytes) -> bytes:
+        """The signature of a SHA-256 ``digest``: RSASSA-PKCS1-v1_5 for RSA (RFC 6376 3.3.1), PureEdDSA over the
+        digest for Ed25519 (RFC 8463 3). OpenSSL signs without holding the interpreter lock: other requests' threads
+        run meanwhile."""
+        if isinstance(self.private, rsa.RSAPrivateKey):
+            return self.private.sign(digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+        return self.private.sign(digest)
 
 
 def _refusal(source: KeySource, problem: str) -> ConfigurationError:
