@@ -38,21 +38,18 @@ _WSP_RUN = re.compile(rb"[\t ]+")
 Header = tuple[bytes, bytes]  # a field's name, and its value with each of its lines ending in CRLF
 
 
-def _read(data: bytes) -> tuple[list[Header], bytes]:
-    """The header fields and the body (its lines ending in CRLF) of ``data``."""
+def _read(data: bytes) -> tuple[list[Header], int]:
+    """The header fields of ``data``, and where its body starts."""
     if data.startswith((b"\n", b"\r\n")):
-        head, body = b"", data[data.index(b"\n") + 1:]
-    else:
-        end = _HEADER_END.search(data)
-        head, body = (data, b"") if end is None else (data[:end.start()], data[end.end():])
-        if head.endswith(b"\r") and end is not None:
-            head = head[:-1]
-    if body.count(b"\n") != body.count(b"\r\n"):
-        body = _LINE_END.sub(b"\r\n", body)
+        return [], data.index(b"\n") + 1
+    end = _HEADER_END.search(data)
+    head, start = (data, len(data)) if end is None else (data[:end.start()], end.end())
+    if head.endswith(b"\r") and end is not None:
+        head = head[:-1]
     lines = _LINE_END.split(head) if head else []
     if lines and not lines[-1]:
         lines.pop()
-    return _fields(lines), body
+    return _fields(lines), start
 
 
 def _fields(lines: list[bytes]) -> list[Header]:
@@ -79,17 +76,24 @@ def _relaxed_field(name: bytes, value: bytes) -> Header:
     return name.lower().rstrip(), value.strip() + b"\r\n"
 
 
-def _body(body: bytes, relaxed: bool) -> bytes:
-    """RFC 6376 3.4.3 and 3.4.4; the empty lines at the end are counted, not copied one by one."""
-    if relaxed and (b"\t" in body or b" \r\n" in body):
-        body = _TRAILING_WSP.sub(b"\r\n", body)
-    if relaxed and (b"\t" in body or b"  " in body):
-        body = _WSP_RUN.sub(b" ", body)
+def _body_hash(data: bytes, start: int, relaxed: bool) -> bytes:
+    """The SHA-256 of the body from ``start`` on, canonicalized (RFC 6376 3.4.3, 3.4.4; lines end in CRLF, as
+    dkimpy reads them), in base64. The body is copied only where canonicalization changes it: a large
+    attachment's base64 has neither tabs, runs of spaces nor bare line feeds, and is hashed where it lies."""
+    body = data
+    if data.count(b"\n", start) != data.count(b"\r\n", start):
+        body, start = _LINE_END.sub(b"\r\n", data[start:]), 0
+    if relaxed and (body.find(b"\t", start) >= 0 or body.find(b" \r\n", start) >= 0):
+        body, start = _TRAILING_WSP.sub(b"\r\n", body[start:]), 0
+    if relaxed and (body.find(b"\t", start) >= 0 or body.find(b"  ", start) >= 0):
+        body, start = _WSP_RUN.sub(b" ", body[start:]), 0
     end = len(body)
-    while body.endswith(b"\r\n", 0, end):
+    while body.endswith(b"\r\n", start, end):  # empty lines at the end are counted, not copied one by one
         end -= 2
-    body = body if end == len(body) - 2 else body[:end] + b"\r\n"
-    return b"" if relaxed and body == b"\r\n" else body
+    digest = hashlib.sha256(memoryview(body)[start:end])
+    if end > start or not relaxed:  # a body ends in one CRLF; an empty one is empty when relaxed
+        digest.update(b"\r\n")
+    return base64.b64encode(digest.digest())
 
 
 def _select(headers: list[Header], names: Sequence[bytes]) -> list[Header]:
@@ -108,9 +112,8 @@ class MessageSignatures:
         header, body = canonicalization.split("/")
         self._relaxed = header == "relaxed"
         self._c = canonicalization.encode("ascii")
-        headers, raw_body = _read(data)
-        self._headers = headers
-        self._body_hash = base64.b64encode(hashlib.sha256(_body(raw_body, body == "relaxed")).digest())
+        self._headers, start = _read(data)
+        self._body_hash = _body_hash(data, start, body == "relaxed")
 
     def field(self, key: DkimKey, names: Sequence[bytes], now: int) -> bytes:
         """The ``DKIM-Signature`` field ``key`` makes over the fields ``names`` lists (lower case) and the body."""
