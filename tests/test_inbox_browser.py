@@ -559,6 +559,28 @@ def test_chaos_panel_turns_failures_on_and_lists_them(browser, served: Served) -
         served.app.test_client().put("/v1/outbox/chaos", json={"enabled": False})
 
 
+def test_the_chaos_form_waits_for_the_switchs_state_so_nothing_typed_is_overwritten(browser, served: Served) -> None:
+    """The dialog asks for the switch's state when it opens; filled in on arrival, the form would lose what was
+    typed meanwhile, and Save would turn the switch off. The state is held here until the fields are checked."""
+    with browser_page(browser) as page:
+        with page.expect_response(lambda response: response.url.endswith("/outbox/chaos")):
+            page.goto(f"{served.url}/outbox")  # the page asks for the state once for its banner
+        form = page.locator("#chaos-form")
+        held: list[Any] = []
+        page.route(re.compile(r"/outbox/chaos$"),
+                   lambda route: held.append(route) if route.request.method == "GET" else route.continue_())
+        page.locator("#chaos-button").click()
+        wait_until_held(page, held, 1, "the dialog's request for the switch's state")
+        for name in ("enabled", "reply", "percent", "recipients", "delay_ms"):
+            expect(form.locator(f"[name={name}]")).to_be_disabled()
+        expect(page.locator("#chaos-save")).to_be_disabled()
+        held[0].continue_()
+        form.locator("[name=recipients]").fill("*@fail.example")  # Playwright waits for the field to be enabled
+        expect(form).to_have_attribute("aria-busy", "false")
+        expect(form.locator("[name=recipients]")).to_have_value("*@fail.example")
+        expect(page.locator("#chaos-save")).to_be_enabled()
+
+
 def test_release_sends_a_kept_message_to_a_real_smtp_server(browser, served: Served,
                                                            smtp_server_factory) -> None:
     smtp = smtp_server_factory()

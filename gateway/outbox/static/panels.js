@@ -107,6 +107,20 @@ function chaosBanner(chaos) {
   document.getElementById("chaos-button").classList.toggle("alarm", Boolean(chaos.enabled));
 }
 
+// The chaos form's fields and Save button wait while the switch's state is on its way: filled in when it
+// arrives, they would otherwise overwrite what was typed meanwhile (and Save would send the defaults).
+const CHAOS_FIELDS = ["enabled", "reply", "percent", "recipients", "delay_ms"];
+let chaosLoads = 0;
+let chaosAvailable = true;
+
+function chaosFormWaits() {
+  const form = document.getElementById("chaos-form");
+  const waiting = chaosLoads > 0;
+  for (const name of CHAOS_FIELDS) form.elements[name].disabled = waiting;
+  form.setAttribute("aria-busy", String(waiting));
+  document.getElementById("chaos-save").disabled = waiting || !chaosAvailable;
+}
+
 function showChaos(chaos) {
   const form = document.getElementById("chaos-form");
   form.elements.enabled.checked = Boolean(chaos.enabled);
@@ -114,7 +128,8 @@ function showChaos(chaos) {
   const error = document.getElementById("chaos-error");
   error.textContent = chaos.available === false ? `The switch cannot be turned on here: it makes only the `
     + `development backends fail, outside production (this gateway sends with ${chaos.backend}).` : "";
-  document.getElementById("chaos-save").disabled = chaos.available === false;
+  chaosAvailable = chaos.available !== false;
+  chaosFormWaits();
   form.elements.percent.value = chaos.percent ?? 100;
   form.elements.recipients.value = chaos.recipients || "";
   form.elements.delay_ms.value = chaos.delay_ms || 0;
@@ -127,10 +142,16 @@ function showChaos(chaos) {
 }
 
 export async function loadChaos() {
+  chaosLoads += 1;
+  chaosFormWaits();
   try {
-    showChaos((await request(urls.chaos)).body);
+    const chaos = (await request(urls.chaos)).body;
+    chaosLoads -= 1;
+    showChaos(chaos);
     return true;
   } catch (error) {
+    chaosLoads -= 1;
+    chaosFormWaits();
     document.getElementById("chaos-error").textContent = error.status === 404
       ? "Chaos is not available on this gateway." : error.message;
     return false;
