@@ -39,7 +39,9 @@ Header = tuple[bytes, bytes]  # a field's name, and its value with each of its l
 
 
 def _read(data: bytes) -> tuple[list[Header], int]:
-    """The header fields of ``data``, and where its body starts."""
+    """The header fields of ``data``, and where its body starts. Not ``rendering.header_fields``, which the step
+    also calls to find the From domains: that one ends a line at a lone CR too, where dkimpy, whose verifier the
+    signatures are checked with, ends lines only at LF and CRLF; the fields signed must be the ones it reads."""
     if data.startswith((b"\n", b"\r\n")):
         return [], data.index(b"\n") + 1
     end = _HEADER_END.search(data)
