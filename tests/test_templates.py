@@ -155,6 +155,31 @@ def test_a_rendered_subject_holding_a_line_break_is_refused(client) -> None:
     assert fields(problem) == ["subject"]
 
 
+@pytest.mark.parametrize("part", ["subject", "text", "html"])
+def test_a_template_holding_a_lone_surrogate_is_refused_naming_the_part_and_nothing_is_stored(client, part) -> None:
+    # JSON can carry "\ud800", which no store and no mail encoding can hold: it was a 500 from the store's driver.
+    body = {**WELCOME, part: WELCOME.get(part, "") + "\ud800"}
+    assert fields(assert_problem(client.post("/v1/templates", json=body), 422)) == [part]
+    assert_problem(client.get("/v1/templates/welcome"), 404)
+    created(client)
+    replacement = {"subject": "Hi", "text": "Hi", part: "Hi \udfff"}
+    assert fields(assert_problem(client.put("/v1/templates/welcome", json=replacement), 422)) == [part]
+    assert client.get("/v1/templates/welcome").get_json()["version"] == 1
+
+
+@pytest.mark.parametrize(("name", "slug", "said"), [
+    ("Ann\r\nBcc: victim@example.com", "invalid-message", "header injection"),
+    # css-inline failed on it first, saying the CSS could not be inlined
+    ("Ann \ud800", "template-error", "lone surrogate (U+D800)")])
+def test_the_render_endpoint_refuses_what_a_send_would_refuse(client, name, slug, said) -> None:
+    created(client)
+    variables = {"name": name, "url": "x"}
+    sent = assert_problem(client.post("/v1/messages", json={**SEND, "variables": variables}), 422, slug)
+    previewed = assert_problem(client.post("/v1/templates/welcome/render", json={"variables": variables}), 422, slug)
+    assert fields(previewed) == fields(sent) == ["subject"]
+    assert previewed["errors"] == sent["errors"] and said in sent["errors"][0]["message"]
+
+
 def test_each_batch_item_may_use_a_template_and_fails_alone(app, client) -> None:
     created(client)
     response = client.post("/v1/messages/batch", json={"messages": [

@@ -95,7 +95,16 @@ class TemplateLibrary:
             self._compiled.pop(name, None)
 
     def render(self, name: str, variables: dict[str, Any]) -> Rendered:
-        return render_template(self.find(name), variables, self.limits)
+        """The template rendered, its subject, text and html checked as a client's own would be: the render
+        route refuses what a send would (``InvalidMessageError`` naming the part)."""
+        rendered = render_template(self.find(name), variables, self.limits)
+        try:
+            _Filled(subject=rendered.subject, text=rendered.text, html=rendered.html)
+        except ValidationError as exc:
+            raise InvalidMessageError(errors=[FieldError(str(e["loc"][0]), f"as rendered by template {name!r}, "
+                                                         f"{must_be(e)}")
+                                              for e in exc.errors(include_url=False, include_input=False)]) from exc
+        return rendered
 
     def apply(self, request: MessageRequest) -> MessageRequest:
         """The request with its template rendered into its subject, text and html, and an X-Template header
@@ -105,13 +114,7 @@ class TemplateLibrary:
             rendered = self.render(request.template, request.variables)
         except NoSuchTemplateError as exc:
             raise InvalidMessageError(str(exc), field="template") from exc
-        try:
-            filled = _Filled(subject=rendered.subject, text=rendered.text, html=rendered.html)
-        except ValidationError as exc:
-            raise InvalidMessageError(errors=[FieldError(str(e["loc"][0]), f"as rendered by template "
-                                                         f"{request.template!r}, {must_be(e)}")
-                                              for e in exc.errors(include_url=False, include_input=False)]) from exc
-        return request.model_copy(update={"subject": filled.subject, "text": filled.text, "html": filled.html,
+        return request.model_copy(update={"subject": rendered.subject, "text": rendered.text, "html": rendered.html,
                                           "headers": {**request.headers, HEADER: rendered.header}})
 
     # -- keeping them ------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
-from mail_gateway.mail.fields import TemplateName, TemplateVariables
+from mail_gateway.mail.fields import TemplateName, TemplateVariables, Text
 
 TemplateSource = TypeAliasType("TemplateSource", Literal["store", "files"])
 
@@ -19,9 +19,10 @@ class TemplateParts(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="TemplateParts")
 
-    subject: str = Field(description="the subject line (one line once rendered)")
-    text: str | None = Field(None, description="the text part; autoescaping is off")
-    html: str | None = Field(None, description="the HTML part; autoescaped, its <style> rules inlined when sent")
+    # Text: valid Unicode, which neither the store nor a message can do without (JSON may carry "\ud800").
+    subject: Text = Field(description="the subject line (one line once rendered)")
+    text: Text | None = Field(None, description="the text part; autoescaping is off")
+    html: Text | None = Field(None, description="the HTML part; autoescaped, its <style> rules inlined when sent")
 
 
 class NewTemplate(TemplateParts):

@@ -138,10 +138,22 @@ def render_template(compiled: CompiledTemplate, variables: Mapping[str, Any], li
                 out[part] = template.render(variables)
             except Exception as exc:  # a template is the client's code: whatever it raises is its error
                 raise _failure(exc, compiled, part) from None
+    for part, value in out.items():
+        _check_unicode(value, compiled, part)
     html, text = out.get("html"), out.get("text")
     if html is not None:
         html, text = _finish_html(html, text, compiled)
     return Rendered(out.get("subject", "").strip(), text, html, compiled.name, compiled.version, compiled.label)
+
+
+def _check_unicode(value: str, compiled: CompiledTemplate, part: str) -> None:
+    """A lone surrogate (JSON carries "\\ud800" in a variable) refused before the HTML is finished: css-inline and
+    every mail encoding fail on it, and their failure would not say where it came from."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise located(TemplateError(f"it writes a lone surrogate (U+{ord(value[exc.start]):04X}), which no mail can "
+                                    "carry; give the variables valid Unicode"), compiled.name, part) from None
 
 
 def _finish_html(html: str, text: str | None, compiled: CompiledTemplate) -> tuple[str, str | None]:
