@@ -1,5 +1,6 @@
 """Read a JSON request body, answering 415 for another media type, 413 when too large, 400 for malformed JSON
-(including JSON nested too deeply to parse, or an integer too long to convert).
+(including JSON nested too deeply to parse, an integer too long to convert, and ``NaN`` or ``Infinity``, which
+Python's parser takes but RFC 8259 has no place for).
 
 The body is parsed once per request and kept on ``flask.g``: the idempotency check and the view share it.
 """
@@ -7,6 +8,7 @@ The body is parsed once per request and kept on ``flask.g``: the idempotency che
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from flask import g, request
@@ -15,6 +17,27 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from mail_gateway.http.problems import Problem
 
 _UNSET = object()
+_MAX_DIGITS = 4300  # int()'s own bound (sys.get_int_max_str_digits), said in the client's terms
+
+
+def _integer(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > _MAX_DIGITS:
+        raise ValueError(f"a number has {digits} digits, more than the {_MAX_DIGITS} one may have here; "
+                         "send it as a string")
+    return int(text)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: valid JSON, but no float holds it (it would be written as "inf")
+        raise ValueError(f"the number {text[:40]} is beyond a 64-bit float's range; send a smaller one or a string")
+    return value
+
+
+def _no_constant(name: str) -> None:
+    # Python writes and reads NaN and Infinity; JSON (RFC 8259) has neither, and PostgreSQL's jsonb refuses both.
+    raise ValueError(f"{name} is not a JSON number (RFC 8259 has none); send a number or a string")
 
 
 def _content_length(environ: dict[str, Any]) -> int | None:
@@ -65,11 +88,12 @@ def json_body() -> Any:
                       f"Send the body as JSON with 'Content-Type: application/json' (got {mimetype or 'none'!r}).",
                       "unsupported-media-type")
     try:
-        parsed = json.loads(_text(_body()))
+        parsed = json.loads(_text(_body()), parse_int=_integer, parse_float=_finite,
+                            parse_constant=_no_constant)
     except RecursionError as exc:  # nesting deeper than the parser's stack allows
         raise Problem(400, "Malformed JSON", "The body's JSON nests too deeply; send a flat message object.",
                       "malformed-json") from exc
-    except ValueError as exc:  # invalid JSON, invalid UTF-8, or an integer beyond int()'s digit limit
+    except ValueError as exc:  # invalid JSON, invalid UTF-8, or a number refused above
         raise Problem(400, "Malformed JSON", f"The body is not valid JSON: {exc}.", "malformed-json") from exc
     g.json_body = parsed
     return parsed
