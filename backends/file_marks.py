@@ -18,8 +18,9 @@ from mail_gateway.errors import StoreUnavailableError
 
 # A kept message's id is its file name without ".eml". Starting with a letter or digit and never holding a
 # slash, an id cannot name a dot-file (a temporary still being written, a read mark) or anything outside the
-# directory.
-MESSAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# directory. At most 249 characters: its read mark, ".<id>.read", must still be a file name (255 at most), and a
+# longer id asked for is no message rather than an OSError.
+MESSAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,248}")
 _MARKS = ".*.read"
 
 

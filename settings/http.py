@@ -60,8 +60,10 @@ class HttpApiSettings(Subject):
             return None
         if not all(keys):
             raise ValueError("it holds an empty key (two commas in a row, or a trailing comma)")
-        if any(not key.isprintable() or " " in key for key in keys):
-            raise ValueError("a key contains a space or a control character")
+        # Printable ASCII only: a header's bytes reach the gateway as Latin-1, so a key with another character
+        # could never be presented in an Authorization header.
+        if any(not key.isascii() or not key.isprintable() or " " in key for key in keys):
+            raise ValueError("a key contains a space, a control character or a character that is not ASCII")
         names = [key.partition(":")[0] for key in keys if ":" in key and NAME.fullmatch(key.partition(":")[0])]
         if len(set(names)) != len(names):
             raise ValueError("two keys have the same name (name:key)")

@@ -74,6 +74,17 @@ def test_an_invalid_key_is_400(app, key) -> None:
     assert outbox(app) == []
 
 
+def test_a_lone_surrogate_in_a_keyed_body_is_the_same_422_as_without_a_key(app) -> None:
+    # The fingerprint encoded the body's JSON strictly, before the view could refuse it: a 500.
+    client = app.test_client()
+    body = b'{"from": "a@example.com", "to": "b@example.com", "subject": "\\ud800", "text": "t"}'
+    unkeyed = assert_problem(client.post("/v1/messages", data=body, content_type="application/json"), 422)
+    keyed = assert_problem(client.post("/v1/messages", data=body, content_type="application/json",
+                                       headers={"Idempotency-Key": "k1"}), 422)
+    assert keyed["errors"] == unkeyed["errors"] and [e["field"] for e in keyed["errors"]] == ["subject"]
+    assert outbox(app) == []
+
+
 def test_an_invalid_message_does_not_use_up_the_key(app) -> None:
     client = app.test_client()
     assert_problem(post(client, payload={**HELLO, "to": []}), 422)

@@ -42,7 +42,9 @@ def request_fingerprint(payload: Any) -> str:
     digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
     large = (request.content_length or 0) > LARGE_BODY
     for piece in canonical_pieces(payload) if large else (json.dumps(payload, **_CANONICAL),):
-        digest.update(piece.encode())
+        # surrogatepass: JSON may carry a lone surrogate ("\ud800"), which the view refuses with a 422 naming the
+        # field; the fingerprint is taken first, and must not fail on it instead.
+        digest.update(piece.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 
