@@ -9,6 +9,7 @@ left on the object (``msgId``, ``date``) once it is sent, and a second send of t
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import time
 import unicodedata
@@ -23,7 +24,7 @@ from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
 from mail_gateway.extension.message_errors import IncompleteMessageError, bad_header_error
 from mail_gateway.mail.addresses import address_domain
 from mail_gateway.mail.compose import Draft
-from mail_gateway.mail.objects import draft_from_email, library_draft
+from mail_gateway.mail.objects import attachment_content, draft_from_email, library_draft
 from mail_gateway.mail.rendering import RenderedMessage, message_date, new_message_id
 from mail_gateway.settings.core import name_and_address
 
@@ -97,8 +98,9 @@ def _identity(message: Any, sender: str | None) -> tuple[str, float, bool]:
 
 def _attachment(attachment: Any, charset: str, ascii_names: bool, index: int) -> dict[str, Any]:
     filename = ascii_filename(attachment.filename) if ascii_names and attachment.filename else attachment.filename
-    data = attachment.data.encode(charset) if isinstance(attachment.data, str) else attachment.data
-    found: dict[str, Any] = {"filename": filename, "content": data, "content_type": attachment.content_type,
+    content_type = attachment.content_type or (mimetypes.guess_type(filename)[0] if filename else None)
+    data, content_type = attachment_content(attachment.data, content_type, charset, f"attachments[{index}].data")
+    found: dict[str, Any] = {"filename": filename, "content": data, "content_type": content_type,
                              "disposition": attachment.disposition}
     for name, value in attachment.headers.items():
         if name.lower() != "content-id":  # the one header a part of the request carries

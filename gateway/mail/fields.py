@@ -14,6 +14,7 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Json
 from typing_extensions import TypeAliasType
 
 from mail_gateway.mail.addresses import Address, parse_address
+from mail_gateway.mail.media_types import content_type
 from mail_gateway.mail.rfc5322 import check_header_text
 
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII except ':'
@@ -139,9 +140,9 @@ Text = Annotated[str, AfterValidator(_valid_unicode)]
 Tag = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_tag)]
 MetadataKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Filename = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_plain_filename)]
-# RFC 2045 token characters, so the value can go into a Content-Type header unquoted.
+# type/subtype and its parameters, written back in one form (``mail_gateway.mail.media_types``).
 ContentType = Annotated[
-    str, Field(max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
+    str, Field(max_length=900, examples=["application/pdf", "text/csv; charset=utf-8"]), AfterValidator(content_type)
 ]
 # A body other than text/plain and text/html, which have fields of their own.
 AlternativeType = Annotated[

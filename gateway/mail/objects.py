@@ -24,6 +24,7 @@ from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
 from mail_gateway.mail.addresses import header_addresses, parse_address, unique_recipients, with_name
 from mail_gateway.mail.compose import Draft
 from mail_gateway.mail.fields import METADATA_PREFIX
+from mail_gateway.mail.media_types import charset_of, with_charset
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.request import parse_message_request
 from mail_gateway.mail.rfc5322 import check_header_text
@@ -126,17 +127,43 @@ def _part_attachment(part: Message) -> dict[str, Any]:
     else:
         content = part.get_payload(decode=True) or b""
     content_id = str(part.get("Content-ID", "")).strip().strip("<>") or None
-    return {"filename": part.get_filename(), "content": content, "content_type": part.get_content_type(),
+    charset = part.get_content_charset()  # a MIMEText's: its bytes are in it, and say so again when sent
+    content_type = with_charset(part.get_content_type(), charset) if charset else part.get_content_type()
+    return {"filename": part.get_filename(), "content": content, "content_type": content_type,
             "content_id": content_id, "disposition": part.get_content_disposition()}
 
 
-def email_attachment(attachment: Any, charset: str) -> dict[str, Any]:
+def email_attachment(attachment: Any, charset: str, field: str = "attachments") -> dict[str, Any]:
     """One of an ``EmailMessage``'s attachments, a MIME part or ``(filename, content, mimetype)``, as a request's."""
     if isinstance(attachment, Message):
         return _part_attachment(attachment)
     filename, content, mimetype = attachment
     mimetype = mimetype or (mimetypes.guess_type(filename)[0] if filename else None)
+    if isinstance(content, str | bytes | bytearray | memoryview):
+        data, mimetype = attachment_content(content, mimetype, charset, field)
+        return {"filename": filename, "content": data, "content_type": mimetype}
     return {"filename": filename, "content": _bytes(content, charset), "content_type": mimetype}
+
+
+def attachment_content(data: Any, content_type: str | None, charset: str, field: str) -> tuple[bytes, str | None]:
+    """An attachment's data as bytes, and its type: text is encoded in the charset its type names, else in the
+    message's, and a text type then says which (without it, RFC 2046 has the text read as US-ASCII)."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data), content_type
+    if not isinstance(data, str):
+        raise InvalidMessageError(f"{field} must be bytes or text, not {type(data).__name__}; read the file first "
+                                  "(f.read())", field=field)
+    charset = (charset_of(content_type) if content_type else None) or charset
+    try:
+        encoded = data.encode(charset)
+    except LookupError:
+        raise InvalidMessageError(f"{field}: the charset {charset!r} is not one Python knows; name another (utf-8)",
+                                  field=field) from None
+    except UnicodeEncodeError as exc:
+        raise InvalidMessageError(f"{field}: its text cannot be written in {charset} ({exc.reason} at character "
+                                  f"{exc.start}); give bytes, or a charset that holds it (utf-8)",
+                                  field=field) from None
+    return encoded, with_charset(content_type, charset) if content_type else content_type
 
 
 def _bodies(message: Any, payload: dict[str, Any], charset: str) -> None:
@@ -178,7 +205,8 @@ def draft_from_email(message: Any, *, charset: str = "utf-8") -> Draft:
     for field in ("to", "cc", "bcc", "reply_to"):
         payload[field] = [checked_text(a, field, f"an address in {field}") for a in getattr(message, field) or []]
     _bodies(message, payload, charset)
-    payload["attachments"] = [email_attachment(a, charset) for a in message.attachments]
+    payload["attachments"] = [email_attachment(a, charset, f"attachments[{n}]")
+                              for n, a in enumerate(message.attachments)]
     return library_draft(payload, dict(message.extra_headers or {}), charset=charset)
 
 

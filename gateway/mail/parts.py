@@ -16,6 +16,7 @@ from email.utils import quote
 from urllib.parse import quote as percent_encode
 
 from mail_gateway.errors import InvalidMessageError
+from mail_gateway.mail.media_types import media_type
 from mail_gateway.mail.request import Attachment
 from mail_gateway.mail.rfc5322 import first_long_line, long_line_message
 
@@ -111,7 +112,7 @@ def attachment_part(attachment: Attachment) -> list[bytes]:
     if attachment.content_id:
         head.append(header("Content-ID", f"<{attachment.content_id}>"))
     content = attachment.content
-    if attachment.mimetype == "message/rfc822":
+    if media_type(attachment.mimetype) == "message/rfc822":
         return [*head, *_message_part(content)]
     head.insert(1, b"Content-Transfer-Encoding: base64\r\n")
     # In slices of whole lines: encodebytes builds one small object per line before joining them.

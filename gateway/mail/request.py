@@ -62,7 +62,7 @@ class Attachment(BaseModel):
     @property
     def mimetype(self) -> str:
         guessed = mimetypes.guess_type(self.filename)[0] if self.filename else None
-        return (self.content_type or guessed or DEFAULT_CONTENT_TYPE).lower()
+        return self.content_type or (guessed or DEFAULT_CONTENT_TYPE).lower()
 
     @property
     def inline(self) -> bool:
