@@ -173,6 +173,33 @@ def test_a_dsn_for_a_direct_message_suppresses_its_recipient(ingress_factory, ma
     assert store.read(lambda conn: suppressions.suppressed(conn, ["gone@example.com"])) == {"gone@example.com"}
 
 
+@pytest.mark.parametrize("local", ["bounces", "bounces+not-a-token!", "bounces+m0", "bounces+m" + "0" * 20])
+def test_a_queued_gateway_refuses_reports_to_addresses_its_messages_never_leave_with(queued_apps, make_settings,
+                                                                                   smtp_server, local) -> None:
+    # Each was accepted and trusted: a report to it suppressed whatever address it named.
+    queued = started(queued_apps, make_settings, smtp_server)
+    state = MailGateway.state(queued.app)
+    with IngressServer(state.settings, state.sender, port=0) as server, \
+            smtplib.SMTP(HOST, server.port, timeout=15) as client:
+        client.ehlo("mx.example.net")
+        client.mail("<>")
+        code, reply = client.rcpt(f"{local}@{DOMAIN}")
+    assert (code, reply[:5]) == (550, b"5.1.1") and b"no message of this gateway" in reply
+    assert suppressed(queued, "gone@example.com") == set()
+
+
+@pytest.mark.parametrize(("local", "code"), [("bounces", 550), ("bounces+m0", 550), ("bounces+q1", 250),
+                                             ("bounces+m" + "0" * 20, 250)])
+def test_a_direct_gateway_takes_reports_only_to_its_token_forms(ingress_factory, make_settings, smtp_server,
+                                                                tmp_path, local, code) -> None:
+    ingress = ingress_factory(**smtp_server.settings(), gateway_bounce_domain=DOMAIN,
+                              gateway_store_url=f"sqlite:///{tmp_path}/direct.sqlite3")
+    with ingress.client() as client:
+        client.ehlo("mx.example.net")
+        client.mail("<>")
+        assert client.rcpt(f"{local}@{DOMAIN}")[0] == code
+
+
 def test_a_dsn_hard_bounce_expires_as_gateway_suppression_expiry_says(queued_apps, make_settings, smtp_server) -> None:
     queued = started(queued_apps, make_settings, smtp_server, gateway_suppression_expiry=3600)
     message_id = delivered(queued, "gone@example.com")

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from mail_gateway.errors import StoreUnavailableError
 from mail_gateway.ingress.replies import Reply
 from mail_gateway.mail.dsn import RecipientStatus, Returned, read_returned
-from mail_gateway.mail.verp import is_bounce_address, token_of
+from mail_gateway.mail.verp import is_bounce_address, is_direct_token, token_of
 from mail_gateway.store import suppressions
 from mail_gateway.store.bounces import mark_bounced
 from mail_gateway.store.database import Store
@@ -30,14 +30,25 @@ _EVENTS = {"failed": "bounced", "delayed": "delayed", "delivered": "delivered", 
 
 
 class BounceMailbox:
-    def __init__(self, domain: str, store: Store, webhook_url: str | None, expiry: float = 0) -> None:
+    def __init__(self, domain: str, store: Store, webhook_url: str | None, expiry: float = 0, *,
+                 direct_tokens: bool = True) -> None:
         self.domain = domain
         self.store = store
         self.webhook_url = webhook_url
         self.expiry = expiry  # GATEWAY_SUPPRESSION_EXPIRY: how long an automatic entry lasts (0: for ever)
+        # A direct message's token names no stored recipients, so its DSN is trusted as it is; a queued
+        # deployment sends none, and refuses them rather than trust whoever writes one.
+        self.direct_tokens = direct_tokens
 
     def rcpt_reply(self, address: str, authenticated: bool = False) -> str | None:
-        return "250 2.1.5 OK" if is_bounce_address(address, self.domain) else None
+        if not is_bounce_address(address, self.domain):
+            return None
+        token = token_of(address, self.domain)
+        direct = token is not None and token.startswith("m")
+        if token is None or (direct and not (self.direct_tokens and is_direct_token(token))):
+            # No message leaves with this address: mail to it could only be a forged report.
+            return f"550 5.1.1 <{address}>: no message of this gateway was sent from this address"
+        return "250 2.1.5 OK"
 
     def receive(self, rcpt_tos: Sequence[str], data: bytes, peer: str, mail_from: str = "") -> Reply:
         """Record what ``data`` reports about the messages the recipients' tokens name (a queue id; a direct

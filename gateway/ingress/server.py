@@ -70,7 +70,7 @@ def local_mailboxes(settings: GatewaySettings, store: Store | None) -> list[Loca
         found.append(UnsubscribeMailbox(settings.gateway_bounce_domain, store, signer, settings.gateway_webhook_url))
     if settings.gateway_bounce_domain is not None:
         found.append(BounceMailbox(settings.gateway_bounce_domain, store, settings.gateway_webhook_url,
-                                   settings.gateway_suppression_expiry))
+                                   settings.gateway_suppression_expiry, direct_tokens=not settings.queued))
     if settings.inbound_routes:
         found.append(InboundMailbox(settings.inbound_routes, store))
     return found

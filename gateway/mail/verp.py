@@ -17,6 +17,7 @@ from mail_gateway.mail.rendering import RenderedMessage
 
 LOCAL_PART = "bounces"
 _TOKEN = re.compile(r"^[0-9a-z]{1,64}$")
+_DIRECT_TOKEN = re.compile(r"m[0-9a-f]{20}")
 
 
 def bounce_address(domain: str, token: str) -> str:
@@ -26,6 +27,11 @@ def bounce_address(domain: str, token: str) -> str:
 def direct_token(message_id: str) -> str:
     """The token of a message delivered directly: ``m`` and 20 hex digits of its Message-ID's SHA-256."""
     return "m" + hashlib.sha256(message_id.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+
+
+def is_direct_token(token: str) -> bool:
+    """Whether ``token`` has the form ``direct_token`` gives."""
+    return _DIRECT_TOKEN.fullmatch(token) is not None
 
 
 def is_bounce_address(address: str, domain: str) -> bool:
