@@ -115,12 +115,12 @@ def test_invalid_messages_are_422_naming_the_field(app, client, change, field) -
 
 
 def test_field_errors_say_what_the_field_must_be_in_the_gateways_words(client) -> None:
-    payload = {**HELLO, "text": 5, "subject": "x" * 1000, "tags": [""], "attachments": [{}], "metadata": {"k": 5}}
+    payload = {**HELLO, "text": 5, "subject": "x" * 16_385, "tags": [""], "attachments": [{}], "metadata": {"k": 5}}
     body = assert_problem(client.post("/v1/messages", json=payload), 422)
     said = {error["field"]: error["message"] for error in body["errors"]}
     assert said == {
         "text": "must be text",
-        "subject": "must be at most 998 characters long",
+        "subject": "must be at most 16384 characters long",
         "tags[0]": "must be at least 1 character long",
         "metadata.k": "must be text",
         "attachments[0].filename": "is required",

@@ -5,6 +5,7 @@ recipients, and each recipient mailbox gets one RCPT TO."""
 from __future__ import annotations
 
 import base64
+import email.policy
 import logging
 import smtplib
 
@@ -87,13 +88,27 @@ def test_the_ingress_holds_the_same_998_octet_rule(ingress_factory) -> None:
     assert len(ingress.backend.messages) == 1
 
 
-def test_composed_messages_keep_every_line_within_998_octets(smtp_server, make_settings) -> None:
+@pytest.mark.parametrize("length", [998, 16_384])
+def test_composed_messages_keep_every_line_within_998_octets(smtp_server, make_settings, length) -> None:
     app = create_app(make_settings(**smtp_server.settings()))
-    message = {**HELLO, "subject": "s" * 998, "headers": {"X-Long": "h" * 998}, "tags": ["t" * 128] * 8,
+    message = {**HELLO, "subject": "s" * length, "headers": {"X-Long": "h" * length}, "tags": ["t" * 128] * 8,
                "from": f'"{"n" * 990}" <app@example.com>', "text": "w" * 3000}
     assert app.test_client().post("/v1/messages", json=message).status_code == 202
     [received] = smtp_server.messages
     assert max(len(line) for line in received.data.split(b"\r\n")) <= 998
+    assert email.message_from_bytes(received.data, policy=email.policy.default)["Subject"] == "s" * length
+
+
+def test_a_long_threads_references_are_folded_and_arrive_whole(smtp_server, make_settings) -> None:
+    # 120 Message-IDs, 4,000 characters: refused as longer than a line before, though the composer folds it.
+    references = " ".join(f"<thread-{n:04d}.reply@mail.example.com>" for n in range(120))
+    app = create_app(make_settings(**smtp_server.settings()))
+    response = app.test_client().post("/v1/messages", json={**HELLO, "headers": {"References": references}})
+    assert response.status_code == 202, response.get_data(as_text=True)
+    [received] = smtp_server.messages
+    assert max(len(line) for line in received.data.split(b"\r\n")) <= 998
+    assert email.message_from_bytes(received.data, policy=email.policy.default)["References"].split() == \
+        references.split()
 
 
 # -- 6. blind copies and duplicate recipients --------------------------------------------------------------

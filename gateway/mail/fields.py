@@ -134,7 +134,11 @@ AddressList = Annotated[
 Base64Bytes = Annotated[
     bytes, PlainValidator(_base64_bytes), WithJsonSchema({"type": "string", "contentEncoding": "base64"})
 ]
-HeaderValue = Annotated[str, Field(max_length=998), AfterValidator(_single_line)]
+# A value, not a line: the composer folds it into lines of at most 998 octets, so a long thread's References (a
+# hundred Message-IDs) is sent as Flask-Mail sends it. Still bounded, far inside what MTAs take for one header
+# (Postfix: 100 KB).
+MAX_HEADER_VALUE = 16_384
+HeaderValue = Annotated[str, Field(max_length=MAX_HEADER_VALUE), AfterValidator(_single_line)]
 HeaderName = Annotated[str, Field(min_length=1, max_length=76), AfterValidator(_header_name)]
 Text = Annotated[str, AfterValidator(_valid_unicode)]
 Tag = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_tag)]

@@ -40,7 +40,10 @@ def header(name: str, value: str) -> bytes:
         return f"{name}: {value}\r\n".encode("ascii")
     folded = _FOLDING.fold_binary(name, value)
     if first_long_line(folded) is not None and name not in ADDRESS_HEADERS:
-        folded = _FOLDING.fold_binary(name, encoded_words(value))
+        # Folded knowing the name's length, the first word follows it: compat32 folding a run of encoded-words
+        # began with an empty line, and the value then read back with a space in front.
+        words = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+        folded = f"{name}: {words}\r\n".encode("ascii")
     return folded
 
 
