@@ -70,7 +70,7 @@ def test_an_invalid_key_is_400(app, key) -> None:
     body = assert_problem(app.test_client().post("/v1/messages", json=HELLO,
                                                  headers={"Idempotency-Key": key.encode().decode("latin-1")}),
                           400, "invalid-idempotency-key")
-    assert "Idempotency-Key" in body["detail"]
+    assert "Idempotency-Key" in body["detail"] and [e["field"] for e in body["errors"]] == ["Idempotency-Key"]
     assert outbox(app) == []
 
 

@@ -64,6 +64,7 @@ def test_a_host_that_is_not_allowed_is_refused(make_settings, path) -> None:
     refused = client.get(path, headers={"Host": "attacker.example"})
     body = assert_problem(refused, 400, "host-not-allowed")
     assert "GATEWAY_ALLOWED_HOSTS" in body["detail"]
+    assert [e["field"] for e in body["errors"]] == ["Host"] and "attacker.example" in body["errors"][0]["message"]
     for host in ("localhost", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST:8000"):
         assert client.get("/outbox", headers={"Host": host}).status_code == 200, host
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, request
 
-from mail_gateway.errors import ConfigurationError
+from mail_gateway.errors import ConfigurationError, FieldError
 from mail_gateway.http.problems import Problem
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ def register_allowed_hosts(app: Flask, settings: GatewaySettings) -> None:
     def _allowed_host() -> None:
         header = request.environ.get("HTTP_HOST", "")
         if not is_allowed(header, allowed):
-            raise Problem(400, "Host not allowed",
-                          f"This gateway does not serve the host name {host_name(header)[:100]!r}; add it to "
-                          "GATEWAY_ALLOWED_HOSTS if clients really use it.", "host-not-allowed")
+            said = (f"this gateway does not serve the host name {host_name(header)[:100]!r}; add it to "
+                    "GATEWAY_ALLOWED_HOSTS if clients really use it")
+            raise Problem(400, "Host not allowed", f"{said[0].upper()}{said[1:]}.", "host-not-allowed",
+                          [FieldError("Host", said)])

@@ -12,7 +12,13 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 
-from mail_gateway.errors import GatewayError, InvalidMessageError, StoreUnavailableError, TransientDeliveryError
+from mail_gateway.errors import (
+    FieldError,
+    GatewayError,
+    InvalidMessageError,
+    StoreUnavailableError,
+    TransientDeliveryError,
+)
 from mail_gateway.http.abandoned import answer_for_abandoned
 from mail_gateway.http.body import json_body
 from mail_gateway.http.keyring import KeyedRequest, Keyring
@@ -145,8 +151,9 @@ def idempotent(view: View) -> View:
         if raw_key is None:
             return view(*args, **kwargs)
         if not _VALID_KEY.fullmatch(raw_key):
-            raise Problem(400, f"Invalid {HEADER}", f"{HEADER} must be 1 to 255 printable ASCII characters.",
-                          "invalid-idempotency-key")
+            said = "must be 1 to 255 printable ASCII characters without spaces at either end (a UUID, say)"
+            raise Problem(400, f"Invalid {HEADER}", f"{HEADER} {said}.", "invalid-idempotency-key",
+                          [FieldError(HEADER, said)])
         keyring: Keyring = current_app.extensions[STORE_KEY]
         key = scoped_key(raw_key)
         try:
