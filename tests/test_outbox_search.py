@@ -194,6 +194,11 @@ def test_raw_download_is_an_eml_attachment_named_by_id(app) -> None:
     saved = client.get(f"/v1/outbox/{message_id}/raw?download=1")
     assert saved.headers["Content-Disposition"] == f'attachment; filename="{message_id}.eml"'
     assert saved.data == shown.data and saved.mimetype == "message/rfc822"
+    assert "Content-Disposition" not in client.get(f"/v1/outbox/{message_id}/raw?download=false").headers
+    # Read as "no" before, as was any other parameter the route ignored.
+    for query, field in (("download=maybe", "download"), ("dowload=1", "dowload")):
+        refused = client.get(f"/v1/outbox/{message_id}/raw?{query}")
+        assert refused.status_code == 400 and [e["field"] for e in refused.json["errors"]] == [field]
 
 
 def test_retention_keeps_the_newest_and_says_how_many_were_dropped(make_settings) -> None:

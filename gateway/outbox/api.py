@@ -28,6 +28,7 @@ from mail_gateway.outbox.models import (
     OutboxPage,
     OutboxQuery,
     Owners,
+    RawQuery,
     ReadMark,
 )
 from mail_gateway.outbox.state import current_outbox, kept_or_404
@@ -134,12 +135,13 @@ def delete_message(message_id: str) -> tuple[str, int]:
 
 
 @docs.operation("One kept message exactly as delivered; ?download=1 saves it as <id>.eml",
-                operation_id="get_outbox_message_raw", tag="outbox", responses={200: "message/rfc822"},
-                problems=READ_ERRORS)
+                operation_id="get_outbox_message_raw", tag="outbox", query=RawQuery, responses={200: "message/rfc822"},
+                problems=(400, *READ_ERRORS))
 def raw_message(message_id: str) -> Response:
+    download = parse_query(RawQuery).download  # ?download=maybe is refused, not read as no
     kept = kept_or_404(message_id)
     response = Response(kept.data, mimetype="message/rfc822")
-    if request.args.get("download") not in (None, "", "0", "false"):
+    if download:
         response.headers["Content-Disposition"] = f'attachment; filename="{kept.id}.eml"'
     return response
 

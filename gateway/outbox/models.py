@@ -35,6 +35,14 @@ class OutboxQuery(BaseModel):
                               "to list (default: every key's)")
 
 
+class RawQuery(BaseModel):
+    """How the raw message is answered."""
+
+    model_config = ConfigDict(frozen=True)
+
+    download: bool = Field(False, description="1 (or true) saves it as <id>.eml; 0 (or false, the default) shows it")
+
+
 class WaitQuery(BaseModel):
     """What ``wait`` waits for, and how long."""
 
