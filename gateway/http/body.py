@@ -70,6 +70,10 @@ def _text(data: bytes) -> str:
     return data.decode(json.detect_encoding(data), "surrogatepass")
 
 
+# One decoder for every request: json.loads with these arguments would build one (and its scanner) each time.
+_DECODER = json.JSONDecoder(parse_int=_integer, parse_float=_finite, parse_constant=_no_constant)
+
+
 def release_json_body() -> None:
     """Forget the parsed body before the request ends, once the view has what it needs from it: a raw message's
     base64 text need not stay in memory while the message it decoded to is stored."""
@@ -88,8 +92,7 @@ def json_body() -> Any:
                       f"Send the body as JSON with 'Content-Type: application/json' (got {mimetype or 'none'!r}).",
                       "unsupported-media-type")
     try:
-        parsed = json.loads(_text(_body()), parse_int=_integer, parse_float=_finite,
-                            parse_constant=_no_constant)
+        parsed = _DECODER.decode(_text(_body()))
     except RecursionError as exc:  # nesting deeper than the parser's stack allows
         raise Problem(400, "Malformed JSON", "The body's JSON nests too deeply; send a flat message object.",
                       "malformed-json") from exc
