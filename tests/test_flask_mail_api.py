@@ -180,6 +180,20 @@ def test_each_send_of_a_reused_message_is_its_own_message() -> None:
     assert msg.extra_headers == {"X-Tag": "a"}
 
 
+def test_a_sent_message_renders_with_the_message_id_and_date_it_was_sent_with() -> None:
+    # Before: each as_string() after a send rendered a new Message-ID and Date, as if it were sent again.
+    app, mail = app_in_testing()
+    with app.app_context(), mail.record_messages() as outbox:
+        msg = Message("Hi", recipients=["to@example.com"], body="x")
+        mail.send(msg)
+        text = outbox[0].as_string()
+        assert text == msg.as_string() and msg.as_bytes() == mail.outbox[0].data
+        assert f"Message-ID: {msg.msgId}" in text and mail.outbox[0].message_id == msg.msgId
+        mail.send(msg)  # sent again: a new message, shown as such
+        second = mail.outbox[1]
+    assert second.message_id == msg.msgId != mail.outbox[0].message_id and msg.as_bytes() == second.data
+
+
 def test_a_date_the_caller_set_is_kept_on_every_send() -> None:
     app, mail = app_in_testing()
     with app.app_context():

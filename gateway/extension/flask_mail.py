@@ -141,7 +141,8 @@ class Message:
         return connection.send(self)
 
     def as_bytes(self) -> bytes:
-        """The message as the gateway would send it now (with a Date of now, when it has none yet)."""
+        """The message as the gateway would send it now (with a Date of now, when it has none yet); once sent, with
+        the ``msgId`` and ``date`` it was sent with, as Flask-Mail shows them."""
         return rendered(self).data
 
     def as_string(self) -> str:

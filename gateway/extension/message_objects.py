@@ -87,8 +87,10 @@ def _check(message: Any, sender: str | None) -> None:
                                   "remove mail_options and rcpt_options", field="mail_options")
 
 
-def _identity(message: Any, sender: str | None) -> tuple[str, float, bool]:
-    last = getattr(message, _SENT, None)
+def _identity(message: Any, sender: str | None, *, sending: bool) -> tuple[str, float, bool]:
+    """The Message-ID and Date of a send, and whether the gateway chose that Date. A send after a send is a new
+    message, so it gets fresh ones; rendering only shows the ones on the object, after a send those sent."""
+    last = getattr(message, _SENT, None) if sending else None
     msg_id = message.msgId
     if last is not None and msg_id == last[0]:
         msg_id = new_message_id(sender_domain(sender))
@@ -130,17 +132,17 @@ def _flask_mail_draft(message: Any, sender: str, identity: tuple[str, float, boo
 
 
 def prepare(message: Any, *, charset: str = "utf-8", ascii_attachments: bool = False,
-            envelope_from: str | None = None, default_sender: str | None = None) -> Prepared:
+            envelope_from: str | None = None, default_sender: str | None = None, sending: bool = True) -> Prepared:
     """What the send path composes for ``message``; raises ``InvalidMessageError`` (and its Flask-Mail kinds).
 
     ``default_sender`` is for a Flask-Mail message built outside an app context, where Flask-Mail could not
-    have read ``MAIL_DEFAULT_SENDER``."""
+    have read ``MAIL_DEFAULT_SENDER``. ``sending=False`` renders it without making it a new send."""
     try:
         if not is_flask_mail_message(message):
             return Prepared(draft_from_email(message, charset=charset))
         sender = address_text(message.sender) if message.sender else default_sender
         _check(message, sender)
-        identity = _identity(message, sender)
+        identity = _identity(message, sender, sending=sending)
         charset = message.charset or charset
         draft = _flask_mail_draft(message, str(sender), identity, charset, ascii_attachments, envelope_from)
         return Prepared(draft, identity)
@@ -158,8 +160,8 @@ def mark_sent(message: Any, prepared: Prepared, result: Any) -> None:
 
 
 def rendered(message: Any) -> RenderedMessage:
-    """``message`` as the current app's gateway would send it now."""
+    """``message`` as the current app's gateway would send it now; once sent, with the Message-ID and Date sent."""
     mail = current_app.extensions.get("mail") if has_app_context() else None
     charset, ascii_names = getattr(mail, "default_charset", "utf-8"), getattr(mail, "ascii_attachments", False)
     return prepare(message, charset=charset, ascii_attachments=bool(ascii_names),
-                   default_sender=getattr(mail, "default_sender", None)).compose()
+                   default_sender=getattr(mail, "default_sender", None), sending=False).compose()
