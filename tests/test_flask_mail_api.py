@@ -224,6 +224,42 @@ def test_a_header_line_break_is_a_bad_header_error_of_every_kind(make) -> None:
     assert isinstance(caught.value, flask_mailman.BadHeaderError) and isinstance(caught.value, InvalidMessageError)
 
 
+@pytest.mark.parametrize("make", [Message, flask_mail.Message])
+@pytest.mark.parametrize(("field", "value"), [
+    ("subject", "Hi\x0bBcc: victim@example.com"), ("sender", "Ann\x00 <from@example.com>"),
+    ("recipients", [("Ann\u2028Bcc: victim@example.com", "to@example.com")]), ("cc", ["cc\x85@example.com"]),
+    ("reply_to", ("Ann\x0b", "replies@example.com")),
+])
+def test_a_control_character_in_a_header_is_a_bad_header_error_too(make, field, value) -> None:
+    # Before: a plain InvalidMessageError, not BadHeaderError, and has_bad_headers() said False.
+    app, mail = app_in_testing()
+    with app.app_context():
+        msg = make(**{"subject": "Hi", "recipients": ["to@example.com"], "body": "x", field: value})
+        with pytest.raises(BadHeaderError, match="header injection") as caught:
+            mail.send(msg)
+        assert caught.value.field == field and len(mail.outbox) == 0
+    assert isinstance(caught.value, flask_mail.BadHeaderError)
+    if make is Message:
+        assert msg.has_bad_headers() and msg.is_bad_headers()
+
+
+@pytest.mark.parametrize("make", [Message, flask_mail.Message])
+@pytest.mark.parametrize("field", ["recipients", "cc", "bcc", "reply_to"])
+def test_an_address_that_is_not_a_name_and_address_pair_is_refused_naming_its_field(make, field) -> None:
+    # Before: a TypeError from inside the gateway (name_and_address() takes 2 positional arguments).
+    app, mail = app_in_testing()
+    address = ("Ann", "ann@example.com", "extra")
+    with app.app_context():
+        msg = make("Hi", recipients=["to@example.com"], body="x")
+        setattr(msg, field, address if field == "reply_to" else [address])
+        with pytest.raises(InvalidMessageError, match=r"\(name, address\) pair of strings") as caught:
+            mail.send(msg)
+    assert caught.value.field == field
+    with pytest.raises(InvalidMessageError, match="pair") as caught:
+        Message("Hi", recipients=["to@example.com"], sender=("Ann", None))
+    assert caught.value.field == "sender"
+
+
 def test_a_folded_subject_is_sent_unfolded() -> None:
     app, mail = app_in_testing()
     with app.app_context():

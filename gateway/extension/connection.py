@@ -24,10 +24,10 @@ from flask import Flask
 from mail_gateway.errors import DeliveryError, HeaderInjectionError, InvalidMessageError
 from mail_gateway.extension.as_given import AsGiven, keeps_as_given
 from mail_gateway.extension.flask_mail import Message, email_dispatched
+from mail_gateway.extension.message_checks import address_text
 from mail_gateway.extension.message_errors import bad_header_error
 from mail_gateway.extension.message_objects import (
     Prepared,
-    address_text,
     flask_mail_envelope,
     is_flask_mail_message,
     mark_sent,

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import blinker
 from flask import current_app, has_app_context
 
-from mail_gateway.extension.message_objects import address_text, rendered, sender_domain
+from mail_gateway.extension.message_checks import address_text, has_bad_headers
+from mail_gateway.extension.message_objects import rendered, sender_domain
 from mail_gateway.mail.rendering import new_message_id
 
 if TYPE_CHECKING:
@@ -34,20 +35,6 @@ def _default_sender() -> str | None:
     if has_app_context() and "mail" in current_app.extensions:
         return current_app.extensions["mail"].default_sender
     return None
-
-
-def has_line_break(value: Address | None) -> bool:
-    text = address_text(value) if value is not None else ""
-    return "\r" in text or "\n" in text
-
-
-def is_bad_subject(subject: str) -> bool:
-    """Whether a subject has a line break other than RFC 5322 folding (CRLF, then a space or tab, then text)."""
-    if "\r" not in subject and "\n" not in subject:
-        return False
-    lines = subject.split("\r\n")
-    return any(not line.strip() or "\r" in line or "\n" in line or (number and line[0] not in " \t")
-               for number, line in enumerate(lines))
 
 
 class Attachment:
@@ -133,9 +120,11 @@ class Message:
         self.attachments.append(Attachment(filename, content_type, data, disposition, headers))
 
     def has_bad_headers(self) -> bool:
-        """A line break in the sender, a recipient or Reply-To, or in the subject other than folding."""
-        addresses = [self.sender, *self.recipients, *self.cc, *self.bcc, self.reply_to]
-        return any(has_line_break(a) for a in addresses) or is_bad_subject(self.subject or "")
+        """A line break or other control character in the sender, a recipient or Reply-To, or in the subject
+        other than folding: what sending raises ``BadHeaderError`` for."""
+        return has_bad_headers(self)
+
+    is_bad_headers = has_bad_headers  # Flask-Mail's older name, which it keeps as a deprecated alias
 
     def send(self, connection: Connection) -> Any:
         return connection.send(self)

@@ -21,20 +21,15 @@ from typing import Any
 from flask import current_app, has_app_context
 
 from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
+from mail_gateway.extension.message_checks import address_text, check_headers
 from mail_gateway.extension.message_errors import IncompleteMessageError, bad_header_error
 from mail_gateway.mail.addresses import address_domain
 from mail_gateway.mail.compose import Draft
 from mail_gateway.mail.objects import attachment_content, draft_from_email, library_draft
 from mail_gateway.mail.rendering import RenderedMessage, message_date, new_message_id
-from mail_gateway.settings.core import name_and_address
 
 _FOLD = re.compile(r"\r\n(?=[ \t])")
 _SENT = "_mail_gateway_sent"  # (Message-ID, Date, whether the gateway chose the Date) of the last send
-
-
-def address_text(address: str | tuple[str, str]) -> str:
-    """A Flask-Mail address, a string or a ``(name, address)`` pair, as one string."""
-    return name_and_address(*address) if isinstance(address, tuple) else address
 
 
 def sender_domain(sender: str | None) -> str:
@@ -76,8 +71,7 @@ def _check(message: Any, sender: str | None) -> None:
         raise IncompleteMessageError("the message has no recipients", field="recipients")
     if not sender:
         raise IncompleteMessageError("the message has no sender and MAIL_DEFAULT_SENDER is not set", field="sender")
-    if message.has_bad_headers():
-        raise bad_header_error("a header (subject, sender, a recipient or Reply-To) has a line break", "headers")
+    check_headers(message, sender)
     for attachment in message.attachments:
         fields = [attachment.filename or "", *attachment.headers, *attachment.headers.values()]
         if any("\r" in text or "\n" in text for text in fields):
@@ -117,9 +111,9 @@ def _flask_mail_draft(message: Any, sender: str, identity: tuple[str, float, boo
     alternatives = dict(message.alts)
     payload: dict[str, Any] = {
         "from": sender, "subject": _FOLD.sub("", message.subject or ""),
-        "to": [address_text(a) for a in message.recipients], "cc": [address_text(a) for a in message.cc],
-        "bcc": [address_text(a) for a in message.bcc],
-        "reply_to": [address_text(message.reply_to)] if message.reply_to else [],
+        "to": [address_text(a, "recipients") for a in message.recipients],
+        "cc": [address_text(a, "cc") for a in message.cc], "bcc": [address_text(a, "bcc") for a in message.bcc],
+        "reply_to": [address_text(message.reply_to, "reply_to")] if message.reply_to else [],
         "text": message.body if message.body is not None or "html" not in alternatives else None,
         "html": alternatives.pop("html", None),
         "alternatives": [{"content": content, "content_type": f"text/{subtype}"}

@@ -1,0 +1,61 @@
+"""The header checks a Flask-Mail ``Message`` (this package's or Flask-Mail's own) meets before it is read.
+
+Flask-Mail refused a line break in the subject (other than folding), the sender, a recipient or Reply-To with
+``BadHeaderError``. The gateway holds those to what every header is held to (``mail_gateway.mail.rfc5322``): a
+vertical tab, NUL, NEL or U+2028 ends a header line for many parsers as CR and LF do, so each is the same
+header injection, raised as the same error. Flask-Mail's own ``Message`` answers ``has_bad_headers()`` with
+its narrower check, so the send path asks ``check_headers`` rather than the object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
+from mail_gateway.mail.objects import checked_text
+from mail_gateway.settings.core import name_and_address
+
+
+def address_text(address: str | tuple[str, str], field: str = "sender") -> str:
+    """A Flask-Mail address, a string or a ``(name, address)`` pair, as one string."""
+    if isinstance(address, tuple | list):
+        if len(address) != 2 or not all(isinstance(part, str) for part in address):
+            raise InvalidMessageError(f"an address in {field} is {address!r}; give an address as a string or a "
+                                      "(name, address) pair of strings", field=field)
+        return name_and_address(*address)
+    return address
+
+
+def _is_folded(lines: list[str]) -> bool:
+    """Whether a subject's CRLF-separated lines are RFC 5322 folding: each line after a CRLF starts with a space
+    or a tab, and none is blank."""
+    return len(lines) == 1 or all(line.strip() and (number == 0 or line[0] in " \t")
+                                  for number, line in enumerate(lines))
+
+
+def _addresses(message: Any, sender: str | None) -> list[tuple[str, Any]]:
+    reply_to = [message.reply_to] if message.reply_to else []
+    named = [("sender", [sender] if sender else []), ("recipients", message.recipients), ("cc", message.cc),
+             ("bcc", message.bcc), ("reply_to", reply_to)]
+    return [(field, address) for field, addresses in named for address in addresses or []]
+
+
+def check_headers(message: Any, sender: str | None) -> None:
+    """``HeaderInjectionError`` naming the attribute when the subject has a line break other than folding, or
+    the subject or an address holds a control character or line separator."""
+    lines = (message.subject or "").split("\r\n")
+    if not _is_folded(lines):
+        raise HeaderInjectionError("the subject has a line break that is not folding (CRLF, then a space or tab, "
+                                   "then text); remove it", field="subject")
+    checked_text("".join(lines), "subject", "the subject")
+    for field, address in _addresses(message, sender):
+        checked_text(address_text(address, field), field, f"an address in {field}")
+
+
+def has_bad_headers(message: Any) -> bool:
+    """Flask-Mail's ``has_bad_headers()``, answering as the send path checks (``check_headers``)."""
+    try:
+        check_headers(message, message.sender)
+    except HeaderInjectionError:
+        return True
+    return False
