@@ -194,6 +194,25 @@ def test_a_sent_message_renders_with_the_message_id_and_date_it_was_sent_with() 
     assert second.message_id == msg.msgId != mail.outbox[0].message_id and msg.as_bytes() == second.data
 
 
+@pytest.mark.parametrize("make", [Message, flask_mail.Message])
+@pytest.mark.parametrize(("msg_id", "injection"), [
+    ("<a@example.com>\r\nBcc: victim@example.com", True), ("<a\x00@example.com>", True),
+    ("<a\ud800@example.com>", True), ("<café@example.com>", False), ("not-bracketed", False),
+    ("<a b@example.com>", False),
+])
+def test_a_msgid_is_checked_as_a_message_id_header_is(make, msg_id, injection) -> None:
+    # Before: a line break raised the email package's HeaderParseError, NUL or a lone surrogate was written as
+    # given, and a non-ASCII one became an RFC 2047 encoded word.
+    app, mail = app_in_testing()
+    with app.app_context():
+        msg = make("Hi", recipients=["to@example.com"], body="x")
+        msg.msgId = msg_id
+        with pytest.raises(InvalidMessageError, match="msgId") as caught:
+            mail.send(msg)
+        assert caught.value.field == "msgId" and len(mail.outbox) == 0
+    assert isinstance(caught.value, BadHeaderError) is injection
+
+
 def test_a_date_the_caller_set_is_kept_on_every_send() -> None:
     app, mail = app_in_testing()
     with app.app_context():

@@ -4,7 +4,8 @@ Flask-Mail refused a line break in the subject (other than folding), the sender,
 ``BadHeaderError``. The gateway holds those to what every header is held to (``mail_gateway.mail.rfc5322``): a
 vertical tab, NUL, NEL or U+2028 ends a header line for many parsers as CR and LF do, so each is the same
 header injection, raised as the same error. Flask-Mail's own ``Message`` answers ``has_bad_headers()`` with
-its narrower check, so the send path asks ``check_headers`` rather than the object.
+its narrower check, so the send path asks ``check_headers`` rather than the object. ``msgId``, which Flask-Mail
+wrote unchecked, is checked as a ``Message-ID`` in ``extra_headers`` is.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
 from mail_gateway.mail.objects import checked_text
+from mail_gateway.mail.rendering import is_message_id
 from mail_gateway.settings.core import name_and_address
 
 
@@ -59,3 +61,13 @@ def has_bad_headers(message: Any) -> bool:
     except HeaderInjectionError:
         return True
     return False
+
+
+def checked_message_id(msg_id: Any) -> str:
+    """``msgId`` checked as a ``Message-ID`` among ``extra_headers`` is (``HeaderInjectionError``), and as one
+    ``<...>`` token: it is written as given, and anything else is a Message-ID no reader can use."""
+    text = checked_text(msg_id, "msgId", "msgId")
+    if not is_message_id(text):
+        raise InvalidMessageError(f"msgId {text!r} is not a Message-ID: give one <...> token of printable ASCII "
+                                  "without spaces, such as email.utils.make_msgid() makes", field="msgId")
+    return text

@@ -21,7 +21,7 @@ from typing import Any
 from flask import current_app, has_app_context
 
 from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
-from mail_gateway.extension.message_checks import address_text, check_headers
+from mail_gateway.extension.message_checks import address_text, check_headers, checked_message_id
 from mail_gateway.extension.message_errors import IncompleteMessageError, bad_header_error
 from mail_gateway.mail.addresses import address_domain
 from mail_gateway.mail.compose import Draft
@@ -85,7 +85,7 @@ def _identity(message: Any, sender: str | None, *, sending: bool) -> tuple[str, 
     """The Message-ID and Date of a send, and whether the gateway chose that Date. A send after a send is a new
     message, so it gets fresh ones; rendering only shows the ones on the object, after a send those sent."""
     last = getattr(message, _SENT, None) if sending else None
-    msg_id = message.msgId
+    msg_id = checked_message_id(message.msgId)
     if last is not None and msg_id == last[0]:
         msg_id = new_message_id(sender_domain(sender))
     assigned = message.date is None or (last is not None and last[2] and message.date == last[1])

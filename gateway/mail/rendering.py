@@ -85,8 +85,13 @@ def _field_name(field: bytes) -> bytes:
     return field.partition(b":")[0].strip().lower()
 
 
+def is_message_id(text: str) -> bool:
+    """Whether ``text`` is one ``<...>`` token of printable ASCII, the form ``message_id_of`` reads back."""
+    return text.isascii() and _MESSAGE_ID_TOKEN.fullmatch(text.encode()) is not None
+
+
 def _token_or_nothing(message_id: str) -> str:
-    return message_id if message_id.isascii() and _MESSAGE_ID_TOKEN.fullmatch(message_id.encode()) else ""
+    return message_id if is_message_id(message_id) else ""
 
 
 def message_id_of(fields: list[bytes]) -> str:
