@@ -279,6 +279,34 @@ def test_an_address_that_is_not_a_name_and_address_pair_is_refused_naming_its_fi
     assert caught.value.field == "sender"
 
 
+def test_a_body_given_as_bytes_is_read_in_the_messages_charset() -> None:
+    # Before: bytes were read as UTF-8, so Latin-1 ones were refused ("text: must be a valid string").
+    app, mail = app_in_testing()
+    with app.app_context():
+        mail.send(Message("Hi", recipients=["to@example.com"], body=b"caf\xe9", html=b"<p>caf\xe9</p>",
+                          alts={"enriched": b"caf\xe9"}, charset="iso-8859-1"))
+        sent = mail.outbox[0]
+        assert sent.body == "café" and sent.alternatives[0] == ("<p>café</p>", "text/html")
+        assert b'Content-Type: text/enriched; charset="iso-8859-1"' in sent.data and sent.data.count(b"caf\xe9") == 3
+        for field, values in (("body", {"body": b"caf\xe9"}), ("html", {"html": b"\xff"})):
+            with pytest.raises(InvalidMessageError, match="not utf-8") as caught:
+                mail.send(Message("Hi", recipients=["to@example.com"], **values))
+            assert caught.value.field == field
+
+
+@pytest.mark.parametrize("make", [Message, flask_mail.Message])
+@pytest.mark.parametrize("charset", ["utf8x", "rot13", "utf 8", "utf\r\n8"])
+def test_a_charset_that_is_no_known_charset_name_is_refused_naming_it(make, charset) -> None:
+    # Before: a LookupError from the composer, and "utf 8" (which Python's codec lookup reads as utf_8) was
+    # written into the Content-Type as given, line break included.
+    app, mail = app_in_testing()
+    with app.app_context():
+        with pytest.raises(InvalidMessageError, match="charset") as caught:
+            mail.send(make("Hi", recipients=["to@example.com"], body="x", charset=charset))
+        assert caught.value.field == "charset" and len(mail.outbox) == 0
+    assert isinstance(caught.value, BadHeaderError) is ("\n" in charset)
+
+
 def test_a_folded_subject_is_sent_unfolded() -> None:
     app, mail = app_in_testing()
     with app.app_context():

@@ -411,3 +411,22 @@ def test_a_queued_app_sends_through_the_default_connection_and_reports_the_queue
     status = message.gateway_status
     assert isinstance(status, QueuedResult) and status.status == "queued" and status.recipients == ("a@example.com",)
     MailGateway.state(app).store.close()
+
+
+def test_an_unknown_encoding_or_a_body_not_in_it_is_refused_naming_the_attribute() -> None:
+    # Before: a LookupError from the composer, and a UnicodeDecodeError from reading the body.
+    app, mail = app_with(TESTING=True)
+    with app.app_context():
+        msg = EmailMessage("Hi", "x", to=["to@example.com"])
+        msg.encoding = "bogus"
+        with pytest.raises(InvalidMessageError, match="'bogus' is not the name of a character set") as caught:
+            msg.send()
+        assert caught.value.field == "encoding"
+        msg = EmailMultiAlternatives("Hi", b"caf\xe9", to=["to@example.com"], alternatives=[(b"\xff", "text/html")])
+        msg.encoding = "iso-8859-1"
+        msg.send()
+        assert mail.outbox[0].body == "café" and mail.outbox[0].alternatives == [("ÿ", "text/html")]
+        msg.encoding = "utf-8"
+        with pytest.raises(InvalidMessageError, match="not utf-8") as caught:
+            msg.send()
+        assert caught.value.field == "body" and len(mail.outbox) == 1

@@ -24,6 +24,7 @@ from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
 from mail_gateway.extension.message_checks import address_text, check_headers, checked_message_id
 from mail_gateway.extension.message_errors import IncompleteMessageError, bad_header_error
 from mail_gateway.mail.addresses import address_domain
+from mail_gateway.mail.charsets import body_text, checked_charset
 from mail_gateway.mail.compose import Draft
 from mail_gateway.mail.objects import attachment_content, draft_from_email, library_draft
 from mail_gateway.mail.rendering import RenderedMessage, message_date, new_message_id
@@ -108,13 +109,16 @@ def _attachment(attachment: Any, charset: str, ascii_names: bool, index: int) ->
 
 def _flask_mail_draft(message: Any, sender: str, identity: tuple[str, float, bool], charset: str,
                       ascii_names: bool, envelope_from: str | None) -> Draft:
-    alternatives = dict(message.alts)
+    # Bytes are read in the message's charset, the one Flask-Mail encoded text in and passed bytes on as given.
+    alternatives = {subtype: body_text(content, charset, "html" if subtype == "html" else f"alts[{subtype!r}]")
+                    for subtype, content in dict(message.alts).items()}
+    body = body_text(message.body, charset, "body")
     payload: dict[str, Any] = {
         "from": sender, "subject": _FOLD.sub("", message.subject or ""),
         "to": [address_text(a, "recipients") for a in message.recipients],
         "cc": [address_text(a, "cc") for a in message.cc], "bcc": [address_text(a, "bcc") for a in message.bcc],
         "reply_to": [address_text(message.reply_to, "reply_to")] if message.reply_to else [],
-        "text": message.body if message.body is not None or "html" not in alternatives else None,
+        "text": body if body is not None or "html" not in alternatives else None,
         "html": alternatives.pop("html", None),
         "alternatives": [{"content": content, "content_type": f"text/{subtype}"}
                          for subtype, content in alternatives.items()],
@@ -137,7 +141,7 @@ def prepare(message: Any, *, charset: str = "utf-8", ascii_attachments: bool = F
         sender = address_text(message.sender) if message.sender else default_sender
         _check(message, sender)
         identity = _identity(message, sender, sending=sending)
-        charset = message.charset or charset
+        charset = checked_charset(message.charset or charset, "charset")
         draft = _flask_mail_draft(message, str(sender), identity, charset, ascii_attachments, envelope_from)
         return Prepared(draft, identity)
     except HeaderInjectionError as exc:  # what Flask-Mail and flask-mailman raised: their BadHeaderError

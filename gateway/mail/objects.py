@@ -22,6 +22,7 @@ from typing import Any
 
 from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
 from mail_gateway.mail.addresses import header_addresses, parse_address, unique_recipients, with_name
+from mail_gateway.mail.charsets import body_text, checked_charset
 from mail_gateway.mail.compose import Draft
 from mail_gateway.mail.fields import METADATA_PREFIX
 from mail_gateway.mail.media_types import charset_of, with_charset
@@ -170,8 +171,8 @@ def _bodies(message: Any, payload: dict[str, Any], charset: str) -> None:
     subtype = str(getattr(message, "content_subtype", "plain") or "plain").lower()
     bodies = [(message.body or "", f"text/{subtype}")]
     bodies += [tuple(alternative)[:2] for alternative in getattr(message, "alternatives", None) or []]
-    for content, mimetype in ((c, str(m).lower()) for c, m in bodies):
-        text = content.decode(charset) if isinstance(content, bytes) else str(content)
+    for index, (content, mimetype) in enumerate((c, str(m).lower()) for c, m in bodies):
+        text = str(body_text(content, charset, f"alternatives[{index - 1}]" if index else "body"))
         field = {"text/plain": "text", "text/html": "html"}.get(mimetype)
         if not mimetype.startswith("text/"):
             raise InvalidMessageError(f"an alternative body must be text (it is {mimetype}); attach it instead",
@@ -199,7 +200,7 @@ def draft_from_email(message: Any, *, charset: str = "utf-8") -> Draft:
     if not message.recipients():
         raise InvalidMessageError("the message has no recipients", field="to")
     _check_shape(message)
-    charset = getattr(message, "encoding", None) or charset
+    charset = checked_charset(getattr(message, "encoding", None) or charset, "encoding")
     payload: dict[str, Any] = {"subject": checked_text(message.subject, "subject", "the subject"),
                                "from": checked_text(message.from_email, "from", "the sender")}
     for field in ("to", "cc", "bcc", "reply_to"):
