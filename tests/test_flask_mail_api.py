@@ -57,6 +57,43 @@ def test_a_message_built_outside_an_app_context_gets_the_default_sender_when_sen
         assert mail.outbox[0].from_email == "support@example.com"
 
 
+def test_a_default_sender_pair_set_at_run_time_sends_a_message_built_outside_an_app_context() -> None:
+    # Before: the pair was written as From: "('Support', 'support@example.com')" and refused.
+    app, mail = app_in_testing()
+    msg = Message("Hi", recipients=["to@example.com"], body="x")
+    with app.app_context():
+        mail.default_sender = ("Support", "support@example.com")
+        mail.send(msg)
+        assert mail.outbox[0].from_email == "Support <support@example.com>"
+
+
+@pytest.mark.parametrize("field", ["recipients", "cc", "bcc"])
+def test_a_string_where_a_list_of_addresses_belongs_is_refused_saying_so(field) -> None:
+    # Before: one "not a valid email address" error per character of the string.
+    expected = r"a list of addresses; got a string: give \['to@example.com'\]"
+    with pytest.raises(InvalidMessageError, match=expected) as caught:
+        Message("Hi", body="x", sender="from@example.com", **{field: "to@example.com"})
+    assert caught.value.field == field
+    app, mail = app_in_testing()
+    with app.app_context():
+        msg = flask_mail.Message("Hi", recipients=["other@example.com"], body="x")
+        setattr(msg, field, "to@example.com")
+        with pytest.raises(InvalidMessageError, match="got a string") as caught:
+            mail.send(msg)
+        assert caught.value.field == field and len(mail.outbox) == 0
+
+
+def test_mail_app_and_connection_num_emails_are_flask_mails() -> None:
+    # Before: AttributeError for both.
+    app, mail = app_in_testing()
+    assert mail.app is app and Mail().app is None
+    with app.app_context(), mail.connect() as conn:
+        assert conn.num_emails == 0
+        for _ in range(2):
+            conn.send(Message("Hi", recipients=["to@example.com"], body="x"))
+        assert conn.num_emails == 2
+
+
 def test_send_message_attach_and_an_inline_image() -> None:
     app, mail = app_in_testing()
     with app.app_context(), mail.record_messages() as outbox:

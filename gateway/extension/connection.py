@@ -33,7 +33,7 @@ from mail_gateway.extension.message_objects import (
     mark_sent,
     prepare,
 )
-from mail_gateway.extension.smtplib_errors import smtplib_compatible
+from mail_gateway.extension.smtplib_errors import raise_compatible
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import QueuedResult, SendResult
 from mail_gateway.sending import Outcome, Sender
@@ -51,13 +51,6 @@ def _render(prepared: Prepared) -> RenderedMessage:
         raise bad_header_error(str(exc), exc.field or "headers") from exc
 
 
-def _raise_compatible(exc: DeliveryError, sender: str) -> None:
-    compatible = smtplib_compatible(exc, sender)
-    if compatible is exc:
-        raise exc
-    raise compatible from exc
-
-
 class Connection:
     """Messages sent through one sender, holding its connections between ``open()`` and ``close()`` (or for
     the ``with`` block). Built by ``mail.connect()`` and ``mail.get_connection()``."""
@@ -73,6 +66,7 @@ class Connection:
         # Flask-Mail's open smtplib.SMTP. The gateway's backend keeps its own connections, so it is None unless
         # the caller assigns one (Flask-Mail's users' tests replace it): then messages go to its sendmail().
         self.host: Any = None
+        self.num_emails = 0  # Flask-Mail's count of the messages sent through this connection
 
     @property
     def timeout(self) -> float | None:
@@ -95,7 +89,7 @@ class Connection:
             except DeliveryError as exc:
                 held.close()
                 if not self.fail_silently:
-                    _raise_compatible(exc, "")
+                    raise_compatible(exc, "")
                 log.warning("connection.open() failed, silenced by fail_silently: %s", exc)
                 return None
         self._held = held
@@ -163,6 +157,7 @@ class Connection:
             data = message.as_bytes()
         self.host.sendmail(sender, recipients, data, getattr(message, "mail_options", []),
                            getattr(message, "rcpt_options", []))
+        self.num_emails += 1
         email_dispatched.send(self.app, message=message)
 
     # -- flask-mailman ------------------------------------------------------------------------------------
@@ -212,8 +207,9 @@ class Connection:
             message.gateway_status = None
             if self.fail_silently:
                 return None
-            _raise_compatible(outcome, rendered.envelope_from)
+            raise_compatible(outcome, rendered.envelope_from)
         assert isinstance(outcome, SendResult | QueuedResult)  # delivered now, or stored for the workers
         mark_sent(message, prepared, outcome)
+        self.num_emails += 1
         email_dispatched.send(self.app, message=message)
         return outcome

@@ -112,6 +112,11 @@ class MailGateway:
         return AppMail(app, load_settings(app_config=config, testing=testing))
 
     @property
+    def app(self) -> Flask | None:
+        """Flask-Mail's ``mail.app``: the app given to the constructor, else None."""
+        return self._app
+
+    @property
     def backend(self) -> EmailBackend:
         return self._mail().state.backend
 

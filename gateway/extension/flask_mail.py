@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import blinker
 from flask import current_app, has_app_context
 
-from mail_gateway.extension.message_checks import address_text, has_bad_headers
+from mail_gateway.extension.message_checks import address_list, address_text, has_bad_headers
 from mail_gateway.extension.message_objects import rendered, sender_domain
 from mail_gateway.mail.rendering import new_message_id
 
@@ -69,14 +69,14 @@ class Message:
                  mail_options: list[str] | None = None, rcpt_options: list[str] | None = None) -> None:
         sender = sender or _default_sender()
         self.sender: str | None = address_text(sender) if sender else None
-        self.recipients: list[Address] = list(recipients or [])
+        self.recipients: list[Address] = address_list(recipients, "recipients")
         self.subject = subject
         self.body = body
         self.alts: dict[str, str] = dict(alts or {})
         if html is not None:
             self.html = html
-        self.cc: list[Address] = list(cc or [])
-        self.bcc: list[Address] = list(bcc or [])
+        self.cc: list[Address] = address_list(cc, "cc")
+        self.bcc: list[Address] = address_list(bcc, "bcc")
         self.attachments: list[Attachment] = list(attachments or [])
         self.reply_to = reply_to
         self.date = date

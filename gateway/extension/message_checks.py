@@ -28,6 +28,15 @@ def address_text(address: str | tuple[str, str], field: str = "sender") -> str:
     return address
 
 
+def address_list(addresses: Any, field: str) -> list[Any]:
+    """``recipients``, ``cc`` or ``bcc`` as a list. A string is refused rather than taken as one address:
+    Flask-Mail took it as a list of one-character addresses, so code that gives one has never sent."""
+    if isinstance(addresses, str):
+        raise InvalidMessageError(f"{field} must be a list of addresses; got a string: give [{addresses!r}]",
+                                  field=field)
+    return list(addresses or [])
+
+
 def _is_folded(lines: list[str]) -> bool:
     """Whether a subject's CRLF-separated lines are RFC 5322 folding: each line after a CRLF starts with a space
     or a tab, and none is blank."""

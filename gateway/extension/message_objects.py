@@ -21,7 +21,7 @@ from typing import Any
 from flask import current_app, has_app_context
 
 from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
-from mail_gateway.extension.message_checks import address_text, check_headers, checked_message_id
+from mail_gateway.extension.message_checks import address_list, address_text, check_headers, checked_message_id
 from mail_gateway.extension.message_errors import IncompleteMessageError, bad_header_error
 from mail_gateway.mail.addresses import address_domain
 from mail_gateway.mail.charsets import body_text, checked_charset
@@ -68,6 +68,8 @@ class Prepared:
 
 
 def _check(message: Any, sender: str | None) -> None:
+    for field in ("recipients", "cc", "bcc"):
+        address_list(getattr(message, field), field)
     if not message.send_to:
         raise IncompleteMessageError("the message has no recipients", field="recipients")
     if not sender:
@@ -138,7 +140,8 @@ def prepare(message: Any, *, charset: str = "utf-8", ascii_attachments: bool = F
     try:
         if not is_flask_mail_message(message):
             return Prepared(draft_from_email(message, charset=charset))
-        sender = address_text(message.sender) if message.sender else default_sender
+        given = message.sender or default_sender  # the default may be a (name, address) pair set at run time
+        sender = address_text(given) if given else None
         _check(message, sender)
         identity = _identity(message, sender, sending=sending)
         charset = checked_charset(message.charset or charset, "charset")

@@ -106,3 +106,11 @@ def smtplib_compatible(exc: DeliveryError, sender: str = "") -> DeliveryError:
     compatible.smtp_code = login.smtp_code if login else exc.smtp_code
     compatible.smtp_error = login.smtp_error if login else str(exc).encode()
     return compatible
+
+
+def raise_compatible(exc: DeliveryError, sender: str) -> None:
+    """Raise ``exc`` as ``smtplib_compatible`` gives it, caused by ``exc`` when that is another object."""
+    compatible = smtplib_compatible(exc, sender)
+    if compatible is exc:
+        raise exc
+    raise compatible from exc
