@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from process_support import stop_and_read
 from smtp_server import free_port
@@ -61,6 +62,18 @@ def test_check_says_a_store_failure_once(monkeypatch) -> None:
     assert result.output.count("store postgresql://gateway:***@127.0.0.1") == 1, result.output
     assert result.output.strip().splitlines()[-1].startswith("Error: store postgresql://")
     assert "pw-1234" not in result.output
+
+
+@pytest.mark.parametrize(("name", "value"), [("MAIL_DEFAULT_SENDER", "nonsense"), ("GATEWAY_TEMPLATES_DIR", "nonsense"),
+                                           ("GATEWAY_CHAOS", "nonsense")])
+def test_check_refuses_what_serve_would_refuse(monkeypatch, tmp_path, name, value) -> None:
+    # check said "configuration ok" for each, and serve then refused to start.
+    monkeypatch.chdir(tmp_path)
+    for variable, given in {"MAIL_BACKEND": "memory", "GATEWAY_ENV": "testing", name: value}.items():
+        monkeypatch.setenv(variable, given)
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 1 and "configuration ok" not in result.output
+    assert result.output.startswith(f"Error: configuration error: {name}") and "Traceback" not in result.output
 
 
 def test_version() -> None:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mail_gateway.backends.registry import create_backend
+from mail_gateway.assembly import build_sender
+from mail_gateway.backends.base import EmailBackend
 from mail_gateway.backends.smtp import SmtpBackend, transaction
 from mail_gateway.cli.common import configured
 from mail_gateway.errors import ConfigurationError, DeliveryError, StoreUnavailableError
@@ -69,6 +70,20 @@ def _dkim_keys(settings: GatewaySettings) -> tuple[DkimKey, ...]:
     return load_keys(settings.dkim.dkim_key_sources)
 
 
+def _built_backend(settings: GatewaySettings) -> EmailBackend:
+    """The backend of a sender built as every process builds one (``build_sender``): what ``serve``, ``worker``
+    or ``smtpd`` would refuse at start-up (a default sender that is no address, a folder of templates that is
+    not one, GATEWAY_CHAOS...) is refused here too, not reported ok. Its store is not opened: ``_check_store``
+    tries that and reports it on its own line."""
+    require_store(settings)
+    store = Store(settings.store_url, pool_size=1)
+    try:
+        sender, _ = build_sender(settings, store=store)
+    finally:
+        store.close()
+    return sender.backend
+
+
 def _check_store(settings: GatewaySettings, failures: list[str]) -> None:
     """The store answers a write transaction and has this version's schema (its password never shown)."""
     from mail_gateway.store.engine import head_revision
@@ -98,8 +113,7 @@ def check(dns_server: tuple[str, int] | None) -> None:
     sending mail."""
     try:
         settings = load_settings()
-        backend = create_backend(settings)
-        require_store(settings)
+        backend = _built_backend(settings)
         keys = _dkim_keys(settings)
     except ConfigurationError as exc:
         raise click.ClickException(f"configuration error: {' '.join(str(exc).split())}") from exc
