@@ -3,10 +3,33 @@ store: ``settings/store.py``.)"""
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
 from pydantic import Field, SecretStr, field_validator
 
 from mail_gateway.settings.core import Subject
 from mail_gateway.settings.senders import NAME
+
+# A name as Host carries it: ASCII labels (underscores too, as container names have), a leading dot for every
+# subdomain. Compared with the Host header's name, which never holds a port, brackets or a final dot.
+_HOST_NAME = re.compile(r"\.?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
+
+
+def _allowed_host(entry: str) -> str:
+    name = entry.strip().lower().removesuffix(".")
+    if name == "*" or _HOST_NAME.fullmatch(name):
+        return name
+    try:
+        return str(ipaddress.ip_address(name.removeprefix("[").removesuffix("]")))
+    except ValueError:
+        pass
+    if ":" in name:
+        raise ValueError(f"{entry.strip()!r} holds a port or is no address; give the name alone "
+                         "('mail.example.com', not 'mail.example.com:8000')")
+    if not name.isascii():
+        raise ValueError(f"{entry.strip()!r} is not ASCII; give the name as Host carries it, its xn-- form")
+    raise ValueError(f"{entry.strip()!r} is not a host name; give names such as 'mail.example.com' or '.internal'")
 
 
 class HttpApiSettings(Subject):
@@ -49,6 +72,14 @@ class HttpApiSettings(Subject):
         description="set it to the host names clients use, separated by commas, e.g. 'mail.example.com,.internal' "
         "(a leading dot allows every subdomain; * allows any name)",
     )
+
+    @field_validator("gateway_allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: str | None) -> str | None:
+        # An entry no Host could match (a port, brackets, a space) would refuse every request sent with it.
+        if value is None:
+            return None
+        return ",".join(_allowed_host(entry) for entry in value.split(",") if entry.strip())
 
     @field_validator("gateway_api_keys")
     @classmethod

@@ -12,6 +12,7 @@ from api_helpers import assert_problem
 from mail_gateway import create_app
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.outbox.guard import COOKIE, COOKIE_PATH
+from mail_gateway.settings import load_settings
 
 KEY = "outbox-key-1"
 HELLO = {"from": "app@example.com", "to": ["friend@example.com"], "subject": "Hello", "text": "Hi"}
@@ -56,6 +57,23 @@ def test_a_browser_enters_the_key_once_and_keeps_a_strict_cookie(app, message_id
     page = client.get("/outbox")  # the inbox itself, not the key form; its scripts list the mail
     assert page.status_code == 200 and b'id="messages"' in page.data and b'name="key"' not in page.data
     assert client.delete("/outbox/messages").status_code == 204
+
+
+@pytest.mark.parametrize(("entry", "said"), [("mail.example.com:8000", "holds a port"),
+                                             ("mail example.com", "not a host name"), ("bücher.example", "xn--")])
+def test_an_allowed_host_no_request_could_match_fails_at_start_up(monkeypatch, entry, said) -> None:
+    # Each was taken as given, and every request to that name was then refused as not allowed.
+    monkeypatch.setenv("GATEWAY_ALLOWED_HOSTS", f"localhost,{entry}")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert str(caught.value).startswith("GATEWAY_ALLOWED_HOSTS is invalid") and said in str(caught.value)
+
+
+@pytest.mark.parametrize("host", ["[::1]:8000", "mail.example.com.:8000", "Service_1:8000"])
+def test_allowed_hosts_are_read_as_the_host_header_is(make_settings, host) -> None:
+    # Brackets and a final dot in an entry never matched: the header's name is compared without them.
+    settings = make_settings(mail_backend="memory", gateway_allowed_hosts="[::1], mail.example.com., service_1")
+    assert create_app(settings).test_client().get("/healthz", headers={"Host": host}).status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/outbox", "/outbox/messages", "/v1/outbox", "/healthz", "/v1/messages"])
