@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from mail_gateway.errors import GatewayError, InvalidMessageError
 from mail_gateway.ingress.replies import Reply, reply_for_error, reply_for_result
+from mail_gateway.mail.addresses import envelope_address
 from mail_gateway.sending import Sender
 from mail_gateway.settings.senders import Client
 
@@ -28,6 +29,9 @@ NOT_UTF8 = "553 5.1.3 The address is not valid UTF-8"
 SENDER_NOT_ALLOWED = "550 5.7.1 This sender is not allowed for your login (GATEWAY_ALLOWED_SENDERS)"
 AUTH_REQUIRED = "530 5.7.0 Authentication required"
 MIXED_RECIPIENTS = "452 4.5.3 Send to the gateway's own addresses and to others in separate transactions"
+BAD_RECIPIENT = "553 5.1.3 {reason}; this recipient is refused, the others stay in the message"
+BAD_SENDER = "553 5.1.7 {reason}; the sender is refused (a bounce has the null sender <>)"
+NULL_RECIPIENT = "553 5.1.3 <> is the null sender of bounces, not a recipient; give a recipient as local-part@domain"
 
 
 def address_refusal(address: str, envelope: Any) -> str | None:
@@ -41,6 +45,16 @@ def address_refusal(address: str, envelope: Any) -> str | None:
         address.encode("utf-8")
     except UnicodeEncodeError:
         return NOT_UTF8
+    return None
+
+
+def syntax_refusal(address: str, refused: str) -> str | None:
+    """``refused`` naming the reason, for an address the send path refuses after DATA (``envelope_address``); None
+    for one it takes. Asked at MAIL and RCPT: after DATA one bad recipient would sink the whole message."""
+    try:
+        envelope_address(address)
+    except InvalidMessageError as exc:
+        return refused.format(reason=exc)
     return None
 
 
@@ -79,7 +93,7 @@ class RelayHandler:
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
-        refusal = address_refusal(address, envelope)
+        refusal = address_refusal(address, envelope) or syntax_refusal(address, BAD_SENDER)
         if refusal is not None:
             return refusal
         # The envelope sender is checked as early as it is known; the From field is checked after DATA. An
@@ -92,7 +106,9 @@ class RelayHandler:
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
-        refusal = address_refusal(address, envelope)
+        if address in ("", "<>"):
+            return NULL_RECIPIENT
+        refusal = address_refusal(address, envelope) or syntax_refusal(address, BAD_RECIPIENT)
         if refusal is not None:
             return refusal
         # Refused here, where the client can still send to the others; after DATA it could not be undone.

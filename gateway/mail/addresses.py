@@ -151,7 +151,8 @@ def envelope_address(spec: str) -> str:
         return ""
     local, at, domain = spec.rpartition("@")
     if not at or not local or not domain:
-        raise InvalidMessageError(f"{spec!r} is not an email address", field="address")
+        raise InvalidMessageError(f"{spec!r} is not an email address, which is local-part@domain",
+                                  field="address")
     return f"{local}@{ascii_domain(domain)}"
 
 
