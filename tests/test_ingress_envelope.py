@@ -60,3 +60,14 @@ def test_an_address_whose_domain_has_no_idna_form_is_refused_at_rcpt(ingress_fac
         assert client.rcpt(GOOD)[0] == 250
         assert client.data(message_bytes())[0] == 250
     assert [m.recipients for m in ingress.backend.messages] == [(GOOD,)]
+
+
+def test_the_null_sender_of_a_bounce_is_allowed_whatever_the_sender_policy_and_kept_empty(ingress_factory) -> None:
+    ingress = ingress_factory(mail_backend="memory", gateway_allowed_senders=SENDER)
+    with ingress.client() as client:
+        client.ehlo()
+        assert client.mail("<>")[0] == 250  # MAIL FROM:<>
+        assert client.rcpt(GOOD)[0] == 250
+        assert client.data(message_bytes())[0] == 250
+        assert client.mail("other@example.net")[0] == 550  # the policy still holds for a real sender
+    assert [m.envelope_from for m in ingress.backend.messages] == [""]  # as the HTTP route stores it

@@ -58,6 +58,12 @@ def syntax_refusal(address: str, refused: str) -> str | None:
     return None
 
 
+def reverse_path(address: str | None) -> str:
+    """The envelope sender as the send path and the sender policy spell it: the null one (``MAIL FROM:<>``) is
+    "". aiosmtpd passes it as "<>" and must keep it so on the envelope, where "" means no MAIL FROM yet."""
+    return address if address and address != "<>" else ""
+
+
 def session_user(session: Any) -> str | None:
     login = getattr(session.auth_data, "login", None)
     return login.decode("utf-8", "replace") if isinstance(login, bytes) else None
@@ -122,7 +128,7 @@ class RelayHandler:
         return "250 2.1.5 OK"
 
     def _may_send_as(self, session: Any, address: str) -> bool:
-        return not address or self.sender.may_send_as(Client(smtp_user=session_user(session)), address)
+        return not reverse_path(address) or self.sender.may_send_as(Client(smtp_user=session_user(session)), address)
 
     def _rcpt_refusal(self, session: Any, envelope: Any, address: str) -> str | None:
         """The reply refusing ``address`` in this transaction, or None; remembers a local mailbox's recipients
@@ -159,10 +165,10 @@ class RelayHandler:
             if local is not None:
                 reply = await loop.run_in_executor(self.executor, local.receive, list(envelope.rcpt_tos),
                                                    envelope.original_content, describe_peer(session.peer),
-                                                   envelope.mail_from or "")
+                                                   reverse_path(envelope.mail_from))
             else:
                 reply = await loop.run_in_executor(
-                    self.executor, self.relay, envelope.mail_from, list(envelope.rcpt_tos),
+                    self.executor, self.relay, reverse_path(envelope.mail_from), list(envelope.rcpt_tos),
                     envelope.original_content, describe_peer(session.peer), user,
                 )
         except RuntimeError:
