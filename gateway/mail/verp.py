@@ -3,7 +3,7 @@ which goes to the envelope sender, says which message it is about whatever the r
 
 With ``GATEWAY_BOUNCE_DOMAIN=bounce.example.com`` a queued message leaves as ``bounces+<queue id>@bounce.example.com``;
 a message delivered directly has no queue id, so its token is ``m`` and a digest of its Message-ID, which the
-delivery log shows (``message_id=``). The From field is never changed.
+delivery log shows (``message_id=``). The From field is never changed, and a null sender stays null.
 """
 
 from __future__ import annotations
@@ -53,4 +53,7 @@ def with_bounce_addresses(messages: Sequence[RenderedMessage], domain: str | Non
     theirs when stored, ``Spool``); the sender policy has checked the original senders already."""
     if domain is None:
         return list(messages)
-    return [replace(m, envelope_from=bounce_address(domain, direct_token(m.message_id))) for m in messages]
+    # A message with the null sender (a bounce, a DSN, an auto-reply) keeps it: RFC 5321 4.5.5, so that a
+    # bounce of it goes nowhere rather than back and forth.
+    return [replace(m, envelope_from=bounce_address(domain, direct_token(m.message_id))) if m.envelope_from else m
+            for m in messages]

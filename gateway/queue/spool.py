@@ -81,7 +81,8 @@ class Spool:
 
     def _envelope_from(self, id_: str, message: RenderedMessage) -> str:
         # VERP: the bounce names the queued message; the sender policy has checked the original sender already.
-        if self.bounce_domain is None:
+        # The null sender of a bounce or auto-reply stays null (RFC 5321 4.5.5), so bounces cannot loop.
+        if self.bounce_domain is None or not message.envelope_from:
             return message.envelope_from
         return bounce_address(self.bounce_domain, id_)
 
