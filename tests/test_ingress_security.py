@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import logging
 import smtplib
+import socket
 import ssl
 
 import pytest
 import trustme
-from ingress_support import message_bytes
+from ingress_support import message_bytes, wait_until
 
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.ingress.security import check_exposure
@@ -102,6 +103,29 @@ def test_starttls_with_a_test_certificate_carries_the_message(ingress_factory, t
         assert client.sock.version() is not None
         assert client.sendmail(SENDER, [RECIPIENT], data) == {}
     assert ingress.backend.messages[0].data == data
+
+
+def _failed_handshakes(port: int) -> None:
+    """An unverified certificate, bytes that are not TLS, and a client gone after ``220 Ready to start TLS``."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=15) as client, pytest.raises(ssl.SSLCertVerificationError):
+        client.starttls(context=ssl.create_default_context())  # the test CA is not trusted
+    for after in (b"garbage, not a TLS record\r\n" * 20, b""):
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(b"EHLO x\r\nSTARTTLS\r\n")
+            wait_until(lambda sock=sock: b"220 Ready" in sock.recv(4096, socket.MSG_PEEK), "STARTTLS is answered")
+            sock.sendall(after)
+
+
+def test_a_failed_tls_handshake_is_one_info_line_naming_the_peer(ingress_factory, tls_files, caplog) -> None:
+    ingress = ingress_factory(mail_backend="memory", **tls_files)
+    with caplog.at_level(logging.INFO):
+        _failed_handshakes(ingress.port)
+        wait_until(lambda: caplog.text.count("SMTP session with 127.0.0.1:") == 3, "each session's end is logged")
+        ingress.server.stop()
+    ended = [r for r in caplog.records if r.getMessage().startswith("SMTP session with")]
+    assert [r.levelno for r in ended] == [logging.INFO] * 3
+    assert "TLS handshake failed" in ended[0].getMessage() and "UNKNOWN_CA" in ended[0].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import ssl
 from collections import Counter
 from typing import Any
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, TLSSetupException
 
+from mail_gateway.ingress.handler import describe_peer
 from mail_gateway.ingress.security import AuthFailures
+
+log = logging.getLogger("mail_gateway.ingress")
 
 TOO_MANY_SESSIONS = b"421 4.7.0 Too many connections, try again later\r\n"
 TOO_MANY_FROM_ADDRESS = b"421 4.7.0 Too many connections from your address, try again later\r\n"
@@ -138,6 +143,19 @@ class IngressSMTP(SMTP):
             if failed >= self._limits["auth_failures"] and self.transport is not None:
                 await self.push(TOO_MANY_AUTH_FAILURES)
                 self.transport.close()
+
+    async def handle_exception(self, error: Exception) -> str:
+        if not isinstance(error, TLSSetupException | ConnectionError | ssl.SSLError):
+            return await super().handle_exception(error)  # the handler's: logged with its traceback
+        # The client's doing, not ours (a TLS handshake it gave up on, a dropped connection), and any scanner
+        # can do it on every connection: one line, no traceback.
+        reason = error.__cause__ if isinstance(error, TLSSetupException) and error.__cause__ else error
+        peer = describe_peer(self.session.peer) if self.session is not None else "?"
+        what = "TLS handshake failed" if isinstance(error, TLSSetupException) else "connection error"
+        log.info("SMTP session with %s ended, %s: %s", peer, what, str(reason) or type(reason).__name__)
+        if self.transport is not None:
+            self.transport.close()
+        return "421 4.4.2 Connection error, closing connection"
 
     def pause_timeout(self) -> None:
         self._delivering = True
