@@ -95,6 +95,17 @@ def test_auth_before_starttls_is_refused_and_works_after_it(ingress_factory, tls
     assert len(ingress.backend.messages) == 1
 
 
+def test_only_login_and_plain_are_offered_after_starttls(ingress_factory, tls_files, client_context, caplog) -> None:
+    ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, **tls_files)
+    with ingress.client() as client:
+        client.starttls(context=client_context)
+        client.ehlo()
+        assert client.esmtp_features["auth"].split() == ["LOGIN", "PLAIN"]
+        assert client.docmd("AUTH", "REQUIRED x")[0] == 504
+        client.login("app", "correct-horse")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_starttls_with_a_test_certificate_carries_the_message(ingress_factory, tls_files, client_context) -> None:
     ingress = ingress_factory(mail_backend="memory", **tls_files)
     data = message_bytes()

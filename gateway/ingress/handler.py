@@ -94,7 +94,8 @@ class RelayHandler:
         self.local = tuple(local)
         # With local mailboxes aiosmtpd cannot ask for AUTH before MAIL (remote servers send there without it):
         # relaying still needs it, asked for here per recipient.
-        self.auth_required = auth_required
+        # Not named auth_*: aiosmtpd would offer any handler attribute so named as an AUTH mechanism.
+        self.relay_needs_auth = auth_required
         self.stopping = False  # set by the server before it stops taking deliveries
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
@@ -146,7 +147,7 @@ class RelayHandler:
             return None
         if local is not None:
             return MIXED_RECIPIENTS
-        if self.auth_required and not session.authenticated:
+        if self.relay_needs_auth and not session.authenticated:
             return AUTH_REQUIRED
         if self.local and not session.authenticated and not self._may_send_as(session, envelope.mail_from):
             return SENDER_NOT_ALLOWED
