@@ -210,3 +210,17 @@ def test_a_certificate_without_its_key_is_a_settings_error() -> None:
     with pytest.raises(ConfigurationError) as refused:
         load_settings(_env_file=None, gateway_smtp_tls_cert="cert.pem")
     assert "GATEWAY_SMTP_TLS_KEY" in str(refused.value)
+
+
+def test_auth_without_users_is_refused_as_not_offered(ingress_factory, tls_files, client_context) -> None:
+    ingress = ingress_factory(mail_backend="memory", **tls_files)
+    with ingress.client() as client:
+        client.ehlo()
+        assert not client.has_extn("auth")
+        code, text = client.docmd("AUTH", f"PLAIN {_plain('app', 'correct-horse')}")
+        assert code == 503 and text.startswith(b"5.5.1 ") and b"GATEWAY_SMTP_USERS" in text
+        client.starttls(context=client_context)
+        client.ehlo()
+        assert not client.has_extn("auth")
+        assert client.docmd("AUTH", "LOGIN")[0] == 503
+        assert client.sendmail(SENDER, [RECIPIENT], message_bytes()) == {}  # the session goes on without it

@@ -98,6 +98,12 @@ class RelayHandler:
         self.relay_needs_auth = auth_required
         self.stopping = False  # set by the server before it stops taking deliveries
 
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname  # aiosmtpd leaves this to a handler with this hook
+        # Without GATEWAY_SMTP_USERS aiosmtpd still offers AUTH after STARTTLS, with no mechanism in it.
+        return [line for line in responses if line.rstrip() != "250-AUTH"]
+
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
         refusal = address_refusal(address, envelope) or syntax_refusal(address, BAD_SENDER)

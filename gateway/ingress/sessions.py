@@ -28,6 +28,7 @@ TOO_MANY_SESSIONS = b"421 4.7.0 Too many connections, try again later\r\n"
 TOO_MANY_FROM_ADDRESS = b"421 4.7.0 Too many connections from your address, try again later\r\n"
 TOO_MANY_AUTH_FAILURES = "421 4.7.0 Too many failed AUTH attempts, closing connection"
 START_EXPIRED = b"421 4.4.2 No MAIL FROM in time, closing connection\r\n"
+AUTH_NOT_OFFERED = "503 5.5.1 AUTH is not offered here (GATEWAY_SMTP_USERS is not set); send without AUTH"
 SESSION_EXPIRED = b"421 4.4.2 Session too long, closing connection; reconnect to send more\r\n"
 
 
@@ -131,6 +132,11 @@ class IngressSMTP(SMTP):
             self._deadlines.pop("start").cancel()
 
     async def smtp_AUTH(self, arg: str) -> None:
+        if self._authenticator is None:
+            # aiosmtpd would answer 538 (encryption required) and send the client looking for a STARTTLS that
+            # may not exist either: AUTH is off altogether.
+            await self.push(AUTH_NOT_OFFERED)
+            return
         host = self._host or "?"
         delay = self._auth_failures.delay(host)
         if delay:
