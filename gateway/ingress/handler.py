@@ -102,7 +102,8 @@ class RelayHandler:
                           responses: list[str]) -> list[str]:
         session.host_name = hostname  # aiosmtpd leaves this to a handler with this hook
         # Without GATEWAY_SMTP_USERS aiosmtpd still offers AUTH after STARTTLS, with no mechanism in it.
-        return [line for line in responses if line.rstrip() != "250-AUTH"]
+        kept = [line for line in responses if line.rstrip() != "250-AUTH"]
+        return [*kept[:-1], "250-ENHANCEDSTATUSCODES", kept[-1]]  # every reply has one (IngressSMTP.push)
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           mail_options: list[str]) -> str:
@@ -115,7 +116,7 @@ class RelayHandler:
             return SENDER_NOT_ALLOWED
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
-        return "250 OK"
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:

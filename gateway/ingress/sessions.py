@@ -15,12 +15,13 @@ import asyncio
 import logging
 import ssl
 from collections import Counter
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, TLSSetupException
 
 from mail_gateway.ingress.handler import describe_peer
 from mail_gateway.ingress.security import AuthFailures
+from mail_gateway.ingress.wording import exact_rewordings, reworded
 
 log = logging.getLogger("mail_gateway.ingress")
 
@@ -77,6 +78,7 @@ class IngressSMTP(SMTP):
         self._refused = False
         self._deadlines: dict[str, asyncio.TimerHandle] = {}
         self._delivering = False
+        self._rewordings = exact_rewordings(self.data_size_limit)
         if auth_without_tls:
             # Passed to aiosmtpd as True and relaxed here: aiosmtpd warns on every connection about AUTH
             # without TLS, which start-up has already restricted to a loopback address.
@@ -150,6 +152,9 @@ class IngressSMTP(SMTP):
                 await self.push(TOO_MANY_AUTH_FAILURES)
                 self.transport.close()
 
+    async def push(self, status: AnyStr) -> None:
+        await super().push(reworded(status, self._rewordings) if isinstance(status, str) else status)
+
     async def handle_exception(self, error: Exception) -> str:
         if not isinstance(error, TLSSetupException | ConnectionError | ssl.SSLError):
             return await super().handle_exception(error)  # the handler's: logged with its traceback
@@ -170,5 +175,6 @@ class IngressSMTP(SMTP):
 
     def resume_timeout(self) -> None:
         self._delivering = False
+        self._rewordings = exact_rewordings(self.data_size_limit)
         if self.transport is not None:
             self._reset_timeout()

@@ -1,0 +1,47 @@
+"""aiosmtpd's own replies in the gateway's words: each with an enhanced status code (RFC 3463; the ingress says
+ENHANCEDSTATUSCODES in EHLO, RFC 2034) and, where aiosmtpd names neither the problem's limit nor the fix, both.
+
+aiosmtpd writes these replies inside its command methods, so they are reworded on their way out (``reworded``,
+called by ``IngressSMTP.push``) rather than by copying those methods.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ENHANCED = re.compile(r"^[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}(?: |$)")
+# RFC 3463's codes for aiosmtpd's other refusals, by reply code: a bad command, bad arguments, a bad sequence.
+_BY_CODE = {"500": "5.5.2", "501": "5.5.4", "502": "5.5.1", "503": "5.5.1", "504": "5.5.4", "552": "5.3.4",
+            "555": "5.5.4"}
+# The greeting and the replies to EHLO/HELO carry no enhanced code (RFC 2034, 3); these are aiosmtpd's others.
+_SUCCESS = {"250 OK": "250 2.0.0 OK", "221 Bye": "221 2.0.0 Bye"}
+
+
+def exact_rewordings(max_bytes: int) -> dict[str, str]:
+    """aiosmtpd's replies that say too little, each as the ingress words it."""
+    too_big = f"552 5.3.4 Message is larger than GATEWAY_SMTP_MAX_MESSAGE_BYTES allows ({max_bytes} bytes)"
+    return {
+        "552 Error: message size exceeds fixed maximum message size": too_big,
+        "552 Error: Too much mail data": too_big,
+        "503 Error: send HELO first": "503 5.5.1 Say HELO or EHLO with your host name first",
+        "503 Error: send EHLO first": "503 5.5.1 Say EHLO with your host name first",
+        "500 Line too long (see RFC5321 4.5.3.1.6)": "500 5.5.6 A line of the message is longer than 1000 octets "
+                                                     "(RFC 5321 4.5.3.1.6); encode it (quoted-printable, base64)",
+        "500 Command line too long": "500 5.5.6 Command line too long (at most 512 octets, RFC 5321 4.5.3.1.4)",
+        "454 TLS not available": "454 4.7.0 STARTTLS is not offered here (GATEWAY_SMTP_TLS_CERT is not set)",
+        "503 Error: need MAIL command": "503 5.5.1 Send MAIL FROM first",
+        "503 Error: need RCPT command": "503 5.5.1 Send RCPT TO first, for at least one recipient accepted",
+        "503 Error: nested MAIL command": "503 5.5.1 MAIL FROM was given already; send RSET to start again",
+    }
+
+
+def reworded(status: str, exact: dict[str, str]) -> str:
+    """``status`` with an enhanced status code, reworded when ``exact`` has it; a multi-line reply as it is."""
+    if status in exact:
+        return exact[status]
+    if status in _SUCCESS:
+        return _SUCCESS[status]
+    code, text = status[:3], status[4:]
+    if "\r\n" in status or _ENHANCED.match(status) or code not in _BY_CODE:
+        return status
+    return f"{code} {_BY_CODE[code]} {text.removeprefix('Error: ')}"

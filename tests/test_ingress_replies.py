@@ -1,0 +1,59 @@
+"""aiosmtpd's own replies, as the ingress words them: an enhanced status code each, and the limit and the fix."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+from smtp_server import HOST
+
+ENHANCED = re.compile(rb"^\d{3}[ -]\d\.\d{1,3}\.\d{1,3} ")
+
+
+def replies(port: int, *commands: bytes) -> list[bytes]:
+    """The reply to each command, sent one at a time over a raw socket (smtplib would fix some of them)."""
+    with socket.create_connection((HOST, port), timeout=15) as sock, sock.makefile("rb") as reader:
+        reader.readline()  # the greeting
+        answers = []
+        for command in commands:
+            sock.sendall(command)
+            lines = [reader.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(reader.readline())
+            answers.append(b"".join(lines))
+        return answers
+
+
+def test_aiosmtpd_refusals_carry_enhanced_codes_and_name_the_limit(ingress_factory) -> None:
+    ingress = ingress_factory(mail_backend="memory", gateway_smtp_max_message_bytes=1024)
+    too_big = b"552 5.3.4 Message is larger than GATEWAY_SMTP_MAX_MESSAGE_BYTES allows (1024 bytes)\r\n"
+    before_ehlo, ehlo, sized, rcpt_first, mail, nested, bad_param, rcpt, data, end = replies(
+        ingress.port, b"MAIL FROM:<app@example.com>\r\n", b"EHLO client.example\r\n",
+        b"MAIL FROM:<app@example.com> SIZE=5000\r\n", b"RCPT TO:<friend@example.com>\r\n",
+        b"MAIL FROM:<app@example.com>\r\n", b"MAIL FROM:<app@example.com>\r\n",
+        b"RCPT TO:<friend@example.com> NOTIFY=NEVER\r\n", b"RCPT TO:<friend@example.com>\r\n", b"DATA\r\n",
+        (b"x" * 70 + b"\r\n") * 30 + b".\r\n")
+    assert before_ehlo.startswith(b"503 5.5.1 ") and b"EHLO" in before_ehlo
+    assert b"250-ENHANCEDSTATUSCODES\r\n" in ehlo
+    assert sized == too_big and end == too_big
+    assert rcpt_first.startswith(b"503 5.5.1 ") and b"MAIL FROM" in rcpt_first
+    assert mail.startswith(b"250 2.1.0 ") and rcpt.startswith(b"250 2.1.5 ") and data.startswith(b"354 ")
+    assert nested.startswith(b"503 5.5.1 ") and b"RSET" in nested
+    assert bad_param.startswith(b"555 5.5.4 ")
+    assert not ingress.backend.messages
+
+
+def test_syntax_errors_long_lines_and_unknown_commands_carry_enhanced_codes(ingress_factory) -> None:
+    ingress = ingress_factory(mail_backend="memory")
+    answers = replies(ingress.port, b"EHLO client.example\r\n", b"MAIL TO:<app@example.com>\r\n",
+                      b"NOOP " + b"x" * 600 + b"\r\n", b"FROB\r\n", b"NOOP\r\n", b"STARTTLS\r\n",
+                      b"MAIL FROM:<app@example.com>\r\n", b"RCPT TO:<friend@example.com>\r\n", b"DATA\r\n",
+                      b"Subject: long\r\n\r\n" + b"y" * 1200 + b"\r\n.\r\n", b"QUIT\r\n")
+    _, syntax, long_command, unknown, noop, starttls, *_, long_line, bye = answers
+    for answer in (syntax, long_command, unknown, noop, starttls, long_line, bye):
+        assert ENHANCED.match(answer), answer
+    assert syntax.startswith(b"501 5.5.4 ") and long_command.startswith(b"500 5.5.6 ")
+    assert long_line.startswith(b"500 5.5.6 ") and b"1000 octets" in long_line
+    assert unknown.startswith(b"500 5.5.2 ")
+    assert starttls.startswith(b"454 4.7.0 ") and b"GATEWAY_SMTP_TLS_CERT" in starttls
+    assert not ingress.backend.messages
