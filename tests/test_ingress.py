@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import smtplib
+import socket
 import threading
 from dataclasses import dataclass, field
 
@@ -281,10 +282,31 @@ def test_a_client_that_disconnects_mid_delivery_does_not_stop_the_delivery(ingre
         client.send(message_bytes() + b".\r\n")
         assert upstream.handler.holding.wait(DEADLINE_SECONDS)
         client.close()  # gone before the reply to its final dot
-        wait_until(lambda: ingress.server.active_sessions == 0, "the ingress has noticed the disconnection")
         upstream.handler.released.set()
         wait_until(lambda: "via=smtp" in caplog.text and "outcome=accepted" in caplog.text, "the delivery is logged")
+        # The session outlives its client until the delivery's reply is written, into the void here.
+        wait_until(lambda: ingress.server.active_sessions == 0, "the ingress has noticed the disconnection")
     assert [m.rcpt_tos for m in upstream.messages] == [[RECIPIENTS[0]]]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_client_that_half_closes_after_quit_is_answered_and_its_message_delivered_once(
+        ingress_factory, smtp_server_factory, caplog) -> None:
+    upstream = smtp_server_factory(HoldingHandler())
+    ingress = ingress_factory(**upstream.settings())
+    with socket.create_connection(("127.0.0.1", ingress.port), timeout=DEADLINE_SECONDS) as sock:
+        sock.sendall(b"EHLO client.example\r\nMAIL FROM:<app@example.com>\r\nRCPT TO:<friend@example.com>\r\n"
+                     b"DATA\r\nSubject: pipelined\r\n\r\nhi\r\n.\r\nQUIT\r\n")
+        sock.shutdown(socket.SHUT_WR)  # all it had to say: it now waits for the replies
+        assert upstream.handler.holding.wait(DEADLINE_SECONDS)  # the delivery runs after the end of input
+        upstream.handler.released.set()
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    assert b"\r\n354 " in received and b"\r\n250 2.0.0 OK: accepted by smtp" in received
+    assert received.endswith(b"\r\n221 2.0.0 Bye\r\n")  # so the client knows it need not send it again
+    assert [m.rcpt_tos for m in upstream.messages] == [["friend@example.com"]]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_a_non_ascii_address_needs_smtputf8_declared_at_mail_from(ingress_factory) -> None:

@@ -117,7 +117,13 @@ class IngressSMTP(SMTP):
     def eof_received(self) -> bool | None:
         if self._refused:
             return False
-        return super().eof_received()
+        if self.session is None or self.session.ssl is not None:
+            return super().eof_received()
+        # aiosmtpd ends the session here, even while a delivery runs on its worker thread: the message went out
+        # but its reply was never written, so a client that sent "." and QUIT and then shut down its side kept
+        # the message to send it again. The commands already read are answered instead (a half-closed socket
+        # still takes replies); reading past them ends the session (handle_exception).
+        return asyncio.StreamReaderProtocol.eof_received(self)
 
     def _expire(self, reply: bytes) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -156,14 +162,19 @@ class IngressSMTP(SMTP):
         await super().push(reworded(status, self._rewordings) if isinstance(status, str) else status)
 
     async def handle_exception(self, error: Exception) -> str:
-        if not isinstance(error, TLSSetupException | ConnectionError | ssl.SSLError):
+        if not isinstance(error, TLSSetupException | ConnectionError | ssl.SSLError | asyncio.IncompleteReadError):
             return await super().handle_exception(error)  # the handler's: logged with its traceback
         # The client's doing, not ours (a TLS handshake it gave up on, a dropped connection), and any scanner
         # can do it on every connection: one line, no traceback.
         reason = error.__cause__ if isinstance(error, TLSSetupException) and error.__cause__ else error
         peer = describe_peer(self.session.peer) if self.session is not None else "?"
-        what = "TLS handshake failed" if isinstance(error, TLSSetupException) else "connection error"
-        log.info("SMTP session with %s ended, %s: %s", peer, what, str(reason) or type(reason).__name__)
+        # End of input: the client closed its side. After QUIT the session is closing anyway: nothing to say.
+        if isinstance(error, asyncio.IncompleteReadError):
+            if self.transport is not None and not self.transport.is_closing():
+                log.info("SMTP session with %s ended: the client closed the connection", peer)
+        else:
+            what = "TLS handshake failed" if isinstance(error, TLSSetupException) else "connection error"
+            log.info("SMTP session with %s ended, %s: %s", peer, what, str(reason) or type(reason).__name__)
         if self.transport is not None:
             self.transport.close()
         return "421 4.4.2 Connection error, closing connection"
