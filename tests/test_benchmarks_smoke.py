@@ -68,7 +68,11 @@ def test_smoke_run_delivers_exactly_what_it_reports(tmp_path: Path) -> None:
     for row in raw:
         assert row["problems"] == [] and row["accepted"] == row["sink_delta"] == row["messages"], row
         assert row["peak_kib"] > row["before_kib"] and row["after_kib"] > 0, row
-        assert row["store_after_bytes"] < row["store_delivered_bytes"], row
+        # Compacted: once delivered, what the 2 MB messages left in the store is under 1 MiB. Whether the size
+        # "when delivered" was read before the compaction ran or after it depends on the machine's speed, so the
+        # two are not compared (a loaded machine read both after it, and the comparison failed).
+        assert row["store_after_bytes"] <= row["store_delivered_bytes"], row
+        assert row["store_after_bytes"] < 1024 * 1024 <= row["message_kib"] * 1024, row
 
     for server in data["connections"]:
         if server["not_applicable"] is None:
