@@ -123,3 +123,74 @@ def test_a_rendering_that_takes_too_long_is_stopped_at_its_next_step() -> None:
     with pytest.raises(TemplateError, match="longer than") as caught:
         render_template(compiled, {}, Limits(max_output=1000, max_steps=100, seconds=0))
     assert caught.value.part == "text"
+
+
+# -- what a hostile template could still do (each one went through before) -----------------------------------
+
+
+def test_html_nested_deeper_than_css_inline_can_read_is_refused_not_a_crash(make_settings) -> None:
+    # 20,000 nested elements overflowed css-inline's stack: the process ended (SIGSEGV), every request with it.
+    client = create_app(make_settings(mail_backend="memory")).test_client()
+    client.post("/v1/templates", json={"name": "t", "subject": "Hi",
+                                       "html": "{% for i in range(20000) %}<div>{% endfor %}x"})
+    problem = assert_problem(client.post("/v1/templates/t/render", json={}), 422, "template-error")
+    assert fields(problem) == ["html"] and "nests elements more than 1000 deep" in problem["detail"]
+    # Careless markup is not depth: thousands of unclosed paragraphs and list items render.
+    client.put("/v1/templates/t", json={"subject": "Hi", "html": "<ul>" + "<li><p>item" * 3000 + "</ul>"})
+    assert client.post("/v1/templates/t/render", json={}).status_code == 200
+
+
+def test_an_internal_filter_named_as_a_string_is_refused(client) -> None:
+    # map('gateway:charge', -N) gave the output budget back: the limit was off for the rest of the rendering.
+    client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": (
+        "{{ ['']|map('gateway:charge', -100000000)|join }}{% for i in range(100) %}{{ 'x' * 500 }}{% endfor %}")})
+    problem = assert_problem(client.post("/v1/templates/t/render", json={}), 422, "template-error")
+    assert "no filter is named 'gateway:charge'" in problem["detail"]
+
+
+def test_filters_of_constants_run_when_rendered_within_the_budget_not_when_compiled(client) -> None:
+    # Jinja2's optimizer ran them at compile time, outside every limit: doubled 40 times, never answered.
+    source = "{{ '\\\\'" + "|tojson" * 40 + "|length }}"
+    assert client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": source}).status_code == 201
+    problem = assert_problem(client.post("/v1/templates/t/render", json={}), 422, "template-error")
+    assert "the tojson filter" in problem["detail"]
+
+
+@pytest.mark.parametrize("source", ["{{ " + "(" * 300 + "1" + ")" * 300 + " }}",
+                                    "{% for i in [1] %}" * 25 + "x" + "{% endfor %}" * 25])
+def test_a_template_nested_too_deeply_to_compile_is_a_problem_not_a_500(client, source) -> None:
+    problem = assert_problem(client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": source}), 422,
+                             "template-error")
+    assert "nests too deeply to be compiled" in problem["detail"] and fields(problem) == ["text"]
+
+
+@pytest.mark.parametrize(("source", "said"), [("{{ range }}", "writes a function"),
+                                              ("{{ [1, 2]|map('string') }}", "writes a generator"),
+                                              ("{{ 'a'.upper }}", "writes a builtin_function_or_method")])
+def test_what_is_not_a_value_is_not_written_with_its_memory_address(client, source, said) -> None:
+    client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": source})
+    problem = assert_problem(client.post("/v1/templates/t/render", json={}), 422, "template-error")
+    assert said in problem["detail"] and "0x" not in problem["detail"]
+
+
+def test_a_part_longer_than_a_template_may_be_is_refused_when_saved(make_settings) -> None:
+    client = create_app(make_settings(mail_backend="memory")).test_client()
+    problem = assert_problem(client.post("/v1/templates", json={"name": "t", "subject": "Hi",
+                                                                "text": "{{ a }}" * 20_000}), 422, "template-error")
+    assert "131072 characters" in problem["detail"] and fields(problem) == ["text"]
+
+
+@pytest.mark.parametrize(("source", "said"), [
+    ("{{ ([{'a': 'x'}] * 100)|join('y' * 1000, attribute='a')|length }}", "the join filter"),
+    ("{% set big = 'x' * 5000 %}{{ ('%s' * 100 % ((big,) * 100))|length }}", "a %-format"),
+    ("{% set big = 'x' * 5000 %}{{ ('{0}' * 100).format(big)|length }}", "str.format"),
+    ("{{ '\\\\'" + "|pprint" * 30 + "|length }}", "the pprint filter"),
+    ("{{ ('www.a.com ' * 100)|urlize(target='y' * 1000)|length }}", "the urlize filter"),
+    ("{{ 'x'.encode().ljust(100000000)|length }}", "str.encode is not available"),
+    ("{{ (1).to_bytes(100000000, 'big')|length }}", "int.to_bytes is not available"),
+])
+def test_what_would_make_more_than_the_output_allows_is_stopped_before_it_is_made(client, source, said) -> None:
+    # Each made far more than GATEWAY_TEMPLATE_MAX_OUTPUT and answered 200 (or took gigabytes).
+    client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": source})
+    problem = assert_problem(client.post("/v1/templates/t/render", json={}), 422, "template-error")
+    assert said in problem["detail"]

@@ -2,7 +2,8 @@
 it runs, and the gateway's internal ones that the sandbox puts into every compiled template (``sandbox``): the
 loop guard, the output charge and the checked ``~``.
 
-The internal filters' names hold a ``:``, which a template cannot write, so a template cannot call them itself.
+The internal filters' names hold a ``:``, which a template cannot write as a filter, and the environment refuses
+such a name given as a string (``map('...')``), so a template cannot call them itself.
 Each takes the context, which keeps Jinja2 from running it once at compile time in place of every rendering.
 """
 
@@ -12,7 +13,7 @@ import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from jinja2 import pass_context
+from jinja2 import Undefined, pass_context
 from jinja2.runtime import Context, markup_join, str_join
 
 from mail_gateway.errors import TemplateError
@@ -31,9 +32,17 @@ def loop_guard(context: Context, iterable: Iterable[Any]) -> Iterator[Any]:
         yield item
 
 
+# What an expression may write: values. A function, method, class or generator would write its repr, with a
+# memory address and an internal name, and is always a mistake in a template.
+WRITABLE = (str, int, float, list, tuple, dict, type(None))
+
+
 @pass_context
 def output_guard(context: Context, value: Any) -> Any:
     """Wraps every ``{{ expression }}``: what it writes is charged before it is written."""
+    if not isinstance(value, WRITABLE) and not isinstance(value, Undefined):  # Undefined: its own error, below
+        raise TemplateError(f"it writes a {type(value).__name__}, which is not a value; call it, or end it with "
+                            "|list or |join")
     current().charge(len(value) if isinstance(value, str) else len(str(value)))
     return value
 
@@ -87,6 +96,25 @@ def _sum(iterable: Any, attribute: Any = None, start: Any = 0) -> None:
 def _tojson(value: Any, indent: Any = None) -> None:
     if isinstance(indent, int) and indent > MAX_JSON_INDENT:
         raise TemplateError(f"the tojson filter indents by at most {MAX_JSON_INDENT}")
+    _expanding("tojson", 6)(value)  # a character may become six (\u003c): doubled again at each tojson
+
+
+def _expanding(name: str, factor: int) -> Callable[..., None]:
+    """A filter whose output may be ``factor`` times its input (escaping): measured at that worst case, since each
+    application multiplies what the last one made."""
+
+    def check(value: Any, *_: Any, **__: Any) -> None:
+        current().fits(factor * (len(value) if isinstance(value, str) else len(str(value))) + 2,
+                       f"the {name} filter")
+    return check
+
+
+def _urlize(text: Any, trim_url_limit: Any = None, nofollow: Any = False, target: Any = None, rel: Any = None,
+            *_: Any, **__: Any) -> None:
+    # Each word may become a link: written twice, with the rel and target attributes around it.
+    text = str(text)
+    per_word = len(str(target or "")) + len(str(rel or "")) + 64
+    current().fits(2 * len(text) + (text.count(" ") + 1) * per_word, "the urlize filter")
 
 
 def _format(value: Any, *_: Any, **__: Any) -> None:
@@ -96,8 +124,10 @@ def _format(value: Any, *_: Any, **__: Any) -> None:
 def _join(value: Any, *rest: Any, **kwargs: Any) -> tuple[Any, ...]:
     items = list(value)  # read once, measured, and handed on as a list (an iterator would be spent)
     separator = rest[0] if rest else kwargs.get("d", "")
-    if (rest[1] if len(rest) > 1 else kwargs.get("attribute")) is None:
-        current().fits(joined_size(items, str(separator)), "the join filter")
+    # With an attribute, each item is measured whole: what it writes is part of it.
+    attribute = rest[1] if len(rest) > 1 else kwargs.get("attribute")
+    measured = items if attribute is None else [str(item) for item in items]
+    current().fits(joined_size(measured, str(separator)), "the join filter")
     return (items, *rest)
 
 
@@ -107,6 +137,8 @@ CHECKS: dict[str, Callable[..., Any]] = {
     "center": _width("center", "width"), "batch": _width("batch", "linecount"), "slice": _width("slice", "slices"),
     "indent": _indent,
     "replace": _replace, "wordwrap": _wordwrap, "sum": _sum, "tojson": _tojson, "format": _format, "join": _join,
+    "pprint": _expanding("pprint", 4), "escape": _expanding("escape", 6), "e": _expanding("e", 6),
+    "forceescape": _expanding("forceescape", 6), "urlize": _urlize,
 }
 
 

@@ -15,12 +15,19 @@ scripts and styles are left out. The stylesheet runs in C: a walk over the tree 
 
 from __future__ import annotations
 
+import re
+
 import css_inline
 from lxml import etree
 
 from mail_gateway.errors import TemplateError
 
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
+MAX_DEPTH = 1000  # a mail's HTML nests a few dozen elements deep
+_TAG = re.compile(r"<(/?)([A-Za-z][^\s/>]*)[^>]*?(/?)>")
+_NOT_NESTED = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+                         "track", "wbr", "p", "li", "dt", "dd", "td", "th", "tr", "tbody", "thead", "tfoot",
+                         "option", "colgroup"})
 # Marks the stylesheet writes around blocks (a run of them is one line break, or a blank line where a paragraph's
 # is among them), for line breaks that stay as they are (<br>, a <pre>'s) and for a <pre>'s spaces: characters of
 # Unicode's private use area, which are not whitespace, so collapsing the spaces of the text keeps them.
@@ -50,10 +57,28 @@ _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True)
 
 
 def inline_css(html: str) -> str:
+    if html.count("<") > MAX_DEPTH:  # no deeper than it has tags: most parts need no closer look
+        check_depth(html)
     try:
         return _INLINER.inline(html)
     except ValueError as exc:  # css-inline's errors are ValueErrors: CSS it cannot read
         raise TemplateError(f"its CSS cannot be inlined: {exc}", part="html") from exc
+
+
+def check_depth(html: str) -> None:
+    """``TemplateError`` for HTML whose elements nest deeper than ``MAX_DEPTH``: css-inline's parser recurses
+    once per level, and some 12,000 levels overflow the thread's stack and end the process. Counted over the tags
+    as written; elements HTML closes by themselves (``<p>``, ``<li>``, table cells...) and void ones are left out,
+    so careless markup is not taken for depth."""
+    depth = deepest = 0
+    for closing, name, self_closing in _TAG.findall(html):
+        name = name.lower()
+        if name in _NOT_NESTED or self_closing:
+            continue
+        depth = max(depth - 1, 0) if closing else depth + 1
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            raise TemplateError(f"its HTML nests elements more than {MAX_DEPTH} deep; nest less", part="html")
 
 
 def html_to_text(html: str) -> str:

@@ -23,9 +23,10 @@ from typing import Any
 
 from mail_gateway.errors import TemplateError
 
-MAX_BITS = 16_384  # an integer this large already has more digits than Python converts to text (4,300)
+MAX_BITS = 14_000  # 4,215 digits: an integer with more bits could have more than Python converts to text (4,300)
 _PRINTF = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?")
 _DIGITS = re.compile(r"\d+")
+_REFUSED_METHODS = frozenset({"encode", "to_bytes", "translate", "maketrans"})
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Budget:
             raise TemplateError(f"it takes longer than {self.seconds:g} s to render; make it do less")
 
     def charge(self, size: int) -> None:
-        self.output += size
+        self.output += max(size, 0)
         if self.output > self.max_output:
             raise TemplateError(f"it writes more than {self.max_output} characters (GATEWAY_TEMPLATE_MAX_OUTPUT); "
                                 "make it shorter")
@@ -99,6 +100,8 @@ def check_binop(operator: str, left: Any, right: Any) -> None:
         current().fits(size(left) + size(right), "'+'")
     elif operator == "%" and isinstance(left, str):
         check_printf(left)
+        arguments = right.values() if isinstance(right, dict) else right if isinstance(right, tuple) else (right,)
+        current().fits(filled_size(left, len(_PRINTF.findall(left)), arguments), "a %-format")
 
 
 def check_printf(text: str) -> None:
@@ -118,6 +121,13 @@ def check_format(text: str) -> None:
             raise TemplateError("a field inside a format specification is not allowed; write the number")
         for number in _DIGITS.findall(spec or ""):
             current().fits(int(number), "a format's width or precision")
+
+
+def filled_size(text: str, fields: int, arguments: Any) -> int:
+    """At most how long a format with ``fields`` fields comes out: each field may write the longest argument
+    (the same one can fill every field: '{0}{0}{0}')."""
+    longest = max((len(a) if isinstance(a, str) else len(str(a)) for a in arguments), default=0)
+    return len(text) + fields * longest
 
 
 def replaced_size(text: str, old: str, new: str, count: int = -1) -> int:
@@ -143,6 +153,10 @@ def check_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     it with (an iterable to join is read into a list to be measured)."""
     method = getattr(method, "__wrapped__", method)  # the sandbox hands out str.format wrapped in its own check
     owner, name = getattr(method, "__self__", None), getattr(method, "__name__", "")
+    if name in _REFUSED_METHODS and isinstance(owner, str | int):
+        # Bytes (whose methods none of the checks below cover) and translate tables (one character to any
+        # string): what a mail's text needs neither of.
+        raise TemplateError(f"{type(owner).__name__}.{name} is not available in templates; templates write text")
     if not isinstance(owner, str):
         return args
     budget_ = current()
@@ -160,4 +174,8 @@ def check_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
         return (items, *args[1:])
     elif name in ("format", "format_map"):
         check_format(owner)
+        fields = sum(1 for _, field, _, _ in string.Formatter().parse(owner) if field is not None)
+        mapping = args[0] if name == "format_map" and args and isinstance(args[0], dict) else {}
+        arguments = [*args, *kwargs.values()] if name == "format" else [*mapping.values()]
+        budget_.fits(filled_size(owner, fields, arguments), f"str.{name}")
     return args

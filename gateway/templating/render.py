@@ -80,6 +80,9 @@ def compile_template(name: str, version: int | None, sources: Mapping[str, str |
             parts[part], trees[part] = (HTML if part == "html" else PLAIN).compile_checked(source)
         except TemplateSyntaxError as exc:
             raise located(TemplateError(f"{exc.message}; fix the template", line=exc.lineno), name, part) from None
+        except (RecursionError, SyntaxError, MemoryError):  # Jinja2's parser, or Python compiling what it wrote
+            raise located(TemplateError("it nests too deeply to be compiled (brackets, blocks or loops inside "
+                                        "one another); nest less"), name, part) from None
         except TemplateError as exc:
             raise located(exc, name, part) from None
     return CompiledTemplate(name, version, label or f"version={version}", parts, trees, dict(sources))

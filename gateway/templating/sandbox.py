@@ -80,10 +80,21 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self, *, autoescape: bool) -> None:
-        super().__init__(undefined=StrictUndefined, autoescape=autoescape, auto_reload=False, cache_size=0)
+        # optimized=False: Jinja2's optimizer runs filters of constants while compiling, outside every budget
+        # ('x'|tojson|tojson... doubled for each one, gigabytes before the template was even saved).
+        super().__init__(undefined=StrictUndefined, autoescape=autoescape, auto_reload=False, cache_size=0,
+                         optimized=False)
         for name in REMOVED_GLOBALS:
             self.globals.pop(name, None)
         self.filters = filters.guarded_filters(self.filters)
+
+    def call_filter(self, name: str, value: Any, args: Any = None, kwargs: Any = None, context: Any = None,
+                    eval_ctx: Any = None) -> Any:
+        # A filter named by a string the template writes (map('...'), select('...')): never an internal one,
+        # which would let a template charge its own output budget back down.
+        if ":" in str(name):
+            raise TemplateError(f"no filter is named {name!r}")
+        return super().call_filter(name, value, args, kwargs, context, eval_ctx)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         check_binop(operator, left, right)
