@@ -131,18 +131,13 @@ def declaration_features(declarations: Iterable[tinycss2.ast.Node]) -> Iterable[
 
 def selector_features(prelude: Iterable[tinycss2.ast.Node]) -> Iterable[str]:
     tokens = list(prelude)
-    for previous, token in zip([None, *tokens], tokens, strict=False):
-        if token.type in ("ident", "function") and previous is not None and previous == ":":
-            colons = "element" if _double_colon(tokens, previous) else "class"
+    for index, token in enumerate(tokens):
+        if token.type in ("ident", "function") and index > 0 and tokens[index - 1] == ":":
+            colons = "element" if index > 1 and tokens[index - 2] == ":" else "class"
             name = token.lower_value if token.type == "ident" else token.lower_name
             yield f"css-pseudo-{colons}-{name}"
         elif token.type == "[] block":
             yield "css-selector-attribute"
-
-
-def _double_colon(tokens: list[tinycss2.ast.Node], colon: tinycss2.ast.Node) -> bool:
-    index = next(i for i, token in enumerate(tokens) if token is colon)
-    return index > 0 and tokens[index - 1] == ":"
 
 
 def stylesheet_features(nodes: Iterable[tinycss2.ast.Node]) -> Iterable[str]:
