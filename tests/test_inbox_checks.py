@@ -124,6 +124,23 @@ def test_a_selector_is_read_in_one_pass_however_many_pseudo_classes_it_has() -> 
     assert work(600) < 2.5 * work(300)
 
 
+@pytest.mark.parametrize("html", [
+    '<p style="display: flex; background-image: linear-gradient(' + "a(" * 1000 + '">x</p>',
+    "<style>.box { display: flex } @media (prefers-color-scheme: dark) {" + "@media screen {" * 1000 + "</style>",
+    "<style>.box { display: flex } @media (prefers-color-scheme: dark) and " + "(" * 1000 + "{}</style>",
+], ids=["functions", "at-rules", "parentheses"])
+def test_css_nested_too_deep_is_read_to_the_limit_and_said_so(client, html: str) -> None:
+    response = client.get(f"/v1/outbox/{kept(client, html=html, text='x')}/checks")
+    assert response.status_code == 200
+    issues = {issue["slug"] for issue in response.json["html_compatibility"]["issues"]}
+    assert "css-display-flex" in issues
+    assert issues & {"css-linear-gradient", "css-at-media-prefers-color-scheme"}
+    deep = [w for w in response.json["warnings"] if w["code"] == "css-nested-too-deep"]
+    assert len(deep) == 1 and f"deeper than {features.MAX_DEPTH} levels" in deep[0]["message"]
+    plain = client.get(f"/v1/outbox/{kept(client, html=HTML, text='x')}/checks").json["warnings"]
+    assert "css-nested-too-deep" not in [w["code"] for w in plain]
+
+
 def test_every_href_and_src_is_listed_once_and_text_urls_without_html(client) -> None:
     listed = client.get(f"/v1/outbox/{kept(client, html=HTML)}/checks").json["links"]
     assert listed == [{"url": "https://cdn.example.com/logo.webp", "kind": "src"}, {"url": "cid:photo", "kind": "src"},

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mail_gateway.outbox.checks.features import Kind, used_features
+from mail_gateway.outbox.checks.features import Kind
 
 DATA = Path(__file__).resolve().parent / "data" / "caniemail.json"
 # The families reported, most used first; the dataset lists smaller webmails too.
@@ -51,10 +51,10 @@ def _share(feature: Feature) -> float | None:
     return sum(known) / len(known) if known else None
 
 
-def compatibility(html: str | None) -> tuple[int, dict[str, Any]]:
-    """The score and the report of ``html`` (no HTML: 100 and no issue)."""
+def compatibility(used: dict[str, Kind]) -> tuple[int, dict[str, Any]]:
+    """The score and the report of the features some HTML uses (``features.used_features``; none: 100 and no
+    issue)."""
     data = dataset()
-    used: dict[str, Kind] = used_features(html) if html else {}
     known = sorted(slug for slug in used if slug in data.features)
     issues, shares = [], []
     for slug in known:

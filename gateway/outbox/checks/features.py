@@ -40,6 +40,11 @@ IMAGE_FORMATS = {"jpg": "jpg", "jpeg": "jpg", "png": "png", "gif": "gif", "webp"
                  "heif": "heif", "apng": "apng"}
 IMPLIED = {"html", "head", "body"}
 MEDIA_FEATURES = ("prefers-color-scheme", "prefers-reduced-motion", "orientation", "hover", "device-pixel-ratio")
+# Functions within functions, @media within @media: deeper CSS is not read, so that a hostile message cannot exhaust
+# the stack (real mail nests a few levels).
+MAX_DEPTH = 32
+# Not a slug of the dataset, so never a feature: it tells the report that the CSS was not read to its end.
+TOO_DEEP = "css-nested-too-deep"
 
 
 def element_features(tag: str, attributes: dict[str, str]) -> Iterable[tuple[str, Kind]]:
@@ -104,12 +109,12 @@ def property_features(name: str) -> Iterable[str]:
         yield f"css-{name}"
 
 
-def value_features(name: str, tokens: Iterable[tinycss2.ast.Node]) -> Iterable[str]:
+def value_features(name: str, tokens: Iterable[tinycss2.ast.Node], depth: int = 0) -> Iterable[str]:
     for token in tokens:
         if token.type == "function":
             if token.lower_name in FUNCTIONS:
                 yield FUNCTIONS[token.lower_name]
-            yield from value_features(name, token.arguments)
+            yield from value_features(name, token.arguments, depth + 1) if depth < MAX_DEPTH else (TOO_DEEP,)
         elif token.type == "dimension" and token.lower_unit in UNITS:
             yield f"css-unit-{token.lower_unit}"
         elif token.type == "percentage":
@@ -140,18 +145,29 @@ def selector_features(prelude: Iterable[tinycss2.ast.Node]) -> Iterable[str]:
             yield "css-selector-attribute"
 
 
-def stylesheet_features(nodes: Iterable[tinycss2.ast.Node]) -> Iterable[str]:
+def media_features(prelude: Iterable[tinycss2.ast.Node], depth: int = 0) -> Iterable[str]:
+    """The media features an at-rule's prelude names, within its parentheses however they nest."""
+    for token in prelude:
+        if token.type == "ident":
+            yield from (f"css-at-media-{feature}" for feature in MEDIA_FEATURES if feature in token.lower_value)
+        elif token.type in ("() block", "function"):
+            nested = token.arguments if token.type == "function" else token.content
+            yield from media_features(nested, depth + 1) if depth < MAX_DEPTH else (TOO_DEEP,)
+
+
+def stylesheet_features(nodes: Iterable[tinycss2.ast.Node], depth: int = 0) -> Iterable[str]:
     for node in nodes:
         if node.type == "qualified-rule":
             yield from selector_features(node.prelude)
             yield from declaration_features(tinycss2.parse_blocks_contents(node.content, skip_comments=True))
         elif node.type == "at-rule":
             yield f"css-at-{node.lower_at_keyword}"
-            prelude = tinycss2.serialize(node.prelude).lower()
-            yield from (f"css-at-media-{feature}" for feature in MEDIA_FEATURES if feature in prelude)
-            if node.content is not None and node.lower_at_keyword in ("media", "supports"):
+            yield from media_features(node.prelude)
+            if node.content is not None and node.lower_at_keyword in ("media", "supports") and depth >= MAX_DEPTH:
+                yield TOO_DEEP
+            elif node.content is not None and node.lower_at_keyword in ("media", "supports"):
                 yield from stylesheet_features(tinycss2.parse_rule_list(node.content, skip_comments=True,
-                                                                        skip_whitespace=True))
+                                                                        skip_whitespace=True), depth + 1)
             elif node.content is not None:
                 yield from declaration_features(tinycss2.parse_blocks_contents(node.content, skip_comments=True))
 

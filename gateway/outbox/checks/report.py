@@ -6,6 +6,8 @@ Warnings, each with a ``code``:
 - ``gmail-clipped``: the HTML part is over ``GMAIL_CLIP_BYTES`` (Gmail cuts it and shows "[Message clipped]").
 - ``img-missing-alt``: an ``<img>`` has no ``alt`` attribute (``alt=""`` marks a decorative image and is fine).
 - ``no-text-part``: there is HTML but no text part, which some clients and many spam filters mind.
+- ``css-nested-too-deep``: the CSS nests functions or ``@media``/``@supports`` rules deeper than
+  ``features.MAX_DEPTH`` levels; what is deeper was not read, so the report may miss features.
 - ``no-list-unsubscribe``: a bulk message without a ``List-Unsubscribe`` header. A message is bulk when its
   ``Precedence`` header says ``bulk`` or ``list``, or one of its tags (``X-Tags``, the API's ``tags``) is
   ``bulk``, ``marketing`` or ``newsletter``.
@@ -21,6 +23,7 @@ from lxml import etree
 from mail_gateway.backends.kept import KeptMessage
 from mail_gateway.mail.reader import MessageReader
 from mail_gateway.outbox.checks.compat import compatibility
+from mail_gateway.outbox.checks.features import MAX_DEPTH, TOO_DEEP, used_features
 from mail_gateway.outbox.checks.links import listed_links
 
 GMAIL_CLIP_BYTES = 102_400  # Gmail clips HTML larger than 102 KB
@@ -45,7 +48,7 @@ def images_without_alt(html: str) -> list[str]:
     return [image.get("src", "") for image in root.iter("img") if image.get("alt") is None]
 
 
-def warnings(reader: MessageReader, html_bytes: int) -> list[dict[str, str]]:
+def warnings(reader: MessageReader, html_bytes: int, too_deep: bool = False) -> list[dict[str, str]]:
     found = []
     html = reader.html
     if html_bytes > GMAIL_CLIP_BYTES:
@@ -58,6 +61,10 @@ def warnings(reader: MessageReader, html_bytes: int) -> list[dict[str, str]]:
     if html and reader.text is None:
         found.append({"code": "no-text-part", "message": "The message has HTML but no text part; add one for the "
                       "clients and spam filters that read text."})
+    if too_deep:
+        found.append({"code": TOO_DEEP, "message": f"The CSS nests deeper than {MAX_DEPTH} levels (functions within "
+                      "functions, or @media and @supports rules within each other); what is deeper was not read, so "
+                      "these checks may miss features it uses."})
     if is_bulk(reader) and _header(reader, "list-unsubscribe") is None:
         found.append({"code": "no-list-unsubscribe", "message": "The message is bulk (a Precedence: bulk or list "
                       "header, or a bulk, marketing or newsletter tag) but has no List-Unsubscribe header; large "
@@ -70,12 +77,13 @@ def message_checks(kept: KeptMessage) -> dict[str, Any]:
     reader = MessageReader(kept.data, kept.recipients)
     html = reader.html
     html_bytes = len(html.encode("utf-8", "surrogateescape")) if html else 0
-    score, report = compatibility(html)
+    used = used_features(html) if html else {}
+    score, report = compatibility(used)
     return {
         "score": score,
         "html_compatibility": report,
         "size": {"message_bytes": len(kept.data), "html_bytes": html_bytes, "gmail_clip_bytes": GMAIL_CLIP_BYTES,
                  "clipped": html_bytes > GMAIL_CLIP_BYTES},
-        "warnings": warnings(reader, html_bytes),
+        "warnings": warnings(reader, html_bytes, TOO_DEEP in used),
         "links": listed_links(reader),
     }
