@@ -4,8 +4,10 @@ warnings, and the link check against loopback HTTP servers the tests start."""
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -207,6 +209,89 @@ def test_the_link_check_fetches_each_http_link_following_and_listing_redirects(c
     assert by_path["stall"]["status"] is None and by_path["stall"]["error"]
     mailto = by_path["mailto:x@example.com"]
     assert mailto["status"] is None and "not fetched" in mailto["error"]
+
+
+class Drip:
+    """A loopback server that answers a status line, then its headers one byte at a time, 20 ms apart, for ten
+    seconds: every read gets a byte well within any socket timeout, yet the answer never comes in time."""
+
+    BYTES = b"X-Slow: " + b"a" * 500 + b"\r\n\r\n"
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.stop = threading.Event()
+        self.ended: list[bool] = []  # per connection: whether it dripped everything
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.drip, args=(connection,), daemon=True).start()
+
+    def drip(self, connection: socket.socket) -> None:
+        sent = 0
+        with connection:
+            try:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                for sent in range(1, len(self.BYTES) + 1):
+                    if self.stop.wait(0.02):
+                        break
+                    connection.sendall(self.BYTES[sent - 1:sent])
+            except OSError:
+                pass  # the checker hung up: what the deadline is for
+        self.ended.append(sent == len(self.BYTES))
+
+
+@pytest.fixture
+def drip() -> Iterator[Drip]:
+    server = Drip()
+    yield server
+    server.stop.set()
+    server.listener.close()
+
+
+def test_a_server_answering_a_byte_at_a_time_is_cut_off_at_the_links_deadline(client, drip, monkeypatch) -> None:
+    monkeypatch.setattr(links, "PER_LINK_SECONDS", 0.3)
+    message = kept(client, html=f'<a href="{drip.url}/slow">slow</a>', text="x")
+    [checked] = client.post(f"/v1/outbox/{message}/links/check").json["links"]
+    assert checked["status"] is None
+    assert checked["error"] == "timed out: no complete answer within 0.3 seconds"
+    for _ in range(3000):  # the connection is closed, so the server stops dripping long before its end
+        if drip.ended:
+            break
+        time.sleep(0.01)
+    assert drip.ended == [False]
+
+
+def test_the_overall_deadline_holds_against_slow_servers_and_unresolved_names(client, drip, monkeypatch) -> None:
+    monkeypatch.setattr(links, "PER_LINK_SECONDS", 600.0)
+    monkeypatch.setattr(links, "TOTAL_SECONDS", 0.3)
+    resolving = threading.Event()  # a name that never resolves: no socket deadline reaches it
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "stuck.invalid":
+            resolving.wait(60)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    urls = [f"{drip.url}/{n}" for n in range(3)] + ["http://stuck.invalid/"]
+    message = kept(client, html="".join(f'<a href="{url}">x</a>' for url in urls), text="x")
+    try:
+        checked = client.post(f"/v1/outbox/{message}/links/check").json["links"]
+    finally:
+        resolving.set()
+    assert [link["url"] for link in checked] == urls
+    assert {(link["status"], link["error"]) for link in checked} == {
+        (None, "timed out: the link check's 0.3 seconds ran out")}
 
 
 def test_the_link_check_refuses_more_links_than_it_fetches_at_once(client, site) -> None:
