@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
+import urllib.parse
 
 import pytest
 from flask import Flask
@@ -340,3 +342,30 @@ def test_the_development_console_prints_and_keeps_a_copy_for_the_inbox(make_sett
 def test_the_console_keeps_nothing_when_told_not_to(make_settings) -> None:
     app = create_app(make_settings(gateway_env="development", mail_backend="console", mail_console_keep=False))
     assert app.test_client().get("/v1/outbox").status_code == 404
+
+
+def send_raw(client, raw: bytes) -> str:
+    response = client.post("/v1/messages/raw", json={"mail_from": "app@example.com", "rcpt_to": ["boss@example.com"],
+                                                      "data": base64.b64encode(raw).decode()})
+    assert response.status_code < 300, response.json
+    return only_id(client)
+
+
+@pytest.mark.parametrize(("disposition", "name"), [
+    (b"filename*=utf-8''report%0D%0A.pdf", "report.pdf"),
+    (b"filename*=utf-8''a%E2%80%A8b%C2%85%00.pdf", "ab.pdf"),
+    (b"filename*=utf-8''%0D%0A%09", "attachment-0"),
+    (b'filename="\xff\r\n .pdf"', None),
+])
+def test_an_attachment_name_with_line_breaks_or_controls_downloads_without_them(app, disposition, name) -> None:
+    raw = (b"From: app@example.com\r\nTo: boss@example.com\r\nSubject: Report\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nSee it.\r\n"
+           b"--B\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; " + disposition +
+           b"\r\n\r\n%PDF\r\n--B--\r\n")
+    client = app.test_client()
+    response = client.get(f"/v1/outbox/{send_raw(client, raw)}/attachments/0")
+    assert response.status_code == 200 and response.data == b"%PDF"
+    disposition_header = response.headers["Content-Disposition"]
+    assert not any(c in disposition_header for c in "\r\n\x00\x85\u2028")
+    if name is not None:
+        assert name in urllib.parse.unquote(disposition_header)

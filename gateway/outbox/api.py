@@ -21,6 +21,7 @@ from mail_gateway.http.query import parse_query
 from mail_gateway.mail.reader import MessageReader
 from mail_gateway.mail.request import validation_errors
 from mail_gateway.outbox import live, state, views
+from mail_gateway.outbox.attachments import download_name
 from mail_gateway.outbox.models import (
     BulkAction,
     BulkResult,
@@ -157,7 +158,7 @@ def attachment(message_id: str, index: int) -> Response:
                       f"numbered from 0; there is no attachment {index}.", "no-such-attachment")
     found = attachments[index]
     return send_file(io.BytesIO(found.content), mimetype=found.content_type, as_attachment=True,
-                     download_name=found.filename or f"attachment-{index}")
+                     download_name=download_name(found))
 
 
 def outbox_blueprint(name: str, url_prefix: str) -> Blueprint:
