@@ -160,6 +160,24 @@ def test_message_view_blocks_remote_content_until_allowed(browser, served: Serve
         assert (tmp_path / "dot.png").read_bytes() == PNG  # base64 on the wire, byte for byte here
 
 
+def test_a_message_of_many_images_asks_for_a_few_thumbnails_only(browser, served: Served) -> None:
+    images = [{"filename": f"dot-{n}.png", "content_type": "image/png", "content": base64.b64encode(PNG).decode()}
+              for n in range(40)]
+    message_id = send(served.app, subject="Forty images", attachments=images)
+    with browser_page(browser) as page:
+        asked: list[str] = []
+        page.on("request", lambda request: asked.append(request.url) if "/attachments/" in request.url else None)
+        page.goto(f"{served.url}/outbox?id={message_id}")
+        expect(page.locator("#attachments li")).to_have_count(40)
+        expect(page.locator("#attachments a[download]")).to_have_count(40)  # every one still downloads
+        thumbnails = page.locator("#attachments img.thumb")
+        expect(thumbnails).to_have_count(12)
+        for n in range(12):  # each one loaded (naturalWidth 1): every request the page makes for them is made
+            expect(thumbnails.nth(n)).to_have_js_property("naturalWidth", 1)
+        assert len(asked) == 12, asked
+        expect(page.locator("#attachments li").nth(12)).to_contain_text("dot-12.png")
+
+
 def test_the_template_and_version_a_message_came_from_are_shown(browser, served: Served) -> None:
     raw = (b"From: app@example.com\r\nTo: bo@example.com\r\nSubject: From a template\r\n"
            b"X-Template: welcome; version=3\r\nMessage-ID: <t1@example.com>\r\n\r\nHello\r\n")

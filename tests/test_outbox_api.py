@@ -178,6 +178,21 @@ def test_each_attachment_downloads_with_its_content_type(app) -> None:
     assert "2 attachment(s)" in missing.json["detail"]
 
 
+def test_a_run_of_attachment_requests_parses_the_message_once(app, monkeypatch) -> None:
+    send_with_attachments(app)
+    client = app.test_client()
+    message = only_id(client)
+    parsed: list[bytes] = []
+    parse = email.message_from_bytes
+    monkeypatch.setattr(email, "message_from_bytes", lambda data, **kw: parsed.append(data) or parse(data, **kw))
+    for _ in range(3):  # as a page of thumbnails and then a download would ask
+        assert client.get(f"/v1/outbox/{message}/attachments/0").data == "plain notes ✓".encode()
+        assert client.get(f"/v1/outbox/{message}/attachments/1").data == bytes(range(256)) * 4
+    assert len(parsed) == 1
+    assert client.delete(f"/v1/outbox/{message}").status_code == 204
+    assert client.get(f"/v1/outbox/{message}/attachments/0").status_code == 404  # kept parsed, yet gone
+
+
 def test_delete_one_message(app) -> None:
     client = app.test_client()
     post(client, subject="keep")

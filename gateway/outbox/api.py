@@ -21,7 +21,7 @@ from mail_gateway.http.query import parse_query
 from mail_gateway.mail.reader import MessageReader
 from mail_gateway.mail.request import validation_errors
 from mail_gateway.outbox import live, state, views
-from mail_gateway.outbox.attachments import download_name
+from mail_gateway.outbox.attachments import attachments_of, download_name
 from mail_gateway.outbox.models import (
     BulkAction,
     BulkResult,
@@ -152,7 +152,7 @@ def raw_message(message_id: str) -> Response:
                 problems=READ_ERRORS)
 def attachment(message_id: str, index: int) -> Response:
     kept = kept_or_404(message_id)
-    attachments = MessageReader(kept.data).attachments
+    attachments = attachments_of(kept)
     if index >= len(attachments):
         raise Problem(404, "No such attachment", f"Message {message_id!r} has {len(attachments)} attachment(s), "
                       f"numbered from 0; there is no attachment {index}.", "no-such-attachment")

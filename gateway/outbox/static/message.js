@@ -148,14 +148,21 @@ function delivery(message) {
   return el("section", { className: "delivery", "aria-label": "Delivery result" }, el("h3", {}, "Delivery"), list);
 }
 
+// Each thumbnail is a request of its own, and loading="lazy" holds back none of a list that is on screen: a
+// message of thousands of images would send them all at once and hold every connection to the gateway. The first
+// few images show as thumbnails; the rest are listed like any other attachment.
+const THUMBNAILS = 12;
+
 function attachments(message) {
   if (!message.attachments || !message.attachments.length) return null;
   const list = el("ul", { id: "attachments" });
+  let thumbnails = 0;
   for (const attachment of message.attachments) {
     const url = messageUrl(message.id, `/attachments/${attachment.index}`);
     const name = attachment.filename || `attachment-${attachment.index}`;
-    const thumb = attachment.content_type.startsWith("image/")
-      ? el("img", { src: url, alt: `Preview of ${name}`, className: "thumb", loading: "lazy" }) : null;
+    const image = attachment.content_type.startsWith("image/") && thumbnails < THUMBNAILS;
+    if (image) thumbnails += 1;
+    const thumb = image ? el("img", { src: url, alt: `Preview of ${name}`, className: "thumb", loading: "lazy" }) : null;
     list.append(el("li", {}, thumb, el("a", { href: url, download: name }, name),
       el("span", { className: "meta" }, ` ${attachment.content_type}, ${bytes(attachment.size)}`)));
   }
