@@ -178,6 +178,18 @@ def test_a_message_of_many_images_asks_for_a_few_thumbnails_only(browser, served
         expect(page.locator("#attachments li").nth(12)).to_contain_text("dot-12.png")
 
 
+def test_the_links_tab_draws_the_first_500_links_and_says_how_many_more(browser, served: Served) -> None:
+    html = "".join(f"<a href='https://example.com/{n}'>link {n}</a>" for n in range(600))
+    message_id = send(served.app, subject="Many links", html=html)
+    with browser_page(browser) as page:
+        page.goto(f"{served.url}/outbox?id={message_id}")
+        page.locator("#tab-links").click()
+        expect(page.locator("#links li")).to_have_count(500)
+        expect(page.locator("#links li").last).to_contain_text("https://example.com/499")
+        expect(page.locator("#links-more")).to_have_text("100 more not shown.")
+        expect(page.locator("#panel-links h3").first).to_have_text("Links (600)")
+
+
 def test_the_template_and_version_a_message_came_from_are_shown(browser, served: Served) -> None:
     raw = (b"From: app@example.com\r\nTo: bo@example.com\r\nSubject: From a template\r\n"
            b"X-Template: welcome; version=3\r\nMessage-ID: <t1@example.com>\r\n\r\nHello\r\n")

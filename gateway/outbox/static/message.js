@@ -209,16 +209,22 @@ function htmlPanel(message) {
   return el("div", {}, notice, widths, el("div", { className: "frame-box" }, frame));
 }
 
+// A message can hold any number of links, and drawing a hundred thousand rows freezes the page for seconds: the
+// first few hundred are drawn and a line says how many more there are.
+const LINKS_DRAWN = 500;
+
 function linksPanel(message) {
   const links = message.links || [];
   const codes = message.codes || [];
   const list = el("ul", { id: "links" });
-  for (const link of links) {
+  for (const link of links.slice(0, LINKS_DRAWN)) {
     list.append(el("li", {}, el("span", { className: "kind" }, link.kind), " ",
       el("code", {}, link.url), link.text ? el("span", { className: "meta" }, ` “${link.text}”`) : null));
   }
+  const more = links.length > LINKS_DRAWN
+    ? el("p", { id: "links-more", className: "meta" }, `${links.length - LINKS_DRAWN} more not shown.`) : null;
   const codeList = el("ul", { id: "codes" }, ...codes.map((code) => el("li", {}, el("code", {}, code))));
-  return el("div", {}, el("h3", {}, `Links (${links.length})`), links.length ? list : el("p", {}, "None."),
+  return el("div", {}, el("h3", {}, `Links (${links.length})`), links.length ? list : el("p", {}, "None."), more,
     el("h3", {}, "One-time codes"), codes.length ? codeList : el("p", {}, "None found."));
 }
 
