@@ -21,6 +21,7 @@ from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from mail_gateway.backends.keeping import KeptState
 from mail_gateway.backends.search_index import KeptIndex, collapsed, html_text, index_message
+from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.reader import MessageReader
 
 SUMMARIES_KEPT = 100_000  # a summary is a few hundred bytes; beyond this the least recently used are recomputed
@@ -72,7 +73,11 @@ class KeptSummary:
 
 def summarize(kept: KeptMessage) -> KeptSummary:
     # Each of the reader's properties parses again: every one is read once here.
-    reader = MessageReader(kept.data, kept.recipients)
+    try:
+        reader = MessageReader(kept.data, kept.recipients)
+    except InvalidMessageError as exc:  # one message nobody can read must not take the list down with it
+        return KeptSummary(kept.id, "", "", (), (), (), f"(this message cannot be shown: {exc})", None,
+                           len(kept.data), 0)
     date = reader.date
     plain = reader.text
     text = visible_text(reader, plain, reader.html if plain is None else None)

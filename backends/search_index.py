@@ -47,6 +47,10 @@ def html_text(markup: str) -> str:
     return collapsed(html.unescape(_TAG.sub(" ", _INVISIBLE.sub(" ", markup))))
 
 
+# Every field an index holds: the headers and text searched, and "words", all of them at once.
+SEARCHED_FIELDS = ("from", "to", "cc", "subject", "message-id", "tag", "text", "words")
+
+
 @dataclass(frozen=True, slots=True)
 class KeptIndex:
     id: str
@@ -96,8 +100,12 @@ def _bodies(parsed: Message) -> tuple[str, int]:
 
 
 def index_message(message_id: str, data: bytes, recipients: tuple[str, ...] = ()) -> KeptIndex:
-    parsed = email.message_from_bytes(data, policy=email.policy.compat32)
-    text, attachments = _bodies(parsed)
+    try:
+        parsed = email.message_from_bytes(data, policy=email.policy.compat32)
+        text, attachments = _bodies(parsed)
+    except RecursionError:  # MIME parts nested hundreds deep: found by size and nothing else, not a failed list
+        empty = ("", "")
+        return KeptIndex(message_id, len(data), 0, None, (), dict.fromkeys(SEARCHED_FIELDS, empty))
     tags = tuple(tag.strip() for tag in _header(parsed, "X-Tags").split(",") if tag.strip())
     try:
         date = parsedate_to_datetime(_header(parsed, "Date"))

@@ -384,3 +384,29 @@ def test_an_attachment_name_with_line_breaks_or_controls_downloads_without_them(
     assert not any(c in disposition_header for c in "\r\n\x00\x85\u2028")
     if name is not None:
         assert name in urllib.parse.unquote(disposition_header)
+
+
+def deeply_nested(depth: int) -> bytes:
+    head = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+    opening = b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n) for n in range(depth))
+    closing = b"".join(b"\r\n--b%d--\r\n" % n for n in reversed(range(depth)))
+    return head + opening + b"Content-Type: text/plain\r\n\r\nx" + closing
+
+
+def test_a_message_nested_too_deeply_to_read_does_not_take_the_list_down(app) -> None:
+    # 500 levels of multipart made the standard library's parser recurse past its limit: the list and every
+    # search answered 500 for everyone until the message was deleted.
+    client = app.test_client()
+    post(client, subject="readable")
+    sent = client.post("/v1/messages/raw", json={"mail_from": "a@example.com", "rcpt_to": ["b@example.com"],
+                                                 "data": base64.b64encode(deeply_nested(500)).decode()})
+    assert sent.status_code == 202, sent.get_data(as_text=True)
+    listing = client.get("/v1/outbox")
+    assert listing.status_code == 200
+    subjects = [m["subject"] for m in listing.json["messages"]]
+    assert subjects[1] == "readable" and subjects[0].startswith("(this message cannot be shown: its MIME parts nest")
+    assert [m["subject"] for m in client.get("/v1/outbox?query=readable").json["messages"]] == ["readable"]
+    deep_id = listing.json["messages"][0]["id"]
+    detail = client.get(f"/v1/outbox/{deep_id}")
+    assert detail.status_code == 422 and detail.mimetype == PROBLEM
+    assert client.get(f"/v1/outbox/{deep_id}/raw").status_code == 200

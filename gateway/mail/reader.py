@@ -17,6 +17,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 
+from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.addresses import envelope_address, header_addresses, recipient_key
 
 
@@ -104,17 +105,23 @@ def _key(spec: str) -> str:
         return recipient_key(spec)
 
 
+UNREADABLE = "its MIME parts nest too deeply to be read (hundreds of parts within parts)"
+
+
 class MessageReader:
     """One message, parsed once from its RFC 5322 bytes."""
 
     def __init__(self, data: bytes, recipients: tuple[str, ...] = ()) -> None:
         self.data = data
         self.recipients = recipients  # the envelope, when known: it includes Bcc, which no header shows
-        self.parsed: EmailMessage = email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[assignment]
-        self._text_part = self.parsed.get_body(preferencelist=("plain",))
-        self._html_part = self.parsed.get_body(preferencelist=("html",))
-        bodies = {id(self._text_part), id(self._html_part)}
-        others = [leaf for leaf in _leaves(self.parsed) if id(leaf) not in bodies]
+        try:
+            self.parsed: EmailMessage = email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[assignment]
+            self._text_part = self.parsed.get_body(preferencelist=("plain",))
+            self._html_part = self.parsed.get_body(preferencelist=("html",))
+            bodies = {id(self._text_part), id(self._html_part)}
+            others = [leaf for leaf in _leaves(self.parsed) if id(leaf) not in bodies]
+        except RecursionError:  # the standard library's parser recurses once per level of MIME parts
+            raise InvalidMessageError(UNREADABLE, field="data") from None
         self.attachments = [_attachment(index, leaf) for index, leaf in enumerate(others)]
 
     @property
