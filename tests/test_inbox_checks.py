@@ -308,3 +308,30 @@ def test_the_link_check_refuses_more_links_than_it_fetches_at_once(client, site)
 def test_checks_of_a_missing_message_are_a_404_problem(client) -> None:
     for response in (client.get("/v1/outbox/404/checks"), client.post("/v1/outbox/404/links/check")):
         assert response.status_code == 404 and response.json["type"].endswith(":no-such-message")
+
+
+# -- hostile HTML in the links' reader ------------------------------------------------------------------------
+
+
+def test_html_with_a_tag_that_never_ends_is_read_up_to_it_not_rescanned_to_the_end() -> None:
+    # html.parser (before Python 3.11.13) rescanned such a rest from every '<': 200 KB pinned a thread for a
+    # minute when the message was opened. The reading stops there instead.
+    from mail_gateway.outbox.links import html_links
+
+    before = '<a href="https://first.example/">first</a>'
+    found, _ = html_links(before + "<a" * 100_000 + '<a href="https://after.example/">after</a>')
+    assert [link.url for link in found] == ["https://first.example/"]
+    # An inline image's data, however long, is not such a tag: the links after it are read.
+    image = '<img src="data:image/png;base64,' + "A" * 50_000 + '">'
+    found, _ = html_links(image + '<a href="https://after.example/">after</a>' + "<p>text</p>" * 5_000)
+    assert [link.url for link in found] == ["data:…", "https://after.example/"]
+
+
+def test_remote_css_is_found_as_before_with_spaces_only_after_a_quote() -> None:
+    from mail_gateway.outbox.links import _REMOTE
+
+    for style in ("background:url(https://x.example/a.png)", "background:url( 'https://x.example/a.png')",
+                  "background:url(\" https://x.example/a.png\")", "@import 'https://x.example/s.css'"):
+        assert _REMOTE.search(style), style
+    for style in ("background:url(/local.png)", "background:url(" + " " * 20_000 + "x)", "color:red"):
+        assert not _REMOTE.search(style), style[:40]

@@ -8,6 +8,7 @@ line of the subject or the text (the HTML's text where there is no text part).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -22,7 +23,13 @@ _KEYWORD = re.compile(r"\b(?:code|codes|otp|verification|verify|passcode|pin|tok
                       re.IGNORECASE)
 _CANDIDATE = re.compile(r"\b(?:[0-9]{4,8}|(?=[A-Za-z0-9]*[0-9])[A-Za-z0-9]{6,8})\b")
 _TEXT_URL = re.compile(r"https?://[^\s<>\"'()\[\]]+", re.IGNORECASE)
-_REMOTE = re.compile(r"""url\(\s*['"]?\s*https?:|@import\s+['"]?https?:""", re.IGNORECASE)
+# Spaces only after a quote: with "\s*['"]?\s*" both runs could take the same spaces, tried in every split.
+_REMOTE = re.compile(r"""url\(\s*(?:['"]\s*)?https?:|@import\s+['"]?https?:""", re.IGNORECASE)
+_DATA_URI = re.compile(r"""data:[^'"\s>]{1000,}""")
+# The HTML is fed a chunk at a time, and reading stops when the parser holds more than STUCK characters it
+# could not read yet: one tag, comment or attribute that long has no end, and html.parser (before Python 3.11.13,
+# CVE-2025-6069) rescans such a rest from each '<' to the end of the input, quadratic in it.
+CHUNK, STUCK = 4096, 16_384
 _REMOTE_ATTRIBUTES = {"src", "background", "poster", "srcset"}
 
 
@@ -68,17 +75,23 @@ def _is_remote(url: str) -> bool:
     return bool(re.match(r"\s*(?:https?:)?//", url, re.IGNORECASE))
 
 
+@functools.lru_cache(maxsize=4)  # a message's detail asks for its links and then for its remote content
 def html_links(html: str) -> tuple[list[Link], bool]:
-    """The links of ``html`` in document order, and whether it references remote images, styles or fonts."""
+    """The links of ``html`` in document order, and whether it references remote images, styles or fonts; up to
+    the point where something in it has no end (see ``STUCK``). An inline image's data is not a link to follow."""
     parser = _LinkParser()
-    parser.feed(html)
+    html = _DATA_URI.sub("data:…", html)
+    for start in range(0, len(html), CHUNK):
+        parser.feed(html[start:start + CHUNK])
+        if len(parser.rawdata) > STUCK:
+            return parser.links, parser.remote
     parser.close()
     return parser.links, parser.remote
 
 
 def links(reader: MessageReader) -> list[dict[str, str]]:
     """Every link of the message: its HTML's, then its text's web addresses the HTML does not have."""
-    found = html_links(reader.html)[0] if reader.html is not None else []
+    found = list(html_links(reader.html)[0]) if reader.html is not None else []  # the cached list stays whole
     seen = {link.url for link in found}
     for url in _TEXT_URL.findall(reader.text or ""):
         url = url.rstrip(".,;:!?")
