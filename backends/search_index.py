@@ -22,8 +22,11 @@ from email.utils import parsedate_to_datetime
 
 # A longer body is searched in its first this many characters.
 SEARCHED_TEXT_CHARS = 64 * 1024
-_INVISIBLE = re.compile(r"<(style|script|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<[^>]*>")
+# Each written so that a hostile part cannot make it quadratic: an element's end is looked for once from its start
+# (a pattern ".*?</style>" looked from every "<style" to the end of the input when there was none), and a tag
+# cannot run over the next "<" ("<[^>]*>" scanned from every "<" to the end when no ">" followed).
+_INVISIBLE_START = re.compile(r"<(style|script|head)\b", re.IGNORECASE)
+_TAG = re.compile(r"<[^<>]*>")
 _SPACE = re.compile(r"\s+")
 
 
@@ -44,7 +47,21 @@ def collapsed(text: str) -> str:
 
 def html_text(markup: str) -> str:
     """The words of an HTML part as a reader sees them, whitespace collapsed."""
-    return collapsed(html.unescape(_TAG.sub(" ", _INVISIBLE.sub(" ", markup))))
+    return collapsed(html.unescape(_TAG.sub(" ", _without_invisible(markup))))
+
+
+def _without_invisible(markup: str) -> str:
+    """``markup`` without its style, script and head elements (one left open hides the rest, as in a browser)."""
+    kept, position, lowered = [], 0, markup.lower()
+    while (start := _INVISIBLE_START.search(markup, position)) is not None:
+        kept.append(markup[position:start.start()])
+        end = lowered.find("</" + start.group(1).lower(), start.end())
+        closing = lowered.find(">", end) if end != -1 else -1
+        if closing == -1:
+            return " ".join(kept)
+        position = closing + 1
+    kept.append(markup[position:])
+    return " ".join(kept)
 
 
 # Every field an index holds: the headers and text searched, and "words", all of them at once.

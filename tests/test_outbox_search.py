@@ -4,6 +4,8 @@ the detail's new fields, read marks, bulk actions, the .eml download, retention 
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 import time
 
 import pytest
@@ -363,3 +365,29 @@ def test_queued_mail_records_the_key_that_sent_it_when_a_worker_delivers_it(queu
 
 def client_sees(client, name: str) -> list[str]:
     return [m["subject"] for m in client.get("/v1/outbox", headers=as_key(name)).json["messages"]]
+
+
+def test_the_text_of_hostile_html_is_read_in_one_pass() -> None:
+    # "<style" and "<" without an end made the patterns scan from each one to the end of the input: 140 KB took
+    # 17 s to index. A megabyte of each is read here under a CPU limit of 20 s, which a quadratic reading would
+    # pass many times over and a linear one does not approach (about 0.1 s).
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_CPU, (20, 20))\n"
+        "from mail_gateway.backends.search_index import html_text\n"
+        "for part in ('<style>' * 150_000, '<script' * 150_000, '<' * 1_000_000, '<a ' * 350_000):\n"
+        "    html_text(part)\n"
+        "print('read')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "read\n", done.stderr[-500:]
+
+
+@pytest.mark.parametrize(("markup", "text"), [
+    ("<p>Hi <b>Ann</b></p><style>p{x:y}</style><SCRIPT>var a='<b>';</script > tail", "Hi Ann tail"),
+    ("<head><title>t</title></head><p>body</p>", "body"),
+    ("<p>shown</p><style>p{x:y} and the rest, never closed <p>hidden</p>", "shown"),
+])
+def test_the_text_of_html_is_what_a_reader_sees(markup, text) -> None:
+    from mail_gateway.backends.search_index import html_text
+
+    assert html_text(markup) == text
