@@ -110,12 +110,13 @@ def library_draft(payload: dict[str, Any], headers: Mapping[Any, Any], *, envelo
                  envelope_from=_envelope(envelope_from, "from") if envelope_from else None, recipients=recipients)
 
 
-def _bytes(content: Any, charset: str) -> bytes:
+def _forwarded(content: Any) -> bytes | None:
+    """The bytes of an attached message (an ``email`` one, or a Django-style one with ``message()``), else None."""
     if isinstance(content, Message):
         return content.as_bytes()
-    if hasattr(content, "message") and callable(content.message):  # a Django-style message, forwarded
+    if callable(getattr(content, "message", None)):
         return content.message().as_bytes()
-    return content.encode(charset) if isinstance(content, str) else bytes(content)
+    return None
 
 
 def _part_attachment(part: Message) -> dict[str, Any]:
@@ -140,10 +141,11 @@ def email_attachment(attachment: Any, charset: str, field: str = "attachments") 
         return _part_attachment(attachment)
     filename, content, mimetype = attachment
     mimetype = mimetype or (mimetypes.guess_type(filename)[0] if filename else None)
-    if isinstance(content, str | bytes | bytearray | memoryview):
-        data, mimetype = attachment_content(content, mimetype, charset, field)
-        return {"filename": filename, "content": data, "content_type": mimetype}
-    return {"filename": filename, "content": _bytes(content, charset), "content_type": mimetype}
+    forwarded = _forwarded(content)
+    if forwarded is not None:
+        return {"filename": filename, "content": forwarded, "content_type": mimetype}
+    data, mimetype = attachment_content(content, mimetype, charset, field)
+    return {"filename": filename, "content": data, "content_type": mimetype}
 
 
 def attachment_content(data: Any, content_type: str | None, charset: str, field: str) -> tuple[bytes, str | None]:
