@@ -85,6 +85,10 @@ def compile_template(name: str, version: int | None, sources: Mapping[str, str |
                                         "one another); nest less"), name, part) from None
         except TemplateError as exc:
             raise located(exc, name, part) from None
+        # Jinja2 keeps a template's globals as a ChainMap over its environment's and copies them into every
+        # rendering's context by iterating it in Python (about 7 of a part's 20 µs). The environments' globals
+        # are fixed when they are made, so a plain dict reads the same.
+        parts[part].globals = dict(parts[part].globals)
     return CompiledTemplate(name, version, label or f"version={version}", parts, trees, dict(sources))
 
 
