@@ -37,6 +37,8 @@ def first_long_line(data: bytes) -> tuple[int, int] | None:
     splitting the message into lines would copy it.
     """
     size, stride = len(data), MAX_LINE_OCTETS + 1
+    if size <= MAX_LINE_OCTETS:  # most headers and many bodies: no line can be too long
+        return None
     for offset in range(0, size, stride):
         start = data.rfind(b"\n", max(0, offset - stride), offset) + 1
         if start == 0 and offset > stride:  # no line break close before: look further back (a long line)
