@@ -4,11 +4,13 @@ warnings, and the link check against loopback HTTP servers the tests start."""
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,7 +18,8 @@ import pytest
 import tinycss2
 
 from mail_gateway import create_app
-from mail_gateway.outbox.checks import compat, features, links
+from mail_gateway.outbox.checks import compat, features, links, lookup
+from mail_gateway.outbox.checks.lookup import LOOKUPS_KEY, NameLookups
 
 HTML = """<!doctype html><html><head><style>
   .box { display: flex; border-radius: 4px } /* display:grid in a comment is not used */
@@ -275,14 +278,7 @@ def test_the_overall_deadline_holds_against_slow_servers_and_unresolved_names(cl
     monkeypatch.setattr(links, "PER_LINK_SECONDS", 600.0)
     monkeypatch.setattr(links, "TOTAL_SECONDS", 0.3)
     resolving = threading.Event()  # a name that never resolves: no socket deadline reaches it
-    real_getaddrinfo = socket.getaddrinfo
-
-    def getaddrinfo(host, *args, **kwargs):
-        if host == "stuck.invalid":
-            resolving.wait(60)
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    client.application.extensions[LOOKUPS_KEY] = NameLookups(resolver(stuck=resolving))
     urls = [f"{drip.url}/{n}" for n in range(3)] + ["http://stuck.invalid/"]
     message = kept(client, html="".join(f'<a href="{url}">x</a>' for url in urls), text="x")
     try:
@@ -292,6 +288,75 @@ def test_the_overall_deadline_holds_against_slow_servers_and_unresolved_names(cl
     assert [link["url"] for link in checked] == urls
     assert {(link["status"], link["error"]) for link in checked} == {
         (None, "timed out: the link check's 0.3 seconds ran out")}
+
+
+def resolver(stuck: threading.Event | None = None, broken: Exception | None = None,
+             asked: list[str] | None = None) -> Callable[..., list]:
+    """A name resolver for the link check: every name is 127.0.0.1, except that with ``stuck`` a lookup waits for
+    it (a resolver that does not answer) and with ``broken`` one raises it; ``asked`` records each name."""
+    def resolve(host: str, port: int, **kwargs: object) -> list:
+        if asked is not None:
+            asked.append(host)
+        if stuck is not None:
+            stuck.wait(60)
+        if broken is not None and host.startswith("broken"):
+            raise broken
+        return socket.getaddrinfo("127.0.0.1", port, **kwargs)
+    return resolve
+
+
+def lookup_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "link-check-lookup"]
+
+
+def test_lookups_that_never_answer_hold_at_most_a_few_threads_and_each_check_still_answers(site, monkeypatch) -> None:
+    monkeypatch.setattr(links, "PER_LINK_SECONDS", 2.0)
+    timed_out, busy = "timed out: no complete answer within 2 seconds", "could not check: name lookup busy"
+    stuck, asked, before = threading.Event(), [], set(lookup_threads())
+    lookups = NameLookups(resolver(stuck=stuck, asked=asked), threads=2)
+    port = site.rsplit(":", 1)[1]
+    checker = ThreadPoolExecutor(1)  # so a check that never answered fails the test instead of hanging it
+    try:
+        for round_ in range(5):
+            urls = [f"http://name-{round_}-{n}.test:{port}/ok" for n in range(10)]
+            errors = [link["error"] for link in checker.submit(links.check_links, urls, lookups).result(timeout=60)]
+            # The first two lookups hang; every later link is answered at once instead of starting another.
+            assert set(errors) <= ({timed_out, busy} if round_ == 0 else {busy})
+            assert len(asked) == 2 and len(set(lookup_threads()) - before) == 2
+    finally:
+        stuck.set()
+        checker.shutdown()
+    for thread in set(lookup_threads()) - before:
+        thread.join(30)
+    [checked] = links.check_links([f"http://after.test:{port}/ok"], lookups)  # the threads' ends free their places
+    assert (checked["status"], checked["error"]) == (200, None)
+    assert lookup.LOOKUPS.threads == lookup.LOOKUP_THREADS == 8  # the process's bound, as docs/inbox-checks.md says
+
+
+def test_an_unexpected_error_checking_one_link_is_that_links_result(client, site, caplog) -> None:
+    client.application.extensions[LOOKUPS_KEY] = NameLookups(resolver(broken=RuntimeError("/etc/secret.conf")))
+    port = site.rsplit(":", 1)[1]
+    urls = [f"http://ok.test:{port}/ok", f"http://broken.test:{port}/ok", f"http://ok.test:{port}/missing"]
+    message = kept(client, html="".join(f'<a href="{url}">x</a>' for url in urls), text="x")
+    with caplog.at_level(logging.WARNING, logger="mail_gateway"):
+        response = client.post(f"/v1/outbox/{message}/links/check")
+    assert response.status_code == 200
+    assert [(link["status"], link["error"]) for link in response.json["links"]] == [
+        (200, None), (None, "could not check: internal error"), (404, None)]
+    assert "secret" not in response.text and "Traceback" not in response.text
+    [logged] = [record for record in caplog.records if record.name.startswith("mail_gateway")]
+    assert logged.levelname == "WARNING" and "RuntimeError" in logged.getMessage()
+    assert "secret" not in logged.getMessage() and logged.exc_info is None
+
+
+def test_a_link_whose_host_is_malformed_is_that_links_error_not_a_500(client, site) -> None:
+    client.application.extensions[LOOKUPS_KEY] = NameLookups(resolver(broken=socket.gaierror(-2, "unknown name")))
+    urls = ["http://[broken/", f"{site}/ok"]
+    message = kept(client, html="".join(f'<a href="{url}">x</a>' for url in urls), text="x")
+    response = client.post(f"/v1/outbox/{message}/links/check")
+    assert response.status_code == 200
+    malformed, fine = response.json["links"]
+    assert malformed["status"] is None and malformed["error"] and (fine["status"], fine["error"]) == (200, None)
 
 
 def test_the_link_check_refuses_more_links_than_it_fetches_at_once(client, site) -> None:

@@ -16,6 +16,7 @@ from mail_gateway import MailGateway, create_app
 from mail_gateway.backends import kept as kept_module
 from mail_gateway.backends.kept import kept_mail_of
 from mail_gateway.errors import ConfigurationError
+from mail_gateway.outbox.models import LINKS_LISTED
 from mail_gateway.settings import load_settings
 
 PROBLEM = "application/problem+json"
@@ -136,6 +137,22 @@ def test_detail_lists_links_codes_delivery_and_remote_content(app) -> None:
     assert detail["remote_content"] is True
     assert detail["delivery"]["accepted"] == ["friend@example.com"]
     assert detail["snippet"] and detail["read"] is False
+
+
+def test_detail_lists_the_first_500_links_and_counts_them_all(app) -> None:
+    client = app.test_client()
+    html = "".join(f'<a href="https://example.com/{n}">link {n}</a>' for n in range(LINKS_LISTED + 100))
+    post(client, html=html, text="Also https://example.com/in-the-text")
+    message_id = client.get("/v1/outbox").json["messages"][0]["id"]
+    detail = client.get(f"/v1/outbox/{message_id}").json
+    assert len(detail["links"]) == LINKS_LISTED == 500
+    assert detail["links"][-1]["url"] == f"https://example.com/{LINKS_LISTED - 1}"
+    assert detail["link_count"] == LINKS_LISTED + 101  # the text's address counts, though it is not listed
+    schema = client.get("/openapi.json").json["components"]["schemas"]["MessageDetail"]
+    assert "link_count" in schema["required"] and schema["properties"]["link_count"]["type"] == "integer"
+    few = post(client, html='<a href="https://example.com/one">one</a>')
+    few_id = next(m["id"] for m in client.get("/v1/outbox").json["messages"] if m["message_id"] == few["message_id"])
+    assert client.get(f"/v1/outbox/{few_id}").json["link_count"] == 1
 
 
 def test_plain_html_without_remote_loads_has_no_remote_content_nor_codes(app) -> None:

@@ -13,6 +13,9 @@ MAX_START = 10**9
 MAX_QUERY = 1000
 MAX_WAIT_SECONDS = 60
 MAX_BULK_IDS = 10_000
+# A message may hold any number of links (a hundred thousand made an 11 MB detail): the detail lists this many and
+# counts them all, and the page draws the list it is given.
+LINKS_LISTED = 500
 # Named, so the OpenAPI document refers to them instead of writing the choices out in place.
 BulkActionName = TypeAliasType("BulkActionName", Literal["delete", "read", "unread"])
 LinkKind = TypeAliasType("LinkKind", Literal["href", "src"])
@@ -148,7 +151,9 @@ class MessageDetail(MessageSummary):
     text: str | None
     html: str | None
     attachments: list[AttachmentInfo]
-    links: list[FoundLink] = Field(description="every href and src of the HTML, then the text's web addresses")
+    links: list[FoundLink] = Field(description=f"the first {LINKS_LISTED} links: each href and src of the HTML, then "
+                                   "the text's web addresses")
+    link_count: int = Field(description="how many links the message has, those not listed included")
     codes: list[str] = Field(description="one-time codes: 4-8 digits, or 6-8 letters and digits with a digit, "
                                          "within 40 characters of code, OTP, verification, PIN, token...")
     delivery: KeptDelivery | None = Field(description="what the backend recorded of the delivery, or null")

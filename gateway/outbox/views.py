@@ -8,6 +8,7 @@ from mail_gateway.backends.keeping import KeptState
 from mail_gateway.backends.kept import KeptMessage, KeptSummary, summarize
 from mail_gateway.mail.reader import MessageReader
 from mail_gateway.outbox import links
+from mail_gateway.outbox.models import LINKS_LISTED
 from mail_gateway.settings.senders import key_name
 
 
@@ -32,6 +33,7 @@ def summary(kept: KeptMessage, reader: MessageReader) -> dict[str, Any]:
 
 def detail(kept: KeptMessage, reader: MessageReader, found: KeptSummary | None = None,
            state: KeptState | None = None) -> dict[str, Any]:
+    every_link = links.links(reader)
     return {
         **listed(found if found is not None else summarize(kept), state),
         "bcc": reader.bcc,
@@ -43,7 +45,8 @@ def detail(kept: KeptMessage, reader: MessageReader, found: KeptSummary | None =
              "content_id": a.content_id, "inline": a.inline}
             for a in reader.attachments
         ],
-        "links": links.links(reader),
+        "links": every_link[:LINKS_LISTED],
+        "link_count": len(every_link),
         "codes": links.codes(reader),
         "delivery": None if state is None else state.delivery(kept.id),
         "remote_content": links.remote_content(reader),

@@ -1,20 +1,20 @@
 """A message's links (every ``href`` and ``src`` of its HTML, and the web addresses of its text) and, on request,
 each http(s) one fetched with bounded time and size.
 
-Each link gets ``PER_LINK_SECONDS`` and at most ``MAX_BYTES`` of its body read (the status is what matters, the
-body is only drained), all of them together ``TOTAL_SECONDS``. Both are deadlines, not idle timeouts: each read
+Each link gets ``PER_LINK_SECONDS`` and at most ``fetch.MAX_BYTES`` of its body read (the status is what matters,
+the body is only drained), all of them together ``TOTAL_SECONDS``. Both are deadlines, not idle timeouts: each read
 of a link's socket waits only for what is left of its time, so a server sending a byte at a time is cut off, and a
 link still unfinished when the overall time is up (its name still resolving, say) is reported as timed out. Up to
-``MAX_REDIRECTS`` redirects are followed and listed. Links are fetched a few at a time, directly (no proxy from the
-environment), with urllib; other schemes (mailto:, cid:, data:) are never fetched.
+``MAX_REDIRECTS`` redirects are followed and listed. Links are fetched a few at a time (``fetch``); other schemes
+(mailto:, cid:, data:) are never fetched. Names are looked up on a few threads the whole process shares
+(``lookup``), so lookups that never answer cannot pile up threads. A link whose check fails in a way nothing here
+expected is reported as that link's result, and the other links are still checked.
 """
 
 from __future__ import annotations
 
 import http.client
-import math
-import socket
-import ssl
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -24,15 +24,18 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from mail_gateway.mail.reader import MessageReader
+from mail_gateway.outbox.checks.fetch import get, opener
+from mail_gateway.outbox.checks.lookup import LOOKUPS, LookupBusy, NameLookups
 from mail_gateway.outbox.links import links as message_links
 
 PER_LINK_SECONDS = 5.0
 TOTAL_SECONDS = 20.0
-MAX_BYTES = 64 * 1024
 MAX_REDIRECTS = 5
 MAX_LINKS = 50
 PARALLEL = 8
-USER_AGENT = "mail-gateway-link-check"
+BUSY = "could not check: name lookup busy"
+INTERNAL = "could not check: internal error"
+log = logging.getLogger("mail_gateway.outbox")
 
 
 def listed_links(reader: MessageReader) -> list[dict[str, str]]:
@@ -45,95 +48,11 @@ def listed_links(reader: MessageReader) -> list[dict[str, str]]:
 
 
 def fetchable(url: str) -> bool:
-    return urlsplit(url).scheme.lower() in ("http", "https")
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect comes back as its response, so each hop is listed and bounded
-
-
-class _Deadline:
-    """A socket each read of which waits only for the time left before its deadline: a socket's timeout bounds
-    each read alone, so a server sending a byte at a time would hold the check for as long as it liked."""
-
-    deadline = math.inf
-
-    def recv_into(self, *args: Any, **kwargs: Any) -> int:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("timed out")
-        self.settimeout(left)  # type: ignore[attr-defined]
-        return super().recv_into(*args, **kwargs)  # type: ignore[misc, no-any-return]
-
-
-class _Socket(_Deadline, socket.socket):
-    pass
-
-
-class _TLSSocket(_Deadline, ssl.SSLSocket):
-    pass
-
-
-_TLS = ssl.create_default_context()
-_TLS.sslsocket_class = _TLSSocket
-_TLS.set_alpn_protocols(["http/1.1"])
-
-
-class _Connection(http.client.HTTPConnection):
-    """An HTTP connection whose timeout is a deadline for the whole exchange."""
-
-    def connect(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        super().connect()
-        plain = self.sock
-        self.sock = _Socket(plain.family, plain.type, plain.proto, fileno=plain.detach())
-        self.sock.settimeout(self.timeout)
-        self.sock.deadline = deadline
-
-
-class _TLSConnection(http.client.HTTPSConnection):
-    """An HTTPS connection whose timeout is a deadline for the whole exchange (the handshake is bounded by it)."""
-
-    def connect(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        super().connect()  # wrapped by _TLS, so its socket is a _TLSSocket
-        self.sock.deadline = deadline
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_Connection, req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_TLSConnection, req, context=_TLS)
-
-
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects(), _HTTPHandler(),
-                                      _HTTPSHandler())
-
-
-def _get(url: str, timeout: float, deadline: float) -> tuple[int, str | None]:
-    """One request: its status and, for a redirect, where to."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
     try:
-        response = _OPENER.open(request, timeout=timeout)
-    except urllib.error.HTTPError as answer:  # 3xx without following, 4xx and 5xx: an answer all the same
-        with answer:
-            return answer.code, answer.headers.get("Location")
-    with response:
-        left = MAX_BYTES
-        try:
-            while left > 0 and time.monotonic() < deadline:
-                chunk = response.read1(min(left, 16384))
-                if not chunk:
-                    break
-                left -= len(chunk)
-        except TimeoutError:
-            pass  # the status came; a body that is slow to drain does not change it
-        return response.status, None
+        scheme = urlsplit(url).scheme
+    except ValueError:  # a malformed host ("http://[oops/"): fetched all the same, so its error is that link's
+        scheme = url.partition(":")[0]
+    return scheme.lower() in ("http", "https")
 
 
 def timed_out(overall: bool) -> str:
@@ -142,7 +61,7 @@ def timed_out(overall: bool) -> str:
     return f"timed out: no complete answer within {PER_LINK_SECONDS:g} seconds"
 
 
-def check_link(url: str, deadline: float) -> dict[str, Any]:
+def check_link(url: str, deadline: float, fetcher: urllib.request.OpenerDirector) -> dict[str, Any]:
     """One link fetched, its redirects followed: the result the link check lists."""
     started = time.monotonic()
     link_deadline = min(deadline, started + PER_LINK_SECONDS)
@@ -153,12 +72,15 @@ def check_link(url: str, deadline: float) -> dict[str, Any]:
             error, status = timed_out(link_deadline == deadline), None
             break
         try:
-            status, location = _get(current, left, link_deadline)
+            status, location = get(fetcher, current, left, link_deadline)
         except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
-            reason = getattr(exc, "reason", exc)
-            timeout = isinstance(reason, TimeoutError)
-            error = timed_out(link_deadline == deadline) if timeout else f"{type(reason).__name__}: {reason}"[:300]
-            status = None
+            reason, status = getattr(exc, "reason", exc), None
+            if isinstance(reason, LookupBusy):
+                error = BUSY
+            elif isinstance(reason, TimeoutError):
+                error = timed_out(link_deadline == deadline)
+            else:
+                error = f"{type(reason).__name__}: {reason}"[:300]
             break
         if location is None or not 300 <= status < 400:
             break
@@ -172,13 +94,27 @@ def check_link(url: str, deadline: float) -> dict[str, Any]:
     return {"url": url, "status": status, "redirects": redirects, "error": error, "elapsed_ms": elapsed_ms}
 
 
-def check_links(urls: Sequence[str]) -> list[dict[str, Any]]:
-    """Each link's result, in order; links that are not http(s) are listed unfetched."""
+def _checked(url: str, deadline: float, fetcher: urllib.request.OpenerDirector) -> dict[str, Any]:
+    """``check_link``, with a failure nothing there expected reported as this link's result: the others are still
+    checked. The log names the exception's type alone, as its message may hold the link (and a token in it)."""
+    started = time.monotonic()
+    try:
+        return check_link(url, deadline, fetcher)
+    except Exception as exc:
+        log.warning("link check: %s while checking a link; reported as %r", type(exc).__name__, INTERNAL)
+        return {"url": url, "status": None, "redirects": [], "error": INTERNAL,
+                "elapsed_ms": round((time.monotonic() - started) * 1000)}
+
+
+def check_links(urls: Sequence[str], lookups: NameLookups = LOOKUPS) -> list[dict[str, Any]]:
+    """Each link's result, in order; links that are not http(s) are listed unfetched. Names are looked up on
+    ``lookups`` (the process's unless a test gives its own)."""
     started = time.monotonic()
     deadline = started + TOTAL_SECONDS
+    fetcher = opener(lookups)
     pool = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="link-check")
     try:
-        futures = {url: pool.submit(check_link, url, deadline) for url in urls if fetchable(url)}
+        futures = {url: pool.submit(_checked, url, deadline, fetcher) for url in urls if fetchable(url)}
         wait(futures.values(), timeout=TOTAL_SECONDS)
     finally:
         # Links still waiting are dropped; running ones end at their own deadline, which the sockets keep.

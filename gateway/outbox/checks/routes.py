@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mail_gateway.errors import FieldError, InvalidMessageError
@@ -14,6 +14,7 @@ from mail_gateway.mail.reader import MessageReader
 from mail_gateway.mail.request import validation_errors
 from mail_gateway.outbox.api import kept_or_404
 from mail_gateway.outbox.checks.links import MAX_LINKS, check_links, listed_links
+from mail_gateway.outbox.checks.lookup import LOOKUPS, LOOKUPS_KEY
 from mail_gateway.outbox.checks.report import message_checks
 from mail_gateway.outbox.tool_models import LinkCheck, MessageChecks
 
@@ -55,4 +56,4 @@ def check_links_view(message_id: str) -> dict[str, Any]:
         raise InvalidMessageError(errors=[FieldError("urls", f"the message has {len(links)} links and at most "
                                                              f"{MAX_LINKS} are fetched at once; send urls with "
                                                              f"{MAX_LINKS} of them at a time")])
-    return {"links": check_links(links)}
+    return {"links": check_links(links, current_app.extensions.get(LOOKUPS_KEY, LOOKUPS))}

@@ -209,22 +209,21 @@ function htmlPanel(message) {
   return el("div", {}, notice, widths, el("div", { className: "frame-box" }, frame));
 }
 
-// A message can hold any number of links, and drawing a hundred thousand rows freezes the page for seconds: the
-// first few hundred are drawn and a line says how many more there are.
-const LINKS_DRAWN = 500;
-
+// A message can hold any number of links, and drawing a hundred thousand rows froze the page for seconds: the
+// detail lists only the first few hundred (LINKS_LISTED in models.py) and counts them all in link_count.
 function linksPanel(message) {
   const links = message.links || [];
+  const count = message.link_count ?? links.length;
   const codes = message.codes || [];
   const list = el("ul", { id: "links" });
-  for (const link of links.slice(0, LINKS_DRAWN)) {
+  for (const link of links) {
     list.append(el("li", {}, el("span", { className: "kind" }, link.kind), " ",
       el("code", {}, link.url), link.text ? el("span", { className: "meta" }, ` “${link.text}”`) : null));
   }
-  const more = links.length > LINKS_DRAWN
-    ? el("p", { id: "links-more", className: "meta" }, `${links.length - LINKS_DRAWN} more not shown.`) : null;
+  const more = count > links.length
+    ? el("p", { id: "links-more", className: "meta" }, `${count - links.length} more not shown.`) : null;
   const codeList = el("ul", { id: "codes" }, ...codes.map((code) => el("li", {}, el("code", {}, code))));
-  return el("div", {}, el("h3", {}, `Links (${links.length})`), links.length ? list : el("p", {}, "None."), more,
+  return el("div", {}, el("h3", {}, `Links (${count})`), links.length ? list : el("p", {}, "None."), more,
     el("h3", {}, "One-time codes"), codes.length ? codeList : el("p", {}, "None found."));
 }
 
