@@ -226,12 +226,41 @@ def test_the_servers_own_refusals_are_problems(serve, raw: bytes, status: int, s
     assert b"waitress" not in body and b"Traceback" not in body
 
 
+_HELLO = json.dumps({"from": "app@example.com", "to": ["friend@example.com"], "subject": "Hello",
+                     "text": "Hi."}).encode()
+_ONCE = {"Host": "127.0.0.1", "Content-Type": "application/json", "Authorization": "Bearer k-1",
+         "Content-Length": str(len(_HELLO))}
+_TWICE = [("Idempotency-Key", ["a", "b"]), ("Idempotency-Key", ["a", "a"]),
+          ("Authorization", ["Bearer k-1", "Bearer k-2"]), ("Content-Type", ["application/json", "text/plain"]),
+          ("Host", ["127.0.0.1", "attacker.example"])]
+
+
+def _sent_twice(port: int, header: str, values: list[str]) -> dict:
+    lines = [f"{name}: {value}" for name, value in _ONCE.items() if name != header]
+    lines += [f"{header}: {value}" for value in values]
+    head = "POST /v1/messages HTTP/1.1\r\n" + "".join(f"{line}\r\n" for line in lines) + "\r\n"
+    status, headers, body = _request(port, head.encode() + _HELLO)
+    assert status == 400 and headers["content-type"] == "application/problem+json", (header, body)
+    return json.loads(body)
+
+
+def test_a_header_sent_twice_is_refused_naming_it(serve) -> None:
+    # waitress joins a repeated header ("a, b") before the app sees it: the joined Idempotency-Key was a key of its
+    # own, two valid keys a 401, two media types a 415, two Hosts served (GATEWAY_ALLOWED_HOSTS=*).
+    port = serve(GATEWAY_API_KEYS="k-1,k-2", GATEWAY_ALLOWED_HOSTS="*")
+    for header, values in _TWICE:
+        problem = _sent_twice(port, header, values)
+        assert problem["type"] == "urn:mail-gateway:problem:duplicate-header", (header, problem)
+        assert problem["errors"][0]["field"] == header and f"send {header} once" in problem["detail"]
+    # waitress refuses two Content-Length itself, before the app.
+    problem = _sent_twice(port, "Content-Length", [str(len(_HELLO))] * 2)
+    assert problem["detail"] == "Bad Request: Content-Length is invalid.", problem
+
+
 def _keyed_post(port: int, key: str) -> int:
-    body = json.dumps({"from": "app@example.com", "to": ["friend@example.com"], "subject": "Hello",
-                       "text": "Hi."}).encode()
     head = (f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Idempotency-Key: {key}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
-    return _request(port, head + body, timeout=60)[0]
+            f"Idempotency-Key: {key}\r\nContent-Length: {len(_HELLO)}\r\n\r\n").encode()
+    return _request(port, head + _HELLO, timeout=60)[0]
 
 
 def test_a_request_blocked_on_the_store_leaves_a_fresh_client_answered(serve, tmp_path) -> None:

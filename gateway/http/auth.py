@@ -8,6 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from flask import Flask, g, request
 
+from mail_gateway.http.headers import one_value
 from mail_gateway.http.problems import Problem
 from mail_gateway.settings.senders import Client
 
@@ -20,7 +21,7 @@ def is_protected(path: str) -> bool:
 
 
 def _presented_key() -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, token = (one_value("Authorization") or "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
 

@@ -1,6 +1,6 @@
-"""Read a JSON request body, answering 415 for another media type, 413 when too large, 400 for malformed JSON
-(including JSON nested too deeply to parse, an integer too long to convert, and ``NaN`` or ``Infinity``, which
-Python's parser takes but RFC 8259 has no place for).
+"""Read a JSON request body, answering 415 for another media type (400 for Content-Type sent twice), 413 when too
+large, 400 for malformed JSON (including JSON nested too deeply to parse, an integer too long to convert, and
+``NaN`` or ``Infinity``, which Python's parser takes but RFC 8259 has no place for).
 
 The body is parsed once per request and kept on ``flask.g``: the idempotency check and the view share it.
 """
@@ -14,6 +14,7 @@ from typing import Any
 from flask import g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from mail_gateway.http.headers import one_value
 from mail_gateway.http.problems import Problem
 
 _UNSET = object()
@@ -85,8 +86,11 @@ def json_body() -> Any:
     if parsed is not _UNSET:
         return parsed
     content_type = request.environ.get("CONTENT_TYPE")
-    # The usual Content-Type needs no parsing (what request.mimetype does on every call).
-    mimetype = content_type if content_type == "application/json" else request.mimetype or ""
+    if content_type == "application/json":  # the usual one needs no parsing (what request.mimetype does each call)
+        mimetype = content_type
+    else:
+        one_value("Content-Type")  # two are refused as such, rather than as a media type that is neither
+        mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise Problem(415, "Unsupported media type",
                       f"Send the body as JSON with 'Content-Type: application/json' (got {mimetype or 'none'!r}).",

@@ -32,8 +32,9 @@ TAGS: dict[str, str] = {
 
 # Each status a route may answer with an error, and the problem types (urn:mail-gateway:problem:<slug>) behind it.
 PROBLEMS: dict[int, tuple[str, list[str]]] = {
-    400: ("Malformed JSON, an invalid Idempotency-Key header, an invalid query parameter, or a Host name not in "
-          "GATEWAY_ALLOWED_HOSTS", ["malformed-json", "invalid-idempotency-key", "invalid-query", "host-not-allowed"]),
+    400: ("Malformed JSON, an invalid Idempotency-Key header, an invalid query parameter, a Host name not in "
+          "GATEWAY_ALLOWED_HOSTS, or Idempotency-Key, Authorization, Content-Type or Host sent more than once",
+          ["malformed-json", "invalid-idempotency-key", "invalid-query", "host-not-allowed", "duplicate-header"]),
     401: ("No API key, or not one of GATEWAY_API_KEYS", ["unauthorized"]),
     403: ("A request that changes the outbox came from another site, or a sender (envelope, From or Sender) that "
           "GATEWAY_ALLOWED_SENDERS does not allow this API key", ["cross-site-request", "sender-not-allowed"]),

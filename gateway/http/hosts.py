@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Flask, request
+from flask import Flask
 
 from mail_gateway.errors import ConfigurationError, FieldError
+from mail_gateway.http.headers import one_value
 from mail_gateway.http.problems import Problem
 
 if TYPE_CHECKING:
@@ -52,15 +53,14 @@ def is_allowed(header: str, allowed: tuple[str, ...]) -> bool:
 
 
 def register_allowed_hosts(app: Flask, settings: GatewaySettings) -> None:
-    """Refuse (400) every request whose Host is not allowed, before anything else looks at it."""
+    """Refuse (400) every request whose Host is not allowed, or is sent more than once (RFC 9112 section 3.2 says
+    400; with any name served too), before anything else looks at it."""
     allowed = allowed_hosts(settings)
-    if allowed is None:
-        return
 
     @app.before_request
     def _allowed_host() -> None:
-        header = request.environ.get("HTTP_HOST", "")
-        if not is_allowed(header, allowed):
+        header = one_value("Host") or ""
+        if allowed is not None and not is_allowed(header, allowed):
             said = (f"this gateway does not serve the host name {host_name(header)[:100]!r}; add it to "
                     "GATEWAY_ALLOWED_HOSTS if clients really use it")
             raise Problem(400, "Host not allowed", f"{said[0].upper()}{said[1:]}.", "host-not-allowed",

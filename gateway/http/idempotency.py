@@ -21,6 +21,7 @@ from mail_gateway.errors import (
 )
 from mail_gateway.http.abandoned import answer_for_abandoned
 from mail_gateway.http.body import json_body
+from mail_gateway.http.headers import one_value
 from mail_gateway.http.keyring import KeyedRequest, Keyring
 from mail_gateway.http.problems import Problem, problem_for
 from mail_gateway.store.keys import StoredResponse
@@ -147,7 +148,7 @@ def idempotent(view: View) -> View:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        raw_key = request.headers.get(HEADER)
+        raw_key = one_value(HEADER)  # a key sent twice is refused, never taken as the two joined
         if raw_key is None:
             return view(*args, **kwargs)
         if not _VALID_KEY.fullmatch(raw_key):

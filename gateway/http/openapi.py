@@ -32,7 +32,8 @@ BINARY = {"application/octet-stream", "message/rfc822"}  # bodies a client reads
 _IDEMPOTENCY_PARAMETER = {
     "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
     "description": "Makes the request safe to retry for 24 hours: the same key and body replay the first "
-                   f"response (marked {REPLAYED_HEADER}: true) without sending again.",
+                   f"response (marked {REPLAYED_HEADER}: true) without sending again. Send it once: twice, or a "
+                   "comma outside a quoted string, is 400 duplicate-header.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]([ -~]*[!-~])?$"},
 }
 
