@@ -561,6 +561,22 @@ def test_checks_tab_reports_compatibility_size_and_checks_links(browser, served:
         expect(results.first).to_contain_text("200")
 
 
+def test_the_checks_tab_counts_every_link_and_checks_as_many_as_one_check_fetches(browser, served: Served) -> None:
+    html = "".join(f"<a href='{served.url}/outbox/static/outbox.css?n={n}'>{n}</a>" for n in range(600))
+    message_id = send(served.app, subject="Many links checked", html=html)
+    with browser_page(browser) as page:
+        page.goto(f"{served.url}/outbox?id={message_id}")
+        page.locator("#tab-checks").click()
+        # The checks list 500 of the 600 links and count them all; one check fetches at most 50 (MAX_LINKS).
+        expect(page.locator("#check-links")).to_have_text("Check the first 50 of 600 links")
+        page.locator("#check-links").click()
+        results = page.locator("#link-results tbody tr")
+        expect(results).to_have_count(50)
+        expect(results.last).to_contain_text("outbox.css?n=49")
+        expect(results.last).to_contain_text("200")
+        expect(page.locator("#links-unchecked")).to_have_text("550 more not checked: one check fetches 50 links.")
+
+
 def test_chaos_panel_turns_failures_on_and_lists_them(browser, served: Served) -> None:
     try:
         with browser_page(browser) as page:

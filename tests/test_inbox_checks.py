@@ -20,6 +20,7 @@ import tinycss2
 from mail_gateway import create_app
 from mail_gateway.outbox.checks import compat, features, links, lookup
 from mail_gateway.outbox.checks.lookup import LOOKUPS_KEY, NameLookups
+from mail_gateway.outbox.models import LINKS_LISTED
 
 HTML = """<!doctype html><html><head><style>
   .box { display: flex; border-radius: 4px } /* display:grid in a comment is not used */
@@ -154,6 +155,18 @@ def test_every_href_and_src_is_listed_once_and_text_urls_without_html(client) ->
     text = "Confirm at https://example.com/confirm?t=abc. Or http://example.com/help, thanks."
     assert [link["url"] for link in client.get(f"/v1/outbox/{kept(client, text=text)}/checks").json["links"]] == [
         "https://example.com/confirm?t=abc", "http://example.com/help"]
+
+
+def test_the_checks_list_the_first_500_distinct_links_and_count_them_all(client) -> None:
+    html = "".join(f'<a href="https://example.com/{n}">{n}</a><img src="https://example.com/{n}">'
+                   for n in range(LINKS_LISTED + 100))  # each address twice: listed and counted once
+    checks = client.get(f"/v1/outbox/{kept(client, html=html, text='Also https://example.com/text')}/checks").json
+    assert len(checks["links"]) == LINKS_LISTED == 500
+    assert checks["links"][-1] == {"url": f"https://example.com/{LINKS_LISTED - 1}", "kind": "href"}
+    assert checks["link_count"] == LINKS_LISTED + 101  # the text's address counts, though it is not listed
+    schema = client.get("/openapi.json").json["components"]["schemas"]["MessageChecks"]
+    assert "link_count" in schema["required"] and schema["properties"]["link_count"]["type"] == "integer"
+    assert client.get(f"/v1/outbox/{kept(client, html=HTML)}/checks").json["link_count"] == 4
 
 
 class Site(BaseHTTPRequestHandler):
@@ -368,6 +381,24 @@ def test_the_link_check_refuses_more_links_than_it_fetches_at_once(client, site)
     assert [(link["url"], link["status"]) for link in some] == [(f"{site}/ok?n=3", 200)]
     stranger = client.post(f"/v1/outbox/{message}/links/check", json={"urls": ["http://127.0.0.1:9/elsewhere"]})
     assert stranger.status_code == 422 and stranger.json["errors"][0]["field"] == "urls"
+
+
+def test_one_link_check_looks_up_no_more_names_than_it_fetches_at_once(client, site) -> None:
+    asked: list[str] = []
+    client.application.extensions[LOOKUPS_KEY] = NameLookups(resolver(asked=asked))
+    port = site.rsplit(":", 1)[1]
+    hosts = [f"name-{n}.test" for n in range(LINKS_LISTED + 100)]
+    urls = [f"http://{host}:{port}/ok" for host in hosts]
+    message = kept(client, html="".join(f'<a href="{url}">x</a>' for url in urls), text="x")
+    refused = client.post(f"/v1/outbox/{message}/links/check")
+    assert refused.status_code == 422 and f"has {len(urls)} links" in refused.json["errors"][0]["message"]
+    assert asked == []
+    too_many = client.post(f"/v1/outbox/{message}/links/check", json={"urls": urls[-links.MAX_LINKS - 1:]})
+    assert too_many.status_code == 422 and asked == []
+    beyond_the_listed = urls[-links.MAX_LINKS:]  # any of the message's links may be named, as the docs say
+    checked = client.post(f"/v1/outbox/{message}/links/check", json={"urls": beyond_the_listed}).json["links"]
+    assert [(link["url"], link["status"]) for link in checked] == [(url, 200) for url in beyond_the_listed]
+    assert sorted(asked) == sorted(hosts[-links.MAX_LINKS:])
 
 
 def test_checks_of_a_missing_message_are_a_404_problem(client) -> None:

@@ -24,6 +24,7 @@ from mail_gateway.http.problems import Problem
 from mail_gateway.mail.reader import FoundAttachment, MessageReader
 from mail_gateway.outbox import api, live, state
 from mail_gateway.outbox.api import kept_or_404, outbox_blueprint
+from mail_gateway.outbox.checks.links import MAX_LINKS
 from mail_gateway.outbox.guard import COOKIE, COOKIE_PATH, install_guard, login_page
 from mail_gateway.outbox.tools import install_tools
 from mail_gateway.runtime import Runtime
@@ -77,7 +78,7 @@ def page() -> Response:
     gone = outbox is not None and bool(selected_id) and (outbox.get_kept(selected_id) is None
                                                           or not state.visible(outbox, state.viewer(), selected_id))
     html = render_template("outbox.html", backend=backend.name, keeps=outbox is not None, gone=gone,
-                           production=Runtime.of().settings.gateway_env == "production")
+                           production=Runtime.of().settings.gateway_env == "production", links_checked=MAX_LINKS)
     return Response(html, mimetype="text/html", headers={"Content-Security-Policy": PAGE_POLICY,
                                                         "X-Content-Type-Options": "nosniff",
                                                         "Cache-Control": "no-cache"})

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
+from mail_gateway.outbox.models import LINKS_LISTED
+
 ChaosReply = TypeAliasType("ChaosReply", Literal["421", "451", "550 5.1.1", "552"])
 FeatureKind = TypeAliasType("FeatureKind", Literal["element", "css", "attribute"])
 CheckedLinkKind = TypeAliasType("CheckedLinkKind", Literal["href", "src"])
@@ -90,7 +92,8 @@ class MessageChecks(BaseModel):
     html_compatibility: HtmlCompatibility
     size: SizeCheck
     warnings: list[Warning_]
-    links: list[ListedLink]
+    links: list[ListedLink] = Field(description=f"the first {LINKS_LISTED} distinct links, in document order")
+    link_count: int = Field(description="how many distinct links the message has, those not listed included")
 
 
 class CheckedLink(BaseModel):

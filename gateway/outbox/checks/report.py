@@ -25,6 +25,7 @@ from mail_gateway.mail.reader import MessageReader
 from mail_gateway.outbox.checks.compat import compatibility
 from mail_gateway.outbox.checks.features import MAX_DEPTH, TOO_DEEP, used_features
 from mail_gateway.outbox.checks.links import listed_links
+from mail_gateway.outbox.models import LINKS_LISTED
 
 GMAIL_CLIP_BYTES = 102_400  # Gmail clips HTML larger than 102 KB
 BULK_TAGS = {"bulk", "marketing", "newsletter"}
@@ -79,11 +80,13 @@ def message_checks(kept: KeptMessage) -> dict[str, Any]:
     html_bytes = len(html.encode("utf-8", "surrogateescape")) if html else 0
     used = used_features(html) if html else {}
     score, report = compatibility(used)
+    every_link = listed_links(reader)
     return {
         "score": score,
         "html_compatibility": report,
         "size": {"message_bytes": len(kept.data), "html_bytes": html_bytes, "gmail_clip_bytes": GMAIL_CLIP_BYTES,
                  "clipped": html_bytes > GMAIL_CLIP_BYTES},
         "warnings": warnings(reader, html_bytes, TOO_DEEP in used),
-        "links": listed_links(reader),
+        "links": every_link[:LINKS_LISTED],
+        "link_count": len(every_link),
     }

@@ -8,6 +8,8 @@ export const urls = {
   events: body.dataset.eventsUrl,
   chaos: body.dataset.chaosUrl,
 };
+// How many links one link check fetches (MAX_LINKS in checks/links.py).
+export const linksChecked = Number(body.dataset.linksChecked);
 
 // An answer the page could not use: its status and, from a problem+json body, the detail that says the fix.
 export class RequestFailed extends Error {

@@ -1,7 +1,7 @@
 // The panels beside the list: a message's checks, the release form and the chaos switch. Each calls its own
 // routes and says so plainly when the gateway does not offer them.
 
-import { announce, bytes, el, exactTime, messageUrl, relativeTime, request, urls } from "./api.js";
+import { announce, bytes, el, exactTime, linksChecked, messageUrl, plural, relativeTime, request, urls } from "./api.js";
 
 function unavailable(error, what) {
   return el("p", { className: "notice" }, error.status === 404 ? `${what} are not available on this gateway.`
@@ -38,13 +38,21 @@ function checksView(id, checks) {
   const warnings = el("ul", { id: "check-warnings" }, ...(checks.warnings || []).map((w) =>
     el("li", {}, el("code", {}, w.code), ` ${w.message}`)));
   const results = el("div", { id: "link-check" });
-  const button = el("button", { type: "button", id: "check-links" }, `Check ${(checks.links || []).length} links`);
+  // The checks list the first few hundred links and count them all in link_count. A link check refuses a message
+  // of more links than it fetches at once unless they are named, so the button names the first that many and
+  // says how many it left.
+  const count = checks.link_count ?? (checks.links || []).length;
+  const batch = (checks.links || []).slice(0, linksChecked).map((link) => link.url);
+  const button = el("button", { type: "button", id: "check-links" },
+    batch.length < count ? `Check the first ${batch.length} of ${count} links` : `Check ${plural(count, "link")}`);
+  const unchecked = count > batch.length ? el("p", { id: "links-unchecked", className: "meta" },
+    `${count - batch.length} more not checked: one check fetches ${linksChecked} links.`) : null;
   button.addEventListener("click", async () => {
     button.disabled = true;
     results.replaceChildren(el("p", {}, "Checking…"));
     try {
-      const answer = await request(messageUrl(id, "/links/check"), { method: "POST", json: {} });
-      results.replaceChildren(linkResults(answer.body.links || []));
+      const answer = await request(messageUrl(id, "/links/check"), { method: "POST", json: { urls: batch } });
+      results.replaceChildren(linkResults(answer.body.links || []), unchecked);
     } catch (error) {
       results.replaceChildren(unavailable(error, "Link checks"));
     }
