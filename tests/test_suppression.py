@@ -216,6 +216,25 @@ def test_the_api_refuses_a_bad_entry_naming_the_field(make_settings, tmp_path, b
     assert assert_problem(client.get("/v1/suppressions?reason=spite"), 400, "invalid-query")
 
 
+def test_an_expiry_past_the_year_9999_in_utc_is_refused_and_the_list_still_answers(make_settings, store_url,
+                                                                                 monkeypatch) -> None:
+    # 9999-12-31T23:59:59-14:00 is in the year 10000 in UTC: a timestamp, but no RFC 3339 time can show it.
+    client = create_app(make_settings(gateway_store_url=store_url)).test_client()
+    late = {"address": "late@example.com", "expires_at": "9999-12-31T23:59:59-14:00"}
+    problem = assert_problem(client.post("/v1/suppressions", json=late), 422, "invalid-message")
+    assert [e["field"] for e in problem["errors"]] == ["expires_at"] and "9999" in problem["errors"][0]["message"]
+    latest = client.post("/v1/suppressions", json={**late, "expires_at": "9999-12-31T23:59:59Z"})
+    assert latest.get_json()["expires_at"] == "9999-12-31T23:59:59Z"
+    monkeypatch.setenv("GATEWAY_STORE_URL", store_url)
+    monkeypatch.setenv("GATEWAY_ENV", "testing")
+    added = CliRunner().invoke(main, ["suppressions", "add", "cli@example.com", "--expires",
+                                      "9999-12-31T23:59:59-14:00"])
+    assert added.exit_code == 2 and "9999" in added.output
+    listed = client.get("/v1/suppressions")
+    assert listed.status_code == 200 and [e["address"] for e in listed.get_json()["suppressions"]] == [
+        "late@example.com"]
+
+
 def test_automatic_entries_expire_after_the_setting(make_settings, smtp_server_factory, tmp_path) -> None:
     upstream = smtp_server_factory(CountingHandler(rcpt_replies={GONE: "550 5.1.1 no such user"}))
     client = direct_app(make_settings, upstream, tmp_path, gateway_suppression_expiry=3600).test_client()

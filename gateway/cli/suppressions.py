@@ -6,14 +6,17 @@ import time
 from datetime import UTC, datetime
 
 import click
+from pydantic import ValidationError
 
 from mail_gateway.cli.common import configured
 from mail_gateway.cli.queue import _store
+from mail_gateway.mail.request import validation_errors
 from mail_gateway.queue.setup import open_store
 from mail_gateway.settings import load_settings
 from mail_gateway.store import suppressions
 from mail_gateway.store.database import Store
 from mail_gateway.store.webhooks import iso
+from mail_gateway.suppression.models import NewSuppression
 
 PAGE = 500
 
@@ -47,6 +50,18 @@ def list_command(contains: str | None, reason: str | None) -> None:
     click.echo(f"-- {shown} suppressed address(es)")
 
 
+_OPTIONS = {"address": "ADDRESS", "reason": "--reason", "detail": "--detail", "expires_at": "--expires"}
+
+
+def _checked(address: str, reason: str, detail: str | None, expires: datetime | None) -> None:
+    """The entry checked as the API checks it (``NewSuppression``); a usage error naming each option that is wrong."""
+    try:
+        NewSuppression(address=address, reason=reason, detail=detail, expires_at=expires)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise click.UsageError("; ".join(f"{_OPTIONS.get(e.field, e.field)} {e.message}"
+                                         for e in validation_errors(exc))) from exc
+
+
 @suppressions_group.command("add")
 @click.argument("address")
 @click.option("--reason", type=click.Choice(suppressions.REASONS), default="manual", show_default=True)
@@ -59,10 +74,11 @@ def add_command(address: str, reason: str, detail: str | None, expires: datetime
         suppressions.key(address)
     except ValueError as exc:
         raise click.BadParameter(f"{address!r} is not an email address", param_hint="ADDRESS") from exc
-    settings = configured(load_settings)
-    store = configured(lambda: open_store(Store(settings.store_url)))
     if expires is not None and expires.tzinfo is None:  # a date alone: its start in UTC, wherever this runs
         expires = expires.replace(tzinfo=UTC)
+    _checked(address, reason, detail, expires)
+    settings = configured(load_settings)
+    store = configured(lambda: open_store(Store(settings.store_url)))
     expires_at = None if expires is None else expires.timestamp()
     store.write(lambda conn: suppressions.add(conn, address, reason, source="api", detail=detail,
                                               expires_at=expires_at))

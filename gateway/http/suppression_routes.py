@@ -62,8 +62,6 @@ def add_suppression() -> tuple[dict[str, Any], int, dict[str, str]]:
     except ValidationError as exc:
         raise InvalidMessageError(errors=validation_errors(exc)) from exc
     address = _checked(body.address)
-    if body.expires_at is not None and body.expires_at.tzinfo is None:
-        raise InvalidMessageError("expires_at has no time zone; add one, such as Z for UTC", field="expires_at")
     expires_at = None if body.expires_at is None else body.expires_at.timestamp()
     store, now = Runtime.of().store, time.time()
     store.write(lambda conn: suppressions.add(conn, address, body.reason, source="api", detail=body.detail,

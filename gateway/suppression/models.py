@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import TypeAliasType
 
 SuppressionReason = TypeAliasType("SuppressionReason", Literal["hard-bounce", "complaint", "unsubscribe", "manual"])
@@ -30,6 +30,21 @@ class NewSuppression(BaseModel):
     reason: SuppressionReason = Field("manual", description="why; manual unless given")
     detail: str | None = Field(None, max_length=2000, description="a note kept with the entry")
     expires_at: datetime | None = Field(None, description="RFC 3339 with a time zone; none: until removed")
+
+    @field_validator("expires_at")
+    @classmethod
+    def _expiry(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("has no time zone; add one, such as Z for UTC")
+        try:
+            # Late on 9999-12-31 west of UTC is the year 10000 in UTC: a timestamp the store would keep, but no
+            # RFC 3339 time (nor Python's datetime) can show it, and every listing of the entry would fail.
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is after 9999-12-31T23:59:59Z in UTC; give an earlier time, or none") from None
+        return value
 
 
 class Suppression(BaseModel):
