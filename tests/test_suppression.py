@@ -216,6 +216,32 @@ def test_the_api_refuses_a_bad_entry_naming_the_field(make_settings, tmp_path, b
     assert assert_problem(client.get("/v1/suppressions?reason=spite"), 400, "invalid-query")
 
 
+@pytest.mark.parametrize("given", ["Bob <bob@example.com>", "<bob@example.com>", " bob@example.com",
+                                   "bob@example.com\t", "bob@example.com, ann@example.com", "team: bob@example.com;",
+                                   "bob@example.com (Bob)", '"bob"@example.com',
+                                   "bob@example.com\r\nBcc: x@example.com", "bob\x00@example.com", "..@example.com",
+                                   "bob@example..com"])
+def test_an_entry_no_recipient_would_match_is_refused_naming_the_address(make_settings, tmp_path, monkeypatch,
+                                                                           given) -> None:
+    # Each was stored under a key of its own, answered 201, and left bob@example.com to be sent to.
+    client = create_app(make_settings(gateway_store_url=f"sqlite:///{tmp_path}/s.db")).test_client()
+    problem = assert_problem(client.post("/v1/suppressions", json={"address": given}), 422, "invalid-message")
+    assert [e["field"] for e in problem["errors"]] == ["address"]
+    monkeypatch.setenv("GATEWAY_STORE_URL", f"sqlite:///{tmp_path}/s.db")
+    monkeypatch.setenv("GATEWAY_ENV", "testing")
+    added = CliRunner().invoke(main, ["suppressions", "add", given])
+    assert added.exit_code == 2 and "ADDRESS" in added.output
+    assert client.get("/v1/suppressions").get_json()["suppressions"] == []
+
+
+def test_a_named_address_is_refused_saying_the_address_to_give(make_settings, tmp_path) -> None:
+    client = create_app(make_settings(gateway_store_url=f"sqlite:///{tmp_path}/s.db")).test_client()
+    problem = assert_problem(client.post("/v1/suppressions", json={"address": "Bob <Bob@Example.com>"}), 422)
+    assert "'Bob@Example.com'" in problem["errors"][0]["message"]
+    for kept in ('"john doe"@example.com', "user@bücher.example", "用户@例子.广告"):  # quoted, IDN, SMTPUTF8
+        assert client.post("/v1/suppressions", json={"address": kept}).status_code == 201, kept
+
+
 def test_an_expiry_past_the_year_9999_in_utc_is_refused_and_the_list_still_answers(make_settings, store_url,
                                                                                  monkeypatch) -> None:
     # 9999-12-31T23:59:59-14:00 is in the year 10000 in UTC: a timestamp, but no RFC 3339 time can show it.

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import BindParameter
 
-from mail_gateway.mail.addresses import envelope_address, recipient_key
+from mail_gateway.mail.addresses import envelope_address, header_addresses, recipient_key
+from mail_gateway.mail.rfc5322 import check_header_text
 from mail_gateway.store.schema import suppressions as table
 from mail_gateway.store.writer import note_change
 
@@ -42,6 +43,19 @@ class Entry:
 def key(address: str) -> str:
     """The mailbox an address names; ``InvalidMessageError`` when it is not an address."""
     return recipient_key(envelope_address(address))
+
+
+def check_listable(address: str) -> None:
+    """``ValueError`` unless ``address`` is one bare address, the key of which is the key of the mailbox it names:
+    with a name, <>, a comment, a group, spaces or a control character, or as a list, it would be kept under a
+    key no recipient's ever equals, and the mailbox it names would still be sent to."""
+    check_header_text(address)
+    found = header_addresses(address)
+    if not found or len(found) != 1 or "@" not in found[0][1]:
+        raise ValueError("is not one email address; give one such as 'someone@example.com'")
+    spec = found[0][1]
+    if key(spec) != key(address):
+        raise ValueError(f"names the mailbox {spec!r}; give that address alone")
 
 
 def _later(old: float | None, new: float | None) -> float | None:

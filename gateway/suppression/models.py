@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import TypeAliasType
 
+from mail_gateway.store.suppressions import check_listable
+
 SuppressionReason = TypeAliasType("SuppressionReason", Literal["hard-bounce", "complaint", "unsubscribe", "manual"])
 SuppressionSource = TypeAliasType("SuppressionSource", Literal["smtp", "dsn", "unsubscribe", "api"])
 
@@ -30,6 +32,12 @@ class NewSuppression(BaseModel):
     reason: SuppressionReason = Field("manual", description="why; manual unless given")
     detail: str | None = Field(None, max_length=2000, description="a note kept with the entry")
     expires_at: datetime | None = Field(None, description="RFC 3339 with a time zone; none: until removed")
+
+    @field_validator("address")
+    @classmethod
+    def _one_mailbox(cls, value: str) -> str:
+        check_listable(value)
+        return value
 
     @field_validator("expires_at")
     @classmethod
