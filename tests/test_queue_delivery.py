@@ -165,6 +165,21 @@ BAD_INTEGERS = [("start", "9223372036854775808"), ("start", "-1"), ("start", "\u
                 ("limit", "0"), ("limit", "1001"), ("limit", "18446744073709551616"), ("limit", "abc")]
 
 
+
+@pytest.mark.parametrize("odd", ["%00", "a%00b", "%C3%A9", "%E2%80%AE", "%F0%9F%98%80" * 50, "%0A", "%7F"])
+def test_an_id_with_a_character_no_id_has_is_no_such_message_on_every_route(started, make_settings, odd) -> None:
+    # PostgreSQL takes no NUL in text: the id reached it, and a 503 said the store had failed, retry later.
+    queued = run(started, make_settings, workers=False)
+    message_id = queued.send({**MESSAGE, "send_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                  time.gmtime(time.time() + 600))})["id"]
+    client = queued.client
+    for response in (client.get(f"/v1/messages/{odd}"), client.get(f"/v1/messages/{message_id}{odd}"),
+                     client.post(f"/v1/messages/{message_id}{odd}/retry"), client.delete(f"/v1/messages/{odd}"),
+                     client.get(f"/v1/inbound/{odd}/raw")):
+        assert_problem(response, 404, "no-such-message")
+    assert client.get("/readyz").status_code == 200
+    assert queued.status(message_id)["status"] == "scheduled"
+
 def test_integer_query_parameters_out_of_range_are_400_naming_the_parameter_and_its_range(
         started, make_settings) -> None:
     queued = run(started, make_settings, mail_backend="memory")

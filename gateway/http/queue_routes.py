@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -22,6 +23,15 @@ from mail_gateway.store.webhooks import iso
 blueprint = Blueprint("queue", __name__)
 QUEUE_ERRORS = (400, 401, 404, 409, 500, 503)
 TIMES = ("created_at", "send_at", "next_attempt_at", "at")
+ID = re.compile(r"[!-~]+")  # the characters of every id the gateway makes: printable ASCII
+
+
+def _id(found: str, what: str = "queued message") -> str:
+    """``found``, or the 404 of an unknown id before the store is asked, when it holds a character no id has:
+    PostgreSQL cannot even compare a NUL, and the failed read answered 503 (retry later) for ever."""
+    if not ID.fullmatch(found):
+        raise NoSuchQueuedMessageError(f"no {what} has the id {found!r}")
+    return found
 
 
 def _store() -> Store:
@@ -59,14 +69,14 @@ def _message(store: Store, message_id: str, owner: str | None) -> dict[str, Any]
 @docs.operation("A queued message: its status, each recipient's and every attempt", operation_id="get_message",
                 tag="queue", responses={200: QueuedMessageStatus}, problems=QUEUE_ERRORS)
 def message_status(message_id: str) -> dict[str, Any]:
-    return _message(_store(), message_id, _owner())
+    return _message(_store(), _id(message_id), _owner())
 
 
 @blueprint.get("/v1/inbound/<inbound_id>/raw")
 @docs.operation("The raw bytes of a message an inbound route received", operation_id="get_inbound_raw",
                 tag="queue", responses={200: "message/rfc822"}, problems=QUEUE_ERRORS)
 def inbound_raw(inbound_id: str) -> Response:
-    store = _store()
+    store, inbound_id = _store(), _id(inbound_id, "inbound message")
     # Inbound mail belongs to no API key: only an admin key (or the open API) may read it.
     data = None if _owner() is not None else store.read(lambda conn: inbound.raw(conn, inbound_id))
     if data is None:
@@ -90,7 +100,7 @@ def list_messages() -> dict[str, Any]:
 @docs.operation("Make the message's pending recipients due now", operation_id="retry_message", tag="queue",
                 responses={202: QueuedMessageStatus}, problems=QUEUE_ERRORS)
 def retry_message(message_id: str) -> tuple[dict[str, Any], int]:
-    store, owner = _store(), _owner()
+    store, owner, message_id = _store(), _owner(), _id(message_id)
     store.write(lambda conn: actions.retry_now(conn, message_id, time.time(), owner))
     spool = Runtime.of().sender.spool
     if spool is not None:
@@ -102,7 +112,7 @@ def retry_message(message_id: str) -> tuple[dict[str, Any], int]:
 @docs.operation("Cancel the message's pending recipients", operation_id="cancel_message", tag="queue",
                 responses={200: QueuedMessageStatus}, problems=QUEUE_ERRORS)
 def cancel_message(message_id: str) -> dict[str, Any]:
-    store, owner = _store(), _owner()
+    store, owner, message_id = _store(), _owner(), _id(message_id)
     url = Runtime.of().settings.gateway_webhook_url
     store.write(lambda conn: actions.cancel(conn, message_id, time.time(), url, owner))
     return _message(store, message_id, owner)
