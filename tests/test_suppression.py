@@ -242,6 +242,20 @@ def test_a_named_address_is_refused_saying_the_address_to_give(make_settings, tm
         assert client.post("/v1/suppressions", json={"address": kept}).status_code == 201, kept
 
 
+def test_a_nul_in_a_note_a_filter_or_a_removal_is_refused_naming_the_field(make_settings, store_url) -> None:
+    # PostgreSQL takes no NUL in text: each reached it and answered 503 store-unavailable (retry later).
+    client = create_app(make_settings(gateway_store_url=store_url)).test_client()
+    noted = client.post("/v1/suppressions", json={"address": "bob@example.com", "detail": "by\x00phone"})
+    assert [e["field"] for e in assert_problem(noted, 422, "invalid-message")["errors"]] == ["detail"]
+    filtered = client.get("/v1/suppressions?address=bob%00")
+    assert [e["field"] for e in assert_problem(filtered, 400, "invalid-query")["errors"]] == ["address"]
+    removed = client.delete("/v1/suppressions/bob%00@example.com")
+    assert [e["field"] for e in assert_problem(removed, 422, "invalid-message")["errors"]] == ["address"]
+    tab_and_line = client.post("/v1/suppressions", json={"address": "bob@example.com", "detail": "by\tphone\n"})
+    assert tab_and_line.status_code == 201
+    assert client.get("/readyz").status_code == 200
+
+
 def test_an_expiry_past_the_year_9999_in_utc_is_refused_and_the_list_still_answers(make_settings, store_url,
                                                                                  monkeypatch) -> None:
     # 9999-12-31T23:59:59-14:00 is in the year 10000 in UTC: a timestamp, but no RFC 3339 time can show it.

@@ -19,6 +19,7 @@ from mail_gateway.http.body import json_body
 from mail_gateway.http.problems import Problem
 from mail_gateway.http.query import parse_query
 from mail_gateway.mail.request import validation_errors
+from mail_gateway.mail.rfc5322 import check_header_text
 from mail_gateway.runtime import Runtime
 from mail_gateway.store import suppressions
 from mail_gateway.store.webhooks import iso
@@ -36,7 +37,7 @@ def shown(entry: suppressions.Entry) -> dict[str, Any]:
 
 def _checked(address: str) -> str:
     try:
-        suppressions.key(address)
+        suppressions.key(check_header_text(address))  # a NUL, which PostgreSQL cannot compare, among them
     except ValueError as exc:
         raise InvalidMessageError(errors=[FieldError("address", f"{address!r} is not an email address; give one "
                                                                 "such as 'someone@example.com'")]) from exc

@@ -14,6 +14,13 @@ SuppressionReason = TypeAliasType("SuppressionReason", Literal["hard-bounce", "c
 SuppressionSource = TypeAliasType("SuppressionSource", Literal["smtp", "dsn", "unsubscribe", "api"])
 
 
+def _no_nul(value: str | None) -> str | None:
+    # PostgreSQL cannot keep or compare a NUL in text: refused here, on every store, not answered 503 there.
+    if value is not None and "\x00" in value:
+        raise ValueError("must not hold NUL (U+0000), which the store cannot keep; remove it")
+    return value
+
+
 class SuppressionQuery(BaseModel):
     """Each parameter at most once; ``mail_gateway.http.query`` reads them, within these bounds."""
 
@@ -24,6 +31,8 @@ class SuppressionQuery(BaseModel):
     limit: int = Field(50, ge=1, le=1000, description="at most this many (1-1000)")
     start: int = Field(0, ge=0, le=10**9, description="skip this many (0-1000000000)")
 
+    _address_storable = field_validator("address")(_no_nul)
+
 
 class NewSuppression(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -32,6 +41,8 @@ class NewSuppression(BaseModel):
     reason: SuppressionReason = Field("manual", description="why; manual unless given")
     detail: str | None = Field(None, max_length=2000, description="a note kept with the entry")
     expires_at: datetime | None = Field(None, description="RFC 3339 with a time zone; none: until removed")
+
+    _detail_storable = field_validator("detail")(_no_nul)
 
     @field_validator("address")
     @classmethod
