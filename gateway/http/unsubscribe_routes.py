@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 from markupsafe import escape
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from mail_gateway.errors import FieldError
 from mail_gateway.http import docs
@@ -29,6 +30,9 @@ _PAGE = """<!doctype html>
 _FORM = """<form method="post" action="{action}"><input type="hidden" name="{field}" value="{value}">
 <button type="submit">Unsubscribe</button></form>"""
 _INVALID = "This unsubscribe link is not valid. Use the link of a message you received, unchanged."
+# RFC 8058's body is 26 bytes; a browser's multipart form of the button, a few hundred. Anyone a message reached
+# may post to its link, and a body up to GATEWAY_MAX_MESSAGE_BYTES of fields held a thread for seconds.
+MAX_FORM_BYTES = 4096
 
 
 def _page(title: str, text: str, status: int, form: str = "") -> Response:
@@ -53,12 +57,24 @@ def confirm(token: str) -> Response:
     return _page("Unsubscribe", f"Stop sending email to {recipient}? Press the button to unsubscribe.", 200, form)
 
 
+def _one_click_value() -> str | None:
+    """The form's List-Unsubscribe value, the body read only up to ``MAX_FORM_BYTES`` (declared or chunked)."""
+    request.max_content_length = MAX_FORM_BYTES
+    try:
+        return request.form.get(_FIELD)
+    except RequestEntityTooLarge:
+        raise Problem(413, "Request too large", f"A one-click unsubscribe posts the form body {ONE_CLICK} "
+                                                f"(RFC 8058); this one is over {MAX_FORM_BYTES} bytes: send that "
+                                                "alone", "request-too-large",
+                      extra={"max_bytes": MAX_FORM_BYTES}) from None
+
+
 @blueprint.post(PATH + "<token>")
 def unsubscribe(token: str) -> Response:
     recipient = _recipient(token)
     if recipient is None:
         raise Problem(404, "Not Found", _INVALID, "unsubscribe-link-invalid")
-    if request.form.get(_FIELD) != _VALUE:
+    if _one_click_value() != _VALUE:
         raise Problem(400, "Bad Request", f"A one-click unsubscribe posts the form body {ONE_CLICK} "
                                           "(RFC 8058); send it", "invalid-request",
                       errors=[FieldError(_FIELD, f"must be {_VALUE}")])
