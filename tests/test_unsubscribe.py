@@ -204,6 +204,18 @@ def _altered(token: str) -> str:
     return f"{named}.{mac[:-2]}{'AB' if mac[-2:] != 'AB' else 'CD'}"
 
 
+def _respelled(token: str, how: str) -> str:
+    """The same recipient and MAC, written otherwise: base64 that decodes to the same bytes."""
+    named, mac = token.split(".")
+    if how == "padded":
+        return f"{token}=="
+    if how == "alphabet":  # standard base64's + for the URL alphabet's - (its / would end the path)
+        assert "-" in mac
+        return f"{named}.{mac.replace('-', '+')}"
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(mac[-1])
+    return f"{named}.{mac[:-1]}{'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[last ^ 1]}"
+
+
 def _other_recipient(token: str) -> str:
     mac = token.split(".")[1]
     named = base64.urlsafe_b64encode(b"boss@example.com").rstrip(b"=").decode()
@@ -216,7 +228,10 @@ def _other_recipient(token: str) -> str:
     lambda: _other_recipient(TokenSigner(SECRET).token(FRIEND)),
     lambda: "not-a-token",
     lambda: TokenSigner(SECRET).token(FRIEND).split(".")[0],
-], ids=["other-key", "altered", "other-recipient", "garbage", "no-signature"])
+    lambda: _respelled(TokenSigner(SECRET).token(FRIEND), "padded"),
+    lambda: _respelled(TokenSigner(SECRET).token(FRIEND), "alphabet"),
+    lambda: _respelled(TokenSigner(SECRET).token(FRIEND), "spare-bits"),  # 43 characters carry 258 bits for 256
+], ids=["other-key", "altered", "other-recipient", "garbage", "no-signature", "padded", "alphabet", "spare-bits"])
 def test_a_forged_or_altered_token_is_refused_and_suppresses_no_one(make_token, tmp_path, make_settings) -> None:
     app = app_with(tmp_path, make_settings)
     client = app.test_client()
