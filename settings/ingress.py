@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from mail_gateway.settings.core import Port, Subject
+from mail_gateway.settings.webhook_url import check_webhook_url
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -42,12 +42,13 @@ def parse_routes(value: str) -> tuple[tuple[str, str], ...]:
     for position, pair in enumerate(value.replace(",", " ").split(), start=1):
         address, sep, url = pair.partition("=")
         local, at, domain = address.lower().rpartition("@")
-        parts = urlsplit(url)
         if not sep or not at or not local or not _DOMAIN.match(domain.rstrip(".")):
             raise ValueError(f"route {position} is not address=URL with an address such as support@example.com "
                              "or *@in.example.com")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"route {position}'s URL is not an http:// or https:// address")
+        try:
+            check_webhook_url(url)
+        except ValueError as exc:
+            raise ValueError(f"route {position}'s URL: {exc}") from None
         if any(known == f"{local}@{domain.rstrip('.')}" for known, _ in routes):
             raise ValueError(f"route {position}'s address is listed twice")
         routes.append((f"{local}@{domain.rstrip('.')}", url))

@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 
 from mail_gateway.settings.core import Subject
 from mail_gateway.settings.store_url import DEFAULT_STORE_URL, STORE_URL_FIX, is_shared, parse_store_url
+from mail_gateway.settings.webhook_url import check_webhook_url
 
 DAY = 24 * 60 * 60
 
@@ -92,9 +93,7 @@ class WebhookSettings(Subject):
     @field_validator("gateway_webhook_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("it is not an http:// or https:// URL")
-        return value
+        return None if value is None else check_webhook_url(value)
 
     @field_validator("gateway_webhook_secret")
     @classmethod

@@ -180,6 +180,33 @@ def test_a_webhook_secret_that_cannot_sign_is_refused_without_showing_it(monkeyp
     assert not payload or payload not in message
 
 
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(bytes(range(24))).decode()
+
+
+def _refused_webhook_url(monkeypatch, url: str) -> list[str]:
+    """The start-up messages of ``url`` as GATEWAY_WEBHOOK_URL and as an inbound route's URL, each checked to name
+    its variable."""
+    said = []
+    for name, value in (("GATEWAY_WEBHOOK_URL", url), ("GATEWAY_INBOUND_ROUTES", f"in@example.com={url}")):
+        with monkeypatch.context() as env:
+            env.setenv("GATEWAY_DELIVERY", "queued")
+            env.setenv("GATEWAY_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            env.setenv(name, value)
+            with pytest.raises(ConfigurationError) as caught:
+                load_settings()
+        assert caught.value.variable == name
+        said.append(str(caught.value))
+    return said
+
+
+@pytest.mark.parametrize("url", ["https://hook:s3cret-pass@hooks.example.com/in", "https://s3cret-token@hooks.example.com/in",
+                                 "http://:s3cret-pass@hooks.example.com/in"])
+def test_a_webhook_url_with_a_password_is_refused_without_showing_it(monkeypatch, url) -> None:
+    # The sender never sent it (no Basic auth), and every failed attempt's log line wrote the URL whole.
+    for message in _refused_webhook_url(monkeypatch, url):
+        assert "user:password@" in message and "s3cret" not in message
+
+
 @pytest.mark.parametrize(("name", "closest"), [("GATEWAY_ALLOWED_HOST", "GATEWAY_ALLOWED_HOSTS"),
                                              ("GATEWAY_QUEUE_WORKRES", "GATEWAY_QUEUE_WORKERS")])
 def test_an_unknown_gateway_variable_is_refused_naming_the_closest_setting(monkeypatch, name, closest) -> None:
