@@ -4,16 +4,37 @@ than fail or mislead every event for a day. Messages never repeat the URL, which
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
+
+MAX_URL_CHARS = 8192  # the longest request line most servers take (and the longest line the sender reads)
 
 
 def check_webhook_url(url: str) -> str:
     """``url``, or ``ValueError`` saying what is wrong with it and how to fix it."""
-    parts = urlsplit(url)
+    if len(url) > MAX_URL_CHARS:
+        raise ValueError(f"it is longer than {MAX_URL_CHARS} characters, more than servers take in a request line")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        # urlsplit drops CR, LF and tab without a word, so the URL sent would not be the one configured.
+        raise ValueError("it holds a space or a control character; percent-encode it (a space is %20)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a port not a number or out of range, an IPv6 address without its ]
+        raise ValueError(f"it cannot be read as a URL ({'its port' if 'Port' in str(exc) else exc}); "
+                         "check its host and port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("it is not an http:// or https:// URL")
     if parts.username is not None or parts.password is not None:
         # Never sent (the sender has no Basic auth), yet kept in the store and written in every failure's log line.
         raise ValueError("it holds a user name or password (user:password@), which would be written in the logs "
                          "and is never sent; remove it: each event's webhook-signature header authenticates it")
+    _check_host(parts, port)
     return url
+
+
+def _check_host(parts: SplitResult, port: int | None) -> None:
+    if port == 0 or parts.netloc.endswith(":"):
+        raise ValueError("its port is empty or 0; give a port from 1 to 65535, or none for the scheme's own")
+    if "%" in (parts.hostname or ""):
+        raise ValueError("its IPv6 address has a zone (%25...), which the sender cannot connect with; use a "
+                         "global address or a host name")

@@ -207,6 +207,29 @@ def test_a_webhook_url_with_a_password_is_refused_without_showing_it(monkeypatch
         assert "user:password@" in message and "s3cret" not in message
 
 
+@pytest.mark.parametrize(("url", "said"), [
+    ("http://", "http:// or https://"), ("https:///in", "http:// or https://"),
+    ("https://hooks.example.com:99999/in", "port"), ("https://hooks.example.com:https/in", "port"),
+    ("https://hooks.example.com:0/in", "port"), ("https://[::1/in", "IPv6"),
+    ("http://[fe80::1%25eth0]:8080/in", "zone"),
+    ("https://hooks example.com/in", "space"), ("https://hooks.example.com/in\r\nX-Forged: 1", "control"),
+    ("https://hooks.example.com/\tin", "control"), ("https://hooks.example.com/" + "a" * 8192, "8192"),
+])
+def test_a_webhook_url_the_sender_would_not_send_as_written_stops_start_up(monkeypatch, url, said) -> None:
+    # Each was taken and failed every event for a day, or (CR, LF and tab, which urlsplit drops) went elsewhere.
+    webhook, inbound = _refused_webhook_url(monkeypatch, url)
+    assert said in webhook, webhook
+    assert said in inbound or "route 2 is not address=URL" in inbound, inbound  # routes are split at spaces
+
+
+def test_a_webhook_url_of_any_case_and_an_ipv6_address_is_taken(monkeypatch) -> None:
+    monkeypatch.setenv("GATEWAY_DELIVERY", "queued")
+    monkeypatch.setenv("GATEWAY_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    for url in ("HTTPS://Hooks.Example.com/In", "http://[::1]:8080/in?a=b%20c"):
+        monkeypatch.setenv("GATEWAY_WEBHOOK_URL", url)
+        assert load_settings().gateway_webhook_url == url
+
+
 @pytest.mark.parametrize(("name", "closest"), [("GATEWAY_ALLOWED_HOST", "GATEWAY_ALLOWED_HOSTS"),
                                              ("GATEWAY_QUEUE_WORKRES", "GATEWAY_QUEUE_WORKERS")])
 def test_an_unknown_gateway_variable_is_refused_naming_the_closest_setting(monkeypatch, name, closest) -> None:
