@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from urllib.parse import SplitResult, urlsplit
 
+from mail_gateway.settings.dkim import signing_domain
+
 MAX_URL_CHARS = 8192  # the longest request line most servers take (and the longest line the sender reads)
 
 
@@ -38,3 +40,12 @@ def _check_host(parts: SplitResult, port: int | None) -> None:
     if "%" in (parts.hostname or ""):
         raise ValueError("its IPv6 address has a zone (%25...), which the sender cannot connect with; use a "
                          "global address or a host name")
+    host = parts.hostname or ""
+    if not host.isascii():
+        # The sender would encode it with Python's "idna" codec, IDNA 2003, which maps faß.de to fass.de: another
+        # domain. Written in A-labels, the host is the one meant, whatever encodes it.
+        try:
+            ascii_host = signing_domain(host)
+        except ValueError:
+            raise ValueError("its host has no IDNA 2008 form; check its spelling") from None
+        raise ValueError(f"its host is not ASCII; write it in IDNA 2008 A-labels: {parts.scheme}://{ascii_host}")

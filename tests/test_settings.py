@@ -222,10 +222,19 @@ def test_a_webhook_url_the_sender_would_not_send_as_written_stops_start_up(monke
     assert said in inbound or "route 2 is not address=URL" in inbound, inbound  # routes are split at spaces
 
 
+def test_a_webhook_url_with_a_non_ascii_host_is_refused_naming_its_a_label_form(monkeypatch) -> None:
+    # The sender encoded the host with Python's IDNA 2003 codec, which maps faß to fass: the signed events went to
+    # another domain's server.
+    for message in _refused_webhook_url(monkeypatch, "https://hooks.faß.example/in"):
+        assert "https://hooks.xn--fa-hia.example" in message
+    for message in _refused_webhook_url(monkeypatch, "https://hooks.\u2603.example/in"):
+        assert "IDNA 2008" in message
+
+
 def test_a_webhook_url_of_any_case_and_an_ipv6_address_is_taken(monkeypatch) -> None:
     monkeypatch.setenv("GATEWAY_DELIVERY", "queued")
     monkeypatch.setenv("GATEWAY_WEBHOOK_SECRET", WEBHOOK_SECRET)
-    for url in ("HTTPS://Hooks.Example.com/In", "http://[::1]:8080/in?a=b%20c"):
+    for url in ("HTTPS://Hooks.Example.com/In", "http://[::1]:8080/in?a=b%20c", "https://hooks.xn--fa-hia.example/"):
         monkeypatch.setenv("GATEWAY_WEBHOOK_URL", url)
         assert load_settings().gateway_webhook_url == url
 
