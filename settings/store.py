@@ -6,6 +6,7 @@ Every duration is in seconds and takes fractions, so tests (and impatient operat
 
 from __future__ import annotations
 
+import base64
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -101,15 +102,20 @@ class WebhookSettings(Subject):
         if value is None:
             return None
         # The signer's own parsing decides (padded or not), so every secret accepted here signs as the endpoint's
-        # verifier expects; the whsec_ form and a key of at least 16 bytes are the gateway's own rules. Imported
-        # here: only a configured secret needs it.
+        # verifier expects; the whsec_ form and a key of at least 16 bytes are the gateway's own rules. It skips
+        # what is not base64 (a space, !, the URL alphabet's - and _) and signs with another key than the one
+        # written, which a strict receiver refuses: strict base64 is the gateway's rule too. Imported here: only
+        # a configured secret needs it.
         from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
         text = value.get_secret_value()
+        payload = text.removeprefix("whsec_")
         try:
-            ok = text.startswith("whsec_") and len(Webhook(text)._whsecret) >= 16
+            strict = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
+            ok = text.startswith("whsec_") and len(strict) >= 16 and Webhook(text)._whsecret == strict
         except (ValueError, EmptyWebhookSecretError):  # binascii.Error is a ValueError
             ok = False
         if not ok:
-            raise ValueError("it is not whsec_ followed by at least 16 bytes in base64")
+            raise ValueError("it is not whsec_ followed by at least 16 bytes in base64 (A-Z, a-z, 0-9, + and /, "
+                             "nothing else)")
         return value

@@ -169,6 +169,11 @@ def test_a_standard_webhook_secret_of_any_length_is_accepted(monkeypatch, size, 
     "whsec_!!!!",  # nothing of base64 in it: standardwebhooks refuses it as empty
     "whsec_" + "A" * 33,  # 4n+1 base64 characters, which standardwebhooks cannot decode
     base64.b64encode(bytes(32)).decode(),  # no whsec_ prefix
+    # Characters base64 does not have, which standardwebhooks skips: the key signed with was not the one written,
+    # and a receiver that decodes strictly (Go's, JavaScript's) refuses the secret or verifies with another key.
+    "whsec_!" + base64.b64encode(bytes(range(24))).decode(),
+    "whsec_" + base64.b64encode(bytes(range(12))).decode() + " " + base64.b64encode(bytes(range(12))).decode(),
+    "whsec_" + base64.urlsafe_b64encode(bytes(range(60, 84))).decode().replace("/", "_"),  # URL alphabet: -_
 ])
 def test_a_webhook_secret_that_cannot_sign_is_refused_without_showing_it(monkeypatch, secret) -> None:
     _webhook_env(monkeypatch, secret)
