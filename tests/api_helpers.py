@@ -13,6 +13,18 @@ HELLO: dict[str, Any] = {"from": "app@example.com", "to": ["friend@example.com"]
                          "text": "This is a test email sent from Flask."}
 
 
+def deeply_nested(depth: int, within: str = "multipart") -> bytes:
+    """A message whose text is ``depth`` levels down: within that many multipart/mixed parts, or messages
+    (message/rfc822) within messages."""
+    head = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+    text = b"Content-Type: text/plain\r\n\r\nx"
+    if within == "message":
+        return head + b"Content-Type: message/rfc822\r\n\r\n" * depth + text + b"\r\n"
+    opening = b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n) for n in range(depth))
+    closing = b"".join(b"\r\n--b%d--\r\n" % n for n in reversed(range(depth)))
+    return head + opening + text + closing
+
+
 def outbox(app) -> list:
     return MailGateway.state(app).backend.messages
 

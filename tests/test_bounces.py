@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_helpers import deeply_nested
 from pydantic import SecretStr
 from queue_support import MESSAGE, Queued, queued_app
 from smtp_server import HOST
@@ -127,6 +128,16 @@ def test_a_delayed_dsn_and_an_auto_reply_suppress_no_one(queued_apps, make_setti
         ["delayed", "autoresponded", "unknown"]
     assert status["status"] == "delivered"
     assert suppressed(queued, "slow@example.com", "friend@example.com") == set()
+
+
+def test_a_report_nested_over_100_deep_is_refused_before_it_is_read(queued_apps, make_settings, smtp_server) -> None:
+    queued = started(queued_apps, make_settings, smtp_server)
+    message_id = delivered(queued, "friend@example.com")
+    address = f"bounces+{message_id}@{DOMAIN}"
+    code, reply = bounce(queued, address, deeply_nested(101))
+    assert code == 554 and reply.startswith(b"5.6.0 The message cannot be received: its MIME parts nest more than 100")
+    assert bounce(queued, address, deeply_nested(100))[0] == 250
+    assert [e["type"] for e in queued.status(message_id)["events"] if e["type"] == "unknown"] == ["unknown"]
 
 
 def test_the_bounce_domain_needs_no_auth_but_relaying_still_does(queued_apps, make_settings, smtp_server) -> None:

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from api_helpers import deeply_nested
 from ingress_support import wait_until
 from queue_support import Queued, queued_app
 from smtp_server import HOST
@@ -86,6 +87,24 @@ def test_inbound_mail_reaches_its_route_signed_with_attachments(queued_apps, mak
     assert raw.status_code == 200 and raw.mimetype == "message/rfc822"
     assert raw.data == data
     assert smtp_server.messages == []  # received, not relayed
+
+
+def test_inbound_mail_nested_over_100_deep_is_refused_before_it_is_read_or_kept(queued_apps, make_settings,
+                                                                                 receiver, smtp_server) -> None:
+    # Taken (250) and kept before, or, nested deeper than the standard library's parser reads, answered 451, which
+    # the sending server retries for days.
+    queued = started(queued_apps, make_settings, receiver, smtp_server)
+    state = MailGateway.state(queued.app)
+    with IngressServer(state.settings, state.sender, port=0) as server, \
+            smtplib.SMTP(HOST, server.port, timeout=15) as client:
+        with pytest.raises(smtplib.SMTPDataError) as caught:
+            client.sendmail("customer@example.net", ["support@example.com"], deeply_nested(101, "message"))
+        assert client.sendmail("customer@example.net", ["support@example.com"], deeply_nested(100, "message")) == {}
+    reply = caught.value.smtp_error
+    assert caught.value.smtp_code == 554 and b"nest MIME parts at most 100 deep" in reply
+    assert reply.startswith(b"5.6.0 The message cannot be received: its MIME parts nest more than 100 deep")
+    wait_until(lambda: len(receiver.verified) >= 1, "the inbound webhook of the message 100 deep arrived")
+    assert len(receiver.verified) == 1 and receiver.verified[0]["data"]["subject"] == "deep"
 
 
 def test_a_domain_route_takes_every_address_and_each_route_its_own_url(queued_apps, make_settings, receiver,

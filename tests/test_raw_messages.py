@@ -1,6 +1,6 @@
 """Messages their senders built (the raw route, the SMTP ingress), and the rules every path shares: the
-Message-ID is one token or none, lines are at most 998 octets, blind copies are not shown to the other
-recipients, and each recipient mailbox gets one RCPT TO."""
+Message-ID is one token or none, lines are at most 998 octets, MIME parts nest at most 100 deep, blind copies are
+not shown to the other recipients, and each recipient mailbox gets one RCPT TO."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import logging
 import smtplib
 
 import pytest
-from api_helpers import HELLO
+from api_helpers import HELLO, assert_problem, deeply_nested, outbox
 from flask_mailman import EmailMessage
 from ingress_support import DEADLINE_SECONDS
+from queue_support import queued_app
 from smtp_server import HOST
 
 from mail_gateway import create_app
@@ -109,6 +110,64 @@ def test_a_long_threads_references_are_folded_and_arrive_whole(smtp_server, make
     assert max(len(line) for line in received.data.split(b"\r\n")) <= 998
     assert email.message_from_bytes(received.data, policy=email.policy.default)["References"].split() == \
         references.split()
+
+
+# -- 5b. how deeply MIME parts nest ---------------------------------------------------------------------------
+# Postfix refuses mail nested past mime_nesting_limit (100); 500 levels (33 KB) were taken and kept, and the
+# standard library's parser, reading them back, recursed past its limit.
+
+FIX = "nest MIME parts at most 100 deep"
+
+
+@pytest.mark.parametrize("within", ["multipart", "message"])
+@pytest.mark.parametrize(("depth", "accepted"), [(100, True), (101, False), (500, False)])
+def test_the_raw_route_refuses_mime_parts_nested_over_100_deep(make_settings, within, depth, accepted) -> None:
+    app = create_app(make_settings(mail_backend="memory"))
+    response = raw(app.test_client(), deeply_nested(depth, within))
+    if accepted:
+        assert response.status_code == 202 and len(outbox(app)) == 1
+        return
+    [error] = assert_problem(response, 422)["errors"]
+    assert error["field"] == "data" and "nest more than 100 deep" in error["message"] and FIX in error["message"]
+    assert outbox(app) == []
+
+
+def test_queued_the_raw_route_refuses_them_before_storing_them(queued_apps, make_settings, smtp_server) -> None:
+    queued = queued_app(make_settings, workers=False, **smtp_server.queued_settings())
+    queued_apps.append(queued)
+    [error] = assert_problem(raw(queued.client, deeply_nested(101)), 422)["errors"]
+    assert error["field"] == "data" and FIX in error["message"]
+    assert queued.client.get("/v1/messages").get_json()["total"] == 0
+    assert raw(queued.client, deeply_nested(100)).status_code == 202
+    assert queued.client.get("/v1/messages").get_json()["total"] == 1
+
+
+@pytest.mark.parametrize(("depth", "accepted"), [(98, True), (99, False)])
+def test_a_message_attached_to_a_composed_one_is_held_to_the_same_depth(make_settings, depth, accepted) -> None:
+    # Composed, it is two levels further down: the multipart/mixed around text and attachment, its message part.
+    app = create_app(make_settings(mail_backend="memory"))
+    attached = {"filename": "forwarded.eml", "content_type": "message/rfc822",
+                "content": base64.b64encode(deeply_nested(depth)).decode()}
+    response = app.test_client().post("/v1/messages", json={**HELLO, "attachments": [attached]})
+    if accepted:
+        assert response.status_code == 202 and len(outbox(app)) == 1
+        return
+    [error] = assert_problem(response, 422)["errors"]
+    assert error["field"] == "attachments" and FIX in error["message"]
+    assert outbox(app) == []
+
+
+def test_the_ingress_refuses_them_after_data_with_554_5_6_0(smtp_server, ingress_factory) -> None:
+    ingress = ingress_factory(**smtp_server.settings())
+    with ingress.client() as client:
+        with pytest.raises(smtplib.SMTPDataError) as caught:
+            client.sendmail("app@example.com", ["friend@example.com"], deeply_nested(101))
+        assert client.sendmail("app@example.com", ["friend@example.com"], deeply_nested(100)) == {}
+    assert caught.value.smtp_code == 554
+    assert caught.value.smtp_error.startswith(b"5.6.0 The message cannot be relayed: its MIME parts nest more than "
+                                              b"100 deep") and FIX.encode() in caught.value.smtp_error
+    [delivered] = smtp_server.messages
+    assert delivered.data.count(b"Content-Type: multipart/mixed") == 100
 
 
 # -- 6. blind copies and duplicate recipients --------------------------------------------------------------

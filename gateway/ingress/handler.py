@@ -14,8 +14,9 @@ from concurrent.futures import Executor
 from typing import Any, Protocol
 
 from mail_gateway.errors import GatewayError, InvalidMessageError
-from mail_gateway.ingress.replies import Reply, reply_for_error, reply_for_result
+from mail_gateway.ingress.replies import Reply, reply_for_error, reply_for_result, unusable
 from mail_gateway.mail.addresses import envelope_address
+from mail_gateway.mail.nesting import TOO_DEEP, too_deep
 from mail_gateway.sending import Sender
 from mail_gateway.settings.senders import Client
 
@@ -171,7 +172,7 @@ class RelayHandler:
         server.pause_timeout()
         try:
             if local is not None:
-                reply = await loop.run_in_executor(self.executor, local.receive, list(envelope.rcpt_tos),
+                reply = await loop.run_in_executor(self.executor, self.receive, local, list(envelope.rcpt_tos),
                                                    envelope.original_content, describe_peer(session.peer),
                                                    reverse_path(envelope.mail_from))
             else:
@@ -192,6 +193,14 @@ class RelayHandler:
         # and the text is for the log, not for the client.
         log.error("SMTP session error", exc_info=error)
         return "451 4.3.0 Local error, try again later"
+
+    def receive(self, mailbox: LocalMailbox, rcpt_tos: list[str], data: bytes, peer: str, mail_from: str) -> Reply:
+        """Hand mail for the gateway's own addresses to their mailbox, which reads it; relayed mail is checked on
+        the send path (``render_raw``)."""
+        if too_deep(data):
+            log.warning("refused a message from %s before reading it: %s", peer, TOO_DEEP)
+            return unusable(TOO_DEEP, "received")
+        return mailbox.receive(rcpt_tos, data, peer, mail_from)
 
     def relay(self, mail_from: str, rcpt_tos: list[str], data: bytes, peer: str, user: str | None) -> Reply:
         """Deliver one received message through the send path (which logs it); runs on a worker thread, so it

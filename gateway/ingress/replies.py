@@ -82,6 +82,12 @@ def reply_for_result(result: SendResult | QueuedResult) -> Reply:
     return Reply(250, (summary, *refused), "partial")
 
 
+def unusable(reason: str, cannot_be: str = "relayed") -> Reply:
+    """The reply to a message refused for what it holds. RFC 3463's 5.6.0 (other media error): none of the
+    other 5.6.x codes (a type not supported, a conversion) names a line too long or parts nested too deeply."""
+    return Reply(554, (_clean(f"5.6.0 The message cannot be {cannot_be}: {reason}"),), "rejected")
+
+
 def reply_for_error(exc: BaseException) -> Reply:
     """The reply to a message the backend did not accept."""
     if isinstance(exc, StoreUnavailableError):
@@ -106,7 +112,7 @@ def reply_for_error(exc: BaseException) -> Reply:
         refused = _refusal_lines(exc.recipients, "5.1.0")
         return Reply(550, ("5.1.0 Every recipient was refused by the upstream:", *refused), "rejected")
     if isinstance(exc, InvalidMessageError | MessageRefusedError):  # unusable as it is, whichever step found it
-        return Reply(554, (_clean(f"5.6.0 The message cannot be relayed: {exc}"),), "rejected")
+        return unusable(str(exc))
     if isinstance(exc, PermanentDeliveryError):
         return Reply(554, (_clean(f"5.0.0 Not delivered: {exc}"),), "rejected")
     # Anything else (a bug, a broken third-party backend): nothing says the message was accepted, so the

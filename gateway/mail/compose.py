@@ -31,6 +31,8 @@ from email.utils import formataddr
 
 from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.addresses import Address
+from mail_gateway.mail.media_types import media_type
+from mail_gateway.mail.nesting import TOO_DEEP, too_deep
 from mail_gateway.mail.parts import attachment_part, encoded_words, header, multipart, text_part
 from mail_gateway.mail.rendering import RenderedMessage, stamp
 from mail_gateway.mail.request import MessageRequest
@@ -139,6 +141,9 @@ def compose(request: MessageRequest, *, charset: str = "utf-8", message_id: str 
     head += [header(name, value) for name, value in request.extra_headers().items()]
     head.append(b"MIME-Version: 1.0\r\n")
     data = joined([*head, *body_parts(request, charset)])
+    # An attached message is bytes the caller built, nested as deeply as it likes; the rest is the few levels above.
+    if any(media_type(a.mimetype) == "message/rfc822" for a in request.attachments) and too_deep(data):
+        raise InvalidMessageError(f"an attached message cannot be sent: {TOO_DEEP}", field="attachments")
     envelope = recipients if recipients is not None else tuple(r.envelope for r in request.recipients)
     return RenderedMessage(message_id, mail_from, envelope, data)
 

@@ -16,6 +16,7 @@ from email.utils import formatdate, make_msgid
 
 from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.addresses import address_domain, envelope_address, unique_recipients
+from mail_gateway.mail.nesting import TOO_DEEP, too_deep
 from mail_gateway.mail.rfc5322 import first_long_line, long_line_message
 
 
@@ -112,7 +113,8 @@ def render_raw(
     SMTP backend encodes the others on the wire). ``Bcc:`` fields stay: the message pipeline removes them, on
     every way in (``mail_gateway.sending.pipeline``). With
     ``add_missing``, a Message-ID and a Date are prepended when the header block lacks them (RFC 5322
-    requires a Date; the caller is told the Message-ID). A line over 998 octets is refused (RFC 5322 2.1.1).
+    requires a Date; the caller is told the Message-ID). A line over 998 octets is refused (RFC 5322 2.1.1), and so
+    are MIME parts nested more than ``MAX_MIME_DEPTH`` deep (``mail_gateway.mail.nesting``).
     """
     if envelope_from:
         envelope_address(envelope_from)
@@ -122,6 +124,8 @@ def render_raw(
     long_line = first_long_line(data)
     if long_line is not None:
         raise InvalidMessageError(long_line_message(long_line), field="data")
+    if too_deep(data):
+        raise InvalidMessageError(TOO_DEEP, field="data")
     fields, _ = header_fields(data)
     message_id = message_id_of(fields)
     if add_missing:
