@@ -388,13 +388,16 @@ def test_an_attachment_name_with_line_breaks_or_controls_downloads_without_them(
         assert name in urllib.parse.unquote(disposition_header)
 
 
-def test_a_message_nested_too_deeply_to_read_does_not_take_the_list_down(app) -> None:
+@pytest.mark.parametrize(("depth", "within"), [(500, "multipart"), (300, "message")])
+def test_a_message_nested_too_deeply_to_read_does_not_take_the_list_down(app, depth, within) -> None:
     # 500 levels of multipart made the standard library's parser recurse past its limit: the list and every
-    # search answered 500 for everyone until the message was deleted. Every way in refuses such a message now
+    # search answered 500 for everyone until the message was deleted; 300 messages within messages are parsed,
+    # and reading the outermost one's bytes back recursed as deep. Every way in refuses such a message now
     # (test_raw_messages), so it is handed to the backend as one kept before that.
     client = app.test_client()
     post(client, subject="readable")
-    MailGateway.state(app).backend.deliver(RenderedMessage("", "a@example.com", ("b@example.com",), deeply_nested(500)))
+    deep = deeply_nested(depth, within)
+    MailGateway.state(app).backend.deliver(RenderedMessage("", "a@example.com", ("b@example.com",), deep))
     listing = client.get("/v1/outbox")
     assert listing.status_code == 200
     subjects = [m["subject"] for m in listing.json["messages"]]

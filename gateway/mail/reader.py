@@ -120,9 +120,10 @@ class MessageReader:
             self._html_part = self.parsed.get_body(preferencelist=("html",))
             bodies = {id(self._text_part), id(self._html_part)}
             others = [leaf for leaf in _leaves(self.parsed) if id(leaf) not in bodies]
+            # A forwarded message's bytes are written back by the standard library's generator, which recurses too.
+            self.attachments = [_attachment(index, leaf) for index, leaf in enumerate(others)]
         except RecursionError:  # the standard library's parser recurses once per level of MIME parts
             raise InvalidMessageError(UNREADABLE, field="data") from None
-        self.attachments = [_attachment(index, leaf) for index, leaf in enumerate(others)]
 
     @property
     def message_id(self) -> str:
