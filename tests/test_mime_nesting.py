@@ -90,3 +90,15 @@ def test_a_delivery_status_counts_two_levels_as_its_blocks_may_say_they_are_mess
               b"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n"
               b"Content-Type: message/rfc822\r\n\r\n--r--\r\n")
     assert mime_depth(report) == 3 == parsed_depth(email.message_from_bytes(report))
+
+
+@pytest.mark.parametrize("fields", [MAX_MIME_DEPTH // 2, MAX_MIME_DEPTH // 2 + 1])
+def test_each_content_type_field_makes_at_most_two_levels_as_the_quick_count_assumes(fields: int) -> None:
+    # A digest's part is a message without a field of its own, so one field makes two levels: the most there is.
+    # too_deep skips the walk for a message with at most MAX_MIME_DEPTH / 2 fields; at the bound it must agree.
+    data = b"From: a@example.com\r\n"
+    for n in range(fields):
+        data += b'Content-Type: multipart/digest; boundary="d%d"\r\n\r\n--d%d\r\nX-Part: %d\r\n\r\n' % (n, n, n)
+    assert data.lower().count(b"content-type:") == fields
+    assert mime_depth(data, limit=1000) == 2 * fields
+    assert too_deep(data) == (2 * fields > MAX_MIME_DEPTH)

@@ -19,6 +19,7 @@ from email.policy import compat32, default
 # standard library's parser, which reads every kept and inbound message, recurses once a level and fails at a
 # few hundred (about 250 messages within messages).
 MAX_MIME_DEPTH = 100
+_COUNTED_UP_TO = 1 << 20
 TOO_DEEP = (f"its MIME parts nest more than {MAX_MIME_DEPTH} deep (multipart and message parts within each other); "
             f"nest MIME parts at most {MAX_MIME_DEPTH} deep")
 
@@ -172,4 +173,9 @@ def mime_depth(data: bytes, limit: int = MAX_MIME_DEPTH) -> int:
 
 def too_deep(data: bytes) -> bool:
     """Whether ``data``'s MIME parts nest deeper than ``MAX_MIME_DEPTH``."""
+    # Each level needs a Content-Type field (one field makes two at most: a digest and its parts, a delivery
+    # status), so a message with few of them is shallow enough unread: 2 µs against the walk's 30 for 2 KB. Only
+    # for messages up to a megabyte, as the lowered copy doubles the message for a moment.
+    if len(data) <= _COUNTED_UP_TO and data.lower().count(b"content-type:") * 2 <= MAX_MIME_DEPTH:
+        return False
     return mime_depth(data) > MAX_MIME_DEPTH
