@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from api_helpers import deeply_nested
 from click.testing import CliRunner
 from crash_support import queue_env, start_worker
 from ingress_support import wait_until
@@ -49,6 +50,15 @@ def test_send_with_html_file_and_attachments(outbox, tmp_path) -> None:
     assert [(a.filename, a.content_type, a.content) for a in message.attachments] == [
         ("report.pdf", "application/pdf", b"%PDF-1.4 fake"), ("notes.txt", "text/plain", b"line one\n")]
     assert "hidden@example.com" not in message.data.decode()
+
+
+def test_an_attachment_refused_as_a_whole_names_the_attach_option(outbox, tmp_path) -> None:
+    (tmp_path / "deep.eml").write_bytes(deeply_nested(200))  # nested past the limit: the attachments are refused
+    result = CliRunner().invoke(main, ["send", "--from", "app@example.com", "--to", "friend@example.com",
+                                       "--text", "forwarded", "--attach", str(tmp_path / "deep.eml")])
+    assert result.exit_code == 2 and "--attach: " in result.output and "nest MIME parts" in result.output, \
+        result.output
+    assert "--attachments" not in result.output and not sent(outbox)
 
 
 def test_html_file_alone_is_the_body(outbox, tmp_path) -> None:

@@ -40,7 +40,7 @@ def _report(result: Accepted) -> None:
 
 
 def _option(field: str, template: str | None) -> str:
-    if field.startswith("attachments["):
+    if field == "attachments" or field.startswith("attachments["):  # one attachment, or all of them at once
         return "--attach"
     if field.startswith("variables"):
         return "--var"
