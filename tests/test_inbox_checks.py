@@ -180,7 +180,8 @@ class Site(BaseHTTPRequestHandler):
         if path == "/stall":
             self.stalled.wait(30)
             return
-        redirect = {"/moved": "/moved-again", "/moved-again": "/ok", "/loop": "/loop"}.get(path)
+        redirect = {"/moved": "/moved-again", "/moved-again": "/ok", "/loop": "/loop",
+                    "/malformed": "http://[oops/"}.get(path)
         status = 302 if redirect else 200 if path in ("/ok", "/big") else 404
         body = b"x" * 10_000_000 if path == "/big" else b"hello"
         self.send_response(status)
@@ -225,6 +226,14 @@ def test_the_link_check_fetches_each_http_link_following_and_listing_redirects(c
     assert by_path["stall"]["status"] is None and by_path["stall"]["error"]
     mailto = by_path["mailto:x@example.com"]
     assert mailto["status"] is None and "not fetched" in mailto["error"]
+
+
+def test_a_redirect_to_a_malformed_address_is_that_links_error_not_an_internal_one(client, site, caplog) -> None:
+    html = f'<a href="{site}/malformed">m</a><a href="{site}/ok">ok</a>'
+    checked = client.post(f"/v1/outbox/{kept(client, html=html, text='x')}/links/check").json["links"]
+    assert [(link["status"], link["error"]) for link in checked] == [
+        (302, "redirected to a malformed address (http://[oops/); not followed"), (200, None)]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 class Drip:

@@ -23,8 +23,12 @@ USER_AGENT = "mail-gateway-link-check"
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect comes back as its response, so each hop is listed and bounded
+    # A redirect comes back as its response (an HTTPError with its Location), so each hop is listed and bounded.
+    # Declined before urllib reads the Location, which raises for a malformed one ("http://[oops/").
+    def http_error_302(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 class _Deadline:

@@ -84,7 +84,11 @@ def check_link(url: str, deadline: float, fetcher: urllib.request.OpenerDirector
             break
         if location is None or not 300 <= status < 400:
             break
-        current = urljoin(current, location)
+        try:
+            current = urljoin(current, location)
+        except ValueError:  # "http://[oops/": no address to follow
+            error = f"redirected to a malformed address ({location[:200]}); not followed"
+            break
         redirects.append(current)
         if len(redirects) > MAX_REDIRECTS:
             error = f"more than {MAX_REDIRECTS} redirects"
