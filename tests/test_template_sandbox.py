@@ -194,3 +194,75 @@ def test_what_would_make_more_than_the_output_allows_is_stopped_before_it_is_mad
     client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": source})
     problem = assert_problem(client.post("/v1/templates/t/render", json={}), 422, "template-error")
     assert said in problem["detail"]
+
+
+# -- values made of references: [a, a] costs two references, walking it costs all of a twice --------------------
+
+DOUBLED = "{% set a = [1] %}" + "{% set a = [a, a] %}" * 60 + "{% set b = [1] %}" + "{% set b = [b, b] %}" * 60
+
+
+@pytest.mark.parametrize(("source", "said"), [
+    (DOUBLED + "{{ a == b }}", "a list it writes"),
+    (DOUBLED + "{{ a|string|length }}", "a list it writes"),
+    (DOUBLED + "{{ a }}", "a list it writes"),
+    (DOUBLED + "{{ a|tojson|length }}", "a list it writes"),
+    (DOUBLED + "{{ [a, b]|sort|length }}", "a list it writes"),
+    ("{% set a = (1,) %}" + "{% set a = (a, a) %}" * 60 + "{{ {a: 1}|length }}", "a tuple it writes"),
+    ("{% set a = {} %}" + "{% set a = {'k': a, 'l': a} %}" * 60 + "{{ a|string|length }}", "a dict it writes"),
+    ("{% set a = ['x' * 1000] %}" + "{% set a = [a, a] %}" * 30 + "{{ a|string|length }}", "a list it writes"),
+    ("{% set a = [1] %}" + "{% set a = [a] * 2 %}" * 60 + "{{ a|string|length }}", "'*'"),
+    ("{% set a = [1] %}" + "{% set a = [a] + [a] %}" * 60 + "{{ a|string|length }}", "'+'"),
+    ("{% set a = [1] %}" + "{% set a = dict(k=a, l=a) %}" * 60 + "{{ a|string|length }}", "calling dict"),
+    ("{% set a = [1] %}" + "{% set a = cycler(a, a).items %}" * 60 + "{{ a|string|length }}", "calling Cycler"),
+    ("{% macro m(n) %}{% if n %}{{ m(n - 1, varargs, varargs) }}{% else %}{{ varargs|string|length }}{% endif %}"
+     "{% endmacro %}{{ m(60) }}", "calling m"),
+    ("{% set big = 'x' * 10000 %}{{ range(1000)|map(attribute='x', default=big)|list|string|length }}",
+     "the map filter"),
+    ("{{ range(1000)|map('center', 10000)|list|length }}", "the map filter"),
+    ("{% set big = 'x' * 10000 %}{% for b in [1]|batch(1000, fill_with=big) %}{{ b|string|length }}{% endfor %}",
+     "the batch filter"),
+    ("{% set big = 'x' * 10000 %}{{ {}.fromkeys(range(1000), big)|string|length }}", "calling fromkeys"),
+    ("{% set n = 7 ** 4600 %}{{ ([n] * 1000)|string|length }}", "'*'"),
+])
+def test_a_value_holding_more_than_the_output_allows_is_refused_as_it_is_made(client, source, said) -> None:
+    # Each was a few references that comparing, hashing or writing walked in full: 2**60 items never answered, the
+    # others took gigabytes or answered with far more than GATEWAY_TEMPLATE_MAX_OUTPUT behind them.
+    client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": "one\n" + source})
+    problem = assert_problem(client.post("/v1/templates/t/render", json={}), 422, "template-error")
+    assert said in problem["detail"] and "GATEWAY_TEMPLATE_MAX_OUTPUT" in problem["detail"]
+    assert (problem["part"], problem["line"]) == ("text", 2)
+
+
+def test_a_namespace_is_written_without_what_it_holds(client) -> None:
+    # A list took it small, then it grew: writing the list wrote the namespace's text a thousand times over.
+    client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": (
+        "{% set ns = namespace(a=1) %}{% set l = [ns] * 1000 %}{% set ns.a = 'x' * 10000 %}"
+        "{{ l|string|length }} {{ ns|string }}")})
+    response = client.post("/v1/templates/t/render", json={})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["text"] == "13000 <Namespace>"
+
+
+@pytest.mark.parametrize("source", ["{% if a == b %}x{% endif %}", "{% if a is eq b %}x{% endif %}",
+                                    "{% if a == b == a %}x{% endif %}"])
+def test_the_clock_is_looked_at_after_each_comparison(source) -> None:
+    # A comparison walks both values in C and is no step: thousands of them written one after another (no loop)
+    # ran for minutes past the 2 s.
+    nested: list = [1]
+    for _ in range(10):
+        nested = [nested, [nested]]
+    compiled = compile_template("t", None, {"subject": "Hi", "text": source})
+    with pytest.raises(TemplateError, match="longer than"):
+        render_template(compiled, {"a": nested, "b": nested}, Limits(max_output=1000, max_steps=100, seconds=0))
+
+
+def test_lists_tuples_and_dicts_written_in_a_template_still_render(client) -> None:
+    client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": (
+        "{% set order = {'lines': [['pear', 2], ['apple', 3]], 'tags': ('new', 'gift')} %}"
+        "{% for name, n in order.lines %}{{ name }}={{ n }} {% endfor %}{{ order.tags|join('/') }} "
+        "{{ [order, order]|length }} {{ order.lines[1] }} {{ {'a': [1, 2]} == {'a': [1, 2]} }} "
+        "{% set ns = namespace(items=[]) %}{% for i in range(300) %}{% set ns.items = ns.items + [i] %}{% endfor %}"
+        "{{ ns.items|sum }} {{ (ns.items * 3)|length }} {{ ns.items|batch(100)|list|length }}")})
+    response = client.post("/v1/templates/t/render", json={})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["text"] == "pear=2 apple=3 new/gift 2 ['apple', 3] True 44850 900 3"

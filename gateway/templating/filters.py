@@ -1,6 +1,7 @@
 """The filters templates get: Jinja2's own, each that can make a value much larger than its input checked before
-it runs, and the gateway's internal ones that the sandbox puts into every compiled template (``sandbox``): the
-loop guard, the output charge and the checked ``~``.
+it runs and each one's result weighed (``weight``: a list or dict it returns, the items of an iterator as they
+come), and the gateway's internal ones that the sandbox puts into every compiled template (``sandbox``): the
+loop guard, the output charge, the checked ``~`` and the weighing of every list, tuple and dict written.
 
 The internal filters' names hold a ``:``, which a template cannot write as a filter, and the environment refuses
 such a name given as a string (``map('...')``), so a template cannot call them itself.
@@ -19,7 +20,8 @@ from jinja2.runtime import Context, markup_join, str_join
 from mail_gateway.errors import TemplateError
 from mail_gateway.templating.limits import check_printf, current, joined_size, replaced_size
 
-LOOP, OUTPUT, CHARGE, CONCAT = "gateway:loop", "gateway:output", "gateway:charge", "gateway:concat"
+LOOP, OUTPUT, CHARGE, CONCAT, BUILD, TICK = ("gateway:loop", "gateway:output", "gateway:charge", "gateway:concat",
+                                            "gateway:build", "gateway:tick")
 MAX_JSON_INDENT = 16
 
 
@@ -43,7 +45,9 @@ def output_guard(context: Context, value: Any) -> Any:
     if not isinstance(value, WRITABLE) and not isinstance(value, Undefined):  # Undefined: its own error, below
         raise TemplateError(f"it writes a {type(value).__name__}, which is not a value; call it, or end it with "
                             "|list or |join")
-    current().charge(len(value) if isinstance(value, str) else len(str(value)))
+    budget = current()
+    budget.charge(len(value) if isinstance(value, str) else len(str(value)))
+    budget.tick()
     return value
 
 
@@ -57,8 +61,27 @@ def charge(context: Context, value: str, size: int) -> str:
 @pass_context
 def concat_guard(context: Context, parts: list[Any]) -> str:
     """``a ~ b``: measured before it is joined."""
-    current().fits(joined_size(parts, ""), "'~'")
+    budget = current()
+    budget.fits(joined_size(parts, ""), "'~'")
+    budget.tick()
     return markup_join(parts) if context.eval_ctx.autoescape else str_join(parts)
+
+
+@pass_context
+def build(context: Context, value: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> Any:
+    """Wraps every list, tuple and dict written in a template: ``[a, a]`` is two references to ``a`` but twice its
+    weight, so it is weighed as it is made."""
+    budget = current()
+    budget.weights.weigh(value, f"a {type(value).__name__} it writes")
+    budget.tick()  # a dict's tuple keys were hashed, in full, as it was made
+    return value
+
+
+@pass_context
+def tick(context: Context, value: Any) -> Any:
+    """Wraps every comparison: C code compares nested values in full, and no step counts it."""
+    current().tick()
+    return value
 
 
 def _width(name: str, keyword: str) -> Callable[..., None]:
@@ -144,21 +167,41 @@ CHECKS: dict[str, Callable[..., Any]] = {
 
 def checked(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     check = CHECKS.get(name)
-    if check is None:
-        return func
     passes = getattr(func, "jinja_pass_arg", None) is not None
+    what = f"the {name} filter"
 
     @functools.wraps(func)  # copies jinja_pass_arg: Jinja2 passes the wrapper what it passed the filter
     def run(*args: Any, **kwargs: Any) -> Any:
-        head, given = (args[:1], args[1:]) if passes else ((), args)
-        replaced = check(*given, **kwargs)
-        return func(*head, *(replaced if replaced is not None else given), **kwargs)
+        if check is not None:
+            head, given = (args[:1], args[1:]) if passes else ((), args)
+            replaced = check(*given, **kwargs)
+            args = (*head, *(replaced if replaced is not None else given))
+        result = func(*args, **kwargs)
+        budget = current()
+        budget.tick()
+        # batch(n, fill_with=a) and map(default=a) repeat what they were given: what any filter returns is weighed.
+        return budget.weights.guarded(result, what)
 
     return run
+
+
+def guarded_tests(tests: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
+    """Jinja2's tests, each followed by a look at the clock: ``eq``, ``in`` and the like compare in C."""
+
+    def ticked(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            result = func(*args, **kwargs)
+            current().tick()
+            return result
+        return run
+
+    return {name: ticked(func) for name, func in tests.items()}
 
 
 def guarded_filters(filters: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
     """Jinja2's filters with their checks, and the internal ones."""
     guarded = {name: checked(name, func) for name, func in filters.items()}
-    guarded.update({LOOP: loop_guard, OUTPUT: output_guard, CHARGE: charge, CONCAT: concat_guard})
+    guarded.update({LOOP: loop_guard, OUTPUT: output_guard, CHARGE: charge, CONCAT: concat_guard, BUILD: build,
+                    TICK: tick})
     return guarded

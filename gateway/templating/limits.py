@@ -6,8 +6,9 @@ doubled in a loop. So a rendering runs against a ``Budget``: every loop iteratio
 parts, and every macro's, ``{% set %}`` block's and ``{% filter %}`` block's output — is charged to the output
 (GATEWAY_TEMPLATE_MAX_OUTPUT), and each operation that can make a value much larger than its operands (``*``,
 ``**``, ``+``, ``~``, ``%``, ``str.format``, ``ljust`` and the like, the ``replace``, ``join``, ``center``,
-``indent`` filters...) is checked *before* it runs against that same bound. Each step thus does a bounded amount
-of work, and the steps are counted: that is what bounds a rendering's time.
+``indent`` filters...) is checked *before* it runs against that same bound; so is every list, tuple and dict a
+template makes, weighed with what it holds in full (``weight``), since comparing or writing one walks all of it.
+Each step thus does a bounded amount of work, and the steps are counted: that is what bounds a rendering's time.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mail_gateway.errors import TemplateError
+from mail_gateway.templating.weight import Weights
 
 MAX_BITS = 14_000  # 4,215 digits: an integer with more bits could have more than Python converts to text (4,300)
 _PRINTF = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?")
@@ -37,12 +39,21 @@ class Budget:
     seconds: float
     steps: int = 0
     output: int = 0
+    weights: Weights = field(init=False)  # of the lists, tuples and dicts made, bounded by max_output as well
+
+    def __post_init__(self) -> None:
+        self.weights = Weights(self.max_output)
 
     def step(self) -> None:
         self.steps += 1
         if self.steps > self.max_steps:
             raise TemplateError(f"it makes more than {self.max_steps} loop iterations and calls "
                                 "(GATEWAY_TEMPLATE_MAX_STEPS); loop over less")
+        self.tick()
+
+    def tick(self) -> None:
+        """The clock alone, after work that is no step but may walk a large value (a comparison, a filter, a
+        value written): each is bounded, but a template may write thousands of them with no loop between."""
         if time.monotonic() >= self.deadline:
             raise TemplateError(f"it takes longer than {self.seconds:g} s to render; make it do less")
 

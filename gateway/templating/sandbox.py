@@ -6,9 +6,10 @@ later, which closed the escapes through ``str.format`` and ``|attr``, CVE-2024-5
 A template is parsed, checked and rewritten before it is compiled: an attribute or item it may not use, written
 in its text, refuses it at once (naming its line) rather than when a rendering reaches it; every ``{% for %}``
 iterates through the loop guard, every ``{{ expression }}`` and every piece of literal text of an output is
-charged to the output budget, and ``~`` is measured before it joins (``filters``). What the rewriting cannot see
-— an attribute named by a variable, a format string given as one — the sandbox refuses when the rendering gets
-there.
+charged to the output budget, ``~`` is measured before it joins, and every list, tuple and dict written is weighed
+as it is made (``filters``, ``weight``), as are what ``+``, ``*``, calls and filters make. What the rewriting
+cannot see — an attribute named by a variable, a format string given as one — the sandbox refuses when the
+rendering gets there.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from __future__ import annotations
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, nodes
-from jinja2.runtime import Context
+from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import Namespace
 from jinja2.visitor import NodeTransformer
 
 from mail_gateway.errors import TemplateError
 from mail_gateway.templating import filters
 from mail_gateway.templating.limits import check_binop, check_method, current
+from mail_gateway.templating.weight import SCALARS
 
 # Globals a template could make too much with and does not need: lipsum(n=...) writes any amount of text.
 REMOVED_GLOBALS = ("lipsum",)
@@ -55,6 +58,30 @@ class _Guards(NodeTransformer):
         node = self.generic_visit(node)
         return _filter(nodes.List(node.nodes, lineno=node.lineno), filters.CONCAT)
 
+    # Jinja2 compiles a list, tuple or dict straight into Python's, which no hook of the sandbox sees.
+    def visit_List(self, node: nodes.List) -> nodes.Node:
+        return _filter(self.generic_visit(node), filters.BUILD)
+
+    visit_Dict = visit_List
+
+    def visit_Tuple(self, node: nodes.Tuple) -> nodes.Node:
+        node = self.generic_visit(node)
+        return _filter(node, filters.BUILD) if node.ctx == "load" else node  # not {% set a, b = ... %}'s names
+
+    def visit_Compare(self, node: nodes.Compare) -> nodes.Node:
+        node = self.generic_visit(node)
+        for operand in node.ops[1:]:  # a < b < c: each operand after the first is read after a comparison
+            operand.expr = _filter(operand.expr, filters.TICK)
+        return _filter(node, filters.TICK)
+
+
+class _Namespace(Namespace):
+    """``namespace()`` written without what it holds: a namespace changes after a list took it
+    (``[ns] * 100000``, then ``{% set ns.text = long %}``), so no weight taken before would hold for its text."""
+
+    def __repr__(self) -> str:
+        return "<Namespace>"
+
 
 def _unsafe_names(tree: nodes.Template) -> None:
     """A name starting with ``__`` written in the template (``''.__class__``, ``x['__init__']``,
@@ -76,8 +103,9 @@ def _unsafe_names(tree: nodes.Template) -> None:
 
 
 class GuardedEnvironment(ImmutableSandboxedEnvironment):
-    # The operators that can make a value much larger than their operands go through call_binop.
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    # The operators that can make a value much larger than their operands go through call_binop, and '-' with
+    # them, which takes sets (dict views) apart in time of their size: each is followed by a look at the clock.
+    intercepted_binops = frozenset({"*", "**", "+", "%", "-"})
 
     def __init__(self, *, autoescape: bool) -> None:
         # optimized=False: Jinja2's optimizer runs filters of constants while compiling, outside every budget
@@ -86,7 +114,9 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
                          optimized=False)
         for name in REMOVED_GLOBALS:
             self.globals.pop(name, None)
+        self.globals["namespace"] = _Namespace
         self.filters = filters.guarded_filters(self.filters)
+        self.tests = filters.guarded_tests(self.tests)
 
     def call_filter(self, name: str, value: Any, args: Any = None, kwargs: Any = None, context: Any = None,
                     eval_ctx: Any = None) -> Any:
@@ -96,14 +126,35 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
             raise TemplateError(f"no filter is named {name!r}")
         return super().call_filter(name, value, args, kwargs, context, eval_ctx)
 
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        value = super().getitem(obj, argument)
+        if isinstance(argument, tuple | slice):  # a tuple is hashed in full to be looked up, a slice copies
+            current().tick()
+        return value
+
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         check_binop(operator, left, right)
-        return super().call_binop(context, operator, left, right)
+        budget = current()
+        weight = budget.weights.combined(operator, left, right)  # before the list is made
+        result = super().call_binop(context, operator, left, right)
+        budget.tick()
+        if weight is None:
+            return budget.weights.guarded(result, f"'{operator}'")
+        budget.weights.remember(result, weight)
+        return result
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        current().step()
+        budget = current()
+        budget.step()
         args = check_method(__obj, args, kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
+        if isinstance(__obj, Macro) and (__obj.catch_varargs or __obj.catch_kwargs):
+            # Its varargs and kwargs are a tuple and a dict of what it was given: m(varargs, varargs) doubles.
+            budget.weights.weigh((args, kwargs), f"calling {__obj.name}")
+        result = super().call(__context, __obj, *args, **kwargs)
+        if isinstance(result, SCALARS):  # what macros return: nothing to weigh
+            return result
+        # dict(a=x, b=x), {}.fromkeys(keys, x), cycler(x, x).items: made of what they were given, repeated.
+        return budget.weights.guarded(result, f"calling {getattr(__obj, '__name__', 'a function')}")
 
     def compile_checked(self, source: str) -> tuple[Template, nodes.Template]:
         """The compiled template and its parsed tree (for naming a missing variable later); ``TemplateError``
