@@ -1,10 +1,9 @@
 """Every exception the gateway raises on purpose, in one small hierarchy.
 
-This module is the ground floor: it imports nothing of the project, so settings, mail, backends and every
-feature can raise these. Each error carries what a caller needs to report it (the field, the backend, the
-Message-ID, per-recipient outcomes, the upstream's SMTP code) and is raised ``from`` its cause. The HTTP layer
-maps them to status codes in one place (``mail_gateway.http.problems``), the SMTP ingress to replies in one
-place (``mail_gateway.ingress.replies``).
+This module is the ground floor: it imports nothing of the project, so every other part can raise these. Each
+error carries what a caller needs to report it (the field, the backend, the Message-ID, per-recipient outcomes, the
+upstream's SMTP code) and is raised ``from`` its cause. The HTTP layer maps them to status codes in one place
+(``mail_gateway.http.problems``), the SMTP ingress to replies in one place (``mail_gateway.ingress.replies``).
 
     GatewayError
     ├── ConfigurationError            the configuration cannot work (start-up)
@@ -24,6 +23,7 @@ place (``mail_gateway.ingress.replies``).
     │   └── DeliveryOutcomeUnknownError  the reply to the final dot was lost
     ├── StoreUnavailableError         the store did not answer within its bound; nothing was written
     │   └── StoreRejectedError        the store refused the change itself: trying it again fails again
+    │       └── StoreValueError       for a value it cannot hold or compare (a NUL in PostgreSQL text)
     ├── QueueError                    a request about queued messages that cannot be served
     │   ├── QueuedDeliveryOffError    the gateway delivers directly and keeps no queue
     │   ├── NoSuchQueuedMessageError  no message has that id
@@ -124,8 +124,7 @@ class TransientDeliveryError(DeliveryError):
 
 
 class ConnectionSetupError(TransientDeliveryError):
-    """The upstream could not be reached or refused the session (4xx greeting, refused, timeout): the
-    upstream itself is unavailable, so failover moves to the next one."""
+    """The upstream could not be reached or refused the session (4xx greeting, refused, timeout): failover moves on."""
 
 
 class PermanentDeliveryError(DeliveryError):
@@ -154,8 +153,7 @@ class ExtensionMissingError(PermanentDeliveryError):
 
 
 class DeliveryOutcomeUnknownError(DeliveryError):
-    """The connection was lost after the whole message was sent but before the server answered. The server may
-    have accepted it, so it must not be sent again automatically."""
+    """The connection was lost after the message was sent, before the reply: it may be accepted, so is never resent."""
 
 
 class SenderNotAllowedError(PermanentDeliveryError):
@@ -179,13 +177,15 @@ class MessageRefusedError(PermanentDeliveryError):
 
 
 class StoreUnavailableError(GatewayError):
-    """The store (queue, statuses, idempotency keys) did not answer within its bound, or is gone and could not be
-    recreated. Nothing was written by the operation that failed, so trying again later is safe."""
+    """The store did not answer within its bound, or is gone and cannot be recreated: nothing written; retry later."""
 
 
 class StoreRejectedError(StoreUnavailableError):
-    """The store refused the change itself (a constraint it breaks, a value it cannot hold): nothing of it was
-    written, and trying the same change again fails again. ``__cause__`` is the driver's error."""
+    """The store refused the change itself (a constraint, a value): nothing was written; trying again fails again."""
+
+
+class StoreValueError(StoreRejectedError):
+    """A value of the request the store cannot hold or compare: the request's fault; ``__cause__`` the driver's."""
 
 
 class StoreSchemaError(StoreUnavailableError):

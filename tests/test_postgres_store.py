@@ -16,19 +16,41 @@ from click.testing import CliRunner
 from process_support import BIN, gateway_env
 from queue_support import FAST, MESSAGE, Queued
 from smtp_server import free_port
+from sqlalchemy import insert, select
 
 from mail_gateway import MailGateway, create_app
 from mail_gateway.cli import main
 from mail_gateway.errors import ConfigurationError, StoreUnavailableError
+from mail_gateway.http.problems import problem_for
 from mail_gateway.settings.store_url import hide_secret
 from mail_gateway.store.database import Store
 from mail_gateway.store.engine import head_revision
+from mail_gateway.store.schema import templates
 
 SECRET = "pa55-w0rd-never-shown"
 
 
 def with_password(url: str) -> str:
     return url.replace("postgres@", f"postgres:{SECRET}@")  # the test cluster trusts loopback: any password works
+
+
+def test_a_value_postgresql_cannot_hold_is_the_requests_fault_and_not_the_store_being_down(postgres_url) -> None:
+    # A NUL in text, written or compared, fails the same however often it is tried: it was StoreUnavailableError,
+    # answered 503 store-unavailable (retry later). A route that knows the field refuses it first, naming it.
+    store = Store(postgres_url).open()
+    try:
+        with pytest.raises(StoreUnavailableError) as written:
+            store.write(lambda conn: conn.execute(insert(templates).values(
+                name="nul", version=1, subject="a\x00b", created_at=0.0, updated_at=0.0)))
+        with pytest.raises(StoreUnavailableError) as read:
+            store.read(lambda conn: conn.execute(select(templates).where(templates.c.name == "a\x00")).first())
+        for refused in (written.value, read.value):
+            problem = problem_for(refused)
+            assert (problem.status, problem.slug, [e.field for e in problem.errors]) == (422, "invalid-message",
+                                                                                        ["body"])
+        store.check()  # the store itself is well
+    finally:
+        store.close()
 
 
 def test_the_password_is_never_shown(make_settings, postgres, postgres_url, monkeypatch, caplog) -> None:

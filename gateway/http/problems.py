@@ -28,6 +28,7 @@ from mail_gateway.errors import (
     RecipientsSuppressedError,
     SenderNotAllowedError,
     StoreUnavailableError,
+    StoreValueError,
     TemplateConflictError,
     TemplateError,
     TransientDeliveryError,
@@ -131,6 +132,10 @@ def _delivery_problem(exc: DeliveryError) -> Problem:
 
 
 def _queue_problem(exc: GatewayError) -> Problem | None:
+    if isinstance(exc, StoreValueError):  # the same request fails again: "retry later" would never end
+        return Problem(422, "Invalid message", "The message is invalid: check body.", "invalid-message",
+                       [FieldError("body", "holds a value the store cannot keep (PostgreSQL keeps no NUL, U+0000, "
+                                           "in text); remove it")])
     if isinstance(exc, StoreUnavailableError):
         return Problem(503, "Store unavailable", f"The gateway's store did not answer: {exc}. Nothing was stored or "
                        "sent; retry later.", "store-unavailable", headers={"Retry-After": "5"})

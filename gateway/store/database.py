@@ -161,12 +161,14 @@ class Store:
     def read(self, work: Callable[[Connection], T]) -> T:
         """``work(conn)`` on a consistent snapshot; raises ``StoreUnavailableError`` when the store fails."""
         from sqlalchemy.exc import SQLAlchemyError
+
+        from mail_gateway.store.faults import read_failure
         self._ensure()
         try:
             with self._connect() as conn, conn.begin():
                 return work(conn)
         except (SQLAlchemyError, OSError) as exc:
-            raise StoreUnavailableError(f"the store could not be read: {self.error_text(exc)}") from exc
+            raise read_failure(exc, self.error_text(exc)) from exc
 
     def check(self) -> None:
         """Readiness: the store takes a write within its bound, one that changes no row (nothing reaches the disk).

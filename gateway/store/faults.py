@@ -18,7 +18,7 @@ import time
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from mail_gateway.errors import StoreRejectedError, StoreUnavailableError
+from mail_gateway.errors import StoreRejectedError, StoreUnavailableError, StoreValueError
 
 # SQLite's primary result codes after which a connection is of no more use: READONLY, IOERR, CORRUPT, CANTOPEN,
 # NOTADB (after an I/O error, or on a damaged or unopenable file, it answers only that).
@@ -33,13 +33,22 @@ FULL_SECONDS = 15.0
 
 def refusal(exc: SQLAlchemyError) -> StoreUnavailableError:
     """What the thread of a change that failed with ``exc`` raises (``exc`` its cause): ``StoreRejectedError``
-    when the store refused the change itself."""
-    if isinstance(exc, IntegrityError | DataError):
-        error: StoreUnavailableError = StoreRejectedError(f"the store refused a change: {type(exc).__name__}")
+    when the store refused the change itself, ``StoreValueError`` when for a value it cannot hold."""
+    if isinstance(exc, DataError):
+        error: StoreUnavailableError = StoreValueError(f"the store cannot hold a value: {type(exc).__name__}")
+    elif isinstance(exc, IntegrityError):
+        error = StoreRejectedError(f"the store refused a change: {type(exc).__name__}")
     else:
         error = StoreUnavailableError(f"the store could not take a change: {type(exc).__name__}")
     error.__cause__ = exc
     return error
+
+
+def read_failure(exc: BaseException, text: str) -> StoreUnavailableError:
+    """What a read that failed with ``exc`` raises: a value it cannot compare (a NUL in a PostgreSQL text
+    parameter) is the request's fault; anything else the store's."""
+    kind = StoreValueError if isinstance(exc, DataError) else StoreUnavailableError
+    return kind(f"the store could not be read: {text}")
 
 
 def _codes(exc: BaseException) -> tuple[int | None, str | None]:
