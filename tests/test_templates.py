@@ -167,6 +167,19 @@ def test_a_template_holding_a_lone_surrogate_is_refused_naming_the_part_and_noth
     assert client.get("/v1/templates/welcome").get_json()["version"] == 1
 
 
+def test_a_template_holding_a_nul_is_refused_naming_the_part_on_both_stores(make_settings, store_url) -> None:
+    # PostgreSQL keeps no NUL in text: POST and PUT reached it and answered 503 store-unavailable (retry later).
+    client = create_app(make_settings(mail_backend="memory", gateway_store_url=store_url)).test_client()
+    for part in ("subject", "text", "html"):
+        body = {**WELCOME, part: "Hello\x00there"}
+        assert fields(assert_problem(client.post("/v1/templates", json=body), 422, "invalid-message")) == [part]
+    created(client)
+    for part in ("subject", "text", "html"):
+        replacement = {"subject": "Hi", "text": "Hi", part: "Hi\x00"}
+        assert fields(assert_problem(client.put("/v1/templates/welcome", json=replacement), 422)) == [part]
+    assert client.get("/v1/templates/welcome").get_json()["version"] == 1
+
+
 @pytest.mark.parametrize(("name", "slug", "said"), [
     ("Ann\r\nBcc: victim@example.com", "invalid-message", "header injection"),
     # css-inline failed on it first, saying the CSS could not be inlined

@@ -36,6 +36,13 @@ def _valid_unicode(value: str) -> str:
     return value
 
 
+def _storable(value: str) -> str:
+    # PostgreSQL can neither keep nor compare a NUL in text: refused here, naming the field, on every store.
+    if "\x00" in value:
+        raise ValueError("must not hold NUL (U+0000), which the store cannot keep; remove it")
+    return value
+
+
 def _single_line(value: str) -> str:
     # Every field that becomes (part of) a header: no control character, line break or line separator.
     return check_header_text(value)
@@ -141,6 +148,8 @@ MAX_HEADER_VALUE = 16_384
 HeaderValue = Annotated[str, Field(max_length=MAX_HEADER_VALUE), AfterValidator(_single_line)]
 HeaderName = Annotated[str, Field(min_length=1, max_length=76), AfterValidator(_header_name)]
 Text = Annotated[str, AfterValidator(_valid_unicode)]
+# Text the store keeps as text, not as a message's bytes (a template's parts, a suppression's note and filter).
+StoredText = Annotated[str, AfterValidator(_valid_unicode), AfterValidator(_storable)]
 Tag = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_tag)]
 MetadataKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Filename = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_plain_filename)]

@@ -8,17 +8,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import TypeAliasType
 
+from mail_gateway.mail.fields import StoredText
 from mail_gateway.store.suppressions import check_listable
 
 SuppressionReason = TypeAliasType("SuppressionReason", Literal["hard-bounce", "complaint", "unsubscribe", "manual"])
 SuppressionSource = TypeAliasType("SuppressionSource", Literal["smtp", "dsn", "unsubscribe", "api"])
-
-
-def _no_nul(value: str | None) -> str | None:
-    # PostgreSQL cannot keep or compare a NUL in text: refused here, on every store, not answered 503 there.
-    if value is not None and "\x00" in value:
-        raise ValueError("must not hold NUL (U+0000), which the store cannot keep; remove it")
-    return value
 
 
 class SuppressionQuery(BaseModel):
@@ -26,12 +20,11 @@ class SuppressionQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    address: str | None = Field(None, max_length=320, description="only addresses containing this text (any case)")
+    address: StoredText | None = Field(None, max_length=320,
+                                       description="only addresses containing this text (any case)")
     reason: SuppressionReason | None = Field(None, description="only entries of this reason")
     limit: int = Field(50, ge=1, le=1000, description="at most this many (1-1000)")
     start: int = Field(0, ge=0, le=10**9, description="skip this many (0-1000000000)")
-
-    _address_storable = field_validator("address")(_no_nul)
 
 
 class NewSuppression(BaseModel):
@@ -39,10 +32,8 @@ class NewSuppression(BaseModel):
 
     address: str = Field(min_length=3, max_length=320, description="the address never to send to")
     reason: SuppressionReason = Field("manual", description="why; manual unless given")
-    detail: str | None = Field(None, max_length=2000, description="a note kept with the entry")
+    detail: StoredText | None = Field(None, max_length=2000, description="a note kept with the entry")
     expires_at: datetime | None = Field(None, description="RFC 3339 with a time zone; none: until removed")
-
-    _detail_storable = field_validator("detail")(_no_nul)
 
     @field_validator("address")
     @classmethod

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
-from mail_gateway.mail.fields import TemplateName, TemplateVariables, Text
+from mail_gateway.mail.fields import StoredText, TemplateName, TemplateVariables
 
 TemplateSource = TypeAliasType("TemplateSource", Literal["store", "files"])
 
@@ -19,10 +19,11 @@ class TemplateParts(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="TemplateParts")
 
-    # Text: valid Unicode, which neither the store nor a message can do without (JSON may carry "\ud800").
-    subject: Text = Field(description="the subject line (one line once rendered)")
-    text: Text | None = Field(None, description="the text part; autoescaping is off")
-    html: Text | None = Field(None, description="the HTML part; autoescaped, its <style> rules inlined when sent")
+    # Valid Unicode (JSON may carry "\ud800") without a NUL: the store keeps them as text, which PostgreSQL's cannot
+    # hold a NUL in (a message's own text and html may: it keeps a message as bytes).
+    subject: StoredText = Field(description="the subject line (one line once rendered)")
+    text: StoredText | None = Field(None, description="the text part; autoescaping is off")
+    html: StoredText | None = Field(None, description="the HTML part; autoescaped, its <style> rules inlined when sent")
 
 
 class NewTemplate(TemplateParts):
