@@ -180,6 +180,18 @@ def test_a_template_holding_a_nul_is_refused_naming_the_part_on_both_stores(make
     assert client.get("/v1/templates/welcome").get_json()["version"] == 1
 
 
+def test_a_name_holding_a_nul_is_no_template_on_both_stores(make_settings, store_url) -> None:
+    # PostgreSQL cannot compare a NUL in text: each route asked it and answered 503 store-unavailable (retry later).
+    client = create_app(make_settings(mail_backend="memory", gateway_store_url=store_url)).test_client()
+    created(client)
+    assert_problem(client.get("/v1/templates/welcome%00"), 404, "no-such-template")
+    assert_problem(client.put("/v1/templates/welcome%00", json={"subject": "x", "text": "y"}), 404, "no-such-template")
+    assert_problem(client.delete("/v1/templates/welcome%00"), 404, "no-such-template")
+    assert_problem(client.post("/v1/templates/welcome%00/render", json={}), 404, "no-such-template")
+    assert client.get("/v1/templates/welcome").status_code == 200
+    assert client.get("/readyz").status_code == 200
+
+
 @pytest.mark.parametrize(("name", "slug", "said"), [
     ("Ann\r\nBcc: victim@example.com", "invalid-message", "header injection"),
     # css-inline failed on it first, saying the CSS could not be inlined

@@ -10,11 +10,12 @@ from typing import Any, TypeVar
 from flask import Blueprint
 from pydantic import BaseModel, ValidationError
 
-from mail_gateway.errors import InvalidMessageError
+from mail_gateway.errors import InvalidMessageError, NoSuchTemplateError
 from mail_gateway.http import docs
 from mail_gateway.http.body import json_body
 from mail_gateway.mail.request import validation_errors
 from mail_gateway.runtime import Runtime
+from mail_gateway.templating.files import NAME
 from mail_gateway.templating.library import TemplateLibrary, stored_view
 from mail_gateway.templating.models import (
     NewTemplate,
@@ -34,6 +35,14 @@ def _library() -> TemplateLibrary:
     library = Runtime.of().sender.templates
     assert isinstance(library, TemplateLibrary)  # the one sender factory (assembly.build_sender) gives it one
     return library
+
+
+def _name(name: str) -> str:
+    """``name``, or the 404 of a name no template can have, before the store is asked: PostgreSQL cannot even
+    compare a NUL, and the failed read answered 503 (retry later) for ever."""
+    if not NAME.fullmatch(name):
+        raise NoSuchTemplateError(f"no template is named {name!r}; a name is letters, digits, '_' and '-'")
+    return name
 
 
 def _body(model: type[Body]) -> Body:
@@ -63,21 +72,21 @@ def create_template() -> tuple[dict[str, Any], int, dict[str, str]]:
 @docs.operation("A template, its parts as written", operation_id="get_template", tag="templates",
                 responses={200: TemplateDetail}, problems=(401, 404, 500, 503))
 def get_template(name: str) -> dict[str, Any]:
-    return _library().describe(name)
+    return _library().describe(_name(name))
 
 
 @blueprint.put("/v1/templates/<name>")
 @docs.operation("Replace a stored template's parts (its version grows by one)", operation_id="replace_template",
                 tag="templates", body=TemplateParts, responses={200: TemplateDetail}, problems=TEMPLATE_ERRORS)
 def replace_template(name: str) -> dict[str, Any]:
-    return stored_view(_library().replace(name, _body(TemplateParts)), detail=True)
+    return stored_view(_library().replace(_name(name), _body(TemplateParts)), detail=True)
 
 
 @blueprint.delete("/v1/templates/<name>")
 @docs.operation("Delete a stored template", operation_id="delete_template", tag="templates",
                 responses={204: None}, problems=(401, 404, 409, 500, 503))
 def delete_template(name: str) -> tuple[str, int]:
-    _library().delete(name)
+    _library().delete(_name(name))
     return "", 204
 
 
@@ -85,6 +94,6 @@ def delete_template(name: str) -> tuple[str, int]:
 @docs.operation("Render a template with variables, without sending", operation_id="render_template",
                 tag="templates", body=RenderRequest, responses={200: RenderedTemplate}, problems=TEMPLATE_ERRORS)
 def render_template(name: str) -> dict[str, Any]:
-    rendered = _library().render(name, _body(RenderRequest).variables)
+    rendered = _library().render(_name(name), _body(RenderRequest).variables)
     return {"template": rendered.template, "version": rendered.version, "label": rendered.label,
             "subject": rendered.subject, "text": rendered.text, "html": rendered.html}
