@@ -89,6 +89,26 @@ def test_inbound_mail_reaches_its_route_signed_with_attachments(queued_apps, mak
     assert smtp_server.messages == []  # received, not relayed
 
 
+def test_an_envelope_address_holding_a_nul_is_refused_at_mail_and_rcpt_on_both_stores(queued_apps, make_settings,
+                                                                                         receiver, smtp_server,
+                                                                                         store_url) -> None:
+    # PostgreSQL keeps no NUL in text: the sender was taken, the message answered 451 after DATA and retried for ever.
+    queued = started(queued_apps, make_settings, receiver, smtp_server, gateway_store_url=store_url)
+    state = MailGateway.state(queued.app)
+    with IngressServer(state.settings, state.sender, port=0) as server, \
+            smtplib.SMTP(HOST, server.port, timeout=15) as client:
+        client.ehlo("mx.example.net")
+        code, text = client.docmd("MAIL FROM:<cust\x00omer@example.net>")
+        assert code == 553 and text.startswith(b"5.1.7 ") and b"U+0000" in text
+        assert client.mail("customer@example.net")[0] == 250
+        code, text = client.docmd("RCPT TO:<supp\x00ort@example.com>")
+        assert code == 553 and text.startswith(b"5.1.3 ") and b"U+0000" in text
+        assert client.rcpt("support@example.com")[0] == 250
+        assert client.data(b"Subject: hi\r\n\r\nhello\r\n")[0] == 250
+    wait_until(lambda: len(receiver.verified) >= 1, "the inbound webhook arrived")
+    assert receiver.verified[0]["data"]["envelope"]["mail_from"] == "customer@example.net"
+
+
 def test_inbound_mail_nested_over_100_deep_is_refused_before_it_is_read_or_kept(queued_apps, make_settings,
                                                                                  receiver, smtp_server) -> None:
     # Taken (250) and kept before, or, nested deeper than the standard library's parser reads, answered 451, which

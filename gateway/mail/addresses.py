@@ -149,6 +149,10 @@ def envelope_address(spec: str) -> str:
     """
     if spec in ("", "<>"):
         return ""
+    try:
+        check_header_text(spec)  # a NUL among them: no server takes one, and PostgreSQL keeps none in text
+    except ValueError as exc:
+        raise HeaderInjectionError(f"{spec!r} {exc}", field="address") from exc
     local, at, domain = spec.rpartition("@")
     if not at or not local or not domain:
         raise InvalidMessageError(f"{spec!r} is not an email address, which is local-part@domain",
