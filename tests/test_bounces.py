@@ -130,6 +130,22 @@ def test_a_delayed_dsn_and_an_auto_reply_suppress_no_one(queued_apps, make_setti
     assert suppressed(queued, "slow@example.com", "friend@example.com") == set()
 
 
+def test_a_report_holding_a_nul_is_recorded_with_it_escaped_on_both_stores(queued_apps, make_settings, smtp_server,
+                                                                           store_url) -> None:
+    # PostgreSQL keeps no NUL in text: the report's record failed whole, answered 451, and the reporting server
+    # retried it for days.
+    queued = started(queued_apps, make_settings, smtp_server, gateway_store_url=store_url)
+    message_id = delivered(queued, "gone@example.com")
+    address = f"bounces+{message_id}@{DOMAIN}"
+    away = b"From: friend@example.com\r\nSubject: Out of\x00office\r\nAuto-Submitted: auto-replied\r\n\r\nAway.\r\n"
+    assert bounce(queued, address, away)[0] == 250
+    report = sample("postfix_failed.eml").replace(b"Recipient address", b"Recipient\x00address")
+    assert bounce(queued, address, report)[0] == 250
+    texts = {e["type"]: e["text"] for e in queued.status(message_id)["events"]}
+    assert texts["autoresponded"] == "Out of\\x00office" and "Recipient\\x00address" in texts["bounced"]
+    assert suppressed(queued, "gone@example.com") == {"gone@example.com"}
+
+
 def test_a_report_nested_over_100_deep_is_refused_before_it_is_read(queued_apps, make_settings, smtp_server) -> None:
     queued = started(queued_apps, make_settings, smtp_server)
     message_id = delivered(queued, "friend@example.com")

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 
+from mail_gateway.mail.storable import storable
+
 KINDS = ("dsn", "autoreply", "unknown")
 _STATUS = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})$")
 _VACATION = re.compile(r"^\s*(auto(matic)?[ -]?(reply|response|antwort)|auto:|out of (the )?office|"
@@ -45,7 +47,8 @@ class Returned:
 
 
 def _unfold(value: object) -> str:
-    return " ".join(str(value or "").split())
+    # A remote server's text, kept as the store can hold it: a NUL in it failed the whole report's record.
+    return storable(" ".join(str(value or "").split()))
 
 
 def _typed_address(value: object) -> str:

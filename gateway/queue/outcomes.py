@@ -10,7 +10,6 @@ PostgreSQL refuses a NUL in text, and a reason the store refuses would leave the
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from mail_gateway.backends.backoff import Backoff
@@ -20,11 +19,10 @@ from mail_gateway.errors import (
     PermanentDeliveryError,
 )
 from mail_gateway.mail.result import RecipientResult, SendResult
+from mail_gateway.mail.storable import storable
 from mail_gateway.store.claims import Attempt, Claimed, RecipientUpdate
 
 SLOW_DOWN_CODES = (421, 451)  # an upstream asking the client to come back later
-# NUL and the other control characters but tab and line ends, and lone surrogates (no UTF-8 for them).
-_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
 def _final_or_deferred(claimed: Claimed, position: int, email: str, attempts: int, code: int | None,
@@ -71,13 +69,6 @@ def _from_error(claimed: Claimed, error: DeliveryError, now: float, backoff: Bac
         else:
             updates.append(_final_or_deferred(claimed, position, email, attempts, code, reason, now, backoff, event))
     return updates
-
-
-def storable(text: str) -> str:
-    """``text`` with each character a store cannot hold written as its escape (``\\x00``, ``\\ud800``)."""
-    if not _UNSTORABLE.search(text):
-        return text
-    return _UNSTORABLE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def _storable(update: RecipientUpdate) -> RecipientUpdate:
