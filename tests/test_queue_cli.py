@@ -18,6 +18,7 @@ from queue_support import MESSAGE, Queued, queued_app
 from smtp_server import FaultHandler
 
 from mail_gateway.cli import main
+from mail_gateway.store.database import Store
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
@@ -112,6 +113,21 @@ def test_an_operator_command_never_creates_a_store(tmp_path, monkeypatch) -> Non
         output = queue(*args, code=1)
         assert f"no store at {tmp_path / '.mail-gateway.sqlite3'}" in output and "GATEWAY_STORE_URL" in output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_argument_whose_bytes_are_not_utf8_is_no_message_and_no_traceback_on_both_stores(store_url,
+                                                                                           monkeypatch) -> None:
+    # Python gives such an argument lone surrogates, which no store can encode: each command ended in the
+    # driver's UnicodeEncodeError.
+    Store(store_url).open().close()
+    monkeypatch.setenv("GATEWAY_STORE_URL", store_url)
+    monkeypatch.setenv("GATEWAY_DELIVERY", "queued")
+    bad = os.fsdecode(b"q_\xff")
+    for command in ("show", "retry", "cancel"):
+        assert f"no queued message has the id {bad!r}" in queue(command, bad, code=1)
+    for args in (["list", "--address", bad], ["remove", f"{bad}@example.com"]):
+        result = CliRunner().invoke(main, ["suppressions", *args])
+        assert result.exit_code == 2 and "Invalid value" in result.output, result.output
 
 
 def entry(output: str, message_id: str) -> list[str]:

@@ -96,11 +96,20 @@ def _print_entry(found: dict[str, Any], now: float) -> None:
                    + (f"  {r['code'] or ''} {r['reason'] or ''}".rstrip() if r["code"] or r["reason"] else ""))
 
 
+def _known(message_id: str) -> str:
+    # An argument of bytes that are not UTF-8 arrives with lone surrogates, which no store can encode: it was a
+    # traceback. Such an id, or one with a NUL, is no message's, as the status routes answer.
+    if not messages.could_be_id(message_id):
+        raise click.ClickException(f"no queued message has the id {message_id!r}")
+    return message_id
+
+
 @queue.command()
 @click.argument("message_id")
 def show(message_id: str) -> None:
     """One message as JSON: status, recipients, events."""
     _, store = _store()
+    message_id = _known(message_id)
     found = store.read(lambda conn: messages.get_message(conn, message_id, time.time()))
     if found is None:
         raise click.ClickException(f"no queued message has the id {message_id!r}")
@@ -120,7 +129,8 @@ def retry(message_id: str | None, every: bool) -> None:
             count = store.write(lambda conn: actions.retry_all(conn, time.time()))
             click.echo(f"{count} message(s) due now")
         else:
-            count = store.write(lambda conn: actions.retry_now(conn, message_id, time.time()))
+            known = _known(message_id)
+            count = store.write(lambda conn: actions.retry_now(conn, known, time.time()))
             click.echo(f"{message_id}: {count} recipient(s) due now")
     except QueueError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -131,8 +141,9 @@ def retry(message_id: str | None, every: bool) -> None:
 def cancel(message_id: str) -> None:
     """Cancel a message's pending recipients."""
     settings, store = _store()
+    known = _known(message_id)
     try:
-        count = store.write(lambda conn: actions.cancel(conn, message_id, time.time(), settings.gateway_webhook_url))
+        count = store.write(lambda conn: actions.cancel(conn, known, time.time(), settings.gateway_webhook_url))
     except QueueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{message_id}: {count} recipient(s) canceled")

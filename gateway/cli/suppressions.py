@@ -16,7 +16,7 @@ from mail_gateway.settings import load_settings
 from mail_gateway.store import suppressions
 from mail_gateway.store.database import Store
 from mail_gateway.store.webhooks import iso
-from mail_gateway.suppression.models import NewSuppression
+from mail_gateway.suppression.models import NewSuppression, SuppressionQuery
 
 PAGE = 500
 
@@ -37,6 +37,10 @@ def _line(entry: suppressions.Entry) -> str:
 @click.option("--reason", type=click.Choice(suppressions.REASONS), help="Only entries of this reason.")
 def list_command(contains: str | None, reason: str | None) -> None:
     """Every entry not expired, by address."""
+    try:  # as the API reads its filter: a NUL or a lone surrogate (bytes that are not UTF-8) reaches no store
+        SuppressionQuery(address=contains)
+    except ValidationError as exc:
+        raise click.BadParameter(validation_errors(exc)[0].message, param_hint="--address") from exc
     _, store = _store()
     shown, start, now = 0, 0, time.time()
     while True:

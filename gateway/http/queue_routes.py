@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -23,13 +22,12 @@ from mail_gateway.store.webhooks import iso
 blueprint = Blueprint("queue", __name__)
 QUEUE_ERRORS = (400, 401, 404, 409, 500, 503)
 TIMES = ("created_at", "send_at", "next_attempt_at", "at")
-ID = re.compile(r"[!-~]+")  # the characters of every id the gateway makes: printable ASCII
 
 
 def _id(found: str, what: str = "queued message") -> str:
     """``found``, or the 404 of an unknown id before the store is asked, when it holds a character no id has:
     PostgreSQL cannot even compare a NUL, and the failed read answered 503 (retry later) for ever."""
-    if not ID.fullmatch(found):
+    if not messages.could_be_id(found):
         raise NoSuchQueuedMessageError(f"no {what} has the id {found!r}")
     return found
 

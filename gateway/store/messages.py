@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,15 @@ from mail_gateway.store.blobs import write_bodies
 from mail_gateway.store.notify import announce
 from mail_gateway.store.schema import events, messages, recipients
 from mail_gateway.store.status import shown
+
+_ID = re.compile(r"[!-~]+")
+
+
+def could_be_id(text: str) -> bool:
+    """Whether ``text`` is made of the characters of every id the gateway makes (printable ASCII): one holding
+    anything else (a NUL, which PostgreSQL cannot compare; a lone surrogate, which no store can encode) is no
+    message's, and the store need not be asked."""
+    return _ID.fullmatch(text) is not None
 
 
 def new_id() -> str:
