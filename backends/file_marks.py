@@ -4,16 +4,20 @@ sharing ``MAIL_FILE_PATH`` sees the same marks, and a restart keeps them, as the
 The marks sit in the messages' own directory, not in one of their own: creating or removing one changes the
 directory, which is what the file backend's ``version()`` (the outbox list's ETag) looks at, so a page served by
 another process sees a mark made here. Owners and delivery results still live in the process that kept the
-message (``KeptState``).
+message (``KeptState``). The change feed hears of the messages and marks other processes make too, by looking at
+the directory while someone waits on it (``file_watch``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import time
 from pathlib import Path
+from typing import Any
 
-from mail_gateway.backends.keeping import KeptState
+from mail_gateway.backends.file_watch import LOOK_SECONDS, DirectoryWatch
+from mail_gateway.backends.keeping import Change, KeptState
 from mail_gateway.errors import StoreUnavailableError
 
 # A kept message's id is its file name without ".eml". Starting with a letter or digit and never holding a
@@ -30,6 +34,7 @@ class FileReadMarks(KeptState):
     def __init__(self, directory: Path, max_age: float | None) -> None:
         super().__init__(None, max_age)
         self.directory = directory
+        self.watch = DirectoryWatch(directory, lambda name: MESSAGE_ID.fullmatch(name) is not None)
 
     def _mark(self, message_id: str) -> Path | None:
         return self.directory / f".{message_id}.read" if MESSAGE_ID.fullmatch(message_id) else None
@@ -59,3 +64,20 @@ class FileReadMarks(KeptState):
             if mark is not None:
                 with contextlib.suppress(OSError):  # gone meanwhile: another process forgot it first
                     mark.unlink(missing_ok=True)
+
+    # The change feed hears of other processes' files too (backends/file_watch.py).
+
+    def publish(self, kind: str, data: dict[str, Any]) -> None:
+        self.watch.note(kind, data)
+        super().publish(kind, data)
+
+    def changes_after(self, sequence: int, timeout: float) -> list[Change]:
+        # Another process's file wakes no one here: the wait is cut into looks at the directory.
+        deadline = time.monotonic() + timeout
+        while True:
+            for kind, data in self.watch.others():
+                super().publish(kind, data)
+            left = deadline - time.monotonic()
+            found = super().changes_after(sequence, min(left, LOOK_SECONDS))
+            if found or left <= LOOK_SECONDS:
+                return found

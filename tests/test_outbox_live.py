@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -171,3 +175,52 @@ def test_an_idle_stream_gets_keep_alive_comments(app, port, monkeypatch) -> None
     assert response.readline() == b": connected\n" and response.readline() == b"\n"
     assert response.readline() == b": keep-alive\n"
     connection.close()
+
+
+def _send_from_another_process(directory, subject: str) -> None:
+    """``mail-gateway send`` with the file backend: a process of its own writing into ``directory``."""
+    env = {**os.environ, "MAIL_BACKEND": "file", "MAIL_FILE_PATH": str(directory), "GATEWAY_ENV": "testing"}
+    sent = subprocess.run([str(Path(sys.executable).parent / "mail-gateway"), "send", "--from", "app@example.com",
+                           "--to", "ann@example.com", "--subject", subject, "--text", "Hi"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert sent.returncode == 0, sent.stderr
+
+
+def test_a_stream_hears_of_what_another_process_does_in_the_shared_directory(make_settings, tmp_path,
+                                                                              monkeypatch) -> None:
+    # Keep-alive comments would keep a stream that never hears anything reading forever: only the events count.
+    monkeypatch.setattr(live, "KEEPALIVE_SECONDS", 600.0)
+    app = create_app(make_settings(mail_backend="file", mail_file_path=tmp_path))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="gateway-under-test", daemon=True)
+    thread.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+        connection.request("GET", "/outbox/events")
+        response = connection.getresponse()
+        assert response.readline() == b": connected\n"
+        _send_from_another_process(tmp_path, "Written elsewhere")
+        name, data = read_event(response)
+        summary = json.loads(data)
+        assert name == "message" and summary["subject"] == "Written elsewhere"
+        (tmp_path / f".{summary['id']}.read").touch()  # as another process marks it read
+        assert read_event(response) == ("read", json.dumps({"id": summary["id"], "read": True}))
+        (tmp_path / f"{summary['id']}.eml").unlink()  # and deletes it
+        assert read_event(response) == ("deleted", json.dumps({"ids": [summary["id"]]}))
+        connection.close()
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+def test_a_wait_is_woken_by_another_process_s_message(make_settings, tmp_path) -> None:
+    app = create_app(make_settings(mail_backend="file", mail_file_path=tmp_path))
+    outbox = kept_mail_of(MailGateway.state(app).backend)
+    client = app.test_client()
+    sequence = outbox.keeping.sequence()
+    _send_from_another_process(tmp_path, "Please confirm")
+    changes = outbox.keeping.changes_after(sequence, 30)
+    assert [change.kind for change in changes] == ["message"]
+    response = client.get("/v1/outbox/wait", query_string={"query": "subject:confirm", "timeout": 0})
+    assert response.status_code == 200 and response.json["id"] == changes[0].data["id"]
