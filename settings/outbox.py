@@ -48,6 +48,11 @@ class OutboxSettings(Subject):
         None, description="set it to the SMTP server the outbox releases kept messages to, as "
         "smtp://host:port (smtp+starttls:// for STARTTLS), or leave it unset to type a host for each release",
     )
+    gateway_outbox_allow_internal_links: bool = Field(
+        False, description="set it to true to let the link check fetch loopback, private and link-local addresses "
+        "(links to your own machine or network), or leave it false: anyone who can send mail could otherwise probe "
+        "the gateway's network through it",
+    )
     # Drawn when the settings are read: by `serve --workers N`'s master before it forks, so every worker process
     # holds the same one and accepts the others' cookies, and every restart draws another.
     _drawn_session_secret: bytes = PrivateAttr(default_factory=lambda: secrets.token_bytes(32))

@@ -45,7 +45,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def module_app() -> Flask:
     return create_app(GatewaySettings(_env_file=None, gateway_env="testing", mail_backend="memory",
-                                      mail_memory_max_messages=20_000))
+                                      mail_memory_max_messages=20_000, gateway_outbox_allow_internal_links=True))
 
 
 @pytest.fixture(scope="module")

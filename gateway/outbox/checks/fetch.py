@@ -64,10 +64,11 @@ class _Looked:
     timeout: float
     deadline = math.inf
 
-    def __init__(self, *args: Any, lookups: NameLookups, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lookups: NameLookups, internal: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # http.client's own connect opens its socket with this: here, by the deadline, with the lookup on lookups.
-        self._create_connection = lambda address, *_: lookups.connect(address, self.deadline)
+        # http.client's own connect opens its socket with this: here, by the deadline, with the lookup on lookups,
+        # to public addresses only unless internal ones are allowed.
+        self._create_connection = lambda address, *_: lookups.connect(address, self.deadline, internal=internal)
 
     def connect(self) -> None:
         self.deadline = time.monotonic() + self.timeout
@@ -90,27 +91,28 @@ class _TLSConnection(_Looked, http.client.HTTPSConnection):
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, lookups: NameLookups) -> None:
+    def __init__(self, lookups: NameLookups, internal: bool) -> None:
         super().__init__()
-        self.lookups = lookups
+        self.connection = functools.partial(_Connection, lookups=lookups, internal=internal)
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_Connection, lookups=self.lookups), req)
+        return self.do_open(self.connection, req)
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, lookups: NameLookups) -> None:
+    def __init__(self, lookups: NameLookups, internal: bool) -> None:
         super().__init__(context=_TLS)
-        self.lookups = lookups
+        self.connection = functools.partial(_TLSConnection, lookups=lookups, internal=internal)
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_TLSConnection, lookups=self.lookups), req, context=_TLS)
+        return self.do_open(self.connection, req, context=_TLS)
 
 
-def opener(lookups: NameLookups) -> urllib.request.OpenerDirector:
-    """What fetches the links of one check, looking their names up on ``lookups``."""
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects(), _HTTPHandler(lookups),
-                                       _HTTPSHandler(lookups))
+def opener(lookups: NameLookups, *, internal: bool) -> urllib.request.OpenerDirector:
+    """What fetches the links of one check, looking their names up on ``lookups``, connecting to public
+    addresses only unless ``internal`` (``addresses``)."""
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects(),
+                                       _HTTPHandler(lookups, internal), _HTTPSHandler(lookups, internal))
 
 
 def get(fetcher: urllib.request.OpenerDirector, url: str, timeout: float, deadline: float) -> tuple[int, str | None]:

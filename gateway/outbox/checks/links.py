@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from mail_gateway.mail.reader import MessageReader
+from mail_gateway.outbox.checks.addresses import InternalAddress
 from mail_gateway.outbox.checks.fetch import get, opener
 from mail_gateway.outbox.checks.lookup import LOOKUPS, LookupBusy, NameLookups
 from mail_gateway.outbox.links import links as message_links
@@ -77,6 +78,8 @@ def check_link(url: str, deadline: float, fetcher: urllib.request.OpenerDirector
             reason, status = getattr(exc, "reason", exc), None
             if isinstance(reason, LookupBusy):
                 error = BUSY
+            elif isinstance(reason, InternalAddress):
+                error = str(reason)
             elif isinstance(reason, TimeoutError):
                 error = timed_out(link_deadline == deadline)
             else:
@@ -110,12 +113,13 @@ def _checked(url: str, deadline: float, fetcher: urllib.request.OpenerDirector) 
                 "elapsed_ms": round((time.monotonic() - started) * 1000)}
 
 
-def check_links(urls: Sequence[str], lookups: NameLookups = LOOKUPS) -> list[dict[str, Any]]:
+def check_links(urls: Sequence[str], lookups: NameLookups = LOOKUPS, *, internal: bool = False) -> list[dict[str, Any]]:
     """Each link's result, in order; links that are not http(s) are listed unfetched. Names are looked up on
-    ``lookups`` (the process's unless a test gives its own)."""
+    ``lookups`` (the process's unless a test gives its own); only public addresses are fetched unless
+    ``internal`` (GATEWAY_OUTBOX_ALLOW_INTERNAL_LINKS)."""
     started = time.monotonic()
     deadline = started + TOTAL_SECONDS
-    fetcher = opener(lookups)
+    fetcher = opener(lookups, internal=internal)
     pool = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="link-check")
     try:
         futures = {url: pool.submit(_checked, url, deadline, fetcher) for url in urls if fetchable(url)}

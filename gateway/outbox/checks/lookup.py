@@ -17,6 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from mail_gateway.outbox.checks.addresses import InternalAddress, why_internal
+
 LOOKUP_THREADS = 8
 AddressInfo = tuple[Any, ...]  # as socket.getaddrinfo lists them: family, type, proto, canonname, sockaddr
 Resolve = Callable[..., list[AddressInfo]]  # socket.getaddrinfo's signature
@@ -63,12 +65,17 @@ class NameLookups:
         finally:
             self._free.release()
 
-    def connect(self, address: tuple[str, int], deadline: float) -> socket.socket:
+    def connect(self, address: tuple[str, int], deadline: float, *, internal: bool) -> socket.socket:
         """A socket connected to ``address`` by ``deadline``, trying each of its addresses in turn (as
-        ``socket.create_connection`` does, with the lookup above)."""
+        ``socket.create_connection`` does, with the lookup above); only its public ones unless ``internal``
+        (``addresses``: why, and ``InternalAddress`` when it has no other)."""
         host, port = address
         failure: OSError = OSError(f"no address found for {host!r}")
         for family, kind, proto, _, sockaddr in self.addresses(host, port, deadline):
+            why = None if internal else why_internal(sockaddr[0])
+            if why is not None:
+                failure = InternalAddress(host, sockaddr[0], why)
+                continue
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("timed out")

@@ -17,6 +17,7 @@ from mail_gateway.outbox.checks.links import MAX_LINKS, check_links, listed_link
 from mail_gateway.outbox.checks.lookup import LOOKUPS, LOOKUPS_KEY
 from mail_gateway.outbox.checks.report import message_checks
 from mail_gateway.outbox.tool_models import LinkCheck, MessageChecks
+from mail_gateway.runtime import Runtime
 
 
 class LinkCheckBody(BaseModel):
@@ -56,4 +57,5 @@ def check_links_view(message_id: str) -> dict[str, Any]:
         raise InvalidMessageError(errors=[FieldError("urls", f"the message has {len(links)} links and at most "
                                                              f"{MAX_LINKS} are fetched at once; send urls with "
                                                              f"{MAX_LINKS} of them at a time")])
-    return {"links": check_links(links, current_app.extensions.get(LOOKUPS_KEY, LOOKUPS))}
+    internal = Runtime.of().settings.gateway_outbox_allow_internal_links
+    return {"links": check_links(links, current_app.extensions.get(LOOKUPS_KEY, LOOKUPS), internal=internal)}
