@@ -5,14 +5,25 @@ are waits on that event (``stopping.wait(t)``, never ``time.sleep(t)``), or on s
 so ``stop`` ends any of them at once. ``stop`` never hangs: it joins within a bound, and a thread still running then
 is logged and left (a daemon thread keeps no process alive). A step that raises is logged, and the loop goes on after
 ``retry`` seconds, or ends, as its owner chose. This module imports nothing of the gateway, so every floor may use it.
+
+A fork copies no thread but every socket. A process forked from one that has already sent (a preloading server's
+workers, gunicorn ``--preload`` or uWSGI without ``lazy-apps``; a script's multiprocessing pool, fork being Linux's
+start method before Python 3.14) would speak on its parent's pooled SMTP and store connections, two processes'
+commands interleaved on one session, and wait on a writer thread it does not have. So what holds such things
+registers itself (``reset_after_fork``), and in the child each is told to start afresh (``forked``), leaving the
+parent's connections referenced and never closed (``keep_inherited``): closing some (PostgreSQL's goodbye) would
+end the parent's session too.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 log = logging.getLogger("mail_gateway.lifecycle")
 
@@ -83,3 +94,32 @@ def stop_all(loops: Iterable[Loop], timeout: float) -> bool:
         loop.signal()
     deadline = time.monotonic() + timeout
     return all([loop.join(deadline - time.monotonic()) for loop in loops])
+
+
+class Forkable(Protocol):
+    def forked(self) -> None:
+        """In a forked child: drop what is the parent's (its connections, threads and locks) to start afresh."""
+
+
+_forkable: weakref.WeakSet[Forkable] = weakref.WeakSet()
+_inherited: list[object] = []  # the parent's connections, in a child: referenced so that no collection closes them
+
+
+def reset_after_fork(owner: Forkable) -> None:
+    """Have ``owner.forked()`` called in each child this process forks, while ``owner`` lives."""
+    _forkable.add(owner)
+
+
+def keep_inherited(*things: object) -> None:
+    _inherited.extend(thing for thing in things if thing is not None)
+
+
+def _in_forked_child() -> None:
+    for owner in list(_forkable):
+        try:
+            owner.forked()
+        except Exception:  # one owner's failure must not leave the others sharing their parent's connections
+            log.exception("resetting %r after a fork failed", owner)
+
+
+os.register_at_fork(after_in_child=_in_forked_child)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from mail_gateway.backends.smtp import transaction
 from mail_gateway.errors import TransientDeliveryError
-from mail_gateway.lifecycle import Loop
+from mail_gateway.lifecycle import Loop, keep_inherited, reset_after_fork
 
 
 @dataclass(eq=False)
@@ -61,18 +61,29 @@ class ConnectionPool:
         self.idle_timeout = idle_timeout
         self.max_messages = max_messages
         self.wait_timeout = wait_timeout
-        self._slots = threading.BoundedSemaphore(size)
         self.batch_size = size if batch_size is None else min(batch_size, size)
+        self._closed = False
+        self._start_afresh()
+        reset_after_fork(self)
+
+    def _start_afresh(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.size)
         self._batch_slots = threading.BoundedSemaphore(self.batch_size)
         self._idle: list[PooledConnection] = []  # most recently used last: reuse the warmest connection
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._reaper: Loop | None = None
-        self._closed = False
         # Close idle sockets when the pool is garbage-collected without close(), or the interpreter exits;
         # without QUIT, whose reply could keep an exiting process waiting on a silent server.
         self._finalizer = weakref.finalize(self, _discard_all, self._idle, self._lock, False)
         weakref.finalize(self, self._stop.set)
+
+    def forked(self) -> None:
+        """In a forked child (``lifecycle.reset_after_fork``): the parent's connections stay the parent's, left
+        unclosed (a QUIT would end its session), and this process opens its own, with a reaper of its own."""
+        self._finalizer.detach()
+        keep_inherited(self._idle)
+        self._start_afresh()
 
     def borrow(self, *, batch: bool = False) -> PooledConnection:
         """A live connection, reused or new; raises ``DeliveryError`` when none can be had. A ``batch``

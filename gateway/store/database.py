@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mail_gateway.errors import ConfigurationError, StoreSchemaError, StoreUnavailableError
 from mail_gateway.extras import installed, needs_extra
+from mail_gateway.lifecycle import keep_inherited, reset_after_fork
 from mail_gateway.settings.store_url import STORE_URL_FIX, hide_secret, parse_store_url
 from mail_gateway.store.filewatch import FileWatch
 
@@ -52,9 +53,7 @@ class Store:
             with needs_extra("a PostgreSQL GATEWAY_STORE_URL", variable="GATEWAY_STORE_URL"):
                 from mail_gateway.store.engine import server_password
                 self._password = server_password(url)
-        self._pool_size = pool_size
-        self._engine: Any = None
-        self._migrated = False
+        self._pool_size, self._engine, self._migrated = pool_size, None, False
         self._watch = FileWatch(self.path)
         # Counts the files this store has had: one recreated while running is a new generation, which never held
         # the messages claimed from the old one (their outcomes are not recorded in it).
@@ -62,9 +61,14 @@ class Store:
         self._lock = threading.RLock()
         self._writer: Writer | None = None
         self._closers: list[Callable[[], object]] = []
+        reset_after_fork(self)
 
     def __repr__(self) -> str:
         return f"<Store {self.describe()}>"
+
+    def forked(self) -> None:  # in a forked child (lifecycle): its own engine and writer, made at first use
+        keep_inherited(self._engine, self._writer)  # the parent's connections, and a writer without its thread
+        self._engine, self._writer, self._lock = None, None, threading.RLock()
 
     @property
     def opened(self) -> bool:
@@ -92,8 +96,8 @@ class Store:
         return self._writer
 
     def open(self) -> Store:
-        """Create the database if needed and bring its schema up to date (SQLite), or check that it is (a shared
-        store); raises ``StoreUnavailableError`` (``StoreSchemaError`` for a schema to upgrade)."""
+        """Create or upgrade the schema (SQLite), or check it is current (a server): else ``StoreUnavailableError``
+        (``StoreSchemaError`` for a schema to upgrade)."""
         self._ensure()
         return self
 
@@ -101,8 +105,7 @@ class Store:
         return self.engine.connect()
 
     def _empty_pool(self) -> None:
-        """Close the pooled connections: they were opened in the conditions that left the writer's unusable (a
-        file that could not be written then), and the next ones open as things are now."""
+        """Close the pooled connections, opened as things were when the writer's became unusable."""
         with self._lock:
             if self._engine is not None:
                 self._engine.dispose()
@@ -171,10 +174,9 @@ class Store:
             raise read_failure(exc, self.error_text(exc)) from exc
 
     def check(self) -> None:
-        """Readiness: the store takes a write within its bound, one that changes no row (nothing reaches the disk).
-        A read alone would pass while another process holds the write lock, and an empty transaction on a
-        connection that can only read (its file was read-only when it opened). A vanished file is recreated first.
-        No such probe sees a full disk: a write that failed for want of room lately answers for it."""
+        """Readiness: the store takes a write that changes no row within its bound (a read alone would pass while
+        another process holds the write lock; an empty transaction, on a connection opened read-only). A vanished
+        file is recreated first; a full disk shows as a write that failed for want of room lately."""
         from sqlalchemy import delete, false
 
         from mail_gateway.store.schema import messages
@@ -184,16 +186,14 @@ class Store:
             raise StoreUnavailableError(f"the store has no room: a write failed for want of it ({full})")
 
     def listen(self, wakeup: threading.Event) -> Listener | None:
-        """A started ``Listener`` that sets ``wakeup`` when another process makes work due; None on SQLite,
-        where only this process's own event can tell."""
+        """A started ``Listener`` setting ``wakeup`` when another process makes work due; None on SQLite."""
         if not self.shared:
             return None
         from mail_gateway.store.notify import listen
         return listen(self.engine, wakeup, self.error_text)
 
     def on_close(self, closer: Callable[[], object]) -> None:
-        """Have ``close`` call ``closer`` first: what writes to the store in the background (a keyring's lease
-        renewer) stops with it."""
+        """Have ``close`` call ``closer`` first (a keyring's lease renewer, which writes, stops with the store)."""
         self._closers.append(closer)
 
     def close(self) -> None:
