@@ -59,13 +59,14 @@ def is_shared(url: str) -> bool:
     return not url.startswith(SQLITE_URL_PREFIX)
 
 
-def hide_secret(text: str, secret: str | None) -> str:
-    """``text`` with ``secret`` replaced by ``***`` where it stands as a value: a whole token, bounded by
+def hide_secret(text: str, *secrets: str | None) -> str:
+    """``text`` with each of ``secrets`` replaced by ``***`` where it stands as a value: a whole token, bounded by
     anything but a letter, digit or ``_`` (the start, the end, white space, quotes, a URL's ``:``, ``@`` and
     ``/``). A secret shorter than ``_SHORT_SECRET`` characters is masked only there, since inside a word it is a
     coincidence (password ``p`` in "port"); a longer one wherever it appears."""
-    if not secret:
-        return text
-    if len(secret) >= _SHORT_SECRET:
-        return text.replace(secret, "***")
-    return re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", text)
+    for secret in filter(None, secrets):
+        if len(secret) >= _SHORT_SECRET:
+            text = text.replace(secret, "***")
+        else:
+            text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", "***", text)
+    return text

@@ -190,3 +190,20 @@ def test_without_notices_idle_workers_wait_for_their_poll(make_settings, postgre
     finally:
         workers.stop()
         http.stop()
+
+
+def test_a_password_given_as_a_url_parameter_is_never_shown(postgres, postgres_url, monkeypatch, caplog) -> None:
+    # libpq takes any connection parameter in the URL's query, the password and the client key's passphrase too:
+    # the store connects with them, and where it is described they are masked as a password before the host is.
+    caplog.set_level(logging.DEBUG)
+    url = f"{postgres_url}?sslmode=disable&password={SECRET}&sslpassword={SECRET}-key"
+    store = Store(url).open()
+    store.close()
+    assert SECRET not in repr(store) and store.describe().endswith("?password=***&sslmode=disable&sslpassword=***")
+    monkeypatch.setenv("GATEWAY_STORE_URL", url)
+    monkeypatch.setenv("GATEWAY_DELIVERY", "queued")
+    outputs = [CliRunner().invoke(main, ["check"]).output]
+    monkeypatch.setenv("GATEWAY_STORE_URL", url.replace(f":{postgres.port}/", ":9/"))  # nothing listens there
+    outputs += [CliRunner().invoke(main, args).output for args in (["db", "upgrade"], ["check"], ["queue"])]
+    assert "ok, schema at revision" in outputs[0] and all("password=***" in output for output in outputs), outputs
+    assert all(SECRET not in text for text in [*outputs, caplog.text])

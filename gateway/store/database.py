@@ -48,11 +48,11 @@ class Store:
                 f"GATEWAY_STORE_URL: the directory of {self.path!r} does not exist; set it to sqlite:///<path> in an "
                 "existing, writable directory", variable="GATEWAY_STORE_URL")
         self.available = installed("queue")
-        self._password = None
+        self._secrets: tuple[str, ...] = ()
         if self.shared:  # a server needs SQLAlchemy and psycopg from the start, not at the first connection
             with needs_extra("a PostgreSQL GATEWAY_STORE_URL", variable="GATEWAY_STORE_URL"):
-                from mail_gateway.store.engine import server_password
-                self._password = server_password(url)
+                from mail_gateway.store.engine import server_secrets
+                self._secrets = server_secrets(url)
         self._pool_size, self._engine, self._migrated = pool_size, None, False
         self._watch = FileWatch(self.path)
         # Counts the files this store has had: one recreated while running is a new generation, which never held
@@ -208,13 +208,13 @@ class Store:
         """Where the store is, for logs and errors: the file, or the server URL without its password."""
         if self.path is not None:
             return self.path
-        from sqlalchemy.engine import make_url
-        return make_url(self._url).render_as_string(hide_password=True).replace("postgresql+psycopg", "postgresql")
+        from mail_gateway.store.engine import shown_url
+        return shown_url(self._url)
 
     def error_text(self, exc: BaseException) -> str:
         """What went wrong, on one line, for logs and problem details: the driver's own message (not
         SQLAlchemy's wrapping with its statement), with the password blanked should a driver ever quote it."""
         cause = getattr(exc, "orig", None) or exc
         text = " ".join(str(cause).split()) or type(cause).__name__
-        text = hide_secret(text, self._password)
+        text = hide_secret(text, *self._secrets)
         return f"{type(cause).__name__}: {text}"[:500]

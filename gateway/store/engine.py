@@ -24,6 +24,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 
 from mail_gateway.errors import StoreSchemaError
+from mail_gateway.settings.store_url import POSTGRES_DRIVER
 
 log = logging.getLogger("mail_gateway.store")
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -31,6 +32,8 @@ WAIT_SECONDS = 1.0  # the longest any store operation waits for a lock
 WRITE = "mail_gateway_write"  # the execution option that makes a transaction BEGIN IMMEDIATE
 LOCK_WAIT = "mail_gateway_lock_wait"  # the execution option a PostgreSQL transaction takes its lock_timeout from
 MIGRATION_WAIT_SECONDS = 30.0  # another process may be applying the same migrations at start-up
+# libpq's connection parameters that hold a secret, which a URL may give in its query (?password=...).
+SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 CONNECT_SECONDS = 5  # psycopg's connect_timeout: whole seconds, at least 2
 # Alembic keeps the running migration's context in a module global: one migration at a time per process.
 _migrating = threading.Lock()
@@ -45,11 +48,22 @@ def postgres_connect_args() -> dict[str, Any]:
             "options": f"-c lock_timeout={int(WAIT_SECONDS * 1000)}"}
 
 
-def server_password(url: str) -> str | None:
-    """The password of a server's URL, for errors to blank it should a driver quote it."""
+def server_secrets(url: str) -> tuple[str, ...]:
+    """The secrets of a server's URL (its password, given before the host or as a parameter), for errors to blank
+    them should a driver quote one."""
     import psycopg  # noqa: F401 - the driver SQLAlchemy loads at the first connection: missing, say so now
 
-    return make_url(url).password
+    parsed = make_url(url)
+    given = [parsed.password, *(parsed.query[key] for key in parsed.query if key.lower() in SECRET_PARAMETERS)]
+    return tuple(str(value) for value in given if isinstance(value, str) and value)
+
+
+def shown_url(url: str) -> str:
+    """A server's URL for logs and errors: its password and secret parameters masked."""
+    parsed = make_url(url)
+    query = {key: "***" if key.lower() in SECRET_PARAMETERS else value for key, value in parsed.query.items()}
+    shown = parsed.set(query=query).render_as_string(hide_password=True)
+    return shown.replace("=%2A%2A%2A", "=***").replace(POSTGRES_DRIVER, "postgresql")
 
 
 def build_engine(url: str, *, pool_size: int = 8) -> Engine:
