@@ -30,6 +30,9 @@ def _postgres(text: str) -> str:
     except ValueError:
         raise ValueError("its host or port is not valid (percent-encode '/', '?', '#', '@' and ':' in the user "
                          "name or password)") from None
+    if parts.netloc.count("@") > 1:
+        # The check reads the login up to the last '@', SQLAlchemy up to the first: the rest would be the host.
+        raise ValueError("its user name or password holds an '@'; percent-encode it there as %40")
     if not parts.hostname and "host=" not in parts.query:
         raise ValueError("it names no PostgreSQL host (postgresql://user:password@host:5432/database)")
     if not parts.path.strip("/"):

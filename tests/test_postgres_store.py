@@ -22,6 +22,7 @@ from mail_gateway import MailGateway, create_app
 from mail_gateway.cli import main
 from mail_gateway.errors import ConfigurationError, StoreUnavailableError
 from mail_gateway.http.problems import problem_for
+from mail_gateway.settings import load_settings
 from mail_gateway.settings.store_url import hide_secret
 from mail_gateway.store.database import Store
 from mail_gateway.store.engine import head_revision
@@ -207,3 +208,14 @@ def test_a_password_given_as_a_url_parameter_is_never_shown(postgres, postgres_u
     outputs += [CliRunner().invoke(main, args).output for args in (["db", "upgrade"], ["check"], ["queue"])]
     assert "ok, schema at revision" in outputs[0] and all("password=***" in output for output in outputs), outputs
     assert all(SECRET not in text for text in [*outputs, caplog.text])
+
+
+def test_an_at_sign_in_the_login_must_be_percent_encoded() -> None:
+    # The check read the login up to the last '@', the driver's URL parser up to the first: the rest of the password
+    # became the host, shown in every description of the store and in the driver's "failed to resolve host".
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None, gateway_store_url="postgresql://gateway:pa55@w0rd-never-shown@127.0.0.1:9/mail")
+    assert "GATEWAY_STORE_URL" in str(caught.value) and "%40" in str(caught.value)
+    assert "w0rd" not in str(caught.value)
+    store = Store("postgresql://gateway:pa55%40w0rd-never-shown@127.0.0.1:9/mail")
+    assert store.describe() == "postgresql://gateway:***@127.0.0.1:9/mail"
