@@ -108,10 +108,14 @@ class GatewaySettings(BySubject, BaseSettings, CoreSettings, FileSettings, Conso
         if rules is None:
             return
         unknown_keys = sorted(set(rules.by_key) - {n for n in self.api_key_names.values() if n is not None})
+        unknown_users = sorted(set(rules.by_user) - set(self.smtp_users))
+        if {*unknown_keys, *unknown_users} & {*self.api_key_names, *self.smtp_users.values()}:  # never echoed
+            raise ValueError("GATEWAY_ALLOWED_SENDERS names a client by an API key or an SMTP password itself; name "
+                             "it instead: key:NAME=... for the key NAME:key in GATEWAY_API_KEYS, user:NAME=... for the "
+                             "user NAME of GATEWAY_SMTP_USERS")
         if unknown_keys:
             raise ValueError(f"GATEWAY_ALLOWED_SENDERS names the API key {unknown_keys[0]!r}, which GATEWAY_API_KEYS "
                              "does not name; name a key there as name:key, or fix the entry key:name=...")
-        unknown_users = sorted(set(rules.by_user) - set(self.smtp_users))
         if unknown_users:
             raise ValueError(f"GATEWAY_ALLOWED_SENDERS names the SMTP user {unknown_users[0]!r}, which "
                              "GATEWAY_SMTP_USERS does not list; add the user there, or fix the entry user:name=...")

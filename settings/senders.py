@@ -102,6 +102,10 @@ def parse_sender_rules(value: str) -> SenderRules:
     by_user: dict[str, set[str]] = {}
     for entry in value.replace(",", " ").split():
         scoped = _SCOPED.fullmatch(entry)
+        if scoped is None and re.match(r"(key|user):", entry):
+            # Not echoed: what follows key: or user: may be the key or password itself, pasted by mistake.
+            raise ValueError("an entry begins with key: or user: but gives no =address; write key:NAME=address or "
+                             "user:NAME=address")
         if scoped is None:
             everyone.add(normalized(entry))
             continue

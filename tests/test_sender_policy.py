@@ -127,3 +127,16 @@ def test_a_policy_that_cannot_work_stops_start_up(monkeypatch, env, says) -> Non
         load_settings(_env_file=None)
     assert "GATEWAY_ALLOWED_SENDERS" in str(caught.value) and says in str(caught.value)
     assert "k1" not in str(caught.value) and ":pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize("entry", ["key:k-2f9a-secret=a@example.com", "user:pw-cron-secret=a@example.com",
+                                   "key:k-2f9a-secret", "user:pw-cron-secret"])
+def test_a_key_or_password_written_where_a_name_belongs_is_never_repeated(monkeypatch, entry) -> None:
+    # As GATEWAY_ADMIN_KEYS does: the key itself (or the user's password) pasted in place of a name, or an entry
+    # whose =address was left off, which may be one, stops start-up without showing it.
+    monkeypatch.setenv("GATEWAY_API_KEYS", "billing:k-2f9a-secret")
+    monkeypatch.setenv("GATEWAY_SMTP_USERS", "cron:pw-cron-secret")
+    monkeypatch.setenv("GATEWAY_ALLOWED_SENDERS", f"@example.com, {entry}")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    assert "GATEWAY_ALLOWED_SENDERS" in str(caught.value) and "-secret" not in str(caught.value), caught.value
