@@ -26,6 +26,9 @@ Security = Literal["none", "starttls", "ssl"]
 Strategy = Literal["single", "failover", "roundrobin"]
 
 _GROUP = re.compile(r"^(failover|roundrobin)\((.*)\)$", re.DOTALL)
+# smtplib encodes the AUTH exchange as ASCII: any other character raised UnicodeEncodeError at each send.
+NOT_ASCII_LOGIN = ("holds a character that is not ASCII, which Python's smtplib cannot send in an SMTP login; use "
+                   "ASCII characters only")
 _ENCODE = ("; if it is part of the user name or password, percent-encode the reserved characters there "
            "('/' as %2F, '?' as %3F, '#' as %23, '@' as %40, ':' as %3A)")
 
@@ -124,6 +127,8 @@ def _smtp_upstream(text: str) -> Upstream:
             raise ValueError("tls= must be starttls or none (use smtps:// for implicit TLS)")
     username = unquote(parts.username) if parts.username else None
     password = SecretStr(unquote(parts.password)) if parts.password is not None else None
+    if not (username or "").isascii() or not (password.get_secret_value() if password else "").isascii():
+        raise ValueError(f"its user name or password {NOT_ASCII_LOGIN}")
     return Upstream(parts.hostname, port, security, username, password)
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from mail_gateway.settings.core import Port, Subject
-from mail_gateway.settings.mail_url import MailUrl, Upstream, parse_mail_url
+from mail_gateway.settings.mail_url import NOT_ASCII_LOGIN, MailUrl, Upstream, parse_mail_url
 
 _URL_FIX = ("set it to e.g. smtp://user:password@host:587?tls=starttls, smtps://host:465, console://, "
             "file:///var/spool/gateway, memory://, failover(smtp://a:587 smtp://b:587) or roundrobin(...)")
@@ -78,6 +78,14 @@ class SmtpSettings(Subject):
     mail_upstream_rest: float = Field(
         30.0, ge=0, le=3600, description="set it to the seconds a failed upstream is skipped (0 to 3600)"
     )
+
+    @field_validator("mail_username", "mail_password")
+    @classmethod
+    def _ascii_login(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is not None and not text.isascii():
+            raise ValueError(f"it {NOT_ASCII_LOGIN}")
+        return value
 
     @model_validator(mode="after")
     def _consistent_tls(self) -> SmtpSettings:

@@ -43,3 +43,20 @@ def test_the_separate_variables_make_one_upstream(monkeypatch) -> None:
     assert (strategy, upstream.name, upstream.security, upstream.username) == ("single", "mx.example.com:465",
                                                                               "ssl", "app")
     assert upstream.password.get_secret_value() == "pw-123" and "pw-123" not in repr(upstream)
+
+
+@pytest.mark.parametrize(("env", "variable"), [
+    ({"MAIL_SERVER": "mx.example.com", "MAIL_USERNAME": "app", "MAIL_PASSWORD": "geheimes-Passwört"}, "MAIL_PASSWORD"),
+    ({"MAIL_SERVER": "mx.example.com", "MAIL_USERNAME": "jürgen", "MAIL_PASSWORD": "geheim-1234"}, "MAIL_USERNAME"),
+    ({"MAIL_URL": "smtp://app:geheimes-Passw%C3%B6rt@mx.example.com:587"}, "MAIL_URL"),
+    ({"MAIL_URL": "failover(smtp://a.example.com smtp://app:geheimes-Passwört@mx.example.com)"}, "MAIL_URL"),
+])
+def test_a_login_smtplib_cannot_send_stops_start_up_never_showing_it(monkeypatch, env, variable) -> None:
+    # smtplib encodes AUTH as ASCII: each send raised UnicodeEncodeError, a 500 whose logged traceback showed the
+    # password's first non-ASCII character and its position.
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    assert caught.value.variable == variable and "ASCII" in str(caught.value)
+    assert "geheim" not in str(caught.value) and "ö" not in str(caught.value), caught.value
