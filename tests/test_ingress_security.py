@@ -81,6 +81,21 @@ def test_a_known_user_may_send_and_is_named_in_the_log(ingress_factory, mechanis
     assert "battery-staple" not in caplog.text and _plain("cron", "battery-staple") not in caplog.text
 
 
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_an_auth_answer_sent_unencoded_is_not_logged_even_at_debug(ingress_factory, mechanism, caplog) -> None:
+    # A client that answers AUTH's challenge with the password as it is, not in base64: aiosmtpd logged the line
+    # it could not decode, at DEBUG, on its mail.log logger, which the gateway leaves at the application's level.
+    ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, gateway_smtp_allow_insecure_auth=True)
+    with caplog.at_level(logging.DEBUG, logger="mail.log"), ingress.client() as client:
+        client.ehlo()
+        assert client.docmd("AUTH", mechanism)[0] == 334
+        if mechanism == "LOGIN":
+            assert client.docmd(base64.b64encode(b"app").decode())[0] == 334
+        assert client.docmd("\0app\0correct-horse!" if mechanism == "PLAIN" else "correct-horse!")[0] == 501
+    assert "can't decode base64" in caplog.text  # the line was logged, without what the client sent
+    assert "correct-horse" not in caplog.text
+
+
 def test_auth_before_starttls_is_refused_and_works_after_it(ingress_factory, tls_files, client_context) -> None:
     ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, **tls_files)
     with ingress.client() as client:

@@ -169,6 +169,25 @@ class AuthFailures:
                 del self._bursts[host]
 
 
+class _AuthAnswersHidden(logging.Filter):
+    """Blanks what aiosmtpd logs (at DEBUG, on ``mail.log``) of an AUTH answer it cannot decode: it logs the line as
+    the client sent it, which is the password itself when a client answers the challenge without base64."""
+
+    UNDECODABLE = "%r can't decode base64: %s"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == self.UNDECODABLE and isinstance(record.args, tuple) and len(record.args) == 2:
+            record.args = (record.args[0], "********")
+        return True
+
+
+def hide_auth_answers() -> None:
+    """Keep the AUTH answers clients send out of aiosmtpd's log, whatever level it is set to (once a process)."""
+    aiosmtpd_log = logging.getLogger("mail.log")
+    if not any(isinstance(f, _AuthAnswersHidden) for f in aiosmtpd_log.filters):
+        aiosmtpd_log.addFilter(_AuthAnswersHidden())
+
+
 class Authenticator:
     """aiosmtpd's authenticator for AUTH PLAIN and LOGIN against ``GATEWAY_SMTP_USERS``.
 

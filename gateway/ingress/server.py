@@ -19,7 +19,13 @@ from mail_gateway.errors import ConfigurationError
 from mail_gateway.ingress.bounces import BounceMailbox
 from mail_gateway.ingress.handler import LocalMailbox, RelayHandler
 from mail_gateway.ingress.inbound import InboundMailbox
-from mail_gateway.ingress.security import Authenticator, AuthFailures, check_exposure, server_tls_context
+from mail_gateway.ingress.security import (
+    Authenticator,
+    AuthFailures,
+    check_exposure,
+    hide_auth_answers,
+    server_tls_context,
+)
 from mail_gateway.ingress.sessions import IngressSMTP, SessionLimit
 from mail_gateway.ingress.unsubscribe import UnsubscribeMailbox
 from mail_gateway.mail.unsubscribe import TokenSigner
@@ -126,6 +132,7 @@ class IngressServer:
         return self._limit.active
 
     def start(self) -> IngressServer:
+        hide_auth_answers()
         sock = bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         self._controller = IngressController(self.handler, sock, self._session_kwargs, self._smtp_kwargs)
