@@ -9,6 +9,8 @@ Here only their shape is checked; the keys are read and checked when a sender is
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +67,18 @@ def selector_name(text: str) -> str:
     return text.strip().lower()
 
 
+def _is_a_key(text: str) -> bool:
+    """Whether ``text``, given where a key file's path belongs, is a key itself: PEM (its line breaks written as
+    ``\\n`` or not), or base64 of what a key file holds (an Ed25519 seed of 32 bytes, or DER, a SEQUENCE)."""
+    if "-----BEGIN" in text or "PRIVATE KEY" in text:
+        return True
+    try:
+        data = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        return False
+    return len(text) >= 44 and (len(data) == 32 or data[:1] == b"\x30")
+
+
 def _source(entry: int, text: str) -> KeySource:
     parts = text.split(":", 2)
     if len(parts) != 3 or not all(part.strip() for part in parts):
@@ -73,6 +87,9 @@ def _source(entry: int, text: str) -> KeySource:
         domain, selector, key = signing_domain(parts[0]), selector_name(parts[1]), parts[2].strip()
     except ValueError as exc:
         raise ValueError(f"in entry {entry}, {exc}") from None
+    if _is_a_key(key):  # never repeated: it would be shown as a path that cannot be read
+        raise ValueError(f"entry {entry} gives a key itself where its file belongs; write the key to a file and give "
+                         "its path, or put it in an environment variable and write env:NAME")
     if not key.startswith(_FROM_ENVIRONMENT):
         return KeySource(domain, selector, path=Path(key).expanduser())
     variable = key.removeprefix(_FROM_ENVIRONMENT)

@@ -436,6 +436,26 @@ def test_malformed_dkim_settings_stop_start_up_naming_the_setting(values, said, 
     assert caught.value.variable == next(iter(values)) and said in str(caught.value), str(caught.value)
 
 
+def pasted_keys() -> list[str]:
+    """A key written into GATEWAY_DKIM_KEYS itself: an Ed25519 seed as dkimpy's files hold it, a PEM whose line
+    breaks an environment file wrote as \\n, and a PEM's base64 on one line."""
+    seed = base64.b64encode(ed25519.Ed25519PrivateKey.generate().private_bytes_raw()).decode()
+    pem = small_rsa_pem(1024).decode()
+    body = "".join(pem.splitlines()[1:-1])
+    return [seed, pem.strip().replace("\n", "\\n"), body]
+
+
+@pytest.mark.parametrize("pasted", pasted_keys(), ids=["ed25519-seed", "pem-written-with-backslash-n", "pem-body"])
+def test_a_key_written_where_its_path_belongs_stops_start_up_without_showing_it(pasted, monkeypatch) -> None:
+    # Taken for a file's path, it was shown as that path: "the key of s1._domainkey.example.com (<the key>) cannot
+    # be read (No such file or directory)", in every start-up refusal and in mail-gateway check's output.
+    monkeypatch.setenv("GATEWAY_DKIM_KEYS", f"example.com:s1:{pasted}")
+    done = CliRunner().invoke(main, ["check"])
+    assert done.exit_code == 1 and "GATEWAY_DKIM_KEYS" in done.output and "env:NAME" in done.output, done.output
+    secret = pasted.removeprefix("-----BEGIN PRIVATE KEY-----\\n")[:24]
+    assert secret not in done.output and "PRIVATE KEY" not in done.output, done.output
+
+
 def test_a_key_file_read_from_the_environment_variable_form_that_is_unset_is_refused(make_settings) -> None:
     with pytest.raises(ConfigurationError, match="DKIM_UNSET_KEY"):
         create_app(make_settings(mail_backend="memory", gateway_dkim_keys="example.com:s1:env:DKIM_UNSET_KEY"))
