@@ -23,6 +23,15 @@ def name_and_address(name: str, address: str) -> str:
     return f"{name} <{address}>"
 
 
+def require_utf8(secret: str) -> None:
+    """``ValueError`` for a secret holding bytes that are not UTF-8: they reach ``os.environ`` as lone surrogates,
+    which no encoder takes, and the ``UnicodeEncodeError`` would name the byte and its place in the secret."""
+    try:
+        secret.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("it holds bytes that are not UTF-8 text; write it in UTF-8") from None
+
+
 class Subject(BaseModel):
     """The settings of one subject (SMTP, the HTTP API, the ingress...): its fields, their validation and the rules
     among them. ``GatewaySettings`` inherits every subject's fields, read under their names from the environment,

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 
-from mail_gateway.settings.core import Subject
+from mail_gateway.settings.core import Subject, require_utf8
 
 MIN_SESSION_SECRET = 32
 RELEASE_SCHEMES = {"smtp": False, "smtp+starttls": True}  # whether the scheme asks for STARTTLS
@@ -60,7 +60,10 @@ class OutboxSettings(Subject):
     @field_validator("gateway_outbox_session_secret")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < MIN_SESSION_SECRET:
+        if value is None:
+            return None
+        require_utf8(value.get_secret_value())
+        if len(value.get_secret_value()) < MIN_SESSION_SECRET:
             raise ValueError(f"it is shorter than {MIN_SESSION_SECRET} characters, too short to sign with")
         return value
 

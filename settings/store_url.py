@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from mail_gateway.settings.core import require_utf8
+
 SQLITE_URL_PREFIX = "sqlite:///"
 DEFAULT_STORE_URL = SQLITE_URL_PREFIX + ".mail-gateway.sqlite3"
 POSTGRES_DRIVER = "postgresql+psycopg"
@@ -48,6 +50,7 @@ def parse_store_url(value: Any) -> SecretStr:
     if not isinstance(text, str):
         raise ValueError("it must be a URL string")
     text = text.strip()
+    require_utf8(text)
     if text.startswith(SQLITE_URL_PREFIX):
         if len(text) == len(SQLITE_URL_PREFIX) or "?" in text:
             raise ValueError("it is not a sqlite:/// URL with a file path")

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from mail_gateway.settings.core import Subject
+from mail_gateway.settings.core import Subject, require_utf8
 
 MIN_SECRET_CHARS = 32
 
@@ -43,7 +43,10 @@ class UnsubscribeSettings(Subject):
     @field_validator("gateway_unsubscribe_secret")
     @classmethod
     def _unsubscribe_secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARS:
+        if value is None:
+            return None
+        require_utf8(value.get_secret_value())
+        if len(value.get_secret_value()) < MIN_SECRET_CHARS:
             raise ValueError(f"it is shorter than {MIN_SECRET_CHARS} characters")
         return value
 

@@ -150,6 +150,25 @@ def _webhook_env(monkeypatch, secret: str) -> None:
     monkeypatch.setenv("GATEWAY_WEBHOOK_SECRET", secret)
 
 
+@pytest.mark.parametrize(("variable", "value"), [
+    ("GATEWAY_UNSUBSCRIBE_SECRET", "Sec\udcffret-0123456789abcdefghijklmnopqrstuvwxyz"),
+    ("GATEWAY_OUTBOX_SESSION_SECRET", "Sec\udcffret-0123456789abcdefghijklmnopqrstuvwxyz"),
+    ("GATEWAY_SMTP_USERS", "app:Sec\udcffret-0123456789"),
+    ("GATEWAY_STORE_URL", "postgresql://gateway:Sec\udcffret-0123456789@127.0.0.1:9/mail"),
+], ids=["unsubscribe", "outbox-session", "smtp-users", "store-url"])
+def test_a_secret_whose_bytes_are_not_utf_8_stops_start_up_in_one_line(monkeypatch, variable, value) -> None:
+    # Bytes that are not UTF-8 reach os.environ as lone surrogates (\udcff for 0xff): the signer, the outbox's
+    # cookies, the ingress and psycopg each ended start-up in a UnicodeEncodeError traceback naming the byte and
+    # its position in the secret.
+    monkeypatch.setenv("GATEWAY_PUBLIC_URL", "https://mail.example.com")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    message = str(caught.value)
+    assert caught.value.variable == variable and "UTF-8" in message and "\n" not in message, message
+    assert "Sec" not in message and "\udcff" not in message and "position" not in message
+
+
 @pytest.mark.parametrize("size", [16, 24, 32, 64])
 @pytest.mark.parametrize("padded", [True, False])
 def test_a_standard_webhook_secret_of_any_length_is_accepted(monkeypatch, size, padded) -> None:
