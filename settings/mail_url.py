@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from pydantic import SecretStr
 
@@ -64,6 +64,15 @@ def _schemes() -> str:
     return ", ".join(names) + ", failover(...) or roundrobin(...)"
 
 
+def _port(parts: SplitResult) -> int | None:
+    """The URL's port. urllib's own error would quote what stands there: with an unencoded '/' in a password, its
+    first part."""
+    try:
+        return parts.port
+    except ValueError:
+        raise ValueError(f"the port must be a number from 1 to 65535{_ENCODE}") from None
+
+
 def _registered_scheme(text: str, scheme: str) -> MailUrl:
     """The URL of a backend registered with its own scheme (mail_gateway.settings.registration)."""
     registration = find_scheme(scheme)
@@ -73,8 +82,10 @@ def _registered_scheme(text: str, scheme: str) -> MailUrl:
         if text.split("://", 1)[1]:
             raise ValueError(f"{scheme}:// takes nothing after the '//'; use {scheme}:// alone")
         return MailUrl(registration.name)
+    parts = urlsplit(text)
+    _port(parts)  # read before the backend reads it
     try:
-        values = registration.url_values(urlsplit(text))
+        values = registration.url_values(parts)
     except ValueError:
         raise
     except Exception:  # the backend's parser failed on this URL; what it says might repeat the URL
@@ -107,10 +118,7 @@ def _smtp_upstream(text: str) -> Upstream:
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     _refuse_undefined_parts(text, scheme, query=True)
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"the port must be a number from 1 to 65535{_ENCODE}") from None
+    port = _port(parts)
     if not parts.hostname:
         raise ValueError(f"the {scheme}:// URL has no host name")
     query = _tls_parameter(parts.query)

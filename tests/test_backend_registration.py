@@ -83,6 +83,18 @@ def test_a_bad_value_from_the_url_names_mail_url(acme_installed, monkeypatch) ->
     assert "mars" not in str(caught.value) and TOKEN not in str(caught.value)
 
 
+def test_a_url_whose_port_is_no_number_is_refused_before_the_backend_reads_it(acme_installed, monkeypatch) -> None:
+    # An unencoded '/' in a password ends the authority there: the password's first part is read as the port, and
+    # urllib's ValueError for it ("Port could not be cast to integer value as 'pa55'"), raised where the backend
+    # read url.port, reached the start-up message.
+    monkeypatch.setenv("MAIL_URL", "acme://user:pa55/w0rd@eu")
+    monkeypatch.setenv("ACME_TOKEN", TOKEN)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    assert caught.value.variable == "MAIL_URL" and "%2F" in str(caught.value)
+    assert "pa55" not in str(caught.value) and "w0rd" not in str(caught.value), caught.value
+
+
 def test_an_unknown_scheme_lists_the_installed_ones(acme_installed, monkeypatch) -> None:
     monkeypatch.setenv("MAIL_URL", "nosuch://eu")
     with pytest.raises(ConfigurationError) as caught:

@@ -41,7 +41,7 @@ class AcmeBackend(EmailBackend):
 
 
 def _from_url(url: SplitResult) -> Mapping[str, Any]:
-    if url.path not in ("", "/") or url.query:
+    if url.port is not None or url.path not in ("", "/") or url.query:
         raise ValueError("acme:// takes only a region, e.g. acme://eu")
     return {"region": url.hostname} if url.hostname else {}
 
