@@ -135,7 +135,7 @@ def backend_settings(settings: GatewaySettings, env_file: Any = _ENV_FILE) -> Ba
     kept = settings._backend_settings
     if kept is not None and kept[0] == registration.name:  # a copy made for another backend: not its
         return kept[1]
-    from_url = dict(settings.mail_url.options) if settings.mail_url is not None else {}
+    from_url = settings.mail_url.given if settings.mail_url is not None else {}
     try:
         own = registration.settings(_env_file=env_file, **from_url)  # type: ignore[call-arg]
     except ValidationError as exc:

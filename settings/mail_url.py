@@ -54,8 +54,15 @@ class MailUrl:
     strategy: Strategy = "single"
     upstreams: tuple[Upstream, ...] = ()
     file_path: Path | None = None
-    # A third-party backend's own settings that the URL gives (its registration's url_values); may be secret.
+    # A third-party backend's own settings that the URL gives (its registration's url_values). Any may be secret:
+    # text is kept as a SecretStr, which the settings' model_dump and its JSON show masked, as they show a password.
     options: tuple[tuple[str, Any], ...] = field(default=(), repr=False)
+
+    @property
+    def given(self) -> dict[str, Any]:
+        """The backend's settings as the URL gave them, for its settings model to read."""
+        return {name: value.get_secret_value() if isinstance(value, SecretStr) else value
+                for name, value in self.options}
 
 
 def _schemes() -> str:
@@ -90,7 +97,8 @@ def _registered_scheme(text: str, scheme: str) -> MailUrl:
         raise
     except Exception:  # the backend's parser failed on this URL; what it says might repeat the URL
         raise ValueError(f"the {scheme}:// URL cannot be read by the {registration.name} backend") from None
-    return MailUrl(registration.name, options=tuple(dict(values).items()))
+    hidden = {name: SecretStr(value) if isinstance(value, str) else value for name, value in dict(values).items()}
+    return MailUrl(registration.name, options=tuple(hidden.items()))
 
 
 def _refuse_undefined_parts(text: str, scheme: str, *, path: bool = False, query: bool = False) -> None:

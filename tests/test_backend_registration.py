@@ -46,6 +46,18 @@ def test_an_installed_backend_is_chosen_by_mail_url_and_gets_its_own_settings(ac
     assert list(message.recipients) == ["ann@example.org"] and b"Hi Ann" in message.data
 
 
+def test_a_secret_the_url_gives_is_never_shown(acme_installed, monkeypatch) -> None:
+    # The URL's values were kept as given: hidden from the settings' repr, but whole in model_dump and its JSON.
+    monkeypatch.setenv("MAIL_URL", f"acme://{TOKEN}@eu")
+    settings = load_settings(_env_file=None)
+    shown = [repr(settings), str(settings.model_dump()), settings.model_dump_json(), repr(settings.mail_url)]
+    assert all(TOKEN not in text for text in shown)
+    app = create_app(settings)
+    assert app.test_client().post("/v1/messages", json=MESSAGE).status_code == 202
+    [backend] = thirdparty_backend.built
+    assert backend.acme.token.get_secret_value() == TOKEN and backend.acme.region == "eu"
+
+
 def test_an_installed_backend_is_chosen_by_name(acme_installed, monkeypatch) -> None:
     monkeypatch.setenv("MAIL_BACKEND", "acme")
     monkeypatch.setenv("ACME_TOKEN", TOKEN)

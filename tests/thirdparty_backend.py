@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal
-from urllib.parse import SplitResult
+from urllib.parse import SplitResult, unquote
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,7 +43,8 @@ class AcmeBackend(EmailBackend):
 def _from_url(url: SplitResult) -> Mapping[str, Any]:
     if url.port is not None or url.path not in ("", "/") or url.query:
         raise ValueError("acme:// takes only a region, e.g. acme://eu")
-    return {"region": url.hostname} if url.hostname else {}
+    values = {"region": url.hostname} if url.hostname else {}
+    return {**values, "token": unquote(url.username)} if url.username else values  # acme://TOKEN@eu
 
 
 ACME = BackendRegistration(name="acme", backend=AcmeBackend, schemes=("acme",), settings=AcmeSettings,
