@@ -20,7 +20,8 @@ def release_relay(url: str) -> tuple[str, int, bool]:
         port = parsed.port or 25
     except ValueError:
         port = 0
-    if parsed.scheme not in RELEASE_SCHEMES or not parsed.hostname or not port or parsed.username or parsed.path:
+    login = parsed.username is not None  # "" for smtp://:password@host, which a truth test would let through
+    if parsed.scheme not in RELEASE_SCHEMES or not parsed.hostname or not port or login or parsed.path:
         raise ValueError("write it as smtp://host:port or smtp+starttls://host:port, without a login or a path")
     return parsed.hostname, port, RELEASE_SCHEMES[parsed.scheme]
 

@@ -97,7 +97,10 @@ def test_production_releases_only_to_the_configured_relay(make_settings, smtp_se
     assert client.post(f"/v1/outbox/{message_id}/release", json={"to": "me@example.org"}).status_code == 401
 
 
-@pytest.mark.parametrize("url", ["http://mail.example.com", "smtp://user:secret@mail.example.com:25", "smtp://"])
+# smtp://:secret@... has an empty user name, which urllib gives as '': it passed for a URL without a login, and the
+# settings' repr showed it.
+@pytest.mark.parametrize("url", ["http://mail.example.com", "smtp://user:secret@mail.example.com:25", "smtp://",
+                                 "smtp://:secret@mail.example.com:25", "smtp://@mail.example.com:25"])
 def test_an_unusable_relay_url_stops_start_up_naming_it(url, make_settings) -> None:
     with pytest.raises((ConfigurationError, ValueError)) as raised:
         create_app(make_settings(mail_backend="memory", gateway_outbox_release_url=url))
