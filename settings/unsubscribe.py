@@ -38,6 +38,9 @@ class UnsubscribeSettings(Subject):
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             raise ValueError("it is not an http:// or https:// address without a query, such as "
                              "https://mail.example.com")
+        if "@" in parts.netloc:  # never repeated: what stands before the '@' is a login
+            raise ValueError("it holds a user name or password (user:password@), which every unsubscribe link would "
+                             "carry to its recipients; remove it: the links need no login")
         return value.rstrip("/")
 
     @field_validator("gateway_unsubscribe_secret")

@@ -292,6 +292,19 @@ def test_malformed_unsubscribe_settings_stop_start_up_naming_the_setting(name, v
     assert caught.value.variable == name and said in str(caught.value) and value not in str(caught.value)
 
 
+@pytest.mark.parametrize("url", ["https://gateway:pw-never-mailed@mail.example.com",
+                                 "https://:pw-never-mailed@mail.example.com", "https://pw-never-mailed@mail.example.com"])
+def test_a_public_url_with_a_login_stops_start_up_without_showing_it(url, monkeypatch) -> None:
+    # Every message's List-Unsubscribe link is built on GATEWAY_PUBLIC_URL: its user:password@ went to every
+    # recipient of a message sent with unsubscribe.
+    monkeypatch.setenv("GATEWAY_UNSUBSCRIBE_SECRET", SECRET)
+    monkeypatch.setenv("GATEWAY_PUBLIC_URL", url)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    assert caught.value.variable == "GATEWAY_PUBLIC_URL" and "user name or password" in str(caught.value)
+    assert "pw-never-mailed" not in str(caught.value)
+
+
 def test_the_secret_never_shows_in_reprs(make_settings) -> None:
     settings = make_settings(**UNSUBSCRIBE)
     assert SECRET not in repr(settings) and SECRET not in repr(TokenSigner(SECRET))
