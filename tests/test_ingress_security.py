@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import pty
+import select
+import signal
 import smtplib
 import socket
 import ssl
+import sys
+import time
 
 import pytest
 import trustme
+from cryptography.hazmat.primitives import serialization
 from ingress_support import message_bytes, wait_until
 
 from mail_gateway.errors import ConfigurationError
@@ -239,3 +246,37 @@ def test_auth_without_users_is_refused_as_not_offered(ingress_factory, tls_files
         assert not client.has_extn("auth")
         assert client.docmd("AUTH", "LOGIN")[0] == 503
         assert client.sendmail(SENDER, [RECIPIENT], message_bytes()) == {}  # the session goes on without it
+
+
+def test_an_encrypted_tls_key_is_refused_at_start_up_without_asking_on_the_terminal(ca, tmp_path) -> None:
+    # OpenSSL asks for an encrypted key's passphrase on the controlling terminal, so a server started from one
+    # would wait there: the check runs with a terminal of its own, and must answer without reading from it.
+    cert = ca.issue_cert("127.0.0.1")
+    key = serialization.load_pem_private_key(cert.private_key_pem.bytes(), password=None)
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.BestAvailableEncryption(b"passphrase")))
+    cert.cert_chain_pems[0].write_to_path(str(cert_path))
+    script = ("from mail_gateway.ingress.security import server_tls_context\n"
+              "from mail_gateway.settings import GatewaySettings\n"
+              f"server_tls_context(GatewaySettings(_env_file=None, gateway_smtp_tls_cert={str(cert_path)!r}, "
+              f"gateway_smtp_tls_key={str(key_path)!r}))\n")
+    child, terminal = pty.fork()
+    if child == 0:
+        os.execv(sys.executable, [sys.executable, "-c", script])
+    said = b""
+    deadline = time.monotonic() + 60  # an outer bound: the child ends at once, or waits on the terminal for good
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([terminal], [], [], 1)
+        try:
+            chunk = os.read(terminal, 4096) if ready else None
+        except OSError:  # the child ended and its side of the terminal closed (EIO): everything was read
+            break
+        if chunk == b"":
+            break
+        said += chunk or b""
+    os.kill(child, signal.SIGKILL)  # one still waiting on the terminal; an ended one is only reaped
+    os.waitpid(child, 0)
+    os.close(terminal)
+    assert b"pass phrase" not in said.lower() and b"ConfigurationError" in said, said[-500:]
+    assert b"unencrypted" in said and b"GATEWAY_SMTP_TLS_KEY" in said

@@ -98,12 +98,13 @@ def server_tls_context(settings: GatewaySettings) -> ssl.SSLContext | None:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     try:
-        context.load_cert_chain(cert, key)
+        # An encrypted key would make OpenSSL ask for its passphrase on the terminal; refused instead.
+        context.load_cert_chain(cert, key, password=lambda: b"")
     except (OSError, ssl.SSLError) as exc:
         reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
         raise ConfigurationError(
             f"GATEWAY_SMTP_TLS_CERT={str(cert)!r} with GATEWAY_SMTP_TLS_KEY={str(key)!r} cannot be loaded "
-            f"({reason}); set them to a readable PEM certificate and its private key",
+            f"({reason}); set them to a readable PEM certificate and its unencrypted private key",
             variable="GATEWAY_SMTP_TLS_CERT") from exc
     return context
 
