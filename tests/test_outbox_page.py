@@ -136,6 +136,23 @@ def test_embedded_cid_images_are_inlined_as_data_uris(make_settings) -> None:
     assert '<img src="cid:missing@example.com">' in html
 
 
+def test_an_image_named_many_times_is_inlined_within_a_bound(make_settings) -> None:
+    # Each reference was replaced by the whole image: 100 KB named 1,000 times in 24 KB of HTML made a 133 MB
+    # answer (a megabyte named ten thousand times, 13 GB), built in memory for one view.
+    app = create_app(make_settings(mail_backend="memory"))
+    image = bytes(range(256)) * 400  # 100 KB
+    html = '<img src="cid:big@example.com">' * 1000
+    raw = ("From: app@example.com\r\nTo: friend@example.com\r\nSubject: Big\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/related; boundary=B\r\n\r\n--B\r\nContent-Type: text/html\r\n\r\n"
+           f"{html}\r\n--B\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n"
+           f"Content-ID: <big@example.com>\r\n\r\n{base64.encodebytes(image).decode()}--B--\r\n").encode()
+    kept = MailGateway.state(app).backend.keep(raw, ("friend@example.com",), "app@example.com")
+    shown = app.test_client().get(f"/outbox/messages/{kept.id}/html").get_data(as_text=True)
+    uri = f'<img src="data:image/png;base64,{base64.b64encode(image).decode()}">'
+    assert shown.startswith(uri * 2)  # the image itself, as often as twice its size (and a megabyte) allows
+    assert len(shown) < 4 * 1024 * 1024 and shown.rstrip().endswith('<img src="cid:big@example.com">')
+
+
 def test_another_keys_message_is_as_gone_on_the_page_as_in_the_api(make_settings) -> None:
     app = create_app(make_settings(mail_backend="memory", gateway_api_keys="ana:ana-key-0123456789,"
                                    "bo:bo-key-0123456789"))

@@ -43,20 +43,30 @@ REMOTE_HTML_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline' htt
                      "img-src data: cid: http: https:; font-src http: https:; frame-ancestors 'self'"
 
 _CID_REFERENCE = re.compile(r"cid:([^\s\"'<>()]+)", re.IGNORECASE)
+# What the inlined images may add to one view beyond each image twice over: room for a small image used many times
+# (a spacer, an icon per row). The sender writes the references, and one reference costs it a few bytes where its
+# image costs the view all of its own, so without a bound a megabyte's image named ten thousand times was 13 GB.
+INLINE_ALLOWANCE = 1024 * 1024
 
 
 def inline_cid_images(html: str, attachments: Sequence[FoundAttachment]) -> str:
     """Replace ``cid:`` references to the message's own images with ``data:`` URIs, the one image source
-    the message's policy allows, so embedded logos show without opening any remote load."""
-    images = {a.content_id: a for a in attachments if a.content_id and a.content_type.startswith("image/")}
+    the message's policy allows, so embedded logos show without opening any remote load. The images inlined
+    total at most twice their own size plus ``INLINE_ALLOWANCE``; references past that stay ``cid:`` (an image
+    the frame does not load)."""
+    uris = {a.content_id: f"data:{a.content_type};base64,{base64.b64encode(a.content).decode('ascii')}"
+            for a in attachments if a.content_id and a.content_type.startswith("image/")}
+    left = 2 * sum(len(uri) for uri in uris.values()) + INLINE_ALLOWANCE
 
     def data_uri(match: re.Match[str]) -> str:
-        image = images.get(unquote(match.group(1)))
-        if image is None:
+        nonlocal left
+        uri = uris.get(unquote(match.group(1)))
+        if uri is None or len(uri) > left:
             return match.group(0)
-        return f"data:{image.content_type};base64,{base64.b64encode(image.content).decode('ascii')}"
+        left -= len(uri)
+        return uri
 
-    return _CID_REFERENCE.sub(data_uri, html) if images else html
+    return _CID_REFERENCE.sub(data_uri, html) if uris else html
 
 
 # The page, its static files and data routes, and the 404 in their place serve a browser: none is in the API's
