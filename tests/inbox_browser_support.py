@@ -85,6 +85,24 @@ def serving(app: Flask) -> Iterator[Served]:
 
 
 @contextmanager
+def other_site(html: str) -> Iterator[str]:
+    """A page of another site than the gateway's (``localhost`` where the gateway is ``127.0.0.1``): its URL."""
+    def answer(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [html.encode("utf-8")]
+
+    server = make_server("127.0.0.1", 0, answer, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="another-site", daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_port}/"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+@contextmanager
 def browser_page(browser: Any, width: str = "desktop", **options: Any) -> Iterator[Any]:
     viewport_width, height = WIDTHS[width]
     context = browser.new_context(viewport={"width": viewport_width, "height": height}, **options)

@@ -22,6 +22,7 @@ from inbox_browser_support import (
     browser_page,
     expect,
     launched_chromium,
+    other_site,
     overflows,
     screenshot,
     send,
@@ -218,6 +219,20 @@ def test_hostile_content_is_shown_as_text_and_runs_nowhere(browser, served: Serv
         expect(frame.locator("#greeting")).to_have_text("Hello")
         expect(frame.locator("html")).not_to_have_attribute("data-ran", "yes")
         expect(page).to_have_title(PAGE_TITLE)
+
+
+def test_another_sites_page_loads_nothing_of_the_outbox(browser, served: Served) -> None:
+    # Only changes were refused from another site: any page the developer opened could load a message's images
+    # (their size showing), a message's parts by number, or the event stream (each holding a server thread).
+    message_id = send(served.app, subject="Private", attachments=[
+        {"filename": "dot.png", "content_type": "image/png", "content": base64.b64encode(PNG).decode()}])
+    image = f"{served.url}/outbox/messages/{message_id}/attachments/0"
+    with other_site(f'<img id="leak" src="{image}">') as url, browser_page(browser) as page:
+        page.goto(url)
+        page.wait_for_function("document.getElementById('leak').complete")
+        assert page.evaluate("document.getElementById('leak').naturalWidth") == 0, "another site loaded the image"
+        page.goto(f"{served.url}/outbox?id={message_id}")  # the outbox itself shows it, from its own page
+        expect(page.locator("#attachments img.thumb")).to_have_js_property("naturalWidth", 1)
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))

@@ -117,6 +117,24 @@ def test_state_changing_outbox_requests_from_another_site_are_refused(make_setti
     assert client.get("/v1/outbox").json["total"] == 0
 
 
+@pytest.mark.parametrize("path", ["/outbox/messages", "/outbox/messages/1", "/outbox/messages/1/attachments/0",
+                                  "/outbox/messages/1/html", "/outbox/messages/1/checks", "/v1/outbox"])
+def test_another_sites_page_may_link_to_the_outbox_but_load_nothing_of_it(make_settings, path) -> None:
+    app = create_app(make_settings(gateway_env="development", mail_backend="memory"))
+    client = app.test_client()
+    client.post("/v1/messages", json={**HELLO, "html": "<p>Hi</p>", "attachments": [
+        {"filename": "a.txt", "content_type": "text/plain", "content": "aGk="}]})
+    for site in ("cross-site", "same-site"):  # another port of the same host is the same site, not the same origin
+        loaded = {"Sec-Fetch-Site": site, "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}
+        assert_problem(client.get(path, headers=loaded), 403, "cross-site-request")
+        embedded = {**loaded, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "object"}  # as <object> loads
+        assert_problem(client.get(path, headers=embedded), 403, "cross-site-request")
+        followed = {**loaded, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}  # a link
+        assert client.get(path, headers=followed).status_code == 200
+    assert client.get(path, headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}).status_code == 200
+    assert client.get(path).status_code == 200  # a program sends none of these
+
+
 # Issue 20, item 8: the page's cookie is signed with a server-side secret and expires.
 SECRET = "s" * 40
 

@@ -1,5 +1,5 @@
-"""Who may use the outbox: with ``GATEWAY_API_KEYS`` set, the page and its data need a key too, and no request
-that changes the outbox may come from another site.
+"""Who may use the outbox: with ``GATEWAY_API_KEYS`` set, the page and its data need a key too, no request
+that changes the outbox may come from another site, and another site's page may link to it but load nothing of it.
 
 A program sends ``Authorization: Bearer <key>`` as for ``/v1``. A browser cannot add that header to a page load,
 an iframe or a download link, so it enters the key once in a form; the answer is a cookie that is ``HttpOnly``
@@ -108,9 +108,17 @@ class OutboxGuard:
         """Run before every request: None lets it through; a response (the key form) or a Problem stops it."""
         if request.blueprint not in OUTBOX_BLUEPRINTS:
             return None
-        if request.method not in SAFE_METHODS and from_another_site():
-            raise Problem(403, "Cross-site request refused", "Requests that change the outbox must come from the "
-                          "gateway's own page, not from another site.", "cross-site-request")
+        if from_another_site():
+            if request.method not in SAFE_METHODS:
+                raise Problem(403, "Cross-site request refused", "Requests that change the outbox must come from "
+                              "the gateway's own page, not from another site.", "cross-site-request")
+            # A page may link to the outbox; loading its parts (an <img> of an attachment shows its size, a load
+            # that fails says which messages exist, an event stream holds a server thread) is the page's own.
+            # <object> and <embed> load as navigations do, and show their fallback when the load fails.
+            if (request.headers.get("Sec-Fetch-Mode", "navigate") != "navigate"
+                    or request.headers.get("Sec-Fetch-Dest") in ("object", "embed")):
+                raise Problem(403, "Cross-site request refused", "Another site's page may link to the outbox but "
+                              "not load its data; open the outbox itself.", "cross-site-request")
         if (not self.keys or request.blueprint not in GUARDED_BLUEPRINTS or request.endpoint in OPEN_ENDPOINTS
                 or self._identify()):
             return None
