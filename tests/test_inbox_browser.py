@@ -16,6 +16,7 @@ import pytest
 from flask import Flask
 from inbox_browser_support import (
     PAGE_TITLE,
+    PATIENCE_MS,
     WIDTHS,
     Served,
     axe_violations,
@@ -219,6 +220,22 @@ def test_hostile_content_is_shown_as_text_and_runs_nowhere(browser, served: Serv
         expect(frame.locator("#greeting")).to_have_text("Hello")
         expect(frame.locator("html")).not_to_have_attribute("data-ran", "yes")
         expect(page).to_have_title(PAGE_TITLE)
+
+
+def test_a_sender_named_with_thousands_of_spaces_is_listed_at_once(browser, served: Served) -> None:
+    # The list read a sender's name with a regular expression that tried each space against all the others: a
+    # quoted name folded over lines of spaces froze the page for seconds at each redraw (30 KB: 6 s), 300 KB for
+    # minutes. The deadline is the patience of every wait here, many times what the page now takes.
+    raw = (b'From: "Ana' + (b" " * 900 + b"\r\n") * 330 + b' Lima" <ana@example.com>\r\nTo: bo@example.com\r\n'
+           b"Subject: Spaces\r\nMessage-ID: <spaces@example.com>\r\n\r\nHello\r\n")
+    MailGateway.state(served.app).backend.keep(raw, ("bo@example.com",), "ana@example.com")
+    with browser_page(browser) as page:
+        page.goto(f"{served.url}/outbox")
+        # wait_for_function keeps its deadline while the page is busy; an expect() would wait for the page.
+        page.wait_for_function("() => document.querySelector('#messages .from')", timeout=PATIENCE_MS)
+        sender = page.locator("#messages .from")
+        expect(sender).to_contain_text("Lima")
+        expect(sender).not_to_contain_text("ana@example.com")  # the name alone, as for any sender
 
 
 def test_another_sites_page_loads_nothing_of_the_outbox(browser, served: Served) -> None:
