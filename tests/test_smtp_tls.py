@@ -144,6 +144,15 @@ def test_starttls_required_but_not_offered_fails_closed(smtp_server, make_settin
     assert smtp_server.messages == []
 
 
+def test_a_login_the_upstream_does_not_offer_auth_for_is_named_as_such(smtp_server, make_settings) -> None:
+    settings = make_settings(**smtp_server.settings(mail_username="app", mail_password="long-random-secret"))
+    client = create_app(settings).test_client()
+    response = client.post("/v1/messages", json={"from": "app@example.com", "to": ["a@example.com"], "text": "x"})
+    detail = response.get_json()["detail"]
+    assert response.status_code == 502 and "AUTH" in detail and "STARTTLS" not in detail
+    assert smtp_server.messages == []
+
+
 def test_an_untrusted_certificate_is_a_clear_502(smtp_server_factory, make_settings, untrusted_ca) -> None:
     server = smtp_server_factory(RecordingHandler(), tls_context=server_context(untrusted_ca))
     client = create_app(make_settings(**server.settings(mail_use_tls=True))).test_client()

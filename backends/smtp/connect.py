@@ -93,9 +93,11 @@ def _translate_setup_error(exc: BaseException, upstream: Upstream) -> BaseExcept
         detail = f"refused the login of user {upstream.username!r}: {exc.smtp_code} {reply_text(exc.smtp_error)}"
         return delivery_error(PermanentDeliveryError, detail, name, exc.smtp_code, exc.smtp_error,
                               client_detail="The upstream refused the gateway's login.")
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
+    if isinstance(exc, smtplib.SMTPNotSupportedError):  # smtplib's for a missing STARTTLS and a missing AUTH alike
+        missing = "AUTH, which the gateway needs to log in" if "AUTH" in str(exc) else \
+            "STARTTLS, which the gateway requires"
         return delivery_error(PermanentDeliveryError, f"{exc} (refusing to continue without it)", name,
-                              client_detail="The upstream does not offer STARTTLS, which the gateway requires.")
+                              client_detail=f"The upstream does not offer {missing}.")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return delivery_error(PermanentDeliveryError, _untrusted(exc), name,
                               client_detail="The upstream's TLS certificate not trusted: it could not be verified.")
