@@ -20,7 +20,10 @@ from mail_gateway.mail.media_types import media_type
 from mail_gateway.mail.request import Attachment
 from mail_gateway.mail.rfc5322 import first_long_line, long_line_message
 
-_FOLDING = compat32.clone(linesep="\r\n")
+# RFC 2047 2: an encoded-word is at most 75 characters. The standard library folds to the line's length, a
+# continuation's leading space included: at its default of 78 its words were 76 long, at 76 they are at most 75.
+_ENCODED_LINE = 76
+_FOLDING = compat32.clone(linesep="\r\n", max_line_length=_ENCODED_LINE)
 _SHORT_LINE = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters
 _BASE64_LINE = 57  # input bytes per 76-character base64 line
 ADDRESS_HEADERS = ("From", "To", "Cc", "Reply-To")  # each address fits a line already (compose.address_text)
@@ -29,7 +32,8 @@ _PARAMETER_SEGMENT = 60  # characters of an RFC 2231 parameter per continuation
 
 def encoded_words(value: str) -> str:
     # Encoded-words may be split anywhere, so a long word still folds; joined by spaces, folding breaks there.
-    return Header(value, "utf-8").encode(linesep=" ")
+    # Its first word has no space before it, so the words' length is the line's: 75.
+    return Header(value, "utf-8", maxlinelen=_ENCODED_LINE - 1).encode(linesep=" ")
 
 
 def header(name: str, value: str) -> bytes:
@@ -42,7 +46,7 @@ def header(name: str, value: str) -> bytes:
     if first_long_line(folded) is not None and name not in ADDRESS_HEADERS:
         # Folded knowing the name's length, the first word follows it: compat32 folding a run of encoded-words
         # began with an empty line, and the value then read back with a space in front.
-        words = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+        words = Header(value, "utf-8", _ENCODED_LINE, name).encode(linesep="\r\n")
         folded = f"{name}: {words}\r\n".encode("ascii")
     return folded
 

@@ -1,0 +1,51 @@
+"""What a real SMTP server receives, held to the RFCs the gateway promises: RFC 2047 encoded-words, RFC 2231
+parameters, RFC 2387 multipart/related, and Python's parser (``policy.default``) finding no defect in any part."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from email.message import EmailMessage
+
+import pytest
+from api_helpers import HELLO
+
+from mail_gateway import create_app
+
+_ENCODED_WORD = re.compile(rb"=\?[^?\s]+\?[BbQq]\?[^?\s]*\?=")
+
+
+@pytest.fixture
+def send(make_settings, smtp_server):
+    """POST /v1/messages with ``HELLO`` and the given fields to a real SMTP server; the bytes it received."""
+    client = create_app(make_settings(**smtp_server.settings())).test_client()
+
+    def post(**fields) -> bytes:
+        response = client.post("/v1/messages", json={**HELLO, **fields})
+        assert response.status_code == 202, response.get_json()
+        return smtp_server.messages[-1].data
+
+    return post
+
+
+def no_defects(data: bytes) -> EmailMessage:
+    """``data`` parsed as Python reads mail, with no defect in any part or header field."""
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    for part in message.walk():
+        assert not part.defects, (part.get_content_type(), part.defects)
+        for name, value in part.items():
+            assert not value.defects, (name, value.defects)
+    return message  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("subject", ["Grüße aus Köln " * 12, "東京の天気は晴れです" * 12, "🎉 party " * 30,
+                                     "x" * 40 + " é " + "y" * 1200])
+def test_encoded_words_are_at_most_75_characters(send, subject) -> None:
+    # RFC 2047 2: "An 'encoded-word' may not be more than 75 characters long". Before: the standard library's
+    # folding, at 78 characters a line, made words of 76 (a continuation's space and 16 base64 quads around them).
+    data = send(subject=subject, headers={"X-Note": subject})
+    words = _ENCODED_WORD.findall(data)
+    assert words and max(map(len, words)) <= 75, max(words, key=len)
+    message = no_defects(data)
+    assert message["Subject"] == subject and message["X-Note"] == subject
