@@ -49,3 +49,15 @@ def test_encoded_words_are_at_most_75_characters(send, subject) -> None:
     assert words and max(map(len, words)) <= 75, max(words, key=len)
     message = no_defects(data)
     assert message["Subject"] == subject and message["X-Note"] == subject
+
+
+@pytest.mark.parametrize("filename", ["Grüße résumé " * 4 + ".pdf", "東京の報告書" * 8 + ".pdf", "🎉" * 40 + ".txt"])
+def test_a_long_non_ascii_file_name_is_split_between_characters(send, filename) -> None:
+    # RFC 2231 continuations: Python's parser decodes each segment on its own. Before: a segment could end inside a
+    # character's UTF-8 octets (...r%C3; filename*1*=%A9sum...), an UndecodableBytesDefect in Content-Disposition.
+    data = send(attachments=[{"filename": filename, "content": "AAAA"}])
+    [attachment] = no_defects(data).iter_attachments()
+    assert attachment.get_filename() == filename
+    assert re.search(rb"filename\*1\*=", data)
+    for segment in re.findall(rb"filename\*\d+\*=(?:utf-8'')?([^;\r\n]*)", data):
+        assert re.sub(rb"%([0-9A-F]{2})", lambda m: bytes.fromhex(m[1].decode()), segment).decode("utf-8")

@@ -76,19 +76,18 @@ def text_part(text: str, subtype: str, charset: str = "utf-8") -> list[bytes]:
 def _filename_parameter(filename: str) -> str:
     if filename.isascii():
         return f'filename="{quote(filename)}"'
-    # RFC 2231, in continuations (filename*0*, filename*1*, ...) so a long name keeps lines short; a
-    # segment never ends inside a %XX escape.
-    encoded = percent_encode(filename, safe="")
-    segments, start = [], 0
-    while start < len(encoded):
-        end = min(len(encoded), start + _PARAMETER_SEGMENT)
-        percent = encoded.rfind("%", max(start, end - 2), end)
-        if percent != -1 and end < len(encoded):
-            end = percent
-        segments.append(encoded[start:end])
-        start = end
+    # RFC 2231, in continuations (filename*0*, filename*1*, ...) so a long name keeps lines short. A segment ends
+    # between characters, never inside one's UTF-8 octets: Python's parser, as many clients, decodes each alone.
+    segments, segment = [], ""
+    for character in filename:
+        encoded = percent_encode(character, safe="")
+        if segment and len(segment) + len(encoded) > _PARAMETER_SEGMENT:
+            segments.append(segment)
+            segment = ""
+        segment += encoded
+    segments.append(segment)
     if len(segments) == 1:
-        return f"filename*=utf-8''{encoded}"
+        return f"filename*=utf-8''{segment}"
     return "; ".join(f"filename*{i}*={'utf-8' + chr(39) * 2 if i == 0 else ''}{segment}"
                      for i, segment in enumerate(segments))
 
