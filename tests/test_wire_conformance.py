@@ -61,3 +61,17 @@ def test_a_long_non_ascii_file_name_is_split_between_characters(send, filename) 
     assert re.search(rb"filename\*1\*=", data)
     for segment in re.findall(rb"filename\*\d+\*=(?:utf-8'')?([^;\r\n]*)", data):
         assert re.sub(rb"%([0-9A-F]{2})", lambda m: bytes.fromhex(m[1].decode()), segment).decode("utf-8")
+
+
+@pytest.mark.parametrize("bodies", [{"html": '<img src="cid:logo">'}, {"text": "Logo", "html": '<img src="cid:logo">'}])
+def test_multipart_related_names_the_type_of_its_root(send, bodies) -> None:
+    # RFC 2387 3.1: "The type parameter must be specified and its value is the MIME media type of the 'root' body
+    # part". Before: multipart/related had a boundary and nothing else.
+    image = {"filename": "logo.png", "content": "AAAA", "content_type": "image/png", "content_id": "logo"}
+    file = {"filename": "a.pdf", "content": "AAAA"}
+    message = no_defects(send(**{"text": None, **bodies}, attachments=[image, file]))
+    related = message.get_payload()[0]
+    root = related.get_payload()[0]
+    assert related.get_content_type() == "multipart/related"
+    assert related.get_param("type") == root.get_content_type()
+    assert root.get_content_type() == ("multipart/alternative" if "text" in bodies else "text/html")

@@ -67,22 +67,24 @@ def _address_header(name: str, addresses: Iterable[Address]) -> bytes:
     return f"{name}: {f',{CRLF} '.join(texts)}{CRLF}".encode()
 
 
-def _bodies(request: MessageRequest, charset: str) -> list[bytes]:
-    parts = [text_part(request.text, "plain", charset)] if request.text is not None else []
-    if request.html is not None:
-        parts.append(text_part(request.html, "html", charset))
-    parts += [text_part(a.content, a.subtype, charset) for a in request.alternatives]
-    if not parts:  # parse_message_request refuses such a request; an empty text part keeps compose total
-        parts = [text_part("", "plain", charset)]
-    return parts[0] if len(parts) == 1 else multipart("alternative", parts)
+def _bodies(request: MessageRequest, charset: str) -> tuple[str, list[bytes]]:
+    """The text bodies, and their media type."""
+    bodies = [("plain", request.text), ("html", request.html), *((a.subtype, a.content) for a in request.alternatives)]
+    bodies = [(subtype, text) for subtype, text in bodies if text is not None]
+    if not bodies:  # parse_message_request refuses such a request; an empty text part keeps compose total
+        bodies = [("plain", "")]
+    parts = [text_part(text, subtype, charset) for subtype, text in bodies]
+    if len(parts) == 1:
+        return f"text/{bodies[0][0]}", parts[0]
+    return "multipart/alternative", multipart("alternative", parts)
 
 
 def body_parts(request: MessageRequest, charset: str = "utf-8") -> list[bytes]:
     """The MIME body (its Content-Type header first) of the request's shape."""
-    body = _bodies(request, charset)
+    root, body = _bodies(request, charset)
     inline = [a for a in request.attachments if a.inline and a.content_id]
-    if inline:
-        body = multipart("related", [body, *(attachment_part(a) for a in inline)])
+    if inline:  # RFC 2387 3.1: multipart/related MUST name its root's type
+        body = multipart("related", [body, *(attachment_part(a) for a in inline)], f'type="{root}"')
     files = [a for a in request.attachments if not (a.inline and a.content_id)]
     if files:
         body = multipart("mixed", [body, *(attachment_part(a) for a in files)])

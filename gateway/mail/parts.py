@@ -128,10 +128,13 @@ def attachment_part(attachment: Attachment) -> list[bytes]:
     return [*head, b"\r\n", *body]
 
 
-def multipart(subtype: str, parts: list[list[bytes]]) -> list[bytes]:
+def multipart(subtype: str, parts: list[list[bytes]], parameters: str = "") -> list[bytes]:
+    """``parameters``: any the subtype needs besides its boundary (``type="..."`` for multipart/related)."""
     # Random, so no text a sender wrote in advance can contain it.
     boundary = f"==============={secrets.token_hex(16)}=="
-    chunks = [f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n--{boundary}\r\n'.encode("ascii")]
+    given = f"{parameters};\r\n " if parameters else ""
+    chunks = [f'Content-Type: multipart/{subtype}; {given}boundary="{boundary}"\r\n\r\n--{boundary}\r\n'
+              .encode("ascii")]
     between = f"\r\n--{boundary}\r\n".encode("ascii")  # each boundary's line break is its own (RFC 2046 5.1.1)
     for index, part in enumerate(parts):
         if index:
