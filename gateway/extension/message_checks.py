@@ -14,7 +14,7 @@ from typing import Any
 
 from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
 from mail_gateway.mail.objects import checked_text
-from mail_gateway.mail.rendering import is_message_id
+from mail_gateway.mail.rendering import checked_message_id as message_id_checked
 from mail_gateway.settings.core import name_and_address
 
 
@@ -75,8 +75,4 @@ def has_bad_headers(message: Any) -> bool:
 def checked_message_id(msg_id: Any) -> str:
     """``msgId`` checked as a ``Message-ID`` among ``extra_headers`` is (``HeaderInjectionError``), and as one
     ``<...>`` token: it is written as given, and anything else is a Message-ID no reader can use."""
-    text = checked_text(msg_id, "msgId", "msgId")
-    if not is_message_id(text):
-        raise InvalidMessageError(f"msgId {text!r} is not a Message-ID: give one <...> token of printable ASCII "
-                                  "without spaces, such as email.utils.make_msgid() makes", field="msgId")
-    return text
+    return message_id_checked(checked_text(msg_id, "msgId", "msgId"), "msgId")

@@ -26,7 +26,7 @@ from mail_gateway.mail.charsets import body_text, checked_charset
 from mail_gateway.mail.compose import Draft
 from mail_gateway.mail.fields import METADATA_PREFIX
 from mail_gateway.mail.media_types import charset_of, with_charset
-from mail_gateway.mail.rendering import RenderedMessage
+from mail_gateway.mail.rendering import RenderedMessage, checked_date, checked_message_id
 from mail_gateway.mail.request import parse_message_request
 from mail_gateway.mail.rfc5322 import check_header_text
 
@@ -67,9 +67,9 @@ def _apply_header(payload: dict[str, Any], draft: dict[str, Any], name: str, val
     if lower in _BLIND_COPY:
         return  # blind copies are never written into the message
     if lower == "message-id":
-        draft["message_id"] = value.strip()
+        draft["message_id"] = checked_message_id(value.strip(), field)
     elif lower == "date":
-        draft["date"] = value.strip()
+        draft["date"] = checked_date(value.strip(), field)
     elif lower == "subject":
         payload["subject"] = value
     elif lower == "from":

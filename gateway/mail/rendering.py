@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parsedate_to_datetime
 
 from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.addresses import address_domain, envelope_address, unique_recipients
@@ -89,6 +89,28 @@ def _field_name(field: bytes) -> bytes:
 def is_message_id(text: str) -> bool:
     """Whether ``text`` is one ``<...>`` token of printable ASCII, the form ``message_id_of`` reads back."""
     return text.isascii() and _MESSAGE_ID_TOKEN.fullmatch(text.encode()) is not None
+
+
+def checked_message_id(value: str, field: str) -> str:
+    """A caller's Message-ID, written as given: ``InvalidMessageError`` naming ``field`` unless it is one ``<...>``
+    token (``is_message_id``), since anything else is a Message-ID no reader can use."""
+    if not is_message_id(value):
+        raise InvalidMessageError(f"{field} {value!r} is not a Message-ID: give one <...> token of printable ASCII "
+                                  "without spaces, such as email.utils.make_msgid() makes", field=field)
+    return value
+
+
+def checked_date(value: str, field: str) -> str:
+    """A caller's Date, written as given: ``InvalidMessageError`` naming ``field`` unless it reads as an RFC 5322
+    date (RFC 5322 3.6.1 requires one, and readers sort and thread by it)."""
+    try:
+        readable = value.isascii() and parsedate_to_datetime(value) is not None
+    except (TypeError, ValueError):
+        readable = False
+    if not readable:
+        raise InvalidMessageError(f"{field} {value!r} is not a date as RFC 5322 writes one; give one such as "
+                                  "email.utils.formatdate(localtime=True) makes", field=field)
+    return value
 
 
 def _token_or_nothing(message_id: str) -> str:
