@@ -112,3 +112,17 @@ def test_a_well_formed_message_id_and_date_of_a_library_message_are_sent_once(sm
         assert EmailMessage("Hi", "Body", to=["a@example.com"], headers=header).send() == 1
     message = no_defects(smtp_server.messages[0].data)
     assert message.get_all("Message-ID") == [header["Message-ID"]] and message.get_all("Date") == [header["Date"]]
+
+
+@pytest.mark.parametrize("filename", ['Q3 "final" report.pdf', "Grüße résumé " * 4 + ".pdf", "é.png"])
+def test_an_attachment_is_named_on_content_type_too(send, filename) -> None:
+    # RFC 2183's filename is the standard; the older name parameter of Content-Type is what some clients still
+    # read (Outlook for inline images among them), so Thunderbird and Apple Mail write both. Before: only filename.
+    image = {"filename": filename, "content": "AAAA", "content_type": "image/png", "content_id": "logo"}
+    data = send(html='<img src="cid:logo">', attachments=[image, {"filename": filename, "content": "AAAA"}])
+    parts = [part for part in no_defects(data).walk() if part.get_filename()]
+    assert len(parts) == 2
+    for part in parts:
+        assert part.get_filename() == filename and part.get_param("name") == filename
+        assert part["Content-Type"].params["name"] == filename
+    assert b"=?" not in data.partition(b"\r\n\r\n")[2]  # no encoded-word in a quoted string (RFC 2047 5)

@@ -47,11 +47,16 @@ def media_type(value: str) -> str:
     return value.partition(";")[0]
 
 
-def charset_of(value: str) -> str | None:
-    """The ``charset`` parameter of a Content-Type value, if it has one."""
+def parameter_of(value: str, name: str) -> str | None:
+    """The parameter ``name`` of a Content-Type value, if it has one."""
     if ";" not in value:
         return None
-    return str(default.header_factory("content-type", value).params.get("charset") or "") or None
+    return str(default.header_factory("content-type", value).params.get(name) or "") or None
+
+
+def charset_of(value: str) -> str | None:
+    """The ``charset`` parameter of a Content-Type value, if it has one."""
+    return parameter_of(value, "charset")
 
 
 def with_charset(value: str, charset: str) -> str:

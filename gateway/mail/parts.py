@@ -16,7 +16,7 @@ from email.utils import quote
 from urllib.parse import quote as percent_encode
 
 from mail_gateway.errors import InvalidMessageError
-from mail_gateway.mail.media_types import media_type
+from mail_gateway.mail.media_types import media_type, parameter_of
 from mail_gateway.mail.request import Attachment
 from mail_gateway.mail.rfc5322 import first_long_line, long_line_message
 
@@ -73,13 +73,15 @@ def text_part(text: str, subtype: str, charset: str = "utf-8") -> list[bytes]:
     return [head, data]
 
 
-def _filename_parameter(filename: str) -> str:
-    if filename.isascii():
-        return f'filename="{quote(filename)}"'
-    # RFC 2231, in continuations (filename*0*, filename*1*, ...) so a long name keeps lines short. A segment ends
-    # between characters, never inside one's UTF-8 octets: Python's parser, as many clients, decodes each alone.
+def _parameter(name: str, value: str) -> str:
+    """``name=value`` for a header's parameters: quoted when ASCII, else RFC 2231, never an encoded-word (RFC 2047 5
+    allows none in a quoted string)."""
+    if value.isascii():
+        return f'{name}="{quote(value)}"'
+    # RFC 2231, in continuations (name*0*, name*1*, ...) so a long value keeps lines short. A segment ends between
+    # characters, never inside one's UTF-8 octets: Python's parser, as many clients, decodes each alone.
     segments, segment = [], ""
-    for character in filename:
+    for character in value:
         encoded = percent_encode(character, safe="")
         if segment and len(segment) + len(encoded) > _PARAMETER_SEGMENT:
             segments.append(segment)
@@ -87,16 +89,25 @@ def _filename_parameter(filename: str) -> str:
         segment += encoded
     segments.append(segment)
     if len(segments) == 1:
-        return f"filename*=utf-8''{segment}"
-    return "; ".join(f"filename*{i}*={'utf-8' + chr(39) * 2 if i == 0 else ''}{segment}"
+        return f"{name}*=utf-8''{segment}"
+    return "; ".join(f"{name}*{i}*={'utf-8' + chr(39) * 2 if i == 0 else ''}{segment}"
                      for i, segment in enumerate(segments))
+
+
+def _content_type(attachment: Attachment) -> bytes:
+    value = attachment.mimetype
+    if attachment.filename is not None and parameter_of(value, "name") is None:
+        # RFC 2183's filename is the standard, but some clients read only Content-Type's older name (Outlook for
+        # inline images among them): Thunderbird and Apple Mail write both, and so does the gateway.
+        value = f"{value}; {_parameter('name', attachment.filename)}"
+    return header("Content-Type", value)
 
 
 def _disposition(attachment: Attachment) -> bytes:
     kind = "inline" if attachment.inline else "attachment"
     if attachment.filename is None:
         return header("Content-Disposition", kind)
-    return header("Content-Disposition", f"{kind}; {_filename_parameter(attachment.filename)}")
+    return header("Content-Disposition", f"{kind}; {_parameter('filename', attachment.filename)}")
 
 
 def _message_part(content: bytes) -> list[bytes]:
@@ -114,7 +125,7 @@ def _message_part(content: bytes) -> list[bytes]:
 def attachment_part(attachment: Attachment) -> list[bytes]:
     """A file, base64-encoded whatever its type, so the bytes that arrive are exactly the bytes sent; a
     message/rfc822 attachment as it is, which is all RFC 2046 allows."""
-    head = [f"Content-Type: {attachment.mimetype}\r\n".encode("ascii"), _disposition(attachment)]
+    head = [_content_type(attachment), _disposition(attachment)]
     if attachment.content_id:
         head.append(header("Content-ID", f"<{attachment.content_id}>"))
     content = attachment.content
