@@ -126,3 +126,19 @@ def test_an_attachment_is_named_on_content_type_too(send, filename) -> None:
         assert part.get_filename() == filename and part.get_param("name") == filename
         assert part["Content-Type"].params["name"] == filename
     assert b"=?" not in data.partition(b"\r\n\r\n")[2]  # no encoded-word in a quoted string (RFC 2047 5)
+
+
+@pytest.mark.parametrize(("header", "fix"), [("Content-Disposition", "disposition"), ("content-id", "content_id"),
+                                             ("DKIM-Signature", "GATEWAY_DKIM_KEYS")])
+def test_a_header_the_gateway_writes_is_refused_naming_the_field(make_settings, smtp_server, header, fix) -> None:
+    # Before: "Content-Disposition: attachment" at the top made the whole message one file in mail clients, and a
+    # DKIM-Signature made before the gateway wrote the bytes (its Message-ID, Date, boundaries) can never verify.
+    client = create_app(make_settings(**smtp_server.settings())).test_client()
+    response = client.post("/v1/messages", json={**HELLO, "headers": {header: "attachment"}})
+    assert response.status_code == 422, response.get_json()
+    [error] = response.get_json()["errors"]
+    assert error["field"] == f"headers.{header}" and fix in error["message"]
+    with library_app(smtp_server).app_context():
+        with pytest.raises(InvalidMessageError, match=fix):
+            EmailMessage("Hi", "Body", to=["a@example.com"], headers={header: "attachment"}).send()
+    assert smtp_server.messages == []

@@ -18,11 +18,18 @@ from mail_gateway.mail.media_types import content_type
 from mail_gateway.mail.rfc5322 import check_header_text
 
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII except ':'
+# Written by the gateway, each with the fix for a caller who gave it: at the top of a message a part's
+# Content-Disposition or Content-ID describes the whole message ("attachment" makes it one file in mail clients),
+# and a DKIM signature made before the gateway wrote the bytes (Message-ID, Date, boundaries) cannot verify.
+_WRITTEN_BY_THE_GATEWAY = {
+    "content-disposition": "it is written for each attachment; use an attachment's disposition",
+    "content-id": "it is written for each inline attachment; use an attachment's content_id",
+    "dkim-signature": "the gateway signs the bytes it writes; set GATEWAY_DKIM_KEYS instead",
+}
 # Set by the gateway itself or by the fields above; a caller's "headers" may not override them.
 RESERVED_HEADERS = frozenset(
-    h.lower()
-    for h in ("From", "To", "Cc", "Bcc", "Reply-To", "Date", "Subject", "Message-ID", "Content-Type",
-              "MIME-Version", "Content-Transfer-Encoding", "X-Tags")
+    [h.lower() for h in ("From", "To", "Cc", "Bcc", "Reply-To", "Date", "Subject", "Message-ID", "Content-Type",
+                         "MIME-Version", "Content-Transfer-Encoding", "X-Tags")] + list(_WRITTEN_BY_THE_GATEWAY)
 )
 METADATA_PREFIX = "X-Metadata-"
 
@@ -64,7 +71,8 @@ def _header_name(name: str) -> str:
     if not _HEADER_NAME.fullmatch(name):
         raise ValueError(f"{name!r} is not a valid header name (printable ASCII, no spaces or ':')")
     if name.lower() in RESERVED_HEADERS:
-        raise ValueError(f"header {name!r} is set by the gateway; use the message fields instead")
+        fix = _WRITTEN_BY_THE_GATEWAY.get(name.lower(), "use the message fields instead")
+        raise ValueError(f"header {name!r} is set by the gateway; {fix}")
     if name.lower().startswith(METADATA_PREFIX.lower()):
         raise ValueError(f"header {name!r} is set by the gateway from \"metadata\"; use that field instead")
     return name
