@@ -3,6 +3,7 @@ parameters, RFC 2387 multipart/related, and Python's parser (``policy.default``)
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import re
@@ -142,3 +143,17 @@ def test_a_header_the_gateway_writes_is_refused_naming_the_field(make_settings, 
         with pytest.raises(InvalidMessageError, match=fix):
             EmailMessage("Hi", "Body", to=["a@example.com"], headers={header: "attachment"}).send()
     assert smtp_server.messages == []
+
+
+@pytest.mark.parametrize(("content", "charset"), [("Grüße aus Köln\n".encode(), "utf-8"), (b"plain ASCII\n", None),
+                                                  ("Grüße\n".encode("latin-1"), None)])
+def test_a_text_file_of_utf8_bytes_says_its_charset(send, content, charset) -> None:
+    # RFC 2046 4.1.2: a text part without a charset is read as US-ASCII, so UTF-8 bytes showed as mojibake
+    # ("GrÃ¼ÃŸe"). Before: notes.txt went as text/plain alone. flask-mailman labels such a file utf-8 too; bytes in
+    # another charset cannot be told apart, and stay unlabelled.
+    data = send(attachments=[{"filename": "notes.txt", "content": base64.b64encode(content).decode()}])
+    [attachment] = no_defects(data).iter_attachments()
+    assert attachment.get_content_type() == "text/plain" and attachment.get_content_charset() == charset
+    assert attachment.get_payload(decode=True) == content
+    if charset:
+        assert attachment.get_content() == content.decode(charset)

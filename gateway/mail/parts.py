@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import secrets
 from email.header import Header
 from email.policy import compat32
@@ -16,7 +17,7 @@ from email.utils import quote
 from urllib.parse import quote as percent_encode
 
 from mail_gateway.errors import InvalidMessageError
-from mail_gateway.mail.media_types import media_type, parameter_of
+from mail_gateway.mail.media_types import media_type, parameter_of, with_charset
 from mail_gateway.mail.request import Attachment
 from mail_gateway.mail.rfc5322 import first_long_line, long_line_message
 
@@ -28,6 +29,7 @@ _SHORT_LINE = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters
 _BASE64_LINE = 57  # input bytes per 76-character base64 line
 ADDRESS_HEADERS = ("From", "To", "Cc", "Reply-To")  # each address fits a line already (compose.address_text)
 _PARAMETER_SEGMENT = 60  # characters of an RFC 2231 parameter per continuation
+_DECODED_SLICE = 1 << 20
 
 
 def encoded_words(value: str) -> str:
@@ -94,8 +96,23 @@ def _parameter(name: str, value: str) -> str:
                      for i, segment in enumerate(segments))
 
 
+def _is_utf8(data: bytes) -> bool:
+    # In slices: decoding a large file whole would hold its text beside its bytes and its base64.
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for start in range(0, len(data), _DECODED_SLICE):
+            decoder.decode(data[start:start + _DECODED_SLICE])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _content_type(attachment: Attachment) -> bytes:
     value = attachment.mimetype
+    if media_type(value).startswith("text/") and not attachment.content.isascii() and _is_utf8(attachment.content):
+        # RFC 2046 4.1.2 reads text without a charset as US-ASCII; with_charset leaves other types and a given one.
+        value = with_charset(value, "utf-8")
     if attachment.filename is not None and parameter_of(value, "name") is None:
         # RFC 2183's filename is the standard, but some clients read only Content-Type's older name (Outlook for
         # inline images among them): Thunderbird and Apple Mail write both, and so does the gateway.
