@@ -13,7 +13,7 @@ from email.utils import formatdate, make_msgid
 import pytest
 from api_helpers import HELLO
 from flask import Flask, current_app
-from flask_mailman import EmailMessage
+from flask_mailman import EmailMessage, EmailMultiAlternatives
 from smtp_server import HOST
 
 from mail_gateway import MailGateway, create_app
@@ -157,3 +157,38 @@ def test_a_text_file_of_utf8_bytes_says_its_charset(send, content, charset) -> N
     assert attachment.get_payload(decode=True) == content
     if charset:
         assert attachment.get_content() == content.decode(charset)
+
+
+INVITATION = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+
+
+def test_a_calendar_invitation_carries_its_method_over_http(send) -> None:
+    # RFC 6047 2.4: an iMIP text/calendar part MUST name its method, or clients show no invitation. Before: an
+    # alternative's content_type could not carry a parameter (a 422 quoting a regular expression).
+    data = send(alternatives=[{"content": INVITATION, "content_type": "text/calendar; method=REQUEST; charset=utf-8"}])
+    calendar = no_defects(data).get_payload()[1]
+    assert calendar.get_content_type() == "text/calendar"
+    assert calendar.get_param("method") == "REQUEST" and calendar.get_content_charset() == "utf-8"
+    assert calendar["Content-Type"].params == {"method": "REQUEST", "charset": "utf-8"}  # the charset written once
+    assert calendar.get_content() == INVITATION
+
+
+def test_a_flask_mailman_invitation_is_sent_as_flask_mailman_writes_it(smtp_server) -> None:
+    # Before: attach_alternative(ics, "text/calendar; method=REQUEST"), which flask-mailman sends, was refused.
+    with library_app(smtp_server).app_context():
+        message = EmailMultiAlternatives("Meeting", "Body", to=["a@example.com"])
+        message.attach_alternative(INVITATION, "text/calendar; method=REQUEST")
+        assert message.send() == 1
+    calendar = no_defects(smtp_server.messages[0].data).get_payload()[1]
+    assert (calendar.get_content_type(), calendar.get_param("method")) == ("text/calendar", "REQUEST")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain; format=flowed", "text/html; charset=utf-8", "image/png",
+                                          "text/calendar; method"])
+def test_an_alternative_type_that_cannot_be_sent_is_a_422_saying_why(make_settings, content_type) -> None:
+    client = create_app(make_settings(mail_backend="memory")).test_client()
+    response = client.post("/v1/messages", json={**HELLO, "alternatives": [{"content": "x",
+                                                                             "content_type": content_type}]})
+    assert response.status_code == 422
+    [error] = response.get_json()["errors"]
+    assert error["field"] == "alternatives[0].content_type" and "pattern" not in error["message"], error

@@ -69,13 +69,14 @@ def _address_header(name: str, addresses: Iterable[Address]) -> bytes:
 
 def _bodies(request: MessageRequest, charset: str) -> tuple[str, list[bytes]]:
     """The text bodies, and their media type."""
-    bodies = [("plain", request.text), ("html", request.html), *((a.subtype, a.content) for a in request.alternatives)]
-    bodies = [(subtype, text) for subtype, text in bodies if text is not None]
+    bodies = [("text/plain", request.text), ("text/html", request.html),
+              *((a.content_type, a.content) for a in request.alternatives)]
+    bodies = [(kind, text) for kind, text in bodies if text is not None]
     if not bodies:  # parse_message_request refuses such a request; an empty text part keeps compose total
-        bodies = [("plain", "")]
-    parts = [text_part(text, subtype, charset) for subtype, text in bodies]
+        bodies = [("text/plain", "")]
+    parts = [text_part(text, kind, charset) for kind, text in bodies]
     if len(parts) == 1:
-        return f"text/{bodies[0][0]}", parts[0]
+        return media_type(bodies[0][0]), parts[0]
     return "multipart/alternative", multipart("alternative", parts)
 
 

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Json
 from typing_extensions import TypeAliasType
 
 from mail_gateway.mail.addresses import Address, parse_address
-from mail_gateway.mail.media_types import content_type
+from mail_gateway.mail.media_types import content_type, media_type, without_charset
 from mail_gateway.mail.rfc5322 import check_header_text
 
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII except ':'
@@ -96,11 +96,15 @@ def _plain_filename(name: str) -> str:
     return name
 
 
-def _not_text_or_html(content_type: str) -> str:
-    if content_type.lower() in ("text/plain", "text/html"):
-        raise ValueError(f"{content_type} is the {'text' if content_type.lower() == 'text/plain' else 'html'} "
-                         "field; put it there")
-    return content_type
+def _other_text(value: str) -> str:
+    kind = media_type(value)
+    if not kind.startswith("text/"):
+        raise ValueError(f"{kind} is not text; send it as an attachment")
+    if kind in ("text/plain", "text/html"):
+        raise ValueError(f"{kind} is the {'text' if kind == 'text/plain' else 'html'} field; put it there")
+    # The text is sent in the message's charset, which the composer names; a parameter such as text/calendar's
+    # method (RFC 6047 requires it of an invitation) is written as given.
+    return without_charset(value)
 
 
 def decode_base64(value: str) -> bytes:
@@ -167,8 +171,8 @@ ContentType = Annotated[
 ]
 # A body other than text/plain and text/html, which have fields of their own.
 AlternativeType = Annotated[
-    str, Field(max_length=255, pattern=r"^[Tt][Ee][Xx][Tt]/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$"),
-    AfterValidator(_not_text_or_html),
+    str, Field(max_length=255, examples=["text/calendar; method=REQUEST"]), AfterValidator(content_type),
+    AfterValidator(_other_text),
 ]
 # The id between the angle brackets of a Content-ID; the HTML refers to it as "cid:<content_id>".
 ContentId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[!-;=?-~]+$")]

@@ -32,8 +32,20 @@ def content_type(value: str) -> str:
     parsed = default.header_factory("content-type", value)
     if parsed.defects:
         raise ValueError(f"its parameters cannot be read ({parsed.defects[0]}); {FIX}")
-    params = [f"{name.lower()}={_written(str(given))}" for name, given in parsed.params.items()]
-    return "; ".join([parsed.content_type, *params])
+    return _written_back(parsed)
+
+
+def _written_back(parsed: object, leaving_out: str = "") -> str:
+    params = [f"{name.lower()}={_written(str(given))}" for name, given in parsed.params.items()  # type: ignore[attr-defined]
+              if name.lower() != leaving_out]
+    return "; ".join([parsed.content_type, *params])  # type: ignore[attr-defined]
+
+
+def without_charset(value: str) -> str:
+    """A value ``content_type`` wrote, without its charset: for text whose charset the composer names itself."""
+    if charset_of(value) is None:
+        return value
+    return _written_back(default.header_factory("content-type", value), leaving_out="charset")
 
 
 def _written(value: str) -> str:

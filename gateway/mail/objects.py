@@ -173,10 +173,10 @@ def _bodies(message: Any, payload: dict[str, Any], charset: str) -> None:
     subtype = str(getattr(message, "content_subtype", "plain") or "plain").lower()
     bodies = [(message.body or "", f"text/{subtype}")]
     bodies += [tuple(alternative)[:2] for alternative in getattr(message, "alternatives", None) or []]
-    for index, (content, mimetype) in enumerate((c, str(m).lower()) for c, m in bodies):
+    for index, (content, mimetype) in enumerate((c, str(m)) for c, m in bodies):  # a parameter's case kept
         text = str(body_text(content, charset, f"alternatives[{index - 1}]" if index else "body"))
-        field = {"text/plain": "text", "text/html": "html"}.get(mimetype)
-        if not mimetype.startswith("text/"):
+        field = {"text/plain": "text", "text/html": "html"}.get(mimetype.lower())
+        if not mimetype.lower().startswith("text/"):
             raise InvalidMessageError(f"an alternative body must be text (it is {mimetype}); attach it instead",
                                       field="alternatives")
         if field is not None and field not in payload:

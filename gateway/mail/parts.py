@@ -57,8 +57,9 @@ def _crlf_lines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def text_part(text: str, subtype: str, charset: str = "utf-8") -> list[bytes]:
-    """A text part in ``charset`` (UTF-8 unless a library caller chose another): 7bit or 8bit as it is,
+def text_part(text: str, content_type: str, charset: str = "utf-8") -> list[bytes]:
+    """A text part of ``content_type`` (``text/plain``, or another with its parameters but no charset) in
+    ``charset`` (UTF-8 unless a library caller chose another): 7bit or 8bit as it is,
     quoted-printable when a line would be longer than RFC 5322 allows or the text holds NUL (which neither 7bit
     nor 8bit may carry). ``UnicodeEncodeError`` when the charset cannot hold the text."""
     data = _crlf_lines(text).encode(charset)
@@ -70,9 +71,8 @@ def text_part(text: str, subtype: str, charset: str = "utf-8") -> list[bytes]:
     # Ended as the text ends: the line break before a multipart's next boundary belongs to that boundary
     # (RFC 2046 5.1.1), so a text arrives exactly as it was written, with or without a final newline.
     data = data.replace(b"\n", b"\r\n")
-    head = (f'Content-Type: text/{subtype}; charset="{charset}"\r\n'
-            f"Content-Transfer-Encoding: {encoding}\r\n\r\n").encode("ascii")
-    return [head, data]
+    head = header("Content-Type", f'{content_type}; charset="{charset}"')
+    return [head, f"Content-Transfer-Encoding: {encoding}\r\n\r\n".encode("ascii"), data]
 
 
 def _parameter(name: str, value: str) -> str:

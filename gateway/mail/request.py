@@ -76,11 +76,8 @@ class Alternative(BaseModel):
 
     content: Text
     content_type: AlternativeType = Field(description="a text/ type other than text/plain and text/html (those "
-                                                      "are the text and html fields)")
-
-    @property
-    def subtype(self) -> str:
-        return self.content_type.split("/", 1)[1].lower()
+                                                      "are the text and html fields), with parameters if any "
+                                                      "(text/calendar; method=REQUEST); the charset is the message's")
 
 
 class MessageRequest(BaseModel):
