@@ -192,3 +192,19 @@ def test_an_alternative_type_that_cannot_be_sent_is_a_422_saying_why(make_settin
     assert response.status_code == 422
     [error] = response.get_json()["errors"]
     assert error["field"] == "alternatives[0].content_type" and "pattern" not in error["message"], error
+
+
+@pytest.mark.parametrize("name", ["é" * 300, "Jörg Müller " * 50])
+def test_a_long_name_of_an_international_address_is_folded(smtp_server_factory, make_settings, name) -> None:
+    # RFC 5322 2.1.1: at most 998 octets a line. An address whose local part is not ASCII is written as UTF-8
+    # (RFC 6532), one a line; before, its name's encoded-words were joined by spaces on that line (1,041 octets).
+    server = smtp_server_factory(enable_SMTPUTF8=True)
+    client = create_app(make_settings(**server.settings())).test_client()
+    response = client.post("/v1/messages", json={**HELLO, "to": [f'"{name}" <jörg@example.com>', "b@example.com"]})
+    assert response.status_code == 202, response.get_json()
+    data = server.messages[0].data
+    assert max(map(len, data.split(b"\r\n"))) <= 998
+    words = _ENCODED_WORD.findall(data)
+    assert max(map(len, words)) <= 75
+    to = email.message_from_string(data.decode(), policy=email.policy.SMTPUTF8)["To"]  # RFC 6532: UTF-8
+    assert [a.addr_spec for a in to.addresses] == ["jörg@example.com", "b@example.com"]

@@ -52,7 +52,8 @@ def address_text(address: Address) -> str:
     if not address.display_name:
         return address.envelope
     if not address.envelope.isascii():  # formataddr would refuse it; the name is encoded all the same
-        return f"{encoded_words(address.display_name)} <{address.envelope}>"
+        # The field is written unfolded (UTF-8, RFC 6532), so a long name's words go on lines of their own.
+        return f"{encoded_words(address.display_name, CRLF)} <{address.envelope}>"
     text = formataddr((address.display_name, address.envelope), charset="utf-8")
     if len(text) <= _UNFOLDABLE:
         return text

@@ -32,10 +32,11 @@ _PARAMETER_SEGMENT = 60  # characters of an RFC 2231 parameter per continuation
 _DECODED_SLICE = 1 << 20
 
 
-def encoded_words(value: str) -> str:
-    # Encoded-words may be split anywhere, so a long word still folds; joined by spaces, folding breaks there.
+def encoded_words(value: str, linesep: str = " ") -> str:
+    """``value`` as encoded-words of at most 75 characters, joined by ``linesep``: spaces where the header is folded
+    afterwards (folding breaks there), CRLF where it is not."""
     # Its first word has no space before it, so the words' length is the line's: 75.
-    return Header(value, "utf-8", maxlinelen=_ENCODED_LINE - 1).encode(linesep=" ")
+    return Header(value, "utf-8", maxlinelen=_ENCODED_LINE - 1).encode(linesep=linesep)
 
 
 def header(name: str, value: str) -> bytes:
