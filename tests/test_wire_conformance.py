@@ -208,3 +208,18 @@ def test_a_long_name_of_an_international_address_is_folded(smtp_server_factory, 
     assert max(map(len, words)) <= 75
     to = email.message_from_string(data.decode(), policy=email.policy.SMTPUTF8)["To"]  # RFC 6532: UTF-8
     assert [a.addr_spec for a in to.addresses] == ["jörg@example.com", "b@example.com"]
+
+
+def test_an_international_address_shows_its_domain_as_written(smtp_server_factory, make_settings) -> None:
+    # An address whose local part is not ASCII needs SMTPUTF8, and its field is UTF-8 (RFC 6532): its domain is shown
+    # in U-labels, as written. Before: jörg@xn--bcher-kva.example. An ASCII address keeps its A-labels, so a message
+    # that needs no SMTPUTF8 does not come to need it.
+    server = smtp_server_factory(enable_SMTPUTF8=True)
+    client = create_app(make_settings(**server.settings())).test_client()
+    to = ["Jörg <jörg@bücher.example>", "ärger@bücher.example", "ann@bücher.example"]
+    response = client.post("/v1/messages", json={**HELLO, "to": to})
+    assert response.status_code == 202, response.get_json()
+    [received] = server.messages
+    head = received.data.partition(b"\r\n\r\n")[0].decode()
+    assert "<jörg@bücher.example>" in head and "ärger@bücher.example," in head and "ann@xn--bcher-kva.example" in head
+    assert "bücher" not in received.rcpt_tos[2]

@@ -43,17 +43,21 @@ _UNFOLDABLE = 900  # characters of one address that folding leaves on a line of 
 
 def address_text(address: Address) -> str:
     """An address as a header shows it: the display name RFC 2047-encoded when not ASCII, and the domain in
-    its ASCII form, since without SMTPUTF8 a header must be ASCII.
+    its ASCII form, since without SMTPUTF8 a header must be ASCII; an address whose local part is not ASCII, which
+    needs SMTPUTF8 anyway, as written.
 
     A name is one encoded-word as long as that fits on a line: split into several, Python's own parser (the
     outbox's, and many test suites') would show a space between them. Only a name too long for one line
     is split.
     """
+    if not address.envelope.isascii():  # formataddr would refuse it; the name is encoded all the same
+        # The field is UTF-8 (RFC 6532), so its domain is shown as written, in U-labels; it is written unfolded,
+        # so a long name's words go on lines of their own.
+        if not address.display_name:
+            return address.addr_spec
+        return f"{encoded_words(address.display_name, CRLF)} <{address.addr_spec}>"
     if not address.display_name:
         return address.envelope
-    if not address.envelope.isascii():  # formataddr would refuse it; the name is encoded all the same
-        # The field is written unfolded (UTF-8, RFC 6532), so a long name's words go on lines of their own.
-        return f"{encoded_words(address.display_name, CRLF)} <{address.envelope}>"
     text = formataddr((address.display_name, address.envelope), charset="utf-8")
     if len(text) <= _UNFOLDABLE:
         return text
