@@ -223,3 +223,16 @@ def test_an_international_address_shows_its_domain_as_written(smtp_server_factor
     head = received.data.partition(b"\r\n\r\n")[0].decode()
     assert "<jörg@bücher.example>" in head and "ärger@bücher.example," in head and "ann@xn--bcher-kva.example" in head
     assert "bücher" not in received.rcpt_tos[2]
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "utf-16-le", "utf-32"])
+def test_a_body_in_a_charset_whose_line_breaks_are_not_cr_lf_arrives_readable(smtp_server, charset) -> None:
+    # UTF-16 and UTF-32 write a line break as other octets than CR LF, so only base64 carries such text whole, as
+    # Flask-Mail and flask-mailman send it. Before: it went quoted-printable, which read the 0x0A of each break as
+    # a line end and turned it into CR LF, and the text arrived as 'héllo\u0a0d眀...'.
+    body = "héllo\nwörld 日本\n"
+    with library_app(smtp_server).app_context():
+        current_app.extensions["mail"].send(Message("Hi", recipients=["a@example.com"], body=body, charset=charset))
+    message = no_defects(smtp_server.messages[0].data)
+    assert message["Content-Transfer-Encoding"] == "base64" and message.get_content_charset() == charset
+    assert message.get_content().replace("\r\n", "\n") == body

@@ -62,16 +62,21 @@ def text_part(text: str, content_type: str, charset: str = "utf-8") -> list[byte
     """A text part of ``content_type`` (``text/plain``, or another with its parameters but no charset) in
     ``charset`` (UTF-8 unless a library caller chose another): 7bit or 8bit as it is,
     quoted-printable when a line would be longer than RFC 5322 allows or the text holds NUL (which neither 7bit
-    nor 8bit may carry). ``UnicodeEncodeError`` when the charset cannot hold the text."""
-    data = _crlf_lines(text).encode(charset)
-    if b"\0" in data or first_long_line(data) is not None:
-        encoding = "quoted-printable"
-        data = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    nor 8bit may carry), base64 in a charset that writes a line break as other octets than LF (UTF-16, UTF-32),
+    which nothing else carries whole. ``UnicodeEncodeError`` when the charset cannot hold the text."""
+    if charset.lower() not in ("utf-8", "utf8") and "\n".encode(charset) != b"\n":
+        encoding = "base64"  # as Flask-Mail and flask-mailman send it: QP would make each break's 0x0A a CR LF
+        data = base64.encodebytes(_crlf_lines(text).replace("\n", "\r\n").encode(charset)).replace(b"\n", b"\r\n")
     else:
-        encoding = "7bit" if data.isascii() else "8bit"
-    # Ended as the text ends: the line break before a multipart's next boundary belongs to that boundary
-    # (RFC 2046 5.1.1), so a text arrives exactly as it was written, with or without a final newline.
-    data = data.replace(b"\n", b"\r\n")
+        data = _crlf_lines(text).encode(charset)
+        if b"\0" in data or first_long_line(data) is not None:
+            encoding = "quoted-printable"
+            data = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+        else:
+            encoding = "7bit" if data.isascii() else "8bit"
+        # Ended as the text ends: the line break before a multipart's next boundary belongs to that boundary
+        # (RFC 2046 5.1.1), so a text arrives exactly as it was written, with or without a final newline.
+        data = data.replace(b"\n", b"\r\n")
     head = header("Content-Type", f'{content_type}; charset="{charset}"')
     return [head, f"Content-Transfer-Encoding: {encoding}\r\n\r\n".encode("ascii"), data]
 
