@@ -40,6 +40,19 @@ class Subject(BaseModel):
     # Frozen like the settings they come from; never echoing the input, as a value may be a secret.
     model_config = ConfigDict(frozen=True, hide_input_in_errors=True, arbitrary_types_allowed=True)
 
+    # Named apart: GatewaySettings inherits every subject's validators, and one name would hide another.
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text_a_setting_can_hold(cls, value: Any) -> Any:
+        # A NUL ends a C string (a path, a host name), so the OS or a library refuses it with a traceback at the
+        # first use; bytes that are not UTF-8 reach os.environ as lone surrogates, which nothing can encode.
+        for text in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(text, str) and "\0" in text:
+                raise ValueError("it holds a NUL character (U+0000); remove it")
+            if isinstance(text, str) and any("\ud800" <= char <= "\udfff" for char in text):
+                raise ValueError("it holds bytes that are not UTF-8 (or a lone surrogate); write it in UTF-8")
+        return value
+
 
 class CoreSettings(Subject):
     gateway_env: Environment = Field("development", description="set it to development, testing or production")

@@ -82,7 +82,16 @@ def describe_validation_error(error: ValidationError, from_app_config: Collectio
 
 def _dotenv_files(env_file: Any) -> list[Path]:
     files = env_file if isinstance(env_file, (list, tuple)) else [env_file]
-    return [Path(name).expanduser() for name in files if name is not None and Path(name).expanduser().is_file()]
+    found = [Path(name).expanduser() for name in files if name is not None and Path(name).expanduser().is_file()]
+    for path in found:  # read as UTF-8 (env_file_encoding); undecodable, it ended in a traceback deep in dotenv
+        data = path.read_bytes()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[:exc.start].count(b"\n") + 1
+            raise ConfigurationError(f"{path} is not UTF-8 (line {line} holds the byte 0x{data[exc.start]:02x}); "
+                                     "save it as UTF-8", variable=None) from None
+    return found
 
 
 def refuse_unknown_variables(env_file: Any) -> None:

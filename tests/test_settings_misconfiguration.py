@@ -1,0 +1,48 @@
+"""Hostile values for the settings: each stops start-up with one line naming the setting and the fix, never a
+traceback, a value quietly replaced, or a failure at the first send."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from mail_gateway.cli import main
+from mail_gateway.errors import ConfigurationError
+from mail_gateway.settings import load_settings
+
+
+def refusal(**config: object) -> ConfigurationError:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(app_config=config)
+    return caught.value
+
+
+def test_a_dotenv_file_that_is_not_utf8_stops_check_naming_the_file_and_line(tmp_path) -> None:
+    (tmp_path / ".env").write_bytes(b"MAIL_BACKEND=console\nMAIL_SERVER=caf\xe9.example\n")
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # click's error, no traceback
+    assert "configuration error: .env is not UTF-8 (line 2 holds the byte 0xe9); save it as UTF-8" in result.output
+
+
+@pytest.mark.parametrize("variable", ["MAIL_FILE_PATH", "MAIL_SERVER", "GATEWAY_TEMPLATES_DIR", "MAIL_PASSWORD",
+                                      "GATEWAY_SMTP_TLS_CERT", "MAIL_DEFAULT_SENDER"])
+def test_a_nul_in_any_setting_stops_start_up_naming_it(tmp_path, variable) -> None:
+    # A NUL ends a C string: os.mkdir, ssl and getaddrinfo raised "embedded null byte" tracebacks, at start-up
+    # or at the first send. Environment variables cannot hold one; .env files and app.config can.
+    (tmp_path / ".env").write_text(f"MAIL_BACKEND=memory\n{variable}=/tmp/a\0b\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable} is invalid (it holds a NUL character (U+0000); remove it)")
+    assert refusal(**{variable: "a\0b"}).variable == variable
+
+
+@pytest.mark.parametrize("variable", ["MAIL_SERVER", "MAIL_USERNAME", "GATEWAY_HOST", "MAIL_FILE_PATH"])
+def test_an_environment_value_whose_bytes_are_not_utf8_stops_start_up(monkeypatch, variable) -> None:
+    monkeypatch.setitem(os.environ, variable, os.fsdecode(b"caf\xe9.example"))  # as the OS hands it over
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == variable and "\udce9" not in str(caught.value)
+    assert "it holds bytes that are not UTF-8 (or a lone surrogate); write it in UTF-8" in str(caught.value)
