@@ -3,13 +3,30 @@ default sender; and ``Subject``, the base of every subject's settings model."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from mail_gateway.settings.registration import resolve_alias
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _path_as_written(value: Any) -> Any:
+    # pydantic reads '' as Path('.'): MAIL_FILE_PATH= wrote mail into the working directory. A space at either end
+    # is a quoting slip that made another (relative) path, such as ' /var/spool' under the working directory.
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        return None
+    if value != value.strip():
+        raise ValueError("it begins or ends with white space; remove it")
+    return value
+
+
+# A file or directory setting: blank is unset.
+OptionalPath = Annotated[Path | None, BeforeValidator(_path_as_written)]
 Environment = Literal["development", "testing", "production"]
 
 

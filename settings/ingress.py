@@ -8,11 +8,10 @@ address is exposed and whether the certificate loads are checked when the ingres
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from mail_gateway.settings.core import Port, Subject, require_utf8
+from mail_gateway.settings.core import OptionalPath, Port, Subject, require_utf8
 from mail_gateway.settings.webhook_url import check_webhook_url
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -94,10 +93,10 @@ class IngressSettings(Subject):
     gateway_smtp_users: SecretStr | None = Field(
         None, description="set it to user:password pairs separated by commas, e.g. 'app:secret,cron:other'"
     )
-    gateway_smtp_tls_cert: Path | None = Field(
+    gateway_smtp_tls_cert: OptionalPath = Field(
         None, description="set it to the PEM certificate (chain) file offered with STARTTLS"
     )
-    gateway_smtp_tls_key: Path | None = Field(
+    gateway_smtp_tls_key: OptionalPath = Field(
         None, description="set it to the PEM private key file of GATEWAY_SMTP_TLS_CERT"
     )
     gateway_smtp_allow_insecure_auth: bool = Field(

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from mail_gateway.settings.core import Subject
+from mail_gateway.settings.core import OptionalPath, Subject
 
 
 class MemorySettings(Subject):
@@ -44,7 +44,7 @@ class ConsoleSettings(MemorySettings):
 class FileSettings(Subject):
     """What the environment says of the file backend; it is built from ``FileBackendSettings``."""
 
-    mail_file_path: Path | None = Field(
+    mail_file_path: OptionalPath = Field(
         None, description="set it to a writable directory for the file backend's .eml files"
     )
 

@@ -7,13 +7,12 @@ separate server variables; it is parsed once, by its field's validator, and kept
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from mail_gateway.settings.core import Port, Subject
+from mail_gateway.settings.core import OptionalPath, Port, Subject
 from mail_gateway.settings.mail_url import NOT_ASCII_LOGIN, MailUrl, Upstream, parse_mail_url
 
 _URL_FIX = ("set it to e.g. smtp://user:password@host:587?tls=starttls, smtps://host:465, console://, "
@@ -42,13 +41,13 @@ class SmtpSettings(Subject):
     # A secret: MailUrl's reprs never show the password, and validation errors never echo the input.
     mail_url: Annotated[MailUrl | None, NoDecode, BeforeValidator(_parsed_url)] = Field(None, description=_URL_FIX)
 
-    mail_ssl_cafile: Path | None = Field(
+    mail_ssl_cafile: OptionalPath = Field(
         None, description="set it to a PEM file of the CA certificates that may sign the SMTP server's certificate"
     )
-    mail_ssl_certfile: Path | None = Field(
+    mail_ssl_certfile: OptionalPath = Field(
         None, description="set it to a PEM file holding the client certificate (and chain) to present"
     )
-    mail_ssl_keyfile: Path | None = Field(
+    mail_ssl_keyfile: OptionalPath = Field(
         None, description="set it to the PEM file of the client certificate's private key"
     )
 

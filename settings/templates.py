@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pydantic import Field
 
-from pydantic import Field, field_validator
-
-from mail_gateway.settings.core import Subject
+from mail_gateway.settings.core import OptionalPath, Subject
 
 
 class TemplateSettings(Subject):
     # Read, and each file checked, when the gateway starts (mail_gateway.templating.files).
-    gateway_templates_dir: Path | None = Field(
+    gateway_templates_dir: OptionalPath = Field(
         None, description="set it to an existing directory of template files (welcome.subject, welcome.html, "
                           "welcome.txt), or leave it unset")
     # What one rendering may write, its three parts and every macro's or block's output together: a message is
@@ -24,8 +22,3 @@ class TemplateSettings(Subject):
     gateway_template_max_steps: int = Field(
         100_000, ge=100, le=100_000_000,
         description="set it to the most loop iterations and calls one rendering may make, from 100 to 100000000")
-
-    @field_validator("gateway_templates_dir", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value

@@ -46,3 +46,30 @@ def test_an_environment_value_whose_bytes_are_not_utf8_stops_start_up(monkeypatc
         load_settings()
     assert caught.value.variable == variable and "\udce9" not in str(caught.value)
     assert "it holds bytes that are not UTF-8 (or a lone surrogate); write it in UTF-8" in str(caught.value)
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_file_backend_path_is_unset_not_the_working_directory(monkeypatch, blank) -> None:
+    # pydantic read '' as Path('.'), and the file backend wrote mail into the working directory.
+    monkeypatch.setenv("MAIL_BACKEND", "file")
+    monkeypatch.setenv("MAIL_FILE_PATH", blank)
+    with pytest.raises(ConfigurationError, match="MAIL_FILE_PATH is not set; the file backend needs a writable"):
+        load_settings()
+
+
+@pytest.mark.parametrize("variable", ["MAIL_SSL_CAFILE", "GATEWAY_SMTP_TLS_CERT", "MAIL_FILE_PATH",
+                                      "GATEWAY_TEMPLATES_DIR"])
+def test_a_blank_path_setting_is_unset(monkeypatch, variable) -> None:
+    monkeypatch.setenv(variable, "")
+    assert getattr(load_settings(), variable.lower()) is None
+
+
+@pytest.mark.parametrize("variable", ["MAIL_FILE_PATH", "MAIL_SSL_CAFILE", "GATEWAY_SMTP_TLS_KEY",
+                                      "GATEWAY_TEMPLATES_DIR"])
+def test_a_path_with_a_space_at_either_end_stops_start_up(monkeypatch, tmp_path, variable) -> None:
+    # ' /var/spool/gateway' is a relative path: the file backend made it under the working directory.
+    monkeypatch.setenv(variable, f" {tmp_path}")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable} is invalid (it begins or ends with white space; remove it)")
