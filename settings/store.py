@@ -88,7 +88,7 @@ class WebhookSettings(Subject):
 
     @field_validator("gateway_webhook_url", "gateway_webhook_secret", mode="before")
     @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
+    def _webhook_blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("gateway_webhook_url")

@@ -73,3 +73,29 @@ def test_a_path_with_a_space_at_either_end_stops_start_up(monkeypatch, tmp_path,
         load_settings()
     assert caught.value.variable == variable
     assert str(caught.value).startswith(f"{variable} is invalid (it begins or ends with white space; remove it)")
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_webhook_url_and_secret_are_unset(monkeypatch, blank) -> None:
+    # Their blank check was hidden by CoreSettings' validator of the same name, so a blank URL was refused as
+    # holding a space, and a blank secret as not whsec_.
+    monkeypatch.setenv("GATEWAY_DELIVERY", "queued")
+    monkeypatch.setenv("GATEWAY_WEBHOOK_URL", blank)
+    monkeypatch.setenv("GATEWAY_WEBHOOK_SECRET", blank)
+    settings = load_settings()
+    assert settings.gateway_webhook_url is None and settings.gateway_webhook_secret is None
+
+
+def test_no_two_subjects_give_a_validator_one_name() -> None:
+    # GatewaySettings inherits every subject's validators; two of one name and only the first in its bases runs.
+    from mail_gateway.settings import GatewaySettings
+
+    seen: dict[str, str] = {}
+    for cls in GatewaySettings.__mro__:
+        decorators = getattr(cls, "__pydantic_decorators__", None)
+        if decorators is None:
+            continue
+        own = set(vars(cls)) & {*decorators.field_validators, *decorators.model_validators}
+        for name in own:
+            assert name not in seen, f"{cls.__name__} and {seen[name]} both define {name}"
+            seen[name] = cls.__name__
