@@ -21,9 +21,10 @@ class MemorySettings(Subject):
         description="set it to how many bytes of mail the memory backend keeps in all (at least 1024)",
     )
     # Read by the file backend too (``FileBackendSettings.max_age``): the retention of every outbox.
+    # Bounded as GATEWAY_SUPPRESSION_EXPIRY is: inf was taken, and the outbox API answered 500 reporting it.
     gateway_outbox_max_age: float | None = Field(
-        None, gt=0, description="set it to the seconds a kept message stays in the outbox (more than 0), or leave "
-        "it unset to keep messages until the count bound drops them",
+        None, gt=0, le=3650 * 86400, description="set it to the seconds a kept message stays in the outbox (more "
+        "than 0, at most 315360000: ten years), or leave it unset to keep messages until the count bound drops them",
     )
 
 

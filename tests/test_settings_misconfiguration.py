@@ -99,3 +99,15 @@ def test_no_two_subjects_give_a_validator_one_name() -> None:
         for name in own:
             assert name not in seen, f"{cls.__name__} and {seen[name]} both define {name}"
             seen[name] = cls.__name__
+
+
+@pytest.mark.parametrize("value", ["inf", "1e400", "1e300"])
+def test_an_outbox_max_age_beyond_ten_years_stops_start_up(monkeypatch, value) -> None:
+    # inf was taken, and GET /v1/outbox answered 500 (int(inf) reporting the retention).
+    monkeypatch.setenv("GATEWAY_OUTBOX_MAX_AGE", value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == "GATEWAY_OUTBOX_MAX_AGE"
+    assert str(caught.value).startswith("GATEWAY_OUTBOX_MAX_AGE must be at most 315360000")
+    monkeypatch.setenv("GATEWAY_OUTBOX_MAX_AGE", "315360000")
+    assert load_settings().gateway_outbox_max_age == 315360000
