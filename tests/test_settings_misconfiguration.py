@@ -111,3 +111,27 @@ def test_an_outbox_max_age_beyond_ten_years_stops_start_up(monkeypatch, value) -
     assert str(caught.value).startswith("GATEWAY_OUTBOX_MAX_AGE must be at most 315360000")
     monkeypatch.setenv("GATEWAY_OUTBOX_MAX_AGE", "315360000")
     assert load_settings().gateway_outbox_max_age == 315360000
+
+
+@pytest.mark.parametrize("charset", ["rot13", "hex", "base64", "undefined", " utf-8 ", "utf 8"])
+def test_a_default_charset_no_message_can_be_sent_in_stops_start_up(charset) -> None:
+    # Taken by codecs.lookup(), each failed every send instead: 'is not the name of a character set', or for
+    # undefined a UnicodeError traceback.
+    refused = refusal(MAIL_DEFAULT_CHARSET=charset)
+    assert refused.variable == "MAIL_DEFAULT_CHARSET"
+    assert str(refused).startswith(f"app.config['MAIL_DEFAULT_CHARSET'] is invalid ({charset!r} is not the name of")
+    assert load_settings(app_config={"MAIL_DEFAULT_CHARSET": "ISO-8859-1"}).mail_default_charset == "ISO-8859-1"
+
+
+def test_a_message_in_the_undefined_charset_is_refused_naming_it() -> None:
+    from flask import Flask
+    from flask_mail import Message
+
+    from mail_gateway import MailGateway
+    from mail_gateway.errors import InvalidMessageError
+
+    app = Flask(__name__)
+    app.config.update(MAIL_BACKEND="memory")
+    mail = MailGateway(app)
+    with app.app_context(), pytest.raises(InvalidMessageError, match="charset 'undefined' is not the name"):
+        mail.send(Message("Hi", sender="a@example.com", recipients=["b@example.com"], body="x", charset="undefined"))

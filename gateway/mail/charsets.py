@@ -7,21 +7,11 @@ charset itself is checked before the composer writes its name into a Content-Typ
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
 from mail_gateway.mail.rfc5322 import check_header_text
-
-_MIME_CHARSET = re.compile(r"[A-Za-z0-9!#$%&'+^_`{}~-]+")  # RFC 2978's mime-charset
-
-
-def _is_text_codec(name: str) -> bool:
-    try:
-        "".encode(name)  # unlike codecs.lookup(), refuses codecs that are not text encodings (rot13, base64)
-    except LookupError:
-        return False
-    return True
+from mail_gateway.settings.flask_compat import is_mime_charset
 
 
 def checked_charset(charset: Any, field: str) -> str:
@@ -33,7 +23,7 @@ def checked_charset(charset: Any, field: str) -> str:
         check_header_text(text)
     except ValueError as exc:
         raise HeaderInjectionError(f"the {field} {exc}", field=field) from exc
-    if not (_MIME_CHARSET.fullmatch(text) and _is_text_codec(text)):
+    if not is_mime_charset(text):
         raise InvalidMessageError(f"{field} {charset!r} is not the name of a character set Python knows; use one "
                                   "such as 'utf-8' or 'iso-8859-1'", field=field)
     return text
