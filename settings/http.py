@@ -32,6 +32,13 @@ def _allowed_host(entry: str) -> str:
     raise ValueError(f"{entry.strip()!r} is not a host name; give names such as 'mail.example.com' or '.internal'")
 
 
+def _key_and_name(entry: str) -> tuple[str, str | None]:
+    """``billing:k-123`` -> ``("k-123", "billing")``; an entry that is no ``name:key`` is a key without a name."""
+    name, colon, key = entry.partition(":")
+    named = bool(colon) and bool(key) and NAME.fullmatch(name) is not None
+    return (key, name) if named else (entry, None)
+
+
 class HttpApiSettings(Subject):
     # A plain comma-separated string, not list[str]: pydantic-settings would insist on JSON for a list.
     gateway_api_keys: SecretStr | None = Field(
@@ -86,18 +93,22 @@ class HttpApiSettings(Subject):
     def _some_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        keys = [key.strip() for key in value.get_secret_value().split(",")]
-        if not any(keys):
+        if not value.get_secret_value().strip():
             return None
+        keys = [key.strip() for key in value.get_secret_value().split(",")]
         if not all(keys):
             raise ValueError("it holds an empty key (two commas in a row, or a trailing comma)")
         # Printable ASCII only: a header's bytes reach the gateway as Latin-1, so a key with another character
         # could never be presented in an Authorization header.
         if any(not key.isascii() or not key.isprintable() or " " in key for key in keys):
             raise ValueError("a key contains a space, a control character or a character that is not ASCII")
-        names = [key.partition(":")[0] for key in keys if ":" in key and NAME.fullmatch(key.partition(":")[0])]
+        pairs = [_key_and_name(key) for key in keys]
+        names = [name for _, name in pairs if name is not None]
         if len(set(names)) != len(names):
             raise ValueError("two keys have the same name (name:key)")
+        # Once under two names, a key kept only the last, and a rule naming the other named no key.
+        if len({key for key, _ in pairs}) != len(pairs):
+            raise ValueError("it lists one key twice (alone or under a name); list each key once")
         return SecretStr(",".join(keys))
 
     @field_validator("gateway_admin_keys")
@@ -125,9 +136,4 @@ class HttpApiSettings(Subject):
         """Each key and its name: an entry ``name:key`` names its key, for GATEWAY_ALLOWED_SENDERS."""
         if self.gateway_api_keys is None:
             return {}
-        keys: dict[str, str | None] = {}
-        for entry in self.gateway_api_keys.get_secret_value().split(","):
-            name, colon, key = entry.partition(":")
-            named = bool(colon) and bool(key) and NAME.fullmatch(name) is not None
-            keys[key if named else entry] = name if named else None
-        return keys
+        return dict(_key_and_name(entry) for entry in self.gateway_api_keys.get_secret_value().split(","))

@@ -135,3 +135,23 @@ def test_a_message_in_the_undefined_charset_is_refused_naming_it() -> None:
     mail = MailGateway(app)
     with app.app_context(), pytest.raises(InvalidMessageError, match="charset 'undefined' is not the name"):
         mail.send(Message("Hi", sender="a@example.com", recipients=["b@example.com"], body="x", charset="undefined"))
+
+
+@pytest.mark.parametrize("keys", ["k-123456,k-123456", "billing:k-123456,ops:k-123456", "k-123456,ops:k-123456"])
+def test_an_api_key_listed_twice_stops_start_up_without_showing_it(monkeypatch, keys) -> None:
+    # Under two names, the key kept only the last: GATEWAY_ALLOWED_SENDERS' key:billing= then named no key.
+    monkeypatch.setenv("GATEWAY_API_KEYS", keys)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == "GATEWAY_API_KEYS" and "k-123456" not in str(caught.value)
+    assert "it lists one key twice (alone or under a name); list each key once" in str(caught.value)
+
+
+@pytest.mark.parametrize("keys", [",", " , ,"])
+def test_api_keys_of_commas_alone_are_refused_not_an_open_api(monkeypatch, keys) -> None:
+    # They read as no keys at all, so /v1 was served without any, as if the variable were unset.
+    monkeypatch.setenv("GATEWAY_API_KEYS", keys)
+    with pytest.raises(ConfigurationError, match="GATEWAY_API_KEYS is invalid \\(it holds an empty key"):
+        load_settings()
+    monkeypatch.setenv("GATEWAY_API_KEYS", "  ")
+    assert load_settings().api_keys == ()
