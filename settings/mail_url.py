@@ -20,6 +20,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from pydantic import SecretStr
 
+from mail_gateway.settings.hosts import check_host
 from mail_gateway.settings.registration import find_scheme, registrations
 
 Security = Literal["none", "starttls", "ssl"]
@@ -129,6 +130,12 @@ def _smtp_upstream(text: str) -> Upstream:
     port = _port(parts)
     if not parts.hostname:
         raise ValueError(f"the {scheme}:// URL has no host name")
+    if port == 0 or parts.netloc.endswith(":"):  # urlsplit reads both as no port, which meant 25 or 465
+        raise ValueError("the port is empty or 0; give a port from 1 to 65535, or none for the scheme's own")
+    try:
+        check_host(parts.hostname)
+    except ValueError as exc:
+        raise ValueError(f"the {scheme}:// URL: {exc}") from None
     query = _tls_parameter(parts.query)
     if scheme == "smtps":
         if "tls" in query:

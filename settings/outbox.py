@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 
 from mail_gateway.settings.core import Subject, require_utf8
+from mail_gateway.settings.hosts import check_host
 
 MIN_SESSION_SECRET = 32
 RELEASE_SCHEMES = {"smtp": False, "smtp+starttls": True}  # whether the scheme asks for STARTTLS
@@ -17,13 +18,16 @@ def release_relay(url: str) -> tuple[str, int, bool]:
     """GATEWAY_OUTBOX_RELEASE_URL as (host, port, starttls); ValueError saying what to write instead."""
     parsed = urlsplit(url)
     try:
-        port = parsed.port or 25
+        port = parsed.port
     except ValueError:
         port = 0
+    # A port of 0 or none after the ':' was port 25, and a query or fragment was dropped, without a word.
     login = parsed.username is not None  # "" for smtp://:password@host, which a truth test would let through
-    if parsed.scheme not in RELEASE_SCHEMES or not parsed.hostname or not port or login or parsed.path:
-        raise ValueError("write it as smtp://host:port or smtp+starttls://host:port, without a login or a path")
-    return parsed.hostname, port, RELEASE_SCHEMES[parsed.scheme]
+    if parsed.scheme not in RELEASE_SCHEMES or not parsed.hostname or port == 0 or parsed.netloc.endswith(":") or \
+            login or parsed.path or "?" in url or "#" in url:
+        raise ValueError("write it as smtp://host:port or smtp+starttls://host:port, without a login, a path or a "
+                         "query")
+    return check_host(parsed.hostname), port or 25, RELEASE_SCHEMES[parsed.scheme]
 
 
 class OutboxSettings(Subject):

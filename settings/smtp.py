@@ -13,6 +13,7 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 from pydantic_settings import NoDecode
 
 from mail_gateway.settings.core import OptionalPath, Port, Subject
+from mail_gateway.settings.hosts import check_host
 from mail_gateway.settings.mail_url import NOT_ASCII_LOGIN, MailUrl, Upstream, parse_mail_url
 
 _URL_FIX = ("set it to e.g. smtp://user:password@host:587?tls=starttls, smtps://host:465, console://, "
@@ -85,6 +86,22 @@ class SmtpSettings(Subject):
         if text is not None and not text.isascii():
             raise ValueError(f"it {NOT_ASCII_LOGIN}")
         return value
+
+    @field_validator("mail_server")
+    @classmethod
+    def _server_host(cls, value: str | None) -> str | None:
+        # Blank is unset (production then asks for it); '  ' counted as a server and every send failed on it,
+        # as did 'smtp.example.com:587' or a space at either end, which name no host.
+        if value is None or not value.strip():
+            return None
+        if "://" in value:
+            raise ValueError("it is a URL; set MAIL_URL to it, or MAIL_SERVER to the host name alone")
+        if value.count(":") == 1:
+            raise ValueError("it holds a port; give the host name alone, and the port in MAIL_PORT")
+        try:
+            return check_host(value)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("its host", "it", 1)) from None
 
     @model_validator(mode="after")
     def _consistent_tls(self) -> SmtpSettings:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import SplitResult, urlsplit
 
-from mail_gateway.settings.dkim import signing_domain
+from mail_gateway.settings.hosts import check_host
 
 MAX_URL_CHARS = 8192  # the longest request line most servers take (and the longest line the sender reads)
 
@@ -37,15 +37,4 @@ def check_webhook_url(url: str) -> str:
 def _check_host(parts: SplitResult, port: int | None) -> None:
     if port == 0 or parts.netloc.endswith(":"):
         raise ValueError("its port is empty or 0; give a port from 1 to 65535, or none for the scheme's own")
-    if "%" in (parts.hostname or ""):
-        raise ValueError("its IPv6 address has a zone (%25...), which the sender cannot connect with; use a "
-                         "global address or a host name")
-    host = parts.hostname or ""
-    if not host.isascii():
-        # The sender would encode it with Python's "idna" codec, IDNA 2003, which maps faß.de to fass.de: another
-        # domain. Written in A-labels, the host is the one meant, whatever encodes it.
-        try:
-            ascii_host = signing_domain(host)
-        except ValueError:
-            raise ValueError("its host has no IDNA 2008 form; check its spelling") from None
-        raise ValueError(f"its host is not ASCII; write it in IDNA 2008 A-labels: {parts.scheme}://{ascii_host}")
+    check_host(parts.hostname or "", parts.scheme)

@@ -155,3 +155,59 @@ def test_api_keys_of_commas_alone_are_refused_not_an_open_api(monkeypatch, keys)
         load_settings()
     monkeypatch.setenv("GATEWAY_API_KEYS", "  ")
     assert load_settings().api_keys == ()
+
+
+@pytest.mark.parametrize(("server", "says"), [
+    (" smtp.example.com ", "it holds a space or a control character; remove it"),
+    ("smtp example.com", "it holds a space or a control character; remove it"),
+    ("smtp.example.com:587", "it holds a port; give the host name alone, and the port in MAIL_PORT"),
+    ("smtp://smtp.example.com", "it is a URL; set MAIL_URL to it, or MAIL_SERVER to the host name alone"),
+    ("smtp.example.com/", "it is not a host name or an IP address"),
+    ("faß.example", "it is not ASCII; write it in IDNA 2008 A-labels: xn--fa-hia.example"),
+])
+def test_a_mail_server_no_connection_can_reach_as_written_stops_start_up(monkeypatch, server, says) -> None:
+    # Each was taken and every send failed on it ("Name or service not known"); faß.example reached fass.example.
+    monkeypatch.setenv("MAIL_SERVER", server)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == "MAIL_SERVER" and str(caught.value).startswith(f"MAIL_SERVER is invalid ({says}")
+
+
+@pytest.mark.parametrize("server", ["mail_relay", "smtp.example.com.", "192.0.2.25", "2001:db8::25"])
+def test_a_mail_server_name_or_address_is_taken(monkeypatch, server) -> None:
+    monkeypatch.setenv("MAIL_SERVER", server)
+    assert load_settings().mail_server == server
+
+
+def test_a_blank_mail_server_is_unset_so_production_asks_for_it(monkeypatch) -> None:
+    # '  ' counted as a configured server, and production started with nowhere to send.
+    monkeypatch.setenv("GATEWAY_ENV", "production")
+    monkeypatch.setenv("GATEWAY_ALLOW_ANONYMOUS", "true")
+    monkeypatch.setenv("MAIL_SERVER", "  ")
+    with pytest.raises(ConfigurationError, match="MAIL_SERVER is not set; production delivers over SMTP"):
+        load_settings()
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("smtp://smtp.example.com:0", "the port is empty or 0"),
+    ("smtps://smtp.example.com:", "the port is empty or 0"),
+    ("failover(smtp://a.example:25 smtp://b.example:0)", "the port is empty or 0"),
+    ("smtp://user:secret-pw@smtp%20example.com:25", "its host is not a host name or an IP address"),
+    ("smtp://smtp.faß.example:25", "its host is not ASCII; write it in IDNA 2008 A-labels: smtp.xn--fa-hia.example"),
+])
+def test_a_mail_url_port_of_0_or_a_host_no_connection_reaches_stops_start_up(monkeypatch, url, says) -> None:
+    # urlsplit reads ':0' and ':' as no port: they were port 25 (465 for smtps://) without a word.
+    monkeypatch.setenv("MAIL_URL", url)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == "MAIL_URL" and says in str(caught.value) and "secret-pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["smtp://relay.example:0", "smtp://relay.example:", "smtp://relay.example:25?tls=1",
+                                 "smtp://relay.example:25#x", "smtp://relay example:25"])
+def test_an_outbox_release_url_it_would_not_use_as_written_stops_start_up(monkeypatch, url) -> None:
+    # ':0' and ':' were port 25, a query or fragment was dropped, and a space reached the connection.
+    monkeypatch.setenv("GATEWAY_OUTBOX_RELEASE_URL", url)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == "GATEWAY_OUTBOX_RELEASE_URL"
