@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 
 from mail_gateway.settings.core import Subject, require_utf8
+from mail_gateway.settings.webhook_url import check_webhook_url
 
 MIN_SECRET_CHARS = 32
 
@@ -35,13 +36,15 @@ class UnsubscribeSettings(Subject):
         if value is None:
             return None
         parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        if parts.scheme not in ("http", "https") or not parts.hostname or "?" in value or "#" in value:
             raise ValueError("it is not an http:// or https:// address without a query, such as "
                              "https://mail.example.com")
         if "@" in parts.netloc:  # never repeated: what stands before the '@' is a login
             raise ValueError("it holds a user name or password (user:password@), which every unsubscribe link would "
                              "carry to its recipients; remove it: the links need no login")
-        return value.rstrip("/")
+        # Read as a webhook URL is (a port in range, no space or control character, a host in ASCII): the links
+        # are written into List-Unsubscribe as given, where a line break failed every send asking for one.
+        return check_webhook_url(value).rstrip("/")
 
     @field_validator("gateway_unsubscribe_secret")
     @classmethod

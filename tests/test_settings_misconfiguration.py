@@ -211,3 +211,27 @@ def test_an_outbox_release_url_it_would_not_use_as_written_stops_start_up(monkey
     with pytest.raises(ConfigurationError) as caught:
         load_settings()
     assert caught.value.variable == "GATEWAY_OUTBOX_RELEASE_URL"
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("https://mail.example.com:99999", "its port"),
+    ("https://mail.example.com:0", "its port is empty or 0"),
+    ("https://mail.example.com/\nBcc: x@example.com", "it holds a space or a control character"),
+    ("https://mail.example.com/my links", "it holds a space or a control character"),
+    ("https://ops:secret-pw@mail.example.com", "it holds a user name or password"),
+    ("https://mail.faß.example", "its host is not ASCII; write it in IDNA 2008 A-labels: https://mail.xn--fa-hia"),
+    ("https://mail.example.com/?", "without a query"),
+])
+def test_a_public_url_no_unsubscribe_link_could_carry_stops_start_up(monkeypatch, url, says) -> None:
+    # Each was taken and written into every List-Unsubscribe: a link to no port, a line break that answered 500
+    # to each send asking for a link, the password shown to every recipient.
+    monkeypatch.setenv("GATEWAY_PUBLIC_URL", url)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == "GATEWAY_PUBLIC_URL" and says in str(caught.value)
+    assert "secret-pw" not in str(caught.value)
+
+
+def test_a_public_url_with_a_path_and_port_is_taken(monkeypatch) -> None:
+    monkeypatch.setenv("GATEWAY_PUBLIC_URL", "https://mail.example.com:8443/gateway/")
+    assert load_settings().gateway_public_url == "https://mail.example.com:8443/gateway"
