@@ -167,6 +167,12 @@ def parse_mail_url(text: str) -> MailUrl:
             if urlsplit(member).scheme.lower() not in ("smtp", "smtps"):
                 raise ValueError(f"{group.group(1)}() may only list smtp:// and smtps:// URLs")
         upstreams = tuple(_smtp_upstream(member) for member in members)
+        # One server twice is one server: failover would retry the upstream that just failed, and roundrobin
+        # weigh it double, both sharing one rest after a failure.
+        names = [upstream.name for upstream in upstreams]
+        twice = next((name for name in names if names.count(name) > 1), None)
+        if twice is not None:
+            raise ValueError(f"{group.group(1)}() lists the upstream {twice} twice; list each server once")
         return MailUrl("smtp", group.group(1), upstreams)  # type: ignore[arg-type]
     if "://" not in text:
         raise ValueError(f"it is not a URL; use one of {_schemes()}")

@@ -235,3 +235,14 @@ def test_a_public_url_no_unsubscribe_link_could_carry_stops_start_up(monkeypatch
 def test_a_public_url_with_a_path_and_port_is_taken(monkeypatch) -> None:
     monkeypatch.setenv("GATEWAY_PUBLIC_URL", "https://mail.example.com:8443/gateway/")
     assert load_settings().gateway_public_url == "https://mail.example.com:8443/gateway"
+
+
+@pytest.mark.parametrize("url", ["failover(smtp://a.example:587 smtp://a.example:587)",
+                                 "roundrobin(smtp://a.example:25 smtps://b.example smtp://u:secret-pw@A.example)"])
+def test_an_upstream_listed_twice_in_a_group_stops_start_up(monkeypatch, url) -> None:
+    # Taken: failover retried the server that had just failed, roundrobin sent it twice its share.
+    monkeypatch.setenv("MAIL_URL", url)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == "MAIL_URL" and "secret-pw" not in str(caught.value)
+    assert "lists the upstream a.example:" in str(caught.value) and "twice; list each server once" in str(caught.value)
