@@ -4,9 +4,9 @@ default sender; and ``Subject``, the base of every subject's settings model."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from mail_gateway.settings.registration import resolve_alias
 
@@ -23,6 +23,11 @@ def _path_as_written(value: Any) -> Any:
     if value != value.strip():
         raise ValueError("it begins or ends with white space; remove it")
     return value
+
+
+def _is_number(annotation: Any) -> bool:
+    """Whether a field of ``annotation`` holds a number (``int``, ``float | None``...)."""
+    return annotation in (int, float) or any(_is_number(arg) for arg in get_args(annotation))
 
 
 # A file or directory setting: blank is unset.
@@ -60,9 +65,13 @@ class Subject(BaseModel):
     # Named apart: GatewaySettings inherits every subject's validators, and one name would hide another.
     @field_validator("*", mode="before")
     @classmethod
-    def _text_a_setting_can_hold(cls, value: Any) -> Any:
+    def _text_a_setting_can_hold(cls, value: Any, info: ValidationInfo) -> Any:
         # A NUL ends a C string (a path, a host name), so the OS or a library refuses it with a traceback at the
         # first use; bytes that are not UTF-8 reach os.environ as lone surrogates, which nothing can encode.
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and _is_number(field.annotation):
+            # pydantic takes app.config's MAIL_PORT=True as port 1 and MAIL_TIMEOUT=True as one second.
+            raise ValueError("it is true or false, not a number")
         for text in value if isinstance(value, (tuple, list)) else (value,):
             if isinstance(text, str) and "\0" in text:
                 raise ValueError("it holds a NUL character (U+0000); remove it")

@@ -246,3 +246,16 @@ def test_an_upstream_listed_twice_in_a_group_stops_start_up(monkeypatch, url) ->
         load_settings()
     assert caught.value.variable == "MAIL_URL" and "secret-pw" not in str(caught.value)
     assert "lists the upstream a.example:" in str(caught.value) and "twice; list each server once" in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["MAIL_PORT", "MAIL_TIMEOUT", "GATEWAY_QUEUE_WORKERS", "MAIL_MAX_EMAILS"])
+def test_true_or_false_for_a_number_in_app_config_is_refused(key) -> None:
+    # pydantic took MAIL_PORT=True as port 1 and MAIL_TIMEOUT=True as one second.
+    refused = refusal(**{key: True})
+    assert refused.variable == key
+    assert str(refused).startswith(f"app.config[{key!r}] is invalid (it is true or false, not a number)")
+
+
+def test_true_or_false_settings_still_take_booleans() -> None:
+    settings = load_settings(app_config={"MAIL_USE_TLS": True, "GATEWAY_OUTBOX_ENABLED": False, "MAIL_PORT": 587})
+    assert (settings.mail_use_tls, settings.gateway_outbox_enabled, settings.mail_port) == (True, False, 587)
