@@ -59,8 +59,10 @@ class Subject(BaseModel):
     among them. ``GatewaySettings`` inherits every subject's fields, read under their names from the environment,
     and hands out each subject's own model (``settings.smtp``), built from those values (settings/subjects.py)."""
 
-    # Frozen like the settings they come from; never echoing the input, as a value may be a secret.
-    model_config = ConfigDict(frozen=True, hide_input_in_errors=True, arbitrary_types_allowed=True)
+    # Frozen like the settings they come from; never echoing the input, as a value may be a secret. No nan or inf:
+    # nan passed no bound and was refused as "must be at most 600".
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True, arbitrary_types_allowed=True,
+                              allow_inf_nan=False)
 
     # Named apart: GatewaySettings inherits every subject's validators, and one name would hide another.
     @field_validator("*", mode="before")

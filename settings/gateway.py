@@ -39,6 +39,7 @@ class GatewaySettings(BySubject, BaseSettings, CoreSettings, FileSettings, Conso
         extra="ignore",
         frozen=True,
         hide_input_in_errors=True,
+        allow_inf_nan=False,
     )
     # The selected backend's own settings once read (mail_gateway.settings.loading.backend_settings); kept here
     # so the backend receives what start-up validated, and copies of these settings carry it along.

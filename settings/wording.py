@@ -36,6 +36,7 @@ _PHRASES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "int_from_float": lambda ctx: "must be a whole number",
     "float_parsing": lambda ctx: "must be a number",
     "float_type": lambda ctx: "must be a number",
+    "finite_number": lambda ctx: "must be a finite number, not nan or inf",
     "bool_parsing": lambda ctx: "must be true or false",
     "bool_type": lambda ctx: "must be true or false",
     "string_type": lambda ctx: "must be text",
