@@ -63,6 +63,21 @@ class Served:
 
 
 @contextmanager
+def running(wsgi_app: Callable[..., Any], name: str) -> Iterator[int]:
+    """``wsgi_app`` in a real server on a loopback port, for the block: its port."""
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+    server.daemon_threads = True  # an open event stream must not hold the server's shutdown
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+@contextmanager
 def serving(app: Flask) -> Iterator[Served]:
     served = Served(app, "")
 
@@ -71,17 +86,9 @@ def serving(app: Flask) -> Iterator[Served]:
         served.paths.append(environ["PATH_INFO"] + (f"?{query}" if query else ""))
         return app(environ, start_response)
 
-    server = make_server("127.0.0.1", 0, recording, threaded=True)
-    server.daemon_threads = True  # an open event stream must not hold the server's shutdown
-    thread = threading.Thread(target=server.serve_forever, name="gateway-under-test", daemon=True)
-    thread.start()
-    served.url = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with running(recording, "gateway-under-test") as port:
+        served.url = f"http://127.0.0.1:{port}"
         yield served
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
 
 
 @contextmanager
@@ -91,15 +98,8 @@ def other_site(html: str) -> Iterator[str]:
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
         return [html.encode("utf-8")]
 
-    server = make_server("127.0.0.1", 0, answer, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="another-site", daemon=True)
-    thread.start()
-    try:
-        yield f"http://localhost:{server.server_port}/"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with running(answer, "another-site") as port:
+        yield f"http://localhost:{port}/"
 
 
 @contextmanager
