@@ -2,10 +2,11 @@
 
 Several processes may keep mail in one directory: ``serve --workers N``, a ``worker`` or ``smtpd`` beside
 ``serve``, an application's own process writing with the file backend while the gateway shows the outbox. A
-process's feed hears of its own writes at once; another's are found by listing the directory while someone waits
-on the feed, at most once each ``LOOK_SECONDS``, and comparing the listing with the last one. Polling by hand,
-because the standard library has no portable way to be told of a directory's changes (inotify is Linux's alone),
-and one listing a second while a page is open costs nothing a person would notice.
+process's feed hears of its own writes at once; another's are found by looking at the directory while someone
+waits on the feed, at most once each ``LOOK_SECONDS``: its modification time, and when that moved, a listing
+compared with the last one. Polling by hand, because the standard library has no portable way to be told of a
+directory's changes (inotify is Linux's alone), and one stat a second while a page is open costs nothing a person
+would notice.
 """
 
 from __future__ import annotations
