@@ -11,7 +11,7 @@ import re
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from mail_gateway.settings.core import OptionalPath, Port, Subject, require_utf8
+from mail_gateway.settings.core import OptionalPath, Port, Subject
 from mail_gateway.settings.webhook_url import check_webhook_url
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -144,7 +144,6 @@ class IngressSettings(Subject):
     def _users_well_formed(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
-        require_utf8(value.get_secret_value())
         parse_users(value.get_secret_value())
         return value
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 
-from mail_gateway.settings.core import Subject, require_utf8
+from mail_gateway.settings.core import Subject
 from mail_gateway.settings.hosts import check_host
 
 MIN_SESSION_SECRET = 32
@@ -67,7 +67,6 @@ class OutboxSettings(Subject):
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        require_utf8(value.get_secret_value())
         if len(value.get_secret_value()) < MIN_SESSION_SECRET:
             raise ValueError(f"it is shorter than {MIN_SESSION_SECRET} characters, too short to sign with")
         return value

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from mail_gateway.settings.core import Subject, require_utf8
+from mail_gateway.settings.core import Subject
 from mail_gateway.settings.webhook_url import check_webhook_url
 
 MIN_SECRET_CHARS = 32
@@ -51,7 +51,6 @@ class UnsubscribeSettings(Subject):
     def _unsubscribe_secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        require_utf8(value.get_secret_value())
         if len(value.get_secret_value()) < MIN_SECRET_CHARS:
             raise ValueError(f"it is shorter than {MIN_SECRET_CHARS} characters")
         return value
