@@ -18,7 +18,7 @@ import pytest
 import tinycss2
 
 from mail_gateway import create_app
-from mail_gateway.outbox.checks import compat, features, links, lookup
+from mail_gateway.outbox.checks import compat, features, links, lookup, refresh_dataset, usage
 from mail_gateway.outbox.checks.lookup import LOOKUPS_KEY, NameLookups
 from mail_gateway.outbox.models import LINKS_LISTED
 
@@ -57,6 +57,41 @@ def test_the_report_names_unsupported_features_per_client_family_from_the_datase
             "image-webp"} <= set(issues)
     assert issues["image-webp"]["kind"] == "attribute" and "Outlook" in issues["image-webp"]["partial_in"]
     assert 0 < checks["score"] < 100
+
+
+def test_each_issue_says_its_lines_and_which_platforms_fall_short_with_the_datasets_notes(client) -> None:
+    issues = {issue["slug"]: issue for issue in
+              client.get(f"/v1/outbox/{kept(client, html=HTML)}/checks").json["html_compatibility"]["issues"]}
+    # Where a <style> rule begins, where an element's start tag is: the lines of HTML above.
+    assert issues["css-display-flex"]["lines"] == [2]
+    assert issues["css-at-media-prefers-color-scheme"]["lines"] == [3]
+    assert issues["css-pseudo-class-hover"]["lines"] == [4]
+    assert issues["css-linear-gradient"]["lines"] == [6]
+    assert issues["image-webp"]["lines"] == [7]
+    flex = issues["css-display-flex"]
+    assert flex["url"] == "https://www.caniemail.com/features/css-display-flex/"
+    by_platform = {(p["family"], p["platform"]): p for p in flex["platforms"]}
+    shipped = next(f for f in json.loads(compat.DATA.read_text())["features"] if f["slug"] == "css-display-flex")
+    cited = shipped["platforms"]["gmail"]["ios"].split()[1][1:]  # "a #1": partial, see note 1
+    assert by_platform["Gmail", "iOS"] == {"family": "Gmail", "platform": "iOS", "support": "partial",
+                                           "notes": [shipped["notes"][cited]]}
+    assert by_platform["Outlook", "Windows"]["support"] == "unsupported"
+    assert ("Gmail", "Desktop Webmail") not in by_platform  # supported there: not listed
+
+
+def test_a_feature_used_many_times_lists_its_first_twenty_lines_once_each() -> None:
+    html = "".join(f'<p style="display:flex">{n}</p>\n' for n in range(1, 31)) + '<p style="display:flex">x</p>'
+    assert usage.used_features(html)["css-display-flex"].lines == list(range(1, 21))
+
+
+def test_the_dataset_keeps_each_platforms_newest_result_and_the_notes_it_cites() -> None:
+    source = {"last_update_date": "2026-01-01", "nicenames": {"family": {"gmail": "Gmail"}, "platform": {}},
+              "data": [{"slug": "css-x", "title": "x", "category": "css", "url": "u", "notes": None,
+                        "notes_by_num": {"1": "old", "2": "new", "3": "unused"},
+                        "stats": {"gmail": {"ios": {"2019-02": "n #1", "2026-03": "a #2"}, "android": {"2019": "y"}}}}]}
+    [feature] = refresh_dataset.reduced(source, "1.0")["features"]
+    assert feature["platforms"] == {"gmail": {"ios": "a #2", "android": "y"}}
+    assert feature["notes"] == {"2": "new"} and feature["support"] == {"gmail": "a"} and feature["note"] is None
 
 
 def test_the_score_is_100_without_html_and_lower_the_less_is_supported(client) -> None:

@@ -13,6 +13,7 @@ from mail_gateway.outbox.models import LINKS_LISTED
 ChaosReply = TypeAliasType("ChaosReply", Literal["421", "451", "550 5.1.1", "552"])
 FeatureKind = TypeAliasType("FeatureKind", Literal["element", "css", "attribute"])
 CheckedLinkKind = TypeAliasType("CheckedLinkKind", Literal["href", "src"])
+SupportLevel = TypeAliasType("SupportLevel", Literal["unsupported", "partial"])
 
 
 class ChaosBody(BaseModel):
@@ -51,12 +52,25 @@ class Dataset(BaseModel):
     url: str
 
 
+class PlatformSupport(BaseModel):
+    family: str = Field(description="the client family, e.g. 'Outlook'")
+    platform: str = Field(description="its platform, e.g. 'Windows', 'iOS', 'Desktop Webmail'")
+    support: SupportLevel = Field(description="its newest test's result")
+    notes: list[str] = Field(description="the dataset's notes on that result, e.g. what the partial support lacks")
+
+
 class CompatibilityIssue(BaseModel):
     feature: str = Field(description="the dataset's title of the feature, e.g. 'display:flex'")
     slug: str = Field(description="the dataset's id of the feature (caniemail.com/features/<slug>/)")
     kind: FeatureKind
+    url: str = Field(description="the feature's page on caniemail.com")
     unsupported_in: list[str] = Field(description="client families where it is not supported")
     partial_in: list[str] = Field(description="client families where it is partly supported")
+    lines: list[int] = Field(description="lines of the HTML part that use it, in order, the first 20: where an "
+                             "element's start tag or a <style> rule begins")
+    platforms: list[PlatformSupport] = Field(description="each platform of those families that does not support "
+                                             "it, or in part")
+    note: str | None = Field(description="the dataset's note on the feature as a whole")
 
 
 class HtmlCompatibility(BaseModel):

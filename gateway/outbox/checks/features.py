@@ -1,9 +1,10 @@
-"""What a message's HTML uses, named as caniemail.com names features (``html-img``, ``css-display-flex``,
-``css-at-media``): its elements and attributes (parsed with lxml), the CSS properties, values, at-rules and
-pseudo-classes of its inline styles and ``<style>`` blocks (parsed with tinycss2, so comments, strings and nested
-blocks are read as a browser reads them), and its images' formats.
+"""The names caniemail.com gives what HTML uses (``html-img``, ``css-display-flex``, ``css-at-media``): of an
+element and its attributes, of the CSS properties, values, at-rules and pseudo-classes of inline styles and
+``<style>`` blocks (parsed with tinycss2, so comments, strings and nested blocks are read as a browser reads
+them), and of images' formats.
 
-Only names are produced here; ``compat`` keeps those the dataset knows and looks up their support.
+Only names are produced here; ``usage`` walks a message's HTML and ``compat`` keeps the names the dataset knows
+and looks up their support.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
-import lxml.html
 import tinycss2
-from lxml import etree
 
 Kind = Literal["element", "css", "attribute"]
 
@@ -38,7 +37,6 @@ UNITS = {"px", "em", "rem", "ex", "ch", "vh", "vw", "vmin", "vmax", "cm", "mm", 
 IMAGE_FORMATS = {"jpg": "jpg", "jpeg": "jpg", "png": "png", "gif": "gif", "webp": "webp", "svg": "svg",
                  "avif": "avif", "bmp": "bmp", "ico": "ico", "tif": "tiff", "tiff": "tiff", "heic": "heif",
                  "heif": "heif", "apng": "apng"}
-IMPLIED = {"html", "head", "body"}
 MEDIA_FEATURES = ("prefers-color-scheme", "prefers-reduced-motion", "orientation", "hover", "device-pixel-ratio")
 # Functions within functions, @media within @media: deeper CSS is not read, so that a hostile message cannot exhaust
 # the stack (real mail nests a few levels).
@@ -170,30 +168,3 @@ def stylesheet_features(nodes: Iterable[tinycss2.ast.Node], depth: int = 0) -> I
                                                                         skip_whitespace=True), depth + 1)
             elif node.content is not None:
                 yield from declaration_features(tinycss2.parse_blocks_contents(node.content, skip_comments=True))
-
-
-def used_features(html: str) -> dict[str, Kind]:
-    """Every feature name the HTML uses, with its kind; empty for HTML that cannot be parsed at all."""
-    try:
-        root = lxml.html.document_fromstring(html)
-    except (etree.ParserError, ValueError):
-        return {}
-    found: dict[str, Kind] = {"html-doctype": "element"} if html.lstrip()[:9].lower() == "<!doctype" else {}
-    for node in root.iter():
-        if isinstance(node, etree._Comment):
-            found["html-comments"] = "element"
-            continue
-        if not isinstance(node.tag, str):
-            continue
-        tag, attributes = node.tag.lower(), {k.lower(): v for k, v in node.attrib.items()}
-        if tag in IMPLIED and not re.search(rf"<{tag}[\s>/]", html, re.IGNORECASE):
-            continue  # added by the parser around a fragment, not used by the message
-        found.update(dict(element_features(tag, attributes)))
-        found.update(dict(attribute_features(tag, attributes)))
-        if "style" in attributes:
-            found.update(dict.fromkeys(declaration_features(tinycss2.parse_blocks_contents(
-                attributes["style"], skip_comments=True)), "css"))
-        if tag == "style" and node.text:
-            found.update(dict.fromkeys(stylesheet_features(tinycss2.parse_stylesheet(
-                node.text, skip_comments=True, skip_whitespace=True)), "css"))
-    return found

@@ -23,8 +23,9 @@ from lxml import etree
 from mail_gateway.backends.kept import KeptMessage
 from mail_gateway.mail.reader import MessageReader
 from mail_gateway.outbox.checks.compat import compatibility
-from mail_gateway.outbox.checks.features import MAX_DEPTH, TOO_DEEP, used_features
+from mail_gateway.outbox.checks.features import MAX_DEPTH, TOO_DEEP
 from mail_gateway.outbox.checks.links import listed_links
+from mail_gateway.outbox.checks.usage import used_features
 from mail_gateway.outbox.models import LINKS_LISTED
 
 GMAIL_CLIP_BYTES = 102_400  # Gmail clips HTML larger than 102 KB

@@ -8,11 +8,27 @@ function unavailable(error, what) {
     : `${what} could not be loaded: ${error.message}`);
 }
 
+function platformDetails(issue) {
+  const platforms = issue.platforms || [];
+  if (!platforms.length && !issue.note) return null;
+  const items = platforms.map((p) => el("li", {}, `${p.family}, ${p.platform}: ${p.support}`,
+    ...(p.notes || []).map((note) => el("span", { className: "note" }, ` (${note})`))));
+  return el("details", { className: "platforms" },
+    el("summary", {}, plural(platforms.length, "platform")),
+    issue.note ? el("p", { className: "note" }, issue.note) : null, el("ul", {}, ...items));
+}
+
+function featureCell(issue) {
+  const name = issue.url ? el("a", { href: issue.url, rel: "noreferrer", target: "_blank" }, issue.feature)
+    : el("code", {}, issue.feature);
+  const lines = (issue.lines || []).length
+    ? el("div", { className: "lines" }, `${issue.lines.length === 1 ? "line" : "lines"} ${issue.lines.join(", ")}`)
+    : null;
+  return el("td", {}, name, lines, platformDetails(issue));
+}
+
 function issuesTable(issues) {
-  const rows = issues.map((issue) => el("tr", {},
-    el("td", {}, issue.slug ? el("a", { href: `https://www.caniemail.com/features/${encodeURIComponent(issue.slug)}/`,
-      rel: "noreferrer", target: "_blank" }, issue.feature) : el("code", {}, issue.feature)),
-    el("td", {}, issue.kind),
+  const rows = issues.map((issue) => el("tr", {}, featureCell(issue), el("td", {}, issue.kind),
     el("td", {}, (issue.unsupported_in || []).join(", ")), el("td", {}, (issue.partial_in || []).join(", "))));
   return el("table", { className: "grid", id: "compat-issues" },
     el("thead", {}, el("tr", {}, ...["Feature", "Kind", "Unsupported in", "Partly in"].map((h) => el("th", { scope: "col" }, h)))),
