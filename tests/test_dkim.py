@@ -490,6 +490,16 @@ def test_keygen_never_overwrites_a_key(tmp_path) -> None:
     assert out.read_text() == "an existing key"
 
 
+
+@pytest.mark.parametrize(("arguments", "said"), [
+    (["bad domain", "k1"], "Invalid value for DOMAIN: 'bad domain' has no IDNA 2008 form"),
+    (["example.com", "k_1"], "Invalid value for SELECTOR: 'k_1': the selector must be letters"),
+])
+def test_keygen_names_the_argument_it_refuses(tmp_path, arguments, said) -> None:
+    result = CliRunner().invoke(main, ["dkim", "keygen", *arguments, "--out", str(tmp_path / "new.key")])
+    assert result.exit_code == 2 and said in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "new.key").exists()
+
 # -- mail-gateway check: the published keys ------------------------------------------------------------------------
 
 def check(keys: Keys, monkeypatch, server: DnsServer):

@@ -116,9 +116,14 @@ def dkim() -> None:
 def keygen(domain: str, selector: str, ed25519_key: bool, out: Path | None) -> None:
     """Write a new private key, readable by its owner only, and print the DNS TXT record that publishes it."""
     try:
-        domain, selector = signing_domain(domain), selector_name(selector)
+        domain = signing_domain(domain)
+    except ValueError:
+        raise click.BadParameter(f"{domain!r} has no IDNA 2008 form; give a domain such as example.com",
+                                 param_hint="DOMAIN") from None
+    try:
+        selector = selector_name(selector)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(f"{selector!r}: {exc}", param_hint="SELECTOR") from None
     path = out or Path(f"{selector}.{domain}.key")
     key = DkimKey(domain, selector, ED25519 if ed25519_key else RSA, new_key(ed25519_key))
     try:
