@@ -61,6 +61,17 @@ def test_an_attachment_refused_as_a_whole_names_the_attach_option(outbox, tmp_pa
     assert "--attachments" not in result.output and not sent(outbox)
 
 
+@pytest.mark.parametrize(("options", "said"), [
+    (["--text", "t", "--header", "Bcc: hidden@example.com"], "--header: header 'Bcc' is set by the gateway"),
+    (["--text", "t", "--header", "X-Note: one\ntwo"], "--header: must not contain U+000A"),
+    (["--text", "t", "--var", "name=Ann"], "--var: variables are read by a template; name the template too"),
+])
+def test_a_refused_header_or_variable_names_the_option_given(outbox, options, said) -> None:
+    result = CliRunner().invoke(main, ["send", "--from", "app@example.com", "--to", "friend@example.com", *options])
+    assert result.exit_code == 2 and said in result.output, result.output
+    assert "--headers" not in result.output and not sent(outbox)
+
+
 def test_html_file_alone_is_the_body(outbox, tmp_path) -> None:
     (tmp_path / "body.html").write_text("<p>only html</p>", encoding="utf-8")
     result = CliRunner().invoke(main, ["send", "--from", "app@example.com", "--to", "friend@example.com",

@@ -46,7 +46,8 @@ def _option(field: str, template: str | None) -> str:
         return "--var"
     if template is not None and field in ("template", "subject", "text", "html"):
         return "--template"  # what the template made, or the template itself
-    return _OPTIONS.get(field, "--" + field.split("[")[0].split(".")[0])
+    name = field.split("[")[0].split(".")[0]  # headers.Bcc: the --header option
+    return _OPTIONS.get(name, "--" + name)
 
 
 def _variables(given: tuple[str, ...]) -> dict[str, str]:

@@ -181,7 +181,7 @@ def parse_message_request(payload: Any, *, default_sender: Address | None, max_r
     if request.template is not None:
         request = with_template(request, render)
     elif request.variables:
-        raise InvalidMessageError("variables are read by a template; name one in template", field="variables")
+        raise InvalidMessageError("variables are read by a template; name the template too", field="variables")
     errors = []
     if request.from_ is None:
         if default_sender is None:
