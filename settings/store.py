@@ -81,7 +81,8 @@ class WebhookSettings(Subject):
     gateway_webhook_url: str | None = Field(
         None, description="set it to the http:// or https:// URL that receives delivery events")
     gateway_webhook_secret: SecretStr | None = Field(
-        None, description="set it to the endpoint's signing secret, whsec_ followed by base64")
+        None, description="set it to the endpoint's signing secret, whsec_ followed by base64 (several, "
+                          "separated by spaces, while one replaces another)")
     gateway_webhook_backoff_min: float = _seconds(5.0, 0.01, DAY, "the first webhook retry's delay")
     gateway_webhook_timeout: float = _seconds(10.0, 0.1, 300, "how long one webhook request may take in all "
                                               "(connect, send, the whole reply)")
@@ -101,21 +102,38 @@ class WebhookSettings(Subject):
     def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        # The signer's own parsing decides (padded or not), so every secret accepted here signs as the endpoint's
-        # verifier expects; the whsec_ form and a key of at least 16 bytes are the gateway's own rules. It skips
-        # what is not base64 (a space, !, the URL alphabet's - and _) and signs with another key than the one
-        # written, which a strict receiver refuses: strict base64 is the gateway's rule too. Imported here: only
-        # a configured secret needs it.
-        from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
-
-        text = value.get_secret_value()
-        payload = text.removeprefix("whsec_")
-        try:
-            strict = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
-            ok = text.startswith("whsec_") and len(strict) >= 16 and Webhook(text)._whsecret == strict
-        except (ValueError, EmptyWebhookSecretError):  # binascii.Error is a ValueError
-            ok = False
-        if not ok:
-            raise ValueError("it is not whsec_ followed by at least 16 bytes in base64 (A-Z, a-z, 0-9, + and /, "
-                             "nothing else)")
+        secrets = split_secrets(value.get_secret_value())
+        for position, text in enumerate(secrets, 1):
+            if not _is_whsec(text):
+                which = f"its secret number {position} of {len(secrets)}" if len(secrets) > 1 else "it"
+                raise ValueError(f"{which} is not whsec_ followed by at least 16 bytes in base64 (A-Z, a-z, 0-9, + "
+                                 "and /, nothing else); several secrets, while one is replaced, are separated by "
+                                 "spaces")
         return value
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        """The signing secrets: each delivery carries a signature by every one (Standard Webhooks' rotation)."""
+        return [] if self.gateway_webhook_secret is None else \
+            split_secrets(self.gateway_webhook_secret.get_secret_value())
+
+
+def split_secrets(text: str) -> list[str]:
+    """Secrets separated by spaces, as the signatures they make are in ``webhook-signature``."""
+    return text.split() or [text]
+
+
+def _is_whsec(text: str) -> bool:
+    # The signer's own parsing decides (padded or not), so every secret accepted here signs as the endpoint's
+    # verifier expects; the whsec_ form and a key of at least 16 bytes are the gateway's own rules. It skips
+    # what is not base64 (a space, !, the URL alphabet's - and _) and signs with another key than the one
+    # written, which a strict receiver refuses: strict base64 is the gateway's rule too. Imported here: only
+    # a configured secret needs it.
+    from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
+
+    payload = text.removeprefix("whsec_")
+    try:
+        strict = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
+        return text.startswith("whsec_") and len(strict) >= 16 and Webhook(text)._whsecret == strict
+    except (ValueError, EmptyWebhookSecretError):  # binascii.Error is a ValueError
+        return False

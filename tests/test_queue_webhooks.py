@@ -3,6 +3,7 @@ queued mode."""
 
 from __future__ import annotations
 
+import base64
 import smtplib
 import threading
 import time
@@ -14,6 +15,7 @@ from ingress_support import wait_until
 from queue_support import MESSAGE, queued_app
 from smtp_server import HOST, FaultHandler
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from mail_gateway import MailGateway
 from mail_gateway.ingress.server import IngressServer
@@ -26,6 +28,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.verified: list[dict] = []
+        self.received: list[tuple[bytes, dict[str, str]]] = []
         self.ids: list[str] = []
         self.answers: list[int] = []
         receiver = self
@@ -33,6 +36,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((body, dict(self.headers)))
                 receiver.verified.append(Webhook(SECRET).verify(body, dict(self.headers)))
                 receiver.ids.append(self.headers["webhook-id"])
                 self.send_response(receiver.answers.pop(0) if receiver.answers else 200)
@@ -77,6 +81,21 @@ def test_each_outcome_is_a_signed_webhook_retried_with_the_same_id(queued_apps, 
                                "mta_response": "550 5.1.1 no such user"}
     assert event_id in receiver.ids  # one id per event, kept on every retry: what de-duplicates it
     assert bounced["timestamp"].endswith("Z")
+
+
+def test_while_the_secret_is_replaced_each_event_is_signed_by_both_and_verifies_with_either(
+        queued_apps, make_settings, receiver, smtp_server) -> None:
+    new = "whsec_" + base64.b64encode(b"the endpoint's next key, 32 bytes").decode()
+    queued = queued_app(make_settings, **smtp_server.queued_settings(), gateway_webhook_url=receiver.url,
+                        gateway_webhook_secret=f"{SECRET} {new}")
+    queued_apps.append(queued)
+    queued.send()
+    wait_until(lambda: receiver.received, "the delivered event")
+    body, headers = receiver.received[0]
+    assert len(headers["webhook-signature"].split(" ")) == 2  # v1,<by the old secret> v1,<by the new one>
+    assert Webhook(SECRET).verify(body, headers) == Webhook(new).verify(body, headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + base64.b64encode(b"a secret nobody configured").decode()).verify(body, headers)
 
 
 def test_a_410_stops_sending_to_that_endpoint(queued_apps, make_settings, receiver, smtp_server, caplog) -> None:

@@ -204,6 +204,18 @@ def test_a_webhook_secret_that_cannot_sign_is_refused_without_showing_it(monkeyp
     assert not payload or payload not in message
 
 
+def test_while_a_webhook_secret_is_replaced_the_one_that_cannot_sign_is_named_by_its_place(monkeypatch) -> None:
+    good, bad = "whsec_" + base64.b64encode(bytes(range(24))).decode(), "whsec_" + base64.b64encode(bytes(9)).decode()
+    _webhook_env(monkeypatch, f"{good}  {bad}")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "its secret number 2 of 2 is not whsec_" in message and "separated by spaces" in message
+    assert good.removeprefix("whsec_") not in message and bad.removeprefix("whsec_") not in message
+    _webhook_env(monkeypatch, f"{good} {good.replace('AAEC', 'AQID')}")
+    assert len(load_settings().webhook_secrets) == 2
+
+
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(bytes(range(24))).decode()
 
 

@@ -49,7 +49,9 @@ def failing(store: Store) -> str | None:
 class WebhookSender:
     def __init__(self, settings: GatewaySettings, store: Store, *, clock: Callable[[], float] = time.time) -> None:
         assert settings.gateway_webhook_secret is not None
-        self.signer = Webhook(settings.gateway_webhook_secret.get_secret_value())
+        # Several secrets while the endpoint moves to a new one: each delivery is signed by all of them, the
+        # signatures separated by spaces, and a receiver verifying with either secret accepts it.
+        self.signers = [Webhook(secret) for secret in settings.webhook_secrets]
         self.store, self.clock = store, clock
         self.timeout = settings.gateway_webhook_timeout
         self.lease = max(settings.gateway_queue_lease, self.timeout * 2)
@@ -129,7 +131,8 @@ class WebhookSender:
     def send(self, delivery: rows.WebhookDue) -> None:
         now = self.clock()
         try:
-            signature = self.signer.sign(delivery.id, datetime.fromtimestamp(now, UTC), delivery.payload)
+            at = datetime.fromtimestamp(now, UTC)
+            signature = " ".join(signer.sign(delivery.id, at, delivery.payload) for signer in self.signers)
             headers = {"webhook-id": delivery.id, "webhook-timestamp": str(int(now)), "webhook-signature": signature}
             reply = post(delivery.url, delivery.payload.encode(), headers, self.timeout)
         except Exception as exc:  # whatever went wrong, it is this attempt's failure, retried like any other
