@@ -27,7 +27,8 @@ upstream's SMTP code) and is raised ``from`` its cause. The HTTP layer maps them
     ├── QueueError                    a request about queued messages that cannot be served
     │   ├── QueuedDeliveryOffError    the gateway delivers directly and keeps no queue
     │   ├── NoSuchQueuedMessageError  no message has that id
-    │   └── NothingPendingError       the message has no recipient left to retry or cancel
+    │   ├── NothingPendingError       the message has no recipient left to retry or cancel
+    │   └── DeliveryInFlightError     a worker is delivering the message: too late to cancel it now
     ├── NoSuchTemplateError           no stored template or template file has that name
     └── TemplateConflictError         a template's name is taken, or it is a file and cannot be changed
 
@@ -90,18 +91,12 @@ class TemplateError(InvalidMessageError):
     def __init__(self, message: str, *, template: str | None = None, part: str | None = None,
                  line: int | None = None, variable: str | None = None, field: str | None = None) -> None:
         super().__init__(message, field=field or part or "template")
-        self.template = template
-        self.part = part
-        self.line = line
-        self.variable = variable
+        self.template, self.part, self.line, self.variable = template, part, line, variable
 
 
 class DeliveryError(GatewayError):
-    """The backend did not accept the message.
-
-    The message (``str(exc)``) is for the log and may name the upstream; ``client_detail`` is what the
-    gateway's clients are told instead, with ``smtp_code`` and ``smtp_text``.
-    """
+    """The backend did not accept the message. Its message (``str(exc)``) is for the log and may name the
+    upstream; ``client_detail`` is what the gateway's clients are told instead, with ``smtp_code`` and ``smtp_text``."""
 
     def __init__(self, message: str, *, backend: str, message_id: str | None = None, recipients: Sequence[Any] = (),
                  smtp_code: int | None = None, upstream: str | None = None, smtp_command: str | None = None,
@@ -206,6 +201,10 @@ class NoSuchQueuedMessageError(QueueError):
 
 class NothingPendingError(QueueError):
     """Every recipient of the message already has a final outcome: nothing is left to retry or cancel."""
+
+
+class DeliveryInFlightError(QueueError):
+    """A worker holds the message under a lease and may be sending it: a cancel, unable to stop it, is refused."""
 
 
 class NoSuchTemplateError(GatewayError):

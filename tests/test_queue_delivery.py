@@ -251,3 +251,21 @@ def test_metrics_count_messages_and_requests_behind_the_api_key(started, make_se
     assert 'mail_gateway_deliveries_total{outcome="delivered"' in text
     assert 'mail_gateway_http_requests_total{method="POST",route="/v1/messages",status="202"}' in text
     assert "mail_gateway_http_request_duration_seconds_bucket" in text
+
+
+def test_a_cancel_while_a_worker_delivers_is_refused_as_too_late_never_canceled_and_sent(
+        started, make_settings, smtp_server_factory) -> None:
+    # The upstream holds the worker at DATA until the test has asked to cancel: the attempt is certainly in
+    # flight when the cancel arrives. It used to answer 200 "canceled" and the message was delivered as well.
+    upstream = smtp_server_factory(FaultHandler(stall_at="DATA"))
+    queued = run(started, make_settings, **upstream.queued_settings(), gateway_queue_lease=30.0)
+    answer = queued.send()
+    wait_until(lambda: upstream.handler.data_commands == 1, "the worker is sending the message")
+    refused = queued.client.delete(f"/v1/messages/{answer['id']}")
+    assert_problem(refused, 409, "delivery-in-flight")
+    assert refused.headers["Retry-After"] == "1"
+    assert queued.status(answer["id"])["recipients"][0]["status"] == "queued"
+    upstream.handler.released.set()
+    assert queued.wait_status(answer["id"], "delivered")["recipients"][0]["status"] == "delivered"
+    assert len(upstream.messages) == 1
+    assert_problem(queued.client.delete(f"/v1/messages/{answer['id']}"), 409, "nothing-pending")

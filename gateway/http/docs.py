@@ -41,10 +41,11 @@ PROBLEMS: dict[int, tuple[str, list[str]]] = {
     404: ("Nothing to show: no such message or template, or a backend that keeps no mail",
           ["no-such-message", "no-such-attachment", "no-outbox", "no-html-part", "outbox-disabled",
            "queued-delivery-off", "no-such-template"]),
-    409: ("The Idempotency-Key is in flight, or was used for another request; nothing is left to retry or cancel; "
-          "a template's name is taken, or is a read-only file; or the chaos switch cannot be turned on here",
-          ["idempotency-key-in-flight", "idempotency-key-reused", "nothing-pending", "template-exists",
-           "template-read-only", "chaos-not-allowed"]),
+    409: ("The Idempotency-Key is in flight, or was used for another request; nothing is left to retry or cancel, "
+          "or a worker is delivering the message to cancel (with Retry-After); a template's name is taken, or is a "
+          "read-only file; or the chaos switch cannot be turned on here",
+          ["idempotency-key-in-flight", "idempotency-key-reused", "nothing-pending", "delivery-in-flight",
+           "template-exists", "template-read-only", "chaos-not-allowed"]),
     413: ("The body exceeds GATEWAY_MAX_MESSAGE_BYTES, or the message the upstream's SIZE",
           ["request-too-large", "message-too-large"]),
     415: ("The body is not application/json", ["unsupported-media-type"]),

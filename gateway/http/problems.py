@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from mail_gateway.errors import (
     ConfigurationError,
     DeliveryError,
+    DeliveryInFlightError,
     DeliveryOutcomeUnknownError,
     ExtensionMissingError,
     FieldError,
@@ -145,6 +146,8 @@ def _queue_problem(exc: GatewayError) -> Problem | None:
         return Problem(404, "No such message", str(exc), "no-such-message")
     if isinstance(exc, NothingPendingError):
         return Problem(409, "Nothing pending", str(exc), "nothing-pending")
+    if isinstance(exc, DeliveryInFlightError):
+        return Problem(409, "Delivery in flight", str(exc), "delivery-in-flight", headers={"Retry-After": "1"})
     return None
 
 

@@ -192,8 +192,8 @@ class DeliveryWorkers:
 
     def _deliver(self, claimed: claims.Claimed) -> bool:
         """Whether it was tried (its outcome then goes to the recorder)."""
-        # A small body came with the claim; a message canceled since then is still sent: like an attempt in
-        # flight, its recipients stay canceled and the delivery is logged.
+        # A small body came with the claim: a cancel is refused while the claim's lease lasts (``actions.cancel``),
+        # so a message sent from here was never reported canceled.
         data = claimed.data
         if data is None:  # a large body, read only now
             data = self.store.read(lambda conn: claims.body(conn, claimed.id))

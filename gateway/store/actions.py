@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
-from mail_gateway.errors import NoSuchQueuedMessageError, NothingPendingError
+from mail_gateway.errors import DeliveryInFlightError, NoSuchQueuedMessageError, NothingPendingError
 from mail_gateway.store import hot
 from mail_gateway.store.claims import sum_up
 from mail_gateway.store.notify import announce
@@ -14,7 +14,10 @@ from mail_gateway.store.status import PENDING
 from mail_gateway.store.webhooks import RecipientEvent, add_webhooks
 
 
-def _pending(conn: Connection, message_id: str, owner: str | None) -> list[tuple[int, str, int]]:
+def _pending(conn: Connection, message_id: str, owner: str | None,
+             in_flight_at: float | None = None) -> list[tuple[int, str, int]]:
+    """The message's pending recipients. With ``in_flight_at`` (now), a message a worker holds under a lease that
+    has not ended is refused: the worker may be sending it, and nothing here could stop that."""
     # The message's row is locked first, as recording an attempt locks it, so that on a server database the two
     # take their locks in one order and wait for each other rather than deadlock.
     found = conn.execute(hot.LOCK_CLAIM, {"b_message": message_id}).first()
@@ -22,9 +25,14 @@ def _pending(conn: Connection, message_id: str, owner: str | None) -> list[tuple
     # recipients.
     if found is None or (owner is not None and found.owner != owner):
         raise NoSuchQueuedMessageError(f"no queued message has the id {message_id!r}")
-    return [(r.position, r.email, r.attempts) for r in conn.execute(
+    pending = [(r.position, r.email, r.attempts) for r in conn.execute(
         select(recipients.c.position, recipients.c.email, recipients.c.attempts)
         .where(recipients.c.message_id == message_id, recipients.c.status.in_(PENDING)))]
+    # While leased, due_at is the lease's end; a lease that ended belongs to a worker that died or stalled.
+    if pending and in_flight_at is not None and found.lease_token is not None and found.due_at > in_flight_at:
+        raise DeliveryInFlightError(f"message {message_id} is being delivered right now; ask again once the "
+                                    "attempt is recorded (it is then delivered, or pending and can be canceled)")
+    return pending
 
 
 def retry_now(conn: Connection, message_id: str, now: float, owner: str | None = None) -> int:
@@ -43,9 +51,10 @@ def retry_now(conn: Connection, message_id: str, now: float, owner: str | None =
 
 
 def cancel(conn: Connection, message_id: str, now: float, webhook_url: str | None, owner: str | None = None) -> int:
-    """Cancel every pending recipient; how many there were. An attempt in flight may still deliver: its outcome
-    is logged, but the recipients stay canceled. ``owner``: only its message (``messages.owned_by``)."""
-    pending = _pending(conn, message_id, owner)
+    """Cancel every pending recipient; how many there were. A message a worker holds is refused
+    (``DeliveryInFlightError``): a cancel is never reported for a message that is then sent. ``owner``: only its
+    message (``messages.owned_by``)."""
+    pending = _pending(conn, message_id, owner, in_flight_at=now)
     if not pending:
         raise NothingPendingError(f"message {message_id} has no pending recipient to cancel")
     conn.execute(update(recipients).where(recipients.c.message_id == message_id, recipients.c.status.in_(PENDING))

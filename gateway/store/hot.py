@@ -14,7 +14,8 @@ from mail_gateway.store.status import PENDING
 
 MESSAGE = bindparam("b_message")
 
-LOCK_CLAIM = select(messages.c.lease_token, messages.c.owner).where(messages.c.id == MESSAGE).with_for_update()
+LOCK_CLAIM = (select(messages.c.lease_token, messages.c.due_at, messages.c.owner).where(messages.c.id == MESSAGE)
+              .with_for_update())
 ADD_EVENTS = insert(events)
 RECIPIENT_OUTCOME = (
     update(recipients)
