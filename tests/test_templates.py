@@ -4,6 +4,7 @@ into the same request the composer and the pipeline see."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from mail_gateway import MailGateway, create_app
 from mail_gateway.cli import main
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.mail.reader import MessageReader
+from mail_gateway.templating import library
 
 STYLE = "<style>p.lead { color: #c00; } a { font-weight: bold; }</style>"
 WELCOME = {"name": "welcome", "subject": "Welcome, {{ name }}",
@@ -114,6 +116,39 @@ def test_a_change_is_sent_at_once_by_its_process_and_by_another_once_it_looks_ag
     assert parsed(outbox(other)[-1])["Subject"] == "Changed Ann"
     one.test_client().delete("/v1/templates/welcome")
     assert_problem(other.test_client().post("/v1/messages", json=SEND), 422)
+
+@pytest.mark.parametrize("change", ["replace", "delete"])
+def test_a_send_that_read_a_template_as_it_changed_leaves_no_old_version_for_later_sends(app, client, monkeypatch,
+                                                                                        change) -> None:
+    # Only a change may make this process look at the store again, not the clock: the test does not race it.
+    monkeypatch.setattr(library, "FRESH_SECONDS", 3600.0)
+    created(client)
+    read_old, changed = threading.Event(), threading.Event()
+    compile_template = library.compile_template
+
+    def compiling(name, version, sources):  # the first send has read version 1 and is compiling it
+        if version == 1 and not read_old.is_set():
+            read_old.set()
+            assert changed.wait(30)
+        return compile_template(name, version, sources)
+
+    monkeypatch.setattr(library, "compile_template", compiling)
+    first = threading.Thread(target=lambda: app.test_client().post("/v1/messages", json=SEND))
+    first.start()
+    assert read_old.wait(30)
+    if change == "replace":
+        assert client.put("/v1/templates/welcome", json={"subject": "New {{ name }}", "text": "x"}).status_code == 200
+    else:
+        assert client.delete("/v1/templates/welcome").status_code == 204
+    changed.set()
+    first.join(30)
+    assert parsed(outbox(app)[0])["X-Template"] == "welcome; version=1"  # it began before the change: the old one
+    after = client.post("/v1/messages", json=SEND)
+    if change == "replace":  # it kept version 1 as fresh, and sent it after the PUT had answered version 2
+        assert after.status_code == 202 and parsed(outbox(app)[-1])["X-Template"] == "welcome; version=2"
+    else:
+        assert fields(assert_problem(after, 422, "invalid-message")) == ["template"]
+
 
 def test_html_is_escaped_and_text_and_subject_are_not(app, client) -> None:
     created(client, {"name": "note", "subject": "{{ who }} says", "text": "{{ who }}: {{ what }}",

@@ -1,7 +1,8 @@
 """Stored templates in the store: create a name once, replace it (its version grows by one), read, list, delete.
 
 Every function takes the connection of a transaction and the time from its caller, so that a change run twice by
-the group-commit writer (``writer``) changes nothing more.
+the group-commit writer (``writer``) changes nothing more. Each change is noted (``note_change``): a process
+keeping compiled templates drops what it read while one of its own changes was under way.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from mail_gateway.store.schema import templates as table
+from mail_gateway.store.writer import note_change
+
+TABLE = table.name
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ def list_all(conn: Connection) -> list[StoredTemplate]:
 def create(conn: Connection, name: str, *, subject: str, text: str | None, html: str | None,
            now: float) -> StoredTemplate | None:
     """The new template at version 1; None when the name is taken (by another process too, on a server)."""
+    note_change(conn, TABLE)
     try:
         with conn.begin_nested():
             conn.execute(insert(table).values(name=name, version=1, subject=subject, text=text, html=html,
@@ -52,6 +57,7 @@ def create(conn: Connection, name: str, *, subject: str, text: str | None, html:
 def replace(conn: Connection, name: str, *, subject: str, text: str | None, html: str | None,
             now: float) -> StoredTemplate | None:
     """The template with its parts replaced and its version one higher; None when there is none of that name."""
+    note_change(conn, TABLE)
     # One statement: two replacements at once each get a version of their own (the row lock orders them).
     done = conn.execute(update(table).where(table.c.name == name).values(
         version=table.c.version + 1, subject=subject, text=text, html=html, updated_at=now))
@@ -59,4 +65,5 @@ def replace(conn: Connection, name: str, *, subject: str, text: str | None, html
 
 
 def delete(conn: Connection, name: str) -> bool:
+    note_change(conn, TABLE)
     return conn.execute(delete_rows(table).where(table.c.name == name)).rowcount > 0

@@ -4,8 +4,9 @@ the store — their creation, replacement and deletion, and their rendering into
 Templates are the service's: every API key may use and change them (a key's own templates would need owners and
 a lookup order, which nothing asked for yet). A stored template is compiled once per version and kept; a process
 looks at the store again when it last did more than ``FRESH_SECONDS`` ago (reading it at every send cost as much
-as rendering it), and forgets it at once when it changes it itself. So the process that stores a version sends it
-from then on, and every other process, on this host or another, within a second.
+as rendering it), and forgets it at once when it changes it itself (keeping nothing a send read while the change
+was under way). So the process that stores a version sends it from then on, and every other process, on this host
+or another, within a second.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class TemplateLibrary:
         if not self.store.available:
             raise NoSuchTemplateError(f"no template is named {name!r}; without the queue extra there is no store "
                                       "of templates: add it as a file of GATEWAY_TEMPLATES_DIR")
+        changes = self._changes()
         stored = self.store.read(lambda conn: _rows().get(conn, name))
         if stored is None:
             raise NoSuchTemplateError(f"no template is named {name!r}; create it with POST /v1/templates, or as "
@@ -90,8 +92,14 @@ class TemplateLibrary:
         with self._lock:
             if len(self._compiled) >= MAX_COMPILED:
                 self._compiled.clear()
-            self._compiled[name] = (now, stored, compiled)
+            # A change this process made while it read (answered, perhaps, before the read ends) makes what it read
+            # too old to keep: kept, a later send would render it after the change, for up to FRESH_SECONDS.
+            if changes == self._changes():
+                self._compiled[name] = (now, stored, compiled)
         return compiled
+
+    def _changes(self) -> tuple[int, int]:
+        return self.store.generation, self.store.writer.changed[_rows().TABLE]
 
     def _forget(self, name: str) -> None:
         with self._lock:
