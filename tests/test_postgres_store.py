@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from process_support import BIN, gateway_env
 from queue_support import FAST, MESSAGE, Queued
 from smtp_server import free_port
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 
 from mail_gateway import MailGateway, create_app
 from mail_gateway.cli import main
@@ -24,6 +24,7 @@ from mail_gateway.errors import ConfigurationError, StoreUnavailableError
 from mail_gateway.http.problems import problem_for
 from mail_gateway.settings import load_settings
 from mail_gateway.settings.store_url import hide_secret
+from mail_gateway.store import actions
 from mail_gateway.store.database import Store
 from mail_gateway.store.engine import head_revision
 from mail_gateway.store.schema import templates
@@ -219,3 +220,29 @@ def test_an_at_sign_in_the_login_must_be_percent_encoded() -> None:
     assert "w0rd" not in str(caught.value)
     store = Store("postgresql://gateway:pa55%40w0rd-never-shown@127.0.0.1:9/mail")
     assert store.describe() == "postgresql://gateway:***@127.0.0.1:9/mail"
+
+
+def test_retry_all_passes_over_a_message_that_ended_after_it_was_listed(make_settings, postgres_url) -> None:
+    # On a server database other processes write between retry_all's listing and its retries: here another one
+    # cancels the first message listed right after the listing. Its NothingPendingError failed the whole command
+    # (`mail-gateway queue retry --all`), and no message was made due.
+    front = Queued(create_app(make_settings(**FAST, mail_backend="memory", gateway_store_url=postgres_url)), None)
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    ids = [front.send({**MESSAGE, "send_at": later})["id"] for _ in range(2)]
+    store, other = Store(postgres_url).open(), Store(postgres_url).open()
+    listed = threading.Event()
+
+    def cancel_once_listed(conn, cursor, statement, parameters, context, executemany) -> None:
+        if not listed.is_set() and statement.startswith("SELECT messages.id") and "lease_token IS NULL" in statement:
+            listed.set()
+            other.write(lambda c: actions.cancel(c, ids[0], time.time(), None))
+
+    event.listen(store.engine, "after_cursor_execute", cancel_once_listed)
+    try:
+        assert store.write(lambda conn: actions.retry_all(conn, time.time())) == 1
+        assert listed.is_set()
+        assert [front.status(i)["status"] for i in ids] == ["canceled", "queued"]
+    finally:
+        store.close()
+        other.close()
+        front.stop()
