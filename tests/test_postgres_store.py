@@ -24,10 +24,10 @@ from mail_gateway.errors import ConfigurationError, StoreUnavailableError
 from mail_gateway.http.problems import problem_for
 from mail_gateway.settings import load_settings
 from mail_gateway.settings.store_url import hide_secret
-from mail_gateway.store import actions
+from mail_gateway.store import actions, webhooks
 from mail_gateway.store.database import Store
 from mail_gateway.store.engine import head_revision
-from mail_gateway.store.schema import templates
+from mail_gateway.store.schema import templates, webhook_endpoints
 
 SECRET = "pa55-w0rd-never-shown"
 
@@ -246,3 +246,45 @@ def test_retry_all_passes_over_a_message_that_ended_after_it_was_listed(make_set
         store.close()
         other.close()
         front.stop()
+
+
+def test_two_processes_told_410_gone_at_once_both_record_it(postgres_url) -> None:
+    # Two worker processes whose webhooks to one endpoint are answered 410 at the same moment: each saw no row for
+    # the endpoint, and the second's insert failed on the first's (IntegrityError, a failed store change).
+    url, first, second = "https://hooks.example/gone", Store(postgres_url).open(), Store(postgres_url).open()
+    first_inserted, second_inserting = threading.Event(), threading.Event()
+    answers: dict[str, object] = {}
+
+    def first_gone(conn) -> int:
+        gone = webhooks.endpoint_gone(conn, url, time.time(), "410 Gone")
+        first_inserted.set()
+        assert second_inserting.wait(30)  # committed only once the other has looked and is inserting
+        return gone
+
+    def inserting(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.startswith("INSERT INTO webhook_endpoints"):
+            second_inserting.set()
+
+    def run(name: str, store: Store, work) -> None:
+        try:
+            answers[name] = store.write(work)
+        except StoreUnavailableError as exc:
+            answers[name] = exc
+
+    event.listen(second.engine, "before_cursor_execute", inserting)
+    threads = [threading.Thread(target=run, args=("first", first, first_gone))]
+    threads[0].start()
+    try:
+        assert first_inserted.wait(30)
+        threads.append(threading.Thread(target=run, args=(
+            "second", second, lambda conn: webhooks.endpoint_gone(conn, url, time.time(), "410 Gone"))))
+        threads[1].start()
+        for thread in threads:
+            thread.join(30)
+        assert answers == {"first": 0, "second": 0}
+        rows = first.read(lambda conn: conn.execute(select(webhook_endpoints.c.url)).scalars().all())
+        assert rows == [url]
+    finally:
+        second_inserting.set()
+        first.close()
+        second.close()

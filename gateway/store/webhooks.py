@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from mail_gateway.settings.senders import key_name
 from mail_gateway.store.schema import webhook_deliveries as deliveries
@@ -93,7 +94,11 @@ def settle(conn: Connection, due: WebhookDue, *, status: str, code: int | None, 
 def endpoint_gone(conn: Connection, url: str, now: float, detail: str) -> int:
     """The endpoint answered 410 Gone: remember it and stop every pending delivery to it."""
     if conn.execute(select(endpoints.c.url).where(endpoints.c.url == url)).first() is None:
-        conn.execute(insert(endpoints).values(url=url, gone_at=now, detail=detail))
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(endpoints).values(url=url, gone_at=now, detail=detail))
+        except IntegrityError:  # another process was told 410 too and recorded it first (a server database)
+            pass
     return conn.execute(update(deliveries).where(deliveries.c.url == url, deliveries.c.status == "pending")
                         .values(status="gone", due_at=None, lease_token=None)).rowcount
 
