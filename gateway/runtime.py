@@ -10,6 +10,7 @@ outbox page) read it with ``Runtime.of(app)``: none of them imports the Flask ex
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -65,17 +66,25 @@ class Runtime:
         return self.sender.backend
 
     def reconfigure(self, settings: GatewaySettings, sender: Sender | None = None, *,
-                    stale: list[str] | tuple[str, ...] = ()) -> None:
+                    stale: Callable[[str], bool] = lambda name: False) -> None:
         """Use ``settings`` (and ``sender``, when given) for what is sent from now on; the replaced sender and
-        the ``stale`` alternates are closed once swapped out, so no new connection can pick them up."""
-        with self._lock:
-            replaced = [self.alternates.pop(name) for name in stale if name in self.alternates]
+        the alternates ``stale`` names are closed once swapped out, so no new connection can pick them up."""
+        with self._lock:  # after any alternate being built from the old settings, which is then replaced too
+            replaced = [self.alternates.pop(name) for name in list(self.alternates) if stale(name)]
             if sender is not None:
                 replaced.append(self.sender)
                 self.sender = sender
             self.settings = settings
         for old in replaced:
             old.close()
+
+    def alternate(self, name: str, build: Callable[[Runtime], Sender]) -> Sender:
+        """The sender kept for the backend ``name`` (``get_connection(name)``), built once by ``build`` from the
+        runtime's settings, which no ``reconfigure`` changes meanwhile."""
+        with self._lock:
+            if name not in self.alternates:
+                self.alternates[name] = build(self)
+            return self.alternates[name]
 
     def start_workers(self) -> DeliveryWorkers:
         """Start delivering the queued messages of the store through this sender (queued delivery only)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import smtplib
+import threading
 
 import pytest
 from aiosmtpd.smtp import AuthResult
@@ -16,6 +17,7 @@ from smtp_server import HOST, FaultHandler, free_port
 
 from mail_gateway import MailGateway
 from mail_gateway.errors import ConfigurationError, InvalidMessageError
+from mail_gateway.extension import connection_senders
 from mail_gateway.mail.result import QueuedResult
 
 
@@ -182,6 +184,42 @@ def test_setting_a_state_attribute_changes_the_connections_made_after_it(smtp_se
     with app.app_context():
         assert EmailMessage("Hi", "x", to=["a@example.com"]).from_email == "other@example.com"
     MailGateway.state(app).sender.close()
+
+
+def test_a_setting_changed_while_another_thread_builds_a_named_backend_reaches_that_backend(
+        smtp_server_factory, monkeypatch) -> None:
+    # get_connection("smtp") builds the app's kept SMTP sender from the settings it read first; a port set while
+    # it was being built found no sender to rebuild yet, and the one built from the old port was kept for good.
+    first, second = smtp_server_factory(), smtp_server_factory()
+    app, mail = app_with(TESTING=True, MAIL_SERVER=HOST, MAIL_PORT=first.port)
+    building, changed = threading.Event(), threading.Event()
+    build_sender = connection_senders.build_sender
+
+    def slow_build(*args, **kwargs):
+        if not building.is_set():  # the first build, on the other thread: the port changes meanwhile
+            building.set()
+            changed.wait(30)
+        return build_sender(*args, **kwargs)
+
+    monkeypatch.setattr(connection_senders, "build_sender", slow_build)
+
+    def connect() -> None:
+        with app.app_context():
+            mail.get_connection("smtp")
+
+    other = threading.Thread(target=connect)
+    other.start()
+    assert building.wait(30)
+    setter = threading.Thread(target=lambda: setattr(app.extensions["mailman"], "port", second.port))
+    setter.start()
+    changed.set()
+    for thread in (other, setter):
+        thread.join(30)
+    with app.app_context():
+        mail.send_mail("After", "x", None, ["a@example.com"], connection=mail.get_connection("smtp"))
+    assert [len(first.messages), len(second.messages)] == [0, 1]
+    for sender in MailGateway.state(app).alternates.values():
+        sender.close()
 
 
 def test_a_queued_app_refuses_to_change_the_backend_its_workers_use(tmp_path) -> None:

@@ -12,7 +12,6 @@ flask-mailman ignores it.
 
 from __future__ import annotations
 
-import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +31,6 @@ _SMTP_OPTIONS = set(OPTIONS) - {"file_path"}
 # The options each built-in backend uses (the console's stream aside); a backend of another package gets them all.
 _USED = {"smtp": frozenset(_SMTP_OPTIONS), "file": frozenset({"file_path"}), "memory": frozenset(),
          "console": frozenset()}
-
-_lock = threading.Lock()
 
 
 class UnknownBackendError(ConfigurationError, RuntimeError):
@@ -127,7 +124,5 @@ def connection_sender(state: Any, backend: Any, options: dict[str, Any]) -> Conn
         return ConnectionSender(_sender_for(state, name, options, stream), owned=True)
     if name == state.settings.backend_name:
         return ConnectionSender(state.sender, owned=False)
-    with _lock:  # one per name and app, kept: a memory backend keeps its mail, an SMTP one its pool
-        if name not in state.alternates:
-            state.alternates[name] = _sender_for(state, name, {})
-        return ConnectionSender(state.alternates[name], owned=False)
+    # One per name and app, kept: a memory backend keeps its mail, an SMTP one its pool.
+    return ConnectionSender(state.alternate(name, lambda runtime: _sender_for(runtime, name, {})), owned=False)

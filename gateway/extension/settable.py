@@ -69,7 +69,6 @@ def _apply(state: Runtime, attribute: str, changes: dict[str, Any]) -> None:
         changed = load_settings(_env_file=None, **values)
     except ConfigurationError as exc:
         raise ConfigurationError(f"mail.{attribute} = ...: {exc}", variable=exc.variable) from exc
-    uses = [name for name in state.alternates if any(_uses(name, setting) for setting in changes)]
     rebuild = changed.backend_name != settings.backend_name or any(
         _uses(changed.backend_name, setting) for setting in changes)
     if rebuild and state.sender.spool is not None:
@@ -77,4 +76,5 @@ def _apply(state: Runtime, attribute: str, changes: dict[str, Any]) -> None:
                                  f"workers keep the sender they started with; set {variable} in app.config or "
                                  "the environment before MailGateway(app)", variable=variable)
     sender = build_sender(changed, store=state.store)[0] if rebuild else None
-    state.reconfigure(changed, sender, stale=uses)
+    # Decided as the runtime swaps, so that a sender another thread was building from the old settings is replaced.
+    state.reconfigure(changed, sender, stale=lambda name: any(_uses(name, setting) for setting in changes))
