@@ -43,10 +43,10 @@ class FileReadMarks(KeptState):
         mark = self._mark(message_id)
         return mark is not None and mark.exists()
 
-    def mark_read(self, message_id: str, read: bool) -> None:
+    def mark_read(self, message_id: str, read: bool) -> bool:
         mark = self._mark(message_id)
         if mark is None:
-            return
+            return False
         try:
             if read:
                 mark.touch()
@@ -55,7 +55,14 @@ class FileReadMarks(KeptState):
         except OSError as exc:
             raise StoreUnavailableError(f"the read mark of {message_id} could not be written in MAIL_FILE_PATH "
                                         f"({exc.strerror or exc}); make the directory writable") from exc
+        # Looked at after the mark is made: a delete (any process's) removes the message, then its mark, so one of
+        # the two always sees the other's work and no mark outlives its message.
+        if not (self.directory / f"{message_id}.eml").is_file():
+            with contextlib.suppress(OSError):
+                mark.unlink(missing_ok=True)
+            return False
         self.publish("read", {"id": message_id, "read": read})
+        return True
 
     def forget(self, message_id: str | None = None, *, dropped: bool = False) -> None:
         super().forget(message_id, dropped=dropped)

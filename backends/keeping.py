@@ -93,10 +93,15 @@ class KeptState:
         marks = self._marks.get(message_id)
         return None if marks is None else marks.kept_at
 
-    def mark_read(self, message_id: str, read: bool) -> None:
+    def mark_read(self, message_id: str, read: bool) -> bool:
+        """Mark a kept message; False, marking nothing, for one no longer kept (deleted since it was found)."""
         with self._changed:
-            self._marks.setdefault(message_id, _Marks(self.clock())).read = read
+            marks = self._marks.get(message_id)
+            if marks is None:
+                return False
+            marks.read = read
         self.publish("read", {"id": message_id, "read": read})
+        return True
 
     def forget(self, message_id: str | None = None, *, dropped: bool = False) -> None:
         """Forget one message's marks (``dropped``: by the retention bounds), or every message's."""

@@ -284,6 +284,35 @@ def test_file_outbox_read_marks_are_shared_between_processes_and_outlast_a_resta
     assert sorted(path.name for path in directory.iterdir()) == []
 
 
+@pytest.mark.parametrize("how", ["one", "bulk"])
+def test_a_message_deleted_while_it_is_marked_read_leaves_no_mark_behind(app, monkeypatch, how) -> None:
+    # The route found the message, then another request deleted it before the mark was made: a mark was kept
+    # (a file in MAIL_FILE_PATH, an entry in memory) for a message no listing would ever show again.
+    client = app.test_client()
+    post(client)
+    message_id = only_id(client)
+    backend = MailGateway.state(app).backend
+    get_kept = backend.get_kept
+
+    def found_then_deleted(asked: str):
+        kept = get_kept(asked)
+        backend.delete_kept(asked)  # the other request's DELETE lands right after the lookup
+        return kept
+
+    monkeypatch.setattr(backend, "get_kept", found_then_deleted)
+    if how == "one":
+        response = client.patch(f"/v1/outbox/{message_id}", json={"read": True})
+        assert response.status_code == 404 and response.mimetype == PROBLEM
+    else:
+        response = client.post("/v1/outbox/bulk", json={"action": "read", "ids": [message_id]})
+        assert response.status_code == 200 and response.json["affected"] == 0
+    monkeypatch.undo()
+    assert not backend.keeping.is_read(message_id)
+    assert client.get("/v1/outbox").json["total"] == 0
+    directory = getattr(backend, "directory", None)
+    assert directory is None or sorted(path.name for path in directory.iterdir()) == []
+
+
 def test_a_read_mark_the_file_outbox_cannot_write_is_a_problem_naming_the_setting(make_settings, tmp_path) -> None:
     directory = tmp_path / "outbox"
     client = create_app(make_settings(mail_backend="file", mail_file_path=directory)).test_client()

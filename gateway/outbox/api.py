@@ -96,7 +96,8 @@ def _body(model: type[BaseModel]) -> Any:
 def mark_message(message_id: str) -> tuple[str, int]:
     mark = _body(ReadMark)
     kept_or_404(message_id)
-    current_outbox().keeping.mark_read(message_id, mark.read)
+    if not current_outbox().keeping.mark_read(message_id, mark.read):
+        kept_or_404(message_id)  # deleted since it was found: answered as gone
     return "", 204
 
 
@@ -112,9 +113,7 @@ def bulk() -> dict[str, int]:
     ids = [i for i in dict.fromkeys(action.ids) if outbox.get_kept(i) is not None and state.visible(outbox, view, i)]
     if action.action == "delete":
         return {"affected": _delete(outbox, ids)}
-    for message_id in ids:
-        outbox.keeping.mark_read(message_id, action.action == "read")
-    return {"affected": len(ids)}
+    return {"affected": sum(outbox.keeping.mark_read(message_id, action.action == "read") for message_id in ids)}
 
 
 @docs.operation("The names of the API keys whose mail is kept (admin keys)", operation_id="list_outbox_owners",
