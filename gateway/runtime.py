@@ -66,10 +66,14 @@ class Runtime:
         return self.sender.backend
 
     def reconfigure(self, settings: GatewaySettings, sender: Sender | None = None, *,
-                    stale: Callable[[str], bool] = lambda name: False) -> None:
+                    stale: Callable[[str], bool] = lambda name: False, read: GatewaySettings | None = None) -> bool:
         """Use ``settings`` (and ``sender``, when given) for what is sent from now on; the replaced sender and
-        the alternates ``stale`` names are closed once swapped out, so no new connection can pick them up."""
-        with self._lock:  # after any alternate being built from the old settings, which is then replaced too
+        the alternates ``stale`` names are closed once swapped out, so no new connection can pick them up. False,
+        changing nothing, when ``read`` (the settings the change was made from) is no longer current: another
+        change came first, and this one is to be made again from it."""
+        with self._lock:
+            if read is not None and self.settings is not read:
+                return False
             replaced = [self.alternates.pop(name) for name in list(self.alternates) if stale(name)]
             if sender is not None:
                 replaced.append(self.sender)
@@ -77,14 +81,25 @@ class Runtime:
             self.settings = settings
         for old in replaced:
             old.close()
+        return True
 
-    def alternate(self, name: str, build: Callable[[Runtime], Sender]) -> Sender:
-        """The sender kept for the backend ``name`` (``get_connection(name)``), built once by ``build`` from the
-        runtime's settings, which no ``reconfigure`` changes meanwhile."""
-        with self._lock:
-            if name not in self.alternates:
-                self.alternates[name] = build(self)
-            return self.alternates[name]
+    def alternate(self, name: str, build: Callable[[GatewaySettings], Sender]) -> Sender:
+        """The sender kept for the backend ``name`` (``get_connection(name)``), built by ``build`` from the current
+        settings; one built from settings a ``reconfigure`` replaced meanwhile is closed and built again."""
+        while True:
+            with self._lock:
+                kept, settings = self.alternates.get(name), self.settings
+            if kept is not None:
+                return kept
+            built = build(settings)  # outside the lock: building may take a while, and dial nothing yet
+            with self._lock:
+                if self.settings is settings:
+                    kept = self.alternates.setdefault(name, built)
+            if kept is built:
+                return built
+            built.close()
+            if kept is not None:  # another thread's, built from the same settings
+                return kept
 
     def start_workers(self) -> DeliveryWorkers:
         """Start delivering the queued messages of the store through this sender (queued delivery only)."""

@@ -17,7 +17,7 @@ from smtp_server import HOST, FaultHandler, free_port
 
 from mail_gateway import MailGateway
 from mail_gateway.errors import ConfigurationError, InvalidMessageError
-from mail_gateway.extension import connection_senders
+from mail_gateway.extension import connection_senders, settable
 from mail_gateway.mail.result import QueuedResult
 
 
@@ -195,13 +195,13 @@ def test_a_setting_changed_while_another_thread_builds_a_named_backend_reaches_t
     building, changed = threading.Event(), threading.Event()
     build_sender = connection_senders.build_sender
 
-    def slow_build(*args, **kwargs):
+    def paused_build(*args, **kwargs):
         if not building.is_set():  # the first build, on the other thread: the port changes meanwhile
             building.set()
-            changed.wait(30)
+            assert changed.wait(30)
         return build_sender(*args, **kwargs)
 
-    monkeypatch.setattr(connection_senders, "build_sender", slow_build)
+    monkeypatch.setattr(connection_senders, "build_sender", paused_build)
 
     def connect() -> None:
         with app.app_context():
@@ -210,16 +210,40 @@ def test_a_setting_changed_while_another_thread_builds_a_named_backend_reaches_t
     other = threading.Thread(target=connect)
     other.start()
     assert building.wait(30)
-    setter = threading.Thread(target=lambda: setattr(app.extensions["mailman"], "port", second.port))
-    setter.start()
+    app.extensions["mailman"].port = second.port
     changed.set()
-    for thread in (other, setter):
-        thread.join(30)
+    other.join(30)
     with app.app_context():
         mail.send_mail("After", "x", None, ["a@example.com"], connection=mail.get_connection("smtp"))
     assert [len(first.messages), len(second.messages)] == [0, 1]
     for sender in MailGateway.state(app).alternates.values():
         sender.close()
+
+
+def test_two_settings_assigned_at_once_from_two_threads_are_both_kept(monkeypatch) -> None:
+    # Each assignment loads the settings again from those it read: the one that read first and swapped last
+    # undid the other's change.
+    app, mail = app_with(TESTING=True, MAIL_SERVER=HOST, MAIL_PORT=2525)
+    state = app.extensions["mailman"]
+    read, other_done = threading.Event(), threading.Event()
+    load_settings = settable.load_settings
+
+    def paused_load(**values):
+        if not read.is_set():  # the first assignment has read the settings; the other one runs now
+            read.set()
+            assert other_done.wait(30)
+        return load_settings(**values)
+
+    monkeypatch.setattr(settable, "load_settings", paused_load)
+    first = threading.Thread(target=lambda: setattr(state, "port", 2526))
+    first.start()
+    assert read.wait(30)
+    state.timeout = 7
+    other_done.set()
+    first.join(30)
+    settings = MailGateway.state(app).settings
+    assert (settings.mail_port, settings.mail_timeout) == (2526, 7)
+    assert (state.port, state.timeout) == (2526, 7)
 
 
 def test_a_queued_app_refuses_to_change_the_backend_its_workers_use(tmp_path) -> None:

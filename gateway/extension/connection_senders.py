@@ -77,8 +77,9 @@ def smtp_base(settings: GatewaySettings) -> dict[str, Any]:
             "mail_username": upstream.username, "mail_password": upstream.password}
 
 
-def _sender_for(state: Any, name: str, options: dict[str, Any], stream: Any = None) -> Sender:
-    settings: GatewaySettings = state.settings
+def _sender_for(state: Any, name: str, options: dict[str, Any], stream: Any = None,
+                settings: GatewaySettings | None = None) -> Sender:
+    settings = state.settings if settings is None else settings
     # What was set (environment, app.config, arguments), not every default: settings that may only be set in some
     # modes (MAIL_RETRY_* is refused with queued delivery) must not look set because the app had their defaults.
     values = {name: getattr(settings, name) for name in settings.model_fields_set}
@@ -125,4 +126,5 @@ def connection_sender(state: Any, backend: Any, options: dict[str, Any]) -> Conn
     if name == state.settings.backend_name:
         return ConnectionSender(state.sender, owned=False)
     # One per name and app, kept: a memory backend keeps its mail, an SMTP one its pool.
-    return ConnectionSender(state.alternate(name, lambda runtime: _sender_for(runtime, name, {})), owned=False)
+    return ConnectionSender(state.alternate(name, lambda settings: _sender_for(state, name, {}, settings=settings)),
+                            owned=False)

@@ -18,7 +18,8 @@ from mail_gateway.assembly import build_sender
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.extension.connection_senders import smtp_base
 from mail_gateway.runtime import Runtime
-from mail_gateway.settings import load_settings
+from mail_gateway.sending import Sender
+from mail_gateway.settings import GatewaySettings, load_settings
 
 _PAIR = ("mail_ssl_keyfile", "mail_ssl_certfile")
 _SMTP = {"mail_server", "mail_port", "mail_username", "mail_password", "mail_use_tls", "mail_use_ssl",
@@ -56,7 +57,22 @@ def change_setting(state: Runtime, attribute: str, setting: str, value: Any, hel
 
 
 def _apply(state: Runtime, attribute: str, changes: dict[str, Any]) -> None:
-    settings = state.settings
+    while True:
+        settings = state.settings
+        changed, sender = _changed(state, attribute, changes, settings)
+        # Swapped only if no other change came since ``settings`` were read (two threads assigning at once): else
+        # made again on top of it, rather than undoing it. The alternates using the setting are decided as the
+        # runtime swaps, so that one another thread built from the old settings meanwhile is replaced too.
+        if state.reconfigure(changed, sender, stale=lambda name: any(_uses(name, setting) for setting in changes),
+                             read=settings):
+            return
+        if sender is not None:
+            sender.close()
+
+
+def _changed(state: Runtime, attribute: str, changes: dict[str, Any],
+             settings: GatewaySettings) -> tuple[GatewaySettings, Sender | None]:
+    """``settings`` with ``changes``, validated, and the app's new sender when its backend uses them."""
     variable = next(iter(changes)).upper()
     # What was set (environment, app.config), not every default, as for a connection's own settings.
     values = {name: getattr(settings, name) for name in settings.model_fields_set}
@@ -75,6 +91,4 @@ def _apply(state: Runtime, attribute: str, changes: dict[str, Any]) -> None:
         raise ConfigurationError(f"mail.{attribute} cannot change the backend of queued delivery, whose delivery "
                                  f"workers keep the sender they started with; set {variable} in app.config or "
                                  "the environment before MailGateway(app)", variable=variable)
-    sender = build_sender(changed, store=state.store)[0] if rebuild else None
-    # Decided as the runtime swaps, so that a sender another thread was building from the old settings is replaced.
-    state.reconfigure(changed, sender, stale=lambda name: any(_uses(name, setting) for setting in changes))
+    return changed, build_sender(changed, store=state.store)[0] if rebuild else None
