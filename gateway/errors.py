@@ -184,7 +184,7 @@ class StoreValueError(StoreRejectedError):
 
 
 class StoreSchemaError(StoreUnavailableError):
-    """A shared store's schema is not this version's: ``mail-gateway db upgrade`` brings it up to date."""
+    """The store's schema is not this version's: ``db upgrade`` brings an older one up; a later release's, never."""
 
 
 class QueueError(GatewayError):

@@ -12,9 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sqlalchemy import event, update
+from click.testing import CliRunner
+from sqlalchemy import event, text, update
 
-from mail_gateway.errors import NoSuchQueuedMessageError, NothingPendingError
+from mail_gateway.cli import main
+from mail_gateway.errors import NoSuchQueuedMessageError, NothingPendingError, StoreSchemaError
 from mail_gateway.store import (
     actions,
     bounces,
@@ -396,6 +398,28 @@ def test_readiness_check_and_description(store, store_url) -> None:
     store.check()
     assert "postgresql+psycopg" not in store.describe() and "***" not in store.describe()
     assert repr(store) == f"<Store {store.describe()}>"
+
+
+def test_a_store_a_later_release_upgraded_is_refused_in_one_line_naming_the_fix(store_url, monkeypatch) -> None:
+    made = Store(store_url).open()
+    with made.engine.begin() as conn:  # as a later release's migration leaves it
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    made.close()
+    later = Store(store_url)
+    for attempt in (later.open, later.upgrade):  # at start-up (SQLite upgrades itself), and `db upgrade`
+        with pytest.raises(StoreSchemaError, match="revision 0099, which this version does not know .* run that"):
+            attempt()
+    for name, value in {"GATEWAY_ENV": "testing", "MAIL_BACKEND": "memory", "GATEWAY_DELIVERY": "queued",
+                        "GATEWAY_STORE_URL": store_url}.items():
+        monkeypatch.setenv(name, value)
+    for args in (["db", "upgrade"], ["db", "check"], ["worker"]):
+        done = CliRunner().invoke(main, args)
+        lines = done.output.strip().splitlines()
+        assert done.exit_code == 1 and len(lines) == 1, (args, done.output, done.exception)
+        assert "revision 0099, which this version does not know" in lines[0] and "GATEWAY_STORE_URL" in lines[0]
+        assert "db upgrade" not in lines[0]  # upgrading cannot help
+    with Store(store_url).engine.connect() as conn:  # left as it was
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0099"
 
 
 def test_a_late_bounce_marks_its_recipient_bounced_and_sums_up_the_message(stores) -> None:

@@ -132,11 +132,23 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def refuse_unknown(current: str | None) -> None:
+    """A revision none of this version's migrations made is a later release's (or not this gateway's at all):
+    upgrading cannot help, and Alembic would stop with a traceback; say which release can open the store."""
+    script = ScriptDirectory.from_config(_config())
+    if current is None or current in {migration.revision for migration in script.walk_revisions()}:
+        return
+    raise StoreSchemaError(f"the store has schema revision {current}, which this version does not know (its newest "
+                           f"is {script.get_current_head()}): a later release of mail-gateway upgraded it; run that "
+                           "release or a later one, or set GATEWAY_STORE_URL to another store")
+
+
 def upgrade(engine: Engine) -> None:
     """Apply every migration not yet applied (Alembic), in one transaction."""
     config = _config()
     with _migrating, engine.connect().execution_options(**{WRITE: True}) as conn:
         set_lock_wait(conn, MIGRATION_WAIT_SECONDS)
+        refuse_unknown(MigrationContext.configure(conn).get_current_revision())
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
         conn.commit()
@@ -150,6 +162,7 @@ def verify_schema(engine: Engine) -> None:
     current, head = current_revision(engine), head_revision()
     if current == head:
         return
+    refuse_unknown(current)
     found = "has no schema yet" if current is None else f"has schema revision {current}, this version needs {head}"
     raise StoreSchemaError(f"the store {found}; run `mail-gateway db upgrade` (with the same GATEWAY_STORE_URL) "
                            "to bring it up to date")
