@@ -54,6 +54,9 @@ def parse_store_url(value: Any) -> SecretStr:
     if text.startswith(SQLITE_URL_PREFIX):
         if len(text) == len(SQLITE_URL_PREFIX) or "?" in text:
             raise ValueError("it is not a sqlite:/// URL with a file path")
+        if text == SQLITE_URL_PREFIX + ":memory:":  # SQLAlchemy's pool for it takes none of the store's options
+            raise ValueError("it names an in-memory SQLite database, which each connection sees as a new, empty one "
+                             "and which keeps nothing past the process; name a file")
         return SecretStr(text)
     if text.partition("://")[0].lower() in _POSTGRES_SCHEMES and "://" in text:
         return SecretStr(_postgres(text))

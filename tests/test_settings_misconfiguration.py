@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from mail_gateway.cli import main
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.settings import load_settings
+from mail_gateway.store.database import Store
 
 
 def refusal(**config: object) -> ConfigurationError:
@@ -46,6 +47,20 @@ def test_an_environment_value_whose_bytes_are_not_utf8_stops_start_up(monkeypatc
         load_settings()
     assert caught.value.variable == variable and "\udce9" not in str(caught.value)
     assert "it holds bytes that are not UTF-8 (or a lone surrogate); write it in UTF-8" in str(caught.value)
+
+
+def test_an_in_memory_sqlite_store_stops_start_up_naming_the_setting(monkeypatch) -> None:
+    # It was taken, and every command that opened the store ended in SQLAlchemy's TypeError traceback about the
+    # pool's arguments; had it opened, each connection would have seen an empty database of its own.
+    monkeypatch.setenv("GATEWAY_DELIVERY", "queued")
+    monkeypatch.setenv("GATEWAY_STORE_URL", "sqlite:///:memory:")
+    says = "GATEWAY_STORE_URL is invalid (it names an in-memory SQLite database, which each connection sees as a new"
+    for args in (["worker"], ["db", "upgrade"], ["check"]):
+        done = CliRunner().invoke(main, args)
+        assert done.exit_code == 1 and isinstance(done.exception, SystemExit), (args, done.output)
+        assert says in done.output and "name a file" in done.output and "Traceback" not in done.output
+    with pytest.raises(ConfigurationError, match="it names an in-memory SQLite database"):
+        Store("sqlite:///:memory:")
 
 
 @pytest.mark.parametrize("blank", ["", "  "])
