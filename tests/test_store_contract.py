@@ -474,6 +474,21 @@ def test_suppressions_are_mailboxes_that_expire_and_are_removed(stores) -> None:
     assert first.read(lambda conn: suppressions.list_entries(conn, now=T0)) == []
 
 
+def test_the_list_is_searched_by_text_copied_from_an_address_whatever_its_letters(store) -> None:
+    given = ["ÉLODIE@example.com", "Zed@example.com", "jörg@BÜCHER.example", "a_b%c/d@example.com", "abxcd@example.com"]
+    for address in given:
+        store.write(lambda conn, address=address: suppressions.add(conn, address, "manual", source="api", now=T0))
+
+    def found(text: str) -> list[str]:
+        return sorted(e.email for e in store.read(lambda conn: suppressions.list_entries(conn, contains=text, now=T0)))
+
+    # Lowered by Python ('élodie') and by the database (which folds ASCII alone), 'ÉLODIE' missed itself.
+    assert found("ÉLODIE") == found("Élodie@EXAMPLE") == ["ÉLODIE@example.com"]
+    assert found("BÜCHER") == ["jörg@BÜCHER.example"] and found("zED") == ["Zed@example.com"]
+    assert found("_b%c/") == found("B%C/D") == ["a_b%c/d@example.com"]  # wildcards and the escape are text
+    assert found("%") == found("/") == ["a_b%c/d@example.com"] and found("b_c") == []  # not abxcd
+
+
 def test_the_list_is_read_whole_with_expiries_and_each_change_to_it_is_counted(stores) -> None:
     """What a direct gateway keeps a copy of (``Suppressions``), and what tells it the copy is out of date: a
     change of the list by this store's own writes, not another store's, nor a write that leaves the list alone."""

@@ -33,7 +33,7 @@ def _line(entry: suppressions.Entry) -> str:
 
 
 @suppressions_group.command("list")
-@click.option("--address", "contains", help="Only addresses containing this text (any case).")
+@click.option("--address", "contains", help="Only addresses containing this text (any case of its ASCII letters).")
 @click.option("--reason", type=click.Choice(suppressions.REASONS), help="Only entries of this reason.")
 def list_command(contains: str | None, reason: str | None) -> None:
     """Every entry not expired, by address."""

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy import delete as delete_rows
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -149,12 +149,15 @@ def get(conn: Connection, address: str, *, now: float | None = None) -> Entry | 
 def list_entries(conn: Connection, *, contains: str | None = None, reason: str | None = None, limit: int = 100,
                  start: int = 0, now: float | None = None) -> list[Entry]:
     """Entries not expired, by mailbox, skipping ``start`` of them; ``contains``: a substring of the address
-    (whatever its case)."""
+    (whatever the case of its ASCII letters)."""
     at = time.time() if now is None else now
     query = select(table).where(_live(at))
     if contains:
-        query = query.where(func.lower(table.c.address).contains(contains.lower(), autoescape=True) |
-                            func.lower(table.c.email).contains(contains.lower(), autoescape=True))
+        # Both sides lowered by the database: SQLite's lower() (and PostgreSQL's in the C locale) folds ASCII alone,
+        # so a text lowered by Python ('ÉLODIE' as 'élodie') missed the very address it was copied from.
+        wanted = func.lower(literal(contains.replace("/", "//").replace("%", "/%").replace("_", "/_")))
+        query = query.where(func.lower(table.c.address).contains(wanted, escape="/") |
+                            func.lower(table.c.email).contains(wanted, escape="/"))
     if reason is not None:
         query = query.where(table.c.reason == reason)
     rows = conn.execute(query.order_by(table.c.address).limit(limit).offset(start))

@@ -20,8 +20,8 @@ class SuppressionQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    address: StoredText | None = Field(None, max_length=320,
-                                       description="only addresses containing this text (any case)")
+    address: StoredText | None = Field(
+        None, max_length=320, description="only addresses containing this text (any case of its ASCII letters)")
     reason: SuppressionReason | None = Field(None, description="only entries of this reason")
     limit: int = Field(50, ge=1, le=1000, description="at most this many (1-1000)")
     start: int = Field(0, ge=0, le=10**9, description="skip this many (0-1000000000)")
