@@ -214,10 +214,11 @@ def test_a_store_file_made_without_a_page_map_gets_one_when_the_gateway_opens_it
     path = tmp_path / "earlier.db"
     with closing(sqlite3.connect(path)) as conn:  # as earlier versions made their files: no auto_vacuum
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("CREATE TABLE earlier (data BLOB)")
-        conn.execute("INSERT INTO earlier VALUES (zeroblob(4194304))")
+        conn.execute("CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
+                     "created REAL NOT NULL, status INTEGER, mimetype TEXT, body BLOB)")
+        conn.execute("INSERT INTO idempotency_keys VALUES ('k', 'f', 1.0, 202, 'text/plain', zeroblob(4194304))")
         conn.commit()
-        conn.execute("DELETE FROM earlier")
+        conn.execute("DELETE FROM idempotency_keys")
         conn.commit()
         assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
     store = Store(f"sqlite:///{path}").open()

@@ -6,6 +6,7 @@ own ``Store`` object with its own writer and connections, as separate processes 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import event, text, update
+from sqlalchemy import event, inspect, text, update
 
 from mail_gateway.cli import main
 from mail_gateway.errors import NoSuchQueuedMessageError, NothingPendingError, StoreSchemaError
@@ -420,6 +421,41 @@ def test_a_store_a_later_release_upgraded_is_refused_in_one_line_naming_the_fix(
         assert "db upgrade" not in lines[0]  # upgrading cannot help
     with Store(store_url).engine.connect() as conn:  # left as it was
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0099"
+
+
+@pytest.fixture
+def empty_url(store_url: str, request: pytest.FixtureRequest, tmp_path) -> str:
+    """A database of the same engine as ``store_url`` with nothing in it yet."""
+    if store_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path}/empty.sqlite3"
+    return request.getfixturevalue("postgres").create_database()
+
+
+@pytest.mark.parametrize("revision", [None, "ae1027a6acf"])  # another program's own Alembic revision, or none
+def test_another_programs_database_is_refused_and_left_as_it_was(empty_url, monkeypatch, revision) -> None:
+    with Store(empty_url).engine.begin() as conn:
+        conn.execute(text("CREATE TABLE auth_user (id INTEGER PRIMARY KEY, name TEXT)"))
+        conn.execute(text("INSERT INTO auth_user VALUES (7, 'ann')"))
+        if revision is not None:
+            conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            conn.execute(text(f"INSERT INTO alembic_version VALUES ('{revision}')"))
+    says = "another program's tables (auth_user)" if revision is None else "or it is another program's database"
+    other = Store(empty_url)
+    for attempt in (other.open, other.upgrade):
+        with pytest.raises(StoreSchemaError, match=re.escape(says)):
+            attempt()
+    for name, value in {"GATEWAY_ENV": "testing", "MAIL_BACKEND": "memory", "GATEWAY_DELIVERY": "queued",
+                        "GATEWAY_STORE_URL": empty_url}.items():
+        monkeypatch.setenv(name, value)
+    for args in (["db", "upgrade"], ["db", "check"], ["worker"]):
+        done = CliRunner().invoke(main, args)
+        lines = done.output.strip().splitlines()
+        assert done.exit_code == 1 and len(lines) == 1 and says in lines[0], (args, done.output, done.exception)
+        assert "GATEWAY_STORE_URL to" in lines[0] and "run `mail-gateway db upgrade`" not in lines[0]
+    left = Store(empty_url)
+    with left.engine.connect() as conn:  # no table of the gateway's added among them, no row renumbered
+        assert set(inspect(conn).get_table_names()) == {"auth_user"} | ({"alembic_version"} if revision else set())
+        assert conn.execute(text("SELECT id, name FROM auth_user")).all() == [(7, "ann")]
 
 
 def test_a_late_bounce_marks_its_recipient_bounced_and_sums_up_the_message(stores) -> None:

@@ -20,11 +20,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import Connection, make_url
 
 from mail_gateway.errors import StoreSchemaError
 from mail_gateway.settings.store_url import POSTGRES_DRIVER
+from mail_gateway.store.schema import metadata
 
 log = logging.getLogger("mail_gateway.store")
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -37,6 +38,9 @@ SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 CONNECT_SECONDS = 5  # psycopg's connect_timeout: whole seconds, at least 2
 # Alembic keeps the running migration's context in a module global: one migration at a time per process.
 _migrating = threading.Lock()
+# What a store without a revision may hold: the store file of earlier versions had idempotency_keys alone (which
+# migration 0001 carries over); an empty alembic_version is Alembic's.
+OWN_TABLES = frozenset({*metadata.tables, "alembic_version"})
 
 
 def postgres_connect_args() -> dict[str, Any]:
@@ -132,15 +136,23 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def refuse_unknown(current: str | None) -> None:
-    """A revision none of this version's migrations made is a later release's (or not this gateway's at all):
-    upgrading cannot help, and Alembic would stop with a traceback; say which release can open the store."""
+def refuse_other(conn: Connection, current: str | None) -> None:
+    """Refuse, before any migration touches it, a database that upgrading cannot make this version's store: one at
+    a revision none of this version's migrations made (a later release's, or another program's own Alembic), at
+    which Alembic stops with a traceback; or one with no revision holding another program's tables, among which
+    the migrations would add the gateway's (and an SQLite file's one-time VACUUM renumber their rows)."""
     script = ScriptDirectory.from_config(_config())
-    if current is None or current in {migration.revision for migration in script.walk_revisions()}:
-        return
-    raise StoreSchemaError(f"the store has schema revision {current}, which this version does not know (its newest "
-                           f"is {script.get_current_head()}): a later release of mail-gateway upgraded it; run that "
-                           "release or a later one, or set GATEWAY_STORE_URL to another store")
+    if current is not None and current not in {migration.revision for migration in script.walk_revisions()}:
+        raise StoreSchemaError(
+            f"the store has schema revision {current}, which this version does not know (its newest is "
+            f"{script.get_current_head()}): a later release of mail-gateway upgraded it, or it is another program's "
+            "database; run that release or a later one, or set GATEWAY_STORE_URL to the gateway's own store")
+    others = [] if current is not None else sorted(set(inspect(conn).get_table_names()) - OWN_TABLES)
+    if others:
+        named = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise StoreSchemaError(f"the store holds no mail-gateway schema but another program's tables ({named}); set "
+                               "GATEWAY_STORE_URL to a database of the gateway's own (a new file, or an empty "
+                               "PostgreSQL database)")
 
 
 def upgrade(engine: Engine) -> None:
@@ -148,7 +160,7 @@ def upgrade(engine: Engine) -> None:
     config = _config()
     with _migrating, engine.connect().execution_options(**{WRITE: True}) as conn:
         set_lock_wait(conn, MIGRATION_WAIT_SECONDS)
-        refuse_unknown(MigrationContext.configure(conn).get_current_revision())
+        refuse_other(conn, MigrationContext.configure(conn).get_current_revision())
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
         conn.commit()
@@ -159,10 +171,12 @@ def upgrade(engine: Engine) -> None:
 def verify_schema(engine: Engine) -> None:
     """A shared store is upgraded by the operator, once, not by whichever process starts first: refuse to work
     on a schema other than this version's."""
-    current, head = current_revision(engine), head_revision()
-    if current == head:
-        return
-    refuse_unknown(current)
+    head = head_revision()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
+            return
+        refuse_other(conn, current)
     found = "has no schema yet" if current is None else f"has schema revision {current}, this version needs {head}"
     raise StoreSchemaError(f"the store {found}; run `mail-gateway db upgrade` (with the same GATEWAY_STORE_URL) "
                            "to bring it up to date")
