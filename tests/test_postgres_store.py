@@ -24,9 +24,10 @@ from mail_gateway.errors import ConfigurationError, StoreUnavailableError
 from mail_gateway.http.problems import problem_for
 from mail_gateway.settings import load_settings
 from mail_gateway.settings.store_url import hide_secret
-from mail_gateway.store import actions, webhooks
+from mail_gateway.store import actions, suppressions, webhooks
 from mail_gateway.store.database import Store
-from mail_gateway.store.engine import head_revision
+from mail_gateway.store.engine import head_revision, upgrade
+from mail_gateway.store.schema import suppressions as suppressions_table
 from mail_gateway.store.schema import templates, webhook_endpoints
 
 SECRET = "pa55-w0rd-never-shown"
@@ -140,6 +141,29 @@ def test_serve_and_worker_refuse_an_out_of_date_schema_until_db_upgrade(postgres
         conn.execute("UPDATE alembic_version SET version_num = '0004'")
     done = _start(["worker"], url, tmp_path)
     assert done.returncode == 1 and f"schema revision 0004, this version needs {head_revision()}" in done.stderr
+
+
+def test_the_suppression_list_comes_in_one_order_on_sqlite_and_on_a_database_with_a_locale(postgres, tmp_path) -> None:
+    # A database made with a locale sorted the addresses by its language's rules (a_b before a.c before Bob), where
+    # SQLite compares bytes; migration 0006 gives the column PostgreSQL's "C" collation. Upgraded with rows in it.
+    with psycopg.connect(postgres.conninfo(), autocommit=True) as admin:
+        admin.execute("CREATE DATABASE with_locale TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' "
+                      "LOCALE 'C.UTF-8'")
+    given = ["Zed@example.com", "alpha@example.com", "a_b@example.com", "a.c@example.com", "ab@example.com",
+             "Bob@example.com", "élodie@example.com", "Émile@example.com"]
+    listed = []
+    for url in (postgres.url("with_locale"), f"sqlite:///{tmp_path}/store.sqlite3"):
+        store = Store(url)
+        upgrade(store.engine, "0005")  # the schema of the release before, and the list in it
+        with store.engine.begin() as conn:
+            conn.execute(insert(suppressions_table), [
+                {"address": address, "email": address, "reason": "manual", "source": "api", "created_at": 1.0}
+                for address in given])
+        assert store.upgrade() == ("0005", head_revision())
+        assert store.read(lambda conn: suppressions.get(conn, "élodie@example.com")) is not None
+        listed.append([[e.address for e in store.read(lambda conn, s=start: suppressions.list_entries(
+            conn, limit=3, start=s))] for start in (0, 3, 6)])
+    assert listed[0] == listed[1] == [sorted(given)[:3], sorted(given)[3:6], sorted(given)[6:]]
 
 
 def test_two_hosts_upgrading_at_once_take_turns(postgres) -> None:

@@ -155,14 +155,15 @@ def refuse_other(conn: Connection, current: str | None) -> None:
                                "PostgreSQL database)")
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every migration not yet applied (Alembic), in one transaction."""
+def upgrade(engine: Engine, target: str = "head") -> None:
+    """Apply every migration not yet applied (Alembic), in one transaction; up to ``target`` (the tests' stores of
+    earlier releases) instead of the newest."""
     config = _config()
     with _migrating, engine.connect().execution_options(**{WRITE: True}) as conn:
         set_lock_wait(conn, MIGRATION_WAIT_SECONDS)
         refuse_other(conn, MigrationContext.configure(conn).get_current_revision())
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, target)
         conn.commit()
         set_lock_wait(conn, WAIT_SECONDS)
         conn.execution_options(**{LOCK_WAIT: None})

@@ -134,7 +134,8 @@ templates = Table(
 # ``recipient_key``), which nothing is sent to until it is removed or ``expires_at`` passes.
 suppressions = Table(
     "suppressions", metadata,
-    Column("address", String(320), primary_key=True),
+    # Listed in the order of its bytes on every engine (migration 0006: PostgreSQL's "C" collation).
+    Column("address", String(320).with_variant(String(320, collation="C"), "postgresql"), primary_key=True),
     Column("email", Text, nullable=False),  # the address as it was given, for people to read
     Column("reason", String(16), nullable=False),  # hard-bounce, complaint, unsubscribe, manual
     Column("source", String(16), nullable=False),  # smtp, dsn, unsubscribe, api
