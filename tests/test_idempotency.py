@@ -23,6 +23,7 @@ from sqlalchemy import select
 from mail_gateway import create_app
 from mail_gateway.assembly import build_sender
 from mail_gateway.http.idempotency import STORE_KEY, request_fingerprint, scoped_key
+from mail_gateway.http.keyring import Keyring
 from mail_gateway.store import keys, messages
 from mail_gateway.store.database import Store
 from mail_gateway.store.keys import StoredResponse
@@ -215,6 +216,28 @@ def test_the_store_expires_keys_after_the_ttl(tmp_path) -> None:
     assert begin("k", "f3").conflict is None
     now[0] += 61
     assert store.write(lambda c: keys.purge_expired(c, now[0], 60)) == 2
+
+
+def test_a_queued_request_whose_key_a_retry_took_over_writes_nothing_and_the_retry_is_kept(tmp_path) -> None:
+    now = [1000.0]
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite3'}").open()
+    keyring = Keyring(store, mode="queued", lease=10, clock=lambda: now[0])
+    answer = StoredResponse(202, "application/json", b'{"id": "retry"}')
+    first = keyring.begin("k", "f")
+    now[0] += 11  # the first request is alive, but its renewals failed and its lease ran out
+    retry = keyring.begin("k", "f")
+    assert retry.conflict is None and retry.holder != first.holder
+    with keyring.held("k", first.holder) as late:
+        # What a queued request writes with its answer (its messages); here a mark that shows whether it went.
+        late.join(lambda conn: keys.begin(conn, "written-by-the-late-request", "f", mode="queued", now=now[0],
+                                          lease=10))
+        assert late.finish(StoredResponse(202, "application/json", b'{"id": "late"}')) is False
+    assert keyring.begin("written-by-the-late-request", "f").conflict is None  # never written: free
+    with keyring.held("k", retry.holder) as keyed:
+        assert keyed.finish(answer) is True
+    assert keyring.begin("k", "f").replay == answer
+    keyring.stop()
+    store.close()
 
 
 def test_an_unusable_store_path_fails_at_start_up(make_settings, tmp_path) -> None:

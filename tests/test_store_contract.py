@@ -315,6 +315,26 @@ def test_an_abandoned_key_is_answered_from_its_recorded_outcomes(store) -> None:
     assert begin(store, "queued", now=T0 + 12, mode="queued").conflict == "in-flight"  # taken over, leased again
 
 
+def test_a_key_a_retry_took_over_is_no_longer_the_late_requests_to_finish_or_release(store) -> None:
+    def claim(key: str, holder: str, now: float, mode: str = "queued") -> keys.Begun:
+        return store.write(lambda conn: keys.begin(conn, key, "f", mode=mode, now=now, lease=10, holder=holder))
+
+    def holds(key: str, holder: str) -> bool:
+        return store.write(lambda conn: keys.holds(conn, key, holder))
+
+    assert claim("k", "first", T0).holder == "first" and holds("k", "first")
+    # The first request is alive but its lease ran out (its renewals failed): a retry takes the key over.
+    assert claim("k", "retry", T0 + 11).holder == "retry"
+    assert not holds("k", "first") and holds("k", "retry")
+    store.write(lambda conn: keys.release(conn, "k", "first"))  # the late request's release leaves it alone
+    assert claim("k", "third", T0 + 12).conflict == "in-flight"
+    # A direct request answered from its recorded outcomes takes the key over too.
+    assert claim("d", "first", T0, "direct").holder == "first"
+    store.write(lambda conn: keys.record(conn, "d", [(0, {"status": "accepted"})]))
+    assert claim("d", "retry", T0 + 11, "direct").abandoned == {0: {"status": "accepted"}}
+    assert not holds("d", "first") and holds("d", "retry")
+
+
 def test_concurrent_claimers_never_take_the_same_message(stores) -> None:
     ids = {put(stores[0], at=T0 + n / 1000) for n in range(120)}
     taken: list[str] = []

@@ -116,8 +116,8 @@ def _quietly(action: Callable[[], None], what: str) -> None:
         log.error("could not %s: %s", what, exc)
 
 
-def _run(keyring: Keyring, key: str, view: Callable[[KeyedRequest], Any]) -> Response:
-    with keyring.held(key) as keyed:
+def _run(keyring: Keyring, key: str, holder: str | None, view: Callable[[KeyedRequest], Any]) -> Response:
+    with keyring.held(key, holder) as keyed:
         try:
             response = current_app.make_response(view(keyed))
         except (Problem, InvalidMessageError, TransientDeliveryError, StoreUnavailableError):
@@ -131,13 +131,23 @@ def _run(keyring: Keyring, key: str, view: Callable[[KeyedRequest], Any]) -> Res
             _quietly(lambda: keyed.finish(_stored(problem_for(GatewayError()).response())), "record a response")
             raise
         try:
-            keyed.finish(_stored(response))
+            if not keyed.finish(_stored(response)):
+                _taken_over(bool(keyed.joined))
         except StoreUnavailableError as exc:
             if keyed.joined:  # a queued request's messages were not written either: nothing was accepted
                 _quietly(keyed.release, "release an idempotency key")
                 raise unavailable(exc) from exc
             log.error("could not record an idempotent response: %s", exc)
     return response
+
+
+def _taken_over(queued: bool) -> None:
+    """This request outlived its key's lease and a retry took the key over. Queued, it wrote nothing, so the retry's
+    messages are the only ones: it is answered as a retry in flight is. Direct, its messages went: its answer stands
+    and the retry's, recorded first, is the one replayed."""
+    log.warning("an idempotency key's lease ran out while its request was alive, and a retry took it over")
+    if queued:
+        raise _conflict("in-flight")
 
 
 def idempotent(view: View) -> View:
@@ -161,7 +171,7 @@ def idempotent(view: View) -> View:
             begun = keyring.begin(key, request_fingerprint(json_body()))
             if begun.abandoned is not None:
                 answer = _stored(answer_for_abandoned(begun.abandoned))
-                keyring.finish(key, answer)
+                keyring.finish(key, answer, holder=begun.holder)
                 log.warning("answered an abandoned request (its process stopped mid-request) from the store")
                 return _replay(answer)
         except StoreUnavailableError as exc:
@@ -170,6 +180,6 @@ def idempotent(view: View) -> View:
             return _replay(begun.replay)
         if begun.conflict is not None:
             raise _conflict(begun.conflict)
-        return _run(keyring, key, lambda keyed: view(*args, keyed=keyed, **kwargs))
+        return _run(keyring, key, begun.holder, lambda keyed: view(*args, keyed=keyed, **kwargs))
 
     return wrapper  # type: ignore[return-value]

@@ -33,33 +33,38 @@ class Keyring:
         store.on_close(self.stop)  # the renewer writes to the store: it ends with it
 
     def begin(self, key: str, fingerprint: str) -> Begun:
+        holder = keys.new_holder()
         return self.store.write(lambda conn: keys.begin(conn, key, fingerprint, mode=self.mode, now=self.clock(),
-                                                        lease=self.lease))
+                                                        lease=self.lease, holder=holder))
 
-    def finish(self, key: str, response: StoredResponse, also: Sequence[Work] = ()) -> None:
-        """Record the response, in one transaction with ``also`` (a queued request's messages)."""
-        def work(conn: Any) -> None:
+    def finish(self, key: str, response: StoredResponse, also: Sequence[Work] = (), holder: str | None = None) -> bool:
+        """Record the response, in one transaction with ``also`` (a queued request's messages); False, writing
+        nothing, when a retry took the key over from ``holder`` (``keys.holds``)."""
+        def work(conn: Any) -> bool:
+            if not keys.holds(conn, key, holder):
+                return False
             for change in also:
                 change(conn)
             keys.finish(conn, key, response)
+            return True
 
-        self.store.write(work)
+        return self.store.write(work)
 
-    def release(self, key: str) -> None:
-        self.store.write(lambda conn: keys.release(conn, key))
+    def release(self, key: str, holder: str | None = None) -> None:
+        self.store.write(lambda conn: keys.release(conn, key, holder))
 
     def record(self, key: str, position: int, item: dict[str, Any]) -> None:
         """Keep one message's outcome as it happens; not waited for, since the send goes on regardless."""
         self.store.write(lambda conn: keys.record(conn, key, [(position, item)]), wait=False)
 
     @contextmanager
-    def held(self, key: str) -> Iterator[KeyedRequest]:
+    def held(self, key: str, holder: str | None = None) -> Iterator[KeyedRequest]:
         """While the request with ``key`` runs its lease is renewed; it is the ``KeyedRequest`` yielded."""
         with self._lock:
             self._held[key] = self._held.get(key, 0) + 1
         self._start_renewer()
         try:
-            yield KeyedRequest(self, key)
+            yield KeyedRequest(self, key, holder)
         finally:
             with self._lock:
                 self._held[key] -= 1
@@ -91,8 +96,8 @@ class KeyedRequest:
     """One request with an idempotency key, passed down from its route (a ``sending.Transaction``): what it
     stores joins the transaction that records its response, and each direct outcome is recorded under its key."""
 
-    def __init__(self, keyring: Keyring, key: str) -> None:
-        self.keyring, self.key = keyring, key
+    def __init__(self, keyring: Keyring, key: str, holder: str | None = None) -> None:
+        self.keyring, self.key, self.holder = keyring, key, holder
         self.joined: list[Work] = []  # the request's messages, written when its response is (``finish``)
 
     def join(self, work: Work) -> None:
@@ -101,8 +106,9 @@ class KeyedRequest:
     def record(self, position: int, item: dict[str, Any]) -> None:
         self.keyring.record(self.key, position, item)
 
-    def finish(self, response: StoredResponse) -> None:
-        self.keyring.finish(self.key, response, self.joined)
+    def finish(self, response: StoredResponse) -> bool:
+        """False when a retry took the key over: nothing was written (``Keyring.finish``)."""
+        return self.keyring.finish(self.key, response, self.joined, self.holder)
 
     def release(self) -> None:
-        self.keyring.release(self.key)
+        self.keyring.release(self.key, self.holder)

@@ -6,13 +6,19 @@ process died: it is *abandoned*, and the next request with it is answered from w
 if it was recorded, else each message's recorded outcome — never "in flight, retry later" for ever. A queued request
 writes its messages and its response in one transaction, so an abandoned queued key with nothing recorded sent
 nothing and is simply taken over.
+
+Each claim writes a token of its own (``holder``), and a request finishes or releases its key only while the key
+still holds its token: a request that was alive after all (its lease ran out while the store refused the renewals)
+finds its key taken over by the retry and writes nothing, rather than both writing their messages (sent twice) or
+the late one overwriting the answer the retry was given.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -40,11 +46,18 @@ class Begun:
     replay: StoredResponse | None = None
     conflict: str | None = None  # "in-flight" or "mismatch"
     abandoned: dict[int, dict[str, Any]] | None = None
+    holder: str | None = field(default=None, compare=False)  # the claim's token, when the key was claimed
+
+
+def new_holder() -> str:
+    """A claim's token. Made by the caller, outside the change: the store's writer may run a change twice."""
+    return secrets.token_hex(16)
 
 
 def begin(conn: Connection, key: str, fingerprint: str, *, mode: str, now: float, lease: float,
-          ttl: float = TTL_SECONDS) -> Begun:
-    """Claim ``key`` for a request with ``fingerprint``, atomically across threads and processes."""
+          ttl: float = TTL_SECONDS, holder: str | None = None) -> Begun:
+    """Claim ``key`` for a request with ``fingerprint``, atomically across threads and processes, writing
+    ``holder`` (``new_holder()``) as the claim's token."""
     purge_expired(conn, now, ttl)
     # Locked: two processes taking over one abandoned key must take turns (the second then sees it leased).
     row = conn.execute(select(keys.c.fingerprint, keys.c.status, keys.c.mimetype, keys.c.body, keys.c.mode,
@@ -53,10 +66,10 @@ def begin(conn: Connection, key: str, fingerprint: str, *, mode: str, now: float
         try:
             with conn.begin_nested():
                 conn.execute(insert(keys).values(key=key, fingerprint=fingerprint, created_at=now, mode=mode,
-                                                 lease_until=now + lease))
+                                                 lease_until=now + lease, holder=holder))
         except IntegrityError:  # another process inserted it first (a server database lets both read "none")
             return Begun(conflict="in-flight")
-        return Begun()
+        return Begun(holder=holder)
     if row.fingerprint != fingerprint:
         return Begun(conflict="mismatch")
     if row.status is not None:
@@ -67,9 +80,19 @@ def begin(conn: Connection, key: str, fingerprint: str, *, mode: str, now: float
         select(outcomes.c.position, outcomes.c.item).where(outcomes.c.key == key))}
     if row.mode == "queued" and not recorded:
         # Its messages would have been written with its response, in one transaction: it sent nothing.
-        conn.execute(update(keys).where(keys.c.key == key).values(lease_until=now + lease, mode=mode))
-        return Begun()
-    return Begun(abandoned=recorded)
+        conn.execute(update(keys).where(keys.c.key == key).values(lease_until=now + lease, mode=mode, holder=holder))
+        return Begun(holder=holder)
+    conn.execute(update(keys).where(keys.c.key == key).values(holder=holder))  # answered now, by this request
+    return Begun(abandoned=recorded, holder=holder)
+
+
+def holds(conn: Connection, key: str, holder: str | None) -> bool:
+    """Whether ``key`` is still the claim ``holder`` made (always, for None), locked until the transaction ends so
+    that no retry takes it over before this one writes (SQLite's writes take turns anyway)."""
+    if holder is None:
+        return True
+    found = conn.execute(select(keys.c.holder).where(keys.c.key == key, keys.c.status.is_(None)).with_for_update())
+    return found.scalar() == holder
 
 
 def record(conn: Connection, key: str, items: Sequence[tuple[int, dict[str, Any]]]) -> None:
@@ -84,8 +107,10 @@ def finish(conn: Connection, key: str, response: StoredResponse) -> None:
     conn.execute(delete(outcomes).where(outcomes.c.key == key))
 
 
-def release(conn: Connection, key: str) -> None:
-    """Forget ``key``: nothing was sent, so a retry must really try again."""
+def release(conn: Connection, key: str, holder: str | None = None) -> None:
+    """Forget ``key`` (while it is ``holder``'s claim): nothing was sent, so a retry must really try again."""
+    if not holds(conn, key, holder):
+        return
     conn.execute(delete(outcomes).where(outcomes.c.key == key))
     conn.execute(delete(keys).where(keys.c.key == key, keys.c.status.is_(None)))
 

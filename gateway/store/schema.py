@@ -102,6 +102,7 @@ idempotency_keys = Table(
     Column("created_at", Float, nullable=False),
     Column("mode", String(8), nullable=False),  # direct or queued: what an abandoned request may have done
     Column("lease_until", Float, nullable=False),  # renewed while its process lives; then it is abandoned
+    Column("holder", String(32)),  # the token of the request that claimed it last (keys.holds)
     Column("status", Integer),  # NULL while the first request is in flight
     Column("mimetype", String(100)),
     Column("body", LargeBinary),
