@@ -492,3 +492,23 @@ def test_an_unknown_encoding_or_a_body_not_in_it_is_refused_naming_the_attribute
         with pytest.raises(InvalidMessageError, match="not utf-8") as caught:
             msg.send()
         assert caught.value.field == "body" and len(mail.outbox) == 1
+
+
+def test_the_outbox_shows_a_calendar_alternative_as_an_alternative_not_an_attachment() -> None:
+    # Before: alternatives was [] and attachments [(None, b'BEGIN:VCALENDAR...', 'text/calendar')], where
+    # flask-mailman's outbox shows the alternative as it was attached.
+    app, mail = app_with(TESTING=True)
+    with app.app_context():
+        message = EmailMultiAlternatives("Meeting", "Text", to=["a@example.com"])
+        message.attach_alternative("<p>Meeting</p>", "text/html")
+        message.attach_alternative("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "text/calendar; method=REQUEST")
+        message.attach("agenda.pdf", b"%PDF-1.4", "application/pdf")
+        forwarded = EmailMultiAlternatives("Earlier", "Text", to=["b@example.com"])
+        forwarded.attach_alternative("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "text/calendar")
+        message.attach(None, forwarded, "message/rfc822")
+        message.send()
+        [sent] = mail.outbox
+        assert sent.alternatives == [("<p>Meeting</p>", "text/html"),  # the forwarded message's are its own
+                                     ("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "text/calendar; method=REQUEST")]
+        pdf, attached = sent.attachments
+        assert pdf == ("agenda.pdf", b"%PDF-1.4", "application/pdf") and attached[2] == "message/rfc822"

@@ -14,7 +14,8 @@ from typing import Any, overload
 
 from mail_gateway.backends.kept import KeptMail, KeptMessage
 from mail_gateway.backends.memory import MemoryBackend
-from mail_gateway.mail.reader import MessageReader
+from mail_gateway.mail.media_types import without_charset
+from mail_gateway.mail.reader import MessageReader, part_text
 
 # Headers that have attributes of their own; the rest are ``extra_headers``.
 _OWN_HEADERS = {"subject", "from", "to", "cc", "reply-to", "content-type", "content-transfer-encoding",
@@ -70,12 +71,16 @@ class SentEmail:
 
     @property
     def alternatives(self) -> list[tuple[str, str]]:
+        """The HTML beside a text body, then every other alternative (``text/calendar; method=REQUEST``), with
+        its type as given: the charset, which the composer adds, left out."""
         html = self.reader.html
-        return [(html, "text/html")] if html is not None and self.reader.text is not None else []
+        found = [(html, "text/html")] if html is not None and self.reader.text is not None else []
+        return found + [(part_text(part), without_charset(str(part["Content-Type"])))
+                        for part in self.reader.alternatives]
 
     @property
     def attachments(self) -> list[tuple[str | None, bytes, str]]:
-        return [(a.filename, a.content, a.content_type) for a in self.reader.attachments]
+        return [(a.filename, a.content, a.content_type) for a in self.reader.attachments if not a.alternative]
 
     def recipients(self) -> list[str]:
         return list(self.envelope) or [*self.to, *self.cc]

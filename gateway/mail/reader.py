@@ -30,6 +30,7 @@ class FoundAttachment:
     content_id: str | None
     inline: bool
     content: bytes
+    alternative: bool = False  # a rendering of the body beside text and HTML (a calendar invitation), not a file
 
 
 def _part_bytes(part: EmailMessage) -> bytes:
@@ -42,7 +43,7 @@ def _part_bytes(part: EmailMessage) -> bytes:
     return payload if isinstance(payload, bytes) else b""
 
 
-def _part_text(part: EmailMessage) -> str:
+def part_text(part: EmailMessage) -> str:
     try:
         return str(part.get_content())
     except (LookupError, UnicodeError, KeyError):  # an unknown or lying charset: show what can be shown
@@ -56,11 +57,22 @@ def _leaves(part: EmailMessage) -> list[EmailMessage]:
     return [part]
 
 
-def _attachment(index: int, part: EmailMessage) -> FoundAttachment:
+def _alternatives(part: EmailMessage, bodies: set[int]) -> list[EmailMessage]:
+    """The parts of a multipart/alternative other than the text and HTML bodies (a calendar invitation); those of
+    a forwarded message are its own, so message/rfc822 is not entered, as in ``_leaves``."""
+    if part.get_content_maintype() != "multipart":
+        return []
+    subs: list[EmailMessage] = list(part.iter_parts())  # type: ignore[arg-type]
+    found = [sub for sub in subs if part.get_content_type() == "multipart/alternative"
+             and sub.get_content_maintype() != "multipart" and id(sub) not in bodies]
+    return found + [inner for sub in subs for inner in _alternatives(sub, bodies)]
+
+
+def _attachment(index: int, part: EmailMessage, alternative: bool) -> FoundAttachment:
     content = _part_bytes(part)
     return FoundAttachment(index=index, filename=part.get_filename(), content_type=part.get_content_type(),
                       size=len(content), content_id=(_header(part, "Content-ID")).strip("<> ") or None,
-                      inline=part.get_content_disposition() == "inline", content=content)
+                      inline=part.get_content_disposition() == "inline", content=content, alternative=alternative)
 
 
 def _header(parsed: EmailMessage, name: str) -> str:
@@ -120,8 +132,11 @@ class MessageReader:
             self._html_part = self.parsed.get_body(preferencelist=("html",))
             bodies = {id(self._text_part), id(self._html_part)}
             others = [leaf for leaf in _leaves(self.parsed) if id(leaf) not in bodies]
+            # Shown among the attachments too (the outbox offers a calendar invitation for download).
+            self.alternatives = _alternatives(self.parsed, bodies)
+            alternative = {id(part) for part in self.alternatives}
             # A forwarded message's bytes are written back by the standard library's generator, which recurses too.
-            self.attachments = [_attachment(index, leaf) for index, leaf in enumerate(others)]
+            self.attachments = [_attachment(index, leaf, id(leaf) in alternative) for index, leaf in enumerate(others)]
         except RecursionError:  # the standard library's parser recurses once per level of MIME parts
             raise InvalidMessageError(UNREADABLE, field="data") from None
 
@@ -169,11 +184,11 @@ class MessageReader:
 
     @property
     def text(self) -> str | None:
-        return None if self._text_part is None else _part_text(self._text_part)
+        return None if self._text_part is None else part_text(self._text_part)
 
     @property
     def html(self) -> str | None:
-        return None if self._html_part is None else _part_text(self._html_part)
+        return None if self._html_part is None else part_text(self._html_part)
 
     @property
     def headers(self) -> list[tuple[str, str]]:
