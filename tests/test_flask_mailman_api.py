@@ -512,3 +512,25 @@ def test_the_outbox_shows_a_calendar_alternative_as_an_alternative_not_an_attach
                                      ("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "text/calendar; method=REQUEST")]
         pdf, attached = sent.attachments
         assert pdf == ("agenda.pdf", b"%PDF-1.4", "application/pdf") and attached[2] == "message/rfc822"
+
+
+def test_the_outbox_shows_a_text_attachment_as_text(tmp_path) -> None:
+    # Before: every attachment's content was bytes (b'hello'), where flask-mailman's outbox holds a text
+    # attachment as str, decoded as attach() and attach_file() decode it, so tests comparing it to text failed.
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes("Grüße".encode())
+    app, mail = app_with(TESTING=True)
+    with app.app_context():
+        message = EmailMessage("Files", "Text", to=["a@example.com"])
+        message.attach("a.txt", "hello", "text/plain")
+        message.attach("b.csv", b"x,y", "text/csv")
+        message.attach_file(str(notes))
+        message.attach("c.bin", b"\x00\x01", "application/octet-stream")
+        message.send()
+        latin = EmailMessage("Latin", "Text", to=["a@example.com"])
+        latin.encoding = "iso-8859-1"
+        latin.attach("l.txt", "café", "text/plain")
+        latin.send()
+        assert [a for m in mail.outbox for a in m.attachments] == [
+            ("a.txt", "hello", "text/plain"), ("b.csv", "x,y", "text/csv"), ("notes.txt", "Grüße", "text/plain"),
+            ("c.bin", b"\x00\x01", "application/octet-stream"), ("l.txt", "café", "text/plain")]

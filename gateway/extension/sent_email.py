@@ -15,11 +15,20 @@ from typing import Any, overload
 from mail_gateway.backends.kept import KeptMail, KeptMessage
 from mail_gateway.backends.memory import MemoryBackend
 from mail_gateway.mail.media_types import without_charset
-from mail_gateway.mail.reader import MessageReader, part_text
+from mail_gateway.mail.reader import FoundAttachment, MessageReader, part_text
 
 # Headers that have attributes of their own; the rest are ``extra_headers``.
 _OWN_HEADERS = {"subject", "from", "to", "cc", "reply-to", "content-type", "content-transfer-encoding",
                 "mime-version"}
+
+
+def _as_attached(attachment: FoundAttachment) -> str | bytes:
+    if not attachment.content_type.startswith("text/"):
+        return attachment.content
+    try:
+        return attachment.content.decode(attachment.charset or "utf-8")
+    except (LookupError, UnicodeDecodeError):  # bytes that are no text in it, which flask-mailman kept as bytes
+        return attachment.content
 
 
 class SentEmail:
@@ -79,8 +88,10 @@ class SentEmail:
                         for part in self.reader.alternatives]
 
     @property
-    def attachments(self) -> list[tuple[str | None, bytes, str]]:
-        return [(a.filename, a.content, a.content_type) for a in self.reader.attachments if not a.alternative]
+    def attachments(self) -> list[tuple[str | None, str | bytes, str]]:
+        """``(filename, content, mimetype)``; a text attachment's content is text, as flask-mailman's ``attach()``
+        and ``attach_file()`` keep it, read in the charset it names (else UTF-8, as they read it)."""
+        return [(a.filename, _as_attached(a), a.content_type) for a in self.reader.attachments if not a.alternative]
 
     def recipients(self) -> list[str]:
         return list(self.envelope) or [*self.to, *self.cc]

@@ -30,6 +30,7 @@ class FoundAttachment:
     content_id: str | None
     inline: bool
     content: bytes
+    charset: str | None = None  # the one a text part names
     alternative: bool = False  # a rendering of the body beside text and HTML (a calendar invitation), not a file
 
 
@@ -71,8 +72,9 @@ def _alternatives(part: EmailMessage, bodies: set[int]) -> list[EmailMessage]:
 def _attachment(index: int, part: EmailMessage, alternative: bool) -> FoundAttachment:
     content = _part_bytes(part)
     return FoundAttachment(index=index, filename=part.get_filename(), content_type=part.get_content_type(),
-                      size=len(content), content_id=(_header(part, "Content-ID")).strip("<> ") or None,
-                      inline=part.get_content_disposition() == "inline", content=content, alternative=alternative)
+                           size=len(content), content_id=(_header(part, "Content-ID")).strip("<> ") or None,
+                           inline=part.get_content_disposition() == "inline", content=content,
+                           charset=part.get_content_charset(), alternative=alternative)
 
 
 def _header(parsed: EmailMessage, name: str) -> str:
