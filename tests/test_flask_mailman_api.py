@@ -534,3 +534,19 @@ def test_the_outbox_shows_a_text_attachment_as_text(tmp_path) -> None:
         assert [a for m in mail.outbox for a in m.attachments] == [
             ("a.txt", "hello", "text/plain"), ("b.csv", "x,y", "text/csv"), ("notes.txt", "Grüße", "text/plain"),
             ("c.bin", b"\x00\x01", "application/octet-stream"), ("l.txt", "café", "text/plain")]
+
+
+def test_assigning_a_list_to_the_outbox_empties_it_as_flask_mailmans_fixtures_do() -> None:
+    # Before: AttributeError: property 'outbox' of 'AppMail' object has no setter, for the line with which
+    # fixtures written for flask-mailman empty its locmem outbox.
+    app, mail = app_with(TESTING=True)
+    with app.app_context():
+        mail.send_mail("Before", "x", None, ["a@example.com"])
+        app.extensions["mailman"].outbox = []
+        outbox = app.extensions["mailman"].outbox
+        mail.send_mail("After", "x", None, ["a@example.com"])
+        assert [m.subject for m in outbox] == ["After"]
+        mail.outbox = [EmailMessage("Kept by the test", "x", to=["b@example.com"])]
+        assert [m.subject for m in mail.outbox] == ["Kept by the test"]
+        mail.outbox = mail.outbox  # what it holds, given back
+        assert [m.subject for m in outbox] == ["Kept by the test"]

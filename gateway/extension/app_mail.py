@@ -171,3 +171,11 @@ class AppMail:
                 return SentMail(kept)
         raise RuntimeError(f"mail.outbox lists what the memory backend kept, and this app sends with "
                            f"{self.state.sender.backend.name}; set TESTING=True or MAIL_BACKEND=memory")
+
+    @outbox.setter
+    def outbox(self, messages: Iterable[Any]) -> None:
+        # ``extensions["mailman"].outbox = []`` is how fixtures written for flask-mailman empty its list.
+        given, outbox = list(messages), self.outbox  # read first: the kept mail itself may be what is given
+        outbox.clear()
+        for message in given:
+            outbox.append(message)

@@ -182,3 +182,8 @@ class MailGateway:
     @property
     def outbox(self) -> SentMail:
         return self._mail().outbox
+
+    @outbox.setter
+    def outbox(self, messages: Iterable[Any]) -> None:
+        """``mail.outbox = []`` empties it; the messages of a list given are kept as ``append`` keeps them."""
+        self._mail().outbox = messages
