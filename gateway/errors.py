@@ -103,7 +103,7 @@ class DeliveryError(GatewayError):
                  smtp_text: str | None = None, client_detail: str | None = None) -> None:
         super().__init__(message)
         self.backend = backend
-        self.smtp_command = smtp_command  # the SMTP command refused (MAIL for the sender), where it matters
+        self.smtp_command = smtp_command  # the SMTP command refused (MAIL: the sender; DATA: the message)
         self.message_id = message_id
         self.recipients = tuple(recipients)  # RecipientResult of each recipient, where known
         self.smtp_code = smtp_code

@@ -68,6 +68,17 @@ def test_a_refused_sender_is_smtp_sender_refused(smtp_server_factory, reply, kin
     assert (caught.smtp_code, caught.sender) == (int(reply[:3]), "app@example.com")
 
 
+@pytest.mark.parametrize(("reply", "kind"), [("554 5.6.0 content rejected", PermanentDeliveryError),
+                                             ("451 4.3.0 try later", TransientDeliveryError)])
+def test_a_refused_message_is_smtp_data_error(smtp_server_factory, reply, kind) -> None:
+    # Before: a plain smtplib.SMTPException, which `except smtplib.SMTPDataError` (what smtplib raises for a
+    # refusal after DATA, under Flask-Mail and flask-mailman) and `except smtplib.SMTPResponseException` missed.
+    server = smtp_server_factory(FaultHandler(data_reply=reply))
+    caught = send_through(server.port)
+    assert isinstance(caught, smtplib.SMTPDataError) and isinstance(caught, kind)
+    assert caught.smtp_code == int(reply[:3])
+
+
 def test_a_refused_login_is_smtp_authentication_error(smtp_server_factory) -> None:
     def refuse(server, session, envelope, mechanism, auth_data):
         return AuthResult(success=False, handled=False)

@@ -108,7 +108,7 @@ def _refusal(conn: smtplib.SMTP, mail: Reply, results: list[RecipientResult], da
     code, reply = data
     if code != 354:
         return delivery_error(error_for_code(code), f"refused DATA: {code} {reply_text(reply)}", upstream, code,
-                              reply, message_id=message_id)
+                              reply, message_id=message_id, smtp_command="DATA")
     return None
 
 
@@ -144,7 +144,7 @@ def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str
                              **ids) from exc
     if code != 250:
         raise delivery_error(error_for_code(code), f"refused the message: {code} {reply_text(reply)}", upstream, code,
-                             reply, **ids)
+                             reply, smtp_command="DATA", **ids)
     return SendResult(message.message_id, BACKEND, tuple(results), upstream=upstream)
 
 

@@ -4,8 +4,9 @@ Django catches, for the library API to raise (``mail_gateway.extension.connectio
 The gateway's own errors (``mail_gateway.errors``) are plain. Here each ``SMTP...Error`` class is both a gateway
 class and the matching ``smtplib`` one, so ``except smtplib.SMTPAuthenticationError`` and ``except
 PermanentDeliveryError`` both catch it; ``smtplib_compatible`` picks, from the error's class and cause, which one
-a failure is (a refused login: ``SMTPAuthenticationError``; a refused sender: ``SMTPSenderRefused``; ...), and
-copies the error into it with smtplib's attributes added. Only the library API raises them.
+a failure is (a refused login: ``SMTPAuthenticationError``; a refused sender: ``SMTPSenderRefused``; a refused
+message: ``SMTPDataError``; ...), and copies the error into it with smtplib's attributes added. Only the library API
+raises them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class SMTPSenderDeferredError(TransientDeliveryError, smtplib.SMTPSenderRefused)
 class SMTPRecipientsRefusedError(RecipientsRefusedError, smtplib.SMTPRecipientsRefused): ...
 class SMTPRecipientsSuppressedError(RecipientsSuppressedError, smtplib.SMTPRecipientsRefused): ...
 class SMTPRecipientsDeferredError(TransientDeliveryError, smtplib.SMTPRecipientsRefused): ...
+class SMTPDataRefusedError(PermanentDeliveryError, smtplib.SMTPDataError): ...
+class SMTPDataDeferredError(TransientDeliveryError, smtplib.SMTPDataError): ...
 class SMTPLoginRefusedError(PermanentDeliveryError, smtplib.SMTPAuthenticationError): ...
 class SMTPConnectFailedError(ConnectionSetupError, smtplib.SMTPConnectError): ...
 # Refused or reset before a session began: also the builtin ConnectionError the socket raised, which callers of
@@ -86,6 +89,8 @@ def _smtplib_class(exc: DeliveryError) -> type[DeliveryError] | None:
         return SMTPLoginRefusedError
     if exc.smtp_command == "MAIL":
         return SMTPSenderDeferredError if transient else SMTPSenderRefusedError
+    if exc.smtp_command == "DATA":
+        return SMTPDataDeferredError if transient else SMTPDataRefusedError
     if transient and exc.recipients:
         return SMTPRecipientsDeferredError
     if transient and isinstance(cause, OSError):
