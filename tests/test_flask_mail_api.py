@@ -130,6 +130,21 @@ def test_record_messages_and_the_email_dispatched_signal() -> None:
     assert outbox == [msg] and seen == [(app, msg)]
 
 
+def test_flask_mails_own_email_dispatched_signal_is_sent_too() -> None:
+    # Before: a receiver connected to flask_mail.email_dispatched, an import left as it was (or another extension's
+    # listener), heard nothing once Mail and Message came from mail_gateway.
+    app, mail = app_in_testing()
+    heard = []
+
+    def dispatched(sender, message):
+        heard.append((sender, message.subject))
+
+    with flask_mail.email_dispatched.connected_to(dispatched), app.app_context():
+        mail.send(Message("Hi", recipients=["to@example.com"], body="x"))
+        mail.send_mail("Mailman", "x", None, ["to@example.com"])
+    assert heard == [(app, "Hi"), (app, "Mailman")]
+
+
 def test_a_mail_built_with_an_app_sends_and_records_outside_an_app_context() -> None:
     app, mail = app_in_testing()
 

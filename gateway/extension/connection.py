@@ -9,7 +9,7 @@ where the gateway's outcome becomes what callers of the old APIs rely on:
   Flask-Mail's ``AssertionError`` (``message_errors``);
 - ``fail_silently=True`` leaves a failure to the send path's ``delivery`` log line and counts it as not sent (one
   at ``open()``, which dials as flask-mailman's did, is logged as a warning);
-- ``email_dispatched`` is sent for each message sent, as Flask-Mail sends it.
+- ``email_dispatched`` is sent for each message sent, as Flask-Mail sends it (Flask-Mail's own too, once loaded).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from flask import Flask
 
 from mail_gateway.errors import DeliveryError, HeaderInjectionError, InvalidMessageError
 from mail_gateway.extension.as_given import AsGiven, keeps_as_given
-from mail_gateway.extension.flask_mail import Message, email_dispatched
+from mail_gateway.extension.flask_mail import Message, dispatched
 from mail_gateway.extension.message_checks import address_text
 from mail_gateway.extension.message_errors import bad_header_error
 from mail_gateway.extension.message_objects import (
@@ -158,7 +158,7 @@ class Connection:
         self.host.sendmail(sender, recipients, data, getattr(message, "mail_options", []),
                            getattr(message, "rcpt_options", []))
         self.num_emails += 1
-        email_dispatched.send(self.app, message=message)
+        dispatched(self.app, message)
 
     # -- flask-mailman ------------------------------------------------------------------------------------
 
@@ -211,5 +211,5 @@ class Connection:
         assert isinstance(outcome, SendResult | QueuedResult)  # delivered now, or stored for the workers
         mark_sent(message, prepared, outcome)
         self.num_emails += 1
-        email_dispatched.send(self.app, message=message)
+        dispatched(self.app, message)
         return outcome

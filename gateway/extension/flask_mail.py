@@ -9,6 +9,7 @@ goes through the gateway's one send path (``mail_gateway.extension.connection``)
 from __future__ import annotations
 
 import mimetypes
+import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,15 @@ gateway as a library, with the app as sender and ``message=`` the message object
 when the backend only keeps mail (memory), as Flask-Mail sends it when TESTING suppresses sending.""")
 
 Address = str | tuple[str, str]
+
+
+def dispatched(app: Any, message: Any) -> None:
+    """``email_dispatched`` for a message sent; also Flask-Mail's own signal once Flask-Mail is loaded, to which
+    code still importing ``email_dispatched`` from ``flask_mail`` (an app's, or another extension's) connects."""
+    email_dispatched.send(app, message=message)
+    flask_mail = sys.modules.get("flask_mail")
+    if flask_mail is not None:
+        flask_mail.email_dispatched.send(app, message=message)
 
 
 def _default_sender() -> str | None:
