@@ -366,6 +366,34 @@ def test_a_folded_subject_is_sent_unfolded() -> None:
         assert mail.outbox[0].subject == "testing testing"
 
 
+class LazyText:
+    """What Flask-Babel's lazy_gettext() gives: not a str, its text read with str() when the message is built."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+
+def test_a_subject_and_bodies_given_as_lazy_text_are_sent_as_their_text() -> None:
+    # Before: TypeError (expected string or bytes-like object) for the subject, and "text: must be text" or
+    # "html: must be text" for the bodies, where Flask-Mail writes what str() gives, as translated apps rely on.
+    app, mail = app_in_testing()
+    with app.app_context():
+        msg = Message(LazyText("Welcome"), recipients=["to@example.com"], body=LazyText("Hello"),
+                      html=LazyText("<p>Hello</p>"), alts={"calendar": LazyText("BEGIN:VCALENDAR")})
+        assert not msg.has_bad_headers()
+        mail.send(msg)
+        [sent] = mail.outbox
+        assert (sent.subject, sent.body) == ("Welcome", "Hello")
+        assert sent.alternatives == [("<p>Hello</p>", "text/html"), ("BEGIN:VCALENDAR", "text/calendar")]
+        assert Message(LazyText("a\r\nBcc: x@example.com"), recipients=["to@example.com"]).has_bad_headers()
+
+
 @pytest.mark.parametrize(("fields", "missing"), [({"recipients": []}, "recipients"), ({"sender": None}, "sender")])
 def test_a_message_without_sender_or_recipients_is_an_assertion_error_too(fields, missing) -> None:
     app, mail = app_in_testing()

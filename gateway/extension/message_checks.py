@@ -28,6 +28,12 @@ def address_text(address: str | tuple[str, str], field: str = "sender") -> str:
     return address
 
 
+def message_text(value: Any) -> Any:
+    """A subject or body as Flask-Mail reads it: text and bytes as they are (bytes are read in the message's
+    charset later), None for none, anything else what ``str()`` gives, such as Flask-Babel's ``lazy_gettext()``."""
+    return value if value is None or isinstance(value, str | bytes | bytearray) else str(value)
+
+
 def address_list(addresses: Any, field: str) -> list[Any]:
     """``recipients``, ``cc`` or ``bcc`` as a list. A string is refused rather than taken as one address:
     Flask-Mail took it as a list of one-character addresses, so code that gives one has never sent."""
@@ -54,7 +60,7 @@ def _addresses(message: Any, sender: str | None) -> list[tuple[str, Any]]:
 def check_headers(message: Any, sender: str | None) -> None:
     """``HeaderInjectionError`` naming the attribute when the subject has a line break other than folding, or
     the subject or an address holds a control character or line separator."""
-    lines = (message.subject or "").split("\r\n")
+    lines = (message_text(message.subject) or "").split("\r\n")
     if not _is_folded(lines):
         raise HeaderInjectionError("the subject has a line break that is not folding (CRLF, then a space or tab, "
                                    "then text); remove it", field="subject")

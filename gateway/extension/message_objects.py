@@ -21,7 +21,13 @@ from typing import Any
 from flask import current_app, has_app_context
 
 from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
-from mail_gateway.extension.message_checks import address_list, address_text, check_headers, checked_message_id
+from mail_gateway.extension.message_checks import (
+    address_list,
+    address_text,
+    check_headers,
+    checked_message_id,
+    message_text,
+)
 from mail_gateway.extension.message_errors import IncompleteMessageError, bad_header_error
 from mail_gateway.mail.addresses import address_domain
 from mail_gateway.mail.charsets import body_text, checked_charset
@@ -112,11 +118,12 @@ def _attachment(attachment: Any, charset: str, ascii_names: bool, index: int) ->
 def _flask_mail_draft(message: Any, sender: str, identity: tuple[str, float, bool], charset: str,
                       ascii_names: bool, envelope_from: str | None) -> Draft:
     # Bytes are read in the message's charset, the one Flask-Mail encoded text in and passed bytes on as given.
-    alternatives = {subtype: body_text(content, charset, "html" if subtype == "html" else f"alts[{subtype!r}]")
+    alternatives = {subtype: body_text(message_text(content), charset,
+                                       "html" if subtype == "html" else f"alts[{subtype!r}]")
                     for subtype, content in dict(message.alts).items()}
-    body = body_text(message.body, charset, "body")
+    body = body_text(message_text(message.body), charset, "body")
     payload: dict[str, Any] = {
-        "from": sender, "subject": _FOLD.sub("", message.subject or ""),
+        "from": sender, "subject": _FOLD.sub("", message_text(message.subject) or ""),
         "to": [address_text(a, "recipients") for a in message.recipients],
         "cc": [address_text(a, "cc") for a in message.cc], "bcc": [address_text(a, "bcc") for a in message.bcc],
         "reply_to": [address_text(message.reply_to, "reply_to")] if message.reply_to else [],
