@@ -550,3 +550,22 @@ def test_assigning_a_list_to_the_outbox_empties_it_as_flask_mailmans_fixtures_do
         assert [m.subject for m in mail.outbox] == ["Kept by the test"]
         mail.outbox = mail.outbox  # what it holds, given back
         assert [m.subject for m in outbox] == ["Kept by the test"]
+
+
+def test_a_text_alternative_that_repeats_the_body_is_written_once() -> None:
+    # Before: InvalidMessageError (alternatives[0].content_type: text/plain is the text field), for the common
+    # EmailMultiAlternatives(subject, text, ...) with attach_alternative(text, "text/plain") that flask-mailman sends.
+    app, mail = app_with(TESTING=True)
+    with app.app_context():
+        message = EmailMultiAlternatives("Hi", "Plain", to=["a@example.com"])
+        message.attach_alternative("Plain", "text/plain")
+        message.attach_alternative("<b>Hi</b>", "text/html")
+        assert message.send() == 1
+        [sent] = mail.outbox
+        assert (sent.body, sent.alternatives) == ("Plain", [("<b>Hi</b>", "text/html")])
+        assert [part.get_content_type() for part in sent.message().walk()] == ["multipart/alternative",
+                                                                              "text/plain", "text/html"]
+        different = EmailMultiAlternatives("Hi", "<p>Hi</p>", to=["a@example.com"])
+        different.attach_alternative("Plain", "text/plain")  # two texts: which one to send is not guessed
+        with pytest.raises(InvalidMessageError, match="text/plain"):
+            different.send()

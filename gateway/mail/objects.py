@@ -179,9 +179,8 @@ def _bodies(message: Any, payload: dict[str, Any], charset: str) -> None:
         if not mimetype.lower().startswith("text/"):
             raise InvalidMessageError(f"an alternative body must be text (it is {mimetype}); attach it instead",
                                       field="alternatives")
-        if field is not None and field not in payload:
-            payload[field] = text
-        else:
+        # The field's first text, or the same text again (attach_alternative(text, "text/plain")), written once.
+        if field is None or payload.setdefault(field, text) != text:
             payload.setdefault("alternatives", []).append({"content": text, "content_type": mimetype})
 
 
