@@ -89,6 +89,16 @@ def test_a_refused_login_is_smtp_authentication_error(smtp_server_factory) -> No
     assert caught.smtp_code == 535 and "wrong-pw" not in str(caught)
 
 
+@pytest.mark.parametrize("config", [{"MAIL_USERNAME": "app", "MAIL_PASSWORD": "a-password"}, {"MAIL_USE_TLS": True}])
+def test_a_server_without_auth_or_starttls_is_smtp_not_supported_error(smtp_server_factory, config) -> None:
+    # Before: a plain smtplib.SMTPException, where smtplib raises SMTPNotSupportedError under Flask-Mail and
+    # flask-mailman when the server offers no AUTH for MAIL_USERNAME, or no STARTTLS for MAIL_USE_TLS.
+    server = smtp_server_factory(FaultHandler())
+    caught = send_through(server.port, **config)
+    assert isinstance(caught, smtplib.SMTPNotSupportedError) and isinstance(caught, PermanentDeliveryError)
+    assert "a-password" not in str(caught)
+
+
 def test_a_lost_connection_after_the_message_is_smtp_server_disconnected(smtp_server_factory) -> None:
     server = smtp_server_factory(FaultHandler(disconnect_after_data=True))
     caught = send_through(server.port)

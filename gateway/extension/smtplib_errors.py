@@ -35,6 +35,7 @@ class SMTPRecipientsDeferredError(TransientDeliveryError, smtplib.SMTPRecipients
 class SMTPDataRefusedError(PermanentDeliveryError, smtplib.SMTPDataError): ...
 class SMTPDataDeferredError(TransientDeliveryError, smtplib.SMTPDataError): ...
 class SMTPLoginRefusedError(PermanentDeliveryError, smtplib.SMTPAuthenticationError): ...
+class SMTPUnsupportedError(PermanentDeliveryError, smtplib.SMTPNotSupportedError): ...  # no AUTH or STARTTLS
 class SMTPConnectFailedError(ConnectionSetupError, smtplib.SMTPConnectError): ...
 # Refused or reset before a session began: also the builtin ConnectionError the socket raised, which callers of
 # flask-mailman's and Django's open() catch.
@@ -87,6 +88,8 @@ def _smtplib_class(exc: DeliveryError) -> type[DeliveryError] | None:
         return _SMTPLIB_BY_CLASS.get(kind)  # a class this mapping does not know keeps what it is
     if isinstance(cause, smtplib.SMTPAuthenticationError):
         return SMTPLoginRefusedError
+    if isinstance(cause, smtplib.SMTPNotSupportedError):
+        return SMTPUnsupportedError
     if exc.smtp_command == "MAIL":
         return SMTPSenderDeferredError if transient else SMTPSenderRefusedError
     if exc.smtp_command == "DATA":
