@@ -66,6 +66,7 @@ def test_a_refused_sender_is_smtp_sender_refused(smtp_server_factory, reply, kin
     caught = send_through(server.port)
     assert isinstance(caught, smtplib.SMTPSenderRefused) and isinstance(caught, kind)
     assert (caught.smtp_code, caught.sender) == (int(reply[:3]), "app@example.com")
+    assert caught.smtp_error == reply[4:].encode()  # the server's reply, as smtplib gives it
 
 
 @pytest.mark.parametrize(("reply", "kind"), [("554 5.6.0 content rejected", PermanentDeliveryError),
@@ -76,7 +77,9 @@ def test_a_refused_message_is_smtp_data_error(smtp_server_factory, reply, kind) 
     server = smtp_server_factory(FaultHandler(data_reply=reply))
     caught = send_through(server.port)
     assert isinstance(caught, smtplib.SMTPDataError) and isinstance(caught, kind)
-    assert caught.smtp_code == int(reply[:3])
+    # Before, smtp_error was the gateway's line ('127.0.0.1:port: refused the message: 554 ...'), naming the
+    # upstream, where smtplib's is the server's reply alone.
+    assert (caught.smtp_code, caught.smtp_error) == (int(reply[:3]), reply[4:].encode())
 
 
 def test_a_refused_login_is_smtp_authentication_error(smtp_server_factory) -> None:

@@ -112,7 +112,8 @@ def smtplib_compatible(exc: DeliveryError, sender: str = "") -> DeliveryError:
     compatible.__dict__.update(exc.__dict__, sender=sender, recipients=RecipientOutcomes(exc.recipients))
     login = exc.__cause__ if isinstance(exc.__cause__, smtplib.SMTPAuthenticationError) else None
     compatible.smtp_code = login.smtp_code if login else exc.smtp_code
-    compatible.smtp_error = login.smtp_error if login else str(exc).encode()
+    # smtplib's smtp_error is the server's reply alone; without one (a lost connection), the gateway's line.
+    compatible.smtp_error = login.smtp_error if login else (exc.smtp_text or str(exc)).encode()
     return compatible
 
 
