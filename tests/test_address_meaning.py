@@ -60,3 +60,23 @@ def test_the_test_fixture_reads_recipients_with_the_same_parser() -> None:
     data = b"From: app@example.com\r\nTo: =?utf-8?q?Smith=2C_Ann?= <ann@example.com>\r\nSubject: x\r\n\r\nhi\r\n"
     message = SentMessage(data, ("ann@example.com",))
     assert message.to == ['"Smith, Ann" <ann@example.com>'] and message.bcc == []
+
+
+@pytest.mark.parametrize(("given", "shown"), [
+    ("no-reply@localhost", "no-reply@localhost"),  # Flask-Security-Too's default sender
+    ("IT Desk <it@Corp.LOCAL>", "IT Desk <it@corp.local>"),
+    ("qa@shop.example.test", "qa@shop.example.test"),
+    ("root@mailhost", "root@mailhost"),
+    ("jörg@bücher.local", "jörg@bücher.local"),
+])
+def test_an_address_at_a_local_network_or_test_domain_is_sent_as_flask_mail_sends_it(app, given, shown) -> None:
+    response = app.test_client().post("/v1/messages", json={**HELLO, "to": [given]})
+    assert response.status_code == 202, response.json
+    assert parsed(outbox(app)[0])["To"] == shown
+
+
+@pytest.mark.parametrize("given", ["a@x.invalid", "a@invalid", "a@hidden.onion", "a@1.0.0.127.in-addr.arpa",
+                                   "a@-bad-.local", "a@[127.0.0.1]", "a@10.0.0.1"])
+def test_a_domain_that_cannot_be_meant_is_still_refused_naming_the_field(app, given) -> None:
+    response = app.test_client().post("/v1/messages", json={**HELLO, "to": [given]})
+    assert response.status_code == 422 and response.json["errors"][0]["field"].startswith("to")

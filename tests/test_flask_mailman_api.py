@@ -569,3 +569,13 @@ def test_a_text_alternative_that_repeats_the_body_is_written_once() -> None:
         different.attach_alternative("Plain", "text/plain")  # two texts: which one to send is not guessed
         with pytest.raises(InvalidMessageError, match="text/plain"):
             different.send()
+
+
+def test_a_sender_at_localhost_goes_out_as_flask_mailman_sends_it(smtp_server) -> None:
+    # Flask-Security-Too sends from no-reply@localhost unless MAIL_DEFAULT_SENDER is set; refused before.
+    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=smtp_server.port)
+    with app.app_context():
+        assert EmailMultiAlternatives("Reset", "x", "no-reply@localhost", ["user@corp.local"]).send() == 1
+    [received] = smtp_server.messages
+    assert (received.mail_from, received.rcpt_tos) == ("no-reply@localhost", ["user@corp.local"])
+    MailGateway.state(app).sender.close()

@@ -21,6 +21,7 @@ import email_validator
 import idna
 
 from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
+from mail_gateway.mail.local_domains import LocalAddress, validate_local
 from mail_gateway.mail.rfc5322 import check_header_text
 
 _HEADER_PARSER = email.policy.default  # its header_factory parses address lists by RFC 5322's grammar
@@ -90,12 +91,22 @@ def parse_address(value: str) -> Address:
     name, spec = groups[0].addresses[0].display_name, groups[0].addresses[0].addr_spec
     check_header_text(name)  # an encoded-word name is decoded by now, and may have held a control character
     try:
-        checked = email_validator.validate_email(spec, check_deliverability=False, allow_smtputf8=True)
+        checked = _validated(spec)
     except email_validator.EmailNotValidError as exc:
         raise ValueError(f"{value!r} is not a valid email address: {exc}") from exc
     text = with_name(name, checked.normalized) if name else checked.normalized
     envelope = checked.ascii_email or _envelope_or_reason(checked.normalized)
     return Address(text, name, checked.normalized, envelope)
+
+
+def _validated(spec: str) -> email_validator.ValidatedEmail | LocalAddress:
+    try:
+        return email_validator.validate_email(spec, check_deliverability=False, allow_smtputf8=True)
+    except email_validator.EmailNotValidError:
+        local = validate_local(spec)  # localhost, *.local, *.test, a name without a dot: see local_domains
+        if local is None:
+            raise
+        return local
 
 
 def with_name(name: str, spec: str) -> str:
