@@ -178,6 +178,20 @@ AlternativeType = Annotated[
 ContentId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[!-;=?-~]+$")]
 # A point in time as RFC 3339 text with an offset, never a bare number.
 Rfc3339Time = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+
+
+def _json_integer(value: Any) -> Any:
+    # Pydantic's lax mode reads true as 1 and "5" as 5, which a JSON Schema integer is not; 5.0 is one, which
+    # strict mode refuses.
+    if isinstance(value, bool | str):
+        raise ValueError("must be a whole number, not text, true or false")
+    return value
+
+
+# A JSON body's integer, as the OpenAPI document says one is: 5 or 5.0, never "5" or true. Bounds go before
+# JSON_INTEGER (Annotated[int, Field(ge=1), JSON_INTEGER]): after it, pydantic writes them into the schema as "ge".
+JSON_INTEGER = BeforeValidator(_json_integer)
+JsonInteger = Annotated[int, JSON_INTEGER]
 # A stored template's name: safe in a URL path and as a file name of GATEWAY_TEMPLATES_DIR (no dot: welcome.html
 # is the template welcome's HTML part).
 TemplateName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", examples=["welcome"])]

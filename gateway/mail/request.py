@@ -13,7 +13,7 @@ import mimetypes
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from typing_extensions import TypeAliasType
 
 from mail_gateway.errors import FieldError, InvalidMessageError
@@ -108,7 +108,7 @@ class MessageRequest(BaseModel):
         None, description="a stored template (POST /v1/templates) or a file of GATEWAY_TEMPLATES_DIR, rendered with "
                           "variables into subject, text and html, which the message may not give itself")
     variables: TemplateVariables = Field(default_factory=dict, description="what the template reads")
-    unsubscribe: bool = Field(
+    unsubscribe: StrictBool = Field(
         False, description="adds a one-click unsubscribe link (List-Unsubscribe, RFC 8058) for the message's one "
                            "recipient; needs GATEWAY_PUBLIC_URL and GATEWAY_UNSUBSCRIBE_SECRET")
 

@@ -3,11 +3,12 @@ OpenAPI document describes them from."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from typing_extensions import TypeAliasType
 
+from mail_gateway.mail.fields import JSON_INTEGER, JsonInteger
 from mail_gateway.outbox.models import LINKS_LISTED
 
 ChaosReply = TypeAliasType("ChaosReply", Literal["421", "451", "550 5.1.1", "552"])
@@ -21,13 +22,13 @@ class ChaosBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="ChaosSwitch")
 
-    enabled: bool = False
+    enabled: StrictBool = False
     reply: ChaosReply | None = Field("451", description="the SMTP reply injected; null injects only the delay")
-    percent: int = Field(100, ge=0, le=100, description="of the matching sends, how many in each 100 fail, "
-                                                        "spread evenly (deterministic, not random)")
+    percent: JsonInteger = Field(100, ge=0, le=100, description="of the matching sends, how many in each 100 "
+                                 "fail, spread evenly (deterministic, not random)")
     recipients: str | None = Field(None, max_length=500, description="only sends to a matching envelope recipient: "
                                    "a glob (*@bounce.test) or a regular expression between slashes (/^x/)")
-    delay_ms: int = Field(0, ge=0, le=60_000, description="milliseconds each matching send waits first")
+    delay_ms: JsonInteger = Field(0, ge=0, le=60_000, description="milliseconds each matching send waits first")
 
 
 class InjectedFailure(BaseModel):
@@ -130,9 +131,9 @@ class ReleaseBody(BaseModel):
     to: str = Field(max_length=320, description="the envelope recipient; the message's headers stay as they are")
     host: str | None = Field(None, max_length=253, description="an SMTP server's host (default: the relay of "
                                                                "GATEWAY_OUTBOX_RELEASE_URL)")
-    port: int | None = Field(None, ge=1, le=65535)
-    starttls: bool | None = Field(None, description="say STARTTLS before sending (default: the relay's scheme, or "
-                                                    "no)")
+    port: Annotated[int, Field(ge=1, le=65535), JSON_INTEGER] | None = None
+    starttls: StrictBool | None = Field(
+        None, description="say STARTTLS before sending (default: the relay's scheme, or no)")
 
 
 class Released(BaseModel):

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import TypeAliasType
 
-from mail_gateway.mail.fields import StoredText
+from mail_gateway.mail.fields import Rfc3339Time, StoredText
 from mail_gateway.store.suppressions import check_listable
 
 SuppressionReason = TypeAliasType("SuppressionReason", Literal["hard-bounce", "complaint", "unsubscribe", "manual"])
@@ -33,7 +33,7 @@ class NewSuppression(BaseModel):
     address: str = Field(min_length=3, max_length=320, description="the address never to send to")
     reason: SuppressionReason = Field("manual", description="why; manual unless given")
     detail: StoredText | None = Field(None, max_length=2000, description="a note kept with the entry")
-    expires_at: datetime | None = Field(None, description="RFC 3339 with a time zone; none: until removed")
+    expires_at: Rfc3339Time | None = Field(None, description="RFC 3339 with a time zone; none: until removed")
 
     @field_validator("address")
     @classmethod
@@ -46,8 +46,6 @@ class NewSuppression(BaseModel):
     def _expiry(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("has no time zone; add one, such as Z for UTC")
         try:
             # Late on 9999-12-31 west of UTC is the year 10000 in UTC: a timestamp the store would keep, but no
             # RFC 3339 time (nor Python's datetime) can show it, and every listing of the entry would fail.

@@ -1,0 +1,83 @@
+"""The HTTP API holds to its own /openapi.json: each request here is judged by the schema the served document gives
+it, and what the document calls invalid is refused, as a problem the document lists for that operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+from api_helpers import HELLO, assert_problem
+from smtp_server import HOST
+
+from mail_gateway import create_app
+
+
+def body_schema(document: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    schema = document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    return {**schema, "components": document["components"]}
+
+
+def schema_refuses(document: dict[str, Any], path: str, method: str, body: Any) -> bool:
+    validator = jsonschema.Draft202012Validator(body_schema(document, path, method))
+    return not validator.is_valid(body)
+
+
+@pytest.fixture
+def client(make_settings):
+    app = create_app(make_settings(mail_backend="memory", gateway_public_url="https://mail.example.com",
+                                   gateway_unsubscribe_secret="s" * 32))
+    return app.test_client()
+
+
+# A JSON value of another type than the document says, each in a body the document otherwise accepts.
+WRONG_TYPES = [
+    ("/v1/outbox/chaos", "put", {"percent": True}, "percent"),
+    ("/v1/outbox/chaos", "put", {"delay_ms": "5"}, "delay_ms"),
+    ("/v1/outbox/chaos", "put", {"enabled": 1}, "enabled"),
+    ("/v1/outbox/{message_id}/release", "post", {"to": "b@example.com", "host": "127.0.0.1", "port": True}, "port"),
+    ("/v1/outbox/{message_id}/release", "post", {"to": "b@example.com", "host": "127.0.0.1", "port": "1"}, "port"),
+    ("/v1/outbox/{message_id}/release", "post", {"to": "b@example.com", "host": "127.0.0.1", "port": 0}, "port"),
+    ("/v1/outbox/{message_id}/release", "post", {"to": "b@example.com", "host": "127.0.0.1", "starttls": "true"},
+     "starttls"),
+    ("/v1/messages", "post", {**HELLO, "unsubscribe": 0}, "unsubscribe"),
+    ("/v1/messages", "post", {**HELLO, "unsubscribe": "false"}, "unsubscribe"),
+    ("/v1/suppressions", "post", {"address": "ann@example.com", "expires_at": 4102444800}, "expires_at"),
+]
+
+
+# JSON Schema counts 5.0 as an integer: the document's integers take it.
+WHOLE_NUMBERS = [("/v1/outbox/chaos", "put", {"percent": 50.0, "delay_ms": 0.0}),
+                 ("/v1/outbox/chaos", "put", {"enabled": False, "percent": 100})]
+
+
+@pytest.mark.parametrize(("path", "method", "body"), WHOLE_NUMBERS, ids=[str(b) for _, _, b in WHOLE_NUMBERS])
+def test_a_value_the_document_allows_is_taken(client, path, method, body) -> None:
+    document = client.get("/openapi.json").get_json()
+    assert not schema_refuses(document, path, method, body)
+    answer = client.open(path, method=method.upper(), json=body)
+    assert answer.status_code == 200, answer.get_json()
+    assert {key: answer.get_json()[key] for key in body} == body
+
+
+def test_a_release_takes_a_port_written_as_a_whole_number(client, smtp_server_factory) -> None:
+    server = smtp_server_factory()
+    assert client.post("/v1/messages", json=HELLO).status_code == 202
+    kept = client.get("/v1/outbox").get_json()["messages"][0]["id"]
+    body = {"to": "b@example.com", "host": HOST, "port": float(server.port)}
+    assert not schema_refuses(client.get("/openapi.json").get_json(), "/v1/outbox/{message_id}/release", "post", body)
+    answer = client.post(f"/v1/outbox/{kept}/release", json=body)
+    assert answer.status_code == 200 and answer.get_json()["released"], answer.get_json()
+
+
+@pytest.mark.parametrize(("path", "method", "body", "field"), WRONG_TYPES,
+                         ids=[f"{m} {p} {f}={b[f]!r}" for p, m, b, f in WRONG_TYPES])
+def test_a_value_of_another_json_type_than_documented_is_refused(client, path, method, body, field) -> None:
+    document = client.get("/openapi.json").get_json()
+    assert schema_refuses(document, path, method, body)
+    assert "422" in document["paths"][path][method]["responses"]
+    assert client.post("/v1/messages", json=HELLO).status_code == 202
+    kept = client.get("/v1/outbox").get_json()["messages"][0]["id"]
+    answer = client.open(path.replace("{message_id}", kept), method=method.upper(), json=body)
+    problem = assert_problem(answer, 422, "invalid-message")
+    assert [error["field"] for error in problem["errors"]] == [field], problem
