@@ -81,3 +81,72 @@ def test_a_value_of_another_json_type_than_documented_is_refused(client, path, m
     answer = client.open(path.replace("{message_id}", kept), method=method.upper(), json=body)
     problem = assert_problem(answer, 422, "invalid-message")
     assert [error["field"] for error in problem["errors"]] == [field], problem
+
+
+def assert_documented(document: dict[str, Any], path: str, method: str, answer) -> None:
+    """The answer's status is one the operation lists, its body matches that status's schema, and a problem's type
+    is one the status's description names (where a generated client's user looks it up)."""
+    responses = document["paths"][path][method]["responses"]
+    status = str(answer.status_code)
+    assert status in responses, (method, path, status, answer.get_data(as_text=True))
+    content = responses[status].get("content", {})
+    assert answer.mimetype in content, (method, path, status, answer.mimetype, list(content))
+    schema = content[answer.mimetype]["schema"]
+    if answer.is_json:
+        jsonschema.validate(answer.get_json(), {**schema, "components": document["components"]},
+                            cls=jsonschema.Draft202012Validator)
+    if answer.mimetype == "application/problem+json":
+        assert f"`{answer.get_json()['type']}`" in responses[status]["description"], (method, path, status)
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(path, method) for path, methods in document["paths"].items() for method in methods]
+
+
+@pytest.fixture
+def keyed(make_settings):
+    """An app with an admin key (ops) and another (dev), a kept message and a stored template."""
+    app = create_app(make_settings(mail_backend="memory", gateway_api_keys="ops:k,dev:d", gateway_admin_keys="ops"))
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Bearer k"
+    assert client.post("/v1/messages", json=HELLO).status_code == 202
+    assert client.post("/v1/templates", json={"name": "hello", "subject": "Hi", "text": "Hi"}).status_code == 201
+    kept = client.get("/v1/outbox").get_json()["messages"][0]["id"]
+    return client, client.get("/openapi.json").get_json(), kept
+
+
+def concrete(path: str, kept: str) -> str:
+    values = {"message_id": kept, "index": "0", "name": "hello", "address": "ann@example.com", "inbound_id": "x"}
+    for name, value in values.items():
+        path = path.replace(f"{{{name}}}", value)
+    return path
+
+
+@pytest.mark.parametrize("headers", [{"Host": "elsewhere.example"}, {"Authorization": "Bearer k, Bearer k"}],
+                         ids=["host-not-allowed", "authorization-twice"])
+def test_every_operation_lists_the_400_any_request_may_get(keyed, headers) -> None:
+    client, document, kept = keyed
+    for path, method in operations(document):
+        if "Authorization" in headers and "security" not in document["paths"][path][method]:
+            continue  # an open route reads no Authorization
+        answer = client.open(concrete(path, kept), method=method.upper(), headers=headers)
+        assert answer.status_code == 400, (method, path)
+        assert_documented(document, path, method, answer)
+
+
+def test_every_problem_type_a_route_answers_is_listed_in_its_document(keyed) -> None:
+    client, document, kept = keyed
+    dev = {"Authorization": "Bearer d"}
+    cases = [
+        ("/v1/suppressions/{address}", "delete", {}, None, "no-such-suppression"),
+        ("/v1/outbox/wait?timeout=0&query=nothing-matches", "get", {}, None, "no-matching-message"),
+        ("/v1/outbox/{message_id}", "patch", {}, {"read": "yes"}, "invalid-body"),
+        ("/v1/outbox/bulk", "post", {}, {"action": "read"}, "invalid-body"),
+        ("/v1/outbox?owner=ops", "get", dev, None, "owner-not-allowed"),
+        ("/v1/outbox/wait?timeout=0&owner=ops", "get", dev, None, "owner-not-allowed"),
+        ("/v1/outbox/owners", "get", dev, None, "owner-not-allowed"),
+    ]
+    for url, method, headers, body, slug in cases:
+        answer = client.open(concrete(url, kept), method=method.upper(), headers=headers, json=body)
+        assert answer.is_json and answer.get_json()["type"] == f"urn:mail-gateway:problem:{slug}", (url, answer.json)
+        assert_documented(document, url.partition("?")[0], method, answer)

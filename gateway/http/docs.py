@@ -32,15 +32,18 @@ TAGS: dict[str, str] = {
 
 # Each status a route may answer with an error, and the problem types (urn:mail-gateway:problem:<slug>) behind it.
 PROBLEMS: dict[int, tuple[str, list[str]]] = {
-    400: ("Malformed JSON, an invalid Idempotency-Key header, an invalid query parameter, a Host name not in "
-          "GATEWAY_ALLOWED_HOSTS, or Idempotency-Key, Authorization, Content-Type or Host sent more than once",
-          ["malformed-json", "invalid-idempotency-key", "invalid-query", "host-not-allowed", "duplicate-header"]),
+    400: ("Malformed JSON, an invalid Idempotency-Key header, an invalid query parameter or outbox request body, a "
+          "Host name not in GATEWAY_ALLOWED_HOSTS, or Idempotency-Key, Authorization, Content-Type or Host sent more "
+          "than once", ["malformed-json", "invalid-idempotency-key", "invalid-query", "invalid-body",
+                        "host-not-allowed", "duplicate-header"]),
     401: ("No API key, or not one of GATEWAY_API_KEYS", ["unauthorized"]),
-    403: ("A request that changes the outbox came from another site, or a sender (envelope, From or Sender) that "
-          "GATEWAY_ALLOWED_SENDERS does not allow this API key", ["cross-site-request", "sender-not-allowed"]),
-    404: ("Nothing to show: no such message or template, or a backend that keeps no mail",
-          ["no-such-message", "no-such-attachment", "no-outbox", "no-html-part", "outbox-disabled",
-           "queued-delivery-off", "no-such-template"]),
+    403: ("A request that changes the outbox came from another site, a sender (envelope, From or Sender) that "
+          "GATEWAY_ALLOWED_SENDERS does not allow this API key, or whose kept mail to see asked by a key not in "
+          "GATEWAY_ADMIN_KEYS", ["cross-site-request", "sender-not-allowed", "owner-not-allowed"]),
+    404: ("Nothing to show: no such message, template or suppression, no kept message matching a wait in time, or "
+          "a backend that keeps no mail", ["no-such-message", "no-such-attachment", "no-outbox", "no-html-part",
+                                           "outbox-disabled", "queued-delivery-off", "no-such-template",
+                                           "no-such-suppression", "no-matching-message"]),
     409: ("The Idempotency-Key is in flight, or was used for another request; nothing is left to retry or cancel, "
           "or a worker is delivering the message to cancel (with Retry-After); a template's name is taken, or is a "
           "read-only file; or the chaos switch cannot be turned on here",
@@ -59,6 +62,8 @@ PROBLEMS: dict[int, tuple[str, list[str]]] = {
           "backend that is not ready", ["delivery-deferred", "delivery-outcome-unknown",
                                          "store-unavailable", "not-ready"]),
 }
+# A Host not allowed, or Host or Authorization sent twice, is refused before any route runs.
+EVERY_ROUTE_ERRORS = (400,)
 SEND_ERRORS = (400, 401, 403, 409, 413, 415, 422, 500, 502, 503)
 BATCH_ERRORS = (400, 401, 409, 413, 415, 422, 500, 503)
 

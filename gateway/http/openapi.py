@@ -139,7 +139,8 @@ def _operation(rule: Rule, method: str, view: Any, refs: dict[Any, Any], protect
     else:
         responses = {str(status): _success(response, refs) for status, response in operation.responses.items()}
         entry = {"summary": operation.summary, "operationId": operation.operation_id, "tags": [operation.tag],
-                 "responses": {**responses, **_problem_responses(operation.problems, problem_ref)}}
+                 "responses": {**responses, **_problem_responses(
+                     tuple(sorted({*operation.problems, *docs.EVERY_ROUTE_ERRORS})), problem_ref)}}
         if operation.body is not None:
             entry["requestBody"] = {"required": True, **_json(refs[(operation.body, "validation")])}
     parameters = _parameters(rule, operation)
