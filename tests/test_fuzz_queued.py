@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import assume, given
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
-from test_fuzz import API_KEY, FUZZ_SETTINGS, assert_no_injected_header, make_sendable
+from test_fuzz import API_KEY, FUZZ_CONFIG, FUZZ_SETTINGS, assert_no_injected_header, make_sendable
 
 from mail_gateway import MailGateway, create_app
 from mail_gateway.store import claims
@@ -37,7 +37,7 @@ def stored_body(app, message_id: str) -> bytes:
 
 @pytest.mark.parametrize(("path", "method", "mode"), CASES, ids=[f"{m} {p} {g}" for p, m, g in CASES])
 def test_queued_routes_survive_generated_requests(queued_app, path, method, mode) -> None:
-    operation = schemathesis.openapi.from_wsgi("/openapi.json", queued_app)[path][method]
+    operation = schemathesis.openapi.from_wsgi("/openapi.json", queued_app, config=FUZZ_CONFIG)[path][method]
     if mode == "sendable":
         strategy = operation.as_strategy(generation_mode=GenerationMode.POSITIVE).map(make_sendable)
     else:

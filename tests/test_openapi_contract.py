@@ -8,6 +8,8 @@ from typing import Any
 import jsonschema
 import pytest
 from api_helpers import HELLO, assert_problem
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from smtp_server import HOST
 
 from mail_gateway import create_app
@@ -150,3 +152,31 @@ def test_every_problem_type_a_route_answers_is_listed_in_its_document(keyed) -> 
         answer = client.open(concrete(url, kept), method=method.upper(), headers=headers, json=body)
         assert answer.is_json and answer.get_json()["type"] == f"urn:mail-gateway:problem:{slug}", (url, answer.json)
         assert_documented(document, url.partition("?")[0], method, answer)
+
+
+def key_schema(document: dict[str, Any]) -> dict[str, Any]:
+    [parameter] = [p for p in document["paths"]["/v1/messages"]["post"]["parameters"] if p["name"] == "Idempotency-Key"]
+    return parameter["schema"]
+
+
+printable = st.text(alphabet=st.sampled_from([chr(c) for c in range(0x20, 0x7F)] + [",", '"', "\\", " "] * 8),
+                    min_size=1, max_size=12)
+
+
+def test_an_idempotency_key_is_taken_exactly_when_the_document_says_it_is_valid(client) -> None:
+    validator = jsonschema.Draft202012Validator(key_schema(client.get("/openapi.json").get_json()))
+    seen: set[bool] = set()
+
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None)
+    @example(key="a,b")  # a comma outside quotes: two keys joined, refused as duplicate-header
+    @example(key='"a,b"')  # within a quoted string (an RFC 8941 sf-string), one key
+    @example(key='x"a,b')  # a quote that never closes leaves the comma outside
+    @given(key=printable)
+    def run(key: str) -> None:
+        answer = client.post("/v1/messages", json=HELLO, headers={"Idempotency-Key": key})
+        assert answer.status_code in (202, 400), answer.get_data(as_text=True)
+        seen.add(validator.is_valid(key))
+        assert (answer.status_code == 202) == validator.is_valid(key), (key, answer.get_data(as_text=True))
+
+    run()
+    assert seen == {True, False}

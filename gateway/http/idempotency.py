@@ -30,6 +30,11 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 STORE_KEY = "mail_gateway_idempotency"
 _VALID_KEY = re.compile(r"[!-~](?:[ -~]{0,253}[!-~])?")  # 1-255 printable ASCII, no outer spaces
+# The keys taken, for the OpenAPI document: what _VALID_KEY matches, with commas only inside complete quoted strings
+# (headers.one_value refuses any other comma as two keys joined).
+_QUOTED = r'"(?:[ !#-\[\]-~]|\\[ -~])*"'
+KEY_PATTERN = (r"^(?:[!-+\--~](?:[ -+\--~]*[!-+\--~])?"
+               rf"|(?:{_QUOTED}|[!#-+\--~])(?:(?:{_QUOTED}|[ !#-+\--~])*(?:{_QUOTED}|[!#-+\--~]))?)$")
 _CANONICAL: dict[str, Any] = {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False}
 LARGE_BODY = 1 << 20  # bytes of JSON from which the fingerprint is hashed in pieces
 _SLICE = 1 << 16  # characters of a long string escaped and hashed at a time

@@ -19,7 +19,7 @@ from werkzeug.routing import Rule
 from mail_gateway.http import docs
 from mail_gateway.http.auth import is_protected
 from mail_gateway.http.idempotency import HEADER as IDEMPOTENCY_HEADER
-from mail_gateway.http.idempotency import REPLAYED_HEADER
+from mail_gateway.http.idempotency import KEY_PATTERN, REPLAYED_HEADER
 from mail_gateway.http.responses import ProblemDetails
 from mail_gateway.runtime import Runtime
 
@@ -34,7 +34,7 @@ _IDEMPOTENCY_PARAMETER = {
     "description": "Makes the request safe to retry for 24 hours: the same key and body replay the first "
                    f"response (marked {REPLAYED_HEADER}: true) without sending again. Send it once: twice, or a "
                    "comma outside a quoted string, is 400 duplicate-header.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]([ -~]*[!-~])?$"},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN},
 }
 
 
