@@ -85,15 +85,40 @@ def test_a_value_of_another_json_type_than_documented_is_refused(client, path, m
     assert [error["field"] for error in problem["errors"]] == [field], problem
 
 
+# Response headers a client acts on (the rest, such as Content-Type, Cache-Control or Date, are HTTP's own).
+MEANINGFUL_HEADERS = {"location", "etag", "retry-after", "www-authenticate", "idempotent-replayed",
+                      "content-disposition", "ratelimit", "ratelimit-policy"}
+
+
+def documented_media_type(content: dict[str, Any], mimetype: str) -> str | None:
+    """The key of ``content`` the answer's media type falls under: itself, its type's range, or */*."""
+    kind = mimetype.partition("/")[0]
+    return next((key for key in (mimetype, f"{kind}/*", "*/*") if key in content), None)
+
+
+def assert_headers_documented(response: dict[str, Any], answer, where: tuple[str, ...]) -> None:
+    documented = {name.lower(): header for name, header in response.get("headers", {}).items()}
+    sent = {name.lower() for name, _ in answer.headers} & MEANINGFUL_HEADERS
+    assert sent <= set(documented), (*where, sorted(sent - set(documented)))
+    required = {name for name, header in documented.items() if header.get("required")}
+    assert required <= sent, (*where, sorted(required - sent))
+
+
 def assert_documented(document: dict[str, Any], path: str, method: str, answer) -> None:
-    """The answer's status is one the operation lists, its body matches that status's schema, and a problem's type
-    is one the status's description names (where a generated client's user looks it up)."""
+    """The answer's status is one the operation lists, its media type and headers ones that status lists, its body
+    matches that status's schema, and a problem's type is one the status's description names (where a generated
+    client's user looks it up)."""
     responses = document["paths"][path][method]["responses"]
     status = str(answer.status_code)
     assert status in responses, (method, path, status, answer.get_data(as_text=True))
+    assert_headers_documented(responses[status], answer, (method, path, status))
     content = responses[status].get("content", {})
-    assert answer.mimetype in content, (method, path, status, answer.mimetype, list(content))
-    schema = content[answer.mimetype]["schema"]
+    if not content:
+        assert not answer.get_data(), (method, path, status)
+        return
+    key = documented_media_type(content, answer.mimetype)
+    assert key is not None, (method, path, status, answer.mimetype, list(content))
+    schema = content[key]["schema"]
     if answer.is_json:
         jsonschema.validate(answer.get_json(), {**schema, "components": document["components"]},
                             cls=jsonschema.Draft202012Validator)
@@ -180,3 +205,44 @@ def test_an_idempotency_key_is_taken_exactly_when_the_document_says_it_is_valid(
 
     run()
     assert seen == {True, False}
+
+
+def test_every_success_is_sent_with_a_media_type_and_headers_the_document_lists(keyed) -> None:
+    client, document, kept = keyed
+    message = {**HELLO, "attachments": [{"filename": "notes.txt", "content": "QUJD"},
+                                        {"filename": "report.pdf", "content": "QUJD"}]}
+    assert client.post("/v1/messages", json=message).status_code == 202
+    with_files = client.get("/v1/outbox").get_json()["messages"][0]["id"]
+    listing = client.get("/v1/outbox")
+    cases = [
+        ("/v1/outbox/{message_id}/attachments/{index}", "get", client.get(f"/v1/outbox/{with_files}/attachments/0")),
+        ("/v1/outbox/{message_id}/attachments/{index}", "get", client.get(f"/v1/outbox/{with_files}/attachments/1")),
+        ("/v1/outbox/{message_id}/raw", "get", client.get(f"/v1/outbox/{kept}/raw?download=1")),
+        ("/v1/outbox", "get", listing),
+        ("/v1/outbox", "get", client.get("/v1/outbox", headers={"If-None-Match": listing.headers["ETag"]})),
+        ("/v1/templates", "post", client.post("/v1/templates", json={"name": "bye", "subject": "Bye", "text": "Bye"})),
+        ("/v1/suppressions", "post", client.post("/v1/suppressions", json={"address": "ann@example.com"})),
+    ]
+    first = client.post("/v1/messages", json=HELLO, headers={"Idempotency-Key": "once"})
+    cases += [("/v1/messages", "post", first),
+              ("/v1/messages", "post", client.post("/v1/messages", json=HELLO, headers={"Idempotency-Key": "once"}))]
+    assert [answer.status_code for _, _, answer in cases] == [200, 200, 200, 200, 304, 201, 201, 202, 202]
+    assert cases[0][2].mimetype == "text/plain" and cases[1][2].mimetype == "application/pdf"
+    for path, method, answer in cases:
+        assert_documented(document, path, method, answer)
+
+
+def test_every_problem_is_sent_with_the_headers_the_document_lists(keyed) -> None:
+    client, document, kept = keyed
+    for path, method in operations(document):
+        if "security" in document["paths"][path][method]:
+            answer = client.open(concrete(path, kept), method=method.upper(), headers={"Authorization": ""})
+            assert answer.status_code == 401 and answer.headers["WWW-Authenticate"], (method, path)
+            assert_documented(document, path, method, answer)
+    chaos = {"enabled": True, "reply": "451", "percent": 100}
+    assert client.put("/v1/outbox/chaos", json=chaos).status_code == 200
+    raw = {"mail_from": "app@example.com", "rcpt_to": ["friend@example.com"], "data": "U3ViamVjdDogeA0KDQp4DQo="}
+    for path, body in (("/v1/messages", HELLO), ("/v1/messages/raw", raw)):
+        deferred = client.post(path, json=body, headers={"Idempotency-Key": f"deferred {path}"})
+        assert deferred.status_code == 503 and deferred.headers["Retry-After"], deferred.get_json()
+        assert_documented(document, path, "post", deferred)

@@ -64,6 +64,22 @@ PROBLEMS: dict[int, tuple[str, list[str]]] = {
 }
 # A Host not allowed, or Host or Authorization sent twice, is refused before any route runs.
 EVERY_ROUTE_ERRORS = (400,)
+# The response headers a client acts on, each with its description and schema; an operation names the ones its
+# successes carry (``Operation.headers``), and these statuses carry theirs on every route.
+HEADERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "Location": ("The path of what was created", {"type": "string"}),
+    "ETag": ("The listing's version: sent back as If-None-Match, it gets 304 while nothing changed",
+             {"type": "string"}),
+    "Content-Disposition": ("attachment, with the file's name", {"type": "string"}),
+    "Retry-After": ("Seconds to wait before retrying", {"type": "integer", "minimum": 0}),
+    "WWW-Authenticate": ("How to authenticate: Bearer, with one of GATEWAY_API_KEYS", {"type": "string"}),
+    "Idempotent-Replayed": ("true when this is the stored response to an earlier request with this "
+                            "Idempotency-Key, replayed", {"type": "string", "const": "true"}),
+}
+# Each header maps to whether every such response carries it.
+STATUS_HEADERS: dict[int, dict[str, bool]] = {401: {"WWW-Authenticate": True}, 409: {"Retry-After": False},
+                                              503: {"Retry-After": False}}
+ANY_FILE = "*/*"  # a file served with its own media type
 SEND_ERRORS = (400, 401, 403, 409, 413, 415, 422, 500, 502, 503)
 BATCH_ERRORS = (400, 401, 409, 413, 415, 422, 500, 503)
 
@@ -83,17 +99,29 @@ class Operation:
     responses: Mapping[int, Response] = field(default_factory=dict)
     problems: tuple[int, ...] = ()
     idempotent: bool = False
+    headers: Mapping[int, Mapping[str, bool]] = field(default_factory=dict)
 
 
 def operation(summary: str, *, operation_id: str, tag: str, body: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, responses: Mapping[int, Response], problems: tuple[int, ...] = (),
-              idempotent: bool = False) -> Callable[[View], View]:
+              idempotent: bool = False, headers: Mapping[int, Mapping[str, bool]] | None = None
+              ) -> Callable[[View], View]:
+    """``headers`` names, for a success status, the ``HEADERS`` it carries, each mapped to whether it always does."""
     def describe(view: View) -> View:
         setattr(view, ATTRIBUTE, Operation(summary, operation_id, tag, body, query, dict(responses), problems,
-                                           idempotent))
+                                           idempotent, dict(headers or {})))
         return view
 
     return describe
+
+
+def response_headers(operation: Operation, status: int) -> dict[str, Any]:
+    """The OpenAPI header objects of one of ``operation``'s responses."""
+    named = {**STATUS_HEADERS.get(status, {}), **operation.headers.get(status, {})}
+    if operation.idempotent:
+        named["Idempotent-Replayed"] = False
+    return {name: {"description": HEADERS[name][0], "required": always, "schema": HEADERS[name][1]}
+            for name, always in named.items()}
 
 
 def operation_of(view: Callable[..., Any]) -> Operation | None:

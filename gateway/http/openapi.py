@@ -28,7 +28,7 @@ REF = "#/components/schemas/{model}"
 PROBLEM = "application/problem+json"
 _RULE_PARAMETER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 _PARAMETER_TYPES = {"int": "integer", "float": "number"}
-BINARY = {"application/octet-stream", "message/rfc822"}  # bodies a client reads as bytes
+BINARY = {"application/octet-stream", "message/rfc822", docs.ANY_FILE}  # bodies a client reads as bytes
 _IDEMPOTENCY_PARAMETER = {
     "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
     "description": "Makes the request safe to retry for 24 hours: the same key and body replay the first "
@@ -120,7 +120,9 @@ def _success(response: docs.Response, refs: dict[Any, Any]) -> dict[str, Any]:
         return {"description": "Done; no body"}
     if isinstance(response, str):
         schema = {"type": "string", "format": "binary"} if response in BINARY else {"type": "string"}
-        return {"description": "Success", "content": {response: {"schema": schema}}}
+        # Any type: listed as octet-stream first too, which generators read as bytes (none takes */* alone).
+        types = ("application/octet-stream", response) if response == docs.ANY_FILE else (response,)
+        return {"description": "Success", "content": {media: {"schema": schema} for media in types}}
     return {"description": (inspect.getdoc(response) or "Success").splitlines()[0],
             **_json(refs[(response, "serialization")])}
 
@@ -141,6 +143,9 @@ def _operation(rule: Rule, method: str, view: Any, refs: dict[Any, Any], protect
         entry = {"summary": operation.summary, "operationId": operation.operation_id, "tags": [operation.tag],
                  "responses": {**responses, **_problem_responses(
                      tuple(sorted({*operation.problems, *docs.EVERY_ROUTE_ERRORS})), problem_ref)}}
+        for status, response in entry["responses"].items():
+            if headers := docs.response_headers(operation, int(status)):
+                response["headers"] = headers
         if operation.body is not None:
             entry["requestBody"] = {"required": True, **_json(refs[(operation.body, "validation")])}
     parameters = _parameters(rule, operation)

@@ -56,7 +56,8 @@ def list_suppressions() -> dict[str, Any]:
 
 @blueprint.post("/v1/suppressions")
 @docs.operation("Add an address to the suppression list (or renew its entry)", operation_id="add_suppression",
-                tag="suppressions", body=NewSuppression, responses={201: Suppression}, problems=ERRORS)
+                tag="suppressions", body=NewSuppression, responses={201: Suppression}, problems=ERRORS,
+                headers={201: {"Location": True}})
 def add_suppression() -> tuple[dict[str, Any], int, dict[str, str]]:
     try:
         body = NewSuppression.model_validate(json_body())

@@ -61,7 +61,7 @@ def list_templates() -> dict[str, Any]:
 
 @blueprint.post("/v1/templates")
 @docs.operation("Store a template", operation_id="create_template", tag="templates", body=NewTemplate,
-                responses={201: TemplateDetail}, problems=TEMPLATE_ERRORS)
+                responses={201: TemplateDetail}, problems=TEMPLATE_ERRORS, headers={201: {"Location": True}})
 def create_template() -> tuple[dict[str, Any], int, dict[str, str]]:
     body = _body(NewTemplate)
     made = _library().create(body.name, TemplateParts(**body.model_dump(exclude={"name"})))

@@ -40,7 +40,8 @@ READ_ERRORS = (401, 404)
 
 
 @docs.operation("List kept messages, newest first", operation_id="list_outbox_messages", tag="outbox",
-                query=OutboxQuery, responses={200: OutboxPage, 304: None}, problems=(400, *READ_ERRORS, 403))
+                query=OutboxQuery, responses={200: OutboxPage, 304: None}, problems=(400, *READ_ERRORS, 403),
+                headers={200: {"ETag": True}, 304: {"ETag": True}})
 def list_messages() -> Response:
     """List kept messages, newest first; `limit`/`start` page, `query` searches, `to`/`from`/`subject` filter."""
     # A misspelt filter is refused, as is one given twice: either would list messages that do not match.
@@ -136,7 +137,7 @@ def delete_message(message_id: str) -> tuple[str, int]:
 
 @docs.operation("One kept message exactly as delivered; ?download=1 saves it as <id>.eml",
                 operation_id="get_outbox_message_raw", tag="outbox", query=RawQuery, responses={200: "message/rfc822"},
-                problems=(400, *READ_ERRORS))
+                problems=(400, *READ_ERRORS), headers={200: {"Content-Disposition": False}})
 def raw_message(message_id: str) -> Response:
     download = parse_query(RawQuery).download  # ?download=maybe is refused, not read as no
     kept = kept_or_404(message_id)
@@ -147,8 +148,8 @@ def raw_message(message_id: str) -> Response:
 
 
 @docs.operation("One attachment of a kept message, numbered from 0, as a download",
-                operation_id="get_outbox_attachment", tag="outbox", responses={200: "application/octet-stream"},
-                problems=READ_ERRORS)
+                operation_id="get_outbox_attachment", tag="outbox", responses={200: docs.ANY_FILE},
+                problems=READ_ERRORS, headers={200: {"Content-Disposition": True}})
 def attachment(message_id: str, index: int) -> Response:
     kept = kept_or_404(message_id)
     attachments = attachments_of(kept)
