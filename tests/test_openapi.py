@@ -134,7 +134,7 @@ def test_a_route_added_by_another_blueprint_is_documented_too(make_settings) -> 
     operation = document["paths"]["/v1/items/{message_id}"]["get"]
     assert operation["summary"] == "One item of a later blueprint."
     assert operation["parameters"] == [{"name": "message_id", "in": "path", "required": True,
-                                        "schema": {"type": "integer"}}]
+                                        "schema": {"type": "integer", "minimum": 0}}]
     assert operation["security"] == [{"bearerAuth": []}]
     assert operation["operationId"] == "get_item" and operation["tags"] == ["later"]
     assert {"name": "later"} in document["tags"]

@@ -246,3 +246,15 @@ def test_every_problem_is_sent_with_the_headers_the_document_lists(keyed) -> Non
         deferred = client.post(path, json=body, headers={"Idempotency-Key": f"deferred {path}"})
         assert deferred.status_code == 503 and deferred.headers["Retry-After"], deferred.get_json()
         assert_documented(document, path, "post", deferred)
+
+
+def test_a_number_in_a_path_is_documented_as_the_route_matches_it(keyed) -> None:
+    client, document, kept = keyed
+    [index] = [p for p in document["paths"]["/v1/outbox/{message_id}/attachments/{index}"]["get"]["parameters"]
+               if p["name"] == "index"]
+    validator = jsonschema.Draft202012Validator(index["schema"])
+    assert validator.is_valid(0)
+    assert client.get(f"/v1/outbox/{kept}/attachments/0").status_code == 404  # HELLO has no attachment
+    # Werkzeug's int converter matches no sign: no route serves -1, so the document may not offer it.
+    assert client.get(f"/v1/outbox/{kept}/attachments/-1").get_json()["type"] == "about:blank"
+    assert not validator.is_valid(-1)

@@ -27,7 +27,8 @@ blueprint = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"
 PROBLEM = "application/problem+json"
 _RULE_PARAMETER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
-_PARAMETER_TYPES = {"int": "integer", "float": "number"}
+# Werkzeug's int and float converters match no sign: no route serves a negative number.
+_PARAMETER_TYPES = {"int": {"type": "integer", "minimum": 0}, "float": {"type": "number", "minimum": 0}}
 BINARY = {"application/octet-stream", "message/rfc822", docs.ANY_FILE}  # bodies a client reads as bytes
 _IDEMPOTENCY_PARAMETER = {
     "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
@@ -88,7 +89,7 @@ def _schemas(served: list[tuple[Rule, str, Any]]) -> tuple[dict[Any, Any], dict[
 
 def _parameters(rule: Rule, operation: docs.Operation | None) -> list[dict[str, Any]]:
     parameters = [{"name": name, "in": "path", "required": True,
-                   "schema": {"type": _PARAMETER_TYPES.get(converter or "", "string")}}
+                   "schema": dict(_PARAMETER_TYPES.get(converter or "", {"type": "string"}))}
                   for converter, name in _RULE_PARAMETER.findall(rule.rule)]
     if operation is not None and operation.query is not None:
         schema = operation.query.model_json_schema(ref_template=REF)
