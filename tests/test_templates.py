@@ -190,6 +190,18 @@ def test_a_rendered_subject_holding_a_line_break_is_refused(client) -> None:
     assert fields(problem) == ["subject"]
 
 
+@pytest.mark.parametrize(("subject", "line"), [("a\u0090b", 1), ("{{ name }}\x07", 1),
+                                              ("{% if name %}\n\x1bHi{% endif %}", 2)])
+def test_a_subject_writing_a_control_character_is_refused_when_saved_naming_its_line(client, subject, line) -> None:
+    # Stored, it would be refused by every send that rendered it.
+    problem = assert_problem(client.post("/v1/templates", json={**WELCOME, "subject": subject}), 422)
+    assert fields(problem) == ["subject"] and "control character" in problem["detail"]
+    assert f"line {line}" in problem["detail"]
+    assert client.get("/v1/templates/welcome").status_code == 404
+    # Line breaks written around the subject are its file's last newline, or stripped: still accepted.
+    assert created(client, {**WELCOME, "subject": "Welcome, {{ name }}\n"})["name"] == "welcome"
+
+
 @pytest.mark.parametrize("part", ["subject", "text", "html"])
 def test_a_template_holding_a_lone_surrogate_is_refused_naming_the_part_and_nothing_is_stored(client, part) -> None:
     # JSON can carry "\ud800", which no store and no mail encoding can hold: it was a 500 from the store's driver.

@@ -25,6 +25,7 @@ PARTS = ("subject", "text", "html")
 # The wall clock's bound on one message's rendering, looked at on every step: the steps and the output bound
 # the work, this a slow machine's share of it.
 SECONDS = 2.0
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # a header's forbidden characters but tab and line breaks
 _UNDEFINED = re.compile(r"^'([^']*)' is undefined$|has no attribute '([^']*)'$")
 
 
@@ -77,6 +78,8 @@ def compile_template(name: str, version: int | None, sources: Mapping[str, str |
         if source is None:
             continue
         try:
+            if part == "subject":
+                _check_subject_text(source)
             parts[part], trees[part] = (HTML if part == "html" else PLAIN).compile_checked(source)
         except TemplateSyntaxError as exc:
             raise located(TemplateError(f"{exc.message}; fix the template", line=exc.lineno), name, part) from None
@@ -90,6 +93,17 @@ def compile_template(name: str, version: int | None, sources: Mapping[str, str |
         # are fixed when they are made, so a plain dict reads the same.
         parts[part].globals = dict(parts[part].globals)
     return CompiledTemplate(name, version, label or f"version={version}", parts, trees, dict(sources))
+
+
+def _check_subject_text(source: str) -> None:
+    """``TemplateError`` for a control character written in a subject's text: every rendering that reaches it
+    would be refused (header injection), so it is refused when the template is saved. Line breaks are left to the
+    rendering: written between tags, they may be stripped with the subject's ends or left out with a branch."""
+    for line, kind, value in PLAIN.lex(source):
+        found = CONTROL.search(value) if kind == "data" else None
+        if found:
+            raise TemplateError(f"its text holds U+{ord(found.group()):04X}, a control character no subject may "
+                                "hold; remove it", line=line + value[:found.start()].count("\n"))
 
 
 def _line(trace: TracebackType | None) -> int | None:
