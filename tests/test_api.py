@@ -146,6 +146,22 @@ def test_unknown_routes_and_methods_are_problems(client) -> None:
     assert_problem(client.put("/v1/messages"), 405)
 
 
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("GET", "/v1/outbox/bulk", {"POST"}), ("DELETE", "/v1/outbox/wait", {"GET"}),
+    ("PATCH", "/v1/outbox/owners", {"GET"}), ("DELETE", "/v1/outbox/chaos", {"GET", "PUT"}),
+    ("GET", "/v1/messages/batch", {"POST"}), ("DELETE", "/v1/messages/raw", {"POST"}),
+])
+def test_a_fixed_route_asked_with_a_method_it_does_not_take_is_405_not_taken_for_a_message_id(
+        make_settings, tmp_path, method, path, allowed) -> None:
+    # Before, the route of a message id answered: GET /v1/outbox/bulk was "no such message 'bulk'", and OPTIONS
+    # listed GET, PATCH and DELETE.
+    client = create_app(make_settings(mail_backend="memory", gateway_delivery="queued",
+                                      gateway_store_url=f"sqlite:///{tmp_path / 's.db'}")).test_client()
+    assert_problem(client.open(path, method=method), 405)
+    for answer in (client.open(path, method=method), client.options(path)):
+        assert set(answer.headers["Allow"].split(", ")) - {"OPTIONS", "HEAD"} == allowed
+
+
 @pytest.fixture
 def smtp_app(make_settings, smtp_server_factory):
     def build(handler, **overrides):

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from mail_gateway.errors import NoSuchQueuedMessageError, QueuedDeliveryOffError
 from mail_gateway.http import docs
 from mail_gateway.http.auth import owner_in_view
+from mail_gateway.http.message_ids import use_message_ids
 from mail_gateway.http.query import parse_query
 from mail_gateway.queue.metrics import count_request, registry_for
 from mail_gateway.queue.models import QueuedMessageList, QueuedMessageStatus, QueueListQuery
@@ -20,6 +21,7 @@ from mail_gateway.store.database import Store
 from mail_gateway.store.webhooks import iso
 
 blueprint = Blueprint("queue", __name__)
+blueprint.record_once(use_message_ids)
 QUEUE_ERRORS = (400, 401, 404, 409, 500, 503)
 TIMES = ("created_at", "send_at", "next_attempt_at", "at")
 
@@ -63,7 +65,7 @@ def _message(store: Store, message_id: str, owner: str | None) -> dict[str, Any]
     return _shown(found)
 
 
-@blueprint.get("/v1/messages/<message_id>")
+@blueprint.get("/v1/messages/<message_id:message_id>")
 @docs.operation("A queued message: its status, each recipient's and every attempt", operation_id="get_message",
                 tag="queue", responses={200: QueuedMessageStatus}, problems=QUEUE_ERRORS)
 def message_status(message_id: str) -> dict[str, Any]:
@@ -106,7 +108,7 @@ def retry_message(message_id: str) -> tuple[dict[str, Any], int]:
     return _message(store, message_id, owner), 202
 
 
-@blueprint.delete("/v1/messages/<message_id>")
+@blueprint.delete("/v1/messages/<message_id:message_id>")
 @docs.operation("Cancel the message's pending recipients", operation_id="cancel_message", tag="queue",
                 responses={200: QueuedMessageStatus}, problems=QUEUE_ERRORS)
 def cancel_message(message_id: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from mail_gateway.backends.kept import KeptMail
 from mail_gateway.http import docs
 from mail_gateway.http.body import json_body
+from mail_gateway.http.message_ids import use_message_ids
 from mail_gateway.http.problems import Problem
 from mail_gateway.http.query import parse_query
 from mail_gateway.mail.reader import MessageReader
@@ -163,14 +164,15 @@ def attachment(message_id: str, index: int) -> Response:
 
 def outbox_blueprint(name: str, url_prefix: str) -> Blueprint:
     blueprint = Blueprint(name, __name__, url_prefix=url_prefix)
+    blueprint.record_once(use_message_ids)
     blueprint.add_url_rule("", view_func=list_messages, methods=["GET"])
     blueprint.add_url_rule("", view_func=clear_messages, methods=["DELETE"])
     blueprint.add_url_rule("/wait", view_func=live.wait, methods=["GET"])
     blueprint.add_url_rule("/owners", view_func=list_owners, methods=["GET"])
     blueprint.add_url_rule("/bulk", view_func=bulk, methods=["POST"])
-    blueprint.add_url_rule("/<message_id>", view_func=get_message, methods=["GET"])
-    blueprint.add_url_rule("/<message_id>", view_func=mark_message, methods=["PATCH"])
-    blueprint.add_url_rule("/<message_id>", view_func=delete_message, methods=["DELETE"])
+    blueprint.add_url_rule("/<message_id:message_id>", view_func=get_message, methods=["GET"])
+    blueprint.add_url_rule("/<message_id:message_id>", view_func=mark_message, methods=["PATCH"])
+    blueprint.add_url_rule("/<message_id:message_id>", view_func=delete_message, methods=["DELETE"])
     blueprint.add_url_rule("/<message_id>/raw", view_func=raw_message, methods=["GET"])
     blueprint.add_url_rule("/<message_id>/attachments/<int:index>", view_func=attachment, methods=["GET"])
 
