@@ -5,8 +5,10 @@ own ``Store`` object with its own writer and connections, as separate processes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -607,3 +609,19 @@ def test_inbound_mail_is_forgotten_after_its_lifetime(stores) -> None:
         first.write(lambda conn, r=received, at=at: inbound.add(conn, r, {}, at))
     assert second.write(lambda conn: inbound.purge_before(conn, T0 + 50)) == 1
     assert [second.read(lambda conn, n=n: inbound.raw(conn, n)) for n in ("old", "new")] == [None, b"x"]
+
+
+def test_another_programs_sqlite_file_is_refused_before_anything_writes_to_it(tmp_path, monkeypatch) -> None:
+    # The gateway's connections set the write-ahead log and incremental vacuum up as they open a file: before, a
+    # refused database had its journal mode changed all the same.
+    path = tmp_path / "db.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("CREATE TABLE auth_user (id INTEGER PRIMARY KEY, name TEXT)")
+    before = path.read_bytes()
+    url = f"sqlite:///{path}"
+    for attempt in (Store(url).open, Store(url).upgrade):
+        with pytest.raises(StoreSchemaError, match=re.escape("another program's tables (auth_user)")):
+            attempt()
+    monkeypatch.setenv("GATEWAY_STORE_URL", url)
+    assert CliRunner().invoke(main, ["db", "check"]).exit_code == 1
+    assert path.read_bytes() == before and not (tmp_path / "db.sqlite3-wal").exists()

@@ -12,7 +12,10 @@ another process holds locked answers "unavailable" within about a second instead
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import threading
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from mail_gateway.errors import StoreSchemaError
 from mail_gateway.settings.store_url import POSTGRES_DRIVER
@@ -132,8 +137,28 @@ def head_revision() -> str | None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    refuse_other_unopened(engine)
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def refuse_other_unopened(engine: Engine) -> None:
+    """``refuse_other`` for an existing SQLite file, looked at read-only before the gateway's connections open it:
+    their set-up (write-ahead log, incremental vacuum) writes to the file, which another program's database must
+    not get from a refusal. A file this cannot read is left to the check that follows opening it."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return
+    reader = create_engine("sqlite://", poolclass=NullPool, creator=lambda: sqlite3.connect(
+        f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro", uri=True))
+    try:
+        with reader.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            refuse_other(conn, current)
+    except SQLAlchemyError:
+        pass
+    finally:
+        reader.dispose()
 
 
 def refuse_other(conn: Connection, current: str | None) -> None:
@@ -159,6 +184,7 @@ def upgrade(engine: Engine, target: str = "head") -> None:
     """Apply every migration not yet applied (Alembic), in one transaction; up to ``target`` (the tests' stores of
     earlier releases) instead of the newest."""
     config = _config()
+    refuse_other_unopened(engine)
     with _migrating, engine.connect().execution_options(**{WRITE: True}) as conn:
         set_lock_wait(conn, MIGRATION_WAIT_SECONDS)
         refuse_other(conn, MigrationContext.configure(conn).get_current_revision())
@@ -173,6 +199,7 @@ def verify_schema(engine: Engine) -> None:
     """A shared store is upgraded by the operator, once, not by whichever process starts first: refuse to work
     on a schema other than this version's."""
     head = head_revision()
+    refuse_other_unopened(engine)
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
         if current == head:
