@@ -4,6 +4,9 @@ stopped, whichever construct it uses."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from api_helpers import assert_problem, fields, outbox
 
@@ -138,6 +141,27 @@ def test_html_nested_deeper_than_css_inline_can_read_is_refused_not_a_crash(make
     # Careless markup is not depth: thousands of unclosed paragraphs and list items render.
     client.put("/v1/templates/t", json={"subject": "Hi", "html": "<ul>" + "<li><p>item" * 3000 + "</ul>"})
     assert client.post("/v1/templates/t/render", json={}).status_code == 200
+
+
+def test_html_whose_tags_never_end_is_read_for_its_depth_in_one_pass() -> None:
+    # The depth count's pattern could split a tag's name and attributes many ways: "<a" written 1,001 times
+    # without a ">" (2 KB of template) took half a minute of CPU to render, 2,000 times nearly five minutes, and
+    # the rendering's 2 s clock never saw it. Larger ones are rendered here under a CPU limit of 20 s, which that
+    # reading exceeds by hours and a linear one does not approach (a fraction of a second).
+    script = (
+        "import os, resource\n"
+        "resource.setrlimit(resource.RLIMIT_CPU, (20, 20))\n"
+        "os.environ['MAIL_BACKEND'] = 'memory'\n"
+        "from mail_gateway import create_app\n"
+        "from mail_gateway.settings import load_settings\n"
+        "client = create_app(load_settings(_env_file=None)).test_client()\n"
+        "for n, html in enumerate(('<a' * 20_000, '<a ' * 20_000, '<b x=1' * 20_000, '<i>' * 900 + '<a' * 9_000)):\n"
+        "    client.post('/v1/templates', json={'name': f't{n}', 'subject': 'Hi', 'html': html})\n"
+        "    answer = client.post(f'/v1/templates/t{n}/render', json={})\n"
+        "    assert answer.status_code == 200, answer.get_json()\n"
+        "print('rendered')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "rendered\n", done.stderr[-500:]
 
 
 def test_an_internal_filter_named_as_a_string_is_refused(client) -> None:

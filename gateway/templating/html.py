@@ -16,6 +16,7 @@ scripts and styles are left out. The stylesheet runs in C: a walk over the tree 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import css_inline
 from lxml import etree
@@ -24,7 +25,10 @@ from mail_gateway.errors import TemplateError
 
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
 MAX_DEPTH = 1000  # a mail's HTML nests a few dozen elements deep
-_TAG = re.compile(r"<(/?)([A-Za-z][^\s/>]*)[^>]*?(/?)>")
+# A tag's start; where it ends is found with str.find, not by the pattern: one whose name and attributes may
+# cover the same characters tries every way to split them, which for "<a" written a thousand times without a
+# ">" was minutes (cubic in the HTML's length).
+_TAG_START = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
 _NOT_NESTED = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
                          "track", "wbr", "p", "li", "dt", "dd", "td", "th", "tr", "tbody", "thead", "tfoot",
                          "option", "colgroup"})
@@ -71,7 +75,7 @@ def check_depth(html: str) -> None:
     as written; elements HTML closes by themselves (``<p>``, ``<li>``, table cells...) and void ones are left out,
     so careless markup is not taken for depth."""
     depth = deepest = 0
-    for closing, name, self_closing in _TAG.findall(html):
+    for closing, name, self_closing in _tags(html):
         name = name.lower()
         if name in _NOT_NESTED or self_closing:
             continue
@@ -79,6 +83,21 @@ def check_depth(html: str) -> None:
         deepest = max(deepest, depth)
         if deepest > MAX_DEPTH:
             raise TemplateError(f"its HTML nests elements more than {MAX_DEPTH} deep; nest less", part="html")
+
+
+def _tags(html: str) -> Iterator[tuple[str, str, bool]]:
+    """Each tag as ``(closing "/" or "", name, self-closing)``, from its "<" to the first ">" after its name, in
+    one pass: no "<" is looked at twice, and once no ">" follows, nothing after is a tag."""
+    position = 0
+    while (start := html.find("<", position)) >= 0:
+        if (tag := _TAG_START.match(html, start)) is None:
+            position = start + 1
+            continue
+        end = html.find(">", tag.end())
+        if end < 0:
+            return
+        yield tag.group(1), tag.group(2), html[end - 1] == "/"
+        position = end + 1
 
 
 def html_to_text(html: str) -> str:
