@@ -26,7 +26,9 @@ from mail_gateway.errors import TemplateError
 from mail_gateway.templating.weight import Weights
 
 MAX_BITS = 14_000  # 4,215 digits: an integer with more bits could have more than Python converts to text (4,300)
-_PRINTF = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?")
+# What follows a %-format field's key (flags, width, precision, length modifier, conversion), as Python reads it.
+_PRINTF_SPEC = re.compile(r"[#0 +-]*(\*|[0-9]+)?(?:\.(\*|[0-9]+))?[hlL]?.?", re.DOTALL)
+_PARENTHESES = re.compile(r"[()]")
 _DIGITS = re.compile(r"\d+")
 _REFUSED_METHODS = frozenset({"encode", "to_bytes", "translate", "maketrans"})
 
@@ -110,19 +112,44 @@ def check_binop(operator: str, left: Any, right: Any) -> None:
     elif operator == "+" and not isinstance(left, int | float):
         current().fits(size(left) + size(right), "'+'")
     elif operator == "%" and isinstance(left, str):
-        check_printf(left)
+        fields = check_printf(left)
         arguments = right.values() if isinstance(right, dict) else right if isinstance(right, tuple) else (right,)
-        current().fits(filled_size(left, len(_PRINTF.findall(left)), arguments), "a %-format")
+        current().fits(filled_size(left, fields, arguments), "a %-format")
 
 
-def check_printf(text: str) -> None:
-    """A %-format's widths and precisions: ``'%999999999d' % 1`` would be a gigabyte of spaces."""
-    for match in _PRINTF.finditer(text):
-        for number in match.groups():
+def check_printf(text: str) -> int:
+    """A %-format's widths and precisions (``'%999999999d' % 1`` would be a gigabyte of spaces); its fields."""
+    fields = 0
+    for numbers in _printf_fields(text):
+        fields += 1
+        for number in numbers:
             if number == "*":
                 raise TemplateError("a '*' width or precision in a %-format is not allowed; write the number")
             if number:
                 current().fits(int(number), "a %-format's width or precision")
+    return fields
+
+
+def _printf_fields(text: str) -> Iterator[tuple[str | None, str | None]]:
+    """Each field's width and precision, in one pass, as Python reads them: a key's parentheses nest ('%(a(b)c)9s'
+    is the key a(b)c, width 9, which a pattern reading to the first ')' missed), '%%' is no field, and a key
+    never closed ends the format (Python refuses it; a pattern scanned to the end from each such '%(')."""
+    position = 0
+    while (start := text.find("%", position)) >= 0:
+        position, depth = start + 1, 0
+        if text.startswith("%", position):
+            position += 1
+            continue
+        for parenthesis in _PARENTHESES.finditer(text, position) if text.startswith("(", position) else ():
+            depth += 1 if parenthesis.group() == "(" else -1
+            if depth == 0:
+                position = parenthesis.end()
+                break
+        if depth:
+            return
+        spec = _PRINTF_SPEC.match(text, position)  # all of it optional: it always matches
+        position = spec.end()  # type: ignore[union-attr]
+        yield spec.group(1), spec.group(2)  # type: ignore[union-attr]
 
 
 def check_format(text: str) -> None:
