@@ -130,8 +130,10 @@ def _base64_bytes(value: Any) -> bytes:
 
 
 # pydantic alone reads a number, or a string of one ("1900000000", "-5", ".5"), as a Unix time: a form the API
-# does not document, and one a client sends by mistake (milliseconds, a relative delay).
-_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+# does not document, and one a client sends by mistake (milliseconds, a relative delay). The digits before a
+# point and after it are matched by parts that cannot share one ([0-9]+\.?[0-9]* could split a run of digits
+# every way, and tried each for a long one followed by anything else: quadratic).
+_NUMBER = re.compile(r"[+-]?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 RFC3339_FORM = "a date and time with its offset (RFC 3339), e.g. 2030-01-31T09:00:00+01:00"
 
 

@@ -1,0 +1,33 @@
+"""Input small on the wire that cost the gateway far more than its size: each is sent here much larger than the
+case that was found, in a process whose CPU is limited to 20 s, which the old cost exceeds many times over and
+the linear one does not approach (a fraction of a second)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+APP = ("import base64, os, resource\n"
+       "resource.setrlimit(resource.RLIMIT_CPU, (20, 20))\n"
+       "os.environ['MAIL_BACKEND'] = 'memory'\n"
+       "from mail_gateway import create_app\n"
+       "from mail_gateway.settings import load_settings\n"
+       "client = create_app(load_settings(_env_file=None)).test_client()\n"
+       "MESSAGE = {'from': 'app@example.com', 'to': ['ann@example.com'], 'subject': 'Hi', 'text': 'Hello'}\n")
+
+
+def run_limited(script: str) -> None:
+    """Runs ``script`` after ``APP`` under the CPU limit; it must print 'done'."""
+    done = subprocess.run([sys.executable, "-c", APP + script + "print('done')\n"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout == "done\n", done.stderr[-800:]
+
+
+def test_a_long_send_at_is_refused_in_one_pass() -> None:
+    # The check that refuses a bare number tried every way to split a run of digits between the parts before and
+    # after a point: 5,000 digits and a letter took 1.2 s of CPU, 50,000 two minutes (a 50 KB request).
+    run_limited(
+        "for send_at in ('1' * 1_000_000 + 'x', '1.' + '1' * 1_000_000 + 'x', '-' + '1' * 1_000_000 + 'e'):\n"
+        "    answer = client.post('/v1/messages', json={**MESSAGE, 'send_at': send_at})\n"
+        "    errors = answer.get_json()['errors']\n"
+        "    assert answer.status_code == 422 and [e['field'] for e in errors] == ['send_at'], errors\n")
