@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mail_gateway.errors import FieldError, InvalidMessageError
 from mail_gateway.mail.fields import AddressList, Base64Bytes, MailAddress, Rfc3339Time
-from mail_gateway.mail.request import MessageRequest, too_many_recipients, validation_errors
+from mail_gateway.mail.request import MessageRequest, check_recipient_count, too_many_recipients, validation_errors
 
 
 class BatchRequest(BaseModel):
@@ -50,6 +50,7 @@ def batch_items(payload: Any, max_batch: int) -> list[Any]:
 
 
 def parse_raw_request(payload: Any, *, max_recipients: int) -> RawMessageRequest:
+    check_recipient_count(payload, ("rcpt_to",), max_recipients, "rcpt_to")
     try:
         request = RawMessageRequest.model_validate(payload)
     except ValidationError as exc:

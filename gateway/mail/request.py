@@ -154,6 +154,17 @@ def too_many_recipients(count: int, max_recipients: int | None, field: str) -> l
                               "(GATEWAY_MAX_RECIPIENTS): split the message")]
 
 
+def check_recipient_count(payload: Any, names: tuple[str, ...], max_recipients: int | None, field: str) -> None:
+    """``InvalidMessageError`` for a request listing more recipients under ``names`` than allowed, counted before
+    any address is read: reading one costs some 200 us, and a request's 25 MB list millions (each invalid one an
+    error to report, 120 bytes of answer for 6 of request)."""
+    if isinstance(payload, dict):
+        count = sum(len(value) if isinstance(value, list) else 1 for name in names
+                    if (value := payload.get(name)) is not None)
+        if errors := too_many_recipients(count, max_recipients, field):
+            raise InvalidMessageError(errors=errors)
+
+
 # Renders a request's template into its subject, text and html (``mail_gateway.templating.library``).
 RenderTemplate = Callable[[MessageRequest], MessageRequest]
 TEMPLATE_FILLS = ("subject", "text", "html")
@@ -174,6 +185,7 @@ def parse_message_request(payload: Any, *, default_sender: Address | None, max_r
                           render: RenderTemplate | None = None) -> MessageRequest:
     """Validate a message, its template rendered by ``render``; raise ``InvalidMessageError`` listing every
     problem with its field."""
+    check_recipient_count(payload, ("to", "cc", "bcc"), max_recipients, "to")
     try:
         request = MessageRequest.model_validate(payload)
     except ValidationError as exc:
