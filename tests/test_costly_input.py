@@ -13,7 +13,10 @@ APP = ("import base64, os, resource\n"
        "from mail_gateway import create_app\n"
        "from mail_gateway.settings import load_settings\n"
        "client = create_app(load_settings(_env_file=None)).test_client()\n"
-       "MESSAGE = {'from': 'app@example.com', 'to': ['ann@example.com'], 'subject': 'Hi', 'text': 'Hello'}\n")
+       "MESSAGE = {'from': 'app@example.com', 'to': ['ann@example.com'], 'subject': 'Hi', 'text': 'Hello'}\n"
+       "def raw(data):\n"
+       "    return {'mail_from': 'app@example.com', 'rcpt_to': ['ann@example.com'],\n"
+       "            'data': base64.b64encode(data).decode()}\n")
 
 
 def run_limited(script: str) -> None:
@@ -54,3 +57,13 @@ def test_too_many_recipients_are_refused_before_any_address_is_read() -> None:
         "    assert [e['field'] for e in errors] == [field], errors\n"
         "    assert 'GATEWAY_MAX_RECIPIENTS' in errors[0]['message'], errors\n"
         "    assert len(answer.data) < 2000, len(answer.data)\n")
+
+
+def test_a_header_field_of_many_continuation_lines_is_read_in_one_pass() -> None:
+    # Each continuation line was added to the field read so far, copying it again: a raw message with a field of
+    # 100,000 short lines (400 KB) took 3 s of CPU, a million (4 MB) more than five minutes.
+    run_limited(
+        "data = (b'From: app@example.com\\r\\nTo: ann@example.com\\r\\nSubject: Hi\\r\\nX-Long: a\\r\\n'\n"
+        "        + b' a\\r\\n' * 1_000_000 + b'\\r\\nHello\\r\\n')\n"
+        "answer = client.post('/v1/messages/raw', json=raw(data))\n"
+        "assert answer.status_code == 202, answer.get_json()\n")
