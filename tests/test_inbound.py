@@ -127,6 +127,22 @@ def test_inbound_mail_nested_over_100_deep_is_refused_before_it_is_read_or_kept(
     assert len(receiver.verified) == 1 and receiver.verified[0]["data"]["subject"] == "deep"
 
 
+def test_inbound_mail_with_comments_nested_past_the_parsers_limit_is_received(queued_apps, make_settings,
+                                                                            receiver, smtp_server) -> None:
+    # A From of a thousand "(" made the address parser recurse past the interpreter's limit while the message was
+    # read: answered 451 after DATA, which the sending server retries for days.
+    queued = started(queued_apps, make_settings, receiver, smtp_server)
+    state = MailGateway.state(queued.app)
+    data = (b"From: " + b"(" * 900 + b"\r\n " + b"(" * 900 + b"\r\nTo: support@example.com\r\n"
+            b"Subject: nested\r\n\r\nHello\r\n")
+    with IngressServer(state.settings, state.sender, port=0) as server, \
+            smtplib.SMTP(HOST, server.port, timeout=15) as client:
+        assert client.sendmail("customer@example.net", ["support@example.com"], data) == {}
+    wait_until(lambda: len(receiver.verified) >= 1, "the inbound webhook arrived")
+    found = receiver.verified[0]["data"]
+    assert (found["subject"], found["to"], found["from"]) == ("nested", ["support@example.com"], "")
+
+
 def test_a_domain_route_takes_every_address_and_each_route_its_own_url(queued_apps, make_settings, receiver,
                                                                        domain_receiver, smtp_server) -> None:
     queued = started(queued_apps, make_settings, receiver, smtp_server, domain_receiver)

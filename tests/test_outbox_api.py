@@ -417,6 +417,23 @@ def test_an_attachment_name_with_line_breaks_or_controls_downloads_without_them(
         assert name in urllib.parse.unquote(disposition_header)
 
 
+@pytest.mark.parametrize("field", [b"From", b"To", b"Cc", b"Reply-To"])
+def test_comments_nested_past_the_parsers_limit_do_not_take_the_list_down(app, field) -> None:
+    # The standard library's address parser recurses once per comment within a comment: a raw message whose
+    # From, To or Cc held a thousand "(" (two lines, 2 KB) was accepted, and then the list, every search and the
+    # page answered 500 for everyone until it was deleted.
+    client = app.test_client()
+    message_id = send_raw(client, b"From: app@example.com\r\nTo: boss@example.com\r\nSubject: nested\r\n" + field
+                          + b": " + b"(" * 900 + b"\r\n " + b"(" * 900 + b"\r\n\r\nHello\r\n")
+    post(client, subject="readable")
+    listing = client.get("/v1/outbox")
+    assert listing.status_code == 200, listing.json
+    assert [m["subject"] for m in listing.json["messages"]] == ["readable", "nested"]
+    assert client.get("/v1/outbox?query=to:boss").status_code == 200
+    assert client.get(f"/v1/outbox/{message_id}").status_code == 200
+    assert client.get("/outbox").status_code == 200
+
+
 @pytest.mark.parametrize(("depth", "within"), [(500, "multipart"), (300, "message")])
 def test_a_message_nested_too_deeply_to_read_does_not_take_the_list_down(app, depth, within) -> None:
     # 500 levels of multipart made the standard library's parser recurse past its limit: the list and every

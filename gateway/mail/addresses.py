@@ -45,7 +45,9 @@ def _address_header(value: str) -> object | None:
     try:
         header = _HEADER_PARSER.header_factory("To", value)
         header.addresses  # type: ignore[attr-defined]  # noqa: B018 - parsed lazily; fail here, not later
-    except (HeaderParseError, ValueError, IndexError, AttributeError, TypeError):  # the parser's failure modes
+    # The parser's failure modes; and it recurses once per comment within a comment, so a field of a thousand
+    # "(" (one line) is past the interpreter's limit: that is no address list either.
+    except (HeaderParseError, ValueError, IndexError, AttributeError, TypeError, RecursionError):
         return None
     # A non-ASCII local part is RFC 6532's internationalised address, not a defect here (it needs SMTPUTF8).
     defects = [d for d in header.defects if not isinstance(d, NonASCIILocalPartDefect)]

@@ -20,6 +20,10 @@ from email.utils import parsedate_to_datetime
 from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.addresses import envelope_address, header_addresses, recipient_key
 
+# What the policy's parsers raise for a field they cannot read; RecursionError for comments nested within each
+# other past the interpreter's limit (a thousand "(" in a From, To or Cc), which took the outbox list down.
+MALFORMED_FIELD = (ValueError, IndexError, RecursionError)
+
 
 @dataclass(frozen=True, slots=True)
 class FoundAttachment:
@@ -80,7 +84,7 @@ def _attachment(index: int, part: EmailMessage, alternative: bool) -> FoundAttac
 def _header(parsed: EmailMessage, name: str) -> str:
     try:
         value = parsed.get(name)
-    except (ValueError, IndexError):  # a malformed header the policy cannot parse
+    except MALFORMED_FIELD:
         return ""
     return "" if value is None else str(value)
 
@@ -106,7 +110,7 @@ def _mailboxes(parsed: EmailMessage, name: str) -> list[tuple[str, str]]:
             try:
                 mailboxes = [(a.display_name, a.addr_spec) for a in parsed.policy.header_fetch_parse(
                     field, raw).addresses]  # type: ignore[attr-defined]
-            except (ValueError, IndexError, AttributeError, TypeError):
+            except (*MALFORMED_FIELD, AttributeError, TypeError):
                 mailboxes = []
         found += [(display, spec) for display, spec in mailboxes if spec]
     return found
@@ -198,7 +202,7 @@ class MessageReader:
         for name, raw in self.parsed.raw_items():
             try:
                 value = str(self.parsed.policy.header_fetch_parse(name, raw))
-            except (ValueError, IndexError):  # malformed: show it as it was written
+            except MALFORMED_FIELD:  # show it as it was written
                 value = str(raw)
             decoded.append((name, value))
         return decoded
