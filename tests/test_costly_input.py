@@ -63,6 +63,17 @@ def test_too_many_recipients_are_refused_before_any_address_is_read() -> None:
         "    assert len(answer.data) < 2000, len(answer.data)\n")
 
 
+def test_a_reply_to_of_many_addresses_is_refused_before_they_are_read() -> None:
+    # reply_to had no bound: 10,000 addresses were read (2.7 s of CPU) and written into one Reply-To header.
+    run_limited(
+        "many = [f'u{i}@example.com' for i in range(300_000)]\n"
+        "for reply_to in (many, ['x'] * 2_000_000):\n"
+        "    answer = client.post('/v1/messages', json={**MESSAGE, 'reply_to': reply_to})\n"
+        "    assert answer.status_code == 422 and answer.get_json()['errors'] == [\n"
+        "        {'field': 'reply_to', 'message': 'must hold at most 50 items'}], answer.get_json()\n"
+        "assert client.post('/v1/messages', json={**MESSAGE, 'reply_to': many[:50]}).status_code == 202\n")
+
+
 def test_a_header_field_of_many_continuation_lines_is_read_in_one_pass() -> None:
     # Each continuation line was added to the field read so far, copying it again: a raw message with a field of
     # 100,000 short lines (400 KB) took 3 s of CPU, a million (4 MB) more than five minutes.
