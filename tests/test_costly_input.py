@@ -101,3 +101,14 @@ def test_a_message_is_dkim_signed_in_one_pass(tmp_path, data) -> None:
                 "signed = client.get(f\"/v1/outbox/{kept['id']}/raw\").data\n"
                 "assert signed.startswith(b'DKIM-Signature: v=1; a=ed25519-sha256;'), signed[:100]\n",
                 GATEWAY_DKIM_KEYS=f"example.com:ed2026:{key}")
+
+
+def test_a_message_of_many_one_time_codes_is_viewed_in_one_pass() -> None:
+    # Each code found was looked for in the list of those found before: a text of 20,000 codes (240 KB) took 20 s
+    # of CPU for each view of the message, 100,000 some eight minutes.
+    run_limited(
+        "text = ' '.join(f'code {100_000 + i}' for i in range(100_000))\n"
+        "assert client.post('/v1/messages', json={**MESSAGE, 'text': text}).status_code == 202\n"
+        "[kept] = client.get('/v1/outbox').get_json()['messages']\n"
+        "shown = client.get(f\"/v1/outbox/{kept['id']}\").get_json()\n"
+        "assert shown['codes'][:2] == ['100000', '100001'] and len(shown['codes']) == 100_000\n")

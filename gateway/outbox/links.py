@@ -107,14 +107,14 @@ def remote_content(reader: MessageReader) -> bool:
 
 def codes(reader: MessageReader) -> list[str]:
     """The one-time codes of the message (the rule is in this module's docstring), in the order written."""
-    found: list[str] = []
+    # A dict keeps them once each in that order: a list looked through for each candidate made a text of 20,000
+    # codes 20 s of CPU to view.
+    found: dict[str, None] = {}
     for line in [reader.subject, *visible_lines(reader)]:
         for keyword in _KEYWORD.finditer(line):
             around = line[max(keyword.start() - WINDOW, 0):keyword.end() + WINDOW]
-            for candidate in _CANDIDATE.findall(around):
-                if candidate not in found:
-                    found.append(candidate)
-    return found
+            found.update(dict.fromkeys(_CANDIDATE.findall(around)))
+    return list(found)
 
 
 def visible_lines(reader: MessageReader) -> list[str]:
