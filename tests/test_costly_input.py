@@ -1,33 +1,12 @@
-"""Input small on the wire that cost the gateway far more than its size: each is sent here much larger than the
-case that was found, in a process whose CPU is limited to 20 s, which the old cost exceeds many times over and
-the linear one does not approach (a fraction of a second)."""
+"""Input small on the wire that cost the gateway far more than its size (``cpu_limited``)."""
 
 from __future__ import annotations
 
 import base64
 import os
-import subprocess
-import sys
 
 import pytest
-
-APP = ("import base64, os, resource\n"
-       "resource.setrlimit(resource.RLIMIT_CPU, (20, 20))\n"
-       "os.environ['MAIL_BACKEND'] = 'memory'\n"
-       "from mail_gateway import create_app\n"
-       "from mail_gateway.settings import load_settings\n"
-       "client = create_app(load_settings(_env_file=None)).test_client()\n"
-       "MESSAGE = {'from': 'app@example.com', 'to': ['ann@example.com'], 'subject': 'Hi', 'text': 'Hello'}\n"
-       "def raw(data):\n"
-       "    return {'mail_from': 'app@example.com', 'rcpt_to': ['ann@example.com'],\n"
-       "            'data': base64.b64encode(data).decode()}\n")
-
-
-def run_limited(script: str, **environment: str) -> None:
-    """Runs ``script`` after ``APP`` under the CPU limit, with ``environment`` set; it must print 'done'."""
-    done = subprocess.run([sys.executable, "-c", APP + script + "print('done')\n"], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **environment})
-    assert done.returncode == 0 and done.stdout == "done\n", done.stderr[-800:]
+from cpu_limited import run_limited
 
 
 def test_a_long_send_at_is_refused_in_one_pass() -> None:
