@@ -61,7 +61,8 @@ class ProblemDetails(BaseModel):
     title: str
     status: int
     detail: str
-    errors: list[FieldProblem] | None = Field(None, description="each invalid field and how to fix it")
+    errors: list[FieldProblem] | None = Field(None, description="each invalid field and how to fix it, the first 100")
+    errors_omitted: int | None = Field(None, description="how many more invalid fields there are than are listed")
     backend: str | None = None
     message_id: str | None = None
     smtp_code: int | None = Field(None, description="the upstream's SMTP reply code, when it answered")
