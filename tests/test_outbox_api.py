@@ -434,6 +434,16 @@ def test_comments_nested_past_the_parsers_limit_do_not_take_the_list_down(app, f
     assert client.get("/outbox").status_code == 200
 
 
+def test_a_content_type_of_comments_nested_too_deeply_is_said_to_be_that(app) -> None:
+    # It was said to be MIME parts nested too deeply, which the message does not have.
+    client = app.test_client()
+    message_id = send_raw(client, b"From: app@example.com\r\nTo: boss@example.com\r\nSubject: nested\r\n"
+                          b"Content-Type: text/plain" + b"\r\n (" * 2_000 + b"\r\n)" * 2_000 + b"\r\n\r\nHello\r\n")
+    detail = client.get(f"/v1/outbox/{message_id}")
+    assert detail.status_code == 422 and "comments within comments in a header field" in detail.json["errors"][0][
+        "message"]
+
+
 @pytest.mark.parametrize(("depth", "within"), [(500, "multipart"), (300, "message")])
 def test_a_message_nested_too_deeply_to_read_does_not_take_the_list_down(app, depth, within) -> None:
     # 500 levels of multipart made the standard library's parser recurse past its limit: the list and every
@@ -447,7 +457,7 @@ def test_a_message_nested_too_deeply_to_read_does_not_take_the_list_down(app, de
     listing = client.get("/v1/outbox")
     assert listing.status_code == 200
     subjects = [m["subject"] for m in listing.json["messages"]]
-    assert subjects[1] == "readable" and subjects[0].startswith("(this message cannot be shown: its MIME parts nest")
+    assert subjects[1] == "readable" and subjects[0].startswith("(this message cannot be shown: it nests too deeply")
     assert [m["subject"] for m in client.get("/v1/outbox?query=readable").json["messages"]] == ["readable"]
     deep_id = listing.json["messages"][0]["id"]
     detail = client.get(f"/v1/outbox/{deep_id}")

@@ -123,7 +123,8 @@ def _key(spec: str) -> str:
         return recipient_key(spec)
 
 
-UNREADABLE = "its MIME parts nest too deeply to be read (hundreds of parts within parts)"
+UNREADABLE = ("it nests too deeply to be read: MIME parts within parts, or comments within comments in a header "
+              "field such as Content-Type, hundreds deep")
 
 
 class MessageReader:
@@ -143,7 +144,7 @@ class MessageReader:
             alternative = {id(part) for part in self.alternatives}
             # A forwarded message's bytes are written back by the standard library's generator, which recurses too.
             self.attachments = [_attachment(index, leaf, id(leaf) in alternative) for index, leaf in enumerate(others)]
-        except RecursionError:  # the standard library's parser recurses once per level of MIME parts
+        except RecursionError:  # the standard library's parsers recurse once per level of parts, or of comments
             raise InvalidMessageError(UNREADABLE, field="data") from None
 
     @property
