@@ -138,14 +138,22 @@ def test_starttls_with_a_test_certificate_carries_the_message(ingress_factory, t
     assert ingress.backend.messages[0].data == data
 
 
+def test_the_reply_to_starttls_carries_an_enhanced_code(ingress_factory, tls_files, client_context) -> None:
+    ingress = ingress_factory(mail_backend="memory", **tls_files)
+    with ingress.client() as client:
+        client.ehlo()
+        assert client.starttls(context=client_context) == (220, b"2.0.0 Ready to start TLS")
+        assert client.sendmail(SENDER, [RECIPIENT], message_bytes()) == {}
+
+
 def _failed_handshakes(port: int) -> None:
-    """An unverified certificate, bytes that are not TLS, and a client gone after ``220 Ready to start TLS``."""
+    """An unverified certificate, bytes that are not TLS, and a client gone after ``220 2.0.0 Ready to start TLS``."""
     with smtplib.SMTP("127.0.0.1", port, timeout=15) as client, pytest.raises(ssl.SSLCertVerificationError):
         client.starttls(context=ssl.create_default_context())  # the test CA is not trusted
     for after in (b"garbage, not a TLS record\r\n" * 20, b""):
         with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
             sock.sendall(b"EHLO x\r\nSTARTTLS\r\n")
-            wait_until(lambda sock=sock: b"220 Ready" in sock.recv(4096, socket.MSG_PEEK), "STARTTLS is answered")
+            wait_until(lambda sock=sock: b"220 2.0.0 Ready" in sock.recv(4096, socket.MSG_PEEK), "STARTTLS is answered")
             sock.sendall(after)
 
 

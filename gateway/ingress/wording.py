@@ -15,6 +15,9 @@ _BY_CODE = {"500": "5.5.2", "501": "5.5.4", "502": "5.5.1", "503": "5.5.1", "504
             "555": "5.5.4"}
 # The greeting and the replies to EHLO/HELO carry no enhanced code (RFC 2034, 3); these are aiosmtpd's others.
 _SUCCESS = {"250 OK": "250 2.0.0 OK", "221 Bye": "221 2.0.0 Bye"}
+# aiosmtpd's other successes begin so (HELP, VRFY, STARTTLS). Matched by their words: the answer to HELO is a
+# bare "250 <host name>", which must stay without a code.
+_SUCCESS_STARTS = ("250 Supported commands: ", "250 Syntax: ", "252 Cannot VRFY ", "220 Ready to start TLS")
 
 
 def exact_rewordings(max_bytes: int) -> dict[str, str]:
@@ -42,6 +45,8 @@ def reworded(status: str, exact: dict[str, str]) -> str:
     if status in _SUCCESS:
         return _SUCCESS[status]
     code, text = status[:3], status[4:]
+    if status.startswith(_SUCCESS_STARTS):
+        return f"{code} 2.0.0 {text}"
     if "\r\n" in status or _ENHANCED.match(status) or code not in _BY_CODE:
         return status
     return f"{code} {_BY_CODE[code]} {text.removeprefix('Error: ')}"
