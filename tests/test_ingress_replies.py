@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import socket
 
@@ -68,3 +69,23 @@ def test_the_replies_to_help_and_vrfy_carry_enhanced_codes(ingress_factory) -> N
     assert help_noop == b"250 2.0.0 Syntax: NOOP [ignored]\r\n"
     assert vrfy.startswith(b"252 2.0.0 Cannot VRFY user")
 
+
+
+def test_help_lists_mail_and_auth_and_gives_their_syntax(ingress_factory) -> None:
+    ingress = ingress_factory(mail_backend="memory", gateway_smtp_users="app:correct-horse",
+                              gateway_smtp_allow_insecure_auth=True)
+    plain = base64.b64encode(b"\0app\0correct-horse")
+    _, auth, help_all, help_mail, help_auth = replies(ingress.port, b"EHLO client.example\r\n",
+                                                      b"AUTH PLAIN " + plain + b"\r\n", b"HELP\r\n",
+                                                      b"HELP MAIL\r\n", b"HELP AUTH\r\n")
+    assert auth.startswith(b"235 ")  # HELP, as MAIL, needs AUTH first here
+    assert help_all.split(b": ", 1)[1].split() == [b"AUTH", b"DATA", b"EHLO", b"HELO", b"HELP", b"MAIL", b"NOOP",
+                                                   b"QUIT", b"RCPT", b"RSET", b"VRFY"]
+    assert help_mail.endswith(b" Syntax: MAIL FROM: <address> [SP <mail-parameters>]\r\n")
+    assert help_auth.endswith(b" Syntax: AUTH <mechanism>\r\n")
+
+
+def test_help_does_not_list_auth_where_it_is_not_offered(ingress_factory) -> None:
+    ingress = ingress_factory(mail_backend="memory")
+    _, help_all = replies(ingress.port, b"EHLO client.example\r\n", b"HELP\r\n")
+    assert b" MAIL " in help_all and b"AUTH" not in help_all

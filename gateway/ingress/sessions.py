@@ -17,7 +17,7 @@ import ssl
 from collections import Counter
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import SMTP, TLSSetupException
+from aiosmtpd.smtp import SMTP, TLSSetupException, syntax
 
 from mail_gateway.ingress.handler import describe_peer
 from mail_gateway.ingress.security import AuthFailures
@@ -31,6 +31,10 @@ TOO_MANY_AUTH_FAILURES = "421 4.7.0 Too many failed AUTH attempts, closing conne
 START_EXPIRED = b"421 4.4.2 No MAIL FROM in time, closing connection\r\n"
 AUTH_NOT_OFFERED = "503 5.5.1 AUTH is not offered here (GATEWAY_SMTP_USERS is not set); send without AUTH"
 SESSION_EXPIRED = b"421 4.4.2 Session too long, closing connection; reconnect to send more\r\n"
+# HELP lists a command, and gives its syntax, only when its method carries aiosmtpd's help text (@syntax), which
+# an override does not inherit: the overrides below take the originals'. AUTH only where it is offered.
+MAIL_HELP = syntax(SMTP.smtp_MAIL.__smtp_syntax__, extended=SMTP.smtp_MAIL.__smtp_syntax_extended__)
+AUTH_HELP = syntax(SMTP.smtp_AUTH.__smtp_syntax__, when="_authenticator")
 
 
 def peer_host(transport: asyncio.BaseTransport) -> str:
@@ -134,11 +138,13 @@ class IngressSMTP(SMTP):
         self.transport.write(reply)  # type: ignore[attr-defined]
         self.transport.close()
 
+    @MAIL_HELP
     async def smtp_MAIL(self, arg: str | None) -> None:
         await super().smtp_MAIL(arg)
         if self.envelope is not None and self.envelope.mail_from is not None and "start" in self._deadlines:
             self._deadlines.pop("start").cancel()
 
+    @AUTH_HELP
     async def smtp_AUTH(self, arg: str) -> None:
         if self._authenticator is None:
             # aiosmtpd would answer 538 (encryption required) and send the client looking for a STARTTLS that
