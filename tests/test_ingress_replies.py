@@ -60,13 +60,14 @@ def test_syntax_errors_long_lines_and_unknown_commands_carry_enhanced_codes(ingr
     assert not ingress.backend.messages
 
 
-def test_the_replies_to_help_and_vrfy_carry_enhanced_codes(ingress_factory) -> None:
-    # RFC 2034 3: every 2xx, 4xx and 5xx reply but the greeting and the answer to EHLO or HELO has one.
+def test_the_replies_to_help_and_vrfy_carry_enhanced_codes_and_help_is_answered_214(ingress_factory) -> None:
+    # RFC 2034 3: every 2xx, 4xx and 5xx reply but the greeting and the answer to EHLO or HELO has one; RFC 5321
+    # 4.3.2: HELP is answered 214 (211 for status), not 250.
     ingress = ingress_factory(mail_backend="memory")
     _, help_all, help_noop, vrfy = replies(ingress.port, b"EHLO client.example\r\n", b"HELP\r\n", b"HELP NOOP\r\n",
                                            b"VRFY <friend@example.com>\r\n")
-    assert help_all.startswith(b"250 2.0.0 Supported commands: ")
-    assert help_noop == b"250 2.0.0 Syntax: NOOP [ignored]\r\n"
+    assert help_all.startswith(b"214 2.0.0 Supported commands: ")
+    assert help_noop == b"214 2.0.0 Syntax: NOOP [ignored]\r\n"
     assert vrfy.startswith(b"252 2.0.0 Cannot VRFY user")
 
 

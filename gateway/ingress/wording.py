@@ -15,9 +15,11 @@ _BY_CODE = {"500": "5.5.2", "501": "5.5.4", "502": "5.5.1", "503": "5.5.1", "504
             "555": "5.5.4"}
 # The greeting and the replies to EHLO/HELO carry no enhanced code (RFC 2034, 3); these are aiosmtpd's others.
 _SUCCESS = {"250 OK": "250 2.0.0 OK", "221 Bye": "221 2.0.0 Bye"}
-# aiosmtpd's other successes begin so (HELP, VRFY, STARTTLS). Matched by their words: the answer to HELO is a
-# bare "250 <host name>", which must stay without a code.
-_SUCCESS_STARTS = ("250 Supported commands: ", "250 Syntax: ", "252 Cannot VRFY ", "220 Ready to start TLS")
+# aiosmtpd's other successes begin so (HELP, VRFY, STARTTLS), each with the code and enhanced code it gets. Matched
+# by their words: the answer to HELO is a bare "250 <host name>", which must stay without a code. HELP's answer is
+# 214, not aiosmtpd's 250 (RFC 5321 4.3.2).
+_SUCCESS_STARTS = {"250 Supported commands: ": "214 2.0.0", "250 Syntax: ": "214 2.0.0",
+                   "252 Cannot VRFY ": "252 2.0.0", "220 Ready to start TLS": "220 2.0.0"}
 
 
 def exact_rewordings(max_bytes: int) -> dict[str, str]:
@@ -45,8 +47,9 @@ def reworded(status: str, exact: dict[str, str]) -> str:
     if status in _SUCCESS:
         return _SUCCESS[status]
     code, text = status[:3], status[4:]
-    if status.startswith(_SUCCESS_STARTS):
-        return f"{code} 2.0.0 {text}"
+    for start, codes in _SUCCESS_STARTS.items():
+        if status.startswith(start):
+            return f"{codes} {text}"
     if "\r\n" in status or _ENHANCED.match(status) or code not in _BY_CODE:
         return status
     return f"{code} {_BY_CODE[code]} {text.removeprefix('Error: ')}"
