@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import click
 import pytest
 from flask import Flask
 
@@ -54,6 +56,55 @@ def test_the_api_reference_lists_every_route_the_app_serves() -> None:
             assert f"### `{method.upper()} {path}`" in reference
     for name in document["components"]["schemas"]:
         assert f"{{#schema-{name.lower()}}}" in reference
+
+
+def test_the_http_api_page_names_every_tag_and_operation_id_of_the_document() -> None:
+    # The page lists what generated clients name their modules and calls after; a route added without it
+    # there left readers looking for a call the page says does not exist.
+    document = hook("openapi_reference").openapi_document()
+    page = (ROOT / "docs" / "http-api.md").read_text(encoding="utf-8")
+    start = page.index("Every operation has an `operationId` and a tag")
+    paragraph = page[start:page.index("\n\n", start)]
+    named = set(re.findall(r"`(\w+)`", paragraph))
+    operations = [operation for item in document["paths"].values() for operation in item.values()]
+    missing = sorted({name for operation in operations for name in (*operation["tags"], operation["operationId"])}
+                     - named)
+    assert not missing, f"docs/http-api.md does not name {missing}"
+
+
+def _commands(command: click.Command, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        context = click.Context(command)  # the lazily loaded commands too
+        for name in command.list_commands(context):
+            yield from _commands(command.get_command(context, name), (*path, name))
+
+
+def _listed_commands(block: str) -> set[tuple[str, ...]]:
+    """``mail-gateway a b|c --opt`` lists (a,), (a, b) and (a, c): the words before the first that is no name."""
+    listed: set[tuple[str, ...]] = set()
+    for line in block.splitlines():
+        words = line.split("#")[0].split()
+        path: tuple[str, ...] = ()
+        for word in words[1:] if words[:1] == ["mail-gateway"] else []:
+            if not re.fullmatch(r"[a-z]+(\|[a-z]+)*", word):
+                break
+            listed.update((*path, name) for name in word.split("|"))
+            path = (*path, word.split("|")[0])
+    return listed
+
+
+def test_the_command_line_page_lists_every_command_and_every_option_of_send() -> None:
+    from mail_gateway.cli import main
+
+    page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    listed = _listed_commands(page[page.index("```sh"):page.index("```", page.index("```sh") + 5)])
+    commands = dict(_commands(main, ()))
+    assert sorted(set(commands) - {()} - listed) == []
+    start = page.index("`send` takes")
+    paragraph = page[start:page.index("\n\n", start)]
+    options = [option for param in commands[("send",)].params for option in param.opts if option.startswith("--")]
+    assert [option for option in options if f"`{option}" not in paragraph] == []
 
 
 def test_a_misspelt_app_config_key_points_at_the_configuration_reference() -> None:
