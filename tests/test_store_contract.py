@@ -625,3 +625,15 @@ def test_another_programs_sqlite_file_is_refused_before_anything_writes_to_it(tm
     monkeypatch.setenv("GATEWAY_STORE_URL", url)
     assert CliRunner().invoke(main, ["db", "check"]).exit_code == 1
     assert path.read_bytes() == before and not (tmp_path / "db.sqlite3-wal").exists()
+
+
+def test_db_check_of_an_sqlite_file_not_yet_made_changes_nothing(tmp_path, monkeypatch) -> None:
+    # `db check` says it changes nothing: it made an empty store in write-ahead-log mode where none was, so a
+    # mistyped GATEWAY_STORE_URL left a file behind, and the check after it found a store that was not there.
+    path = tmp_path / "not-yet.sqlite3"
+    for name, value in {"GATEWAY_ENV": "testing", "MAIL_BACKEND": "memory", "GATEWAY_DELIVERY": "queued",
+                        "GATEWAY_STORE_URL": f"sqlite:///{path}"}.items():
+        monkeypatch.setenv(name, value)
+    done = CliRunner().invoke(main, ["db", "check"])
+    assert done.exit_code == 1 and "has no schema yet" in done.output, done.output
+    assert list(tmp_path.iterdir()) == []

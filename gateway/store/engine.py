@@ -142,12 +142,17 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def _sqlite_file(engine: Engine) -> str | None:
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    return None if not path or path == ":memory:" else path
+
+
 def refuse_other_unopened(engine: Engine) -> None:
     """``refuse_other`` for an existing SQLite file, looked at read-only before the gateway's connections open it:
     their set-up (write-ahead log, incremental vacuum) writes to the file, which another program's database must
     not get from a refusal. A file this cannot read is left to the check that follows opening it."""
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:" or not os.path.isfile(path) or os.path.getsize(path) == 0:
+    path = _sqlite_file(engine)
+    if path is None or not os.path.isfile(path) or os.path.getsize(path) == 0:
         return
     reader = create_engine("sqlite://", poolclass=NullPool, creator=lambda: sqlite3.connect(
         f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro", uri=True))
@@ -200,11 +205,14 @@ def verify_schema(engine: Engine) -> None:
     on a schema other than this version's."""
     head = head_revision()
     refuse_other_unopened(engine)
-    with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-        if current == head:
-            return
-        refuse_other(conn, current)
+    path = _sqlite_file(engine)
+    current = None
+    if path is None or os.path.exists(path):  # connecting would make the file a check must not leave behind
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            if current == head:
+                return
+            refuse_other(conn, current)
     found = "has no schema yet" if current is None else f"has schema revision {current}, this version needs {head}"
     raise StoreSchemaError(f"the store {found}; run `mail-gateway db upgrade` (with the same GATEWAY_STORE_URL) "
                            "to bring it up to date")
