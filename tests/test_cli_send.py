@@ -111,6 +111,7 @@ def test_send_with_queued_delivery_stores_the_message_for_a_worker(smtp_server_f
     found = re.search(r"^ID: (\S+)$", result.output, re.MULTILINE)
     assert found, result.output
     assert "queued   friend@example.com" in result.output and "queued   c@example.com" in result.output
+    assert result.stdout == "" and found.group(0) in result.stderr  # as docs/cli.md says: on standard error
     shown = CliRunner().invoke(main, ["queue", "show", found.group(1)])
     assert shown.exit_code == 0, shown.output
     stored = json.loads(shown.output)
