@@ -8,6 +8,11 @@ app sends over SMTP in production and keeps mail in memory in CI by setting a va
 A key set to ``None`` counts as unset, as in configs written ``MAIL_USERNAME = os.environ.get(...)``. A
 ``MAIL_*`` or ``GATEWAY_*`` key that is no setting of the gateway stops start-up naming the closest one: it is
 most likely misspelt, and would otherwise be ignored without a word.
+
+Flask's ``app.config.from_prefixed_env()`` reads each variable as JSON, so ``FLASK_MAIL_PASSWORD=123456`` arrives
+as the number 123456. A whole number given to a text setting is taken as its digits, which are exactly what was
+written; any other number, or true/false, is refused saying to quote it (``settings.loading``), since ``1.50``
+read as JSON is ``1.5`` and the text written is lost.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
@@ -27,6 +33,7 @@ PREFIXES = ("MAIL_", "GATEWAY_")
 
 # Set only while ``load_settings(app_config=...)`` builds one settings object, in its own thread or task.
 _app_config: ContextVar[Mapping[str, Any] | None] = ContextVar("mail_gateway_app_config", default=None)
+_TEXT_TYPES = {str, SecretStr, str | None, SecretStr | None}
 
 
 @contextmanager
@@ -38,34 +45,41 @@ def reading_app_config(config: Mapping[str, Any] | None) -> Iterator[None]:
         _app_config.reset(token)
 
 
+def _names_of(name: str, field: FieldInfo) -> set[str]:
+    choices = getattr(field.validation_alias, "choices", ())
+    return {name.upper()} | {str(choice).upper() for choice in choices}
+
+
 def setting_names(settings_cls: type[BaseSettings]) -> set[str]:
     """Every name a setting is read under, upper-case: each field's name and its other names."""
-    names = set()
-    for name, field in settings_cls.model_fields.items():
-        names.add(name.upper())
-        choices = getattr(field.validation_alias, "choices", ())
-        names |= {str(choice).upper() for choice in choices}
-    return names
+    return {alias for name, field in settings_cls.model_fields.items() for alias in _names_of(name, field)}
 
 
-def _as_setting(value: Any) -> Any:
+def _text_names(settings_cls: type[BaseSettings]) -> set[str]:
+    return {alias for name, field in settings_cls.model_fields.items() if field.annotation in _TEXT_TYPES
+            for alias in _names_of(name, field)}
+
+
+def _as_setting(value: Any, text: bool) -> Any:
     # flask-mailman takes MAIL_BACKEND as a class too; a class is named by its dotted path, which the backend
     # setting understands (and resolves, for flask-mailman's own classes, once the extension registered them).
     if isinstance(value, type):
         return f"{value.__module__}.{value.__qualname__}"
+    if text and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # from_prefixed_env()'s JSON of an all-digit value: its digits are what was written
     return value
 
 
 def app_config_values(config: Mapping[str, Any], settings_cls: type[BaseSettings]) -> dict[str, Any]:
     """The settings ``config`` sets, by field name; raises ``ConfigurationError`` for an unknown key."""
-    known = setting_names(settings_cls)
+    known, text = setting_names(settings_cls), _text_names(settings_cls)
     values: dict[str, Any] = {}
     for key, value in config.items():
         if not isinstance(key, str) or not key.startswith(PREFIXES) or value is None:
             continue
         if key not in known:
             raise not_a_setting(key, f"app.config[{key!r}]", known)
-        values[key.lower()] = _as_setting(value)
+        values[key.lower()] = _as_setting(value, key in text)
     return values
 
 

@@ -76,6 +76,12 @@ def describe_validation_error(error: ValidationError, from_app_config: Collectio
         variable, field = str(loc[0]).upper(), _field(str(loc[0]))
         first_variable = first_variable or variable
         where = f"app.config[{variable!r}]" if variable in from_app_config else variable
+        if variable in from_app_config and item["type"] == "string_type" and isinstance(item.get("input"), float | int):
+            # A number or true/false where text was meant: most likely a variable app.config.from_prefixed_env()
+            # read as JSON (1.50 -> 1.5), whose text is lost; the value is never shown, it may be a password.
+            lines.append(f"{where} must be text, not a number or true/false (app.config.from_prefixed_env() reads "
+                         f"each variable as JSON); quote it, e.g. FLASK_{variable}='\"...\"', or set a string")
+            continue
         lines.append(_reason(item, where, field))
     return "\n".join(lines), first_variable
 

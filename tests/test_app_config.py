@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from aiosmtpd.smtp import AuthResult
 from flask import Flask
 from flask_mailman import EmailMessage
 from smtp_server import HOST
@@ -205,3 +206,33 @@ def test_errors_about_app_config_never_show_a_secret() -> None:
     assert "hunter2" not in str(caught.value)
     app = app_with(TESTING=True, MAIL_PASSWORD="hunter2-secret")
     assert "hunter2" not in repr(settings_of(app)) and "hunter2" not in repr(app.extensions["mailman"])
+
+
+def test_an_all_digit_login_read_by_from_prefixed_env_is_used_as_written(monkeypatch, smtp_server_factory) -> None:
+    # Flask's from_prefixed_env() reads each variable as JSON, so FLASK_MAIL_PASSWORD=123456 arrives as an int;
+    # before, init_app refused it ("must be text"), while the digits are exactly what was written.
+    seen: list[tuple[str, str]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        seen.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=True)
+
+    server = smtp_server_factory(authenticator=authenticator, auth_require_tls=False)
+    for name, value in {"SERVER": HOST, "PORT": str(server.port), "USERNAME": "1234", "PASSWORD": "123456",
+                        "DEFAULT_SENDER": '"app@example.com"'}.items():
+        monkeypatch.setenv(f"FLASK_MAIL_{name}", value)
+    app = Flask(__name__)
+    app.config.from_prefixed_env()
+    assert (app.config["MAIL_USERNAME"], app.config["MAIL_PASSWORD"]) == (1234, 123456)
+    MailGateway(app)
+    assert send_hello(app) == 1
+    assert seen == [("1234", "123456")]
+    MailGateway.state(app).sender.close()
+
+
+@pytest.mark.parametrize("value", [1.5, True])
+def test_a_login_json_read_as_another_kind_of_value_is_refused_saying_to_quote_it(value) -> None:
+    # 1.50 read as JSON is 1.5: the text written is lost, so guessing it back could log in with the wrong password.
+    with pytest.raises(ConfigurationError) as caught:
+        app_with(MAIL_SERVER="smtp.example.com", MAIL_USERNAME="app", MAIL_PASSWORD=value)
+    assert "app.config['MAIL_PASSWORD']" in str(caught.value) and "quote" in str(caught.value)
