@@ -54,6 +54,17 @@ def test_send_mail_send_mass_mail_and_the_outbox() -> None:
         assert len(mail.outbox) == 0
 
 
+def test_send_mail_and_send_mass_mail_of_a_mail_built_with_an_app_work_outside_an_app_context() -> None:
+    # As mail.send does (docs/library.md, "Which app"). Before: flask-mailman's EmailMessage, which both build, looked
+    # for the default sender on current_app and raised "Working outside of application context".
+    app, mail = app_with(TESTING=True)
+    assert mail.send_mail("Hi", "Body", None, ["a@example.com"]) == 1
+    assert mail.send_mass_mail([("One", "1", None, ["b@example.com"])]) == 1
+    with app.app_context():
+        assert [(sent.subject, sent.from_email) for sent in mail.outbox] == [("Hi", "support@example.com"),
+                                                                            ("One", "support@example.com")]
+
+
 def test_email_message_send_returns_a_count_and_skips_messages_without_recipients() -> None:
     app, mail = app_with(TESTING=True)
     with app.app_context():

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import PurePath
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from flask_mailman import EmailMessage, EmailMultiAlternatives
 from pydantic import SecretStr
 
@@ -149,7 +149,8 @@ class AppMail:
                   connection: Any = None, html_message: str | None = None) -> int:
         connection = connection or self.get_connection(username=auth_user, password=auth_password,
                                                        fail_silently=fail_silently)
-        mail = EmailMultiAlternatives(subject, message, from_email, recipient_list, connection=connection)
+        with self._current():
+            mail = EmailMultiAlternatives(subject, message, from_email, recipient_list, connection=connection)
         if html_message:
             mail.attach_alternative(html_message, "text/html")
         return mail.send()
@@ -158,9 +159,20 @@ class AppMail:
                        auth_user: str | None = None, auth_password: str | None = None, connection: Any = None) -> int:
         connection = connection or self.get_connection(username=auth_user, password=auth_password,
                                                        fail_silently=fail_silently)
-        messages = [EmailMessage(subject, body, sender, recipients, connection=connection)
-                    for subject, body, sender, recipients in datatuple]
+        with self._current():
+            messages = [EmailMessage(subject, body, sender, recipients, connection=connection)
+                        for subject, body, sender, recipients in datatuple]
         return connection.send_messages(messages)
+
+    @contextmanager
+    def _current(self) -> Iterator[None]:
+        """This app as the current one, for flask-mailman's message classes, which read the default sender from
+        ``current_app``: ``MailGateway(app).send_mail`` works outside an app context, as ``send`` does."""
+        if has_app_context() and current_app._get_current_object() is self.app:  # type: ignore[attr-defined]
+            yield
+            return
+        with self.app.app_context():
+            yield
 
     @property
     def outbox(self) -> SentMail:
