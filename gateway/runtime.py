@@ -119,14 +119,17 @@ class Runtime:
             return self.workers
 
     def close(self) -> None:
-        """Stop the workers (deliveries in flight finish), then close the sender's connections and the store."""
+        """Stop the workers (deliveries in flight finish), then close the connections of the sender and of the
+        named backends' senders (``alternate``), and the store."""
         with self._lock:
             workers, self.workers = self.workers, None
+            alternates, self.alternates = list(self.alternates.values()), {}
         try:
             if workers is not None:
                 workers.stop()
         finally:
             try:
-                self.sender.close()
+                for sender in [self.sender, *alternates]:
+                    sender.close()
             finally:
                 self.store.close()

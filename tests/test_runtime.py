@@ -83,3 +83,19 @@ def test_an_app_that_is_gone_leaves_no_store_writer_running(tmp_path) -> None:
     gc.collect()
     wait_until(lambda: not [t for t in set(threading.enumerate()) - before if t.name == "store-writer"],
                "the writer threads of the apps collected have ended")
+
+
+def test_close_says_quit_on_the_connections_of_named_backends_too(smtp_server) -> None:
+    # get_connection("smtp") of a TESTING app keeps an SMTP sender of its own beside the app's memory backend.
+    # Before: close() closed the app's sender and store only, leaving that sender's pooled connection open.
+    from flask_mailman import EmailMessage
+
+    app = Flask(__name__)
+    app.config.update(TESTING=True, MAIL_SERVER=smtp_server.settings()["mail_server"], MAIL_PORT=smtp_server.port)
+    mail = MailGateway(app)
+    with app.app_context():
+        EmailMessage("Real", "Sent.", "app@example.com", ["friend@example.com"],
+                     connection=mail.get_connection("smtp")).send()
+    assert len(smtp_server.messages) == 1
+    MailGateway.state(app).close()
+    wait_until(lambda: smtp_server.handler.quits == 1, "the named backend's pooled connection was quit")
