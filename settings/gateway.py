@@ -60,16 +60,16 @@ class GatewaySettings(BySubject, BaseSettings, CoreSettings, FileSettings, Conso
         # A Flask app's config ranks below the environment, so a deployment can override what the code says.
         return init_settings, env_settings, dotenv_settings, AppConfigSource(settings_cls), file_secret_settings
 
-    @model_validator(mode="before")
-    @classmethod
-    def _max_emails_is_the_pool_limit(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("mail_max_emails") is not None:
-            given = data.get("mail_pool_max_messages")
-            if given is not None and str(given) != str(data["mail_max_emails"]):
+    @model_validator(mode="after")
+    def _max_emails_is_the_pool_limit(self) -> GatewaySettings:
+        # Once each name was read on its own: a bad MAIL_MAX_EMAILS is refused once, under the name it was set by.
+        limit = self.mail_max_emails
+        if limit is not None and limit != self.mail_pool_max_messages:
+            if "mail_pool_max_messages" in self.model_fields_set:
                 raise ValueError("MAIL_MAX_EMAILS and MAIL_POOL_MAX_MESSAGES are two names of one setting and "
                                  "disagree; set only MAIL_POOL_MAX_MESSAGES")
-            data = {**data, "mail_pool_max_messages": data["mail_max_emails"]}
-        return data
+            object.__setattr__(self, "mail_pool_max_messages", limit)  # frozen, and still being built
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewaySettings:

@@ -286,3 +286,16 @@ def test_nan_and_infinity_are_refused_as_no_number(monkeypatch, variable, value)
         load_settings()
     assert caught.value.variable == variable
     assert str(caught.value).startswith(f"{variable} must be a finite number, not nan or inf (got {value!r}); set it")
+
+
+@pytest.mark.parametrize("value", ["abc", 0, True])
+def test_a_bad_mail_max_emails_is_refused_once_under_its_own_name(value) -> None:
+    # MAIL_MAX_EMAILS is Flask-Mail's name of MAIL_POOL_MAX_MESSAGES. Before, its value was copied to that setting
+    # before either was read, so a bad one was refused twice, the second line naming a setting never set.
+    refused = refusal(MAIL_MAX_EMAILS=value)
+    assert refused.variable == "MAIL_MAX_EMAILS" and str(refused).startswith("app.config['MAIL_MAX_EMAILS']")
+    assert "\n" not in str(refused) and "MAIL_POOL_MAX_MESSAGES must" not in str(refused)
+
+
+def test_mail_max_emails_sets_the_pool_limit() -> None:
+    assert load_settings(app_config={"MAIL_MAX_EMAILS": "7"}).mail_pool_max_messages == 7
