@@ -10,7 +10,6 @@ outbox page) read it with ``Runtime.of(app)``: none of them imports the Flask ex
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -60,11 +59,6 @@ class Runtime:
 
     def install(self, app: Flask) -> Runtime:
         app.extensions[RUNTIME_KEY] = self
-        # An app factory builds an app per test, and nothing closes them: the store's writer thread would hold the
-        # store and its database connections for the rest of the process. The store holds nothing of the app, so
-        # the app stays collectable; the SMTP pool closes its own when collected. Not at exit, where a process
-        # that never closed its runtime leaves its daemon threads as before.
-        weakref.finalize(app, self.store.close).atexit = False
         return self
 
     @property

@@ -62,29 +62,6 @@ def test_an_app_without_the_gateway_says_how_to_register_it() -> None:
         Runtime.of(Flask("plain"))
 
 
-def test_an_app_that_is_gone_leaves_no_store_writer_running(tmp_path) -> None:
-    # An application factory builds an app per test. Before, each app with queued delivery left its store's writer
-    # thread running, holding the store and its database connections, for the rest of the process: a PostgreSQL
-    # store ran out of connections after some hundred tests.
-    import gc
-
-    from mail_gateway import Message
-
-    mail = MailGateway()
-    before = set(threading.enumerate())
-    for number in range(3):
-        app = Flask(__name__)
-        app.config.update(MAIL_BACKEND="memory", GATEWAY_DELIVERY="queued",
-                          GATEWAY_STORE_URL=f"sqlite:///{tmp_path}/app{number}.sqlite3")
-        mail.init_app(app)
-        with app.app_context():
-            mail.send(Message("Queued", sender="app@example.com", recipients=["friend@example.com"], body="Kept."))
-        del app
-    gc.collect()
-    wait_until(lambda: not [t for t in set(threading.enumerate()) - before if t.name == "store-writer"],
-               "the writer threads of the apps collected have ended")
-
-
 def test_close_says_quit_on_the_connections_of_named_backends_too(smtp_server) -> None:
     # get_connection("smtp") of a TESTING app keeps an SMTP sender of its own beside the app's memory backend.
     # Before: close() closed the app's sender and store only, leaving that sender's pooled connection open.
