@@ -43,10 +43,15 @@ def template_body(name: str) -> bytes:
                        "variables": VARIABLES}).encode()
 
 
+def template_request(name: str, text: str | None) -> bytes:
+    """The body of ``POST /v1/templates`` storing the bench's template as ``name``."""
+    return json.dumps({"name": name, "subject": "Your order {{ order }} with {{ company }}", "html": HTML,
+                       "text": text}).encode()
+
+
 def _stored(row: Row, port: int, name: str, text: str | None) -> bool:
     """Whether the template could be stored; a version without templates marks the row n/a."""
-    status, answer = post(port, "/v1/templates", json.dumps(
-        {"name": name, "subject": "Your order {{ order }} with {{ company }}", "html": HTML, "text": text}).encode())
+    status, answer = post(port, "/v1/templates", template_request(name, text))
     if status in (404, 405):
         row.not_applicable = "n/a: this version has no stored templates"
     elif status >= 400:

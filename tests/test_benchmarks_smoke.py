@@ -85,3 +85,11 @@ def test_smoke_run_delivers_exactly_what_it_reports(tmp_path: Path) -> None:
     assert "queued: drain of a backlog, asyncio sink, +5 ms per reply: ≥ 10× the floor" in text
     wake = text.split("## scale-out: how idle workers learn of new work")[1].split("## ")[0]
     assert wake.count(" of 2 |") == 3 and "ERROR" not in wake and "## scale-out: targets" in text
+
+
+def test_the_template_instruction_count_script_sends_each_kind() -> None:
+    for send in ("plain", "own", "derived"):
+        for each_rendering in ([], ["--each-rendering"]):
+            command = [sys.executable, "-m", "benchmarks.template_instructions", send, "2", *each_rendering]
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr[-3000:]

@@ -126,11 +126,11 @@ def test_a_send_that_read_a_template_as_it_changed_leaves_no_old_version_for_lat
     read_old, changed = threading.Event(), threading.Event()
     compile_template = library.compile_template
 
-    def compiling(name, version, sources):  # the first send has read version 1 and is compiling it
+    def compiling(name, version, sources, **options):  # the first send has read version 1 and is compiling it
         if version == 1 and not read_old.is_set():
             read_old.set()
             assert changed.wait(30)
-        return compile_template(name, version, sources)
+        return compile_template(name, version, sources, **options)
 
     monkeypatch.setattr(library, "compile_template", compiling)
     first = threading.Thread(target=lambda: app.test_client().post("/v1/messages", json=SEND))

@@ -144,7 +144,7 @@ class TemplateLibrary:
                                     template=name, part=part)
         if parts.text is None and parts.html is None:
             raise InvalidMessageError("give text, html or both", field="text")
-        compile_template(name, None, parts.model_dump())  # a syntax error or an unsafe name is refused now
+        compile_template(name, None, parts.model_dump(), inline=False)  # a syntax error or unsafe name: refused now
 
     def create(self, name: str, parts: TemplateParts) -> StoredTemplate:
         self._writable(name, parts)

@@ -1,0 +1,215 @@
+"""A template's HTML part with its CSS inlined once, when the template is compiled, so that a rendering need not run
+css-inline (about a sixth of a template send's instructions): ``preinline`` gives the template source with the
+``style=`` attributes written in and its Jinja2 tags where they were, or None where that cannot be shown to give
+what inlining each rendering gives. Then each rendering inlines, as before.
+
+Written here because css-inline inlines documents, not templates, and no library inlines into a template. Every
+Jinja2 tag is replaced by a placeholder that CSS cannot see (a comment in the text, a word in an attribute's
+value), the document inlined, and the tags put back. That is the same as inlining each rendering when what the
+template writes cannot change which rules match which element, so it is used only where:
+
+- every rule's selector looks at elements, classes, ids and their ancestors alone (no ``:``, ``+``, ``~``; no
+  ``[attribute]`` once a tag is written in an attribute), so repeating or leaving out an element changes nothing
+  else's style;
+- every ``{% if %}`` and ``{% for %}`` holds whole elements (each branch's tags close what they open, and the
+  parser put every tag of the block under one parent), so every element has the same ancestors in every rendering;
+- no ``<style>`` is inside such a block, a tag is written only in text or in an attribute's value (never
+  ``class``, ``id`` or ``style``), and nothing written can be markup (no ``safe``, ``urlize`` or ``xmlattr``, no
+  ``{% macro %}``, ``{% filter %}``, ``{% autoescape %}`` or ``{% raw %}``; the variables are checked at rendering:
+  JSON's types only, since an object's attribute may be ``Markup``);
+- no tag follows text that may begin a character reference (``&amp{{ x }}``: what it writes decides whether it is
+  one), and the rendering holds no carriage return or NUL (which html5ever reads anew);
+- each placeholder comes back exactly once, where it was put, and nothing the inliner wrote reads as a tag.
+
+A rendering that fails is rendered again as written and inlined after, so its error names the line as written.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from jinja2 import Template, TemplateSyntaxError, nodes
+
+from mail_gateway.errors import TemplateError
+from mail_gateway.templating.jinja_tags import STATEMENTS, Tag, emits_markup, split
+from mail_gateway.templating.markup import balanced, events, placements, selectors
+from mail_gateway.templating.sandbox import HTML
+
+STYLING_ATTRIBUTES = frozenset({"class", "id", "style"})
+MAX_TAGS = 5000  # Jinja2 tags: a mail's template writes a few dozen
+MAX_NESTING = 50  # blocks inside blocks
+# Text ending as a character reference may begin ("&amp" before a tag): whether it is one depends on what the tag
+# writes after it ("&amp/" is "&/" in an attribute, "&ampx" is not), which no placeholder can stand for.
+_REFERENCE_END = re.compile(r"&#?[A-Za-z0-9]*$")
+
+
+def preinline(source: str, tree: nodes.Template, inline: Callable[[str], str]) -> str | None:
+    """``source`` (parsed: ``tree``) with its CSS inlined by ``inline`` and its tags kept, or None (see the
+    module)."""
+    read = split(source)
+    if read is None or len(read[1]) > MAX_TAGS or emits_markup(tree):
+        return None
+    pieces, tags = read
+    if any(isinstance(tag, int) and isinstance(text, str) and _REFERENCE_END.search(text)
+           for text, tag in zip(pieces, pieces[1:], strict=False)):
+        return None
+    mark = _marker(source)
+    first = inline("".join(p if isinstance(p, str) else f"{mark}{p}x" for p in pieces))
+    if not _found_once(placements(first, _words(mark)), tags, "context"):
+        return None
+    written_text = "".join(piece for piece in pieces if isinstance(piece, str))
+    styles = " ".join(text for event, name, text in events(written_text) if event == "raw" and name == "style")
+    if not _usable(tags, styles):
+        return None
+    written = "".join(p if isinstance(p, str) else _placeholder(tags[p], mark, p) for p in pieces)
+    second = inline(written)
+    if not _found_once(placements(second, _words(mark)), tags, "second"):
+        return None
+    if not _blocks_hold_elements(tags, written, mark):
+        return None
+    return _restore(second, tags, mark)
+
+
+def _marker(source: str) -> str:
+    """A word found nowhere in the source, so that every place it appears is a placeholder's."""
+    while True:
+        mark = f"mgpi{secrets.token_hex(4)}n"
+        if mark not in source.lower():
+            return mark
+
+
+def _words(mark: str) -> re.Pattern[str]:
+    return re.compile(re.escape(mark) + r"(\d+)x")
+
+
+def _placeholder(tag: Tag, mark: str, index: int) -> str:
+    word = f"{mark}{index}x"
+    return f"<!--{word}-->" if tag.context == "text" else word
+
+
+def _usable(tags: list[Tag], css: str) -> bool:
+    in_attributes = False
+    for tag in tags:
+        context = tag.context
+        if context.startswith("attr:"):
+            if tag.statement or context[5:] in STYLING_ATTRIBUTES or "(" in tag.text:
+                return False
+            in_attributes = True
+        elif context != "text" and (tag.statement or context not in ("escapable", "comment")):
+            return False
+    return all(not set(selector) & set(":+~\\" + ("[" if in_attributes else "")) for selector in selectors(css))
+
+
+
+def _found_once(found: dict[int, list[tuple[str, int, bool]]], tags: list[Tag], which: str) -> bool:
+    """Whether every placeholder came back once; the first pass says where each is, the second that each is
+    where it was put (a tag of the text as a comment in the body)."""
+    if sorted(found) != list(range(len(tags))) or any(len(places) != 1 for places in found.values()):
+        return False
+    for index, tag in enumerate(tags):
+        (context, parent, in_body), = found[index]
+        if which == "context":
+            tag.context = context
+        elif context != ("node" if tag.context == "text" else tag.context):
+            return False
+        elif tag.context == "text" and not in_body:
+            return False
+        tag.parent = parent
+    return True
+
+
+def _blocks_hold_elements(tags: list[Tag], written: str, mark: str) -> bool:
+    """Whether each ``{% if %}`` and ``{% for %}`` holds whole elements: all its tags under one parent, and the
+    markup between each two of them closing what it opens, as written."""
+    blocks: list[list[int]] = []
+    open_blocks: list[list[int]] = []
+    for index, tag in enumerate(tags):
+        role = STATEMENTS.get(tag.statement or "")
+        if role == "open" and len(open_blocks) >= MAX_NESTING:
+            return False
+        if role == "open":
+            open_blocks.append([index])
+            blocks.append(open_blocks[-1])
+        elif role in ("middle", "close") and open_blocks:
+            open_blocks[-1].append(index)
+            if role == "close":
+                open_blocks.pop()
+    spans = {int(found.group(1)): found.span() for found in re.finditer(f"<!--{re.escape(mark)}(\\d+)x-->", written)}
+    for block in blocks:  # each is looked at once for each block around it: MAX_NESTING times at most
+        if len({tags[index].parent for index in block}) != 1:
+            return False
+        between = (written[spans[one][1]:spans[other][0]] for one, other in zip(block, block[1:], strict=False))
+        if not all(balanced(markup) for markup in between):
+            return False
+    return not open_blocks
+
+
+def _restore(html: str, tags: list[Tag], mark: str) -> str | None:
+    """The inlined document with the template's tags put back, or None if Jinja2 would read it otherwise (text
+    the inliner wrote that reads as a tag, ``&#123;&#123;`` decoded to ``{{``)."""
+    words = re.compile(f"(<!--)?{re.escape(mark)}(\\d+)x(-->)?")
+
+    def tag_of(word: re.Match[str]) -> str:
+        tag = tags[int(word.group(2))]
+        if tag.context == "text":
+            return tag.text
+        return (word.group(1) or "") + tag.text + (word.group(3) or "")
+
+    restored = words.sub(tag_of, html)
+    try:
+        again = split(restored, comments=False)
+    except TemplateSyntaxError:
+        return None
+    if again is None or sorted(tag.text for tag in again[1]) != sorted(tag.text for tag in tags):
+        return None
+    # The inliner may write an element's attributes in another order, and so run their tags in another order:
+    # the same, as none of them calls anything (``_usable``), which a state could change (joiner(), cycler).
+    if [tag.text for tag in again[1] if tag.statement] != [tag.text for tag in tags if tag.statement]:
+        return None
+    return restored
+
+
+def compile_inlined(source: str, tree: nodes.Template) -> Template | None:
+    """The HTML part compiled with its CSS inlined, or None: ``preinline`` cannot show it the same, the templates
+    extra (css-inline) is missing, or what it gives does not compile (each rendering then inlines)."""
+    try:
+        from mail_gateway.templating.html import inline_css  # which refuses HTML nested too deep to inline
+    except ImportError:
+        return None
+    try:
+        inlined = preinline(source, tree, inline_css)
+        if inlined is None:
+            return None
+        template = HTML.compile_guarded(inlined)
+    except (TemplateError, TemplateSyntaxError, RecursionError, SyntaxError, MemoryError, ImportError):
+        return None
+    template.globals = dict(template.globals)  # as compile_template does, for the same reason
+    return template
+
+
+def plain_data(value: Any, room: int = 100_000) -> bool:
+    """Whether ``value`` is made of JSON's types alone (as every request's variables are; an object given through
+    the library may have an attribute that is ``Markup``), looking at no more than ``room`` values."""
+    pending = [value]
+    while pending:
+        room -= 1
+        item = pending.pop()
+        if room < 0:
+            return False
+        if type(item) is dict:  # not a subclass, whose items could be read otherwise
+            pending.extend(item.values())
+            if not all(type(key) is str for key in item):
+                return False
+        elif type(item) in (list, tuple):
+            pending.extend(item)
+        elif not (item is None or type(item) in (str, int, float, bool)):
+            return False
+    return True
+
+
+def rewritten_by_inlining(html: str) -> bool:
+    """Whether a rendering holds what inlining it would write otherwise: html5ever reads CR and NUL anew."""
+    return "\r" in html or "\x00" in html
