@@ -11,11 +11,15 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
+from html import unescape
 
 VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
                   "wbr", "param", "keygen", "basefont", "bgsound", "frame"})
 RAW_TEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "plaintext"})
 ESCAPABLE_TEXT = frozenset({"title", "textarea"})
+# Where the parser moves text (and most elements) out, to before the table: "foster parenting".
+FOSTERING = frozenset({"table", "tbody", "thead", "tfoot", "tr", "colgroup", "select"})
+IMPLIED = frozenset({"tbody"})  # what the parser writes in a table that the markup may leave out
 _NAME = re.compile(r"[A-Za-z][^\s/>]*")  # "<" and no letter is text
 _ATTRIBUTE = re.compile(r"[^\s/>=]+")  # stops at "=": a name runs no further than itself
 _UNQUOTED = re.compile(r"[^\s>]*")
@@ -113,19 +117,20 @@ def balanced(html: str) -> bool:
     return not stack
 
 
-def placements(html: str, words: re.Pattern[str]) -> dict[int, list[tuple[str, int, bool]]]:
+def placements(html: str, words: re.Pattern[str]) -> dict[int, list[tuple[str, int, str]]]:
     """Where each of ``words`` (numbered by its first group) is: its context ("text"; "escapable" in a title or a
     textarea; "comment"; "node" for a comment that is the word alone; "attr:<name>" in an attribute's value; "tag"
     in a tag's or an attribute's name; "raw" in a script or a style), the element it is in (a serial number), and
-    whether that is inside the body."""
-    found: dict[int, list[tuple[str, int, bool]]] = {}
+    where that is: "head" (outside the body), "table" (where text is moved out, before the table), or "flow"."""
+    found: dict[int, list[tuple[str, int, str]]] = {}
     stack: list[tuple[str, int]] = [("", 0)]
     serials = itertools.count(1)
     bodies = 0
 
     def note(text: str, context: str) -> None:
         for word in words.finditer(text):
-            found.setdefault(int(word.group(1)), []).append((context, stack[-1][1], bodies > 0))
+            place = "head" if not bodies else "table" if stack[-1][0] in FOSTERING else "flow"
+            found.setdefault(int(word.group(1)), []).append((context, stack[-1][1], place))
 
     for event, name, value in events(html):
         if event == "text":
@@ -145,3 +150,30 @@ def placements(html: str, words: re.Pattern[str]) -> dict[int, list[tuple[str, i
         elif event == "end" and len(stack) > 1 and stack[-1][0] == name:
             bodies -= stack.pop()[0] == "body"
     return found
+
+
+def content(html: str) -> tuple[str, ...]:
+    """What markup holds, to tell whether the parser read it otherwise than written (moved some of it, closed an
+    element earlier): its tags' names (but those the parser adds), its comments and its text, character
+    references read and whitespace left out."""
+    held: list[str] = []
+    for event, name, value in events(html):
+        if event in ("start", "end") and name not in IMPLIED:
+            held.append(f"<{name}" if event == "start" else f"</{name}")
+        elif event == "comment":
+            held.append(f"<!--{value}")
+        elif event in ("text", "raw") and (text := "".join(unescape(value).split())):
+            held.append(text)
+    return tuple(held)
+
+
+def outline(html: str, words: re.Pattern[str]) -> tuple[str, ...]:
+    """Its tags, start and end, and ``words`` (as text or as a comment alone), in order: the elements the parser
+    made and where each word is among them."""
+    held: list[str] = []
+    for event, name, value in events(html):
+        if event in ("start", "end"):
+            held.append(f"<{name}" if event == "start" else f"</{name}")
+        elif event in ("text", "comment"):
+            held.extend(word.group() for word in words.finditer(value))
+    return tuple(held)

@@ -11,16 +11,17 @@ template writes cannot change which rules match which element, so it is used onl
 - every rule's selector looks at elements, classes, ids and their ancestors alone (no ``:``, ``+``, ``~``; no
   ``[attribute]`` once a tag is written in an attribute), so repeating or leaving out an element changes nothing
   else's style;
-- every ``{% if %}`` and ``{% for %}`` holds whole elements (each branch's tags close what they open, and the
-  parser put every tag of the block under one parent), so every element has the same ancestors in every rendering;
+- every ``{% if %}`` and ``{% for %}`` holds whole elements (each branch's tags close what they open, the parser
+  put every tag of the block under one parent and read what is between them as written: nothing moved out of a
+  table, no end tag it had implied), so every element has the same ancestors in every rendering;
 - no ``<style>`` is inside such a block, a tag is written only in text or in an attribute's value (never
   ``class``, ``id`` or ``style``), and nothing written can be markup (no ``safe``, ``urlize`` or ``xmlattr``, no
   ``{% macro %}``, ``{% filter %}``, ``{% autoescape %}`` or ``{% raw %}``; the variables are checked at rendering:
-  JSON's types only, since an object's attribute may be ``Markup``);
-- no tag follows text that may begin a character reference (``&amp{{ x }}``: what it writes decides whether it is
-  one), and the rendering holds no carriage return or NUL (which html5ever reads anew);
-- each placeholder comes back exactly once, where it was put, and nothing the inliner wrote reads as a tag.
-
+  JSON's types only, since an object's attribute may be ``Markup``), and no expression is written where the parser
+  moves text out of a table (between its rows or cells);
+- no tag follows text that may begin a character reference (``&amp{{ x }}``), the rendering holds no carriage
+  return or NUL (which html5ever reads anew), and text where a comment stands makes no other elements;
+- each placeholder comes back once, where it was put, and nothing the inliner wrote reads as a tag.
 A rendering that fails is rendered again as written and inlined after, so its error names the line as written.
 """
 
@@ -29,14 +30,11 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
-from typing import Any
 
-from jinja2 import Template, TemplateSyntaxError, nodes
+from jinja2 import TemplateSyntaxError, nodes
 
-from mail_gateway.errors import TemplateError
 from mail_gateway.templating.jinja_tags import STATEMENTS, Tag, emits_markup, split
-from mail_gateway.templating.markup import balanced, events, placements, selectors
-from mail_gateway.templating.sandbox import HTML
+from mail_gateway.templating.markup import balanced, content, events, outline, placements, selectors
 
 STYLING_ATTRIBUTES = frozenset({"class", "id", "style"})
 MAX_TAGS = 5000  # Jinja2 tags: a mail's template writes a few dozen
@@ -66,11 +64,23 @@ def preinline(source: str, tree: nodes.Template, inline: Callable[[str], str]) -
         return None
     written = "".join(p if isinstance(p, str) else _placeholder(tags[p], mark, p) for p in pieces)
     second = inline(written)
-    if not _found_once(placements(second, _words(mark)), tags, "second"):
+    if not _found_once(placements(second, _words(mark)), tags, "second") or not _texts_as_comments(
+            pieces, tags, mark, inline(_with_text_words(pieces, tags, mark)), second):
         return None
-    if not _blocks_hold_elements(tags, written, mark):
+    if not _blocks_hold_elements(tags, written, second, mark):
         return None
     return _restore(second, tags, mark)
+
+
+def _with_text_words(pieces: list[str | int], tags: list[Tag], mark: str) -> str:
+    return "".join(p if isinstance(p, str) else f"{mark}{p}x" if tags[p].context == "text" and not tags[p].statement
+                   else _placeholder(tags[p], mark, p) for p in pieces)
+
+
+def _texts_as_comments(pieces: list[str | int], tags: list[Tag], mark: str, as_text: str, as_comments: str) -> bool:
+    """Whether the parser reads the expressions of the text as it reads their comments: text may make elements a
+    comment does not ("<b><p>x</b>y": y is put in a new <b>)."""
+    return outline(as_text, _words(mark)) == outline(as_comments, _words(mark))
 
 
 def _marker(source: str) -> str:
@@ -104,26 +114,26 @@ def _usable(tags: list[Tag], css: str) -> bool:
 
 
 
-def _found_once(found: dict[int, list[tuple[str, int, bool]]], tags: list[Tag], which: str) -> bool:
+def _found_once(found: dict[int, list[tuple[str, int, str]]], tags: list[Tag], which: str) -> bool:
     """Whether every placeholder came back once; the first pass says where each is, the second that each is
-    where it was put (a tag of the text as a comment in the body)."""
+    where it was put: a tag of the text as a comment in the body, an expression's where its text stays."""
     if sorted(found) != list(range(len(tags))) or any(len(places) != 1 for places in found.values()):
         return False
     for index, tag in enumerate(tags):
-        (context, parent, in_body), = found[index]
+        (context, parent, place), = found[index]
         if which == "context":
             tag.context = context
         elif context != ("node" if tag.context == "text" else tag.context):
             return False
-        elif tag.context == "text" and not in_body:
+        elif tag.context == "text" and (place == "head" or place == "table" and not tag.statement):
             return False
         tag.parent = parent
     return True
 
 
-def _blocks_hold_elements(tags: list[Tag], written: str, mark: str) -> bool:
-    """Whether each ``{% if %}`` and ``{% for %}`` holds whole elements: all its tags under one parent, and the
-    markup between each two of them closing what it opens, as written."""
+def _blocks_hold_elements(tags: list[Tag], written: str, inlined: str, mark: str) -> bool:
+    """Whether each ``{% if %}`` and ``{% for %}`` holds whole elements: all its tags under one parent, the markup
+    between each two of them closing what it opens, as written, and left between them by the parser."""
     blocks: list[list[int]] = []
     open_blocks: list[list[int]] = []
     for index, tag in enumerate(tags):
@@ -137,13 +147,16 @@ def _blocks_hold_elements(tags: list[Tag], written: str, mark: str) -> bool:
             open_blocks[-1].append(index)
             if role == "close":
                 open_blocks.pop()
-    spans = {int(found.group(1)): found.span() for found in re.finditer(f"<!--{re.escape(mark)}(\\d+)x-->", written)}
+    comment = re.compile(f"<!--{re.escape(mark)}(\\d+)x-->")
+    before = {int(found.group(1)): found.span() for found in comment.finditer(written)}
+    after = {int(found.group(1)): found.span() for found in comment.finditer(inlined)}
     for block in blocks:  # each is looked at once for each block around it: MAX_NESTING times at most
         if len({tags[index].parent for index in block}) != 1:
             return False
-        between = (written[spans[one][1]:spans[other][0]] for one, other in zip(block, block[1:], strict=False))
-        if not all(balanced(markup) for markup in between):
-            return False
+        for one, other in zip(block, block[1:], strict=False):
+            markup = written[before[one][1]:before[other][0]]
+            if not balanced(markup) or content(markup) != content(inlined[after[one][1]:after[other][0]]):
+                return False
     return not open_blocks
 
 
@@ -170,46 +183,3 @@ def _restore(html: str, tags: list[Tag], mark: str) -> str | None:
     if [tag.text for tag in again[1] if tag.statement] != [tag.text for tag in tags if tag.statement]:
         return None
     return restored
-
-
-def compile_inlined(source: str, tree: nodes.Template) -> Template | None:
-    """The HTML part compiled with its CSS inlined, or None: ``preinline`` cannot show it the same, the templates
-    extra (css-inline) is missing, or what it gives does not compile (each rendering then inlines)."""
-    try:
-        from mail_gateway.templating.html import inline_css  # which refuses HTML nested too deep to inline
-    except ImportError:
-        return None
-    try:
-        inlined = preinline(source, tree, inline_css)
-        if inlined is None:
-            return None
-        template = HTML.compile_guarded(inlined)
-    except (TemplateError, TemplateSyntaxError, RecursionError, SyntaxError, MemoryError, ImportError):
-        return None
-    template.globals = dict(template.globals)  # as compile_template does, for the same reason
-    return template
-
-
-def plain_data(value: Any, room: int = 100_000) -> bool:
-    """Whether ``value`` is made of JSON's types alone (as every request's variables are; an object given through
-    the library may have an attribute that is ``Markup``), looking at no more than ``room`` values."""
-    pending = [value]
-    while pending:
-        room -= 1
-        item = pending.pop()
-        if room < 0:
-            return False
-        if type(item) is dict:  # not a subclass, whose items could be read otherwise
-            pending.extend(item.values())
-            if not all(type(key) is str for key in item):
-                return False
-        elif type(item) in (list, tuple):
-            pending.extend(item)
-        elif not (item is None or type(item) in (str, int, float, bool)):
-            return False
-    return True
-
-
-def rewritten_by_inlining(html: str) -> bool:
-    """Whether a rendering holds what inlining it would write otherwise: html5ever reads CR and NUL anew."""
-    return "\r" in html or "\x00" in html

@@ -19,14 +19,13 @@ from jinja2.sandbox import SecurityError
 
 from mail_gateway.errors import TemplateError
 from mail_gateway.extras import needs_extra
+from mail_gateway.templating.inlined import compile_inlined, plain_data, rewritten_by_inlining
 from mail_gateway.templating.limits import budget
-from mail_gateway.templating.preinline import compile_inlined, plain_data, rewritten_by_inlining
 from mail_gateway.templating.sandbox import HTML, PLAIN
 
 PARTS = ("subject", "text", "html")
-# The wall clock's bound on one message's rendering, looked at on every step: the steps and the output bound
-# the work, this a slow machine's share of it.
-SECONDS = 2.0
+WRITTEN = "html as written"  # rendered beside the HTML part inlined once, for the text part made from it
+SECONDS = 2.0  # the clock's bound on a message's rendering: the steps and output bound the work, this a slow machine's
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # a header's forbidden characters but tab and line breaks
 _UNDEFINED = re.compile(r"^'([^']*)' is undefined$|has no attribute '([^']*)'$")
 
@@ -160,34 +159,35 @@ def render_template(compiled: CompiledTemplate, variables: Mapping[str, Any], li
         started = time.monotonic()
         try:
             rendered = _render(compiled, variables, limits, compiled.inlined)
-        except TemplateError:  # said again below, on the lines of the HTML as written
-            limits = replace(limits, seconds=max(limits.seconds - (time.monotonic() - started), 0.0))
-        else:
             if not rewritten_by_inlining(rendered.html or ""):
                 return rendered
+        except TemplateError:  # said again below, on the lines of the HTML as written
+            limits = replace(limits, seconds=max(limits.seconds - (time.monotonic() - started), 0.0))
     return _render(compiled, variables, limits, None)
 
 
 def _render(compiled: CompiledTemplate, variables: Mapping[str, Any], limits: Limits,
             inlined: Template | None) -> Rendered:
-    """Rendered with the HTML part as written and its CSS inlined after, or with ``inlined``, inlined once."""
-    parts = {**compiled.parts, "html": inlined} if inlined is not None else compiled.parts
+    """Rendered with the HTML part as written, its CSS inlined after; or with ``inlined`` (and ``WRITTEN``)."""
+    parts = dict(compiled.parts)
+    if inlined is not None:
+        parts.update({"html": inlined, **({} if "text" in parts else {WRITTEN: compiled.parts["html"]})})
     out: dict[str, str] = {}
     with budget(limits.max_steps, limits.max_output, limits.seconds):
         for part, template in parts.items():
             try:
                 out[part] = template.render(variables)
             except Exception as exc:  # a template is the client's code: whatever it raises is its error
-                raise _failure(exc, compiled, part) from None
+                raise _failure(exc, compiled, "html" if part == WRITTEN else part) from None
     for part, value in out.items():
-        _check_unicode(value, compiled, part)
+        _check_unicode(value, compiled, "html" if part == WRITTEN else part)
     html, text = out.get("html"), out.get("text")
-    if html is not None and inlined is not None:
+    if html is not None and inlined is None:
+        html, text = _finish_html(html, text, compiled)
+    elif html is not None and text is None:
         with needs_extra("rendering a template's HTML part"):
             from mail_gateway.templating.html import html_to_text
-        text = html_to_text(html) if text is None else text
-    elif html is not None:
-        html, text = _finish_html(html, text, compiled)
+        text = html_to_text(out[WRITTEN])
     return Rendered(out.get("subject", "").strip(), text, html, compiled.name, compiled.version, compiled.label)
 
 
