@@ -64,8 +64,12 @@ def preinline(source: str, tree: nodes.Template, inline: Callable[[str], str]) -
         return None
     written = "".join(p if isinstance(p, str) else _placeholder(tags[p], mark, p) for p in pieces)
     second = inline(written)
-    if not _found_once(placements(second, _words(mark)), tags, "second") or not _texts_as_comments(
-            pieces, tags, mark, inline(_with_text_words(pieces, tags, mark)), second):
+    if not _found_once(placements(second, _words(mark)), tags, "second"):
+        return None
+    # Text read where a comment stands may make elements the comment does not ("<b><p>x</b>y": y is put in a new
+    # <b>): with the expressions of the text written as words, the parser must make the same elements.
+    as_text = inline(_with_text_words(pieces, tags, mark))
+    if outline(as_text, _words(mark)) != outline(second, _words(mark)):
         return None
     if not _blocks_hold_elements(tags, written, second, mark):
         return None
@@ -75,12 +79,6 @@ def preinline(source: str, tree: nodes.Template, inline: Callable[[str], str]) -
 def _with_text_words(pieces: list[str | int], tags: list[Tag], mark: str) -> str:
     return "".join(p if isinstance(p, str) else f"{mark}{p}x" if tags[p].context == "text" and not tags[p].statement
                    else _placeholder(tags[p], mark, p) for p in pieces)
-
-
-def _texts_as_comments(pieces: list[str | int], tags: list[Tag], mark: str, as_text: str, as_comments: str) -> bool:
-    """Whether the parser reads the expressions of the text as it reads their comments: text may make elements a
-    comment does not ("<b><p>x</b>y": y is put in a new <b>)."""
-    return outline(as_text, _words(mark)) == outline(as_comments, _words(mark))
 
 
 def _marker(source: str) -> str:
