@@ -120,6 +120,16 @@ def test_a_template_whose_renderings_could_be_styled_otherwise_is_inlined_at_eac
         assert_same(template, variables)
 
 
+def test_rules_for_a_link_under_the_pointer_or_visited_leave_the_css_inlined_once() -> None:
+    # No inliner matches :hover, :focus, :active or :visited: such a rule styles no element in any rendering.
+    head = "<html><head><style>a:hover{color:red} a:focus, a:visited{color:blue} .a{margin:0}</style></head><body>"
+    template = compiled("<ul>{% for item in items %}<li class=\"a\"><a href=\"{{ item.name }}\">x</a></li>"
+                        "{% endfor %}</ul>", head)
+    assert template.inlined is not None
+    for variables in VARIABLES:
+        assert_same(template, variables)
+
+
 @pytest.mark.parametrize("css", ["li:first-child{color:red}", "li + li{color:red}", "li ~ li{color:red}",
                                  "a[href^=b]{color:red}", "li\\:x{color:red}"])
 def test_a_rule_that_looks_at_siblings_or_at_attributes_written_by_a_tag_keeps_inlining_at_each_rendering(css) -> None:
@@ -169,8 +179,9 @@ def test_the_templates_extra_missing_leaves_inlining_to_each_rendering(monkeypat
 # (Cells in a header cell, text between rows, a loop's "else" text in a table, end tags the parser has already
 # implied: each once made a template inlined once differ from the same template inlined at each rendering.)
 
-SELECTORS = ["p", ".a", "div p", ".b > p", "td", "table td", "tbody td", "thead th", "ul li", "#m", "h1", ".a .b",
-             "div > .a", "b", "li p", "*", "p.a.b", "#m .a", "a", "span", "table.t > tbody > tr > td", "tr", "th",
+SELECTORS = ["p", ".a", "a:hover", "li:first-child", "div p", ".b > p", "td", "table td", "tbody td", "thead th",
+             "ul li", "#m", "h1", ".a .b", "div > .a", "b", "li p", "*", "p.a.b", "#m .a", "a", "span",
+             "table.t > tbody > tr > td", "tr", "th",
              "pre", "em", "[title]", "a[href]", "input", "body", "html body p", "center", "strong"]
 VALUES = ["Ann", "", " ", "a  b\n c", "<p class=\"a\">x</p>", "&amp;", "'\"", "Ünï\u00a0", "https://e.com/?a=1&b=2",
           "#top", "/x", "65;", "a", "m", "\t"]

@@ -8,7 +8,8 @@ Jinja2 tag is replaced by a placeholder that CSS cannot see (a comment in the te
 value), the document inlined, and the tags put back. That is the same as inlining each rendering when what the
 template writes cannot change which rules match which element, so it is used only where:
 
-- every rule's selector looks at elements, classes, ids and their ancestors alone (no ``:``, ``+``, ``~``; no
+- every rule's selector looks at elements, classes, ids and their ancestors alone (no ``+``, ``~``, no ``:`` but
+  ``:hover`` and the like, which no inliner matches; no
   ``[attribute]`` once a tag is written in an attribute), so repeating or leaving out an element changes nothing
   else's style;
 - every ``{% if %}`` and ``{% for %}`` holds whole elements (each branch's tags close what they open, the parser
@@ -42,6 +43,9 @@ MAX_NESTING = 50  # blocks inside blocks
 # Text ending as a character reference may begin ("&amp" before a tag): whether it is one depends on what the tag
 # writes after it ("&amp/" is "&/" in an attribute, "&ampx" is not), which no placeholder can stand for.
 _REFERENCE_END = re.compile(r"&#?[A-Za-z0-9]*$")
+# Pseudo-classes of a user's doing, which an inliner never matches (nor mail clients, mostly, but for :hover):
+# a rule with one styles no element, however the elements around it change.
+_DYNAMIC = re.compile(r":(?:hover|active|focus|focus-visible|focus-within|visited)(?![\w-])")
 
 
 def preinline(source: str, tree: nodes.Template, inline: Callable[[str], str]) -> str | None:
@@ -108,7 +112,8 @@ def _usable(tags: list[Tag], css: str) -> bool:
             in_attributes = True
         elif context != "text" and (tag.statement or context not in ("escapable", "comment")):
             return False
-    return all(not set(selector) & set(":+~\\" + ("[" if in_attributes else "")) for selector in selectors(css))
+    refused = set(":+~\\" + ("[" if in_attributes else ""))
+    return all(not set(_DYNAMIC.sub("", selector)) & refused for selector in selectors(css))
 
 
 
