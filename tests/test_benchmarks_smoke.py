@@ -89,7 +89,7 @@ def test_smoke_run_delivers_exactly_what_it_reports(tmp_path: Path) -> None:
 
 def test_the_template_instruction_count_script_sends_each_kind() -> None:
     for send in ("plain", "own", "derived"):
-        for each_rendering in ([], ["--each-rendering"]):
+        for each_rendering in ([], ["--each-rendering"], ["--text-each-rendering"]):
             command = [sys.executable, "-m", "benchmarks.template_instructions", send, "2", *each_rendering]
             done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
             assert done.returncode == 0, done.stderr[-3000:]

@@ -422,6 +422,9 @@ def test_the_readme_example_sends_what_the_readme_says(app, client) -> None:
      "a bold & https://x.org/\n\n  kept\n    as is\n"),
     ("<head><title>T</title><style>p{}</style></head><p>line<br>break<img alt='[logo]'></p><script>x()</script>",
      "line\nbreak[logo]\n"),
+    # a link whose only text is an image's: its address after the image's text, not run into it
+    ("<p><a href='https://x.org/'><img alt='Logo' src='l.png'></a> <a href='https://y.org/'></a></p>",
+     "Logo https://x.org/ https://y.org/\n"),
 ])
 def test_the_text_part_made_from_html_keeps_its_blocks_lines_and_links(client, html, text) -> None:
     created(client, {"name": "t", "subject": "s", "html": html})

@@ -37,8 +37,9 @@ _NOT_NESTED = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "inp
 # Unicode's private use area, which are not whitespace, so collapsing the spaces of the text keeps them.
 BREAK, PARAGRAPH, LINE, SPACE = "\ue000", "\ue001", "\ue002", "\ue003"
 MARKS = (BREAK, PARAGRAPH, LINE, SPACE)
-_STYLESHEET = b"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
-<xsl:output method="text" encoding="UTF-8"/>
+# The stylesheet's rules but for links', which ``pretext`` writes its own way (it reads a link's text and address
+# after the template is rendered).
+RULES = b"""<xsl:output method="text" encoding="UTF-8"/>
 <xsl:template match="head|script|style|template|title|noscript"/>
 <xsl:template match="p|h1|h2|h3|h4|h5|h6|table|ul|ol|dl|blockquote|hr">&#xE001;<xsl:apply-templates/>&#xE001;\
 </xsl:template>
@@ -50,13 +51,21 @@ fieldset|thead|tbody|tfoot">&#xE000;<xsl:apply-templates/>&#xE000;</xsl:template
 <xsl:template match="img"><xsl:value-of select="@alt"/></xsl:template>
 <xsl:template match="pre">&#xE001;<xsl:value-of select="translate(., ' &#10;', '&#xE003;&#xE002;')"/>&#xE001;\
 </xsl:template>
-<xsl:template match="a"><xsl:apply-templates/><xsl:if test="@href and not(starts-with(@href, '#')) and \
+"""
+_LINKS = b"""<xsl:template match="a"><xsl:apply-templates/><xsl:if test="@href and not(starts-with(@href, '#')) and \
 not(starts-with(@href, 'javascript:')) and normalize-space(.) != @href"><xsl:choose>\
 <xsl:when test="normalize-space(.)"> (<xsl:value-of select="@href"/>)</xsl:when>\
-<xsl:otherwise><xsl:value-of select="@href"/></xsl:otherwise></xsl:choose></xsl:if></xsl:template>
-</xsl:stylesheet>"""
-# The stylesheet reads and writes nothing but the document it is given.
-_TEXT = etree.XSLT(etree.XML(_STYLESHEET), access_control=etree.XSLTAccessControl.DENY_ALL)
+<xsl:otherwise><xsl:text> </xsl:text><xsl:value-of select="@href"/></xsl:otherwise></xsl:choose></xsl:if></xsl:template>
+"""
+
+
+def stylesheet(rules: bytes) -> etree.XSLT:
+    """The stylesheet of ``rules``, which reads and writes nothing but the document it is given."""
+    source = b'<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">' + rules
+    return etree.XSLT(etree.XML(source + b"</xsl:stylesheet>"), access_control=etree.XSLTAccessControl.DENY_ALL)
+
+
+_TEXT = stylesheet(RULES + _LINKS)
 _PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True)
 
 
@@ -110,7 +119,12 @@ def html_to_text(html: str) -> str:
         root = None
     if root is None:
         return ""
-    return _lines(" ".join(str(_TEXT(root)).split()))
+    return finish_text(str(_TEXT(root)))
+
+
+def finish_text(text: str) -> str:
+    """What the stylesheet wrote, its spaces collapsed and its marks made line breaks."""
+    return _lines(" ".join(text.split()))
 
 
 def _collapse(text: str, old: str, new: str) -> str:

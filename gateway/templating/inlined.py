@@ -1,7 +1,7 @@
-"""A template inlined once (``preinline``) at use: compiled, and whether a rendering may use it. A rendering may
-where its variables are JSON's values alone (an object given through the library may have an attribute that is
-``Markup``, whose elements each rendering's inlining would style) and where what it wrote holds nothing that
-inlining would write otherwise.
+"""A template inlined once (``preinline``), and its text made once (``pretext``), at use: compiled, and whether a
+rendering may use them. A rendering may where its variables are JSON's values alone (an object given through the
+library may have an attribute that is ``Markup``, whose elements each rendering's inlining would style) and where
+what it wrote holds nothing that inlining would write otherwise.
 """
 
 from __future__ import annotations
@@ -11,8 +11,30 @@ from typing import Any
 from jinja2 import Template, TemplateSyntaxError, nodes
 
 from mail_gateway.errors import TemplateError
+from mail_gateway.extras import needs_extra
+from mail_gateway.templating.jinja_tags import draws_at_random
 from mail_gateway.templating.preinline import preinline
+from mail_gateway.templating.pretext import compile_pretext, finish_pretext
 from mail_gateway.templating.sandbox import HTML
+
+
+def compile_once(source: str, tree: nodes.Template, has_text: bool) -> tuple[Template | None, Template | None]:
+    """The HTML part inlined once, and, for a template without a text part, its text made once (or None). Not
+    for a template without a text part that may write something else each time: its text must be read from the
+    rendering of its HTML part, not from a rendering of its own."""
+    if not has_text and draws_at_random(tree):
+        return None, None
+    inlined = compile_inlined(source, tree)
+    return inlined, compile_pretext(source) if inlined is not None and not has_text else None
+
+
+def text_of(html: str, *, made: bool) -> str:
+    """The text part of a rendering of the text made once (``made``), or of the HTML part as written."""
+    if made:
+        return finish_pretext(html)
+    with needs_extra("rendering a template's HTML part"):
+        from mail_gateway.templating.html import html_to_text
+    return html_to_text(html)
 
 
 def compile_inlined(source: str, tree: nodes.Template) -> Template | None:

@@ -5,6 +5,7 @@ making. Only the statements whose effect on the markup ``preinline`` can judge a
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from jinja2 import nodes
@@ -80,3 +81,17 @@ def emits_markup(tree: nodes.Template) -> bool:
         else:
             return True
     return False
+
+
+def draws_at_random(tree: nodes.Template) -> bool:
+    """Whether the template may write something else each time it is rendered (``|random``, or by its name)."""
+    return any(isinstance(node, nodes.Filter) and node.name == "random" or isinstance(node, nodes.Const)
+               and node.value == "random" for node in tree.find_all((nodes.Filter, nodes.Const)))
+
+
+def unused_word(source: str) -> str:
+    """A word found nowhere in the source, so that every place it appears is a placeholder's."""
+    while True:
+        word = f"mgpi{secrets.token_hex(4)}n"
+        if word not in source.lower():
+            return word

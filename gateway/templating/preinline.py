@@ -15,7 +15,7 @@ template writes cannot change which rules match which element, so it is used onl
 - every ``{% if %}`` and ``{% for %}`` holds whole elements (each branch's tags close what they open, the parser
   put every tag of the block under one parent and read what is between them as written: nothing moved out of a
   table, no end tag it had implied), so every element has the same ancestors in every rendering;
-- no ``<style>`` is inside such a block, a tag is written only in text or in an attribute's value (never
+- no ``<style>`` is inside such a block, a tag is written only in text or in an attribute's quoted value (never
   ``class``, ``id`` or ``style``), and nothing written can be markup (no ``safe``, ``urlize`` or ``xmlattr``, no
   ``{% macro %}``, ``{% filter %}``, ``{% autoescape %}`` or ``{% raw %}``; the variables are checked at rendering:
   JSON's types only, since an object's attribute may be ``Markup``), and no expression is written where the parser
@@ -29,12 +29,11 @@ A rendering that fails is rendered again as written and inlined after, so its er
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable
 
 from jinja2 import TemplateSyntaxError, nodes
 
-from mail_gateway.templating.jinja_tags import STATEMENTS, Tag, emits_markup, split
+from mail_gateway.templating.jinja_tags import STATEMENTS, Tag, emits_markup, split, unused_word
 from mail_gateway.templating.markup import balanced, content, events, outline, placements, selectors
 
 STYLING_ATTRIBUTES = frozenset({"class", "id", "style"})
@@ -58,7 +57,7 @@ def preinline(source: str, tree: nodes.Template, inline: Callable[[str], str]) -
     if any(isinstance(tag, int) and isinstance(text, str) and _REFERENCE_END.search(text)
            for text, tag in zip(pieces, pieces[1:], strict=False)):
         return None
-    mark = _marker(source)
+    mark = unused_word(source)
     first = inline("".join(p if isinstance(p, str) else f"{mark}{p}x" for p in pieces))
     if not _found_once(placements(first, _words(mark)), tags, "context"):
         return None
@@ -73,7 +72,7 @@ def preinline(source: str, tree: nodes.Template, inline: Callable[[str], str]) -
     # Text read where a comment stands may make elements the comment does not ("<b><p>x</b>y": y is put in a new
     # <b>): with the expressions of the text written as words, the parser must make the same elements.
     as_text = inline(_with_text_words(pieces, tags, mark))
-    if outline(as_text, _words(mark)) != outline(second, _words(mark)):
+    if outline(as_text, _words(mark)) != outline(second, _words(mark)) or _names_an_attribute(as_text, mark):
         return None
     if not _blocks_hold_elements(tags, written, second, mark):
         return None
@@ -81,16 +80,19 @@ def preinline(source: str, tree: nodes.Template, inline: Callable[[str], str]) -
 
 
 def _with_text_words(pieces: list[str | int], tags: list[Tag], mark: str) -> str:
-    return "".join(p if isinstance(p, str) else f"{mark}{p}x" if tags[p].context == "text" and not tags[p].statement
+    """The expressions of the text written as words, and those of attributes as two words: a value that is not
+    quoted ends at the space, and the second word is read as an attribute's name (a rendering's spaces in it would
+    write attributes, ``title={{ x }}`` with "a class=b")."""
+    return "".join(p if isinstance(p, str) else _placeholder(tags[p], mark, p) if tags[p].statement
+                   else f"{mark}{p}x" if tags[p].context == "text"
+                   else f"{mark}{p}x {mark}{p}x" if tags[p].context.startswith("attr:")
                    else _placeholder(tags[p], mark, p) for p in pieces)
 
 
-def _marker(source: str) -> str:
-    """A word found nowhere in the source, so that every place it appears is a placeholder's."""
-    while True:
-        mark = f"mgpi{secrets.token_hex(4)}n"
-        if mark not in source.lower():
-            return mark
+def _names_an_attribute(html: str, mark: str) -> bool:
+    """Whether a word names an attribute: the inliner writes an empty one ``name=""``, which no value it quotes
+    holds."""
+    return re.search(re.escape(mark) + r'\d+x=""', html) is not None
 
 
 def _words(mark: str) -> re.Pattern[str]:

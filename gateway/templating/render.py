@@ -19,7 +19,7 @@ from jinja2.sandbox import SecurityError
 
 from mail_gateway.errors import TemplateError
 from mail_gateway.extras import needs_extra
-from mail_gateway.templating.inlined import compile_inlined, plain_data, rewritten_by_inlining
+from mail_gateway.templating.inlined import compile_once, plain_data, rewritten_by_inlining, text_of
 from mail_gateway.templating.limits import budget
 from mail_gateway.templating.sandbox import HTML, PLAIN
 
@@ -46,6 +46,7 @@ class CompiledTemplate:
     trees: Mapping[str, nodes.Template]
     sources: Mapping[str, str | None]  # as written
     inlined: Template | None = None  # the HTML part with its CSS inlined once (``preinline``), where it can be
+    text_made: Template | None = None  # with ``inlined`` and no text part: its text made once (``pretext``)
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,8 @@ def compile_template(name: str, version: int | None, sources: Mapping[str, str |
         # rendering's context by iterating it in Python (about 7 of a part's 20 µs). The environments' globals
         # are fixed when they are made, so a plain dict reads the same.
         parts[part].globals = dict(parts[part].globals)
-    inlined = compile_inlined(sources["html"] or "", trees["html"]) if "html" in parts and inline else None
-    return CompiledTemplate(name, version, label or f"version={version}", parts, trees, dict(sources), inlined)
+    once = compile_once(sources["html"] or "", trees["html"], "text" in parts) if "html" in parts and inline else ()
+    return CompiledTemplate(name, version, label or f"version={version}", parts, trees, dict(sources), *once)
 
 
 def _check_subject_text(source: str) -> None:
@@ -168,10 +169,12 @@ def render_template(compiled: CompiledTemplate, variables: Mapping[str, Any], li
 
 def _render(compiled: CompiledTemplate, variables: Mapping[str, Any], limits: Limits,
             inlined: Template | None) -> Rendered:
-    """Rendered with the HTML part as written, its CSS inlined after; or with ``inlined`` (and ``WRITTEN``)."""
+    """Rendered with the HTML part as written, its CSS inlined after; or with ``inlined``, and the text made once
+    or the HTML as written (``WRITTEN``) for a text part made from it."""
     parts = dict(compiled.parts)
+    made = compiled.text_made
     if inlined is not None:
-        parts.update({"html": inlined, **({} if "text" in parts else {WRITTEN: compiled.parts["html"]})})
+        parts.update({"html": inlined, **({} if "text" in parts else {WRITTEN: made or compiled.parts["html"]})})
     out: dict[str, str] = {}
     with budget(limits.max_steps, limits.max_output, limits.seconds):
         for part, template in parts.items():
@@ -185,9 +188,7 @@ def _render(compiled: CompiledTemplate, variables: Mapping[str, Any], limits: Li
     if html is not None and inlined is None:
         html, text = _finish_html(html, text, compiled)
     elif html is not None and text is None:
-        with needs_extra("rendering a template's HTML part"):
-            from mail_gateway.templating.html import html_to_text
-        text = html_to_text(out[WRITTEN])
+        text = text_of(out[WRITTEN], made=made is not None)
     return Rendered(out.get("subject", "").strip(), text, html, compiled.name, compiled.version, compiled.label)
 
 
