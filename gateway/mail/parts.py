@@ -8,7 +8,6 @@ that are not short printable ASCII go through the standard library's own folding
 from __future__ import annotations
 
 import base64
-import binascii
 import codecs
 import secrets
 from email.header import Header
@@ -17,6 +16,7 @@ from email.utils import quote
 from urllib.parse import quote as percent_encode
 
 from mail_gateway.errors import InvalidMessageError
+from mail_gateway.mail import quoted_printable
 from mail_gateway.mail.media_types import media_type, parameter_of, with_charset
 from mail_gateway.mail.request import Attachment
 from mail_gateway.mail.rfc5322 import first_long_line, long_line_message
@@ -71,7 +71,7 @@ def text_part(text: str, content_type: str, charset: str = "utf-8") -> list[byte
         data = _crlf_lines(text).encode(charset)
         if b"\0" in data or first_long_line(data) is not None:
             encoding = "quoted-printable"
-            data = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+            data = quoted_printable.encode(data)
         else:
             encoding = "7bit" if data.isascii() else "8bit"
         # Ended as the text ends: the line break before a multipart's next boundary belongs to that boundary
