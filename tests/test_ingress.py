@@ -7,6 +7,7 @@ import logging
 import smtplib
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -244,15 +245,43 @@ def test_sessions_beyond_the_limit_are_told_to_come_back_later(ingress_factory) 
     assert len(ingress.backend.messages) == 1
 
 
-def test_an_idle_client_is_disconnected_after_the_command_timeout(ingress_factory) -> None:
+def test_an_idle_client_is_told_421_and_disconnected_after_the_command_timeout(ingress_factory, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="mail_gateway.ingress")
     ingress = ingress_factory(mail_backend="memory", gateway_smtp_timeout=0.2)
     client = ingress.client()
     try:
         client.sock.settimeout(DEADLINE_SECONDS)
-        assert client.sock.recv(100) == b""  # the server closed the connection; nothing else arrives
+        received = b""
+        while chunk := client.sock.recv(100):  # until the server closes the connection
+            received += chunk
+        # As Postfix says it: the client can tell a timeout from a dropped connection.
+        assert received == b"421 4.4.2 No command in time, closing connection\r\n"
     finally:
         client.close()
+    assert "no command within the timeout" in caplog.text
     wait_until(lambda: ingress.server.active_sessions == 0, "the session has been released")
+
+
+def test_a_message_sent_slowly_but_steadily_is_not_cut_off_by_the_command_timeout(ingress_factory) -> None:
+    # The timeout is for a client that stopped, not for a message that takes longer than it to send (RFC 5321
+    # 4.5.3.2.5 times each chunk of DATA): a large message over a slow link would be cut off every time.
+    # A chunk every 0.05 s for 2.5 times the timeout: the whole transfer outlasts the timeout whatever this
+    # machine's speed, and only a pause of nearly 2 s between two chunks could end it.
+    ingress = ingress_factory(mail_backend="memory", gateway_smtp_timeout=2.0)
+    with ingress.client() as client:
+        assert client.ehlo()[0] == 250
+        assert client.mail(SENDER)[0] == 250
+        assert client.rcpt(RECIPIENTS[0])[0] == 250
+        assert client.docmd("DATA")[0] == 354
+        client.send(b"From: app@example.com\r\nSubject: slow\r\n\r\n")
+        started, lines = time.monotonic(), 0
+        while time.monotonic() - started < 5.0:
+            time.sleep(0.05)
+            client.send(b"line %d\r\n" % lines)
+            lines += 1
+        client.send(b".\r\n")
+        assert client.getreply()[0] == 250
+    assert ingress.backend.messages[0].data.endswith(b"line %d\r\n" % (lines - 1))
 
 
 @dataclass

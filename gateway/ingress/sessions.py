@@ -2,9 +2,9 @@
 
 - At most ``GATEWAY_SMTP_MAX_SESSIONS`` sessions, and ``GATEWAY_SMTP_MAX_SESSIONS_PER_ADDRESS`` from one client
   address; the next is greeted with ``421``.
-- A session must reach ``MAIL FROM`` within ``GATEWAY_SMTP_START_TIMEOUT`` of connecting (NOOP does not count),
-  and may last ``GATEWAY_SMTP_MAX_SESSION_SECONDS`` in all; then it gets ``421`` between commands (never
-  during a delivery) and is closed.
+- A session must reach ``MAIL FROM`` within ``GATEWAY_SMTP_START_TIMEOUT`` (NOOP does not count), send each command
+  and chunk of a message within ``GATEWAY_SMTP_TIMEOUT`` and end within ``GATEWAY_SMTP_MAX_SESSION_SECONDS``; else
+  it gets ``421`` between commands (never during a delivery), telling a timeout from a dropped link, and is closed.
 - ``GATEWAY_SMTP_MAX_AUTH_FAILURES`` failed AUTH attempts close the session with ``421``; each attempt from an
   address with recent failures first waits, longer after every failure (``security.AuthFailures``).
 """
@@ -31,10 +31,12 @@ TOO_MANY_AUTH_FAILURES = "421 4.7.0 Too many failed AUTH attempts, closing conne
 START_EXPIRED = b"421 4.4.2 No MAIL FROM in time, closing connection\r\n"
 AUTH_NOT_OFFERED = "503 5.5.1 AUTH is not offered here (GATEWAY_SMTP_USERS is not set); send without AUTH"
 SESSION_EXPIRED = b"421 4.4.2 Session too long, closing connection; reconnect to send more\r\n"
+IDLE_EXPIRED = b"421 4.4.2 No command in time, closing connection\r\n"
 # HELP lists a command, and gives its syntax, only when its method carries aiosmtpd's help text (@syntax), which
 # an override does not inherit: the overrides below take the originals'. AUTH only where it is offered.
 MAIL_HELP = syntax(SMTP.smtp_MAIL.__smtp_syntax__, extended=SMTP.smtp_MAIL.__smtp_syntax_extended__)
 AUTH_HELP = syntax(SMTP.smtp_AUTH.__smtp_syntax__, when="_authenticator")
+DATA_HELP = syntax(SMTP.smtp_DATA.__smtp_syntax__)
 
 
 def peer_host(transport: asyncio.BaseTransport) -> str:
@@ -82,6 +84,7 @@ class IngressSMTP(SMTP):
         self._refused = False
         self._deadlines: dict[str, asyncio.TimerHandle] = {}
         self._delivering = False
+        self._receiving_data = False
         self._rewordings = exact_rewordings(self.data_size_limit)
         if auth_without_tls:
             # Passed to aiosmtpd as True and relaxed here: aiosmtpd warns on every connection about AUTH
@@ -123,10 +126,9 @@ class IngressSMTP(SMTP):
             return False
         if self.session is None or self.session.ssl is not None:
             return super().eof_received()
-        # aiosmtpd ends the session here, even while a delivery runs on its worker thread: the message went out
-        # but its reply was never written, so a client that sent "." and QUIT and then shut down its side kept
-        # the message to send it again. The commands already read are answered instead (a half-closed socket
-        # still takes replies); reading past them ends the session (handle_exception).
+        # aiosmtpd ends the session here, even while a delivery runs on its worker thread: a client that sent "."
+        # and QUIT and shut down its side never read the reply and sent the message again. The commands read are
+        # answered instead (a half-closed socket takes replies); reading past them ends it (handle_exception).
         return asyncio.StreamReaderProtocol.eof_received(self)
 
     def _expire(self, reply: bytes) -> None:
@@ -137,6 +139,27 @@ class IngressSMTP(SMTP):
             return
         self.transport.write(reply)  # type: ignore[attr-defined]
         self.transport.close()
+
+    def _timeout_cb(self) -> None:
+        # aiosmtpd closes the connection without a word, which a client reads as a dropped connection.
+        log.info("SMTP session with %s ended: no command within the timeout",
+                 describe_peer(getattr(self.session, "peer", "?")))
+        self._expire(IDLE_EXPIRED)
+
+    def data_received(self, data: bytes) -> None:
+        # aiosmtpd times a whole message from its DATA command, cutting off one that arrives steadily but slower:
+        # each chunk restarts the timeout instead, as RFC 5321 4.5.3.2.5 times DATA.
+        if self._receiving_data and not self._delivering and self.transport is not None:
+            self._reset_timeout()
+        super().data_received(data)
+
+    @DATA_HELP
+    async def smtp_DATA(self, arg: str) -> None:
+        self._receiving_data = True
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            self._receiving_data = False
 
     @MAIL_HELP
     async def smtp_MAIL(self, arg: str | None) -> None:
