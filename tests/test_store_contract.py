@@ -143,6 +143,22 @@ def test_a_claim_whose_lease_ended_is_taken_again_and_the_attempt_recorded_as_un
     assert status(store, message_id)["status"] == "delivered"
 
 
+def test_a_message_canceled_while_its_stalled_worker_delivered_it_is_recorded_delivered(store) -> None:
+    message_id = put(store, "a@example.com", "b@example.com", "c@example.com")
+    [stalled] = claim(store, now=T0, lease=5)  # its worker stalls past the lease, and no other worker runs
+    assert store.write(lambda conn: actions.cancel(conn, message_id, T0 + 6, HOOK)) == 3  # presumed dead
+    # It wakes: the upstream took the message for a, refused b and had not been asked for c yet.
+    assert not record(store, stalled, delivered(0), RecipientUpdate(1, "b@example.com", "bounced", "bounced", 550,
+                                                                    "no"), at=T0 + 7, hook=HOOK)
+    found = status(store, message_id)
+    assert [(r["status"], r["code"]) for r in found["recipients"]] == [("delivered", 250), ("canceled", None),
+                                                                       ("canceled", None)]
+    assert found["status"] == "partial"
+    rows = store.read(webhooks.list_deliveries)
+    assert sorted(r["type"] for r in rows) == ["message.canceled"] * 3 + ["message.delivered"]
+    assert claim(store, now=T0 + 10_000) == []
+
+
 def test_outcomes_sum_up_per_recipient_and_drop_the_body_when_final(store) -> None:
     message_id = put(store, "a@example.com", "b@example.com", "c@example.com")
     [held] = claim(store, now=T0)

@@ -24,6 +24,14 @@ RECIPIENT_OUTCOME = (
            or_(*(recipients.c.status == status for status in PENDING)))
     .values(status=bindparam("b_status"), attempts=recipients.c.attempts + 1, code=bindparam("b_code"),
             reason=bindparam("b_reason"), next_attempt_at=bindparam("b_next"), updated_at=bindparam("b_at")))
+# A recipient canceled while the worker holding its message had stalled past its lease, which then delivered it
+# after all: what the upstream took is recorded, not what was asked (``recording.record_all``).
+DELIVERED_AFTER_CANCEL = (
+    update(recipients)
+    .where(recipients.c.message_id == MESSAGE, recipients.c.position == bindparam("b_position"),
+           recipients.c.status == "canceled")
+    .values(status="delivered", attempts=recipients.c.attempts + 1, code=bindparam("b_code"),
+            reason=bindparam("b_reason"), next_attempt_at=None, updated_at=bindparam("b_at")))
 RECIPIENT_STATES = select(recipients.c.status, recipients.c.next_attempt_at).where(recipients.c.message_id == MESSAGE)
 SUMMED_UP = (update(messages).where(messages.c.id == MESSAGE)
              .values(status=bindparam("b_status"), due_at=bindparam("b_due"), lease_token=None,

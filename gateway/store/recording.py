@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from mail_gateway.store import hot
-from mail_gateway.store.claims import Attempt
+from mail_gateway.store.claims import Attempt, sum_up
 from mail_gateway.store.status import PENDING, due_at, summarize
 from mail_gateway.store.webhooks import RecipientEvent, add_webhooks
 
@@ -33,6 +33,9 @@ def record_all(conn: Connection, attempts: Sequence[Attempt], webhook_url: str |
     # Locked: a claim being taken at the same time by another worker (this one's lease over) is decided first.
     tokens = dict(conn.execute(hot.LOCK_CLAIMS, {"b_ids": [a.message.id for a in attempts]}).all())
     current = [a for a in attempts if tokens.get(a.message.id) == a.message.token]
+    if len(current) < len(attempts):
+        _delivered_after_cancel(conn, [a for a in attempts if tokens.get(a.message.id) != a.message.token],
+                                webhook_url)
     if not current:
         return 0
     ids = [a.message.id for a in current]
@@ -63,6 +66,22 @@ def record_all(conn: Connection, attempts: Sequence[Attempt], webhook_url: str |
     if webhook_url is not None:
         _webhooks(conn, webhook_url, applied)
     return len(current)
+
+
+def _delivered_after_cancel(conn: Connection, stale: list[Attempt], webhook_url: str | None) -> None:
+    """A cancel goes through once the lease of the worker holding the message has ended, that worker presumed
+    dead. One that had only stalled may then report the message delivered: its recipients canceled meanwhile are
+    recorded delivered (with their webhooks), since the status must not say canceled for mail that went out. Other
+    stale outcomes stay only logged: a pending recipient is another claim's to decide, and one refused or never
+    tried is rightly canceled."""
+    delivered = [(a, u) for a in stale for u in a.updates if u.status == "delivered"]
+    applied = [(a, u) for a, u in delivered if conn.execute(hot.DELIVERED_AFTER_CANCEL, {
+        "b_message": a.message.id, "b_position": u.position, "b_code": u.code, "b_reason": u.reason,
+        "b_at": a.at}).rowcount]
+    for message_id in {a.message.id: None for a, _ in applied}:
+        sum_up(conn, message_id, max(a.at for a, _ in applied if a.message.id == message_id))
+    if applied and webhook_url is not None:
+        _webhooks(conn, webhook_url, applied)
 
 
 def _webhooks(conn: Connection, url: str, applied: list[tuple[Attempt, Any]]) -> None:
