@@ -66,7 +66,10 @@ def test_each_outcome_is_a_signed_webhook_retried_with_the_same_id(queued_apps, 
                         gateway_webhook_secret=SECRET, gateway_webhook_backoff_min=0.05,
                         gateway_api_keys="shop:key-shop")
     queued_apps.append(queued)
-    answer = queued.send({**MESSAGE, "to": ["friend@example.com", "gone@example.com"]},
+    # Tags and metadata come back in every event, as in django-anymail's and Postmark's: which order's receipt
+    # bounced, without keeping the gateway's ids. A non-ASCII value travels RFC 2047-encoded and is read back.
+    labels = {"tags": ["receipt", "shop"], "metadata": {"order_id": "1234", "customer": "Jürgen Groß"}}
+    answer = queued.send({**MESSAGE, "to": ["friend@example.com", "gone@example.com"], **labels},
                          Authorization="Bearer key-shop")
     wait_until(lambda: len(receiver.verified) >= 3, "two events, one of them retried")
     events = {(e["type"], e["data"]["recipient"]) for e in receiver.verified}
@@ -78,7 +81,10 @@ def test_each_outcome_is_a_signed_webhook_retried_with_the_same_id(queued_apps, 
                                "code": 550, "reason": "5.1.1 no such user", "attempts": 1, "api_key": "shop",
                                # django-anymail's normalized vocabulary, beside the gateway's own fields
                                "event_type": "bounced", "reject_reason": "bounced",
-                               "mta_response": "550 5.1.1 no such user"}
+                               "mta_response": "550 5.1.1 no such user", **labels}
+    assert all({**e["data"], **labels} == e["data"] for e in receiver.verified)
+    shown = queued.client.get(f"/v1/messages/{answer['id']}", headers={"Authorization": "Bearer key-shop"})
+    assert {key: value for key, value in shown.get_json().items() if key in labels} == labels
     assert event_id in receiver.ids  # one id per event, kept on every retry: what de-duplicates it
     assert bounced["timestamp"].endswith("Z")
 

@@ -618,6 +618,26 @@ def test_an_event_is_recorded_in_the_history_and_as_a_webhook(stores) -> None:
         store.write(lambda conn: record_event(conn, event_type="exploded", message_id=None, recipient=None))
 
 
+def test_a_messages_tags_and_metadata_are_in_its_status_and_in_every_webhook_of_its_events(stores) -> None:
+    store = stores[0]
+    labels = {"tags": ["receipt"], "metadata": {"order_id": "1234", "name": "Jürgen"}}
+    new = messages.NewMessage(messages.new_id(), "<t@example.com>", "app@example.com", ("a@example.com",
+                              "b@example.com"), b"x", "http", T0, T0 + 500, T0 + 1000, None, ("receipt",),
+                              {"order_id": "1234", "name": "Jürgen"})
+    store.write(lambda conn: messages.enqueue(conn, [new]))
+    unlabelled = put(store)
+    assert {k: v for k, v in status(store, new.id).items() if k in labels} == labels
+    _, listed_page = stores[1].read(lambda conn: messages.list_messages(conn, status=None, limit=10, start=0, now=T0))
+    assert [(m["tags"], m["metadata"]) for m in listed_page] == [(["receipt"], labels["metadata"]), ([], {})]
+    store.write(lambda conn: record_event(conn, event_type="bounced", message_id=new.id, recipient="a@example.com",
+                                          reject_reason="bounced", webhook_url=HOOK, now=T0 + 1))
+    store.write(lambda conn: actions.cancel(conn, new.id, T0 + 2, HOOK))
+    store.write(lambda conn: actions.cancel(conn, unlabelled, T0 + 2, HOOK))
+    found = [json.loads(r["payload"])["data"] for r in store.read(webhooks.list_deliveries)]
+    assert [(d["id"], d["tags"], d["metadata"]) for d in found] == [
+        (new.id, ["receipt"], labels["metadata"])] * 3 + [(unlabelled, [], {})]
+
+
 def test_inbound_mail_is_forgotten_after_its_lifetime(stores) -> None:
     first, second = stores
     for name, at in (("old", T0), ("new", T0 + 100)):

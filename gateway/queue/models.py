@@ -12,6 +12,8 @@ from typing_extensions import TypeAliasType
 RecipientState = TypeAliasType(
     "RecipientState",
     Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled", "suppressed"])
+# A message's metadata as it is shown and sent with its events (``mail_gateway.mail.tags``).
+MessageMetadata = TypeAliasType("MessageMetadata", dict[str, str])
 MessageState = TypeAliasType(
     "MessageState",
     Literal["queued", "scheduled", "deferred", "delivered", "bounced", "failed", "canceled", "suppressed", "partial"])
@@ -47,6 +49,10 @@ class QueuedMessageSummary(BaseModel):
     attempts: int
     api_key: str | None = Field(None, description="the name of the API key that sent it; null for an unnamed key and "
                                                   "for a message sent without a key (the SMTP ingress, the library)")
+    tags: list[str] = Field(default_factory=list, description="its tags (the X-Tags header), also in every webhook "
+                                                               "of its events")
+    metadata: MessageMetadata = Field(default_factory=dict, description="its metadata (the X-Metadata-* headers), "
+                                                                       "also in every webhook of its events")
 
 
 class QueuedMessageStatus(QueuedMessageSummary):

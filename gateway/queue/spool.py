@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from mail_gateway.errors import StoreUnavailableError
 from mail_gateway.mail.rendering import RenderedMessage
 from mail_gateway.mail.result import QueuedResult
+from mail_gateway.mail.tags import tags_and_metadata
 from mail_gateway.mail.verp import bounce_address
 from mail_gateway.sending import Transaction
 from mail_gateway.settings import GatewaySettings
@@ -61,7 +62,7 @@ class Spool:
         now = self.clock()
         ids = [messages.new_id() for _ in rendered]
         new = [messages.NewMessage(id_, m.message_id, self._envelope_from(id_, m), m.recipients, m.data, via,
-                                   now, at, max(at or now, now) + self.lifetime, owner)
+                                   now, at, max(at or now, now) + self.lifetime, owner, *tags_and_metadata(m.data))
                for id_, m, at in zip(ids, rendered, send_at, strict=True)]
         left_out: LeftOut = {}
         if new and transaction is not None:

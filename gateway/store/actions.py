@@ -65,10 +65,12 @@ def cancel(conn: Connection, message_id: str, now: float, webhook_url: str | Non
                                   for _, email, _ in pending])
     sum_up(conn, message_id, now)
     if webhook_url is not None:
-        header_id, sent_by = conn.execute(select(messages.c.message_id, messages.c.owner)
-                                          .where(messages.c.id == message_id)).one()
+        header_id, sent_by, tags, metadata = conn.execute(
+            select(messages.c.message_id, messages.c.owner, messages.c.tags, messages.c.metadata)
+            .where(messages.c.id == message_id)).one()
         add_webhooks(conn, webhook_url, [RecipientEvent(message_id, header_id, email, "canceled", None, None, attempts,
-                                                        sent_by) for _, email, attempts in pending], now)
+                                                        sent_by, tags, metadata) for _, email, attempts in pending],
+                     now)
     return len(pending)
 
 

@@ -38,6 +38,8 @@ class Claimed:
     owner: str | None = None  # the API key that sent it, for the webhooks its outcomes raise
     generation: int = 0  # the store's generation it was claimed from (``Store.generation``)
     on_list: frozenset[str] = frozenset()  # its pending recipients on the suppression list when it was claimed
+    tags: str | None = None  # as stored (JSON), for the webhooks its outcomes raise
+    metadata: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ def claim(conn: Connection, *, now: float, limit: int, lease: float, generation:
     # The suppression list is read here too, for the whole claim: one query, not a transaction per message.
     on_list = suppressions.suppressed(conn, {email for p in pending.values() for _, email, _ in p}, now=now)
     return [Claimed(r.id, r.message_id, r.envelope_from, r.created_at, r.expires_at, token, tuple(pending[r.id]),
-                    data.get(r.id), r.owner, generation, frozenset(e for _, e, _ in pending[r.id] if e in on_list))
+                    data.get(r.id), r.owner, generation, frozenset(e for _, e, _ in pending[r.id] if e in on_list),
+                    r.tags, r.metadata)
             for r in found]
 
 

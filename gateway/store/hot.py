@@ -43,7 +43,8 @@ BODY = select(bodies.c.data).where(bodies.c.message_id == MESSAGE)
 
 IDS = bindparam("b_ids", expanding=True)
 DUE = (select(messages.c.id, messages.c.lease_token, messages.c.message_id, messages.c.envelope_from,
-              messages.c.created_at, messages.c.expires_at, messages.c.size, messages.c.owner)
+              messages.c.created_at, messages.c.expires_at, messages.c.size, messages.c.owner, messages.c.tags,
+              messages.c.metadata)
        .where(messages.c.due_at <= bindparam("b_now")).order_by(messages.c.due_at).limit(bindparam("b_limit"))
        .with_for_update(skip_locked=True))
 LEASED = (update(messages).where(messages.c.id.in_(IDS))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, true
@@ -50,6 +51,8 @@ class NewMessage:
     send_at: float | None
     expires_at: float
     owner: str | None = None  # the API key that sent it (``Client.owner``)
+    tags: tuple[str, ...] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -62,7 +65,8 @@ def enqueue(conn: Connection, new: Sequence[NewMessage]) -> None:
         {"id": m.id, "message_id": m.message_id, "envelope_from": m.envelope_from, "size": len(m.data),
          "via": m.via, "status": m.status, "created_at": m.created_at, "send_at": m.send_at,
          "expires_at": m.expires_at, "due_at": max(m.send_at or m.created_at, m.created_at), "attempts": 0,
-         "updated_at": m.created_at, "owner": m.owner} for m in new])
+         "updated_at": m.created_at, "owner": m.owner, "tags": json.dumps(m.tags) if m.tags else None,
+         "metadata": json.dumps(m.metadata) if m.metadata else None} for m in new])
     write_bodies(conn, [(m.id, m.data) for m in new])  # large ones in place, not copied twice over
     conn.execute(insert(recipients), [
         {"message_id": m.id, "position": i, "email": email, "status": m.status, "attempts": 0,
@@ -74,13 +78,20 @@ def enqueue(conn: Connection, new: Sequence[NewMessage]) -> None:
 
 MESSAGE_FIELDS = (messages.c.id, messages.c.message_id, messages.c.status, messages.c.created_at,
                   messages.c.send_at, messages.c.envelope_from, messages.c.size, messages.c.attempts,
-                  messages.c.last_code, messages.c.last_reason, messages.c.due_at, messages.c.via, messages.c.owner)
+                  messages.c.last_code, messages.c.last_reason, messages.c.due_at, messages.c.via, messages.c.owner,
+                  messages.c.tags, messages.c.metadata)
+
+
+def labels(tags: str | None, metadata: str | None) -> tuple[list[str], dict[str, str]]:
+    """A message's tags and metadata from their columns (NULL where it has none)."""
+    return (json.loads(tags) if tags else []), (json.loads(metadata) if metadata else {})
 
 
 def _message(row: Any, now: float) -> dict[str, Any]:
     data = dict(row._mapping)
     data["status"] = shown(data["status"], data["due_at"], now)
     data["api_key"] = key_name(data.pop("owner"))
+    data["tags"], data["metadata"] = labels(data["tags"], data["metadata"])
     return data
 
 

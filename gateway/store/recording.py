@@ -89,6 +89,7 @@ def _webhooks(conn: Connection, url: str, applied: list[tuple[Attempt, Any]]) ->
     for a, u in applied:
         attempts = next((n for p, _, n in a.message.recipients if p == u.position), 0) + 1
         by_attempt[id(a)].append(RecipientEvent(a.message.id, a.message.message_id, u.email, u.status, u.code,
-                                                u.reason, attempts, a.message.owner))
+                                                u.reason, attempts, a.message.owner, a.message.tags,
+                                                a.message.metadata))
     for a in {id(a): a for a, _ in applied}.values():
         add_webhooks(conn, url, by_attempt[id(a)], a.at)

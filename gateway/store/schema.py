@@ -32,6 +32,9 @@ messages = Table(
     # The API key that sent it: its name, or an unnamed key's digest; NULL without a key (the open API, the SMTP
     # ingress, the library), when only admin keys and the CLI see it.
     Column("owner", String(80)),
+    # Its tags and metadata (``mail.tags``), as JSON, for its status and its events' webhooks; NULL without any.
+    Column("tags", Text),
+    Column("metadata", Text),
     Index("messages_due", "due_at"),
     Index("messages_status", "status", "created_at"),
     # A key lists its own messages in the order of the list, however many other keys' there are.

@@ -32,6 +32,8 @@ class RecipientEvent:
     reason: str | None
     attempts: int
     owner: str | None = None  # the message's (``messages.owner``): shown by name, as the status API shows it
+    tags: str | None = None  # the message's, as stored (JSON)
+    metadata: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ def add_webhooks(conn: Connection, url: str, happened: Sequence[RecipientEvent],
                 "reason": e.reason, "attempts": e.attempts, "api_key": key_name(e.owner),
                 # django-anymail's vocabulary (``mail_gateway.suppression.events``): code written for it reads these
                 "event_type": e.status, "event_id": row_id, "reject_reason": _REJECT_REASONS.get(e.status),
-                "mta_response": None if e.code is None else f"{e.code} {e.reason or ''}".strip()}
+                "mta_response": None if e.code is None else f"{e.code} {e.reason or ''}".strip(),
+                "tags": json.loads(e.tags) if e.tags else [], "metadata": json.loads(e.metadata) if e.metadata else {}}
         payload = {"type": f"message.{e.status}", "timestamp": iso(now), "data": data}
         rows.append({"id": row_id, "url": url, "type": payload["type"],
                      "payload": json.dumps(payload, separators=(",", ":")), "status": "pending", "created_at": now,

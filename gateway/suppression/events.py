@@ -16,6 +16,7 @@ import time
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
+from mail_gateway.store.messages import labels
 from mail_gateway.store.schema import events, messages, webhook_deliveries, webhook_endpoints
 from mail_gateway.store.webhooks import iso
 
@@ -32,15 +33,17 @@ def _event_id() -> str:
 
 
 def event_payload(*, event_type: str, event_id: str, message_id: str | None, recipient: str | None,
-                  reject_reason: str | None, mta_response: str | None, detail: str | None,
-                  now: float) -> dict[str, object]:
+                  reject_reason: str | None, mta_response: str | None, detail: str | None, now: float,
+                  tags: list[str] | None = None, metadata: dict[str, str] | None = None) -> dict[str, object]:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"event_type must be one of {EVENT_TYPES}, not {event_type!r}")
     if reject_reason is not None and reject_reason not in REJECT_REASONS:
         raise ValueError(f"reject_reason must be one of {REJECT_REASONS}, not {reject_reason!r}")
-    data = {"event_type": event_type, "event_id": event_id, "id": message_id, "recipient": recipient,
+    data: dict[str, object] = {"event_type": event_type, "event_id": event_id, "id": message_id, "recipient": recipient,
             "reject_reason": reject_reason, "mta_response": mta_response, "detail": detail,
             "timestamp": iso(now)}
+    if tags is not None:  # an event of a message sent (as anymail's tracking events), not of mail received
+        data.update(tags=tags, metadata=metadata or {})
     return {"type": f"message.{event_type}", "timestamp": iso(now), "data": data}
 
 
@@ -51,10 +54,13 @@ def record_event(conn: Connection, *, event_type: str, message_id: str | None, r
     ``webhook_url`` when one is given. Its ``event_id``, the same in both."""
     at = time.time() if now is None else now
     event_id = _event_id()
+    found = None if message_id is None else conn.execute(
+        select(messages.c.tags, messages.c.metadata).where(messages.c.id == message_id)).first()
+    tags, metadata = labels(*found) if found is not None else ([], {})
     payload = event_payload(event_type=event_type, event_id=event_id, message_id=message_id, recipient=recipient,
-                            reject_reason=reject_reason, mta_response=mta_response, detail=detail, now=at)
-    if message_id is not None and conn.execute(
-            select(messages.c.id).where(messages.c.id == message_id)).first() is not None:
+                            reject_reason=reject_reason, mta_response=mta_response, detail=detail, now=at,
+                            tags=tags, metadata=metadata)
+    if found is not None:
         conn.execute(insert(events).values(message_id=message_id, at=at, type=event_type, recipient=recipient,
                                            text=mta_response or detail))
     if webhook_url is not None:

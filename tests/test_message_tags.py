@@ -1,0 +1,45 @@
+"""A message's tags and metadata read back from its X-Tags and X-Metadata-* headers, whichever way it was sent, for
+its status and the webhooks of its events (the webhooks themselves: tests/test_queue_webhooks.py)."""
+
+from __future__ import annotations
+
+import base64
+
+from queue_support import MESSAGE, queued_app
+
+from mail_gateway.mail.tags import tags_and_metadata
+
+
+def test_a_message_without_those_headers_has_none_even_if_its_body_names_them() -> None:
+    assert tags_and_metadata(b"Subject: Hi\r\nX-Other: 1\r\n\r\nX-Tags: body, text\r\nX-Metadata-a: b\r\n") == ((),
+                                                                                                              {})
+
+
+def test_folded_encoded_and_8bit_fields_are_read_as_their_text() -> None:
+    data = ("Subject: Hi\r\nx-tags: one,\r\n two , one,, three\r\nX-Metadata-order_id: 1234\r\n"
+            "X-Metadata-name: =?utf-8?q?J=C3=BCrgen?=\r\nX-Metadata-city: Köln\r\n\r\nbody\r\n").encode()
+    assert tags_and_metadata(data) == (("one", "two", "three"),
+                                       {"order_id": "1234", "name": "Jürgen", "city": "Köln"})
+
+
+def test_what_the_json_api_would_refuse_is_left_out() -> None:
+    many = "".join(f"X-Metadata-k{i}: {i}\r\n" for i in range(60))
+    data = ("X-Tags: " + ", ".join(f"t{i}" for i in range(60)) + ", " + "x" * 129 + "\r\n"
+            "X-Metadata-: empty key\r\nX-Metadata-a.b: dotted key\r\n" + many + "\r\n").encode()
+    tags, metadata = tags_and_metadata(data)
+    assert tags == tuple(f"t{i}" for i in range(50))
+    assert list(metadata) == [f"k{i}" for i in range(50)]
+
+
+def test_a_raw_message_with_those_headers_shows_them_in_its_status(make_settings) -> None:
+    queued = queued_app(make_settings, workers=False, mail_backend="memory")
+    data = b"From: app@example.com\r\nTo: a@example.com\r\nSubject: Hi\r\nX-Tags: raw\r\nX-Metadata-id: 7\r\n\r\nHi\r\n"
+    answer = queued.client.post("/v1/messages/raw", json={"mail_from": "app@example.com", "rcpt_to": ["a@example.com"],
+                                                          "data": base64.b64encode(data).decode()})
+    assert answer.status_code == 202, answer.get_json()
+    shown = queued.status(answer.get_json()["id"])
+    assert (shown["tags"], shown["metadata"]) == (["raw"], {"id": "7"})
+    sent = queued.send({**MESSAGE, "tags": ["a", "b"], "metadata": {"user_id": "42"}})
+    assert (queued.status(sent["id"])["tags"], queued.status(sent["id"])["metadata"]) == (["a", "b"], {"user_id": "42"})
+    plain = queued.status(queued.send()["id"])
+    assert (plain["tags"], plain["metadata"]) == ([], {})
