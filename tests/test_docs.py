@@ -54,6 +54,8 @@ def test_the_api_reference_lists_every_route_the_app_serves() -> None:
     for path, item in document["paths"].items():
         for method in item:
             assert f"### `{method.upper()} {path}`" in reference
+    for name in document["webhooks"]:
+        assert f"### `POST {name}`" in reference
     for name in document["components"]["schemas"]:
         assert f"{{#schema-{name.lower()}}}" in reference
 

@@ -24,6 +24,10 @@ import pytest
 from ingress_support import wait_until
 from process_support import stop_and_read
 from smtp_server import HOST, free_port
+from waitress.adjustments import Adjustments
+from waitress.utilities import InternalServerError
+
+from mail_gateway.http.channels import server_problem
 
 BIN = Path(sys.executable).parent / "mail-gateway"
 ANSWER_SECONDS = 10.0  # generous: a fresh client must be answered at all, the figure is for `make bench`
@@ -209,21 +213,41 @@ def test_a_slow_body_misses_the_deadline_too(serve) -> None:
         assert answer.startswith(b"HTTP/1.1 408"), answer
 
 
-@pytest.mark.parametrize(("raw", "status", "slug"), [
+# Each refusal the server answers before the app runs: its status, problem type, and what its detail must say (the
+# limit or the part of the request at fault, and the fix).
+SERVER_REFUSALS = [
     (b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-     b"Content-Length: 5000\r\n\r\n", 413, "urn:mail-gateway:problem:request-too-large"),
-    (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", 431, "about:blank"),
-    (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: nope\r\n\r\n", 400, "about:blank"),
-    (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "about:blank"),
-], ids=["body-too-large", "header-too-large", "bad-content-length", "unknown-transfer-encoding"])
-def test_the_servers_own_refusals_are_problems(serve, raw: bytes, status: int, slug: str) -> None:
+     b"Content-Length: 5000\r\n\r\n", 413, "request-too-large", ["2048 bytes (GATEWAY_MAX_MESSAGE_BYTES)"]),
+    (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", 431,
+     "header-too-large", [f"{64 * 1024} bytes", "send shorter header fields"]),
+    (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: nope\r\n\r\n", 400, "malformed-request",
+     ["Content-Length is invalid", "one Content-Length"]),
+    (b"G@T /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400, "malformed-request",
+     ["Start line is invalid", "METHOD /path HTTP/1.1"]),
+    (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
+     "unsupported-transfer-encoding", ["Transfer-Encoding", "Content-Length", "chunked alone"]),
+]
+
+
+@pytest.mark.parametrize(("raw", "status", "slug", "said"), SERVER_REFUSALS,
+                         ids=["body-too-large", "header-too-large", "bad-content-length", "bad-request-line",
+                              "unknown-transfer-encoding"])
+def test_the_servers_own_refusals_are_problems(serve, raw: bytes, status: int, slug: str, said: list[str]) -> None:
     port = serve(GATEWAY_MAX_MESSAGE_BYTES="2048")
     answer_status, headers, body = _request(port, raw)
     assert answer_status == status
     assert headers["content-type"] == "application/problem+json"
     problem = json.loads(body)
-    assert problem["status"] == status and problem["type"] == slug and problem["detail"]
+    assert problem["status"] == status and problem["type"] == f"urn:mail-gateway:problem:{slug}"
+    assert all(text in problem["detail"] for text in said), problem["detail"]
     assert b"waitress" not in body and b"Traceback" not in body
+    assert b"max_header" not in body and b"max_body" not in body  # the server's own names for its limits
+
+
+def test_an_exception_that_escapes_the_app_is_a_problem_without_its_text() -> None:
+    problem = server_problem(InternalServerError("Traceback (most recent call last): a secret"), Adjustments()).body()
+    assert problem["status"] == 500 and problem["type"] == "urn:mail-gateway:problem:internal-error"
+    assert "Traceback" not in json.dumps(problem) and "secret" not in json.dumps(problem)
 
 
 _HELLO = json.dumps({"from": "app@example.com", "to": ["friend@example.com"], "subject": "Hello",
@@ -254,7 +278,8 @@ def test_a_header_sent_twice_is_refused_naming_it(serve) -> None:
         assert problem["errors"][0]["field"] == header and f"send {header} once" in problem["detail"]
     # waitress refuses two Content-Length itself, before the app.
     problem = _sent_twice(port, "Content-Length", [str(len(_HELLO))] * 2)
-    assert problem["detail"] == "Bad Request: Content-Length is invalid.", problem
+    assert problem["type"] == "urn:mail-gateway:problem:malformed-request", problem
+    assert "Content-Length is invalid" in problem["detail"] and "one Content-Length" in problem["detail"], problem
 
 
 def _keyed_post(port: int, key: str) -> int:

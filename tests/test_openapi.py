@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from flask import Blueprint
 from openapi_spec_validator import validate
 
 from mail_gateway import create_app
@@ -108,6 +109,29 @@ def test_v1_routes_declare_the_api_key_and_every_problem(document) -> None:
     assert "urn:mail-gateway:problem:invalid-message" in operation["responses"]["422"]["description"]
     assert [p["name"] for p in operation["parameters"]] == ["Idempotency-Key"]
     assert "security" not in document["paths"]["/healthz"]["get"]
+
+
+# What ``mail-gateway serve`` answers itself, before any route runs: every operation may get these.
+SERVER_REFUSALS = {"400": "malformed-request", "408": "request-timeout", "431": "header-too-large",
+                   "501": "unsupported-transfer-encoding"}
+
+
+def test_every_operation_lists_the_refusals_of_the_server_itself(make_settings) -> None:
+    app = create_app(make_settings(mail_backend="memory", gateway_api_keys="k1"))
+    later = Blueprint("later", __name__)
+    later.get("/v1/undescribed")(lambda: {})  # a route that did not describe itself is listed with them too
+    app.register_blueprint(later)
+    document = app.test_client().get("/openapi.json").get_json()
+    validate(document)
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            for status, slug in SERVER_REFUSALS.items():
+                response = operation["responses"].get(status, {})
+                assert f"`urn:mail-gateway:problem:{slug}`" in response.get("description", ""), (path, method, status)
+                assert response["content"]["application/problem+json"]["schema"] == {
+                    "$ref": "#/components/schemas/ProblemDetails"}
+            for status in ("408", "431", "501"):
+                assert "mail-gateway serve" in operation["responses"][status]["description"], (path, method, status)
 
 
 def test_without_keys_the_document_does_not_ask_for_one(make_settings) -> None:

@@ -2,8 +2,8 @@
 
 A page writes ``<!-- openapi-reference -->``; the hook builds the service (``create_app``, memory backend, in a
 temporary directory), asks it for ``GET /openapi.json`` as a client would, and writes every operation (grouped by
-tag) and every schema as Markdown. The document is generated from the routes and the pydantic models the app
-really serves, so this page cannot drift from them.
+tag), every webhook and every schema as Markdown. The document is generated from the routes and the pydantic
+models the app really serves, so this page cannot drift from them.
 """
 
 from __future__ import annotations
@@ -133,6 +133,10 @@ def reference(document: dict[str, Any]) -> str:
     lines = [f"OpenAPI {document['openapi']}: {document['info'].get('description', '')}", ""]
     for tag, operations in by_tag.items():
         lines += [f"## {tag}", "", _text(descriptions.get(tag, "")), "", *operations]
+    if document.get("webhooks"):
+        lines += ["## Webhooks", "", "What the gateway POSTs to a webhook URL, named by the event's `type`.", ""]
+        for name, item in document["webhooks"].items():
+            lines += operation_markdown(name, "post", item["post"])
     lines += ["## Schemas", ""]
     for name, schema in document.get("components", {}).get("schemas", {}).items():
         lines += schema_markdown(name, schema)

@@ -1,6 +1,7 @@
 """The connection and server classes of waitress that the gateway extends: the server's own refusals (body too
-large, bad request line, header too long) as problem+json, a deadline for a whole request to arrive (answered
-408), and a graceful stop that closes keep-alive connections instead of serving them on."""
+large, header too long, a request that is not valid HTTP, an unsupported Transfer-Encoding) as problem+json naming
+the gateway's limit and the fix, a deadline for a whole request to arrive (answered 408), and a graceful stop that
+closes keep-alive connections instead of serving them on."""
 
 from __future__ import annotations
 
@@ -8,13 +9,24 @@ import json
 import time
 from typing import Any
 
+from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, WSGITask
-from waitress.utilities import RequestEntityTooLarge
+from waitress.utilities import (
+    BadRequest,
+    Error,
+    RequestEntityTooLarge,
+    RequestHeaderFieldsTooLarge,
+    ServerNotImplemented,
+)
 
+from mail_gateway.errors import GatewayError
 from mail_gateway.http.limits import too_large
-from mail_gateway.http.problems import PROBLEM_JSON, Problem
+from mail_gateway.http.problems import PROBLEM_JSON, Problem, problem_for
+
+# The reason a request is malformed can quote a whole header line of the client's: this much of it is enough.
+REASON_CHARACTERS = 200
 
 
 def problem_bytes(problem: Problem, reason: str) -> tuple[str, list[tuple[str, str]], bytes]:
@@ -22,15 +34,52 @@ def problem_bytes(problem: Problem, reason: str) -> tuple[str, list[tuple[str, s
     return f"{problem.status} {reason}", [("Content-Type", PROBLEM_JSON), *problem.headers.items()], body
 
 
+def header_too_large(limit: int) -> Problem:
+    return Problem(431, "Request header too large",
+                   f"The request line and header fields are larger than {limit} bytes together; send shorter header "
+                   "fields, fewer of them, or a shorter URL.", "header-too-large", extra={"max_bytes": limit})
+
+
+def malformed_request(reason: str) -> Problem:
+    """``reason`` is the parser's word on what was wrong (``Content-Length is invalid``, ``Malformed HTTP method
+    "G@T"``): kept, since it says which part of the request to fix."""
+    reason = reason.rstrip(". ")
+    if len(reason) > REASON_CHARACTERS:
+        reason = reason[:REASON_CHARACTERS] + "..."
+    return Problem(400, "Malformed request",
+                   f"The request is not valid HTTP/1.1: {reason}. Send a request line of METHOD /path HTTP/1.1, each "
+                   "header field as a Name: value line, at most one Content-Length (digits only), and a chunked body "
+                   "in well-formed chunks.", "malformed-request")
+
+
+def unsupported_transfer_encoding() -> Problem:
+    return Problem(501, "Transfer-Encoding not supported",
+                   "The request's Transfer-Encoding is not supported: send the body with a Content-Length, or with "
+                   "Transfer-Encoding: chunked alone (no gzip, deflate or compress coding).",
+                   "unsupported-transfer-encoding")
+
+
+def server_problem(error: Error, adj: Adjustments) -> Problem:
+    """The problem for a request the server refuses before the app runs, naming the gateway's limits and the fix
+    rather than the server's internal names for them."""
+    if isinstance(error, RequestEntityTooLarge):
+        return too_large(adj.max_request_body_size)
+    if isinstance(error, RequestHeaderFieldsTooLarge):
+        return header_too_large(adj.max_request_header_size)
+    if isinstance(error, BadRequest):
+        return malformed_request(str(error.body))
+    if isinstance(error, ServerNotImplemented):  # only ever raised for a Transfer-Encoding other than chunked
+        return unsupported_transfer_encoding()
+    # An exception that escaped the app: logged by the server; its text (a traceback, maybe) is never sent.
+    return problem_for(GatewayError())
+
+
 class ProblemErrorTask(ErrorTask):
-    """waitress's own refusals (413, 431, 400, 501) as problem+json, like every other refusal of the API."""
+    """The server's own refusals (413, 431, 400, 501, 500) as problem+json, like every other refusal of the API."""
 
     def execute(self) -> None:
         error = self.request.error
-        if isinstance(error, RequestEntityTooLarge):
-            problem = too_large(self.channel.adj.max_request_body_size)
-        else:
-            problem = Problem(error.code, error.reason, f"{error.reason}: {error.body}.")
+        problem = server_problem(error, self.channel.adj)
         self.status, headers, body = problem_bytes(problem, error.reason)
         self.response_headers.extend(headers)
         self.set_close_on_finish()

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from flask import Blueprint
 from pydantic import BaseModel
 
+from mail_gateway.http.limits import MAX_HEADER_BYTES
+
 View = TypeVar("View", bound=Callable[..., Any])
 BlueprintT = TypeVar("BlueprintT", bound=Blueprint)
 Response = type[BaseModel] | tuple[type[BaseModel], ...] | str | None
@@ -30,12 +32,17 @@ TAGS: dict[str, str] = {
     "openapi": "This description of the API",
 }
 
+# What ``mail-gateway serve`` answers itself, before the app runs: an app embedded in another server gets that
+# server's answers instead.
+BY_THE_SERVER = "answered by mail-gateway serve itself (not by an app embedded in another server)"
 # Each status a route may answer with an error, and the problem types (urn:mail-gateway:problem:<slug>) behind it.
 PROBLEMS: dict[int, tuple[str, list[str]]] = {
     400: ("Malformed JSON, an invalid Idempotency-Key header, an invalid query parameter or outbox request body, a "
           "Host name not in GATEWAY_ALLOWED_HOSTS, or Idempotency-Key, Authorization, Content-Type or Host sent more "
-          "than once", ["malformed-json", "invalid-idempotency-key", "invalid-query", "invalid-body",
-                        "host-not-allowed", "duplicate-header"]),
+          f"than once; or {BY_THE_SERVER}, a request that is not valid HTTP/1.1 (request line, header "
+          "field, Content-Length or chunk)", ["malformed-json", "invalid-idempotency-key", "invalid-query",
+                                              "invalid-body", "host-not-allowed", "duplicate-header",
+                                              "malformed-request"]),
     401: ("No API key, or not one of GATEWAY_API_KEYS", ["unauthorized"]),
     403: ("A request that changes the outbox came from another site, a sender (envelope, From or Sender) that "
           "GATEWAY_ALLOWED_SENDERS does not allow this API key, or whose kept mail to see asked by a key not in "
@@ -44,6 +51,8 @@ PROBLEMS: dict[int, tuple[str, list[str]]] = {
           "a backend that keeps no mail", ["no-such-message", "no-such-attachment", "no-outbox", "no-html-part",
                                            "outbox-disabled", "queued-delivery-off", "no-such-template",
                                            "no-such-suppression", "no-matching-message"]),
+    408: (f"The request did not arrive whole within GATEWAY_HTTP_REQUEST_TIMEOUT, {BY_THE_SERVER}; send the "
+          "whole request at once", ["request-timeout"]),
     409: ("The Idempotency-Key is in flight, or was used for another request; nothing is left to retry or cancel, "
           "or a worker is delivering the message to cancel (with Retry-After); a template's name is taken, or is a "
           "read-only file; or the chaos switch cannot be turned on here",
@@ -55,7 +64,10 @@ PROBLEMS: dict[int, tuple[str, list[str]]] = {
     422: ("Invalid request (each field and its fix in errors), a template that cannot be saved or rendered "
           "(template, part, line, variable), or every recipient refused or suppressed",
           ["invalid-message", "template-error", "recipients-refused", "recipients-suppressed"]),
+    431: (f"The request line and header fields exceed {MAX_HEADER_BYTES} bytes together, {BY_THE_SERVER}; send "
+          "shorter header fields", ["header-too-large"]),
     500: ("An unexpected failure (no traceback is ever sent)", ["internal-error", "misconfigured"]),
+    501: (f"A Transfer-Encoding other than chunked alone, {BY_THE_SERVER}", ["unsupported-transfer-encoding"]),
     502: ("The upstream refused the message permanently, or lacks an extension it needs (SMTPUTF8, 8BITMIME)",
           ["upstream-refused", "upstream-extension-missing"]),
     503: ("A transient failure (with Retry-After), an unknown outcome after the data was sent (without), or a "
@@ -64,6 +76,8 @@ PROBLEMS: dict[int, tuple[str, list[str]]] = {
 }
 # A Host not allowed, or Host or Authorization sent twice, is refused before any route runs.
 EVERY_ROUTE_ERRORS = (400,)
+# A request late, with too large a header or an unsupported Transfer-Encoding is refused before the app sees it.
+SERVER_ERRORS = (408, 431, 501)
 # The response headers a client acts on, each with its description and schema; an operation names the ones its
 # successes carry (``Operation.headers``), and these statuses carry theirs on every route.
 HEADERS: dict[str, tuple[str, dict[str, Any]]] = {

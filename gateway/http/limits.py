@@ -1,4 +1,5 @@
-"""Request size limit: an oversized body is refused from its Content-Length, before any of it is parsed."""
+"""Request size limits: an oversized body is refused from its Content-Length, before any of it is parsed; the
+request line and header fields are bounded by ``mail-gateway serve`` (``MAX_HEADER_BYTES``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from flask import Flask, Response
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from mail_gateway.http.problems import Problem
+
+MAX_HEADER_BYTES = 64 * 1024
 
 
 def too_large(limit: int) -> Problem:

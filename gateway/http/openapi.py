@@ -1,4 +1,5 @@
-"""``GET /openapi.json``: an OpenAPI 3.1 document of every route the app serves.
+"""``GET /openapi.json``: an OpenAPI 3.1 document of every route the app serves, and of the webhooks the gateway
+sends (``mail_gateway.http.webhook_payloads``).
 
 Each route describes itself (``mail_gateway.http.docs``) with the pydantic models it validates and answers with,
 so the schemas cannot drift from what the code accepts. A route registered by code that did not describe itself
@@ -16,7 +17,7 @@ from pydantic import BaseModel, RootModel
 from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
 
-from mail_gateway.http import docs
+from mail_gateway.http import docs, webhook_payloads
 from mail_gateway.http.auth import is_protected
 from mail_gateway.http.idempotency import HEADER as IDEMPOTENCY_HEADER
 from mail_gateway.http.idempotency import KEY_PATTERN, REPLAYED_HEADER
@@ -61,6 +62,7 @@ def _served(app: Flask) -> list[tuple[Rule, str, Any]]:
 
 def _models(served: list[tuple[Rule, str, Any]]) -> list[tuple[type[BaseModel], Any]]:
     models: dict[tuple[type[BaseModel], str], None] = {(ProblemDetails, "serialization"): None}
+    models.update(dict.fromkeys((model, "validation") for model in webhook_payloads.MODELS))  # what a receiver reads
     for _, _, view in served:
         operation = docs.operation_of(view)
         if operation is None:
@@ -138,12 +140,14 @@ def _operation(rule: Rule, method: str, view: Any, refs: dict[Any, Any], protect
         blueprint, _, name = rule.endpoint.rpartition(".")
         entry: dict[str, Any] = {
             "summary": summary, "operationId": _identifier(f"{method}_{name}"), "tags": [blueprint or "default"],
-            "responses": {**success, "default": {"description": "An error", **_json(problem_ref, PROBLEM)}}}
+            "responses": {**success, **_problem_responses(docs.EVERY_ROUTE_ERRORS + docs.SERVER_ERRORS, problem_ref),
+                          "default": {"description": "An error", **_json(problem_ref, PROBLEM)}}}
     else:
         responses = {str(status): _success(response, refs) for status, response in operation.responses.items()}
         entry = {"summary": operation.summary, "operationId": operation.operation_id, "tags": [operation.tag],
                  "responses": {**responses, **_problem_responses(
-                     tuple(sorted({*operation.problems, *docs.EVERY_ROUTE_ERRORS})), problem_ref)}}
+                     tuple(sorted({*operation.problems, *docs.EVERY_ROUTE_ERRORS, *docs.SERVER_ERRORS})),
+                     problem_ref)}}
         for status, response in entry["responses"].items():
             if headers := docs.response_headers(operation, int(status)):
                 response["headers"] = headers
@@ -191,6 +195,7 @@ def document_for(app: Flask) -> dict[str, Any]:
         "tags": [{"name": name, "description": text} for name, text in docs.TAGS.items() if name in used]
         + [{"name": name} for name in sorted(used - set(docs.TAGS))],
         "paths": paths,
+        "webhooks": webhook_payloads.webhooks(refs),
         "components": {
             "schemas": schemas,
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",

@@ -31,11 +31,11 @@ from waitress.task import ThreadedTaskDispatcher
 
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.http.channels import DeadlineServer, late_response
+from mail_gateway.http.limits import MAX_HEADER_BYTES
 
 if TYPE_CHECKING:
     from mail_gateway.settings import GatewaySettings
 
-MAX_HEADER_BYTES = 64 * 1024
 # Descriptors beside the HTTP connections: the listening socket, SMTP pool connections, ingress sessions, logs.
 SPARE_FILES = 256
 BACKLOG = 2048
