@@ -13,7 +13,7 @@ import time
 from ingress_support import DEADLINE_SECONDS, message_bytes, wait_until
 from smtp_server import HOST
 
-from mail_gateway.ingress import security
+from mail_gateway.ingress import auth
 
 USERS = "app:correct-horse"
 SENDER, RECIPIENT = "app@example.com", "friend@example.com"
@@ -55,7 +55,7 @@ def test_a_connection_is_closed_after_a_few_failed_auth_attempts(ingress_factory
 
 
 def test_failures_from_one_address_slow_down_its_next_attempts(ingress_factory, monkeypatch) -> None:
-    monkeypatch.setattr(security, "AUTH_DELAY_BASE_SECONDS", 0.2)
+    monkeypatch.setattr(auth, "AUTH_DELAY_BASE_SECONDS", 0.2)
     ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, gateway_smtp_allow_insecure_auth=True)
     client = _client(ingress.port)
     client.ehlo()

@@ -179,9 +179,16 @@ def test_a_failed_tls_handshake_is_one_info_line_naming_the_peer(ingress_factory
         ({"gateway_smtp_host": "10.1.2.3", "gateway_smtp_users": USERS, "gateway_smtp_allow_insecure_auth": True},
          "GATEWAY_SMTP_ALLOW_INSECURE_AUTH"),
         ({"gateway_smtp_host": "no-such-host.invalid"}, "GATEWAY_SMTP_HOST"),
+        # Allowances that would change nothing: refused, not ignored.
+        ({"gateway_smtp_allow_insecure_auth": True}, "GATEWAY_SMTP_ALLOW_INSECURE_AUTH"),
+        ({"gateway_smtp_host": "10.1.2.3", "gateway_smtp_users": USERS, "gateway_smtp_tls_cert": "c",
+          "gateway_smtp_tls_key": "k", "gateway_smtp_allow_private_without_auth": True},
+         "GATEWAY_SMTP_ALLOW_PRIVATE_WITHOUT_AUTH"),
+        ({"gateway_smtp_allow_private_without_auth": True}, "GATEWAY_SMTP_ALLOW_PRIVATE_WITHOUT_AUTH"),
     ],
     ids=["wildcard-without-auth", "public-without-auth", "private-without-auth", "auth-without-tls",
-         "insecure-auth-off-loopback", "unresolvable"],
+         "insecure-auth-off-loopback", "unresolvable", "insecure-auth-without-users", "private-allowed-with-users",
+         "private-allowed-on-loopback"],
 )
 def test_configurations_that_would_relay_for_anyone_do_not_start(make_settings, values, variable) -> None:
     with pytest.raises(ConfigurationError) as refused:

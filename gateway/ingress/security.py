@@ -1,38 +1,22 @@
-"""What keeps the SMTP ingress from being an open relay: where it may listen, AUTH, and STARTTLS; and what keeps
-AUTH from being guessed: failures per client address, each slowing that address's next attempt.
+"""What keeps the SMTP ingress from being an open relay: where it may listen, whether AUTH is required, and
+STARTTLS (how AUTH itself is checked and kept from being guessed: ``ingress.auth``).
 
 Checked when the ingress starts; every refusal is a ``ConfigurationError`` naming the variable to change.
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
-import logging
 import socket
 import ssl
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from typing import TYPE_CHECKING
 
 from mail_gateway.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from mail_gateway.settings import GatewaySettings
 
-log = logging.getLogger("mail_gateway.ingress")
-
 WILDCARDS = {"", "0.0.0.0", "::", "*"}
-# An address's AUTH attempts wait this long after its first failure, doubled after each further one, up to the
-# maximum; its failures are forgotten after a quiet spell. Module constants, so tests can shorten them.
-AUTH_DELAY_BASE_SECONDS = 0.5
-AUTH_DELAY_MAX_SECONDS = 30.0
-AUTH_QUIET_SECONDS = 900.0
-AUTH_LOG_EVERY_SECONDS = 60.0
-MAX_TRACKED_ADDRESSES = 10_000
 
 
 def exposure(host: str) -> str:
@@ -79,6 +63,7 @@ def check_exposure(settings: GatewaySettings) -> None:
             f"GATEWAY_SMTP_HOST={host!r} is not a loopback address and GATEWAY_SMTP_USERS is not set; set "
             "GATEWAY_SMTP_USERS, listen on 127.0.0.1, or, when every host of that private network may send, "
             "set GATEWAY_SMTP_ALLOW_PRIVATE_WITHOUT_AUTH=true", variable="GATEWAY_SMTP_HOST")
+    _refuse_unused_allowances(settings, kind, has_users)
     if settings.gateway_smtp_allow_insecure_auth and kind != "loopback":
         raise ConfigurationError(
             f"GATEWAY_SMTP_ALLOW_INSECURE_AUTH is true but GATEWAY_SMTP_HOST={host!r} is not a loopback "
@@ -89,6 +74,27 @@ def check_exposure(settings: GatewaySettings) -> None:
             "GATEWAY_SMTP_USERS is set but AUTH is only offered over TLS; set GATEWAY_SMTP_TLS_CERT and "
             "GATEWAY_SMTP_TLS_KEY (or, for development on a loopback address, GATEWAY_SMTP_ALLOW_INSECURE_AUTH="
             "true)", variable="GATEWAY_SMTP_TLS_CERT")
+
+
+def _refuse_unused_allowances(settings: GatewaySettings, kind: str, has_users: bool) -> None:
+    """An allowance that the rest of the configuration leaves nothing to allow is refused, not ignored: whoever set
+    it expects a behaviour they would not get."""
+    host = settings.gateway_smtp_host
+    if settings.gateway_smtp_allow_insecure_auth and not has_users:
+        raise ConfigurationError(
+            "GATEWAY_SMTP_ALLOW_INSECURE_AUTH is true but GATEWAY_SMTP_USERS is not set, so AUTH is not offered and "
+            "it would change nothing; set GATEWAY_SMTP_USERS, or set it to false",
+            variable="GATEWAY_SMTP_ALLOW_INSECURE_AUTH")
+    if settings.gateway_smtp_allow_private_without_auth and has_users:
+        raise ConfigurationError(
+            "GATEWAY_SMTP_ALLOW_PRIVATE_WITHOUT_AUTH is true but GATEWAY_SMTP_USERS is set, so every client must "
+            "AUTH and it would change nothing; leave GATEWAY_SMTP_USERS unset to let the private network send "
+            "without AUTH, or set it to false", variable="GATEWAY_SMTP_ALLOW_PRIVATE_WITHOUT_AUTH")
+    if settings.gateway_smtp_allow_private_without_auth and kind == "loopback":
+        raise ConfigurationError(
+            f"GATEWAY_SMTP_ALLOW_PRIVATE_WITHOUT_AUTH is true but GATEWAY_SMTP_HOST={host!r} is a loopback address, "
+            "which only this host can reach; set GATEWAY_SMTP_HOST to this host's private address, or set it to "
+            "false", variable="GATEWAY_SMTP_ALLOW_PRIVATE_WITHOUT_AUTH")
 
 
 def server_tls_context(settings: GatewaySettings) -> ssl.SSLContext | None:
@@ -107,108 +113,3 @@ def server_tls_context(settings: GatewaySettings) -> ssl.SSLContext | None:
             f"({reason}); set them to a readable PEM certificate and its unencrypted private key",
             variable="GATEWAY_SMTP_TLS_CERT") from exc
     return context
-
-
-@dataclass
-class _Burst:
-    failures: int = 0
-    last: float = 0.0
-    logged: float = 0.0
-    unlogged: int = 0
-
-
-class AuthFailures:
-    """Failed AUTH attempts per client address, shared by every session; used from the event loop only.
-
-    Written here because aiosmtpd only counts commands per session, which a guesser escapes by reconnecting.
-    A burst of failures is logged once when it starts, then at most once a minute with how many followed.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._bursts: dict[str, _Burst] = {}
-
-    def _current(self, host: str) -> _Burst | None:
-        burst = self._bursts.get(host)
-        if burst is not None and self._clock() - burst.last > AUTH_QUIET_SECONDS:
-            del self._bursts[host]
-            return None
-        return burst
-
-    def delay(self, host: str) -> float:
-        """Seconds the next AUTH attempt from ``host`` waits before it is checked."""
-        burst = self._current(host)
-        if burst is None or burst.failures == 0:
-            return 0.0
-        return min(AUTH_DELAY_MAX_SECONDS, AUTH_DELAY_BASE_SECONDS * 2 ** (burst.failures - 1))
-
-    def failed(self, host: str) -> None:
-        now = self._clock()
-        burst = self._current(host)
-        if burst is None:
-            if len(self._bursts) >= MAX_TRACKED_ADDRESSES:
-                self._forget_quiet(now)
-            burst = self._bursts[host] = _Burst()
-        burst.failures += 1
-        burst.last = now
-        if burst.failures == 1:
-            burst.logged = now
-            log.warning("AUTH refused for a client at %s; its further failures are counted, and its attempts "
-                        "slowed, until it has been quiet for %gs", host, AUTH_QUIET_SECONDS)
-        elif now - burst.logged >= AUTH_LOG_EVERY_SECONDS:
-            log.warning("AUTH refused %d more times for a client at %s in the last %.0fs (%d failures in this "
-                        "burst)", burst.unlogged + 1, host, now - burst.logged, burst.failures)
-            burst.logged, burst.unlogged = now, 0
-        else:
-            burst.unlogged += 1
-
-    def _forget_quiet(self, now: float) -> None:
-        for host in [h for h, b in self._bursts.items() if now - b.last > AUTH_QUIET_SECONDS]:
-            del self._bursts[host]
-        if len(self._bursts) >= MAX_TRACKED_ADDRESSES:  # still full: the oldest bursts go first
-            for host in sorted(self._bursts, key=lambda h: self._bursts[h].last)[: MAX_TRACKED_ADDRESSES // 10]:
-                del self._bursts[host]
-
-
-class _AuthAnswersHidden(logging.Filter):
-    """Blanks what aiosmtpd logs (at DEBUG, on ``mail.log``) of an AUTH answer it cannot decode: it logs the line as
-    the client sent it, which is the password itself when a client answers the challenge without base64."""
-
-    UNDECODABLE = "%r can't decode base64: %s"
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == self.UNDECODABLE and isinstance(record.args, tuple) and len(record.args) == 2:
-            record.args = (record.args[0], "********")
-        return True
-
-
-def hide_auth_answers() -> None:
-    """Keep the AUTH answers clients send out of aiosmtpd's log, whatever level it is set to (once a process)."""
-    aiosmtpd_log = logging.getLogger("mail.log")
-    if not any(isinstance(f, _AuthAnswersHidden) for f in aiosmtpd_log.filters):
-        aiosmtpd_log.addFilter(_AuthAnswersHidden())
-
-
-class Authenticator:
-    """aiosmtpd's authenticator for AUTH PLAIN and LOGIN against ``GATEWAY_SMTP_USERS``.
-
-    A refusal is ``AuthResult(success=False, handled=False)``, which makes aiosmtpd answer ``535``.
-    """
-
-    def __init__(self, users: dict[str, str]) -> None:
-        self._users = {user.encode(): password.encode() for user, password in users.items()}
-
-    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-        if isinstance(auth_data, LoginPassword):
-            expected = self._users.get(auth_data.login)
-            # Compared even for an unknown user, so the answer's timing does not tell which users exist.
-            matches = hmac.compare_digest(expected or b"\0" * 32, auth_data.password)
-            if expected is not None and matches:
-                # Only the login is kept on the session; the password is not needed after this.
-                return AuthResult(success=True, auth_data=LoginPassword(auth_data.login, b""))
-        # Counted on the session; the session and AuthFailures decide what follows, and log it once per burst.
-        session.auth_failures = getattr(session, "auth_failures", 0) + 1
-        return AuthResult(success=False, handled=False)
-
-    def __repr__(self) -> str:
-        return f"<Authenticator users={len(self._users)}>"

@@ -16,16 +16,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from mail_gateway.errors import ConfigurationError
+from mail_gateway.ingress.auth import Authenticator, AuthFailures, hide_auth_answers
 from mail_gateway.ingress.bounces import BounceMailbox
 from mail_gateway.ingress.handler import LocalMailbox, RelayHandler
 from mail_gateway.ingress.inbound import InboundMailbox
-from mail_gateway.ingress.security import (
-    Authenticator,
-    AuthFailures,
-    check_exposure,
-    hide_auth_answers,
-    server_tls_context,
-)
+from mail_gateway.ingress.security import check_exposure, server_tls_context
 from mail_gateway.ingress.sessions import IngressSMTP, SessionLimit
 from mail_gateway.ingress.unsubscribe import UnsubscribeMailbox
 from mail_gateway.mail.unsubscribe import TokenSigner

@@ -6,7 +6,7 @@
   and chunk of a message within ``GATEWAY_SMTP_TIMEOUT`` and end within ``GATEWAY_SMTP_MAX_SESSION_SECONDS``; else
   it gets ``421`` between commands (never during a delivery), telling a timeout from a dropped link, and is closed.
 - ``GATEWAY_SMTP_MAX_AUTH_FAILURES`` failed AUTH attempts close the session with ``421``; each attempt from an
-  address with recent failures first waits, longer after every failure (``security.AuthFailures``).
+  address with recent failures first waits, longer after every failure (``auth.AuthFailures``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, TLSSetupException, syntax
 
+from mail_gateway.ingress.auth import AuthFailures
 from mail_gateway.ingress.handler import describe_peer
-from mail_gateway.ingress.security import AuthFailures
 from mail_gateway.ingress.wording import exact_rewordings, reworded
 
 log = logging.getLogger("mail_gateway.ingress")
