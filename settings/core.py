@@ -11,6 +11,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationIn
 from mail_gateway.settings.registration import resolve_alias
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+# The largest message a byte limit may let in: one is read into memory whole, and an SMTP SIZE has at most 20
+# digits (RFC 1870), which a limit without a bound let run past.
+MAX_MESSAGE_BYTES = 1024 * 1024 * 1024
 
 
 def _path_as_written(value: Any) -> Any:

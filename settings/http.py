@@ -8,7 +8,7 @@ import re
 
 from pydantic import Field, SecretStr, field_validator
 
-from mail_gateway.settings.core import Subject
+from mail_gateway.settings.core import MAX_MESSAGE_BYTES, Subject
 from mail_gateway.settings.senders import NAME
 
 # A name as Host carries it: ASCII labels (underscores too, as container names have), a leading dot for every
@@ -56,7 +56,8 @@ class HttpApiSettings(Subject):
         500, ge=1, le=10_000, description="set it to how many messages one batch may hold (1 to 10000)"
     )
     gateway_max_message_bytes: int = Field(
-        25 * 1024 * 1024, ge=1024, description="set it to the largest request body in bytes (at least 1024)"
+        25 * 1024 * 1024, ge=1024, le=MAX_MESSAGE_BYTES,
+        description="set it to the largest request body in bytes, from 1024 to 1073741824 (1 GiB)",
     )
     gateway_max_recipients: int = Field(
         100, ge=1, le=10_000, description="set it to how many recipients one message may have (1 to 10000)"

@@ -11,7 +11,7 @@ import re
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from mail_gateway.settings.core import OptionalPath, Port, Subject
+from mail_gateway.settings.core import MAX_MESSAGE_BYTES, OptionalPath, Port, Subject
 from mail_gateway.settings.webhook_url import check_webhook_url
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -62,7 +62,8 @@ class IngressSettings(Subject):
     )
     gateway_smtp_port: Port = Field(1025, description="set it to a port number from 1 to 65535")
     gateway_smtp_max_message_bytes: int = Field(
-        10 * 1024 * 1024, ge=1024, description="set it to the largest message accepted, in bytes (at least 1024)"
+        10 * 1024 * 1024, ge=1024, le=MAX_MESSAGE_BYTES,
+        description="set it to the largest message accepted, in bytes, from 1024 to 1073741824 (1 GiB)",
     )
     gateway_smtp_max_recipients: int = Field(
         100, ge=1, le=10000, description="set it to the most recipients per message, from 1 to 10000"

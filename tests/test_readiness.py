@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from click.testing import CliRunner
 from smtp_server import HOST, FaultHandler, RefusingSMTP, free_port
 from test_smtp_backend import Authenticator
 
 from mail_gateway import create_app
+from mail_gateway.backends import file as file_backend
 from mail_gateway.cli import main
 
 
@@ -102,16 +105,18 @@ def test_check_of_a_backend_without_connections_validates_the_configuration(monk
     assert result.exit_code == 0 and "configuration ok: backend memory" in result.output
 
 
-def test_file_backend_is_not_ready_without_room_for_the_largest_message(make_settings, tmp_path) -> None:
-    """Finding 9 of the hostile-client review: a full disk still took a 0-byte probe file. No real disk here has
-    a pebibyte free, so a gateway that accepts messages that large cannot be ready to store one."""
-    settings = make_settings(mail_backend="file", mail_file_path=tmp_path / "outbox", gateway_max_message_bytes=2**50)
-    response = create_app(settings).test_client().get("/readyz")
+def test_file_backend_is_not_ready_without_room_for_the_largest_message(make_settings, tmp_path, monkeypatch) -> None:
+    """Finding 9 of the hostile-client review: a full disk still took a 0-byte probe file. The disk's answer says
+    1 MiB is free (no test can fill a real disk; the limits stop at 1 GiB, which a disk may well have free), so a
+    gateway that accepts 25 MiB messages cannot be ready to store one."""
+    client = create_app(make_settings(mail_backend="file", mail_file_path=tmp_path / "outbox")).test_client()
+    assert client.get("/readyz").status_code == 200
+    measured = shutil.disk_usage
+    monkeypatch.setattr(file_backend.shutil, "disk_usage", lambda path: measured(path)._replace(free=2**20))
+    response = client.get("/readyz")
     assert response.status_code == 503 and response.mimetype == "application/problem+json"
     detail = response.get_json()["detail"]
-    assert "free" in detail and "GATEWAY_MAX_MESSAGE_BYTES" in detail
-    roomy = make_settings(mail_backend="file", mail_file_path=tmp_path / "outbox")
-    assert create_app(roomy).test_client().get("/readyz").status_code == 200
+    assert "1048576 bytes free" in detail and "GATEWAY_MAX_MESSAGE_BYTES" in detail
 
 
 def test_not_ready_while_the_idempotency_store_cannot_answer(make_settings, tmp_path) -> None:

@@ -299,3 +299,14 @@ def test_a_bad_mail_max_emails_is_refused_once_under_its_own_name(value) -> None
 
 def test_mail_max_emails_sets_the_pool_limit() -> None:
     assert load_settings(app_config={"MAIL_MAX_EMAILS": "7"}).mail_pool_max_messages == 7
+
+
+@pytest.mark.parametrize("variable", ["GATEWAY_MAX_MESSAGE_BYTES", "GATEWAY_SMTP_MAX_MESSAGE_BYTES"])
+def test_a_message_size_limit_past_a_gibibyte_stops_start_up_naming_it(monkeypatch, variable) -> None:
+    # 10**30 was taken: the SMTP ingress advertised it in EHLO as a 31-digit SIZE, where RFC 1870 allows 20.
+    monkeypatch.setenv(variable, str(10**30))
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == variable and "1073741824" in str(caught.value)
+    monkeypatch.setenv(variable, str(1024**3))
+    assert getattr(load_settings(), variable.lower()) == 1024**3
