@@ -23,6 +23,7 @@ from mail_gateway.backends.keeping import KeptState
 from mail_gateway.backends.search_index import KeptIndex, collapsed, html_text, index_message
 from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.reader import MessageReader
+from mail_gateway.mail.tags import split_tags
 
 SUMMARIES_KEPT = 100_000  # a summary is a few hundred bytes; beyond this the least recently used are recomputed
 SNIPPET_CHARS = 140
@@ -81,7 +82,7 @@ def summarize(kept: KeptMessage) -> KeptSummary:
     date = reader.date
     plain = reader.text
     text = visible_text(reader, plain, reader.html if plain is None else None)
-    tags = tuple(tag.strip() for tag in (header_value(reader, "x-tags") or "").split(",") if tag.strip())
+    tags = split_tags(header_value(reader, "x-tags") or "")
     return KeptSummary(kept.id, reader.message_id, reader.from_, tuple(reader.to), tuple(reader.cc),
                        tuple(reader.bcc), reader.subject, None if date is None else date.isoformat(), len(kept.data),
                        len(reader.attachments), tags, header_value(reader, "x-template"),

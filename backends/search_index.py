@@ -20,6 +20,8 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
+from mail_gateway.mail.tags import split_tags
+
 # A longer body is searched in its first this many characters.
 SEARCHED_TEXT_CHARS = 64 * 1024
 # Each written so that a hostile part cannot make it quadratic: an element's end is looked for once from its start
@@ -123,7 +125,7 @@ def index_message(message_id: str, data: bytes, recipients: tuple[str, ...] = ()
     except RecursionError:  # MIME parts nested hundreds deep: found by size and nothing else, not a failed list
         empty = ("", "")
         return KeptIndex(message_id, len(data), 0, None, (), dict.fromkeys(SEARCHED_FIELDS, empty))
-    tags = tuple(tag.strip() for tag in _header(parsed, "X-Tags").split(",") if tag.strip())
+    tags = split_tags(_header(parsed, "X-Tags"))
     try:
         date = parsedate_to_datetime(_header(parsed, "Date"))
         timestamp = (date if date.tzinfo is not None else date.replace(tzinfo=UTC)).timestamp()

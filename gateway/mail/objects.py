@@ -29,6 +29,7 @@ from mail_gateway.mail.media_types import charset_of, with_charset
 from mail_gateway.mail.rendering import RenderedMessage, checked_date, checked_message_id
 from mail_gateway.mail.request import parse_message_request
 from mail_gateway.mail.rfc5322 import check_header_text
+from mail_gateway.mail.tags import split_tags
 
 _ADDRESS_FIELDS = {"from": "from", "to": "to", "cc": "cc", "reply-to": "reply_to"}
 _MIME_FIELDS = ("content-type", "mime-version", "content-transfer-encoding")
@@ -79,7 +80,7 @@ def _apply_header(payload: dict[str, Any], draft: dict[str, Any], name: str, val
         payload[_ADDRESS_FIELDS[lower]] = _address_list(value, field)
         draft["header_recipients"] = draft.get("header_recipients", False) or lower != "reply-to"
     elif lower == "x-tags":
-        payload["tags"] = [tag.strip() for tag in value.split(",") if tag.strip()]
+        payload["tags"] = list(split_tags(value))
     elif lower.startswith(METADATA_PREFIX.lower()) and len(name) > len(METADATA_PREFIX):
         payload.setdefault("metadata", {})[name[len(METADATA_PREFIX):]] = value
     else:

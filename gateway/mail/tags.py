@@ -27,6 +27,11 @@ _MARKS = (b"\nx-tags:", b"\n" + METADATA_PREFIX.lower().encode())
 _PARSER = BytesHeaderParser(policy=compat32)
 
 
+def split_tags(field: str) -> tuple[str, ...]:
+    """The tags an ``X-Tags`` field's text names, in order: comma-separated, each without its outer spaces."""
+    return tuple(tag for tag in (t.strip() for t in field.split(",")) if tag)
+
+
 def tags_and_metadata(data: bytes) -> tuple[tuple[str, ...], dict[str, str]]:
     """The tags and metadata of the message ``data`` (RFC 5322 bytes); none when it names none."""
     end = data.find(b"\r\n\r\n")
@@ -39,7 +44,7 @@ def tags_and_metadata(data: bytes) -> tuple[tuple[str, ...], dict[str, str]]:
     for name, value in _PARSER.parsebytes(data if end < 0 else data[:end + 4]).raw_items():
         lower = name.lower()
         if lower == "x-tags":
-            tags.extend(tag for tag in (t.strip() for t in _text(value).split(",")) if 0 < len(tag) <= TAG_CHARACTERS)
+            tags.extend(tag for tag in split_tags(_text(value)) if len(tag) <= TAG_CHARACTERS)
         elif lower.startswith(METADATA_PREFIX.lower()) and _KEY.fullmatch(key := name[len(METADATA_PREFIX):]):
             text = _text(value)
             if len(text) <= VALUE_CHARACTERS and len(metadata) < MOST:

@@ -22,6 +22,7 @@ from lxml import etree
 
 from mail_gateway.backends.kept import KeptMessage
 from mail_gateway.mail.reader import MessageReader
+from mail_gateway.mail.tags import split_tags
 from mail_gateway.outbox.checks.compat import compatibility
 from mail_gateway.outbox.checks.features import MAX_DEPTH, TOO_DEEP
 from mail_gateway.outbox.checks.links import listed_links
@@ -38,7 +39,7 @@ def _header(reader: MessageReader, name: str) -> str | None:
 
 
 def is_bulk(reader: MessageReader) -> bool:
-    tags = {tag.strip().casefold() for tag in (_header(reader, "x-tags") or "").split(",")}
+    tags = {tag.casefold() for tag in split_tags(_header(reader, "x-tags") or "")}
     return bool(tags & BULK_TAGS) or (_header(reader, "precedence") or "").strip().lower() in BULK_PRECEDENCE
 
 
