@@ -43,3 +43,21 @@ def test_a_raw_message_with_those_headers_shows_them_in_its_status(make_settings
     assert (queued.status(sent["id"])["tags"], queued.status(sent["id"])["metadata"]) == (["a", "b"], {"user_id": "42"})
     plain = queued.status(queued.send()["id"])
     assert (plain["tags"], plain["metadata"]) == ([], {})
+
+
+def test_the_list_finds_messages_by_tag_and_by_recipient(make_settings) -> None:
+    queued = queued_app(make_settings, workers=False, mail_backend="memory")
+    receipt = queued.send({**MESSAGE, "to": ["Bob@example.com"], "tags": ["receipt"]})["id"]
+    queued.send({**MESSAGE, "to": ["ann@example.com"], "tags": ["welcome"]})
+
+    def listed(query: str) -> list[str]:
+        response = queued.client.get(f"/v1/messages?{query}")
+        assert response.status_code == 200, response.get_json()
+        return [m["id"] for m in response.get_json()["messages"]]
+
+    assert listed("tag=receipt") == [receipt] == listed("recipient=bob%40example.com")
+    assert listed("tag=receipt&recipient=ann%40example.com") == []
+    for query, field in (("tag=", "tag"), ("tag=a&tag=b", "tag"), ("recipient=" + "a" * 999, "recipient"),
+                         ("recipient=a%00b", "recipient"), ("tag=%00", "tag")):
+        refused = queued.client.get(f"/v1/messages?{query}")
+        assert refused.status_code == 400 and refused.get_json()["errors"][0]["field"] == field, refused.get_json()

@@ -160,6 +160,9 @@ def test_the_listing_is_like_mailq(stocked) -> None:
     head, recipient = entry(bounced, ids["bounced"])
     assert "bounced" in head and "other@example.com" in head and "550 5.1.1 no such user" in head
     assert recipient.split()[:2] == ["bounced", "gone@example.com"]
+    to_gone = queue("--all", "--recipient", "GONE@example.com")
+    assert {line.split()[0] for line in to_gone.splitlines() if not line.startswith((" ", "--"))} == {ids["bounced"]}
+    assert queue("--all", "--tag", "none-has-it").splitlines()[0].startswith("-- 0 message(s) shown")
 
 
 def test_show_prints_one_message_as_json_with_rfc3339_times(stocked) -> None:

@@ -638,6 +638,39 @@ def test_a_messages_tags_and_metadata_are_in_its_status_and_in_every_webhook_of_
         (new.id, ["receipt"], labels["metadata"])] * 3 + [(unlabelled, [], {})]
 
 
+def test_messages_are_listed_by_tag_and_by_recipient_alike_on_both_engines(stores) -> None:
+    store = stores[0]
+
+    def labelled(*tags: str, to: tuple[str, ...] = ("a@example.com",)) -> str:
+        new = messages.NewMessage(messages.new_id(), "<t@example.com>", "app@example.com", to, b"x", "http", T0,
+                                  None, T0 + 1000, None, tags)
+        store.write(lambda conn: messages.enqueue(conn, [new]))
+        return new.id
+
+    receipt = labelled("receipt", "shop", to=("Bob@Example.com", "élodie@example.com"))
+    quoted = labelled('x"receipt', 'receipt"')  # a tag's quotes are part of it, not ends of another
+    other = labelled("Receipt", "receipts", "shop")
+    untagged = put(store, "bob@example.org")
+
+    def found(**wanted: str) -> list[str]:
+        total, page = stores[1].read(lambda conn: messages.list_messages(conn, status=None, limit=10, start=0,
+                                                                         now=T0, **wanted))
+        assert total == len(page)
+        return [m["id"] for m in page]
+
+    assert found(tag="receipt") == [receipt]
+    assert found(tag="shop") == [receipt, other]
+    assert found(tag='receipt"') == [quoted] and found(tag="rec") == [] and found(tag="Receipt") == [other]
+    # An address as it was sent, whatever the case of its ASCII letters (as the suppression list's search).
+    assert found(recipient="bob@example.com") == [receipt] and found(recipient="BOB@example.org") == [untagged]
+    assert found(recipient="élodie@EXAMPLE.com") == [receipt] and found(recipient="ÉLODIE@example.com") == []
+    assert found(tag="shop", recipient="bob@example.com") == [receipt]
+    # What no stored tag or address holds, and PostgreSQL cannot compare (a NUL) or no store can encode (a lone
+    # surrogate, what a command line argument of bytes that are not UTF-8 gives), finds nothing.
+    for odd in ("a\x00b", "\udcff"):
+        assert found(tag=odd) == [] and found(recipient=odd) == []
+
+
 def test_inbound_mail_is_forgotten_after_its_lifetime(stores) -> None:
     first, second = stores
     for name, at in (("old", T0), ("new", T0 + 100)):

@@ -65,8 +65,10 @@ def _line(message: dict[str, Any], now: float) -> str:
 @click.group(invoke_without_command=True)
 @click.option("--status", type=click.Choice(MESSAGE_STATES), help="Only messages in this status.")
 @click.option("--all", "show_all", is_flag=True, help="Finished messages too (default: pending ones).")
+@click.option("--tag", help="Only messages with this tag.")
+@click.option("--recipient", help="Only messages sent to this address (whatever the case of its ASCII letters).")
 @click.pass_context
-def queue(ctx: click.Context, status: str | None, show_all: bool) -> None:
+def queue(ctx: click.Context, status: str | None, show_all: bool, tag: str | None, recipient: str | None) -> None:
     """List queued messages like mailq: id, age, size, status, sender, recipients, last reply."""
     if ctx.invoked_subcommand is not None:
         return
@@ -76,7 +78,7 @@ def queue(ctx: click.Context, status: str | None, show_all: bool) -> None:
     shown, start = 0, 0
     while True:  # every match, a page at a time, as mailq lists the whole queue
         _, page = store.read(lambda conn, start=start: messages.list_messages(
-            conn, status=status, limit=PAGE, start=start, now=now, pending=pending))
+            conn, status=status, limit=PAGE, start=start, now=now, pending=pending, tag=tag, recipient=recipient))
         for summary in page:
             found = store.read(lambda conn, i=summary["id"]: messages.get_message(conn, i, now))
             if found is not None:  # purged since the page was read

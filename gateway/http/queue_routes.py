@@ -92,7 +92,8 @@ def list_messages() -> dict[str, Any]:
     query = parse_query(QueueListQuery)
     owner = _owner()
     total, page = store.read(lambda conn: messages.list_messages(conn, status=query.status, limit=query.limit,
-                                                                 start=query.start, now=time.time(), owner=owner))
+                                                                 start=query.start, now=time.time(), owner=owner,
+                                                                 tag=query.tag, recipient=query.recipient))
     return {"total": total, "start": query.start, "limit": query.limit, "messages": [_shown(m) for m in page]}
 
 

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
+from mail_gateway.mail.fields import StoredText
+
 # Named schemas in the OpenAPI document, not inline enums a generated client would have to name itself.
 RecipientState = TypeAliasType(
     "RecipientState",
@@ -79,3 +81,8 @@ class QueueListQuery(BaseModel):
     status: MessageState | None = Field(None, description="only messages in this state")
     limit: int = Field(50, ge=1, le=1000, description="at most this many (1-1000)")
     start: int = Field(0, ge=0, le=10**9, description="skip this many (0-1000000000)")
+    tag: StoredText | None = Field(None, min_length=1, max_length=128,
+                                   description="only messages with this tag, exactly")
+    recipient: StoredText | None = Field(None, min_length=1, max_length=998,
+                                         description="only messages sent to this address, whatever the case of its "
+                                                     "ASCII letters")

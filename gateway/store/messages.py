@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, true
+from sqlalchemy import exists, func, insert, literal, or_, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
@@ -22,6 +22,7 @@ from mail_gateway.store.schema import events, messages, recipients
 from mail_gateway.store.status import shown
 
 _ID = re.compile(r"[!-~]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def could_be_id(text: str) -> bool:
@@ -137,13 +138,52 @@ def _status_column(conn: Connection, owner: str | None) -> Any:
     return UnaryExpression(messages.c.status, operator=custom_op("+"), type_=messages.c.status.type)
 
 
+def ascii_lowered(conn: Connection, text: Any) -> Any:
+    """``text`` with its ASCII letters lowered by the database, alike on both engines: SQLite's lower() folds ASCII
+    alone; PostgreSQL's follows the database's locale, unless told to compare as "C" (which folds ASCII alone too).
+    A text lowered by Python ('ÉLODIE' as 'élodie') would miss the very address it was copied from."""
+    return func.lower(text.collate("C") if conn.dialect.name == "postgresql" else text)
+
+
+def _holds(conn: Connection, column: Any, text: str) -> Any:
+    # LIKE folds ASCII case on SQLite and not on PostgreSQL: a position is exact on both.
+    return (func.instr(column, text) if conn.dialect.name == "sqlite" else func.strpos(column, text)) > 0
+
+
+def _tagged(conn: Connection, tag: str) -> Any:
+    """Messages with ``tag`` among their tags, exactly. Each is written in a JSON list after "[" or ", " (a tag
+    holds no comma, so neither is ever inside one), up to its closing quote."""
+    element = json.dumps([tag])[1:-1]
+    return or_(_holds(conn, messages.c.tags, "[" + element), _holds(conn, messages.c.tags, ", " + element))
+
+
+def _comparable(text: str) -> bool:
+    """Whether a store can compare ``text``: PostgreSQL holds no NUL, and no store encodes a lone surrogate (what
+    a command line argument of bytes that are not UTF-8 gives). No stored address holds either."""
+    return "\x00" not in text and not _SURROGATE.search(text)
+
+
+def _sent_to(conn: Connection, address: str) -> Any:
+    """Messages with ``address`` among their recipients, as it was sent, whatever the case of its ASCII letters."""
+    return exists().where(recipients.c.message_id == messages.c.id,
+                          ascii_lowered(conn, recipients.c.email) == ascii_lowered(conn, literal(address)))
+
+
 def list_messages(conn: Connection, *, status: str | None, limit: int, start: int, now: float,
-                  pending: bool = False, owner: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+                  pending: bool = False, owner: str | None = None, tag: str | None = None,
+                  recipient: str | None = None) -> tuple[int, list[dict[str, Any]]]:
     """How many match, and one page of them, oldest first; ``pending``: only messages with a recipient pending;
-    ``owner``: only its messages (the index ``messages_owner`` finds them, in order)."""
+    ``owner``: only its messages (the index ``messages_owner`` finds them, in order); ``tag``, ``recipient``: only
+    those with that tag, or sent to that address."""
     where = owned_by(owner) & (_status_filter(status, now, _status_column(conn, owner)) if status else true())
     if pending:
         where = where & messages.c.due_at.is_not(None)
+    if tag is not None:
+        where = where & _tagged(conn, tag)
+    if recipient is not None:
+        if not _comparable(recipient):
+            return 0, []
+        where = where & _sent_to(conn, recipient)
     total = conn.execute(select(func.count()).select_from(messages).where(where)).scalar_one()
     rows = conn.execute(select(*MESSAGE_FIELDS).where(where).order_by(messages.c.created_at, messages.c.id)
                         .offset(start).limit(limit))

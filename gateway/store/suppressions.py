@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, insert, literal, or_, select, update
 from sqlalchemy import delete as delete_rows
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +19,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from mail_gateway.mail.addresses import envelope_address, header_addresses, recipient_key
 from mail_gateway.mail.rfc5322 import check_header_text
+from mail_gateway.store.messages import ascii_lowered
 from mail_gateway.store.schema import suppressions as table
 from mail_gateway.store.writer import note_change
 
@@ -154,15 +154,10 @@ def list_entries(conn: Connection, *, contains: str | None = None, reason: str |
     at = time.time() if now is None else now
     query = select(table).where(_live(at))
     if contains:
-        # Both sides lowered by the database, ASCII alone: a text lowered by Python ('ÉLODIE' as 'élodie') missed the
-        # very address it was copied from. SQLite's lower() folds ASCII alone; PostgreSQL's follows the database's
-        # locale, unless told to compare as "C" (which folds ASCII alone too), so both engines find the same.
-        def lowered(text: Any) -> Any:
-            return func.lower(text.collate("C") if conn.dialect.name == "postgresql" else text)
-
-        wanted = lowered(literal(contains.replace("/", "//").replace("%", "/%").replace("_", "/_")))
-        query = query.where(lowered(table.c.address).contains(wanted, escape="/") |
-                            lowered(table.c.email).contains(wanted, escape="/"))
+        # Both sides lowered by the database, ASCII alone, so that both engines find the same.
+        wanted = ascii_lowered(conn, literal(contains.replace("/", "//").replace("%", "/%").replace("_", "/_")))
+        query = query.where(ascii_lowered(conn, table.c.address).contains(wanted, escape="/") |
+                            ascii_lowered(conn, table.c.email).contains(wanted, escape="/"))
     if reason is not None:
         query = query.where(table.c.reason == reason)
     rows = conn.execute(query.order_by(table.c.address).limit(limit).offset(start))
