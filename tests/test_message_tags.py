@@ -22,6 +22,18 @@ def test_folded_encoded_and_8bit_fields_are_read_as_their_text() -> None:
                                        {"order_id": "1234", "name": "Jürgen", "city": "Köln"})
 
 
+def test_an_encoded_word_that_does_not_decode_is_kept_as_sent(make_settings) -> None:
+    # decode_header raises HeaderParseError for bad base64, and make_header CharsetError for an unknown charset:
+    # neither is a ValueError, and either took the enqueue of a raw message with such a field down.
+    data = b"X-Metadata-a: =?utf-8?b?x?=\r\nX-Metadata-b: =?no-such-charset?q?x?=\r\nX-Tags: =?utf-8?b?x?=\r\n\r\n"
+    assert tags_and_metadata(data) == (("=?utf-8?b?x?=",), {"a": "=?utf-8?b?x?=", "b": "=?no-such-charset?q?x?="})
+    queued = queued_app(make_settings, workers=False, mail_backend="memory")
+    raw = b"From: app@example.com\r\nTo: a@example.com\r\n" + data + b"Hi\r\n"
+    answer = queued.client.post("/v1/messages/raw", json={"mail_from": "app@example.com", "rcpt_to": ["a@example.com"],
+                                                          "data": base64.b64encode(raw).decode()})
+    assert answer.status_code == 202, answer.get_json()
+
+
 def test_what_the_json_api_would_refuse_is_left_out() -> None:
     many = "".join(f"X-Metadata-k{i}: {i}\r\n" for i in range(60))
     data = ("X-Tags: " + ", ".join(f"t{i}" for i in range(60)) + ", " + "x" * 129 + "\r\n"
