@@ -16,10 +16,10 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
-from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
+from mail_gateway.mail.rfc5322 import decoded_words
 from mail_gateway.mail.tags import split_tags
 
 # A longer body is searched in its first this many characters.
@@ -84,10 +84,7 @@ def _header(parsed: Message, name: str) -> str:
     value = parsed.get(name)
     if value is None:
         return ""
-    try:
-        return str(make_header(decode_header(str(value))))
-    except (LookupError, UnicodeError, ValueError):  # an unknown charset or a broken encoded-word: as written
-        return str(value)
+    return decoded_words(str(value))
 
 
 def _decoded(part: Message) -> str:

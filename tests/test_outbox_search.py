@@ -64,6 +64,18 @@ def test_query_searches_fields_phrases_and_negation(app) -> None:
     assert subjects(client, "-to:bob") == ["Invoice March"]
 
 
+def test_a_subject_whose_encoded_word_does_not_decode_is_searched_as_written(app) -> None:
+    # Bad base64 (HeaderParseError) or an unknown charset (CharsetError) in one kept message's subject made every
+    # search of the outbox answer 500.
+    for subject in (b"=?utf-8?b?x?= broken", b"=?no-such-charset?q?x?= unknown"):
+        send_raw(app, b"From: app@example.com\r\nTo: friend@example.com\r\nSubject: " + subject + b"\r\n\r\nHi\r\n")
+    post(app.test_client(), subject="Invoice March")
+    client = app.test_client()
+    assert [subject.endswith(" broken") for subject in subjects(client, "broken")] == [True]
+    assert [subject.endswith(" unknown") for subject in subjects(client, "subject:unknown")] == [True]
+    assert subjects(client, "invoice") == ["Invoice March"]
+
+
 def test_query_folds_case_and_accents_over_non_ascii(app) -> None:
     client = app.test_client()
     post(client, subject="Café in der Straße", text="ΣΊΣΥΦΟΣ says hello")

@@ -10,6 +10,8 @@ are therefore refused in anything that becomes a header.
 from __future__ import annotations
 
 import re
+from email.errors import MessageError
+from email.header import decode_header, make_header
 
 # C0 controls except TAB, DEL, C1 controls (NEL among them), LINE SEPARATOR and PARAGRAPH SEPARATOR.
 FORBIDDEN_IN_HEADERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
@@ -27,6 +29,16 @@ def check_header_text(value: str) -> str:
         raise ValueError(f"must not contain U+{ord(found.group()):04X} at position {found.start()}: control "
                          "characters and line separators would end the header (header injection); remove it")
     return value
+
+
+def decoded_words(value: str) -> str:
+    """A field's text with its RFC 2047 encoded words decoded; one that does not decode stays as written. Bad
+    base64 raises ``HeaderParseError`` and an unknown charset ``CharsetError``, neither a ``ValueError``: caught
+    here for every reader of kept mail, where one such subject made every outbox search fail."""
+    try:
+        return str(make_header(decode_header(value)))
+    except (MessageError, ValueError, LookupError, UnicodeError):
+        return value
 
 
 def first_long_line(data: bytes) -> tuple[int, int] | None:

@@ -12,10 +12,9 @@ the headers still travel as they are.
 from __future__ import annotations
 
 import re
-from email.errors import MessageError
-from email.header import decode_header, make_header
 
 from mail_gateway.mail.fields import METADATA_PREFIX
+from mail_gateway.mail.rfc5322 import decoded_words
 
 MOST = 50  # of tags, and of metadata entries: as the JSON API takes
 TAG_CHARACTERS = 128
@@ -58,9 +57,4 @@ def _text(value: bytes) -> str:
     """A field's text: unfolded, its RFC 2047 words decoded, and 8-bit bytes (an SMTPUTF8 message's) read as
     UTF-8."""
     unfolded = _FOLD.sub(b"", value).decode("utf-8", "replace").strip()
-    if "=?" not in unfolded:
-        return unfolded
-    try:
-        return str(make_header(decode_header(unfolded)))
-    except (MessageError, ValueError, LookupError, UnicodeError):  # a word that does not decode: kept as sent
-        return unfolded
+    return decoded_words(unfolded) if "=?" in unfolded else unfolded
