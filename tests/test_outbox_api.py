@@ -434,6 +434,26 @@ def test_comments_nested_past_the_parsers_limit_do_not_take_the_list_down(app, f
     assert client.get("/outbox").status_code == 200
 
 
+@pytest.mark.parametrize("fields", [
+    b"From: :];[@;a;=?utf-8?b?x?=",  # a group where a mailbox was expected: AttributeError
+    b'From: ""=?<>=?iso-2022-jp?b?GyRC?=:[',  # HeaderParseError, which is no ValueError
+    b"To: =?iso-2022-jp?b?GyRC?=:=?utf-16?b?/w==?=\t;:a\r\nDate: [=?utf-8?q?=C3?=a=?no-such?q?x?=.>",
+    b"Cc: =?utf-8?q?=C3?=<@\t[\t",  # UnboundLocalError inside the parser
+], ids=["group-for-a-mailbox", "header-parse-error", "bad-encoded-words", "unbound-local"])
+def test_fields_that_trip_the_standard_librarys_parser_do_not_take_the_list_down(app, fields) -> None:
+    # Found by feeding random fields to the outbox: the parser raises HeaderParseError, AttributeError, TypeError or
+    # UnboundLocalError for some (none of them a ValueError), and one such message made the list, the detail or
+    # the checks answer 500, the list for everyone until it was deleted.
+    client = app.test_client()
+    message_id = send_raw(client, b"Subject: hostile\r\n" + fields + b"\r\n\r\n<p>Hello <a href=\"http://x\">x</a>\r\n")
+    post(client, subject="readable")
+    listing = client.get("/v1/outbox")
+    assert listing.status_code == 200, listing.json
+    assert [m["subject"] for m in listing.json["messages"]] == ["readable", "hostile"]
+    for path in (f"/v1/outbox/{message_id}", f"/v1/outbox/{message_id}/checks", "/v1/outbox?query=from:x"):
+        assert client.get(path).status_code == 200, path
+
+
 def test_a_content_type_of_comments_nested_too_deeply_is_said_to_be_that(app) -> None:
     # It was said to be MIME parts nested too deeply, which the message does not have.
     client = app.test_client()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import email.policy
 from dataclasses import dataclass
-from email.errors import HeaderParseError, NonASCIILocalPartDefect
+from email.errors import NonASCIILocalPartDefect
 from email.headerregistry import Address as HeaderAddress
 from functools import lru_cache
 
@@ -22,7 +22,7 @@ import idna
 
 from mail_gateway.errors import HeaderInjectionError, InvalidMessageError
 from mail_gateway.mail.local_domains import LocalAddress, validate_local
-from mail_gateway.mail.rfc5322 import check_header_text
+from mail_gateway.mail.rfc5322 import PARSER_FAILURES, check_header_text
 
 _HEADER_PARSER = email.policy.default  # its header_factory parses address lists by RFC 5322's grammar
 
@@ -45,9 +45,9 @@ def _address_header(value: str) -> object | None:
     try:
         header = _HEADER_PARSER.header_factory("To", value)
         header.addresses  # type: ignore[attr-defined]  # noqa: B018 - parsed lazily; fail here, not later
-    # The parser's failure modes; and it recurses once per comment within a comment, so a field of a thousand
-    # "(" (one line) is past the interpreter's limit: that is no address list either.
-    except (HeaderParseError, ValueError, IndexError, AttributeError, TypeError, RecursionError):
+    # It recurses once per comment within a comment, so a field of a thousand "(" (one line) is past the
+    # interpreter's limit: that is no address list either.
+    except PARSER_FAILURES:
         return None
     # A non-ASCII local part is RFC 6532's internationalised address, not a defect here (it needs SMTPUTF8).
     defects = [d for d in header.defects if not isinstance(d, NonASCIILocalPartDefect)]
@@ -60,7 +60,10 @@ def header_addresses(value: str) -> list[tuple[str, str]] | None:
     header = _address_header(value)
     if header is None:
         return None
-    return [(a.display_name, a.addr_spec) for a in header.addresses]  # type: ignore[attr-defined]
+    try:  # each mailbox's parts are parsed when first read
+        return [(a.display_name, a.addr_spec) for a in header.addresses]  # type: ignore[attr-defined]
+    except PARSER_FAILURES:
+        return None
 
 
 def ascii_domain(domain: str) -> str:

@@ -19,10 +19,7 @@ from email.utils import parsedate_to_datetime
 
 from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.addresses import envelope_address, header_addresses, recipient_key
-
-# What the policy's parsers raise for a field they cannot read; RecursionError for comments nested within each
-# other past the interpreter's limit (a thousand "(" in a From, To or Cc), which took the outbox list down.
-MALFORMED_FIELD = (ValueError, IndexError, RecursionError)
+from mail_gateway.mail.rfc5322 import PARSER_FAILURES
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +81,7 @@ def _attachment(index: int, part: EmailMessage, alternative: bool) -> FoundAttac
 def _header(parsed: EmailMessage, name: str) -> str:
     try:
         value = parsed.get(name)
-    except MALFORMED_FIELD:
+    except PARSER_FAILURES:
         return ""
     return "" if value is None else str(value)
 
@@ -94,7 +91,7 @@ def _shown(display_name: str, spec: str) -> str:
         return spec
     try:
         return str(Address(display_name=display_name, addr_spec=spec))  # quoted where the name needs it
-    except (ValueError, IndexError):
+    except PARSER_FAILURES:
         return f"{display_name} <{spec}>"
 
 
@@ -110,7 +107,7 @@ def _mailboxes(parsed: EmailMessage, name: str) -> list[tuple[str, str]]:
             try:
                 mailboxes = [(a.display_name, a.addr_spec) for a in parsed.policy.header_fetch_parse(
                     field, raw).addresses]  # type: ignore[attr-defined]
-            except (*MALFORMED_FIELD, AttributeError, TypeError):
+            except PARSER_FAILURES:
                 mailboxes = []
         found += [(display, spec) for display, spec in mailboxes if spec]
     return found
@@ -203,7 +200,7 @@ class MessageReader:
         for name, raw in self.parsed.raw_items():
             try:
                 value = str(self.parsed.policy.header_fetch_parse(name, raw))
-            except MALFORMED_FIELD:  # show it as it was written
+            except PARSER_FAILURES:  # show it as it was written
                 value = str(raw)
             decoded.append((name, value))
         return decoded

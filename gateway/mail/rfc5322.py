@@ -16,6 +16,12 @@ from email.header import decode_header, make_header
 # C0 controls except TAB, DEL, C1 controls (NEL among them), LINE SEPARATOR and PARAGRAPH SEPARATOR.
 FORBIDDEN_IN_HEADERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 MAX_LINE_OCTETS = 998  # RFC 5322 2.1.1: each line MUST be at most 998 octets, excluding the CRLF
+# What the standard library's header parsers raise for a field they cannot read, besides the ValueError they
+# document: HeaderParseError and CharsetError (MessageErrors); AttributeError, TypeError, IndexError and
+# UnboundLocalError (a NameError) from fields that trip the parser itself ("From: :];[@;a;"); RecursionError for
+# comments nested within each other past the interpreter's limit. Any of them, let through, took the outbox list
+# down for every message.
+PARSER_FAILURES = (MessageError, ValueError, LookupError, AttributeError, TypeError, NameError, RecursionError)
 
 
 def check_header_text(value: str) -> str:
@@ -32,12 +38,11 @@ def check_header_text(value: str) -> str:
 
 
 def decoded_words(value: str) -> str:
-    """A field's text with its RFC 2047 encoded words decoded; one that does not decode stays as written. Bad
-    base64 raises ``HeaderParseError`` and an unknown charset ``CharsetError``, neither a ``ValueError``: caught
-    here for every reader of kept mail, where one such subject made every outbox search fail."""
+    """A field's text with its RFC 2047 encoded words decoded; one that does not decode (bad base64, an unknown
+    charset) stays as written."""
     try:
         return str(make_header(decode_header(value)))
-    except (MessageError, ValueError, LookupError, UnicodeError):
+    except PARSER_FAILURES:
         return value
 
 
