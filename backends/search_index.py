@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.message import Message
+from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
-from mail_gateway.mail.rfc5322 import decoded_words
+from mail_gateway.mail.rfc5322 import PARSER_FAILURES, decoded_words
 from mail_gateway.mail.tags import split_tags
 
 # A longer body is searched in its first this many characters.
@@ -91,9 +92,9 @@ def _decoded(part: Message) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    try:
+    try:  # the charset parameter's reading fails on pieces given twice (RFC 2231): PARSER_FAILURES' TypeError
         return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
-    except LookupError:
+    except PARSER_FAILURES:
         return payload.decode("utf-8", errors="replace")
 
 
@@ -122,6 +123,9 @@ def index_message(message_id: str, data: bytes, recipients: tuple[str, ...] = ()
     except RecursionError:  # MIME parts nested hundreds deep: found by size and nothing else, not a failed list
         empty = ("", "")
         return KeptIndex(message_id, len(data), 0, None, (), dict.fromkeys(SEARCHED_FIELDS, empty))
+    except PARSER_FAILURES:  # a boundary the parser cannot read (RFC 2231 pieces given twice): found by its header
+        parsed = BytesParser(policy=email.policy.compat32).parsebytes(data, headersonly=True)
+        text, attachments = "", 0
     tags = split_tags(_header(parsed, "X-Tags"))
     try:
         date = parsedate_to_datetime(_header(parsed, "Date"))

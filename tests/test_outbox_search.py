@@ -76,6 +76,21 @@ def test_a_subject_whose_encoded_word_does_not_decode_is_searched_as_written(app
     assert subjects(client, "invoice") == ["Invoice March"]
 
 
+def test_a_text_part_whose_parameters_cannot_be_read_is_searched(app) -> None:
+    # A charset given both whole and in numbered pieces (RFC 2231) made the standard library's parameter reading
+    # raise TypeError, and every search of the outbox answered 500.
+    head = b"From: app@example.com\r\nTo: friend@example.com\r\nSubject: Pieces\r\n"
+    send_raw(app, head + b"Content-Type: text/plain; charset*=utf-8''utf-8; charset*0=x\r\n\r\nhello pieces\r\n")
+    # So did a boundary given so, in the parsing itself: that message is found by its header fields alone.
+    send_raw(app, head.replace(b"Pieces", b"Boundary") + b"Content-Type: multipart/mixed; boundary*=b; boundary*0=b"
+             b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello boundary\r\n--b--\r\n")
+    post(app.test_client(), subject="Invoice March")
+    client = app.test_client()
+    assert subjects(client, "pieces") == ["Pieces"]
+    assert subjects(client, "subject:boundary") == ["Boundary"]
+    assert subjects(client, "invoice") == ["Invoice March"]
+
+
 def test_query_folds_case_and_accents_over_non_ascii(app) -> None:
     client = app.test_client()
     post(client, subject="Café in der Straße", text="ΣΊΣΥΦΟΣ says hello")
