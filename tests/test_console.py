@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import io
 
 import pytest
 from flask_mailman import EmailMultiAlternatives
 
+from mail_gateway import create_app
 from mail_gateway.backends.console import SEPARATOR, SUMMARY_PREFIX, WIRE_FORMAT, ConsoleBackend
 from mail_gateway.errors import ConfigurationError
 from mail_gateway.settings import load_settings
@@ -117,3 +119,16 @@ def test_control_characters_reach_the_terminal_escaped(make_settings) -> None:
     assert not [c for c in summary if c != "\n" and (ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0)], summary
     assert "Eve\\x1b[2J" in summary and "hi\\x1b[8m" in summary and "\\x1b]0;t\\x07.bin" in summary
     assert "line\\x1b[31m red\\x9b0m" in summary
+
+
+def test_a_raw_message_whose_parts_the_standard_library_cannot_walk_is_printed(make_settings, capsys) -> None:
+    # A multipart whose boundary never comes holds its body as text, which get_body walked as characters: the
+    # summary raised AttributeError, so under `make run`'s console backend the send answered 500.
+    client = create_app(make_settings(gateway_env="development", mail_backend="console")).test_client()
+    data = (b"From: app@example.com\r\nTo: friend@example.com\r\nSubject: Parts\r\nContent-Type: multipart/mixed; "
+            b'boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nHello reader\r\n--b1\r\nContent-Type: '
+            b'multipart/related; boundary="b2"\r\n\r\nno parts\r\n--b1--\r\n')
+    answer = client.post("/v1/messages/raw", json={"mail_from": "app@example.com", "rcpt_to": ["friend@example.com"],
+                                                   "data": base64.b64encode(data).decode()})
+    assert answer.status_code == 202, answer.json
+    assert "| Hello reader" in summary_of(capsys.readouterr().out)

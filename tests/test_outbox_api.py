@@ -454,6 +454,34 @@ def test_fields_that_trip_the_standard_librarys_parser_do_not_take_the_list_down
         assert client.get(path).status_code == 200, path
 
 
+@pytest.mark.parametrize("body", [
+    # A multipart whose boundary never comes holds its body as text; get_body walked it as characters.
+    b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nHello '
+    b'reader\r\n--b1\r\nContent-Type: multipart/related; boundary="b2"\r\n\r\nno parts\r\n--b1--\r\n',
+    # A forwarded message with a field the generator cannot write again: refolded, it decodes to a line break.
+    b"Content-Type: message/rfc822\r\n\r\nFrom: =?utf-8?q?a=0Db?= <x@example.com>, a@example.com (comment), "
+    b'""@example.com\r\nSubject: Hello reader\r\n\r\nhi\r\n',
+    # ... or 8-bit text, which it would have to encode.
+    b"Content-Type: message/rfc822\r\n\r\nCc: Ann <a@" + "é".encode() * 40 + b".com>, b@example.com\r\n"
+    b"Subject: Hello reader\r\n\r\nhi\r\n",
+], ids=["boundary-never-found", "forwarded-field-decodes-to-a-line-break", "forwarded-field-of-8-bit-text"])
+def test_parts_the_standard_library_cannot_walk_or_write_do_not_take_the_list_down(app, body) -> None:
+    # Found by sending random MIME structures through the outbox: get_body raised AttributeError, and the forwarded
+    # message's bytes ValueError or UnicodeEncodeError, so the list, the message and its checks answered 500.
+    client = app.test_client()
+    message_id = send_raw(client, b"From: app@example.com\r\nTo: friend@example.com\r\nSubject: hostile\r\n" + body)
+    post(client, subject="readable")
+    listing = client.get("/v1/outbox")
+    assert listing.status_code == 200, listing.json
+    assert [m["subject"] for m in listing.json["messages"]] == ["readable", "hostile"]
+    for path in (f"/v1/outbox/{message_id}/checks", "/v1/outbox?query=reader", f"/outbox/messages/{message_id}"):
+        assert client.get(path).status_code == 200, path
+    shown = client.get(f"/v1/outbox/{message_id}").json
+    assert "Hello reader" in (shown["text"] or "") + "".join(
+        client.get(f"/v1/outbox/{message_id}/attachments/{a['index']}").get_data(as_text=True)
+        for a in shown["attachments"])
+
+
 def test_a_content_type_of_comments_nested_too_deeply_is_said_to_be_that(app) -> None:
     # It was said to be MIME parts nested too deeply, which the message does not have.
     client = app.test_client()

@@ -15,7 +15,8 @@ from typing import Any, overload
 from mail_gateway.backends.kept import KeptMail, KeptMessage
 from mail_gateway.backends.memory import MemoryBackend
 from mail_gateway.mail.media_types import without_charset
-from mail_gateway.mail.reader import FoundAttachment, MessageReader, part_text
+from mail_gateway.mail.mime_tree import FoundAttachment, part_text
+from mail_gateway.mail.reader import MessageReader
 
 # Headers that have attributes of their own; the rest are ``extra_headers``.
 _OWN_HEADERS = {"subject", "from", "to", "cc", "reply-to", "content-type", "content-transfer-encoding",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -19,71 +18,8 @@ from email.utils import parsedate_to_datetime
 
 from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.addresses import envelope_address, header_addresses, recipient_key
+from mail_gateway.mail.mime_tree import alternatives, attachment, find_bodies, header_text, leaves, part_text
 from mail_gateway.mail.rfc5322 import PARSER_FAILURES
-
-
-@dataclass(frozen=True, slots=True)
-class FoundAttachment:
-    index: int
-    filename: str | None
-    content_type: str
-    size: int
-    content_id: str | None
-    inline: bool
-    content: bytes
-    charset: str | None = None  # the one a text part names
-    alternative: bool = False  # a rendering of the body beside text and HTML (a calendar invitation), not a file
-
-
-def _part_bytes(part: EmailMessage) -> bytes:
-    if part.get_content_maintype() == "message":
-        inner = part.get_payload()
-        if isinstance(inner, list) and inner:
-            return inner[0].as_bytes(policy=email.policy.SMTP)
-        return b""
-    payload = part.get_payload(decode=True)
-    return payload if isinstance(payload, bytes) else b""
-
-
-def part_text(part: EmailMessage) -> str:
-    try:
-        return str(part.get_content())
-    except (LookupError, UnicodeError, KeyError):  # an unknown or lying charset: show what can be shown
-        return _part_bytes(part).decode("utf-8", errors="replace")
-
-
-def _leaves(part: EmailMessage) -> list[EmailMessage]:
-    # message/rfc822 is a leaf here: a forwarded message is one attachment, not parts of this one.
-    if part.get_content_maintype() == "multipart":
-        return [leaf for sub in part.iter_parts() for leaf in _leaves(sub)]  # type: ignore[arg-type]
-    return [part]
-
-
-def _alternatives(part: EmailMessage, bodies: set[int]) -> list[EmailMessage]:
-    """The parts of a multipart/alternative other than the text and HTML bodies (a calendar invitation); those of
-    a forwarded message are its own, so message/rfc822 is not entered, as in ``_leaves``."""
-    if part.get_content_maintype() != "multipart":
-        return []
-    subs: list[EmailMessage] = list(part.iter_parts())  # type: ignore[arg-type]
-    found = [sub for sub in subs if part.get_content_type() == "multipart/alternative"
-             and sub.get_content_maintype() != "multipart" and id(sub) not in bodies]
-    return found + [inner for sub in subs for inner in _alternatives(sub, bodies)]
-
-
-def _attachment(index: int, part: EmailMessage, alternative: bool) -> FoundAttachment:
-    content = _part_bytes(part)
-    return FoundAttachment(index=index, filename=part.get_filename(), content_type=part.get_content_type(),
-                           size=len(content), content_id=(_header(part, "Content-ID")).strip("<> ") or None,
-                           inline=part.get_content_disposition() == "inline", content=content,
-                           charset=part.get_content_charset(), alternative=alternative)
-
-
-def _header(parsed: EmailMessage, name: str) -> str:
-    try:
-        value = parsed.get(name)
-    except PARSER_FAILURES:
-        return ""
-    return "" if value is None else str(value)
 
 
 def _shown(display_name: str, spec: str) -> str:
@@ -132,30 +68,29 @@ class MessageReader:
         self.recipients = recipients  # the envelope, when known: it includes Bcc, which no header shows
         try:
             self.parsed: EmailMessage = email.message_from_bytes(data, policy=email.policy.default)  # type: ignore[assignment]
-            self._text_part = self.parsed.get_body(preferencelist=("plain",))
-            self._html_part = self.parsed.get_body(preferencelist=("html",))
+            self._text_part, self._html_part = find_bodies(self.parsed)
             bodies = {id(self._text_part), id(self._html_part)}
-            others = [leaf for leaf in _leaves(self.parsed) if id(leaf) not in bodies]
+            others = [leaf for leaf in leaves(self.parsed) if id(leaf) not in bodies]
             # Shown among the attachments too (the outbox offers a calendar invitation for download).
-            self.alternatives = _alternatives(self.parsed, bodies)
+            self.alternatives = alternatives(self.parsed, bodies)
             alternative = {id(part) for part in self.alternatives}
             # A forwarded message's bytes are written back by the standard library's generator, which recurses too.
-            self.attachments = [_attachment(index, leaf, id(leaf) in alternative) for index, leaf in enumerate(others)]
+            self.attachments = [attachment(index, leaf, id(leaf) in alternative) for index, leaf in enumerate(others)]
         except RecursionError:  # the standard library's parsers recurse once per level of parts, or of comments
             raise InvalidMessageError(UNREADABLE, field="data") from None
 
     @property
     def message_id(self) -> str:
-        return _header(self.parsed, "Message-ID")
+        return header_text(self.parsed, "Message-ID")
 
     @property
     def subject(self) -> str:
-        return _header(self.parsed, "Subject")
+        return header_text(self.parsed, "Subject")
 
     @property
     def from_(self) -> str:
         found = _mailboxes(self.parsed, "From")
-        return _shown(*found[0]) if found else _header(self.parsed, "From")
+        return _shown(*found[0]) if found else header_text(self.parsed, "From")
 
     @property
     def to(self) -> list[str]:
@@ -178,7 +113,7 @@ class MessageReader:
 
     @property
     def date(self) -> datetime | None:
-        value = _header(self.parsed, "Date")
+        value = header_text(self.parsed, "Date")
         try:
             date = parsedate_to_datetime(value) if value else None
         except (TypeError, ValueError):

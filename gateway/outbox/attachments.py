@@ -10,7 +10,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mail_gateway.mail.reader import FoundAttachment, MessageReader
+from mail_gateway.mail.mime_tree import FoundAttachment
+from mail_gateway.mail.reader import MessageReader
 
 if TYPE_CHECKING:
     from mail_gateway.backends.kept import KeptMessage

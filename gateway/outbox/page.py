@@ -21,7 +21,8 @@ from flask import Blueprint, Flask, Response, current_app, redirect, render_temp
 from mail_gateway.backends.kept import kept_mail_of
 from mail_gateway.http import docs
 from mail_gateway.http.problems import Problem
-from mail_gateway.mail.reader import FoundAttachment, MessageReader
+from mail_gateway.mail.mime_tree import FoundAttachment
+from mail_gateway.mail.reader import MessageReader
 from mail_gateway.outbox import api, live, state
 from mail_gateway.outbox.api import kept_or_404, outbox_blueprint
 from mail_gateway.outbox.checks.links import MAX_LINKS
