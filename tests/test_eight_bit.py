@@ -110,7 +110,10 @@ def test_a_raw_8bit_message_is_downgraded_like_postfix_does(smtp_server_factory,
 @pytest.mark.parametrize(("raw", "why"), [
     ("From: app@example.com\r\nSubject: no MIME\r\n\r\nGrüße\r\n", "without MIME headers"),
     ("From: Jörg <app@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi\r\n", "header"),
-], ids=["no-mime", "8bit-header"])
+    # A boundary given both whole and in numbered pieces: the standard library's parser raised TypeError (a 500).
+    ("From: app@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary*=b; boundary*0=b\r\n"
+     "\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße\r\n--b--\r\n", "pieces"),
+], ids=["no-mime", "8bit-header", "parameter-in-pieces-and-whole"])
 def test_a_raw_8bit_message_that_cannot_be_downgraded_is_refused(smtp_server_factory, make_settings, raw,
                                                                   why) -> None:
     server = upstream(smtp_server_factory, "7bit")

@@ -219,16 +219,23 @@ def test_without_a_signing_step_8bit_bytes_are_left_to_the_upstream(smtp_server_
     assert not seen.data.isascii() and received == on_the_wire(seen.data) and "BODY=8BITMIME" in options
 
 
+@pytest.mark.parametrize(("data", "fix"), [
+    ("From: Jörg <app@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi\r\n", "RFC 2047"),
+    # A boundary given both whole and in numbered pieces: the standard library's parser raised TypeError (a 500).
+    ("From: app@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary*=b; boundary*0=b\r\n"
+     "\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße\r\n--b--\r\n",
+     "give each parameter once"),
+], ids=["8bit-header", "parameter-in-pieces-and-whole"])
 def test_a_message_a_signer_follows_that_cannot_be_made_7bit_is_refused_naming_the_fix(
-        smtp_server, make_settings, ingress_factory, registered) -> None:
+        smtp_server, make_settings, ingress_factory, registered, data, fix) -> None:
     signing = registered(Signing())
-    data = "From: Jörg <app@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nhi\r\n".encode()
+    data = data.encode()
     response = raw(create_app(make_settings(**smtp_server.settings())).test_client(), data)
     assert response.status_code == 422 and response.mimetype == "application/problem+json"
     body = response.get_json()
     assert body["type"] == "urn:mail-gateway:problem:invalid-message"
     [error] = body["errors"]
-    assert error["field"] == "data" and "RFC 2047" in error["message"] and "signed" in error["message"]
+    assert error["field"] == "data" and fix in error["message"] and "signed" in error["message"]
     with smtplib.SMTP(HOST, ingress_factory(**smtp_server.settings()).port, timeout=DEADLINE_SECONDS) as client:
         with pytest.raises(smtplib.SMTPDataError) as caught:
             client.sendmail("app@example.com", ["friend@example.com"], data)

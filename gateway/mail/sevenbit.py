@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from email.errors import MessageError
 from email.generator import BytesGenerator
 from email.message import Message
 from email.parser import BytesParser
@@ -101,17 +102,26 @@ def make_seven_bit(tree: Message) -> None:
 def seven_bit_message(data: bytes) -> bytes:
     """``data`` with its 8-bit body parts re-encoded (see the module's docstring); ``ValueError`` when that
     cannot make it 7-bit."""
-    tree = BytesParser(policy=_AS_WRITTEN).parsebytes(data)
-    if "MIME-Version" not in tree and "Content-Type" not in tree:
-        raise ValueError("it holds 8-bit data without MIME headers saying what it is, so it cannot be re-encoded")
-    make_seven_bit(tree)
+    try:
+        tree = BytesParser(policy=_AS_WRITTEN).parsebytes(data)
+        if "MIME-Version" not in tree and "Content-Type" not in tree:
+            raise ValueError("it holds 8-bit data without MIME headers saying what it is, so it cannot be re-encoded")
+        make_seven_bit(tree)
+        converted = _written(tree)
+    except (TypeError, AttributeError, LookupError, MessageError) as exc:  # what else the parser raises
+        raise ValueError(f"its MIME header fields cannot be read (the parser raised {type(exc).__name__}), so its "
+                         "parts cannot be re-encoded; one cause is a parameter given both whole and in numbered "
+                         "pieces (boundary*=a; boundary*0=b): give each parameter once") from exc
+    if not converted.isascii():
+        raise ValueError("its header fields hold 8-bit text, which needs an upstream with SMTPUTF8 or 8BITMIME")
+    return converted
+
+
+def _written(tree: Message) -> bytes:
     chunks: list[bytes] = []
 
     class _Sink:
         write = chunks.append
 
     WireGenerator(_Sink(), mangle_from_=False, policy=_AS_WRITTEN).flatten(tree, linesep="\r\n")  # type: ignore[arg-type]
-    converted = b"".join(chunks)
-    if not converted.isascii():
-        raise ValueError("its header fields hold 8-bit text, which needs an upstream with SMTPUTF8 or 8BITMIME")
-    return converted
+    return b"".join(chunks)
