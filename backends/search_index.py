@@ -8,8 +8,6 @@ reader uses), because a search looks at every kept message while a list shows a 
 
 from __future__ import annotations
 
-import email
-import email.policy
 import html
 import re
 import unicodedata
@@ -17,10 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.message import Message
-from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
-from mail_gateway.mail.rfc5322 import PARSER_FAILURES, decoded_words
+from mail_gateway.mail.rfc5322 import PARSER_FAILURES, decoded_words, parsed_leniently
 from mail_gateway.mail.tags import split_tags
 
 # A longer body is searched in its first this many characters.
@@ -118,14 +115,11 @@ def _bodies(parsed: Message) -> tuple[str, int]:
 
 def index_message(message_id: str, data: bytes, recipients: tuple[str, ...] = ()) -> KeptIndex:
     try:
-        parsed = email.message_from_bytes(data, policy=email.policy.compat32)
-        text, attachments = _bodies(parsed)
+        parsed, readable = parsed_leniently(data)  # unreadable parts: the message is found by its header fields
+        text, attachments = _bodies(parsed) if readable else ("", 0)
     except RecursionError:  # MIME parts nested hundreds deep: found by size and nothing else, not a failed list
         empty = ("", "")
         return KeptIndex(message_id, len(data), 0, None, (), dict.fromkeys(SEARCHED_FIELDS, empty))
-    except PARSER_FAILURES:  # a boundary the parser cannot read (RFC 2231 pieces given twice): found by its header
-        parsed = BytesParser(policy=email.policy.compat32).parsebytes(data, headersonly=True)
-        text, attachments = "", 0
     tags = split_tags(_header(parsed, "X-Tags"))
     try:
         date = parsedate_to_datetime(_header(parsed, "Date"))

@@ -156,6 +156,20 @@ def test_a_report_nested_over_100_deep_is_refused_before_it_is_read(queued_apps,
     assert [e["type"] for e in queued.status(message_id)["events"] if e["type"] == "unknown"] == ["unknown"]
 
 
+def test_a_report_whose_parts_cannot_be_read_is_recorded_by_its_header(queued_apps, make_settings, smtp_server) -> None:
+    # A boundary given both whole and in numbered pieces (RFC 2231) made the standard library's parser raise
+    # TypeError: the report was answered with an error, and its sender would have retried it for days. Its header
+    # fields alone say it was sent automatically (Auto-Submitted); no status can be read, so no one is suppressed.
+    queued = started(queued_apps, make_settings, smtp_server)
+    message_id = delivered(queued, "gone@example.com")
+    report = sample("postfix_failed.eml").replace(b'boundary="', b'boundary*=b; boundary*0="', 1)
+    assert report != sample("postfix_failed.eml")
+    assert bounce(queued, f"bounces+{message_id}@{DOMAIN}", report) == (250, b"2.0.0 OK: autoreply recorded")
+    status = queued.status(message_id)
+    assert [e["type"] for e in status["events"] if e["type"] in ("autoresponded", "bounced")] == ["autoresponded"]
+    assert status["status"] == "delivered" and suppressed(queued, "gone@example.com") == set()
+
+
 def test_the_bounce_domain_needs_no_auth_but_relaying_still_does(queued_apps, make_settings, smtp_server) -> None:
     queued = started(queued_apps, make_settings, smtp_server)
     message_id = delivered(queued, "gone@example.com")

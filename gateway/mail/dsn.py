@@ -17,8 +17,9 @@ import email
 import email.policy
 import re
 from dataclasses import dataclass
-from email.message import EmailMessage, Message
+from email.message import Message
 
+from mail_gateway.mail.rfc5322 import parsed_leniently
 from mail_gateway.mail.storable import storable
 
 KINDS = ("dsn", "autoreply", "unknown")
@@ -100,7 +101,7 @@ def is_autoreply(message: Message) -> bool:
 def read_returned(data: bytes) -> Returned:
     """What ``data``, received at a bounce address, is: a DSN with its recipients' statuses, an auto-reply, or
     unknown."""
-    message: EmailMessage = email.message_from_bytes(data, policy=email.policy.compat32)  # type: ignore[assignment]
+    message, _ = parsed_leniently(data)  # where its parts cannot be read, no report is found in them
     subject = _unfold(message.get("Subject"))
     part = _status_part(message) if message.get_content_type() == "multipart/report" else None
     if part is not None:

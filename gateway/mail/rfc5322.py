@@ -9,9 +9,13 @@ are therefore refused in anything that becomes a header.
 
 from __future__ import annotations
 
+import email
 import re
 from email.errors import MessageError
 from email.header import decode_header, make_header
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
 
 # C0 controls except TAB, DEL, C1 controls (NEL among them), LINE SEPARATOR and PARAGRAPH SEPARATOR.
 FORBIDDEN_IN_HEADERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
@@ -44,6 +48,18 @@ def decoded_words(value: str) -> str:
         return str(make_header(decode_header(value)))
     except PARSER_FAILURES:
         return value
+
+
+def parsed_leniently(data: bytes) -> tuple[Message, bool]:
+    """``data`` parsed (compat32), and whether its parts were: where the parser fails on a part's header (a boundary
+    given both whole and in numbered pieces, ``boundary*=a; boundary*0=b``, makes it compare a number with None),
+    its header fields alone, the rest one body."""
+    try:
+        return email.message_from_bytes(data, policy=compat32), True
+    except RecursionError:
+        raise
+    except PARSER_FAILURES:
+        return BytesParser(policy=compat32).parsebytes(data, headersonly=True), False
 
 
 def first_long_line(data: bytes) -> tuple[int, int] | None:
