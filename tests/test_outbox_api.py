@@ -464,10 +464,17 @@ def test_fields_that_trip_the_standard_librarys_parser_do_not_take_the_list_down
     # ... or 8-bit text, which it would have to encode.
     b"Content-Type: message/rfc822\r\n\r\nCc: Ann <a@" + "é".encode() * 40 + b".com>, b@example.com\r\n"
     b"Subject: Hello reader\r\n\r\nhi\r\n",
-], ids=["boundary-never-found", "forwarded-field-decodes-to-a-line-break", "forwarded-field-of-8-bit-text"])
-def test_parts_the_standard_library_cannot_walk_or_write_do_not_take_the_list_down(app, body) -> None:
-    # Found by sending random MIME structures through the outbox: get_body raised AttributeError, and the forwarded
-    # message's bytes ValueError or UnicodeEncodeError, so the list, the message and its checks answered 500.
+    # ... or 8-bit text in a multipart whose parameters come in pieces, which neither generator can write.
+    b"Content-Type: message/rfc822\r\n\r\nFrom: x@example.com\r\nSubject: Hello reader\r\nContent-Type: "
+    b"multipart/mixed; x*1=a; x*=b\r\n\r\ncaf\xc3\xa9\r\n",
+    # A charset holding a NUL, which bytes.decode refuses to look up (ValueError).
+    b"Content-Type: text/plain; charset=\x00\r\n\r\nHello reader\r\n",
+], ids=["boundary-never-found", "forwarded-field-decodes-to-a-line-break", "forwarded-field-of-8-bit-text",
+        "forwarded-8-bit-multipart-with-parameters-in-pieces", "charset-holding-a-nul"])
+def test_parts_the_standard_library_cannot_walk_write_or_decode_do_not_take_the_list_down(app, body) -> None:
+    # Found by sending random MIME structures through the outbox: get_body raised AttributeError, the forwarded
+    # message's bytes ValueError or UnicodeEncodeError, and the text of a part whose charset holds a NUL ValueError,
+    # so the list, the message and its checks answered 500.
     client = app.test_client()
     message_id = send_raw(client, b"From: app@example.com\r\nTo: friend@example.com\r\nSubject: hostile\r\n" + body)
     post(client, subject="readable")

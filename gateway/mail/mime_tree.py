@@ -9,6 +9,7 @@ forwarded message's field may be one its generator cannot write again).
 from __future__ import annotations
 
 import email.policy
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -41,33 +42,54 @@ def _part_bytes(part: EmailMessage) -> bytes:
 def part_text(part: EmailMessage) -> str:
     try:
         return str(part.get_content())
-    except (LookupError, UnicodeError, KeyError):  # an unknown or lying charset: show what can be shown
+    # An unknown or lying charset (LookupError, UnicodeError), or one holding a NUL (ValueError: bytes.decode
+    # refuses the name): show what can be shown.
+    except (LookupError, ValueError, KeyError):
         return _part_bytes(part).decode("utf-8", errors="replace")
 
 
+# How a forwarded message's bytes are written back, in turn, until one can: the standard library's generator; the
+# same with each field as it was read (refolded, a field may decode to a line break; 8-bit text it would encode);
+# its compat32 text generator, which reads parameters otherwise (a boundary in pieces), the octets it kept restored;
+# by hand, a body kept as one text.
+_WRITERS: tuple[Callable[[EmailMessage], bytes], ...] = (
+    lambda message: message.as_bytes(policy=email.policy.SMTP),
+    lambda message: message.as_bytes(policy=email.policy.SMTP.clone(refold_source="none", utf8=True)),
+    lambda message: message.as_string(policy=email.policy.compat32.clone(linesep="\r\n")).encode(
+        "utf-8", "surrogateescape"),
+    lambda message: _as_read(message),
+)
+
+
+def _as_read(message: EmailMessage) -> bytes:
+    """A message whose body the parser kept as one text (a multipart it could not split) written back by hand: its
+    fields and that text as they were read, where every generator reads its parameters and fails on them."""
+    body = message._payload  # as read: get_payload() would decode it in the charset the parameters name
+    if not isinstance(body, str):
+        raise ValueError("its body is parts, which only a generator writes")
+    fields = "".join(f"{name}: {value}\r\n" for name, value in message.raw_items())
+    return (fields + "\r\n" + body).encode("utf-8", "surrogateescape")
+
+
 def _written(message: EmailMessage) -> bytes:
-    """A forwarded message's bytes, as the standard library's generator writes them back; where it cannot (a field
-    it would refold decodes to a line break or holds 8-bit text), as its compat32 text generator writes them: such
-    a field as an encoded word, each part's octets as they were read."""
-    try:
-        return message.as_bytes(policy=email.policy.SMTP)
-    except RecursionError:
-        raise
-    except PARSER_FAILURES:
-        written = message.as_string(policy=email.policy.compat32.clone(linesep="\r\n"))
-    try:
-        return written.encode("utf-8", "surrogateescape")  # the octets the parser kept as surrogates, restored
-    except UnicodeEncodeError:  # a surrogate that stands for no octet (an encoded word's)
-        return written.encode("utf-8", "replace")
+    """A forwarded message's bytes; empty where no generator can write them (its part is then offered empty, and
+    the message's raw form holds it)."""
+    for write in _WRITERS:
+        try:
+            return write(message)
+        except RecursionError:
+            raise
+        except PARSER_FAILURES:
+            continue
+    return b""
 
 
 def _subparts(part: EmailMessage) -> list[EmailMessage]:
     """A multipart's parts. Not ``iter_parts``: a multipart whose boundary was never found holds its body as text,
     and ``iter_parts`` yields that text's characters, which no reader of parts expects."""
-    if part.get_content_maintype() != "multipart":
+    if part.get_content_maintype() != "multipart" or not part.is_multipart():  # the latter: its payload a list
         return []
-    payload = part.get_payload()
-    return [sub for sub in payload if isinstance(sub, EmailMessage)] if isinstance(payload, list) else []
+    return [sub for sub in part.get_payload() if isinstance(sub, EmailMessage)]
 
 
 def leaves(part: EmailMessage) -> list[EmailMessage]:
