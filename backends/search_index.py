@@ -13,11 +13,9 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from email.message import Message
-from email.utils import parsedate_to_datetime
 
-from mail_gateway.mail.rfc5322 import PARSER_FAILURES, decoded_words, parsed_leniently
+from mail_gateway.mail.rfc5322 import PARSER_FAILURES, decoded_words, parsed_date, parsed_leniently
 from mail_gateway.mail.tags import split_tags
 
 # A longer body is searched in its first this many characters.
@@ -121,11 +119,8 @@ def index_message(message_id: str, data: bytes, recipients: tuple[str, ...] = ()
         empty = ("", "")
         return KeptIndex(message_id, len(data), 0, None, (), dict.fromkeys(SEARCHED_FIELDS, empty))
     tags = split_tags(_header(parsed, "X-Tags"))
-    try:
-        date = parsedate_to_datetime(_header(parsed, "Date"))
-        timestamp = (date if date.tzinfo is not None else date.replace(tzinfo=UTC)).timestamp()
-    except (TypeError, ValueError, IndexError):
-        timestamp = None
+    date = parsed_date(_header(parsed, "Date"))
+    timestamp = None if date is None else date.timestamp()
     fields = {"from": _header(parsed, "From"), "to": " ".join([_header(parsed, "To"), *recipients]),
               "cc": _header(parsed, "Cc"), "subject": _header(parsed, "Subject"),
               "message-id": _header(parsed, "Message-ID"), "tag": "\n".join(tags),

@@ -439,7 +439,8 @@ def test_comments_nested_past_the_parsers_limit_do_not_take_the_list_down(app, f
     b'From: ""=?<>=?iso-2022-jp?b?GyRC?=:[',  # HeaderParseError, which is no ValueError
     b"To: =?iso-2022-jp?b?GyRC?=:=?utf-16?b?/w==?=\t;:a\r\nDate: [=?utf-8?q?=C3?=a=?no-such?q?x?=.>",
     b"Cc: =?utf-8?q?=C3?=<@\t[\t",  # UnboundLocalError inside the parser
-], ids=["group-for-a-mailbox", "header-parse-error", "bad-encoded-words", "unbound-local"])
+    b"Date: Mon, 07 Dec 99999999999999 05:06:44 +0000",  # a year no C integer holds: OverflowError
+], ids=["group-for-a-mailbox", "header-parse-error", "bad-encoded-words", "unbound-local", "fourteen-digit-year"])
 def test_fields_that_trip_the_standard_librarys_parser_do_not_take_the_list_down(app, fields) -> None:
     # Found by feeding random fields to the outbox: the parser raises HeaderParseError, AttributeError, TypeError or
     # UnboundLocalError for some (none of them a ValueError), and one such message made the list, the detail or

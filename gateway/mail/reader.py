@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import UTC, datetime
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import parsedate_to_datetime
 
 from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.addresses import envelope_address, header_addresses, recipient_key
 from mail_gateway.mail.mime_tree import alternatives, attachment, find_bodies, header_text, leaves, part_text
-from mail_gateway.mail.rfc5322 import PARSER_FAILURES
+from mail_gateway.mail.rfc5322 import PARSER_FAILURES, parsed_date
 
 
 def _shown(display_name: str, spec: str) -> str:
@@ -113,13 +112,7 @@ class MessageReader:
 
     @property
     def date(self) -> datetime | None:
-        value = header_text(self.parsed, "Date")
-        try:
-            date = parsedate_to_datetime(value) if value else None
-        except (TypeError, ValueError):
-            return None
-        # "-0000" (what formatdate() writes) means "UTC, local zone not given"; it parses without a zone.
-        return date.replace(tzinfo=UTC) if date is not None and date.tzinfo is None else date
+        return parsed_date(header_text(self.parsed, "Date"))
 
     @property
     def text(self) -> str | None:

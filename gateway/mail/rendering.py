@@ -12,12 +12,12 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.utils import formatdate, make_msgid, parsedate_to_datetime
+from email.utils import formatdate, make_msgid
 
 from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.addresses import address_domain, envelope_address, unique_recipients
 from mail_gateway.mail.nesting import TOO_DEEP, too_deep
-from mail_gateway.mail.rfc5322 import first_long_line, long_line_message
+from mail_gateway.mail.rfc5322 import first_long_line, long_line_message, parsed_date
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +105,7 @@ def checked_message_id(value: str, field: str) -> str:
 def checked_date(value: str, field: str) -> str:
     """A caller's Date, written as given: ``InvalidMessageError`` naming ``field`` unless it reads as an RFC 5322
     date (RFC 5322 3.6.1 requires one, and readers sort and thread by it)."""
-    try:
-        readable = value.isascii() and parsedate_to_datetime(value) is not None
-    except (TypeError, ValueError):
-        readable = False
-    if not readable:
+    if not (value.isascii() and parsed_date(value) is not None):
         raise InvalidMessageError(f"{field} {value!r} is not a date as RFC 5322 writes one; give one such as "
                                   "email.utils.formatdate(localtime=True) makes", field=field)
     return value

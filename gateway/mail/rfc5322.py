@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import email
 import re
+from datetime import UTC, datetime
 from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
+from email.utils import parsedate_to_datetime
 
 # C0 controls except TAB, DEL, C1 controls (NEL among them), LINE SEPARATOR and PARAGRAPH SEPARATOR.
 FORBIDDEN_IN_HEADERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
@@ -23,9 +25,10 @@ MAX_LINE_OCTETS = 998  # RFC 5322 2.1.1: each line MUST be at most 998 octets, e
 # What the standard library's header parsers raise for a field they cannot read, besides the ValueError they
 # document: HeaderParseError and CharsetError (MessageErrors); AttributeError, TypeError, IndexError and
 # UnboundLocalError (a NameError) from fields that trip the parser itself ("From: :];[@;a;"); RecursionError for
-# comments nested within each other past the interpreter's limit. Any of them, let through, took the outbox list
-# down for every message.
-PARSER_FAILURES = (MessageError, ValueError, LookupError, AttributeError, TypeError, NameError, RecursionError)
+# comments nested within each other past the interpreter's limit; OverflowError for a Date whose year or zone
+# has more digits than a C integer holds. Any of them, let through, took the outbox list down for every message.
+PARSER_FAILURES = (MessageError, ValueError, LookupError, AttributeError, TypeError, NameError, RecursionError,
+                   OverflowError)
 
 
 def check_header_text(value: str) -> str:
@@ -48,6 +51,16 @@ def decoded_words(value: str) -> str:
         return str(make_header(decode_header(value)))
     except PARSER_FAILURES:
         return value
+
+
+def parsed_date(value: str) -> datetime | None:
+    """The time a Date field's ``value`` says, in UTC where it names no zone ("-0000", as formatdate() writes), or
+    None where it says none the standard library can read (no date; a year of fourteen digits: OverflowError)."""
+    try:
+        date = parsedate_to_datetime(value) if value else None
+    except PARSER_FAILURES:
+        return None
+    return date.replace(tzinfo=UTC) if date is not None and date.tzinfo is None else date
 
 
 def parsed_leniently(data: bytes) -> tuple[Message, bool]:
