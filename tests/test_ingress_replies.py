@@ -90,3 +90,18 @@ def test_help_does_not_list_auth_where_it_is_not_offered(ingress_factory) -> Non
     ingress = ingress_factory(mail_backend="memory")
     _, help_all = replies(ingress.port, b"EHLO client.example\r\n", b"HELP\r\n")
     assert b" MAIL " in help_all and b"AUTH" not in help_all
+
+
+def test_a_refusal_quoting_a_long_command_or_address_keeps_to_512_octets_a_line(ingress_factory) -> None:
+    # RFC 5321 4.5.3.1.5: a reply line is at most 512 octets with its CRLF. A refusal quoting the client's command
+    # (an unknown one of 505 octets) or address was as long as that, up to 550 octets.
+    ingress = ingress_factory(mail_backend="memory")
+    _, unknown, sender, _, recipient = replies(
+        ingress.port, b"EHLO client.example\r\n", b"X" * 505 + b"\r\n", b"MAIL FROM: " + b"y" * 490 + b"\r\n",
+        b"MAIL FROM:<app@example.com>\r\n", b"RCPT TO: " + b"z" * 492 + b"\r\n")
+    for answer in (unknown, sender, recipient):
+        assert ENHANCED.match(answer) and answer.endswith(b"\r\n"), answer
+        assert all(len(line) <= 512 for line in answer.splitlines(keepends=True)), answer
+    assert unknown.startswith(b"500 5.5.2 ") and unknown.endswith(b"...\r\n")
+    assert sender.startswith(b"5") and recipient.startswith(b"5")
+    assert not ingress.backend.messages

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+MAX_REPLY_LINE = 510  # octets of a reply line before its CRLF (RFC 5321 4.5.3.1.5: 512 with it)
 _ENHANCED = re.compile(r"^[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}(?: |$)")
 # RFC 3463's codes for aiosmtpd's other refusals, by reply code: a bad command, bad arguments, a bad sequence.
 _BY_CODE = {"500": "5.5.2", "501": "5.5.4", "502": "5.5.1", "503": "5.5.1", "504": "5.5.4", "552": "5.3.4",
@@ -41,7 +42,24 @@ def exact_rewordings(max_bytes: int) -> dict[str, str]:
 
 
 def reworded(status: str, exact: dict[str, str]) -> str:
-    """``status`` with an enhanced status code, reworded when ``exact`` has it; a multi-line reply as it is."""
+    """``status`` with an enhanced status code, reworded when ``exact`` has it (a multi-line reply as it is), and
+    each line within what RFC 5321 allows a reply line."""
+    reply = _with_codes(status, exact)
+    if max(map(len, reply.split("\r\n"))) * 4 <= MAX_REPLY_LINE:  # even four octets a character would fit
+        return reply
+    return "\r\n".join(_fitted(line) for line in reply.split("\r\n"))
+
+
+def _fitted(line: str) -> str:
+    """``line`` cut to ``MAX_REPLY_LINE`` octets, its end marked: a refusal that quotes the client's command or
+    address (``500 5.5.2 command "..." not recognized``) was as long as that, up to 550 octets."""
+    octets = line.encode("utf-8", "surrogateescape")
+    if len(octets) <= MAX_REPLY_LINE:
+        return line
+    return octets[:MAX_REPLY_LINE - 3].decode("utf-8", "ignore") + "..."
+
+
+def _with_codes(status: str, exact: dict[str, str]) -> str:
     if status in exact:
         return exact[status]
     if status in _SUCCESS:
