@@ -103,6 +103,20 @@ def test_an_auth_answer_sent_unencoded_is_not_logged_even_at_debug(ingress_facto
     assert "correct-horse" not in caplog.text
 
 
+def test_a_password_sent_as_a_command_after_a_failed_auth_is_not_logged(ingress_factory, caplog) -> None:
+    # A client whose AUTH LOGIN failed (its user name not in base64) sends the password as the next command line:
+    # aiosmtpd logged it at INFO ("%r >> %r") and again as an unrecognised command at WARNING.
+    ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, gateway_smtp_allow_insecure_auth=True)
+    with caplog.at_level(logging.DEBUG, logger="mail.log"), ingress.client() as client:
+        client.ehlo()
+        assert client.docmd("AUTH", "LOGIN")[0] == 334
+        assert client.docmd("app")[0] == 501
+        assert client.docmd("Sup3r-Secret-pw") == (500, b"5.5.2 Command not recognized; HELP lists the commands")
+        assert client.noop()[0] == 250
+    assert "unrecognised" in caplog.text and "noop" in caplog.text  # commands are still logged as they came
+    assert "sup3r" not in caplog.text.lower()
+
+
 def test_auth_before_starttls_is_refused_and_works_after_it(ingress_factory, tls_files, client_context) -> None:
     ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, **tls_files)
     with ingress.client() as client:

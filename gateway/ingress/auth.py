@@ -86,23 +86,41 @@ class AuthFailures:
                 del self._bursts[host]
 
 
-class _AuthAnswersHidden(logging.Filter):
-    """Blanks what aiosmtpd logs (at DEBUG, on ``mail.log``) of an AUTH answer it cannot decode: it logs the line as
-    the client sent it, which is the password itself when a client answers the challenge without base64."""
+class _ClientSecretsHidden(logging.Filter):
+    """Blanks, in what aiosmtpd logs on ``mail.log`` (its command lines at INFO, an unknown command at WARNING, an
+    AUTH answer it cannot decode at DEBUG), each line a client sent that is no SMTP command: an AUTH answer sent
+    without base64 is the password itself, and a client whose AUTH failed sends its next answer as a command line.
+    aiosmtpd blanks only the credentials of ``AUTH PLAIN <credentials>``."""
 
-    UNDECODABLE = "%r can't decode base64: %s"
+    # Each format, which of its arguments the client sent, and whether an SMTP command there is kept as it is.
+    CLIENT_TEXT = {"%r >> %r": (1, True), "_handle_client readline: %r": (0, True), "%r unrecognised: %s": (1, False),
+                   "%r can't decode base64: %s": (1, False)}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == self.UNDECODABLE and isinstance(record.args, tuple) and len(record.args) == 2:
-            record.args = (record.args[0], "********")
+        found = self.CLIENT_TEXT.get(record.msg) if isinstance(record.msg, str) else None
+        if found is not None and isinstance(record.args, tuple) and len(record.args) > found[0]:
+            index, commands_kept = found
+            if not (commands_kept and _is_command(record.args[index])):
+                record.args = (*record.args[:index], "********", *record.args[index + 1:])
         return True
 
 
-def hide_auth_answers() -> None:
-    """Keep the AUTH answers clients send out of aiosmtpd's log, whatever level it is set to (once a process)."""
+_COMMANDS = frozenset({"HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP",
+                       "STARTTLS", "AUTH", "BDAT"})
+
+
+def _is_command(line: object) -> bool:
+    text = line.decode("ascii", "replace") if isinstance(line, bytes) else str(line)
+    words = text.split(maxsplit=1)
+    return bool(words) and words[0].upper() in _COMMANDS
+
+
+def hide_client_secrets() -> None:
+    """Keep what clients send that is no command out of aiosmtpd's log, whatever level it is set to (once a
+    process)."""
     aiosmtpd_log = logging.getLogger("mail.log")
-    if not any(isinstance(f, _AuthAnswersHidden) for f in aiosmtpd_log.filters):
-        aiosmtpd_log.addFilter(_AuthAnswersHidden())
+    if not any(isinstance(f, _ClientSecretsHidden) for f in aiosmtpd_log.filters):
+        aiosmtpd_log.addFilter(_ClientSecretsHidden())
 
 
 class Authenticator:

@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from mail_gateway.errors import ConfigurationError
-from mail_gateway.ingress.auth import Authenticator, AuthFailures, hide_auth_answers
+from mail_gateway.ingress.auth import Authenticator, AuthFailures, hide_client_secrets
 from mail_gateway.ingress.bounces import BounceMailbox
 from mail_gateway.ingress.handler import LocalMailbox, RelayHandler
 from mail_gateway.ingress.inbound import InboundMailbox
@@ -127,7 +127,7 @@ class IngressServer:
         return self._limit.active
 
     def start(self) -> IngressServer:
-        hide_auth_answers()
+        hide_client_secrets()
         sock = bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         self._controller = IngressController(self.handler, sock, self._session_kwargs, self._smtp_kwargs)

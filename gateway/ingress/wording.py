@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 
+# aiosmtpd quotes an unknown command back, control characters and all; Postfix says "command not recognized".
+_UNKNOWN_COMMAND = re.compile(r'500 Error: command ".*" not recognized$', re.DOTALL)
+UNKNOWN_COMMAND = "500 5.5.2 Command not recognized; HELP lists the commands"
 MAX_REPLY_LINE = 510  # octets of a reply line before its CRLF (RFC 5321 4.5.3.1.5: 512 with it)
 _ENHANCED = re.compile(r"^[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}(?: |$)")
 # RFC 3463's codes for aiosmtpd's other refusals, by reply code: a bad command, bad arguments, a bad sequence.
@@ -62,6 +65,8 @@ def _fitted(line: str) -> str:
 def _with_codes(status: str, exact: dict[str, str]) -> str:
     if status in exact:
         return exact[status]
+    if _UNKNOWN_COMMAND.match(status):  # not quoted back: it may be a password (sent after a failed AUTH)
+        return UNKNOWN_COMMAND
     if status in _SUCCESS:
         return _SUCCESS[status]
     code, text = status[:3], status[4:]
