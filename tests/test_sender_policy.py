@@ -12,6 +12,8 @@ from flask_mailman import EmailMessage
 from mail_gateway import create_app
 from mail_gateway.assembly import build_sender
 from mail_gateway.errors import ConfigurationError, PermanentDeliveryError
+from mail_gateway.mail import senders
+from mail_gateway.mail.addresses import header_addresses
 from mail_gateway.settings import load_settings
 
 KEYS = "billing:k-billing,ops:k-ops,k-unnamed"
@@ -58,6 +60,25 @@ def test_a_forged_sender_header_is_refused_too(app) -> None:
     response = send(app, "k-ops", **{**HELLO, "headers": {"Sender": CEO}})
     assert_forbidden(response, "sender")
     assert outbox(app) == []
+
+
+def test_a_from_field_too_long_to_be_read_is_refused_unread(app, monkeypatch) -> None:
+    # The standard library's address parser takes time quadratic in such a field's length: a display name of 33
+    # folded lines of dots, 32 KB, took 16 s of CPU before its refusal, 128 KB 203 s. It is refused unread.
+    given: list[int] = []
+
+    def parsing(text: str) -> list[tuple[str, str]] | None:
+        given.append(len(text))
+        return header_addresses(text)
+
+    monkeypatch.setattr(senders, "header_addresses", parsing)
+    dots = "".join(" " + "." * 990 + "\r\n" for _ in range(33))
+    data = f"From: x\r\n{dots} <ops@example.com>\r\nTo: friend@example.com\r\nSubject: x\r\n\r\nhi\r\n".encode()
+    response = send(app, "k-ops", "/v1/messages/raw", mail_from="ops@example.com", rcpt_to=["friend@example.com"],
+                    data=base64.b64encode(data).decode())
+    assert_forbidden(response, "from")
+    assert "no From address that can be read" in response.get_json()["errors"][0]["message"]
+    assert given == [] and outbox(app) == []
 
 
 def test_the_raw_route_checks_the_envelope_and_the_from_header(app) -> None:
