@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import socket
 
@@ -114,4 +115,22 @@ def test_an_unknown_command_is_not_quoted_back(ingress_factory) -> None:
     for command in (b"X\x1b[31mred\x07\x0bX\r\n", b"\rMAIL FROM:<app@example.com>\r\n", b"Sup3r-Secret-pw\r\n"):
         [answer] = replies(ingress.port, command)
         assert answer == b"500 5.5.2 Command not recognized; HELP lists the commands\r\n", command
+
+
+def test_addresses_the_standard_librarys_parser_trips_on_are_syntax_errors(ingress_factory, caplog) -> None:
+    # aiosmtpd catches the parser's HeaderParseError only: IndexError, AttributeError and UnboundLocalError
+    # answered 451 4.3.0 with a traceback logged, and a client retries a 4xx for ever. VRFY quoted what it could
+    # not read back, 8-bit octets and all, which failed to encode (451 too).
+    ingress = ingress_factory(mail_backend="memory")
+    _, *answers = replies(ingress.port, b"EHLO client.example\r\n", b"MAIL FROM:<\r\n", b'MAIL FROM:"\r\n',
+                          b"MAIL FROM:<a@[127.0.0.1>\r\n", b"MAIL FROM:a@[\r\n", "MAIL FROM:\u3002@[ \r\n".encode(),
+                          b"MAIL FROM:<app@example.com>\r\n", b"RCPT TO:<@\r\n", b"VRFY ,\xff\r\n",
+                          b'VRFY "\r\n', b"VRFY ,\xc3\xa9\r\n", b"RCPT TO:<friend@example.com>\r\n")
+    *senders, mail, recipient, vrfy_8bit, vrfy_quote, vrfy_utf8, rcpt = answers
+    # As aiosmtpd answers an address whose HeaderParseError it catches.
+    assert senders == [b"553 5.1.3 Error: malformed address\r\n"] * 5, senders
+    assert mail.startswith(b"250 ") and rcpt.startswith(b"250 ")
+    assert recipient == b"553 5.1.3 Error: malformed address\r\n", recipient
+    assert vrfy_8bit == vrfy_quote == vrfy_utf8 == b"501 5.1.3 Not an address; give VRFY <address>\r\n"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 

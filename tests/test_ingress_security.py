@@ -131,6 +131,34 @@ def test_auth_before_starttls_is_refused_and_works_after_it(ingress_factory, tls
     assert len(ingress.backend.messages) == 1
 
 
+def test_starttls_inside_tls_is_refused_and_the_session_goes_on(ingress_factory, tls_files, client_context,
+                                                                   caplog) -> None:
+    # aiosmtpd answered 220 and started a second handshake inside the first: the session ended with asyncio's
+    # "Fatal error on SSL protocol" and a traceback.
+    ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, **tls_files)
+    with ingress.client() as client:
+        client.starttls(context=client_context)
+        client.ehlo()
+        assert client.docmd("STARTTLS") == (503, b"5.5.1 TLS is already active; send EHLO")
+        client.login("app", "correct-horse")
+        assert client.sendmail(SENDER, [RECIPIENT], message_bytes()) == {}
+    assert len(ingress.backend.messages) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_an_auth_answer_longer_than_a_line_fails_the_auth_and_the_session_goes_on(ingress_factory, caplog) -> None:
+    # asyncio's reader raised ValueError past its line limit: 451 4.3.0 and a traceback in the log.
+    ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, gateway_smtp_allow_insecure_auth=True)
+    with ingress.client() as client:
+        client.ehlo()
+        assert client.docmd("AUTH", "LOGIN")[0] == 334
+        code, reply = client.docmd("A" * 1020)
+        assert (code, reply) == (500, b"5.5.6 The AUTH answer is longer than a line may be; AUTH failed"), reply
+        assert client.noop()[0] == 250
+        client.login("app", "correct-horse")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_only_login_and_plain_are_offered_after_starttls(ingress_factory, tls_files, client_context, caplog) -> None:
     ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, **tls_files)
     with ingress.client() as client:

@@ -17,9 +17,10 @@ import ssl
 from collections import Counter
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import SMTP, TLSSetupException, syntax
+from aiosmtpd.smtp import TLSSetupException
 
 from mail_gateway.ingress.auth import AuthFailures
+from mail_gateway.ingress.commands import AUTH_HELP, DATA_HELP, MAIL_HELP, HardenedCommands
 from mail_gateway.ingress.handler import describe_peer
 from mail_gateway.ingress.wording import exact_rewordings, reworded
 
@@ -32,11 +33,6 @@ START_EXPIRED = b"421 4.4.2 No MAIL FROM in time, closing connection\r\n"
 AUTH_NOT_OFFERED = "503 5.5.1 AUTH is not offered here (GATEWAY_SMTP_USERS is not set); send without AUTH"
 SESSION_EXPIRED = b"421 4.4.2 Session too long, closing connection; reconnect to send more\r\n"
 IDLE_EXPIRED = b"421 4.4.2 No command in time, closing connection\r\n"
-# HELP lists a command, and gives its syntax, only when its method carries aiosmtpd's help text (@syntax), which
-# an override does not inherit: the overrides below take the originals'. AUTH only where it is offered.
-MAIL_HELP = syntax(SMTP.smtp_MAIL.__smtp_syntax__, extended=SMTP.smtp_MAIL.__smtp_syntax_extended__)
-AUTH_HELP = syntax(SMTP.smtp_AUTH.__smtp_syntax__, when="_authenticator")
-DATA_HELP = syntax(SMTP.smtp_DATA.__smtp_syntax__)
 
 
 def peer_host(transport: asyncio.BaseTransport) -> str:
@@ -71,7 +67,7 @@ class SessionLimit:
             del self.by_address[host]
 
 
-class IngressSMTP(SMTP):
+class IngressSMTP(HardenedCommands):
     """aiosmtpd's SMTP protocol with the session limits above and a pausable command timeout."""
 
     def __init__(self, handler: Any, *, limit: SessionLimit, auth_failures: AuthFailures, limits: dict[str, float],
