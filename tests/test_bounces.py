@@ -45,6 +45,16 @@ def test_each_mta_dsn_reads_as_a_permanent_failure_of_its_recipient(name: str) -
     assert status.permanent and status.diagnostic.startswith("550")
 
 
+@pytest.mark.parametrize("name", sorted(PERMANENT))
+def test_a_global_dsn_reads_as_its_delivery_status_twin(name: str) -> None:
+    # RFC 6533's message/global-delivery-status: the parser reads its first block as a message, the others as that
+    # message's body, and no recipient was found ("unknown").
+    data = sample(name)
+    assert b"message/delivery-status" in data
+    returned = read_returned(data.replace(b"message/delivery-status", b"message/global-delivery-status"))
+    assert returned == read_returned(data) and returned.kind == "dsn"
+
+
 @pytest.mark.parametrize(("name", "kind"), [("postfix_delayed.eml", "dsn"), ("vacation_autoreply.eml", "autoreply"),
                                             ("vacation_subject_only.eml", "autoreply"), ("plain_reply.eml", "unknown")])
 def test_delays_auto_replies_and_other_mail_are_no_permanent_failure(name: str, kind: str) -> None:

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
-from mail_gateway.mail.rfc5322 import parsed_leniently
+from mail_gateway.mail.rfc5322 import PARSER_FAILURES, parsed_leniently
 from mail_gateway.mail.storable import storable
 
 KINDS = ("dsn", "autoreply", "unknown")
@@ -79,12 +79,22 @@ def _status_part(message: Message) -> Message | None:
 
 def _blocks(part: Message) -> list[Message]:
     payload = part.get_payload()
-    if isinstance(payload, list):
+    global_status = part.get_content_type() == "message/global-delivery-status"
+    if isinstance(payload, list) and not global_status:
         return [block for block in payload if isinstance(block, Message)]
-    # message/global-delivery-status (RFC 6533) is left as text by the parser: its blocks are parsed here.
-    text = payload if isinstance(payload, str) else ""
+    # message/global-delivery-status (RFC 6533) the parser reads as one message: its first block the header, the
+    # others its body. Written back as text, its blocks are parsed here, as are those of a part left as text.
+    blocks = payload if isinstance(payload, list) else []
+    text = payload if isinstance(payload, str) else "".join(_as_text(block) for block in blocks)
     return [email.message_from_string(block.strip() + "\n") for block in re.split(r"\r?\n\s*\r?\n", text)
             if block.strip()]
+
+
+def _as_text(block: object) -> str:
+    try:
+        return block.as_string(maxheaderlen=0) if isinstance(block, Message) else ""
+    except PARSER_FAILURES:  # a hostile block: none of its recipients is read
+        return ""
 
 
 def is_autoreply(message: Message) -> bool:
