@@ -531,3 +531,39 @@ def test_a_keyed_queued_accept_leaves_out_suppressed_recipients_and_replays_the_
     assert_problem(refused, 422, "recipients-suppressed")
     assert statuses(queued.status(first["id"])) == {FRIEND: "queued"}
     assert queued.client.get("/v1/messages").get_json()["total"] == 1
+
+
+@pytest.mark.parametrize(("listed", "sent"), [("a\u0301@example.com", "a\u0301@example.com"),
+                                              ("a\u0301@example.com", "\u00e1@example.com"),
+                                              ("\u00e1@example.com", "a\u0301@example.com")],
+                         ids=["decomposed-both", "decomposed-listed", "decomposed-sent"])
+def test_an_address_is_suppressed_whatever_unicode_form_its_local_part_is_written_in(make_settings, tmp_path, listed,
+                                                                                      sent) -> None:
+    # A send normalizes a local part to NFC (RFC 6532), and the list kept the decomposed form given it: the
+    # listed address was sent to.
+    app = create_app(make_settings(mail_backend="memory", gateway_store_url=f"sqlite:///{tmp_path}/store.db"))
+    client = app.test_client()
+    assert client.post("/v1/suppressions", json={"address": listed}).status_code == 201
+    answer = client.post("/v1/messages", json={"from": "app@example.com", "to": [sent], "subject": "x", "text": "y"})
+    assert_problem(answer, 422, "recipients-suppressed")
+    assert Runtime.of(app).backend.messages == []
+
+
+def test_an_entry_listed_decomposed_before_keys_were_in_nfc_still_holds_and_can_be_removed(make_settings,
+                                                                                          tmp_path) -> None:
+    app = create_app(make_settings(mail_backend="memory", gateway_store_url=f"sqlite:///{tmp_path}/store.db"))
+    store = Runtime.of(app).store
+    store.open()
+    with store.engine.begin() as conn:  # as an earlier release keyed it: the local part as given
+        conn.execute(sqlalchemy.insert(sqlalchemy.table("suppressions", sqlalchemy.column("address"),
+                                                        sqlalchemy.column("email"), sqlalchemy.column("reason"),
+                                                        sqlalchemy.column("source"), sqlalchemy.column("created_at"))),
+                     {"address": "a\u0301@example.com", "email": "a\u0301@example.com", "reason": "manual",
+                      "source": "api", "created_at": 0.0})
+    # It holds as it did, for the form it was listed in (an upgrade lists nothing anew).
+    assert store.read(lambda conn: suppressions.suppressed(conn, ["a\u0301@example.com", "\u00e1@example.com"])) == {
+        "a\u0301@example.com"}
+    client = app.test_client()
+    assert client.delete("/v1/suppressions/a\u0301@example.com").status_code == 204
+    assert store.read(lambda conn: suppressions.suppressed(conn, ["a\u0301@example.com"])) == set()
+

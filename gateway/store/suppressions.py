@@ -8,6 +8,7 @@ function takes the connection of its caller's transaction (``Store.read`` or ``S
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -42,8 +43,16 @@ class Entry:
 
 
 def key(address: str) -> str:
-    """The mailbox an address names; ``InvalidMessageError`` when it is not an address."""
-    return recipient_key(envelope_address(address))
+    """The mailbox an address names; ``InvalidMessageError`` when it is not an address. Its local part in NFC, as
+    a send writes it (RFC 6532 3.1): ``a\u0301`` and ``\u00e1`` are one mailbox."""
+    return recipient_key(envelope_address(unicodedata.normalize("NFC", address)))
+
+
+def _keys(address: str) -> list[str]:
+    """``key(address)``, and the key an entry listed before keys were in NFC has, where the two differ: such an
+    entry still holds, and can still be removed."""
+    mailbox, as_given = key(address), recipient_key(envelope_address(address))
+    return [mailbox] if as_given == mailbox else [mailbox, as_given]
 
 
 def check_listable(address: str) -> None:
@@ -88,7 +97,7 @@ def add(conn: Connection, address: str, reason: str, *, source: str, message_id:
 
 def remove(conn: Connection, address: str) -> bool:
     note_change(conn, TABLE)
-    return conn.execute(delete_rows(table).where(table.c.address == key(address))).rowcount > 0
+    return conn.execute(delete_rows(table).where(table.c.address.in_(_keys(address)))).rowcount > 0
 
 
 def _live(now: float | BindParameter[float]) -> object:
@@ -101,7 +110,8 @@ def _by_mailbox(addresses: Iterable[str]) -> dict[str, list[str]]:
     keys: dict[str, list[str]] = {}
     for address in addresses:
         try:
-            keys.setdefault(key(address), []).append(address)
+            for mailbox in _keys(address):
+                keys.setdefault(mailbox, []).append(address)
         except ValueError:
             continue
     return keys
@@ -143,7 +153,7 @@ def among(entries: dict[str, float | None], addresses: Iterable[str], *, now: fl
 
 def get(conn: Connection, address: str, *, now: float | None = None) -> Entry | None:
     at = time.time() if now is None else now
-    row = conn.execute(select(table).where(and_(table.c.address == key(address), _live(at)))).first()
+    row = conn.execute(select(table).where(and_(table.c.address.in_(_keys(address)), _live(at)))).first()
     return None if row is None else Entry(**row._mapping)
 
 
