@@ -40,6 +40,19 @@ def test_a_template_reaching_for_unsafe_attributes_is_refused_when_saved(client,
     assert fields(problem) == ["text"] and "may not" in problem["detail"]
 
 
+@pytest.mark.parametrize(("source", "tag"), [("{% include 'footer' %}", "include"),
+                                             ("{% extends 'base' %}", "extends"),
+                                             ("{% import 'macros' as m %}", "import"),
+                                             ("{% from 'macros' import button %}", "import")])
+def test_a_template_using_another_is_refused_when_saved_naming_the_tag(client, source, tag) -> None:
+    # There is no loader: each was saved, then every rendering failed with "it failed: TypeError: no loader for
+    # this environment specified", which said neither what was wrong nor how to mend it.
+    problem = assert_problem(client.post("/v1/templates", json={
+        "name": "t", "subject": "Hi", "text": "one\n" + source}), 422, "template-error")
+    assert (problem["template"], problem["part"], problem["line"]) == ("t", "text", 2)
+    assert f"{{% {tag} %}}" in problem["detail"] and "a macro" in problem["detail"]
+
+
 @pytest.mark.parametrize("name", ["__class__", "__init__", "__globals__"])
 def test_an_unsafe_attribute_named_at_run_time_is_refused_not_executed(app, client, name) -> None:
     client.post("/v1/templates", json={"name": "t", "subject": "Hi", "text": "line\n{{ x|attr(n) }}"})

@@ -102,6 +102,15 @@ def _unsafe_names(tree: nodes.Template) -> None:
                                 line=node.lineno)
 
 
+def _no_other_templates(tree: nodes.Template) -> None:
+    """``{% include %}``, ``{% import %}`` and ``{% extends %}``: a template stands alone (there is no loader), and
+    each failed only when rendered, as Jinja2's "no loader for this environment specified"."""
+    for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        tag = {nodes.Include: "include", nodes.Extends: "extends"}.get(type(node), "import")
+        raise TemplateError(f"it uses {{% {tag} %}}; a template cannot use another, so write what it would bring in "
+                            "this template itself (a macro for what repeats)", line=node.lineno)
+
+
 class GuardedEnvironment(ImmutableSandboxedEnvironment):
     # The operators that can make a value much larger than their operands go through call_binop, and '-' with
     # them, which takes sets (dict views) apart in time of their size: each is followed by a look at the clock.
@@ -161,6 +170,7 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
         (with its line) for an attribute it may not use; ``TemplateSyntaxError`` as Jinja2 raises it."""
         tree = self.parse(source)
         _unsafe_names(tree)
+        _no_other_templates(tree)
         return self.compile_guarded(source), tree
 
     def compile_guarded(self, source: str) -> Template:
