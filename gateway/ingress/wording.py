@@ -54,8 +54,8 @@ def reworded(status: str, exact: dict[str, str]) -> str:
 
 
 def _fitted(line: str) -> str:
-    """``line`` cut to ``MAX_REPLY_LINE`` octets, its end marked: a refusal that quotes the client's command or
-    address (``500 5.5.2 command "..." not recognized``) was as long as that, up to 550 octets."""
+    """``line`` cut to ``MAX_REPLY_LINE`` octets, its end marked: a refusal that quotes the client's address
+    (``553 5.1.7 '...'``) was as long as that, up to 617 octets."""
     octets = line.encode("utf-8", "surrogateescape")
     if len(octets) <= MAX_REPLY_LINE:
         return line
