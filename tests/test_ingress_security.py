@@ -146,6 +146,16 @@ def test_starttls_inside_tls_is_refused_and_the_session_goes_on(ingress_factory,
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+def test_a_mechanism_named_in_lower_case_is_the_same_mechanism(ingress_factory) -> None:
+    # RFC 4954 4: mechanism names are case-insensitive; aiosmtpd answered "auth plain ..." 504 Unrecognized.
+    ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, gateway_smtp_allow_insecure_auth=True)
+    with ingress.client() as client:
+        client.ehlo()
+        assert client.docmd("auth", f"plain {_plain('app', 'correct-horse')}")[0] == 235
+        assert client.sendmail(SENDER, [RECIPIENT], message_bytes()) == {}
+    assert len(ingress.backend.messages) == 1
+
+
 def test_an_auth_answer_longer_than_a_line_fails_the_auth_and_the_session_goes_on(ingress_factory, caplog) -> None:
     # asyncio's reader raised ValueError past its line limit: 451 4.3.0 and a traceback in the log.
     ingress = ingress_factory(mail_backend="memory", gateway_smtp_users=USERS, gateway_smtp_allow_insecure_auth=True)

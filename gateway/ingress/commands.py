@@ -7,6 +7,7 @@ the log, and a client that retries a bad address for ever), quoted back what cou
 - ``VRFY`` of what is no address: aiosmtpd quoted it back, 8-bit octets and all, which failed to encode.
 - ``STARTTLS`` inside TLS: aiosmtpd started a second handshake inside the first, and the session ended in one.
 - An AUTH answer longer than a line may be: asyncio's reader raised ValueError.
+- ``auth plain``: a mechanism's name in lower case, refused with 504.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ class HardenedCommands(SMTP):
             await self.push(TLS_ACTIVE)
             return
         await super().smtp_STARTTLS(arg)
+
+    @AUTH_HELP
+    async def smtp_AUTH(self, arg: str) -> None:
+        # RFC 4954 4: a mechanism's name is case-insensitive; aiosmtpd looks it up as written ("auth plain": 504).
+        words = arg.split(maxsplit=1)
+        await super().smtp_AUTH(" ".join([words[0].upper(), *words[1:]]) if words else arg)
 
     async def challenge_auth(self, *args: Any, **kwargs: Any) -> Any:
         try:
