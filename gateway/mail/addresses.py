@@ -25,9 +25,10 @@ from mail_gateway.mail.local_domains import LocalAddress, validate_local
 from mail_gateway.mail.rfc5322 import PARSER_FAILURES, check_header_text
 
 _HEADER_PARSER = email.policy.default  # its header_factory parses address lists by RFC 5322's grammar
-# The longest address read, display name included: a header line's limit (RFC 5322 2.1.1). The standard library's
-# parser takes time quadratic in some values' length (". " repeated: 1.3 s for 16 KB, 19 s for 64 KB).
-MAX_ADDRESS = 998
+# The longest address read, display name included (the composer folds a long name; one of 990 characters is
+# sent). The standard library's parser takes time quadratic in some values' length (". " repeated: 1.3 s for
+# 16 KB, 19 s for 64 KB).
+MAX_ADDRESS = 2000
 
 
 @dataclass(frozen=True, slots=True)
