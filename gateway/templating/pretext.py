@@ -65,6 +65,7 @@ def _plain_value(value: Any) -> Any:
 
 TEXT_OF_HTML = GuardedEnvironment(autoescape=True)  # expressions written as in the HTML part, and checked
 TEXT_OF_HTML.filters[CHECK] = _plain_value
+TEXT_OF_HTML.value_checks[CHECK] = _plain_value
 
 
 def compile_pretext(source: str) -> Template | None:

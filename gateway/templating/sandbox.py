@@ -25,6 +25,7 @@ from jinja2.visitor import NodeTransformer
 from mail_gateway.errors import TemplateError
 from mail_gateway.templating import filters
 from mail_gateway.templating.limits import check_binop, check_method, current
+from mail_gateway.templating.substitution import Check, Substitution, substitution
 from mail_gateway.templating.weight import SCALARS
 
 # Globals a template could make too much with and does not need: lipsum(n=...) writes any amount of text.
@@ -111,6 +112,20 @@ def _no_other_templates(tree: nodes.Template) -> None:
                             "this template itself (a macro for what repeats)", line=node.lineno)
 
 
+class GuardedTemplate(Template):
+    """A compiled template that renders by joining its text and variables where that is all it does
+    (``substitution``), and by Jinja2 otherwise."""
+
+    substitution: Substitution | None = None
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        if self.substitution is not None and len(args) == 1 and not kwargs and isinstance(args[0], dict):
+            written = self.substitution.render(args[0])
+            if written is not None:
+                return written
+        return super().render(*args, **kwargs)
+
+
 class GuardedEnvironment(ImmutableSandboxedEnvironment):
     # The operators that can make a value much larger than their operands go through call_binop, and '-' with
     # them, which takes sets (dict views) apart in time of their size: each is followed by a look at the clock.
@@ -126,6 +141,9 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
         self.globals["namespace"] = _Namespace
         self.filters = filters.guarded_filters(self.filters)
         self.tests = filters.guarded_tests(self.tests)
+        self.template_class = GuardedTemplate
+        # Filters that pass a value on unchanged or raise, which a substitution may apply itself (``pretext``).
+        self.value_checks: dict[str, Check] = {}
 
     def call_filter(self, name: str, value: Any, args: Any = None, kwargs: Any = None, context: Any = None,
                     eval_ctx: Any = None) -> Any:
@@ -176,7 +194,12 @@ class GuardedEnvironment(ImmutableSandboxedEnvironment):
     def compile_guarded(self, source: str) -> Template:
         """The template compiled with its guards, its names unchecked: for a source made from a checked one, with
         the same tags (``preinline``)."""
-        return self.from_string(_Guards().visit(self.parse(source)))
+        tree = self.parse(source)
+        plan = substitution(tree, bool(self.autoescape), self.value_checks)  # before the guards rewrite the tree
+        template = self.from_string(_Guards().visit(tree))
+        assert isinstance(template, GuardedTemplate)
+        template.substitution = plan
+        return template
 
 
 HTML = GuardedEnvironment(autoescape=True)
