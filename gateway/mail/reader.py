@@ -17,6 +17,7 @@ from email.message import EmailMessage
 
 from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.addresses import envelope_address, header_addresses, recipient_key
+from mail_gateway.mail.long_address_lists import WHOLE, read_long
 from mail_gateway.mail.mime_tree import ReadOnce, alternatives, attachment, find_bodies, header_text, leaves, part_text
 from mail_gateway.mail.rfc5322 import PARSER_FAILURES, parsed_date
 
@@ -37,7 +38,11 @@ def _mailboxes(parsed: EmailMessage, name: str) -> list[tuple[str, str]]:
             continue
         if not raw.isascii():  # UTF-8 header text (RFC 6532), kept as surrogate escapes by the parser
             raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        mailboxes = header_addresses(raw.replace("\r", "").replace("\n", ""))  # unfolded (RFC 5322 2.2.3)
+        unfolded = raw.replace("\r", "").replace("\n", "")  # RFC 5322 2.2.3
+        if len(unfolded) > WHOLE:  # the parser's time grows with the square of some fields' length
+            found += [(display, spec) for display, spec in read_long(unfolded) if spec]
+            continue
+        mailboxes = header_addresses(unfolded)
         if mailboxes is None:  # not well-formed: what the lenient reading finds, rather than nothing
             try:
                 mailboxes = [(a.display_name, a.addr_spec) for a in parsed.policy.header_fetch_parse(
