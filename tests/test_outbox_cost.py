@@ -138,3 +138,15 @@ def test_a_long_address_field_is_read_mailbox_by_mailbox(handed) -> None:
     assert to[152:-1] == [f'"Doe, Ann {n}" <ann{n}@example.com>' for n in range(150, 300)]
     assert to[-1] == "Lima <lima@example.com>"  # its name too long to parse: read by its angle address
     assert len(handed) == 302 and max(handed) < 40
+
+
+def test_a_long_non_ascii_name_sent_through_the_api_reads_back_as_written(make_settings) -> None:
+    # The composer writes it as RFC 2047 encoded-words, 5 KB for 1,500 "é": read by its angle address, the name
+    # is decoded too, not shown as "=?utf-8?b?...".
+    app = create_app(make_settings(mail_backend="memory"))
+    name = "é" * 1500
+    response = app.test_client().post("/v1/messages", json={
+        "from": "app@example.com", "to": [f"{name} <b@example.com>", "c@example.com"], "subject": "s", "text": "t"})
+    assert response.status_code == 202
+    [kept] = Runtime.of(app).backend.messages
+    assert reader.MessageReader(kept.data).to == [f"{name} <b@example.com>", "c@example.com"]

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from email.header import decode_header, make_header
 
 from mail_gateway.mail.addresses import header_addresses
+from mail_gateway.mail.rfc5322 import PARSER_FAILURES
 
 WHOLE = 2000  # a field up to this length is parsed whole, as any other
 MAX_PIECE = 998  # one mailbox parsed by the standard library: 15 ms at worst
@@ -25,6 +27,7 @@ PIECE_COST = 20  # what a piece costs of the budget at least: each parse takes s
 _SPECIAL = re.compile(r'[\\",:;<>()\[\]]')
 _ANGLE_ADDRESS = re.compile(r"<([^<>]*)>\s*$")
 _SPACES = re.compile(r"\s+")
+_ENCODED_WORDS = re.compile(r"(?:=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=\s*)+")
 
 
 def pieces(value: str) -> Iterator[str]:
@@ -78,4 +81,16 @@ def _by_angle_address(piece: str) -> list[tuple[str, str]]:
         spec = piece if "@" in piece and not _SPACES.search(piece) else ""
         return [("", spec)] if spec and len(spec) <= MAX_PIECE else []
     name = _SPACES.sub(" ", piece[:address.start()].replace('\\"', "\x00").replace('"', "").replace("\x00", '"'))
-    return [(name.strip(), address.group(1).strip())]
+    return [(_decoded(name.strip()), address.group(1).strip())]
+
+
+def _decoded(name: str) -> str:
+    """A name of RFC 2047 encoded-words (as the composer writes a long non-ASCII one) decoded; any other as it is.
+    Matched whole first, in one pass: the standard library's decoder looks for each word's end from every "=?",
+    so a name of unended words would take time quadratic in its length."""
+    if not _ENCODED_WORDS.fullmatch(name):
+        return name
+    try:
+        return str(make_header(decode_header(name)))
+    except PARSER_FAILURES:  # an unknown charset, bad base64
+        return name
