@@ -13,14 +13,19 @@ Written here because no library cuts an address list without parsing it whole.
 
 from __future__ import annotations
 
+import email.policy
 import re
 from collections.abc import Iterator
 from email.header import decode_header, make_header
+from email.headerregistry import AddressHeader
 
 from mail_gateway.mail.addresses import header_addresses
 from mail_gateway.mail.rfc5322 import PARSER_FAILURES
 
 WHOLE = 2000  # a field up to this length is parsed whole, as any other
+# The fields the standard library's header registry parses as address lists (From, To, Cc, Resent-To...).
+ADDRESS_FIELDS = frozenset(name for name, kind in email.policy.default.header_factory.registry.items()
+                           if issubclass(kind, AddressHeader))
 MAX_PIECE = 998  # one mailbox parsed by the standard library: 15 ms at worst
 BUDGET = 20_000  # characters of one field parsed so (some 600 ordinary mailboxes); the rest by angle address
 PIECE_COST = 20  # what a piece costs of the budget at least: each parse takes some 70 µs however short

@@ -17,7 +17,7 @@ from email.message import EmailMessage
 
 from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.addresses import envelope_address, header_addresses, recipient_key
-from mail_gateway.mail.long_address_lists import WHOLE, read_long
+from mail_gateway.mail.long_address_lists import ADDRESS_FIELDS, WHOLE, read_long
 from mail_gateway.mail.mime_tree import ReadOnce, alternatives, attachment, find_bodies, header_text, leaves, part_text
 from mail_gateway.mail.rfc5322 import PARSER_FAILURES, parsed_date
 
@@ -36,13 +36,7 @@ def _mailboxes(parsed: EmailMessage, name: str) -> list[tuple[str, str]]:
     for field, raw in parsed.raw_items():
         if field.lower() != name.lower():
             continue
-        if not raw.isascii():  # UTF-8 header text (RFC 6532), kept as surrogate escapes by the parser
-            raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        unfolded = raw.replace("\r", "").replace("\n", "")  # RFC 5322 2.2.3
-        if len(unfolded) > WHOLE:  # the parser's time grows with the square of some fields' length
-            found += [(display, spec) for display, spec in read_long(unfolded) if spec]
-            continue
-        mailboxes = header_addresses(unfolded)
+        mailboxes = _field_mailboxes(raw)
         if mailboxes is None:  # not well-formed: what the lenient reading finds, rather than nothing
             try:
                 mailboxes = [(a.display_name, a.addr_spec) for a in parsed.policy.header_fetch_parse(
@@ -51,6 +45,16 @@ def _mailboxes(parsed: EmailMessage, name: str) -> list[tuple[str, str]]:
                 mailboxes = []
         found += [(display, spec) for display, spec in mailboxes if spec]
     return found
+
+
+def _field_mailboxes(raw: str) -> list[tuple[str, str]] | None:
+    """An address field's mailboxes; None where it is no well-formed address list."""
+    if not raw.isascii():  # UTF-8 header text (RFC 6532), kept as surrogate escapes by the parser
+        raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    unfolded = raw.replace("\r", "").replace("\n", "")  # RFC 5322 2.2.3
+    if len(unfolded) > WHOLE:  # the parser's time grows with the square of some fields' length
+        return [(display, spec) for display, spec in read_long(unfolded) if spec]
+    return header_addresses(unfolded)
 
 
 def _key(spec: str) -> str:
@@ -131,6 +135,9 @@ class MessageReader:
     def headers(self) -> list[tuple[str, str]]:
         decoded: list[tuple[str, str]] = []
         for name, raw in self.parsed.raw_items():
+            if name.lower() in ADDRESS_FIELDS and len(raw) > WHOLE:  # not parsed whole (``long_address_lists``)
+                decoded.append((name, ", ".join(_shown(*mailbox) for mailbox in _field_mailboxes(raw) or ())))
+                continue
             try:
                 value = str(self.parsed.policy.header_fetch_parse(name, raw))
             except PARSER_FAILURES:  # show it as it was written
