@@ -18,7 +18,16 @@ from email.message import EmailMessage
 from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.addresses import envelope_address, header_addresses, recipient_key
 from mail_gateway.mail.long_address_lists import ADDRESS_FIELDS, WHOLE, read_long
-from mail_gateway.mail.mime_tree import ReadOnce, alternatives, attachment, find_bodies, header_text, leaves, part_text
+from mail_gateway.mail.mime_tree import (
+    ReadOnce,
+    alternatives,
+    attachment,
+    find_bodies,
+    header_text,
+    leaves,
+    parsable,
+    part_text,
+)
 from mail_gateway.mail.rfc5322 import PARSER_FAILURES, parsed_date
 
 
@@ -139,7 +148,8 @@ class MessageReader:
                 decoded.append((name, ", ".join(_shown(*mailbox) for mailbox in _field_mailboxes(raw) or ())))
                 continue
             try:
-                value = str(self.parsed.policy.header_fetch_parse(name, raw))
+                cut = parsable(name, raw) is not raw  # its parameters not all read: shown as written
+                value = str(raw) if cut else str(self.parsed.policy.header_fetch_parse(name, raw))
             except PARSER_FAILURES:  # show it as it was written
                 value = str(raw)
             decoded.append((name, value))
