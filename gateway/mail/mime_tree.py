@@ -50,9 +50,6 @@ class ReadOnce(EmailMessage):
         return read[lowered]
 
 
-_MISSING = object()
-
-
 @dataclass(frozen=True, slots=True)
 class FoundAttachment:
     index: int

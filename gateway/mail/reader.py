@@ -144,8 +144,9 @@ class MessageReader:
     def headers(self) -> list[tuple[str, str]]:
         decoded: list[tuple[str, str]] = []
         for name, raw in self.parsed.raw_items():
-            if name.lower() in ADDRESS_FIELDS and len(raw) > WHOLE:  # not parsed whole (``long_address_lists``)
-                decoded.append((name, ", ".join(_shown(*mailbox) for mailbox in _field_mailboxes(raw) or ())))
+            long = name.lower() in ADDRESS_FIELDS and len(raw) > WHOLE  # not parsed whole (``long_address_lists``)
+            if long and (mailboxes := _field_mailboxes(raw)) is not None:
+                decoded.append((name, ", ".join(_shown(*mailbox) for mailbox in mailboxes)))
                 continue
             try:
                 cut = parsable(name, raw) is not raw  # its parameters not all read: shown as written
