@@ -19,25 +19,37 @@ from mail_gateway.mail.rfc5322 import PARSER_FAILURES
 
 # The fields whose parser takes time quadratic in their length (it splits the rest of the value again at each
 # quoted string: 0.2 s for a Content-Type of 8 KB of '"', a reading of 32 KB 5.7 s), as mail from anyone reaches
-# the ingress's inbound routes. One longer than MAX_PARAMETERIZED is parsed up to its last ';' within it.
+# the ingress's inbound routes. One longer than MAX_PARAMETERIZED is parsed up to its last ';' within it; once a
+# reading has parsed READING_ROOM characters of them, one longer than AFTER_ROOM (a message of 250 parts, each with
+# a Content-Type of 4 KB of ';', took 17 s a reading).
 PARAMETERIZED = frozenset(name for name, kind in email.policy.default.header_factory.registry.items()
                           if issubclass(kind, ParameterizedMIMEHeader | ContentTransferEncodingHeader))
 MAX_PARAMETERIZED = 4000  # an RFC 2231 file name of 255 CJK characters takes about 2,600
+READING_ROOM = 65_536  # some 40 attachments with long non-ASCII names, hundreds with ordinary ones
+AFTER_ROOM = 600  # a file name of some 60 CJK characters in RFC 2231 form
 
 
-def parsable(name: str, value: str) -> str:
+def parsable(name: str, value: str, room: list[int] | None = None) -> str:
     """``value`` as the parser may be handed it: a long Content-Type, Content-Disposition or
-    Content-Transfer-Encoding cut after its last whole parameter within ``MAX_PARAMETERIZED`` characters (to
-    nothing, read as the field's default, where none fits)."""
-    if len(value) <= MAX_PARAMETERIZED or name.lower() not in PARAMETERIZED:
+    Content-Transfer-Encoding cut after its last whole parameter within the limit (to nothing, read as the field's
+    default, where none fits), charged to ``room``, what is left of a reading's characters of them."""
+    if name.lower() not in PARAMETERIZED:
         return value
-    return value[:max(value.rfind(";", 0, MAX_PARAMETERIZED), 0)]
+    limit = MAX_PARAMETERIZED if room is None or room[0] > 0 else AFTER_ROOM
+    if len(value) > limit:
+        value = value[:max(value.rfind(";", 0, limit), 0)]
+    if room is not None:
+        room[0] -= len(value)
+    return value
 
 
 class ReadOnce(EmailMessage):
     """A message that is read and never changed, each of its parts' header fields parsed once (``parsable``):
     EmailMessage parses a field again at every ``get``, and reading a part asks for its Content-Type some fifteen
-    times (300 attachments with long non-ASCII names took 6 s at each view of the outbox)."""
+    times (300 attachments with long non-ASCII names took 6 s at each view of the outbox). Made for each reading
+    (``reading``), whose parts share ``room``."""
+
+    room: list[int] = [READING_ROOM]
 
     def get(self, name: str, failobj: Any = None) -> Any:
         read: dict[str, Any] = self.__dict__.setdefault("_read_fields", {})
@@ -46,8 +58,14 @@ class ReadOnce(EmailMessage):
             found = next((field for field in self.raw_items() if field[0].lower() == lowered), None)
             if found is None:
                 return failobj
-            read[lowered] = self.policy.header_fetch_parse(found[0], parsable(*found))  # type: ignore[union-attr]
+            read[lowered] = self.policy.header_fetch_parse(  # type: ignore[union-attr]
+                found[0], parsable(*found, self.room))
         return read[lowered]
+
+
+def reading() -> type[ReadOnce]:
+    """The class of one reading's parts: their own ``room``."""
+    return type("ReadOnce", (ReadOnce,), {"room": [READING_ROOM]})
 
 
 @dataclass(frozen=True, slots=True)

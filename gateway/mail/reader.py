@@ -19,7 +19,6 @@ from mail_gateway.errors import InvalidMessageError
 from mail_gateway.mail.addresses import envelope_address, header_addresses, recipient_key
 from mail_gateway.mail.long_address_lists import ADDRESS_FIELDS, WHOLE, read_long
 from mail_gateway.mail.mime_tree import (
-    ReadOnce,
     alternatives,
     attachment,
     find_bodies,
@@ -27,6 +26,7 @@ from mail_gateway.mail.mime_tree import (
     leaves,
     parsable,
     part_text,
+    reading,
 )
 from mail_gateway.mail.rfc5322 import PARSER_FAILURES, parsed_date
 
@@ -84,7 +84,7 @@ class MessageReader:
         self.data = data
         self.recipients = recipients  # the envelope, when known: it includes Bcc, which no header shows
         try:
-            self.parsed: EmailMessage = email.message_from_bytes(data, _class=ReadOnce, policy=email.policy.default)
+            self.parsed: EmailMessage = email.message_from_bytes(data, _class=reading(), policy=email.policy.default)
             self._text_part, self._html_part = find_bodies(self.parsed)
             bodies = {id(self._text_part), id(self._html_part)}
             others = [leaf for leaf in leaves(self.parsed) if id(leaf) not in bodies]
