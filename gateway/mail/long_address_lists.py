@@ -16,11 +16,10 @@ from __future__ import annotations
 import email.policy
 import re
 from collections.abc import Iterator
-from email.header import decode_header, make_header
 from email.headerregistry import AddressHeader
 
 from mail_gateway.mail.addresses import header_addresses
-from mail_gateway.mail.rfc5322 import PARSER_FAILURES
+from mail_gateway.mail.rfc5322 import decoded_words
 
 WHOLE = 2000  # a field up to this length is parsed whole, as any other
 # The fields the standard library's header registry parses as address lists (From, To, Cc, Resent-To...).
@@ -93,9 +92,4 @@ def _decoded(name: str) -> str:
     """A name of RFC 2047 encoded-words (as the composer writes a long non-ASCII one) decoded; any other as it is.
     Matched whole first, in one pass: the standard library's decoder looks for each word's end from every "=?",
     so a name of unended words would take time quadratic in its length."""
-    if not _ENCODED_WORDS.fullmatch(name):
-        return name
-    try:
-        return str(make_header(decode_header(name)))
-    except PARSER_FAILURES:  # an unknown charset, bad base64
-        return name
+    return decoded_words(name) if _ENCODED_WORDS.fullmatch(name) else name
