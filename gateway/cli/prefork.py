@@ -5,7 +5,8 @@ heartbeat, and handles the signals (TERM stops gracefully, HUP restarts the work
 one). Each worker process runs what a single ``serve`` runs — the app built in that process (its own SMTP pool
 and store connections, never inherited from the master), served by ``HttpService``, waitress tuned against idle
 and slow clients — so every connection guarantee of one process holds in each. The heartbeat is sent from the
-event loop, so a worker whose loop hangs is replaced.
+event loop, so a worker whose loop hangs is replaced. The workers spread the connections over themselves through
+a table the master makes before forking them (``http.balance``).
 
 The master binds the socket itself, so a port in use fails at start-up in one line, and checks the whole
 configuration by building the app once before forking (then closes it).
@@ -29,6 +30,7 @@ from gunicorn.workers.base import Worker
 from mail_gateway.app import create_app
 from mail_gateway.cli.logs import configure_logging
 from mail_gateway.errors import ConfigurationError
+from mail_gateway.http.balance import ConnectionTable
 from mail_gateway.http.server import GRACEFUL_SECONDS, HttpService
 from mail_gateway.runtime import Runtime
 from mail_gateway.settings import GatewaySettings
@@ -42,6 +44,7 @@ class GatewayWorker(Worker):
     """One HTTP process: the app, its delivery workers if any, waitress on the master's sockets."""
 
     service: HttpService | None = None
+    row: int | None = None  # in the master's ConnectionTable, given before the fork (assign_row)
 
     def init_process(self) -> None:
         # Counters of every process in shared files (prometheus_client's multiprocess mode), chosen before this
@@ -73,9 +76,10 @@ class GatewayWorker(Worker):
                 from mail_gateway.cli.worker import start_workers
 
                 start_workers(runtime)
+            balance = None if self.row is None else server.table.of(self.row)
             self.service = HttpService(self.wsgi, server.settings, threads=server.threads,
                                        sockets=[listener.sock for listener in self.sockets], tick=self._tick,
-                                       graceful_seconds=self.cfg.graceful_timeout)
+                                       graceful_seconds=self.cfg.graceful_timeout, balance=balance)
             self.service.run()
         finally:
             runtime.close()
@@ -85,6 +89,12 @@ class GatewayWorker(Worker):
         self.notify()
         if (not self.alive or self.ppid != os.getppid()) and self.service is not None:
             self.service.request_stop()
+
+
+def assign_row(arbiter: Arbiter, worker: GatewayWorker) -> None:
+    """gunicorn's pre_fork hook, in the master: a row of the connection table no live worker holds."""
+    table: ConnectionTable = arbiter.app.table
+    worker.row = table.free_row({each.row for each in arbiter.WORKERS.values() if each.row is not None})
 
 
 class GatewayArbiter(Arbiter):
@@ -107,6 +117,8 @@ class PreforkServer(BaseApplication):
         start-up in one line; gunicorn's master takes it over."""
         self.settings, self.sock, self.workers, self.threads = settings, sock, workers, threads
         self.delivery_workers = delivery_workers
+        # A row for each worker, twice over: on HUP gunicorn starts the new workers before the old ones have gone.
+        self.table = ConnectionTable(2 * workers + 2)
         super().__init__()
 
     def load_config(self) -> None:
@@ -115,7 +127,7 @@ class PreforkServer(BaseApplication):
         for name, value in {"bind": [f"{address}:{self.settings.gateway_port}"], "workers": self.workers,
                             "worker_class": f"{__name__}.GatewayWorker", "graceful_timeout": GRACEFUL_SECONDS,
                             "timeout": 30, "proc_name": "mail-gateway", "control_socket_disable": True,
-                            "accesslog": None}.items():
+                            "accesslog": None, "pre_fork": assign_row}.items():
             self.cfg.set(name, value)
 
     def load(self) -> Any:
@@ -130,8 +142,12 @@ class PreforkServer(BaseApplication):
         metrics_dir = None
         if MULTIPROCESS_ENV not in os.environ:
             metrics_dir = os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="mail-gateway-metrics-")
+        master = os.getpid()
         try:
             arbiter.run()
         finally:
-            if metrics_dir is not None:
+            # A worker leaves through here too: gunicorn forks it inside arbiter.run, and it ends by SystemExit.
+            # Removed by a worker (each one HUP retired), the directory was gone for the next worker to boot, which
+            # then failed and took the master down with it. Only the master removes it.
+            if metrics_dir is not None and os.getpid() == master:
                 shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -136,6 +136,10 @@ class DeadlineServer(TcpWSGIServer):
     late_response = b""
     tick: Any = None  # called from the event loop at each maintenance (a prefork worker's heartbeat)
     draining = False  # stopping: no new connections, and every answer closes its connection
+    leave_to_others = False  # another process of ``serve --workers`` takes the next connection (http.balance)
+
+    def readable(self) -> bool:
+        return super().readable() and not self.leave_to_others
 
     def maintenance(self, now: float) -> None:
         super().maintenance(now)  # closes connections idle longer than channel_timeout

@@ -17,6 +17,7 @@ hand the same listening sockets to every worker process, each running one ``Http
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import socket
@@ -28,8 +29,10 @@ from typing import TYPE_CHECKING, Any
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.task import ThreadedTaskDispatcher
+from waitress.wasyncore import poll2
 
 from mail_gateway.errors import ConfigurationError
+from mail_gateway.http.balance import HEARTBEAT_SECONDS, RECHECK_SECONDS, ProcessRow
 from mail_gateway.http.channels import DeadlineServer, late_response
 from mail_gateway.http.limits import MAX_HEADER_BYTES
 
@@ -88,10 +91,12 @@ class HttpService:
 
     def __init__(self, app: Any, settings: GatewaySettings, *, threads: int = 8,
                  sockets: Sequence[socket.socket] | None = None, tick: Callable[[], None] | None = None,
-                 graceful_seconds: float = GRACEFUL_SECONDS) -> None:
+                 graceful_seconds: float = GRACEFUL_SECONDS, balance: ProcessRow | None = None) -> None:
         """``tick`` is called from the event loop about once a second; it may raise ``SystemExit`` to stop, or
-        call ``request_stop()`` for a graceful stop."""
+        call ``request_stop()`` for a graceful stop. ``balance``: this process's row in the table the processes of
+        ``serve --workers`` share, to spread connections over them."""
         self.graceful_seconds = graceful_seconds
+        self.balance = balance
         self.stop_requested = False
         self.draining_since: float | None = None
         self._tick = tick
@@ -121,12 +126,24 @@ class HttpService:
     def run(self) -> None:
         """Serve until ``close()`` from another thread, or a signal handler raises SystemExit here."""
         try:
-            self.servers[0].asyncore.loop(timeout=self.adj.asyncore_loop_timeout, map=self.map,
-                                          use_poll=True)
+            while self.map:  # wasyncore.loop's, with a timeout chosen at each turn
+                poll2(self._balanced(), self.map)
         except (SystemExit, KeyboardInterrupt):
             pass
         finally:
             self.close()
+
+    def _balanced(self) -> float:
+        """Decide whether this process takes the next connection (``http.balance``); the event loop's timeout."""
+        if self.balance is None:
+            return self.adj.asyncore_loop_timeout
+        accepting = self.servers[0].accepting and not self.servers[0].in_connection_overflow
+        declining = accepting and not self.balance.may_accept(sum(len(s.active_channels) for s in self.servers))
+        if not accepting:
+            self.balance.write(math.inf)  # stopping or full: the others are not to wait for this process
+        for server in self.servers:
+            server.leave_to_others = declining
+        return RECHECK_SECONDS if declining else min(HEARTBEAT_SECONDS, self.adj.asyncore_loop_timeout)
 
     def request_stop(self) -> None:
         """Stop gracefully (from a signal handler or another thread): the event loop, within about a second,
