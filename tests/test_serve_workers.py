@@ -106,8 +106,12 @@ def test_a_process_leaves_the_next_connection_to_a_less_loaded_live_one_and_wait
     assert first.may_accept(50)
     table.of(2)  # a third process starts
     assert not first.may_accept(50)
+    table.vacate(2)  # it ended
+    assert first.may_accept(50)
+    table.of(2)  # another starts in its row
+    assert not first.may_accept(50)
     later = time.monotonic() + 60
-    monkeypatch.setattr(balance.time, "monotonic", lambda: later)  # a minute on, the third has written nothing
+    monkeypatch.setattr(balance.time, "monotonic", lambda: later)  # a minute on, it has written nothing: hung
     assert first.may_accept(50)
     assert table.free_row({0, 1, 2}) == 3 and table.free_row({0, 1, 2, 3}) is None
 

@@ -97,6 +97,12 @@ def assign_row(arbiter: Arbiter, worker: GatewayWorker) -> None:
     worker.row = table.free_row({each.row for each in arbiter.WORKERS.values() if each.row is not None})
 
 
+def vacate_row(arbiter: Arbiter, worker: GatewayWorker) -> None:
+    """gunicorn's child_exit hook, in the master: the others stop waiting for a worker that ended, at once."""
+    if worker.row is not None:
+        arbiter.app.table.vacate(worker.row)
+
+
 class GatewayArbiter(Arbiter):
     def spawn_worker(self) -> int:
         # A TERM that reaches a new worker before it has set its own handlers runs the master's handler, copied by
@@ -127,7 +133,8 @@ class PreforkServer(BaseApplication):
         for name, value in {"bind": [f"{address}:{self.settings.gateway_port}"], "workers": self.workers,
                             "worker_class": f"{__name__}.GatewayWorker", "graceful_timeout": GRACEFUL_SECONDS,
                             "timeout": 30, "proc_name": "mail-gateway", "control_socket_disable": True,
-                            "accesslog": None, "pre_fork": assign_row}.items():
+                            "accesslog": None, "pre_fork": assign_row,
+                            "child_exit": vacate_row}.items():
             self.cfg.set(name, value)
 
     def load(self) -> Any:

@@ -7,8 +7,9 @@ connection landed on one process against 2,400 when they split.
 
 So each process writes in a table the master shares with them all (an anonymous shared mapping, inherited by every
 fork) how many connections it holds, and leaves the next connection to the others while it holds more than one
-more than the least loaded of them. A process that has not written its row for a second (hung, or gone) is not
-waited for, nor is one that does not accept (stopping, or at its connection limit): it writes infinity.
+more than the least loaded of them. A process that has not written its row for a second (hung) is not waited for,
+nor is one that does not accept (stopping, or at its connection limit: it writes infinity), nor one that has ended
+(the master writes infinity in its row as it learns of the end).
 
 SO_REUSEPORT, a listening socket per process, was the other way; but the kernel then hashes each connection to a
 socket whatever its process holds, so a process at its connection limit or stopping still gets its share, and the
@@ -42,6 +43,10 @@ class ConnectionTable:
         for row in range(rows):
             self._cells[row * _FIELDS] = math.inf
 
+    def vacate(self, row: int) -> None:
+        """The process holding ``row`` has ended: no process waits for it from now on."""
+        self._cells[row * _FIELDS] = math.inf
+
     def free_row(self, taken: Collection[int]) -> int | None:
         """A row no live process holds (the master keeps account), or None: that process then goes unbalanced."""
         return next((row for row in range(self.rows) if row not in taken), None)
@@ -56,7 +61,6 @@ class ProcessRow:
     def __init__(self, cells: memoryview, row: int, rows: int) -> None:
         self._cells, self._at = cells, row * _FIELDS
         self._others = [other * _FIELDS for other in range(rows) if other != row]
-        self.declining = False
         self.write(0)
 
     def write(self, load: float) -> None:
@@ -69,5 +73,4 @@ class ProcessRow:
         self.write(held)
         cells, fresh = self._cells, time.monotonic() - STALE_SECONDS
         least = min((cells[at] for at in self._others if cells[at + 1] >= fresh), default=math.inf)
-        self.declining = held > least + SLACK
-        return not self.declining
+        return held <= least + SLACK
