@@ -521,3 +521,18 @@ def test_a_message_nested_too_deeply_to_read_does_not_take_the_list_down(app, de
     detail = client.get(f"/v1/outbox/{deep_id}")
     assert detail.status_code == 422 and detail.mimetype == PROBLEM
     assert client.get(f"/v1/outbox/{deep_id}/raw").status_code == 200
+
+
+def test_the_outbox_tools_answer_with_the_same_content_headers_as_its_reading_routes(app) -> None:
+    """The checks, the link check, the release and the chaos switch are mounted beside the reading routes and
+    answered without their nosniff and sandbox headers."""
+    from mail_gateway.outbox.api import CONTENT_HEADERS
+
+    post(app.test_client())
+    client = app.test_client()
+    message = only_id(client)
+    answers = [client.get("/v1/outbox/chaos"), client.put("/v1/outbox/chaos", json={"enabled": False}),
+               client.get(f"/v1/outbox/{message}/checks"), client.post(f"/v1/outbox/{message}/links/check"),
+               client.post(f"/v1/outbox/{message}/release", json={}), client.get("/v1/outbox")]
+    for answer in answers:
+        assert {name: answer.headers.get(name) for name in CONTENT_HEADERS} == CONTENT_HEADERS, answer.request.path

@@ -162,6 +162,12 @@ def attachment(message_id: str, index: int) -> Response:
                      download_name=download_name(found))
 
 
+def with_content_headers(response: Response) -> Response:
+    """Every outbox answer: never sniffed as another type, and never run as a page (a kept message is anyone's)."""
+    response.headers.update(CONTENT_HEADERS)
+    return response
+
+
 def outbox_blueprint(name: str, url_prefix: str) -> Blueprint:
     blueprint = Blueprint(name, __name__, url_prefix=url_prefix)
     blueprint.record_once(use_message_ids)
@@ -176,11 +182,7 @@ def outbox_blueprint(name: str, url_prefix: str) -> Blueprint:
     blueprint.add_url_rule("/<message_id>/raw", view_func=raw_message, methods=["GET"])
     blueprint.add_url_rule("/<message_id>/attachments/<int:index>", view_func=attachment, methods=["GET"])
 
-    @blueprint.after_request
-    def _content_headers(response: Response) -> Response:
-        response.headers.update(CONTENT_HEADERS)
-        return response
-
+    blueprint.after_request(with_content_headers)
     return blueprint
 
 

@@ -8,6 +8,7 @@ from flask import Blueprint, Flask
 
 from mail_gateway.http import docs
 from mail_gateway.outbox import chaos_routes, release
+from mail_gateway.outbox.api import with_content_headers
 from mail_gateway.outbox.checks import routes as check_routes
 
 API_NAME = "outbox_tools_api"
@@ -24,6 +25,7 @@ def tools_blueprint(name: str, messages: str, chaos: str) -> Blueprint:
     blueprint.add_url_rule(f"{messages}/<message_id>/release", view_func=release.release_message, methods=["POST"])
     blueprint.add_url_rule(chaos, view_func=chaos_routes.get_chaos, methods=["GET"])
     blueprint.add_url_rule(chaos, view_func=chaos_routes.set_chaos, methods=["PUT"])
+    blueprint.after_request(with_content_headers)  # as the reading routes beside them answer
     return blueprint
 
 
