@@ -98,8 +98,10 @@ def test_a_process_leaves_the_next_connection_to_a_less_loaded_live_one_and_wait
     first = table.of(0)
     assert first.may_accept(5)  # no other process in the table
     second = table.of(1)  # a process starts, holding none
-    assert not first.may_accept(5)
+    assert not first.may_accept(5) and not first.may_accept(4)
+    assert os.read(second.wake_fd, 100) == b"\0"  # woken once, as the first started to leave connections to it
     assert first.may_accept(1) and not first.may_accept(2)  # one more than the other's 0 is the slack
+    assert os.read(second.wake_fd, 100) == b"\0"  # woken again: the first started to leave them again
     assert second.may_accept(3)  # each decision writes the process's own count, which the other reads
     assert first.may_accept(2)
     second.write(math.inf)  # stopping, or at its connection limit

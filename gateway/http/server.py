@@ -32,7 +32,7 @@ from waitress.task import ThreadedTaskDispatcher
 from waitress.wasyncore import poll2
 
 from mail_gateway.errors import ConfigurationError
-from mail_gateway.http.balance import HEARTBEAT_SECONDS, RECHECK_SECONDS, ProcessRow
+from mail_gateway.http.balance import HEARTBEAT_SECONDS, ProcessRow, Woken
 from mail_gateway.http.channels import DeadlineServer, late_response
 from mail_gateway.http.limits import MAX_HEADER_BYTES
 
@@ -110,6 +110,8 @@ class HttpService:
         self.dispatcher.set_thread_count(threads)
         self.servers = [self._server(app, sock, settings) for sock in self.sockets]
         self.servers[0].tick = self._maintain
+        if balance is not None:
+            Woken(balance.wake_fd, map=self.map)
 
     def _server(self, app: Any, sock: socket.socket, settings: GatewaySettings) -> DeadlineServer:
         sock.setblocking(False)
@@ -143,7 +145,7 @@ class HttpService:
             self.balance.write(math.inf)  # stopping or full: the others are not to wait for this process
         for server in self.servers:
             server.leave_to_others = declining
-        return RECHECK_SECONDS if declining else min(HEARTBEAT_SECONDS, self.adj.asyncore_loop_timeout)
+        return min(HEARTBEAT_SECONDS, self.adj.asyncore_loop_timeout)
 
     def request_stop(self) -> None:
         """Stop gracefully (from a signal handler or another thread): the event loop, within about a second,
