@@ -34,6 +34,24 @@ def request(port: int, method: str, path: str, payload: Any = None, headers: dic
         return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
 
 
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` has started (a prefork master's workers); none once it has exited."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=10) as answer:
+        return answer.read().decode()
+
+
+def metric(text: str, line_start: str) -> float:
+    """The sum of the samples in ``text`` (Prometheus' text format) whose lines start with ``line_start``."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
+
+
 def stop_and_read(process: subprocess.Popen, timeout: float) -> tuple[str, str]:
     """TERM ``process`` and return what it printed. One that does not stop in time is killed, its pipes closed
     with it (so no open pipe turns up as a warning in a later test), and fails the test."""

@@ -8,11 +8,10 @@ import asyncio
 import os
 import signal
 import subprocess
-from pathlib import Path
 
 from api_helpers import HELLO
 from ingress_support import wait_until
-from process_support import BIN, Process, gateway_env, request
+from process_support import BIN, Process, children, gateway_env, metric, request, scrape
 from smtp_server import HOST, RecordingHandler
 
 FAST = {"gateway_queue_backoff_min": 0.05, "gateway_queue_backoff_max": 0.2, "gateway_queue_lease": 2}
@@ -21,21 +20,6 @@ FAST = {"gateway_queue_backoff_min": 0.05, "gateway_queue_backoff_max": 0.2, "ga
 def queued_env(url: str, upstream_port: int, **values) -> dict[str, str]:
     return gateway_env(gateway_env="testing", gateway_delivery="queued", gateway_store_url=url, mail_backend="smtp",
                        mail_server=HOST, mail_port=upstream_port, **{**FAST, **values})
-
-
-def children(pid: int) -> list[int]:
-    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def metric(text: str, line_start: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
-
-
-def scrape(port: int) -> str:
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=10) as answer:
-        return answer.read().decode()
 
 
 def test_serve_workers_runs_n_http_processes_that_share_metrics_and_are_replaced_when_killed(

@@ -10,11 +10,10 @@ import os
 import signal
 import socket
 import time
-import urllib.request
 from pathlib import Path
 
 from ingress_support import wait_until
-from process_support import Process, gateway_env, request
+from process_support import Process, children, gateway_env, metric, request, scrape
 from smtp_server import HOST
 
 from mail_gateway.http import balance
@@ -23,13 +22,6 @@ from mail_gateway.http.balance import ConnectionTable
 BURSTS = 5
 POOL = 16  # connections a client opens at once
 HEALTH = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:  # the master has exited
-        return []
 
 
 def held_by(pids: list[int], port: int) -> dict[int, int]:
@@ -118,13 +110,6 @@ def test_a_process_leaves_the_next_connection_to_a_less_loaded_live_one_and_wait
     assert table.free_row({0, 1, 2}) == 3 and table.free_row({0, 1, 2, 3}) is None
 
 
-def posts_counted(port: int) -> float:
-    with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=10) as answer:
-        lines = answer.read().decode().splitlines()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in lines
-               if line.startswith('mail_gateway_http_requests_total{method="POST"'))
-
-
 def test_after_hup_restarts_the_workers_one_that_dies_is_replaced_and_the_counts_go_on(tmp_path) -> None:
     """A worker HUP retired removed the directory every process counts metrics in, on its way out: the next
     worker to boot (a replacement, or one more with TTIN) failed, and took the master down with it."""
@@ -145,7 +130,7 @@ def test_after_hup_restarts_the_workers_one_that_dies_is_replaced_and_the_counts
                    (len(now := children(serve.proc.pid)) == 2 and killed not in now), "the killed process replaced")
         assert serve.proc.poll() is None, serve.output()
         assert request(serve.port, "POST", "/v1/messages", message)[0] == 202
-        assert posts_counted(serve.port) == 2
+        assert metric(scrape(serve.port), 'mail_gateway_http_requests_total{method="POST"') == 2
         output = serve.output()
     finally:
         serve.stop()

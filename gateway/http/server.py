@@ -140,11 +140,11 @@ class HttpService:
         if self.balance is None:
             return self.adj.asyncore_loop_timeout
         accepting = self.servers[0].accepting and not self.servers[0].in_connection_overflow
-        declining = accepting and not self.balance.may_accept(sum(len(s.active_channels) for s in self.servers))
+        leaving = accepting and not self.balance.may_accept(sum(len(s.active_channels) for s in self.servers))
         if not accepting:
             self.balance.write(math.inf)  # stopping or full: the others are not to wait for this process
         for server in self.servers:
-            server.leave_to_others = declining
+            server.leave_to_others = leaving
         return min(HEARTBEAT_SECONDS, self.adj.asyncore_loop_timeout)
 
     def request_stop(self) -> None:
