@@ -127,7 +127,8 @@ class PermanentDeliveryError(DeliveryError):
 
 
 class RecipientsRefusedError(PermanentDeliveryError):
-    """The upstream permanently refused every recipient; ``recipients`` holds each refusal."""
+    """The upstream permanently refused every recipient; ``recipients`` holds each refusal, ``errors`` its field."""
+    errors: tuple[FieldError, ...] = ()  # the request field of each, where the way in had a request
 
 
 class RecipientsSuppressedError(RecipientsRefusedError):

@@ -62,7 +62,7 @@ PROBLEMS: dict[int, tuple[str, list[str]]] = {
           ["request-too-large", "message-too-large"]),
     415: ("The body is not application/json", ["unsupported-media-type"]),
     422: ("Invalid request (each field and its fix in errors), a template that cannot be saved or rendered "
-          "(template, part, line, variable), or every recipient refused or suppressed",
+          "(template, part, line, variable), or every recipient refused or suppressed (each one's field in errors)",
           ["invalid-message", "template-error", "recipients-refused", "recipients-suppressed"]),
     431: (f"The request line and header fields exceed {MAX_HEADER_BYTES} bytes together, {BY_THE_SERVER}; send "
           "shorter header fields", ["header-too-large"]),

@@ -123,9 +123,10 @@ def _delivery_problem(exc: DeliveryError) -> Problem:
     if isinstance(exc, MessageTooLargeError):
         return Problem(413, "Message too large", detail, "message-too-large", extra=extra)
     if isinstance(exc, RecipientsSuppressedError):  # answered as when the upstream refuses every recipient
-        return Problem(422, "Recipients suppressed", str(exc), "recipients-suppressed", extra=extra)
+        return Problem(422, "Recipients suppressed", str(exc), "recipients-suppressed", list(exc.errors),
+                       extra=extra)
     if isinstance(exc, RecipientsRefusedError):
-        return Problem(422, "Recipients refused", detail, "recipients-refused", extra=extra)
+        return Problem(422, "Recipients refused", detail, "recipients-refused", list(exc.errors), extra=extra)
     if isinstance(exc, DeliveryOutcomeUnknownError):
         # No Retry-After: the server may hold the message, and a blind retry could deliver it twice.
         return Problem(503, "Delivery outcome unknown", detail, "delivery-outcome-unknown", extra=extra)

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint
 
+from mail_gateway.errors import RecipientsRefusedError
 from mail_gateway.http import docs
 from mail_gateway.http.auth import current_client
 from mail_gateway.http.batch import send_batch
@@ -14,6 +15,7 @@ from mail_gateway.http.idempotency import idempotent
 from mail_gateway.http.keyring import KeyedRequest
 from mail_gateway.http.responses import BatchResult, Health, QueuedResponse, SendResponse
 from mail_gateway.http.schemas import BatchRequest, RawMessageRequest, parse_raw_request
+from mail_gateway.mail.recipient_fields import named
 from mail_gateway.mail.request import MessageRequest
 from mail_gateway.runtime import Runtime
 
@@ -57,7 +59,11 @@ def send_raw_message(keyed: KeyedRequest | None = None) -> tuple[dict[str, Any],
     sender = Runtime.of().sender
     request = parse_raw_request(json_body(), max_recipients=sender.settings.gateway_max_recipients)
     release_json_body()  # its base64 text is decoded now
-    result = sender.send_raw(request.mail_from.envelope, [r.envelope for r in request.rcpt_to], request.data,
-                             via="http", client=current_client(), send_at=sender.send_time(request.send_at),
-                             transaction=keyed)
+    try:
+        result = sender.send_raw(request.mail_from.envelope, [r.envelope for r in request.rcpt_to], request.data,
+                                 via="http", client=current_client(), send_at=sender.send_time(request.send_at),
+                                 transaction=keyed)
+    except RecipientsRefusedError as refused:
+        named(refused, [("rcpt_to", request.rcpt_to)])
+        raise
     return result.to_dict(), 202

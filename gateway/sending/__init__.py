@@ -22,7 +22,8 @@ workers later hand those very bytes to the same backend through ``deliver_now``,
 ``delivery`` log lines.
 """
 
+from mail_gateway.sending.interfaces import Spool, Transaction
 from mail_gateway.sending.log import log_value, outcome_word
-from mail_gateway.sending.sender import Accepted, Outcome, Sender, Spool, Transaction, default_sender
+from mail_gateway.sending.sender import Accepted, Outcome, Sender, default_sender
 
 __all__ = ["Accepted", "Outcome", "Sender", "Spool", "Transaction", "default_sender", "log_value", "outcome_word"]

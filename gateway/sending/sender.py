@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from mail_gateway.backends.base import EmailBackend
 from mail_gateway.backends.keeping import keeping_for
@@ -15,12 +15,14 @@ from mail_gateway.errors import ConfigurationError, DeliveryError, FieldError, I
 from mail_gateway.mail.addresses import Address, parse_address
 from mail_gateway.mail.compose import compose
 from mail_gateway.mail.objects import render_email
+from mail_gateway.mail.recipient_fields import message_lists, named
 from mail_gateway.mail.rendering import RenderedMessage, render_raw
 from mail_gateway.mail.request import MessageRequest, parse_message_request
 from mail_gateway.mail.result import QueuedResult, SendResult
 from mail_gateway.mail.unsubscribe import with_unsubscribe
 from mail_gateway.mail.verp import with_bounce_addresses
 from mail_gateway.sending.chaos import ChaosSwitch
+from mail_gateway.sending.interfaces import Spool, Templates, Transaction
 from mail_gateway.sending.log import Outcome, log, log_delivery, log_value
 from mail_gateway.sending.pipeline import DKIM, Pipeline, StepContext
 from mail_gateway.sending.suppress import SuppressionList, placed, read_with_claim, stored
@@ -29,31 +31,6 @@ from mail_gateway.settings.senders import ANYONE, Client
 
 Accepted = SendResult | QueuedResult  # delivered now, or stored for delivery later
 OnOutcome = Callable[[int, Outcome], None]
-
-
-class Transaction(Protocol):
-    """The store transaction a send is part of, handed down by its caller: a keyed HTTP request's
-    (``http.keyring.KeyedRequest``), which commits the messages it stores with its response, so a crash leaves
-    both or neither and a replay never stores them twice. Without one, a send's messages are stored at once."""
-
-    def join(self, work: Callable[[Any], object]) -> None:
-        """Have ``work(conn)`` run in this transaction when it commits."""
-
-
-class Spool(Protocol):
-    """Durable storage for queued delivery (``mail_gateway.queue.spool``)."""
-
-    def put(self, messages: Sequence[RenderedMessage], *, via: str, send_at: Sequence[float | None],
-            owner: str | None = None, transaction: Transaction | None = None) -> list[QueuedResult]:
-        """Store every message, ``owner``'s, for its recipients not suppressed (a result names them; one with none
-        left is not stored), in one transaction (``transaction``, if given), or raise ``StoreUnavailableError``."""
-
-
-class Templates(Protocol):
-    """Renders a request's template into it (``mail_gateway.templating.library.TemplateLibrary``)."""
-
-    def apply(self, request: MessageRequest) -> MessageRequest:
-        """The request with its subject, text and html rendered; ``InvalidMessageError`` when they cannot be."""
 
 
 def default_sender(settings: GatewaySettings) -> Address | None:
@@ -126,8 +103,10 @@ class Sender:
         """Each parsed request composed and handed over in one call (``deliver``), so a backend with connections
         sends them all over the same one(s); each outcome in order."""
         send_at = [self.send_time(request.send_at) for request in requests]
-        return self.deliver([compose(request) for request in requests], via=via, client=client, send_at=send_at,
-                            on_outcome=on_outcome, transaction=transaction)
+        relay = None if on_outcome is None else (lambda i, out: on_outcome(i, named(out, message_lists(requests[i]))))
+        outcomes = self.deliver([compose(request) for request in requests], via=via, client=client, send_at=send_at,
+                                on_outcome=relay, transaction=transaction)
+        return [named(outcome, message_lists(request)) for outcome, request in zip(outcomes, requests, strict=True)]
 
     def send_raw(self, mail_from: str, rcpt_to: Sequence[str], data: bytes, *, via: str, add_missing: bool = True,
                  client: Client = ANYONE, send_at: float | None = None, transaction: Transaction | None = None,
