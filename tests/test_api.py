@@ -146,6 +146,17 @@ def test_unknown_routes_and_methods_are_problems(client) -> None:
     assert_problem(client.put("/v1/messages"), 405)
 
 
+def test_every_answer_says_its_content_type_is_not_to_be_sniffed(client) -> None:
+    # A JSON body may quote a client's HTML (a template, a subject, a refused field): a browser must never take it
+    # for a page. Each answer carries the header once, the outbox's too, which set it before the API did.
+    answers = [client.post("/v1/messages", json=HELLO), client.get("/healthz"), client.get("/openapi.json"),
+               client.get("/metrics"), client.get("/v1/templates"), client.get("/v1/outbox"), client.get("/nowhere"),
+               client.put("/v1/messages"), client.post("/v1/messages", json={"to": "nobody"}),
+               client.post("/v1/messages", data="{", content_type="application/json")]
+    for answer in answers:
+        assert answer.headers.getlist("X-Content-Type-Options") == ["nosniff"], (answer.request.path, answer.status)
+
+
 @pytest.mark.parametrize(("method", "path", "allowed"), [
     ("GET", "/v1/outbox/bulk", {"POST"}), ("DELETE", "/v1/outbox/wait", {"GET"}),
     ("PATCH", "/v1/outbox/owners", {"GET"}), ("DELETE", "/v1/outbox/chaos", {"GET", "PUT"}),

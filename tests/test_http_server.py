@@ -193,6 +193,7 @@ def test_a_request_that_does_not_arrive_within_the_deadline_is_answered_408(serv
                 break
         assert answer.startswith(b"HTTP/1.1 408"), answer
         assert b"application/problem+json" in answer and b"GATEWAY_HTTP_REQUEST_TIMEOUT" in answer
+        assert b"\r\nX-Content-Type-Options: nosniff\r\n" in answer
         assert _closed_by_server(sock, within=ANSWER_SECONDS)
 
 
@@ -237,6 +238,7 @@ def test_the_servers_own_refusals_are_problems(serve, raw: bytes, status: int, s
     answer_status, headers, body = _request(port, raw)
     assert answer_status == status
     assert headers["content-type"] == "application/problem+json"
+    assert headers["x-content-type-options"] == "nosniff"  # as every answer of the app has it
     problem = json.loads(body)
     assert problem["status"] == status and problem["type"] == f"urn:mail-gateway:problem:{slug}"
     assert all(text in problem["detail"] for text in said), problem["detail"]

@@ -23,6 +23,7 @@ from waitress.utilities import (
 
 from mail_gateway.errors import GatewayError
 from mail_gateway.http.limits import too_large
+from mail_gateway.http.nosniff import with_nosniff
 from mail_gateway.http.problems import PROBLEM_JSON, Problem, problem_for
 
 # The reason a request is malformed can quote a whole header line of the client's: this much of it is enough.
@@ -31,7 +32,7 @@ REASON_CHARACTERS = 200
 
 def problem_bytes(problem: Problem, reason: str) -> tuple[str, list[tuple[str, str]], bytes]:
     body = json.dumps(problem.body()).encode("utf-8")
-    return f"{problem.status} {reason}", [("Content-Type", PROBLEM_JSON), *problem.headers.items()], body
+    return f"{problem.status} {reason}", with_nosniff([("Content-Type", PROBLEM_JSON), *problem.headers.items()]), body
 
 
 def header_too_large(limit: int) -> Problem:

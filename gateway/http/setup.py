@@ -18,6 +18,7 @@ from mail_gateway.http.hosts import register_allowed_hosts
 from mail_gateway.http.idempotency import register_idempotency
 from mail_gateway.http.keyring import Keyring
 from mail_gateway.http.limits import register_size_limit
+from mail_gateway.http.nosniff import register_nosniff
 from mail_gateway.http.problems import register_error_handlers
 from mail_gateway.runtime import Runtime
 
@@ -39,3 +40,4 @@ def install_http_api(app: Flask) -> None:
     register_idempotency(app, Keyring(Runtime.of(app).store, mode=settings.gateway_delivery,
                                       lease=settings.gateway_queue_lease))
     register_error_handlers(app)
+    register_nosniff(app)
