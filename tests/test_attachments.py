@@ -125,6 +125,19 @@ def test_invalid_rich_fields_are_422_naming_the_field(memory_app, change, field)
     assert outbox(memory_app) == []
 
 
+@pytest.mark.parametrize("content_type", ["multipart/mixed", "multipart/alternative; boundary=x", "Multipart/Related",
+                                          "message/partial; id=1", "message/external-body; access-type=anon-ftp"])
+def test_a_container_type_for_an_attachment_is_refused_naming_it(memory_app, content_type) -> None:
+    # Sent base64-encoded, which RFC 2045 6.4 forbids for a multipart and RFC 2046 for these message types, and
+    # without a boundary: readers found no attachment at all, and the bytes were lost.
+    attachment = {"filename": "f.bin", "content": "aGVsbG8gd29ybGQ=", "content_type": content_type}
+    response = memory_app.test_client().post("/v1/messages", json={**HELLO, "attachments": [attachment]})
+    body = assert_problem(response, 422, "invalid-message")
+    [error] = body["errors"]
+    assert error["field"] == "attachments[0].content_type" and "application/octet-stream" in error["message"], error
+    assert outbox(memory_app) == []
+
+
 def test_more_than_a_thousand_attachments_are_refused_naming_the_field(memory_app) -> None:
     # Each is a MIME part, which reading the message back costs: 10,000 one-byte files in a 760 KB request took 13 s
     # of CPU at each view of the outbox's list or page, and a 25 MB request could hold thirty times as many.

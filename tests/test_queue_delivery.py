@@ -123,6 +123,24 @@ def test_send_at_too_far_ahead_or_in_direct_mode_is_422(started, make_settings) 
     assert "queued delivery" in body["errors"][0]["message"]
 
 
+@pytest.mark.parametrize("send_at", ["0001-01-01T00:00:00+00:01", "0001-01-01T09:00:00+14:00"])
+def test_a_send_at_before_the_year_1_in_utc_is_422_and_the_listing_still_answers(started, make_settings,
+                                                                                  send_at) -> None:
+    # In the year 0 in UTC: such a message was stored, and every listing that showed it answered 500, the admin's too.
+    queued = run(started, make_settings, mail_backend="memory")
+    raw = {"mail_from": "app@example.com", "rcpt_to": ["friend@example.com"], "send_at": send_at,
+           "data": base64.b64encode(b"Subject: Hi\r\n\r\nHello\r\n").decode()}
+    for path, payload in (("/v1/messages", {**MESSAGE, "send_at": send_at}), ("/v1/messages/raw", raw)):
+        body = assert_problem(queued.client.post(path, json=payload), 422, "invalid-message")
+        assert [e["field"] for e in body["errors"]] == ["send_at"], body
+        assert "before 0001-01-01T00:00:00Z" in body["errors"][0]["message"], body
+    batch = queued.client.post("/v1/messages/batch", json={"messages": [{**MESSAGE, "send_at": send_at}]})
+    [result] = batch.get_json()["results"]
+    assert result["status"] == "failed" and result["error"]["errors"][0]["field"] == "send_at", result
+    listing = queued.client.get("/v1/messages")
+    assert listing.status_code == 200 and listing.get_json()["total"] == 0
+
+
 @pytest.mark.parametrize("form", [int, float, lambda at: str(int(at)), str, lambda at: True],
                          ids=["int", "float", "digits", "decimal", "bool"])
 def test_send_at_as_a_bare_number_is_422_naming_the_expected_form(started, make_settings, form) -> None:

@@ -286,6 +286,36 @@ def test_automatic_entries_expire_after_the_setting(make_settings, smtp_server_f
     assert (until - created).total_seconds() == pytest.approx(3600)
 
 
+def test_an_expiry_before_the_year_1_in_utc_is_refused_saying_so(make_settings, tmp_path) -> None:
+    # It was refused as "after 9999-12-31T23:59:59Z", the fix for the other end.
+    client = create_app(make_settings(gateway_store_url=f"sqlite:///{tmp_path}/store.db")).test_client()
+    early = {"address": "early@example.com", "expires_at": "0001-01-01T00:00:00+00:01"}
+    problem = assert_problem(client.post("/v1/suppressions", json=early), 422, "invalid-message")
+    [error] = problem["errors"]
+    assert error["field"] == "expires_at" and "before 0001-01-01T00:00:00Z" in error["message"], error
+
+
+def test_a_past_expiry_is_refused_for_a_listed_address_too_and_its_entry_is_left_as_it_was(make_settings, tmp_path,
+                                                                                         monkeypatch) -> None:
+    # For an address already listed it was taken: answered 201, the past expiry dropped and the entry's reason and
+    # note replaced; for a new one it was refused, after the expired entry had been written.
+    client = create_app(make_settings(gateway_store_url=f"sqlite:///{tmp_path}/store.db")).test_client()
+    listed = {"address": "listed@example.com", "reason": "unsubscribe", "detail": "asked by phone"}
+    assert client.post("/v1/suppressions", json=listed).status_code == 201
+    for address in ("listed@example.com", "new@example.com"):
+        answer = client.post("/v1/suppressions", json={"address": address, "expires_at": "2000-01-01T00:00:00Z"})
+        problem = assert_problem(answer, 422, "invalid-message")
+        [error] = problem["errors"]
+        assert error["field"] == "expires_at" and "in the past" in error["message"], problem
+    monkeypatch.setenv("GATEWAY_STORE_URL", f"sqlite:///{tmp_path}/store.db")
+    monkeypatch.setenv("GATEWAY_ENV", "testing")
+    added = CliRunner().invoke(main, ["suppressions", "add", "listed@example.com", "--expires", "2000-01-01"])
+    assert added.exit_code == 2 and "--expires is in the past" in added.output, added.output
+    [entry] = client.get("/v1/suppressions").get_json()["suppressions"]
+    assert (entry["address"], entry["reason"], entry["detail"]) == ("listed@example.com", "unsubscribe",
+                                                                    "asked by phone")
+
+
 def test_the_cli_adds_lists_and_removes(make_settings, store_url, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("GATEWAY_STORE_URL", store_url)
     monkeypatch.setenv("GATEWAY_ENV", "testing")

@@ -8,8 +8,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mail_gateway.errors import FieldError, InvalidMessageError
-from mail_gateway.mail.fields import AddressList, Base64Bytes, MailAddress, Rfc3339Time
+from mail_gateway.mail.fields import AddressList, Base64Bytes, MailAddress
 from mail_gateway.mail.request import MessageRequest, check_recipient_count, too_many_recipients, validation_errors
+from mail_gateway.mail.times import Rfc3339Time
 
 
 class BatchRequest(BaseModel):

@@ -10,7 +10,7 @@ import binascii
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, JsonValue, PlainValidator, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, JsonValue, PlainValidator, WithJsonSchema
 from typing_extensions import TypeAliasType
 
 from mail_gateway.mail.addresses import Address, parse_address
@@ -129,18 +129,18 @@ def _base64_bytes(value: Any) -> bytes:
         raise ValueError(f"is not valid base64 ({exc}); encode the bytes with standard base64") from exc
 
 
-# pydantic alone reads a number, or a string of one ("1900000000", "-5", ".5"), as a Unix time: a form the API
-# does not document, and one a client sends by mistake (milliseconds, a relative delay). The digits before a
-# point and after it are matched by parts that cannot share one ([0-9]+\.?[0-9]* could split a run of digits
-# every way, and tried each for a long one followed by anything else: quadratic).
-_NUMBER = re.compile(r"[+-]?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
-RFC3339_FORM = "a date and time with its offset (RFC 3339), e.g. 2030-01-31T09:00:00+01:00"
+# Types whose body is made of parts, or that RFC 2046 5.2 allows only as 7-bit text: an attachment's bytes go
+# base64-encoded, which RFC 2045 6.4 forbids for them, and readers found no attachment, nor its bytes.
+_NOT_A_FILE = ("multipart/", "message/partial", "message/external-body")
 
 
-def _not_a_number(value: Any) -> Any:
-    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
-        raise ValueError(f"must be {RFC3339_FORM}; a number is not read as a Unix time")
+def _a_file_type(value: str) -> str:
+    kind = media_type(value)
+    if kind.startswith(_NOT_A_FILE):
+        raise ValueError(f"{kind} cannot be an attachment's type, which the attachment's bytes are sent as; give "
+                         "the file's own type, or application/octet-stream (message/rfc822 for a whole message)")
     return value
+
 
 MailAddress = Annotated[
     Address, PlainValidator(_address), WithJsonSchema({"type": "string", "examples": ["Name <a@example.com>"]})
@@ -167,9 +167,10 @@ StoredText = Annotated[str, AfterValidator(_valid_unicode), AfterValidator(_stor
 Tag = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_tag)]
 MetadataKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Filename = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_plain_filename)]
-# type/subtype and its parameters, written back in one form (``mail_gateway.mail.media_types``).
+# An attachment's type/subtype and its parameters, written back in one form (``mail_gateway.mail.media_types``).
 ContentType = Annotated[
-    str, Field(max_length=900, examples=["application/pdf", "text/csv; charset=utf-8"]), AfterValidator(content_type)
+    str, Field(max_length=900, examples=["application/pdf", "text/csv; charset=utf-8"]), AfterValidator(content_type),
+    AfterValidator(_a_file_type),
 ]
 # A body other than text/plain and text/html, which have fields of their own.
 AlternativeType = Annotated[
@@ -178,8 +179,6 @@ AlternativeType = Annotated[
 ]
 # The id between the angle brackets of a Content-ID; the HTML refers to it as "cid:<content_id>".
 ContentId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[!-;=?-~]+$")]
-# A point in time as RFC 3339 text with an offset, never a bare number.
-Rfc3339Time = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 
 
 def _json_integer(value: Any) -> Any:

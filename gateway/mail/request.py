@@ -30,12 +30,12 @@ from mail_gateway.mail.fields import (
     HeaderValue,
     MailAddress,
     MetadataKey,
-    Rfc3339Time,
     Tag,
     TemplateName,
     TemplateVariables,
     Text,
 )
+from mail_gateway.mail.times import Rfc3339Time
 from mail_gateway.settings.wording import must_be
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import TypeAliasType
 
-from mail_gateway.mail.fields import Rfc3339Time, StoredText
+from mail_gateway.mail.fields import StoredText
+from mail_gateway.mail.times import Rfc3339Time
 from mail_gateway.store.suppressions import check_listable
 
 SuppressionReason = TypeAliasType("SuppressionReason", Literal["hard-bounce", "complaint", "unsubscribe", "manual"])
@@ -43,15 +45,10 @@ class NewSuppression(BaseModel):
 
     @field_validator("expires_at")
     @classmethod
-    def _expiry(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        try:
-            # Late on 9999-12-31 west of UTC is the year 10000 in UTC: a timestamp the store would keep, but no
-            # RFC 3339 time (nor Python's datetime) can show it, and every listing of the entry would fail.
-            value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("is after 9999-12-31T23:59:59Z in UTC; give an earlier time, or none") from None
+    def _not_past(cls, value: datetime | None) -> datetime | None:
+        # Checked before anything is written: an address already listed would otherwise be renewed with it.
+        if value is not None and value.timestamp() <= time.time():
+            raise ValueError("is in the past; give a later time, or none")
         return value
 
 
