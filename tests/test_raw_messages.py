@@ -208,3 +208,20 @@ def test_library_messages_send_one_rcpt_per_mailbox_and_no_bcc_header(smtp_serve
     assert received.rcpt_tos == ["bob@example.com", "Bob@example.com"] and len(result.recipients) == 2
     assert b"Bcc" not in received.data
     backend.close()
+
+
+@pytest.mark.parametrize("null", ["", "<>"])
+def test_a_raw_message_with_the_null_sender_goes_out_with_mail_from_empty(smtp_server, make_settings, null) -> None:
+    # A bounce, a DSN or an auto-reply has the null sender (RFC 5321 4.5.5), as the docs say the raw route takes it;
+    # it was refused as "not one email address".
+    client = create_app(make_settings(**smtp_server.settings())).test_client()
+    data = b"From: MAILER-DAEMON@example.com\r\nSubject: Undelivered\r\n\r\nIt bounced.\r\n"
+    answer = client.post("/v1/messages/raw", json={"mail_from": null, "rcpt_to": ["friend@example.com"],
+                                                   "data": base64.b64encode(data).decode()})
+    assert answer.status_code == 202, answer.get_json()
+    [received] = smtp_server.messages
+    assert received.mail_from in ("", "<>") and received.rcpt_tos == ["friend@example.com"]
+    refused = assert_problem(client.post("/v1/messages/raw", json={
+        "mail_from": "not an address", "rcpt_to": ["friend@example.com"], "data": base64.b64encode(data).decode()}),
+        422)
+    assert [e["field"] for e in refused["errors"]] == ["mail_from"]

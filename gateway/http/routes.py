@@ -60,7 +60,7 @@ def send_raw_message(keyed: KeyedRequest | None = None) -> tuple[dict[str, Any],
     request = parse_raw_request(json_body(), max_recipients=sender.settings.gateway_max_recipients)
     release_json_body()  # its base64 text is decoded now
     try:
-        result = sender.send_raw(request.mail_from.envelope, [r.envelope for r in request.rcpt_to], request.data,
+        result = sender.send_raw(request.mail_from, [r.envelope for r in request.rcpt_to], request.data,
                                  via="http", client=current_client(), send_at=sender.send_time(request.send_at),
                                  transaction=keyed)
     except RecipientsRefusedError as refused:

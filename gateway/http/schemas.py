@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mail_gateway.errors import FieldError, InvalidMessageError
-from mail_gateway.mail.fields import AddressList, Base64Bytes, MailAddress
+from mail_gateway.mail.fields import AddressList, Base64Bytes, ReversePath
 from mail_gateway.mail.request import MessageRequest, check_recipient_count, too_many_recipients, validation_errors
 from mail_gateway.mail.times import Rfc3339Time
 
@@ -26,7 +26,8 @@ class RawMessageRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="RawMessage")
 
-    mail_from: MailAddress = Field(description="the envelope sender (SMTP MAIL FROM)")
+    mail_from: ReversePath = Field(description="the envelope sender (SMTP MAIL FROM); \"\" for the null sender of a "
+                                               "bounce, a DSN or an auto-reply")
     rcpt_to: AddressList = Field(min_length=1, description="the envelope recipients (SMTP RCPT TO)")
     data: Base64Bytes = Field(description="the RFC 5322 message, base64-encoded", json_schema_extra={"minLength": 1})
     send_at: Rfc3339Time | None = Field(None, description="when to send it, RFC 3339 with an offset; needs queued "

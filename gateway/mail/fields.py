@@ -145,6 +145,16 @@ def _a_file_type(value: str) -> str:
 MailAddress = Annotated[
     Address, PlainValidator(_address), WithJsonSchema({"type": "string", "examples": ["Name <a@example.com>"]})
 ]
+
+
+def _reverse_path(value: Any) -> str:
+    # The null sender of a bounce, a DSN or an auto-reply (RFC 5321 4.5.5): sent as MAIL FROM:<>, and kept so.
+    return "" if value in ("", "<>") else _address(value).envelope
+
+
+# An envelope sender in its envelope form: an address, or "" (also given as "<>") for the null sender.
+ReversePath = Annotated[str, PlainValidator(_reverse_path),
+                        WithJsonSchema({"type": "string", "examples": ["app@example.com", ""]})]
 # One address or a list of them, as the JSON schema says (the validator turns a single one into a list).
 AddressList = Annotated[
     list[MailAddress],
