@@ -284,6 +284,17 @@ def test_a_header_sent_twice_is_refused_naming_it(serve) -> None:
     assert "Content-Length is invalid" in problem["detail"] and "one Content-Length" in problem["detail"], problem
 
 
+def test_a_request_target_in_absolute_form_is_held_to_its_own_host_not_the_host_field(serve) -> None:
+    # RFC 9112 3.2.2: with an absolute-form target the server uses the target's host and ignores Host. The Host
+    # field was read, so a request for any name was served with Host set to an allowed one.
+    port = serve(GATEWAY_ALLOWED_HOSTS="127.0.0.1")
+    status, headers, body = _request(port, b"GET http://evil.example/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert status == 400 and headers["content-type"] == "application/problem+json", body
+    assert b"evil.example" in body and b"GATEWAY_ALLOWED_HOSTS" in body
+    status, _, body = _request(port, b"GET http://127.0.0.1/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert status == 200, body
+
+
 def _keyed_post(port: int, key: str) -> int:
     head = (f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Idempotency-Key: {key}\r\nContent-Length: {len(_HELLO)}\r\n\r\n").encode()

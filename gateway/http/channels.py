@@ -100,7 +100,14 @@ def late_response(timeout: float) -> bytes:
 class DrainingTask(WSGITask):
     """A request answered while the server stops: its answer says ``Connection: close`` and the connection
     closes after it, so a keep-alive client takes its next request elsewhere instead of being served on and
-    on, or cut off between two requests when the process ends."""
+    on, or cut off between two requests when the process ends. (Each request's task: it also gives the app the
+    host an absolute-form target names, which waitress leaves out.)"""
+
+    def get_environment(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environment()
+        if self.request.proxy_netloc:  # RFC 9112 3.2.2: an absolute-form target's host is the one asked for, not Host
+            environ["HTTP_HOST"] = self.request.proxy_netloc
+        return environ
 
     def build_response_header(self) -> bytes:
         if self.channel.server.draining:
