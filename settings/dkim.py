@@ -29,6 +29,12 @@ NEVER_SIGNED = ("Return-Path", "Received", "Comments", "Keywords", "Bcc", "Resen
 _SELECTOR = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*")
 _FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
 _FROM_ENVIRONMENT = "env:"
+# What a key pasted where its file's path belongs may look like when _is_a_key does not know it for one: base64
+# (standard or URL-safe, padded or not), hex, or PEM's body with its line breaks written as \n. Only these
+# characters, 32 or more of them (the shortest key, an Ed25519 seed, is 43 in base64 and 64 in hex; 32 leaves
+# room for one cut short). Such a path is never shown: a key file's path nearly always holds another character
+# (the '.' of example.com.key), and a path left out of a message costs less than a key written into the logs.
+_KEY_LIKE = re.compile(r"[A-Za-z0-9+/=_\\-]{32,}")
 KEYS_FIX = ("set it to domain:selector:key entries separated by commas, each key a private key file or env:NAME "
             "(an environment variable holding the key), e.g. example.com:s2026:/etc/mail-gateway/example.com.key "
             "(mail-gateway dkim keygen writes one)")
@@ -50,7 +56,11 @@ class KeySource:
 
     @property
     def where(self) -> str:
-        return f"the environment variable {self.variable}" if self.variable else str(self.path)
+        if self.variable:
+            return f"the environment variable {self.variable}"
+        if _KEY_LIKE.fullmatch(str(self.path)):
+            return "its path is not shown: it may be a key itself, which belongs in a file or in env:NAME"
+        return str(self.path)
 
 
 def signing_domain(text: str) -> str:

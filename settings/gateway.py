@@ -18,7 +18,7 @@ from mail_gateway.settings.flask_compat import FlaskMailSettings
 from mail_gateway.settings.http import HttpApiSettings
 from mail_gateway.settings.ingress import IngressSettings
 from mail_gateway.settings.local import ConsoleSettings, FileSettings, MemorySettings
-from mail_gateway.settings.outbox import OutboxSettings
+from mail_gateway.settings.outbox import OutboxSettings, release_relay
 from mail_gateway.settings.senders import SenderSettings
 from mail_gateway.settings.smtp import SmtpSettings
 from mail_gateway.settings.store import QueueSettings, StoreSettings, WebhookSettings
@@ -27,6 +27,14 @@ from mail_gateway.settings.templates import TemplateSettings
 from mail_gateway.settings.unsubscribe import UnsubscribeSettings
 
 DEFAULT_BACKEND_BY_ENV = {"development": "console", "testing": "memory", "production": "smtp"}
+
+
+# Settings no part of the gateway reads but the queue's workers (GATEWAY_QUEUE_LEASE also bounds idempotency keys in
+# direct delivery), and the webhook sender's.
+_QUEUE_WORKERS_ONLY = frozenset({"gateway_queue_workers", "gateway_queue_backoff_min", "gateway_queue_backoff_max",
+                                 "gateway_queue_lifetime", "gateway_queue_max_schedule",
+                                 "gateway_queue_poll_interval", "gateway_queue_notify"})
+_WEBHOOKS_ONLY = frozenset({"gateway_webhook_backoff_min", "gateway_webhook_timeout"})
 
 
 class GatewaySettings(BySubject, BaseSettings, CoreSettings, FileSettings, ConsoleSettings, MemorySettings,
@@ -81,6 +89,10 @@ class GatewaySettings(BySubject, BaseSettings, CoreSettings, FileSettings, Conso
                 "MAIL_SERVER is not set; production delivers over SMTP, so set MAIL_SERVER to the "
                 "SMTP server's host name (or choose another MAIL_BACKEND)"
             )
+        if self.backend_name == "smtp":
+            # The outbox's releases over STARTTLS read the TLS files too, whatever the backend's own connection.
+            relay = self.gateway_outbox_release_url
+            self._smtp_honours_login_and_tls_files(self.outbox_enabled and bool(relay and release_relay(relay)[2]))
         if self.backend_name == "file" and self.file_path is None:
             raise ValueError("MAIL_FILE_PATH is not set; the file backend needs a writable directory")
         self._senders_name_known_clients()
@@ -128,6 +140,13 @@ class GatewaySettings(BySubject, BaseSettings, CoreSettings, FileSettings, Conso
                 if getattr(self, name) is not None:
                     raise ValueError(f"{name.upper()} needs queued delivery; set GATEWAY_DELIVERY=queued "
                                      f"(or unset {name.upper()})")
+            for name in sorted(_QUEUE_WORKERS_ONLY & self.model_fields_set):  # else taken, and read by no one
+                raise ValueError(f"{name.upper()} is read only by queued delivery's workers; set "
+                                 f"GATEWAY_DELIVERY=queued (or unset {name.upper()})")
+        if self.gateway_webhook_url is None and self.gateway_inbound_routes is None:
+            for name in sorted(_WEBHOOKS_ONLY & self.model_fields_set):
+                raise ValueError(f"{name.upper()} applies to webhooks, and none is set; set GATEWAY_WEBHOOK_URL or "
+                                 f"GATEWAY_INBOUND_ROUTES (or unset {name.upper()})")
         if self.queued:
             for name in ("mail_retry_attempts", "mail_retry_backoff", "mail_retry_deadline"):
                 if name in self.model_fields_set:

@@ -1,16 +1,32 @@
 """A host the gateway connects to (MAIL_SERVER, each MAIL_URL upstream, GATEWAY_OUTBOX_RELEASE_URL, a webhook URL's
 host), checked at start-up as the connection would read it, so one that cannot be reached as written stops
-start-up instead of failing every send. Messages never repeat the host: it may come from a URL holding a secret."""
+start-up instead of failing every send; and the one way every URL setting is split into its parts. Messages never
+repeat the host or any part of a URL: it may hold a secret."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from urllib.parse import SplitResult, urlsplit
 
 from mail_gateway.settings.dkim import signing_domain
 
 # Letters, digits, '-' and '_' (container and service names have them) in dot-separated labels, a final dot allowed.
 _HOST_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?")
+UNREADABLE_URL = ("it cannot be read as a URL: a character before its path reads as '@', ':', '/', '?' or '#' once "
+                  "Unicode-normalized (NFKC), such as a full-width @ or :, or its IPv6 address in [ ] is incomplete "
+                  "or invalid; percent-encode such a character in a user name or password, and write the host in "
+                  "ASCII")
+
+
+def split_url(text: str) -> SplitResult:
+    """``urlsplit(text)``, or ``ValueError`` repeating no part of it: urllib's own error quotes the whole authority,
+    password included, for a character that NFKC turns into a delimiter (a full-width @ in a password), so no
+    setting may pass it on. The port is the caller's to read (``.port``) and word."""
+    try:
+        return urlsplit(text)
+    except ValueError:
+        raise ValueError(UNREADABLE_URL) from None
 
 
 def check_host(host: str, scheme: str | None = None) -> str:

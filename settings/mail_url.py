@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote
 
 from pydantic import SecretStr
 
-from mail_gateway.settings.hosts import check_host
+from mail_gateway.settings.hosts import check_host, split_url
 from mail_gateway.settings.registration import find_scheme, registrations
 
 Security = Literal["none", "starttls", "ssl"]
@@ -90,7 +90,7 @@ def _registered_scheme(text: str, scheme: str) -> MailUrl:
         if text.split("://", 1)[1]:
             raise ValueError(f"{scheme}:// takes nothing after the '//'; use {scheme}:// alone")
         return MailUrl(registration.name)
-    parts = urlsplit(text)
+    parts = split_url(text)
     _port(parts)  # read before the backend reads it
     try:
         values = registration.url_values(parts)
@@ -104,7 +104,7 @@ def _registered_scheme(text: str, scheme: str) -> MailUrl:
 
 def _refuse_undefined_parts(text: str, scheme: str, *, path: bool = False, query: bool = False) -> None:
     """A part of the URL the scheme does not define is an error naming that part (never showing it)."""
-    parts = urlsplit(text)
+    parts = split_url(text)
     if "#" in text:
         raise ValueError(f"the {scheme}:// URL has a fragment ('#...'), which {scheme}:// does not define{_ENCODE}")
     if "?" in text and not query:
@@ -124,7 +124,7 @@ def _tls_parameter(query_text: str) -> dict[str, str]:
 
 
 def _smtp_upstream(text: str) -> Upstream:
-    parts = urlsplit(text)
+    parts = split_url(text)
     scheme = parts.scheme.lower()
     _refuse_undefined_parts(text, scheme, query=True)
     port = _port(parts)
@@ -152,6 +152,10 @@ def _smtp_upstream(text: str) -> Upstream:
     password = SecretStr(unquote(parts.password)) if parts.password is not None else None
     if not (username or "").isascii() or not (password.get_secret_value() if password else "").isascii():
         raise ValueError(f"its user name or password {NOT_ASCII_LOGIN}")
+    if password is not None and password.get_secret_value() and not username:
+        # The backend logs in only with a user name: the password would be dropped and mail sent without AUTH.
+        raise ValueError(f"it gives a password without a user name; write {scheme}://user:password@host, or remove "
+                         "the password to send without logging in")
     return Upstream(parts.hostname, port, security, username, password)
 
 
@@ -164,7 +168,7 @@ def parse_mail_url(text: str) -> MailUrl:
         if not members:
             raise ValueError(f"{group.group(1)}() lists no upstreams")
         for member in members:
-            if urlsplit(member).scheme.lower() not in ("smtp", "smtps"):
+            if split_url(member).scheme.lower() not in ("smtp", "smtps"):
                 raise ValueError(f"{group.group(1)}() may only list smtp:// and smtps:// URLs")
         upstreams = tuple(_smtp_upstream(member) for member in members)
         # One server twice is one server: failover would retry the upstream that just failed, and roundrobin
@@ -176,7 +180,7 @@ def parse_mail_url(text: str) -> MailUrl:
         return MailUrl("smtp", group.group(1), upstreams)  # type: ignore[arg-type]
     if "://" not in text:
         raise ValueError(f"it is not a URL; use one of {_schemes()}")
-    scheme = urlsplit(text).scheme.lower()
+    scheme = split_url(text).scheme.lower()
     if scheme in ("smtp", "smtps"):
         return MailUrl("smtp", "single", (_smtp_upstream(text),))
     if scheme in ("console", "memory"):
@@ -185,7 +189,7 @@ def parse_mail_url(text: str) -> MailUrl:
         return MailUrl(scheme)
     if scheme == "file":
         _refuse_undefined_parts(text, scheme, path=True)
-        parts = urlsplit(text)
+        parts = split_url(text)
         path = unquote(parts.netloc + parts.path)
         if not path:
             raise ValueError("file:// needs a directory, e.g. file:///var/spool/gateway")

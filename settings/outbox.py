@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, field_validator
 
 from mail_gateway.settings.core import Subject
-from mail_gateway.settings.hosts import check_host
+from mail_gateway.settings.hosts import check_host, split_url
 
 MIN_SESSION_SECRET = 32
 RELEASE_SCHEMES = {"smtp": False, "smtp+starttls": True}  # whether the scheme asks for STARTTLS
@@ -16,7 +15,7 @@ RELEASE_SCHEMES = {"smtp": False, "smtp+starttls": True}  # whether the scheme a
 
 def release_relay(url: str) -> tuple[str, int, bool]:
     """GATEWAY_OUTBOX_RELEASE_URL as (host, port, starttls); ValueError saying what to write instead."""
-    parsed = urlsplit(url)
+    parsed = split_url(url)
     try:
         port = parsed.port
     except ValueError:

@@ -61,16 +61,25 @@ ANYONE = Client()
 
 def normalized(address: str) -> str:
     """``Local@Bücher.Example`` -> ``local@xn--bcher-kva.example``; ``@domain`` the same way. ``ValueError``
-    when the domain has no IDNA 2008 form."""
+    when it is no address or its domain has no IDNA 2008 form, whose message never repeats it: what stands in an
+    entry of GATEWAY_ALLOWED_SENDERS may be an API key or a password pasted by mistake."""
     local, at, domain = address.strip().rpartition("@")
     if not at or not domain or " " in address.strip():
-        raise ValueError(f"{address!r} is neither an address nor an @domain")
+        raise ValueError("neither an address nor an @domain (such as alerts@example.com or @example.com)")
     if not domain.isascii():
         try:
             domain = idna.encode(domain, uts46=True, transitional=False).decode("ascii")
-        except idna.IDNAError as exc:
-            raise ValueError(f"the domain of {address!r} has no IDNA 2008 form ({exc})") from None
+        except idna.IDNAError:
+            raise ValueError("a domain with no IDNA 2008 form (check its spelling)") from None
     return f"{local.lower()}@{domain.lower()}"
+
+
+def _pattern(position: int, text: str) -> str:
+    """Entry ``position``'s address or @domain, normalized; an error names the entry by its place alone."""
+    try:
+        return normalized(text)
+    except ValueError as exc:
+        raise ValueError(f"entry {position} gives {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -100,17 +109,17 @@ def parse_sender_rules(value: str) -> SenderRules:
     everyone: set[str] = set()
     by_key: dict[str, set[str]] = {}
     by_user: dict[str, set[str]] = {}
-    for entry in value.replace(",", " ").split():
+    for position, entry in enumerate(value.replace(",", " ").split(), start=1):
         scoped = _SCOPED.fullmatch(entry)
         if scoped is None and re.match(r"(key|user):", entry):
             # Not echoed: what follows key: or user: may be the key or password itself, pasted by mistake.
-            raise ValueError("an entry begins with key: or user: but gives no =address; write key:NAME=address or "
-                             "user:NAME=address")
+            raise ValueError(f"entry {position} begins with key: or user: but gives no =address; write "
+                             "key:NAME=address or user:NAME=address")
         if scoped is None:
-            everyone.add(normalized(entry))
+            everyone.add(_pattern(position, entry))
             continue
         kind, name, pattern = scoped.groups()
-        (by_key if kind == "key" else by_user).setdefault(name, set()).add(normalized(pattern))
+        (by_key if kind == "key" else by_user).setdefault(name, set()).add(_pattern(position, pattern))
     if not (everyone or by_key or by_user):
         raise ValueError("it lists no address or @domain")
     return SenderRules(frozenset(everyone), {k: frozenset(v) for k, v in by_key.items()},

@@ -120,6 +120,24 @@ class SmtpSettings(Subject):
                              "client certificate, or unset MAIL_SSL_KEYFILE")
         return self
 
+    def _smtp_honours_login_and_tls_files(self, release_uses_tls: bool) -> None:
+        """Called when the SMTP backend is the one chosen (other backends read none of these settings): a password
+        without a user name, or a TLS file without TLS, would be dropped without a word, and mail sent without
+        AUTH or in plain text. ``release_uses_tls``: the outbox releases over STARTTLS, with these files."""
+        url_upstreams = self.mail_url is not None and bool(self.mail_url.upstreams)  # then it overrides MAIL_PASSWORD
+        password = self.mail_password.get_secret_value() if self.mail_password is not None else ""
+        if password and not self.mail_username and not url_upstreams:
+            raise ValueError("MAIL_PASSWORD is set without MAIL_USERNAME, and the gateway logs in only with a user "
+                             "name; set MAIL_USERNAME too, or unset MAIL_PASSWORD to send without logging in")
+        files = [name for name in ("mail_ssl_cafile", "mail_ssl_certfile", "mail_ssl_keyfile")
+                 if getattr(self, name) is not None]
+        if not files or release_uses_tls or any(up.security != "none" for up in self.smtp_upstreams()[1]):
+            return
+        turn_on = "use smtps:// or STARTTLS (port 587, or ?tls=starttls) in MAIL_URL" if url_upstreams else \
+            "set MAIL_USE_TLS=true (STARTTLS) or MAIL_USE_SSL=true (implicit TLS)"
+        raise ValueError(f"{files[0].upper()} is set but the SMTP connection uses no TLS, so it would be ignored and "
+                         f"mail sent in plain text; {turn_on}, or unset {files[0].upper()}")
+
     @property
     def smtp_server_configured(self) -> bool:
         return bool(self.mail_server) or (self.mail_url is not None and bool(self.mail_url.upstreams))

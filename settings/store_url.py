@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from mail_gateway.settings.core import require_utf8
+from mail_gateway.settings.hosts import split_url
 
 SQLITE_URL_PREFIX = "sqlite:///"
 DEFAULT_STORE_URL = SQLITE_URL_PREFIX + ".mail-gateway.sqlite3"
@@ -26,8 +26,8 @@ STORE_URL_FIX = ("set it to sqlite:///relative/path.sqlite3, sqlite:////absolute
 
 def _postgres(text: str) -> str:
     scheme, _, rest = text.partition("://")
+    parts = split_url(f"{POSTGRES_DRIVER}://{rest}")
     try:
-        parts = urlsplit(f"{POSTGRES_DRIVER}://{rest}")
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
         raise ValueError("its host or port is not valid (percent-encode '/', '?', '#', '@' and ':' in the user "

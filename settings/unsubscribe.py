@@ -3,11 +3,10 @@ are signed with."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from pydantic import Field, SecretStr, field_validator
 
 from mail_gateway.settings.core import Subject
+from mail_gateway.settings.hosts import split_url
 from mail_gateway.settings.webhook_url import check_webhook_url
 
 MIN_SECRET_CHARS = 32
@@ -35,7 +34,7 @@ class UnsubscribeSettings(Subject):
     def _public_base_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        parts = urlsplit(value)
+        parts = split_url(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or "?" in value or "#" in value:
             raise ValueError("it is not an http:// or https:// address without a query, such as "
                              "https://mail.example.com")

@@ -4,9 +4,9 @@ than fail or mislead every event for a day. Messages never repeat the URL, which
 
 from __future__ import annotations
 
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult
 
-from mail_gateway.settings.hosts import check_host
+from mail_gateway.settings.hosts import check_host, split_url
 
 MAX_URL_CHARS = 8192  # the longest request line most servers take (and the longest line the sender reads)
 
@@ -18,12 +18,11 @@ def check_webhook_url(url: str) -> str:
     if any(c.isspace() or not c.isprintable() for c in url):
         # urlsplit drops CR, LF and tab without a word, so the URL sent would not be the one configured.
         raise ValueError("it holds a space or a control character; percent-encode it (a space is %20)")
+    parts = split_url(url)
     try:
-        parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:  # a port not a number or out of range, an IPv6 address without its ]
-        raise ValueError(f"it cannot be read as a URL ({'its port' if 'Port' in str(exc) else exc}); "
-                         "check its host and port") from None
+    except ValueError:  # not a number, or out of range: urllib's message would quote it
+        raise ValueError("it cannot be read as a URL (its port); check its host and port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("it is not an http:// or https:// URL")
     if parts.username is not None or parts.password is not None:

@@ -177,10 +177,11 @@ def test_reusing_an_email_message_sends_two_messages_and_leaves_it_unchanged() -
 
 def test_setting_a_state_attribute_changes_the_connections_made_after_it(smtp_server_factory) -> None:
     # Before: AttributeError "port is fixed once MailGateway(app) has started".
-    first, second = smtp_server_factory(), smtp_server_factory()
-    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=first.port, MAIL_PASSWORD="s3cret")
+    first, second = (smtp_server_factory(FaultHandler(), authenticator=Accounts(), auth_require_tls=False)
+                     for _ in range(2))
+    app, mail = app_with(MAIL_SERVER=HOST, MAIL_PORT=first.port, MAIL_USERNAME="app", MAIL_PASSWORD="pw-app")
     state = app.extensions["mailman"]
-    assert state is app.extensions["mail"] and state.password == "s3cret"  # what the app set, for its own code
+    assert state is app.extensions["mail"] and state.password == "pw-app"  # what the app set, for its own code
     with app.app_context():
         mail.send_mail("One", "x", None, ["a@example.com"])
         state.port = second.port

@@ -3,6 +3,8 @@ backend built from its own subject's settings alone."""
 
 from __future__ import annotations
 
+import base64
+
 import pydantic
 import pytest
 from flask_mailman import EmailMessage
@@ -47,7 +49,10 @@ def test_a_subject_holds_its_own_settings_and_no_other_subjects(make_settings) -
 def test_environment_and_app_config_names_are_unchanged(monkeypatch) -> None:
     monkeypatch.setenv("MAIL_SERVER", "mx.example.org")
     monkeypatch.setenv("GATEWAY_MAX_MESSAGE_BYTES", "4096")
-    monkeypatch.setenv("GATEWAY_WEBHOOK_TIMEOUT", "2.5")
+    monkeypatch.setenv("GATEWAY_WEBHOOK_TIMEOUT", "2.5")  # read with webhooks only: queued, a URL, its secret
+    monkeypatch.setenv("GATEWAY_DELIVERY", "queued")
+    monkeypatch.setenv("GATEWAY_WEBHOOK_URL", "https://hooks.example.com/in")
+    monkeypatch.setenv("GATEWAY_WEBHOOK_SECRET", "whsec_" + base64.b64encode(bytes(24)).decode())
     settings = load_settings(_env_file=None, app_config={"MAIL_PORT": 2526, "GATEWAY_SMTP_PORT": "2527"})
     assert (settings.smtp.mail_server, settings.smtp.mail_port) == ("mx.example.org", 2526)
     assert settings.http.gateway_max_message_bytes == 4096
