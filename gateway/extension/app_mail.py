@@ -19,10 +19,11 @@ from pydantic import SecretStr
 
 from mail_gateway.backends.kept import kept_mail_of
 from mail_gateway.extension.connection import Connection
-from mail_gateway.extension.connection_senders import connection_sender
+from mail_gateway.extension.connection_senders import backend_name, connection_sender, default_backend
 from mail_gateway.extension.flask_mail import Message, email_dispatched
+from mail_gateway.extension.message_checks import configured_sender
 from mail_gateway.extension.sent_email import SentMail
-from mail_gateway.extension.settable import change_setting, refuse_half_pair
+from mail_gateway.extension.settable import change_setting, refuse_fixed, refuse_half_pair
 from mail_gateway.mail.result import QueuedResult, SendResult
 from mail_gateway.runtime import RUNTIME_KEY, Runtime
 from mail_gateway.settings import GatewaySettings
@@ -34,22 +35,26 @@ _SETTINGS = {"server": "mail_server", "port": "mail_port", "username": "mail_use
              "use_ssl": "mail_use_ssl", "timeout": "mail_timeout", "ssl_keyfile": "mail_ssl_keyfile",
              "ssl_certfile": "mail_ssl_certfile", "file_path": "mail_file_path", "max_emails": "mail_pool_max_messages",
              "password": "mail_password"}
-_FIXED = {"use_localtime", "suppress", "debug"}
+_FIXED = {"use_localtime", "debug"}  # refused (or, debug off, allowed) by settable.refuse_fixed
 
 
 class AppMail:
     """One app's mail, with Flask-Mail's and flask-mailman's methods and state attributes. Those read when a
     message is built or sent can be changed at run time, as in the anchors: ``default_sender``,
-    ``default_charset``, ``ascii_attachments`` and ``backend`` (what ``get_connection()`` uses by default); so can
-    the settings (``port``, ``password``...), for the connections made after the change (``settable``)."""
+    ``default_charset``, ``ascii_attachments``, ``backend`` (what ``get_connection()`` uses by default) and
+    ``suppress``; so can the settings (``port``, ``password``...), for the connections made after the change
+    (``settable``)."""
 
     use_localtime = True  # the Date header always carries the local time and its offset
     debug = 0  # MAIL_DEBUG is refused by the settings
 
-    def __init__(self, app: Flask, settings: GatewaySettings) -> None:
+    def __init__(self, app: Flask, settings: GatewaySettings, config: Mapping[str, Any] | None = None) -> None:
+        """``config``: the app's config (default) or the one given to ``init_mail``, for reading values back."""
         object.__setattr__(self, "app", app)
         object.__setattr__(self, "_held", {})  # a half-set client certificate pair (settable)
-        self.default_sender = settings.mail_default_sender
+        object.__setattr__(self, "_suppressed", None)  # as the settings say, until ``suppress`` is assigned
+        given = (app.config if config is None else config).get("MAIL_DEFAULT_SENDER")
+        self.default_sender = configured_sender(given, settings.mail_default_sender)
         self.default_charset = settings.mail_default_charset
         self.ascii_attachments = settings.mail_ascii_attachments
         self.backend = settings.backend_name
@@ -64,7 +69,14 @@ class AppMail:
 
     @property
     def suppress(self) -> bool:
-        return self.state.sender.backend.name == "memory"
+        """Whether what is sent stays in memory (``mail.outbox``, ``record_messages()``) instead of reaching a
+        server: as TESTING or MAIL_SUPPRESS_SEND say, until assigned (``mail.state.suppress = True``)."""
+        if self._suppressed is None:
+            return self.state.sender.backend.name == "memory"
+        return backend_name(self._default_backend()) == "memory"
+
+    def _default_backend(self) -> Any:
+        return default_backend(self.state.settings, self.backend, self._suppressed)
 
     def __getattr__(self, name: str) -> Any:
         if name == "timeout" and "mail_timeout" not in self.state.settings.model_fields_set:
@@ -79,10 +91,14 @@ class AppMail:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name == "suppress":
+            # Flask-Mail's tests set it in their fixtures: from the next connection on, mail stays in memory or
+            # reaches the backend again; a get_connection() naming a backend still gets that one.
+            object.__setattr__(self, "_suppressed", bool(value))
+            return
         if name in _FIXED:
-            setting = "MAIL_SUPPRESS_SEND" if name == "suppress" else f"MAIL_{name.upper()}"
-            raise AttributeError(f"{name} is fixed once MailGateway(app) has started; set {setting} in app.config "
-                                 "or the environment, or pass it to mail.get_connection()")
+            refuse_fixed(name, value)
+            return
         if name in _SETTINGS:
             change_setting(self.state, name, _SETTINGS[name], value, self._held)
             return
@@ -132,7 +148,7 @@ class AppMail:
             sender = name_and_address(*sender)
         if sender is not None:
             payload["from"] = sender
-        runtime = self.state.sender
+        runtime = connection_sender(self.state, self._default_backend(), {}).sender  # honours ``suppress``
         return runtime.send(runtime.parse(payload), via="library")
 
     # -- flask-mailman ------------------------------------------------------------------------------------
@@ -141,7 +157,7 @@ class AppMail:
         """A connection through the app's backend, or through ``backend`` (a flask-mailman or gateway name, a
         dotted path or a class) and per-connection ``options``; see ``mail_gateway.extension.connection_senders``."""
         refuse_half_pair(self.state, self._held)
-        chosen = connection_sender(self.state, backend if backend is not None else self.backend, options)
+        chosen = connection_sender(self.state, backend if backend is not None else self._default_backend(), options)
         return Connection(self.app, self, chosen.sender, fail_silently=fail_silently, owned=chosen.owned)
 
     def send_mail(self, subject: str, message: str, from_email: Any = None, recipient_list: Any = None,
@@ -177,7 +193,8 @@ class AppMail:
     @property
     def outbox(self) -> SentMail:
         """What the backend kept (memory, file, or console in development), oldest first, as message objects."""
-        for sender in (self.state.sender, self.state.alternates.get("memory")):
+        senders = (self.state.sender, self.state.alternates.get("memory"))
+        for sender in senders[::-1] if self._suppressed else senders:  # where suppressed mail went, first
             kept = kept_mail_of(sender.backend) if sender is not None else None
             if kept is not None:
                 return SentMail(kept)

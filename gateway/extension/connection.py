@@ -24,7 +24,7 @@ from flask import Flask
 from mail_gateway.errors import DeliveryError, HeaderInjectionError, InvalidMessageError
 from mail_gateway.extension.as_given import AsGiven, keeps_as_given
 from mail_gateway.extension.flask_mail import Message, dispatched
-from mail_gateway.extension.message_checks import address_text
+from mail_gateway.extension.message_checks import address_text, given_sender
 from mail_gateway.extension.message_errors import bad_header_error
 from mail_gateway.extension.message_objects import (
     Prepared,
@@ -152,7 +152,7 @@ class Connection:
         # with their names (smtplib sends the addresses alone, so the server sees the same envelope).
         sender, recipients, data = rendered.envelope_from, list(rendered.recipients), rendered.data
         if is_flask_mail_message(message):
-            first = envelope_from or message.sender or self.mail.default_sender
+            first = envelope_from or given_sender(message, self.mail.default_sender)
             sender, recipients = flask_mail_envelope(address_text(first), message.send_to) or (sender, recipients)
             data = message.as_bytes()
         self.host.sendmail(sender, recipients, data, getattr(message, "mail_options", []),

@@ -128,3 +128,14 @@ def connection_sender(state: Any, backend: Any, options: dict[str, Any]) -> Conn
     # One per name and app, kept: a memory backend keeps its mail, an SMTP one its pool.
     return ConnectionSender(state.alternate(name, lambda settings: _sender_for(state, name, {}, settings=settings)),
                             owned=False)
+
+
+def default_backend(settings: GatewaySettings, backend: Any, suppressed: bool | None) -> Any:
+    """What a ``get_connection()`` naming no backend uses: the app's ``backend``, unless ``suppress`` was assigned
+    (``suppressed``), as Flask-Mail's tests do: True keeps what is sent in memory, False sends it again."""
+    if suppressed:
+        return "memory"
+    if suppressed is False and backend == settings.backend_name == "memory" and not settings.backend_named:
+        # In memory only because TESTING or MAIL_SUPPRESS_SEND said so: the backend the settings give without that.
+        return settings.model_copy(update={"mail_suppress_send": False}).backend_name
+    return backend

@@ -109,7 +109,7 @@ class MailGateway:
         it sends through the app's gateway, which keeps its own settings. ``debug`` is ignored (MAIL_DEBUG is
         refused)."""
         app = self._mail().app
-        return AppMail(app, load_settings(app_config=config, testing=testing))
+        return AppMail(app, load_settings(app_config=config, testing=testing), config)
 
     @property
     def app(self) -> Flask | None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import blinker
 from flask import current_app, has_app_context
 
-from mail_gateway.extension.message_checks import address_list, address_text, has_bad_headers
+from mail_gateway.extension.message_checks import address_list, address_text, has_bad_headers, sender_text
 from mail_gateway.extension.message_objects import rendered, sender_domain
 from mail_gateway.mail.rendering import new_message_id
 
@@ -41,7 +41,7 @@ def dispatched(app: Any, message: Any) -> None:
         flask_mail.email_dispatched.send(app, message=message)
 
 
-def _default_sender() -> str | None:
+def _default_sender() -> Address | None:
     if has_app_context() and "mail" in current_app.extensions:
         return current_app.extensions["mail"].default_sender
     return None
@@ -78,7 +78,8 @@ class Message:
                  date: float | None = None, charset: str | None = None, extra_headers: dict[str, str] | None = None,
                  mail_options: list[str] | None = None, rcpt_options: list[str] | None = None) -> None:
         sender = sender or _default_sender()
-        self.sender: str | None = address_text(sender) if sender else None
+        # A pair reads back as Flask-Mail's text, 'J. Doe <jd@example.com>', and is written quoted (``PairText``).
+        self.sender: str | None = sender_text(sender) if sender else None
         self.recipients: list[Address] = address_list(recipients, "recipients")
         self.subject = subject
         self.body = body
@@ -100,7 +101,7 @@ class Message:
     @property
     def msgId(self) -> str:  # noqa: N802 - Flask-Mail's name
         if self._msg_id is None:
-            self._msg_id = new_message_id(sender_domain(self.sender))
+            self._msg_id = new_message_id(sender_domain(address_text(self.sender) if self.sender else None))
         return self._msg_id
 
     @msgId.setter
@@ -141,7 +142,8 @@ class Message:
 
     def as_bytes(self) -> bytes:
         """The message as the gateway would send it now (with a Date of now, when it has none yet); once sent, with
-        the ``msgId`` and ``date`` it was sent with, as Flask-Mail shows them."""
+        the ``msgId`` and ``date`` it was sent with, as Flask-Mail shows them. One without recipients yet renders
+        too, for a preview, as in Flask-Mail; sending it raises."""
         return rendered(self).data
 
     def as_string(self) -> str:

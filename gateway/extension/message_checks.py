@@ -18,14 +18,56 @@ from mail_gateway.mail.rendering import checked_message_id as message_id_checked
 from mail_gateway.settings.core import name_and_address
 
 
+class PairText(str):
+    """A ``(name, address)`` sender as Flask-Mail's ``Message.sender`` reads it back, ``'J. Doe <jd@example.com>'``,
+    still holding the pair: that text leaves the name unquoted, which reads as another address (or none) when the
+    name has a comma or a period, so what is written is the pair, quoted where RFC 5322 needs it."""
+
+    pair: tuple[str, str]
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, tuple | list) and len(value) == 2 and all(isinstance(part, str) for part in value)
+
+
 def address_text(address: str | tuple[str, str], field: str = "sender") -> str:
-    """A Flask-Mail address, a string or a ``(name, address)`` pair, as one string."""
+    """A Flask-Mail address, a string or a ``(name, address)`` pair, as one string to write."""
+    if isinstance(address, PairText):
+        return name_and_address(*address.pair)
     if isinstance(address, tuple | list):
-        if len(address) != 2 or not all(isinstance(part, str) for part in address):
+        if not _is_pair(address):
             raise InvalidMessageError(f"an address in {field} is {address!r}; give an address as a string or a "
                                       "(name, address) pair of strings", field=field)
         return name_and_address(*address)
     return address
+
+
+def sender_text(sender: str | tuple[str, str]) -> str:
+    """Flask-Mail's ``Message.sender``: a pair as ``f"{name} <{address}>"`` (a ``PairText``), a string as given."""
+    if isinstance(sender, tuple | list) and not isinstance(sender, PairText):
+        address_text(sender)  # refuses what is no pair, naming the sender
+        text = PairText(f"{sender[0]} <{sender[1]}>")
+        text.pair = (sender[0], sender[1])
+        return text
+    return sender
+
+
+def configured_sender(given: Any, effective: str | None) -> Any:
+    """``MAIL_DEFAULT_SENDER`` read back as Flask-Mail and flask-mailman read it, a pair as the pair, when the
+    settings' text (``effective``, which the environment may override) is that pair's."""
+    if isinstance(given, tuple) and _is_pair(given) and name_and_address(*given) == effective:
+        return given
+    return effective
+
+
+def given_sender(message: Any, default_sender: Any) -> Any:
+    """The sender to write for ``message``: its own, else ``default_sender``. Flask-Mail's own ``Message`` turned a
+    default pair into unquoted text (``J. Doe <jd@example.com>``), which is written as that pair."""
+    sender = message.sender
+    if isinstance(default_sender, tuple) and _is_pair(default_sender) and type(sender) is str \
+            and sender == f"{default_sender[0]} <{default_sender[1]}>":
+        return default_sender
+    return sender or default_sender
 
 
 def message_text(value: Any) -> Any:

@@ -26,6 +26,7 @@ from mail_gateway.extension.message_checks import (
     address_text,
     check_headers,
     checked_message_id,
+    given_sender,
     message_text,
 )
 from mail_gateway.extension.message_errors import IncompleteMessageError, bad_header_error
@@ -73,10 +74,10 @@ class Prepared:
         return self.draft.compose()
 
 
-def _check(message: Any, sender: str | None) -> None:
+def _check(message: Any, sender: str | None, *, sending: bool) -> None:
     for field in ("recipients", "cc", "bcc"):
         address_list(getattr(message, field), field)
-    if not message.send_to:
+    if sending and not message.send_to:
         raise IncompleteMessageError("the message has no recipients", field="recipients")
     if not sender:
         raise IncompleteMessageError("the message has no sender and MAIL_DEFAULT_SENDER is not set", field="sender")
@@ -116,7 +117,7 @@ def _attachment(attachment: Any, charset: str, ascii_names: bool, index: int) ->
 
 
 def _flask_mail_draft(message: Any, sender: str, identity: tuple[str, float, bool], charset: str,
-                      ascii_names: bool, envelope_from: str | None) -> Draft:
+                      ascii_names: bool, envelope_from: str | None, *, sending: bool = True) -> Draft:
     # Bytes are read in the message's charset, the one Flask-Mail encoded text in and passed bytes on as given.
     alternatives = {subtype: body_text(message_text(content), charset,
                                        "html" if subtype == "html" else f"alts[{subtype!r}]")
@@ -134,6 +135,10 @@ def _flask_mail_draft(message: Any, sender: str, identity: tuple[str, float, boo
         "attachments": [_attachment(a, charset, ascii_names, i) for i, a in enumerate(message.attachments)]}
     if payload["text"] is None and payload["html"] is None and not payload["alternatives"]:
         payload["text"] = ""
+    if not sending and not (payload["to"] or payload["cc"] or payload["bcc"]):
+        # Only rendered (as_string() of a preview, as Flask-Mail allows): the request wants a recipient, and a Bcc
+        # is written nowhere in the message, so the sender there gives the bytes of a message without recipients.
+        payload["bcc"] = [sender]
     return library_draft(payload, dict(message.extra_headers or {}), envelope_from=envelope_from, charset=charset,
                          message_id=identity[0], date=message_date(identity[1]))
 
@@ -143,16 +148,18 @@ def prepare(message: Any, *, charset: str = "utf-8", ascii_attachments: bool = F
     """What the send path composes for ``message``; raises ``InvalidMessageError`` (and its Flask-Mail kinds).
 
     ``default_sender`` is for a Flask-Mail message built outside an app context, where Flask-Mail could not
-    have read ``MAIL_DEFAULT_SENDER``. ``sending=False`` renders it without making it a new send."""
+    have read ``MAIL_DEFAULT_SENDER``. ``sending=False`` renders it without making it a new send, and without
+    recipients if it has none yet (``as_string()``), as Flask-Mail renders it; sending one still needs them."""
     try:
         if not is_flask_mail_message(message):
             return Prepared(draft_from_email(message, charset=charset))
-        given = message.sender or default_sender  # the default may be a (name, address) pair set at run time
+        given = given_sender(message, default_sender)  # the default may be a (name, address) pair
         sender = address_text(given) if given else None
-        _check(message, sender)
+        _check(message, sender, sending=sending)
         identity = _identity(message, sender, sending=sending)
         charset = checked_charset(message.charset or charset, "charset")
-        draft = _flask_mail_draft(message, str(sender), identity, charset, ascii_attachments, envelope_from)
+        draft = _flask_mail_draft(message, str(sender), identity, charset, ascii_attachments, envelope_from,
+                                  sending=sending)
         return Prepared(draft, identity)
     except HeaderInjectionError as exc:  # what Flask-Mail and flask-mailman raised: their BadHeaderError
         raise bad_header_error(str(exc), exc.field or "headers") from exc

@@ -2,7 +2,9 @@
 
 flask-mailman's locmem backend keeps the message objects themselves; the gateway keeps what was actually sent
 (its bytes), so every way a message came in (the app's own code, the HTTP API, the SMTP ingress) shows up,
-as it went out. ``SentEmail`` reads those bytes back under flask-mailman's attribute names.
+as it went out. ``SentEmail`` reads those bytes back under flask-mailman's attribute names, as the caller wrote
+them: the line breaks of a body and its HTML are ``\n`` (the bytes have CRLF), and ``extra_headers`` leaves out
+the Date and Message-ID every message is written with.
 """
 
 from __future__ import annotations
@@ -21,6 +23,15 @@ from mail_gateway.mail.reader import MessageReader
 # Headers that have attributes of their own; the rest are ``extra_headers``.
 _OWN_HEADERS = {"subject", "from", "to", "cc", "reply-to", "content-type", "content-transfer-encoding",
                 "mime-version"}
+# Written on every message (by the composer, and by flask-mailman's ``message()``), so never among
+# ``extra_headers``, which in flask-mailman's locmem outbox held only the caller's: read them as ``message_id``
+# and ``message()["Date"]``. Who set them cannot be told from the bytes kept.
+_WRITTEN = {"date", "message-id"}
+
+
+def as_written(text: str) -> str:
+    """Text read back from the bytes sent, with the line breaks a Python caller writes: SMTP carries CRLF."""
+    return text.replace("\r\n", "\n")
 
 
 def _as_attached(attachment: FoundAttachment) -> str | bytes:
@@ -49,7 +60,7 @@ class SentEmail:
     @property
     def body(self) -> str:
         text = self.reader.text
-        return text if text is not None else self.reader.html or ""
+        return as_written(text if text is not None else self.reader.html or "")
 
     @property
     def from_email(self) -> str | None:
@@ -77,14 +88,15 @@ class SentEmail:
 
     @property
     def extra_headers(self) -> dict[str, str]:
-        return {name: value for name, value in self.reader.headers if name.lower() not in _OWN_HEADERS}
+        return {name: value for name, value in self.reader.headers if name.lower() not in _OWN_HEADERS | _WRITTEN}
 
     @property
     def alternatives(self) -> list[tuple[str, str]]:
-        """The HTML beside a text body, then every other alternative (``text/calendar; method=REQUEST``), with
-        its type as given: the charset, which the composer adds, left out."""
+        """The HTML beside a text body (its line breaks ``\n``, as ``body``'s), then every other alternative
+        (``text/calendar; method=REQUEST``), with its type as given: the charset, which the composer adds, left out."""
         html = self.reader.html
-        found = [(html, "text/html")] if html is not None and self.reader.text is not None else []
+        found = [(as_written(html), "text/html")] if html is not None and self.reader.text is not None else []
+        # Any other as sent: a calendar's lines end in CRLF, as RFC 5545 has them written.
         return found + [(part_text(part), without_charset(str(part["Content-Type"])))
                         for part in self.reader.alternatives]
 

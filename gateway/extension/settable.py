@@ -8,6 +8,9 @@ queued delivery the delivery workers keep the sender they started with, so a cha
 ``ssl_keyfile`` and ``ssl_certfile`` are one pair set by two assignments, in either order: a half-set pair is held
 (``held``) until its other half arrives, and connections asked for meanwhile are refused (``refuse_half_pair``)
 with the message the environment's validation gives.
+
+``debug`` and ``use_localtime`` are no settings the gateway can change (``refuse_fixed``): it never prints the SMTP
+conversation, and always writes the local time.
 """
 
 from __future__ import annotations
@@ -92,3 +95,15 @@ def _changed(state: Runtime, attribute: str, changes: dict[str, Any],
                                  f"workers keep the sender they started with; set {variable} in app.config or "
                                  "the environment before MailGateway(app)", variable=variable)
     return changed, build_sender(changed, store=state.store)[0] if rebuild else None
+
+
+def refuse_fixed(attribute: str, value: Any) -> None:
+    """``mail.debug`` and ``mail.use_localtime``, which stay as they are: off is what ``debug`` is, so setting it
+    off is allowed; anything else raises, saying why."""
+    if attribute == "debug":
+        if value:
+            raise ConfigurationError("mail.debug = ...: the gateway does not print the SMTP conversation; every "
+                                     "delivery is logged on the mail_gateway.delivery logger", variable="MAIL_DEBUG")
+        return
+    raise AttributeError(f"{attribute} is fixed: the gateway always writes the Date in local time with its offset, "
+                         "the same instant a UTC Date names")

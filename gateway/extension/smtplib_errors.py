@@ -40,6 +40,9 @@ class SMTPConnectFailedError(ConnectionSetupError, smtplib.SMTPConnectError): ..
 # Refused or reset before a session began: also the builtin ConnectionError the socket raised, which callers of
 # flask-mailman's and Django's open() catch.
 class SMTPConnectionFailedError(SMTPConnectFailedError, ConnectionError): ...
+# Refused (nothing listens on the port): also the builtin ConnectionRefusedError, which Flask-Mail and flask-mailman
+# let through from the socket, so ``except ConnectionRefusedError`` around a send still catches a server that is down.
+class SMTPConnectionRefusedError(SMTPConnectionFailedError, ConnectionRefusedError): ...
 class SMTPDisconnectedError(TransientDeliveryError, smtplib.SMTPServerDisconnected): ...
 class SMTPOutcomeUnknownError(DeliveryOutcomeUnknownError, smtplib.SMTPServerDisconnected): ...
 class SMTPMessageTooLargeError(MessageTooLargeError, smtplib.SMTPException): ...
@@ -83,7 +86,7 @@ def _smtplib_class(exc: DeliveryError) -> type[DeliveryError] | None:
     kind, cause = type(exc), exc.__cause__
     transient = kind is TransientDeliveryError
     if kind is ConnectionSetupError and isinstance(cause, ConnectionError):
-        return SMTPConnectionFailedError
+        return SMTPConnectionRefusedError if isinstance(cause, ConnectionRefusedError) else SMTPConnectionFailedError
     if kind not in (TransientDeliveryError, PermanentDeliveryError):
         return _SMTPLIB_BY_CLASS.get(kind)  # a class this mapping does not know keeps what it is
     if isinstance(cause, smtplib.SMTPAuthenticationError):
