@@ -274,6 +274,25 @@ def test_retention_drops_messages_older_than_the_max_age(make_settings) -> None:
     assert "GATEWAY_OUTBOX_MAX_AGE" in listing["retention"]["dropped_note"]
 
 
+def test_a_message_past_the_max_age_is_gone_from_every_answer_and_the_lists_etag_changes(make_settings) -> None:
+    # Ages were applied only while a list was made, after its ETag: a poller kept getting 304 for the list that
+    # still showed the message, one ETag stood for two bodies, and the message itself was still served.
+    app = create_app(make_settings(mail_backend="memory", gateway_outbox_max_age=60))
+    outbox = kept_mail_of(MailGateway.state(app).backend)
+    now = [1_000_000.0]
+    outbox.keeping.clock = lambda: now[0]
+    client = app.test_client()
+    post(client, subject="old")
+    [kept_id] = outbox.kept_ids()
+    first = client.get("/v1/outbox")
+    assert first.json["total"] == 1
+    now[0] += 61
+    for path in (f"/v1/outbox/{kept_id}", f"/v1/outbox/{kept_id}/raw", f"/outbox/messages/{kept_id}"):
+        assert client.get(path).status_code == 404, path
+    again = client.get("/v1/outbox", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 200 and again.json["total"] == 0 and again.headers["ETag"] != first.headers["ETag"]
+
+
 def test_the_file_backend_drops_files_older_than_the_max_age(make_settings, tmp_path) -> None:
     directory = tmp_path / "outbox"
     app = create_app(make_settings(mail_backend="file", mail_file_path=directory, gateway_outbox_max_age=3600))
@@ -429,3 +448,32 @@ def test_the_text_of_html_is_what_a_reader_sees(markup, text) -> None:
     from mail_gateway.backends.search_index import html_text
 
     assert html_text(markup) == text
+
+
+def test_an_admin_key_clears_one_keys_mail_by_owner_and_a_named_key_may_not_name_one(keyed) -> None:
+    # ?owner= was not read on DELETE: an admin asking to clear bob's mail cleared everyone's, and a misspelt
+    # parameter cleared as if none were given.
+    client = keyed.test_client()
+    post(client, as_key("ann"), subject="from ann")
+    post(client, as_key("bob"), subject="from bob")
+    refused = client.delete("/v1/outbox?owner=bob", headers=as_key("ann"))
+    assert refused.status_code == 403 and refused.json["errors"][0]["field"] == "owner"
+    misspelt = client.delete("/v1/outbox?ownr=bob", headers=as_key("root"))
+    assert misspelt.status_code == 400 and misspelt.json["errors"][0]["field"] == "ownr"
+    assert client.delete("/v1/outbox?owner=bob", headers=as_key("root")).status_code == 204
+    assert client_sees(client, "root") == ["from ann"]
+
+
+def test_only_a_key_that_sees_every_keys_mail_sets_the_chaos_switch_or_reads_what_it_failed(keyed) -> None:
+    # Any named key could turn the switch on, failing every key's mail, and read the recipients of what it failed.
+    client = keyed.test_client()
+    failing = {"enabled": True, "reply": "451", "percent": 100}
+    for body in (failing, {}):
+        refused = client.put("/v1/outbox/chaos", json=body, headers=as_key("bob"))
+        assert refused.status_code == 403 and refused.json["type"].endswith("chaos-not-allowed"), refused.json
+    assert client.put("/v1/outbox/chaos", json=failing, headers=as_key("root")).status_code == 200
+    assert client.post("/v1/messages", json={"from": "app@example.com", "to": ["secret@client.example"],
+                                             "subject": "x", "text": "y"}, headers=as_key("ann")).status_code == 503
+    assert client.get("/v1/outbox/chaos", headers=as_key("bob")).json["recent"] == []
+    recent = client.get("/v1/outbox/chaos", headers=as_key("root")).json["recent"]
+    assert [entry["recipients"] for entry in recent] == [["secret@client.example"]]

@@ -26,6 +26,7 @@ from mail_gateway.outbox.attachments import attachments_of, download_name
 from mail_gateway.outbox.models import (
     BulkAction,
     BulkResult,
+    ClearQuery,
     MessageDetail,
     OutboxPage,
     OutboxQuery,
@@ -66,9 +67,9 @@ def list_messages() -> Response:
 
 
 @docs.operation("Forget every kept message (a named key's: its own)", operation_id="clear_outbox", tag="outbox",
-                responses={204: None}, problems=(*READ_ERRORS, 403))
+                query=ClearQuery, responses={204: None}, problems=(400, *READ_ERRORS, 403))
 def clear_messages() -> tuple[str, int]:
-    outbox, view = current_outbox(), state.viewer()
+    outbox, view = current_outbox(), state.viewer(parse_query(ClearQuery).owner)
     if view.owner is None:
         outbox.clear()
     else:

@@ -7,14 +7,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mail_gateway.errors import InvalidMessageError
+from mail_gateway.errors import FieldError, InvalidMessageError
 from mail_gateway.http import docs
 from mail_gateway.http.body import json_body
 from mail_gateway.http.problems import Problem
 from mail_gateway.mail.request import validation_errors
+from mail_gateway.outbox import state
 from mail_gateway.outbox.tool_models import ChaosBody, ChaosState
 from mail_gateway.runtime import Runtime
 from mail_gateway.sending.chaos import DEVELOPMENT_BACKENDS, ChaosConfig, ChaosSwitch
+
+
+def _sees_every_key() -> bool:
+    """Whether the request's key sees every key's mail (an admin key, an unnamed one, or no keys at all): the
+    switch fails every key's mail, and what it failed names their recipients, so only such a key sets or reads it."""
+    return state.viewer().owner is None
 
 
 def _state() -> dict[str, Any]:
@@ -22,7 +29,8 @@ def _state() -> dict[str, Any]:
     switch: ChaosSwitch = sender.chaos
     backend = sender.backend.name
     return {**switch.config.to_dict(), "backend": backend,
-            "available": switch.allowed is None and backend in DEVELOPMENT_BACKENDS, "recent": switch.recent()}
+            "available": switch.allowed is None and backend in DEVELOPMENT_BACKENDS,
+            "recent": switch.recent() if _sees_every_key() else []}
 
 
 @docs.operation("The chaos switch: which failures the development backends inject, and the last ones injected",
@@ -35,6 +43,10 @@ def get_chaos() -> dict[str, Any]:
                 operation_id="set_outbox_chaos", tag="outbox", body=ChaosBody, responses={200: ChaosState},
                 problems=(400, 401, 403, 409, 415, 422))
 def set_chaos() -> dict[str, Any]:
+    if not _sees_every_key():
+        why = "the chaos switch fails every key's mail; set it with an admin key (GATEWAY_ADMIN_KEYS)"
+        raise Problem(403, "Chaos switch refused", f"This API key sees its own mail only, and {why}.",
+                      "chaos-not-allowed", [FieldError("Authorization", why)])
     try:
         body = ChaosBody.model_validate(json_body())
     except ValidationError as exc:

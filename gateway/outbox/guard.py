@@ -114,9 +114,11 @@ class OutboxGuard:
                               "the gateway's own page, not from another site.", "cross-site-request")
             # A page may link to the outbox; loading its parts (an <img> of an attachment shows its size, a load
             # that fails says which messages exist, an event stream holds a server thread) is the page's own.
-            # <object> and <embed> load as navigations do, and show their fallback when the load fails.
+            # <object>, <embed>, <iframe> and <frame> load as navigations do, inside the other page, which can tell
+            # a load that failed (a fallback; a frame left about:blank by a download) from one that did not: only a
+            # navigation of the whole window (a browser too old to say sends no Sec-Fetch-Dest) is a link followed.
             if (request.headers.get("Sec-Fetch-Mode", "navigate") != "navigate"
-                    or request.headers.get("Sec-Fetch-Dest") in ("object", "embed")):
+                    or request.headers.get("Sec-Fetch-Dest", "document") != "document"):
                 raise Problem(403, "Cross-site request refused", "Another site's page may link to the outbox but "
                               "not load its data; open the outbox itself.", "cross-site-request")
         if (not self.keys or request.blueprint not in GUARDED_BLUEPRINTS or request.endpoint in OPEN_ENDPOINTS

@@ -38,6 +38,15 @@ class OutboxQuery(BaseModel):
                               "to list (default: every key's)")
 
 
+class ClearQuery(BaseModel):
+    """Whose kept messages ``DELETE /v1/outbox`` forgets."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    owner: str | None = Field(None, max_length=64, description="admin keys only: the API key name whose mail to "
+                              "forget (default: every key's)")
+
+
 class RawQuery(BaseModel):
     """How the raw message is answered."""
 

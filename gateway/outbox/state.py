@@ -33,6 +33,10 @@ def current_outbox() -> KeptMail:
             "(the console backend keeps a copy with MAIL_CONSOLE_KEEP=true, the default in development).",
             "no-outbox",
         )
+    if outbox.keeping.max_age is not None:
+        # Listing the ids forgets the messages past GATEWAY_OUTBOX_MAX_AGE: first, so that no answer shows one
+        # (a message, its source, a list, or the list's ETag, which a poller would be answered 304 with).
+        outbox.kept_ids()
     return outbox
 
 

@@ -43,7 +43,8 @@ class ChaosState(ChaosBody):
     backend: str = Field(description="the backend the switch applies to, when it is a development one")
     available: bool = Field(description="whether the switch may be turned on (never in production, nor with "
                                         "a backend that is not memory, console or file)")
-    recent: list[InjectedFailure] = Field(description="the last 50 injected failures, newest first")
+    recent: list[InjectedFailure] = Field(description="the last 50 injected failures, newest first (empty for a "
+                                                      "key that sees its own mail only)")
 
 
 class Dataset(BaseModel):
