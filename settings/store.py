@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
+from mail_gateway.extras import needs_extra
 from mail_gateway.settings.core import Subject
 from mail_gateway.settings.store_url import DEFAULT_STORE_URL, STORE_URL_FIX, is_shared, parse_store_url
 from mail_gateway.settings.webhook_url import check_webhook_url
@@ -128,8 +129,9 @@ def _is_whsec(text: str) -> bool:
     # verifier expects; the whsec_ form and a key of at least 16 bytes are the gateway's own rules. It skips
     # what is not base64 (a space, !, the URL alphabet's - and _) and signs with another key than the one
     # written, which a strict receiver refuses: strict base64 is the gateway's rule too. Imported here: only
-    # a configured secret needs it.
-    from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
+    # a configured secret needs it, and without the queue extra that installs it the setting is refused so.
+    with needs_extra("GATEWAY_WEBHOOK_SECRET", variable="GATEWAY_WEBHOOK_SECRET"):
+        from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
     payload = text.removeprefix("whsec_")
     try:

@@ -97,6 +97,9 @@ def test_the_basic_commands_work_without_any_optional_package(tmp_path: Path) ->
     ({}, ["smtpd"], "mail-gateway smtpd needs the server extra: pip install 'mail-gateway[server]'"),
     ({}, ["worker"], "mail-gateway worker needs the queue extra: pip install 'mail-gateway[queue]'"),
     ({}, ["db", "upgrade"], "mail-gateway db needs the queue extra: pip install 'mail-gateway[queue]'"),
+    # The secret's check imported the signer while the settings were read: a ModuleNotFoundError traceback.
+    ({"GATEWAY_WEBHOOK_SECRET": "whsec_" + "A" * 24}, ["check"],
+     "GATEWAY_WEBHOOK_SECRET needs the queue extra: pip install 'mail-gateway[queue]'"),
     ({}, ["dkim", "keygen", "example.com", "s1"],
      "mail-gateway dkim needs the dkim extra: pip install 'mail-gateway[dkim]'"),
 ])
@@ -115,6 +118,8 @@ def test_a_command_whose_extra_is_missing_names_it(tmp_path: Path, env: dict[str
      "GATEWAY_DKIM_KEYS needs the dkim extra: pip install 'mail-gateway[dkim]'"),
     ({"GATEWAY_TEMPLATES_DIR": "."}, "GATEWAY_TEMPLATES_DIR",
      "GATEWAY_TEMPLATES_DIR needs the templates extra: pip install 'mail-gateway[templates]'"),
+    ({"GATEWAY_WEBHOOK_SECRET": "whsec_" + "A" * 24}, "GATEWAY_WEBHOOK_SECRET",
+     "GATEWAY_WEBHOOK_SECRET needs the queue extra: pip install 'mail-gateway[queue]'"),
 ])
 def test_a_library_setting_whose_extra_is_missing_stops_start_up(tmp_path: Path, config: dict[str, str],
                                                                  variable: str, said: str) -> None:
