@@ -11,6 +11,7 @@ import socket
 import ssl
 from typing import Any
 
+from mail_gateway.backends.smtp.replies import ReplyReading
 from mail_gateway.backends.smtp.transaction import delivery_error, reply_text
 from mail_gateway.errors import ConnectionSetupError, DeliveryError, PermanentDeliveryError
 from mail_gateway.settings.mail_url import Upstream
@@ -19,7 +20,7 @@ from mail_gateway.settings.mail_url import Upstream
 _NAME_MISMATCH = (62, 64)
 
 
-class VerifiedSMTP_SSL(smtplib.SMTP_SSL):
+class VerifiedSMTP_SSL(ReplyReading, smtplib.SMTP_SSL):
     # smtplib leaves the plain socket open when the TLS handshake fails (an untrusted certificate, say);
     # wrapping it here closes it on that path too.
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:  # type: ignore[override]
@@ -49,7 +50,7 @@ def connect(upstream: Upstream, timeout: float, context: ssl.SSLContext | None,
     if upstream.security == "ssl":
         conn: smtplib.SMTP = VerifiedSMTP_SSL(local_hostname=local_hostname(), timeout=timeout, context=context)
     else:
-        conn = smtplib.SMTP(local_hostname=local_hostname(), timeout=timeout)
+        conn = ReplyReading(local_hostname=local_hostname(), timeout=timeout)
     conn._host = upstream.host  # smtplib verifies the certificate against this name (STARTTLS and SMTPS)
     try:
         code, banner = conn.connect(upstream.host, upstream.port)

@@ -10,6 +10,7 @@ import re
 import smtplib
 
 from mail_gateway.backends.smtp.extensions import envelope, prepared
+from mail_gateway.backends.smtp.replies import send_all
 from mail_gateway.errors import (
     DeliveryError,
     DeliveryOutcomeUnknownError,
@@ -129,8 +130,7 @@ def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str
         if refusal is not None:
             reset(conn)
             raise refusal
-        for chunk in wire:
-            conn.send(chunk)
+        send_all(conn, wire)
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
         conn.close()
         raise delivery_error(TransientDeliveryError, f"connection lost before the message was sent: "
@@ -138,10 +138,12 @@ def send_transaction(conn: smtplib.SMTP, message: RenderedMessage, upstream: str
     try:
         code, reply = conn.getreply()
     except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        # A lost connection, a timeout and an unreadable reply (the connection's ReplyReading closes it) alike: the
+        # server may have stored the message, so the outcome is unknown, never a refusal.
         conn.close()
-        raise delivery_error(DeliveryOutcomeUnknownError, "connection lost after the message was sent and before "
-                             "the server answered; it may have been delivered, so it was not sent again", upstream,
-                             **ids) from exc
+        raise delivery_error(DeliveryOutcomeUnknownError, "no readable answer after the message was sent "
+                             f"({exc or type(exc).__name__}); it may have been delivered, so it was not sent again",
+                             upstream, **ids) from exc
     if code != 250:
         raise delivery_error(error_for_code(code), f"refused the message: {code} {reply_text(reply)}", upstream, code,
                              reply, smtp_command="DATA", **ids)
