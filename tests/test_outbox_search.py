@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import time
+from typing import Any
 
 import pytest
 from cpu_limited import run_limited
@@ -259,12 +260,17 @@ def test_retention_keeps_the_newest_and_says_how_many_were_dropped(make_settings
     assert "MAIL_MEMORY_MAX_MESSAGES" in listing["retention"]["dropped_note"]
 
 
-def test_retention_drops_messages_older_than_the_max_age(make_settings) -> None:
+def aging_outbox(make_settings) -> tuple[Any, Any, list[float]]:
+    """A memory outbox keeping messages 60 s, its test client, and its clock (``now[0]``) to move on."""
     app = create_app(make_settings(mail_backend="memory", gateway_outbox_max_age=60))
     outbox = kept_mail_of(MailGateway.state(app).backend)
     now = [1_000_000.0]
     outbox.keeping.clock = lambda: now[0]
-    client = app.test_client()
+    return outbox, app.test_client(), now
+
+
+def test_retention_drops_messages_older_than_the_max_age(make_settings) -> None:
+    _, client, now = aging_outbox(make_settings)
     post(client, subject="old")
     now[0] += 61
     post(client, subject="new")
@@ -277,11 +283,7 @@ def test_retention_drops_messages_older_than_the_max_age(make_settings) -> None:
 def test_a_message_past_the_max_age_is_gone_from_every_answer_and_the_lists_etag_changes(make_settings) -> None:
     # Ages were applied only while a list was made, after its ETag: a poller kept getting 304 for the list that
     # still showed the message, one ETag stood for two bodies, and the message itself was still served.
-    app = create_app(make_settings(mail_backend="memory", gateway_outbox_max_age=60))
-    outbox = kept_mail_of(MailGateway.state(app).backend)
-    now = [1_000_000.0]
-    outbox.keeping.clock = lambda: now[0]
-    client = app.test_client()
+    outbox, client, now = aging_outbox(make_settings)
     post(client, subject="old")
     [kept_id] = outbox.kept_ids()
     first = client.get("/v1/outbox")
