@@ -6,7 +6,6 @@ from __future__ import annotations
 import select
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -231,12 +230,10 @@ def test_a_dripped_reply_ends_the_step_at_mail_timeout(scripted, make_settings, 
     else:
         server = scripted(first_connection_only(drip, stage))
     backend = create_backend(make_settings(**server.settings(mail_retry_attempts=1)))
-    started = time.monotonic()
-    try:
+    try:  # the outcome says the step was cut: the whole drip, 8 s, would have been a success
         with pytest.raises(error, match=detail):
             backend.send_messages([message()])
     finally:
         backend.close()
-    assert time.monotonic() - started < 5  # a bound on the behaviour, far below the drip's 8 s
     wait_until(server.connections[0].closed_by_client.is_set, "the gateway closed the connection")
     assert len(server.messages) == (1 if stage == "." else 0)
